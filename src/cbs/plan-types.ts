@@ -1,0 +1,84 @@
+/**
+ * The plan file (`msu plan` writes it, `msu run` executes it, `msu plan diff` compares two).
+ * Contract between src/cbs (planning) and src/vm (execution). Serialised with canonicalJson:
+ * keys sorted, arrays in meaningful or sorted order, no timestamps, no absolute paths.
+ */
+export const PLAN_SCHEMA = 'msu-toolkit/plan@1';
+
+export interface Plan {
+  schema: typeof PLAN_SCHEMA;
+  tool: { name: 'msu-toolkit'; version: string };
+  target: PlanTarget;
+  /** Every input the user gave, sorted by path. */
+  inputs: PlanInput[];
+  /** One entry per image to service, in servicing order (install.wim indexes, boot.wim#2, winre.wim). */
+  images: PlanImage[];
+  /** Inputs (or packages inside them) not used, with why. Sorted by input then package. */
+  skipped: PlanSkip[];
+}
+
+export type PlanTarget =
+  | { kind: 'wim'; file: string; sha256?: string; indexes: number[]; images: PlanTargetImage[] }
+  | { kind: 'build'; version: string; edition?: string; arch: string };
+
+export interface PlanTargetImage {
+  index: number;
+  name: string;
+  edition?: string;
+  arch: string;
+  version?: string;
+  /** Installed packages found in Windows\servicing\Packages (package identity strings), sorted. */
+  installedPackages?: string[];
+}
+
+export interface PlanInput {
+  /** Stable id used by steps, e.g. "in1". */
+  id: string;
+  /** Path as the user gave it, relative to the working directory when possible. */
+  path: string;
+  kind: 'msu' | 'cab' | 'driver-folder';
+  sha256: string;
+  size: number;
+  /** Packages found inside (identity strings), sorted. */
+  packages: PlanPackage[];
+}
+
+export interface PlanPackage {
+  /** Name~PKT~arch~lang~version */
+  identity: string;
+  kb?: string;
+  /** ssu | lcu | checkpoint-lcu | dotnet | safeos-du | setup-du | enablement | language-pack | fod | driver | other */
+  class: string;
+  /** Member path inside the input (e.g. Windows10.0-KB5012170-x64.cab), when the input is a bundle. */
+  member?: string;
+}
+
+export interface PlanImage {
+  /** e.g. "install.wim#1", "boot.wim#2", "winre.wim" */
+  image: string;
+  steps: PlanStep[];
+}
+
+export type PlanAction = 'add-package' | 'add-driver' | 'cleanup-components' | 'reset-base';
+
+export interface PlanStep {
+  /** 1-based, servicing order within the image. */
+  n: number;
+  action: PlanAction;
+  /** Input ids this step consumes (several for checkpoint LCUs applied together from one folder). */
+  inputs: string[];
+  /** Package identities or driver INF names this step installs. */
+  items: string[];
+  /** Why this step exists and why here. */
+  reason: string;
+  applicability?: { result: 'applicable' | 'not-applicable' | 'unknown'; detail: string };
+  /** Driver checks recorded for add-driver steps (see src/drivers). */
+  checks?: { level: 'error' | 'warning' | 'info'; code: string; message: string }[];
+}
+
+export interface PlanSkip {
+  input: string;
+  item?: string;
+  reason: 'superseded' | 'not-applicable' | 'wrong-arch' | 'missing-checkpoint' | 'duplicate' | 'unsupported' | string;
+  detail: string;
+}

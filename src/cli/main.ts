@@ -1,0 +1,56 @@
+import type { Writable } from 'node:stream';
+import { Command, CommanderError } from 'commander';
+import { exitCodeFor, EXIT, MsuError } from '../errors.js';
+import { makeContext, type CliContext } from './context.js';
+import { commands } from './commands/index.js';
+import { VERSION } from '../version.js';
+
+export function buildProgram(ctx: CliContext): Command {
+  const program = new Command();
+  program
+    .name('msu')
+    .description('Offline servicing of Windows images from Linux: inspect, plan, verify and apply updates')
+    .version(VERSION, '-V, --version')
+    .option('--debug', 'print stack traces for errors')
+    .showHelpAfterError(false)
+    .configureOutput({
+      writeOut: (s) => ctx.stdout.write(s),
+      writeErr: (s) => ctx.stderr.write(s),
+      outputError: (s, write) => write(s.startsWith('error:') ? `msu: ${s}` : s),
+    })
+    .exitOverride();
+  program.hook('preAction', (cmd) => {
+    ctx.debug = Boolean(cmd.optsWithGlobals().debug);
+  });
+  for (const register of commands) register(program, ctx);
+  for (const sub of program.commands) sub.exitOverride();
+  return program;
+}
+
+/** Run the CLI; returns the process exit code. Never throws. */
+export async function main(
+  argv: string[],
+  stdout: NodeJS.WritableStream & Writable = process.stdout,
+  stderr: NodeJS.WritableStream & Writable = process.stderr,
+): Promise<number> {
+  const ctx = makeContext(stdout, stderr);
+  const program = buildProgram(ctx);
+  try {
+    await program.parseAsync(argv);
+    return ctx.exitCode;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // --help and --version end up here with exit code 0
+      return err.exitCode === 0 ? EXIT.ok : EXIT.usage;
+    }
+    const debug = ctx.debug || argv.includes('--debug');
+    if (err instanceof MsuError) {
+      stderr.write(`msu: ${err.describe()}\n`);
+      if (debug && err.stack) stderr.write(err.stack + '\n');
+    } else {
+      stderr.write(`msu: internal error: ${(err as Error)?.message ?? String(err)} (please report; rerun with --debug for details)\n`);
+      if (debug && (err as Error)?.stack) stderr.write((err as Error).stack + '\n');
+    }
+    return exitCodeFor(err);
+  }
+}

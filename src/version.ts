@@ -1,0 +1,2 @@
+/** Tool version recorded in plans and reports (kept in step with package.json by a test). */
+export const VERSION = '0.1.0';
