@@ -10,8 +10,8 @@ export interface ByteSource {
   /** Name used in error messages (as the user gave it, or `outer.msu!inner.cab`). */
   readonly name: string;
   readonly size: number;
-  /** Exactly `length` bytes at `offset`, or a TruncatedError. */
-  read(offset: number, length: number): Promise<Uint8Array>;
+  /** Exactly `length` bytes at `offset`, or a TruncatedError naming `what`. */
+  read(offset: number, length: number, what?: string): Promise<Uint8Array>;
   /** Count of bytes handed out so far (lets benchmarks and tests prove we read little). */
   readonly bytesRead: number;
   close(): Promise<void>;
@@ -92,7 +92,7 @@ export class SliceSource implements ByteSource {
   }
   async read(offset: number, length: number, what = 'data'): Promise<Uint8Array> {
     checkRange(this, offset, length, what);
-    return this.parent.read(this.offset + offset, length);
+    return this.parent.read(this.offset + offset, length, what);
   }
   async close(): Promise<void> {}
 }

@@ -1,0 +1,289 @@
+import { writeSync, closeSync, openSync, utimesSync } from 'node:fs';
+import path from 'node:path';
+import { ioError, MsuError } from '../errors.js';
+import { FileSource, type ByteSource } from '../util/source.js';
+import { StagedDir } from '../util/fsout.js';
+import { CabError, CFHEADER_FIXED, parseCfFiles, parseCfFolders, parseCfHeader } from './header.js';
+import { decodeFolder, StoredFolderSource, type CabPart, type FolderSpan } from './folder.js';
+import {
+  cfhdrNEXT_CABINET, ifoldCONTINUED_FROM_PREV, ifoldCONTINUED_PREV_AND_NEXT, ifoldCONTINUED_TO_NEXT,
+  type CfFile, type CfHeader,
+} from './types.js';
+
+/** A member as the set presents it: folder indexes are global across the cabinets of a set. */
+export interface CabEntry extends CfFile {
+  /** Index into Cabinet.folders (the logical, set-wide folder). */
+  folder: number;
+}
+
+export interface ExtractOptions {
+  /** Only members for which this returns true. */
+  filter?: (e: CabEntry) => boolean;
+  verifyChecksums?: boolean;
+  /** Called after each member is written. */
+  onProgress?: (done: number, total: number, name: string) => void;
+}
+
+export interface ExtractResult {
+  files: { name: string; size: number }[];
+  bytes: number;
+}
+
+/**
+ * Read the header region in one or two reads: CFHEADER + CFFOLDER table first,
+ * then the CFFILE table, which ends before the first CFDATA block.
+ */
+async function readPart(source: ByteSource): Promise<{ part: CabPart; files: CfFile[] }> {
+  const name = source.name;
+  const firstLen = Math.min(source.size, 64 * 1024);
+  if (source.size < CFHEADER_FIXED) {
+    throw new CabError(`file is too small to be a cabinet (${source.size} bytes)`, name);
+  }
+  let head = await source.read(0, firstLen, 'CFHEADER');
+  const header: CfHeader = parseCfHeader(head, source.size, name);
+  const folders = parseCfFolders(head.length >= header.coffFiles ? head : await source.read(0, header.coffFiles, 'CFFOLDER table'), header, name);
+  // The CFFILE table ends before the first data block (or at most ~1 KiB a file).
+  const dataStarts = folders.filter((f) => f.cCFData > 0).map((f) => f.coffCabStart);
+  const firstData = dataStarts.length ? Math.min(...dataStarts) : header.cbCabinet;
+  let end = firstData > header.coffFiles ? firstData : Math.min(header.cbCabinet, header.coffFiles + header.cFiles * 1040);
+  end = Math.min(end, header.cbCabinet, header.coffFiles + header.cFiles * 1040);
+  if (end > head.length) head = await source.read(0, end, 'CFFILE table');
+  const files = parseCfFiles(head.subarray(0, end), 0, header, folders.length, name);
+  return { part: { source, header, folders }, files };
+}
+
+export class Cabinet {
+  private constructor(
+    readonly parts: CabPart[],
+    readonly folders: FolderSpan[],
+    readonly entries: CabEntry[],
+  ) {}
+
+  get name(): string {
+    return this.parts[0]!.source.name;
+  }
+
+  get header(): CfHeader {
+    return this.parts[0]!.header;
+  }
+
+  /** Open one cabinet from a source (any following cabinets of a set are not opened). */
+  static async open(source: ByteSource): Promise<Cabinet> {
+    const { part, files } = await readPart(source);
+    return Cabinet.assemble([{ part, files }]);
+  }
+
+  /**
+   * Open a cabinet file; when it announces a next cabinet (NEXT_CABINET), the
+   * following cabinets of the set are opened from the same directory.
+   */
+  static async openFile(file: string, opts: { followSet?: boolean } = {}): Promise<Cabinet> {
+    const parts: { part: CabPart; files: CfFile[] }[] = [];
+    let current = file;
+    try {
+      for (;;) {
+        const src = await FileSource.open(current);
+        const p = await readPart(src);
+        parts.push(p);
+        const next = p.part.header.szCabinetNext;
+        if (!(opts.followSet ?? true) || !(p.part.header.flags & cfhdrNEXT_CABINET) || !next) break;
+        if (next.includes('/') || next.includes('\\') || next === '..' || parts.length > 1000) {
+          throw new CabError(`next cabinet name ${JSON.stringify(next)} is not a plain file name`, current);
+        }
+        current = path.join(path.dirname(file), next);
+      }
+    } catch (err) {
+      for (const p of parts) await p.part.source.close();
+      throw err;
+    }
+    return Cabinet.assemble(parts);
+  }
+
+  private static assemble(parts: { part: CabPart; files: CfFile[] }[]): Cabinet {
+    const spans: FolderSpan[] = [];
+    const entries: CabEntry[] = [];
+    // A folder spans cabinets when a file crosses the boundary (CONTINUED_TO_NEXT in
+    // cabinet N, CONTINUED_FROM_PREV in N+1): the last CFFOLDER of N and the first of
+    // N+1 are then one folder, and offsets are relative to its start.
+    let continuing = false;
+    for (const { part, files } of parts) {
+      const base = continuing ? spans.length - 1 : spans.length;
+      part.folders.forEach((f, i) => {
+        if (i === 0 && continuing) spans[spans.length - 1]!.segments.push({ part, folder: f });
+        else spans.push({ index: spans.length, compression: f.compression, segments: [{ part, folder: f }] });
+      });
+      continuing = false;
+      for (const f of files) {
+        if (f.iFolder === ifoldCONTINUED_PREV_AND_NEXT) continuing = true;
+        // Listed in full by the cabinet the file starts in.
+        if (f.iFolder === ifoldCONTINUED_FROM_PREV || f.iFolder === ifoldCONTINUED_PREV_AND_NEXT) continue;
+        let local = f.iFolder;
+        if (f.iFolder === ifoldCONTINUED_TO_NEXT) {
+          local = part.folders.length - 1;
+          continuing = true;
+        }
+        entries.push({ ...f, index: entries.length, folder: base + local });
+      }
+    }
+    for (const s of spans) {
+      const c = s.segments[0]!.folder.compression;
+      for (const seg of s.segments) {
+        if (seg.folder.compression.raw !== c.raw) {
+          throw new CabError(`folder ${s.index} changes compression between cabinets`, seg.part.source.name);
+        }
+      }
+    }
+    return new Cabinet(parts.map((p) => p.part), spans, entries);
+  }
+
+  async close(): Promise<void> {
+    for (const p of this.parts) await p.source.close();
+  }
+
+  find(name: string): CabEntry | undefined {
+    const lower = name.toLowerCase().replace(/\//g, '\\');
+    return this.entries.find((e) => e.name.toLowerCase() === lower);
+  }
+
+  /**
+   * Bytes of one member: decodes its folder from the start and stops as soon as
+   * the member is complete (folders reset only at their start, so that is the least work).
+   */
+  async readFile(entry: CabEntry, opts: { verifyChecksums?: boolean } = {}): Promise<Uint8Array> {
+    const span = this.folders[entry.folder];
+    if (!span) throw new CabError(`member ${entry.name} refers to a missing folder`, this.name);
+    if (entry.cbFile === 0) return new Uint8Array(0);
+    const stored = this.storedSource(entry);
+    if (stored) return stored.read(0, entry.cbFile, entry.name);
+    const out = new Uint8Array(entry.cbFile);
+    const start = entry.uoffFolderStart, end = start + entry.cbFile;
+    const produced = await decodeFolder(
+      span,
+      (block, at) => {
+        const lo = Math.max(start, at), hi = Math.min(end, at + block.length);
+        if (lo < hi) out.set(block.subarray(lo - at, hi - at), lo - start);
+      },
+      { until: end, verify: opts.verifyChecksums, file: this.name },
+    );
+    if (produced < end) {
+      throw new CabError(`member ${entry.name} ends at ${end} but folder ${span.index} holds only ${produced} bytes`, this.name);
+    }
+    return out;
+  }
+
+  /**
+   * A member of a stored (uncompressed) folder as an in-place ByteSource, or null
+   * when the member is compressed or its folder spans cabinets.
+   */
+  storedSource(entry: CabEntry): ByteSource | null {
+    const span = this.folders[entry.folder];
+    if (!span || span.compression.method !== 'none' || span.segments.length !== 1) return null;
+    const { part, folder } = span.segments[0]!;
+    return new StoredFolderSource(part, folder, entry.uoffFolderStart, entry.cbFile, `${this.name}!${entry.name}`);
+  }
+
+  /**
+   * Extract members under `dest`. All output goes to a staging directory inside
+   * `dest` and is moved into place only when every member succeeded.
+   */
+  async extract(dest: string, opts: ExtractOptions = {}): Promise<ExtractResult> {
+    const chosen = this.entries.filter((e) => (opts.filter ? opts.filter(e) : true));
+    const staged = await StagedDir.create(dest);
+    const result: ExtractResult = { files: [], bytes: 0 };
+    try {
+      const byFolder = new Map<number, CabEntry[]>();
+      for (const e of chosen) {
+        const list = byFolder.get(e.folder) ?? [];
+        list.push(e);
+        byFolder.set(e.folder, list);
+      }
+      // Resolve every output path first: a hostile name fails before anything is decoded.
+      const paths = new Map<CabEntry, string>();
+      const seen = new Map<string, CabEntry>();
+      for (const e of chosen) {
+        const p = await staged.pathFor(e.name, this.name);
+        const key = p.toLowerCase();
+        if (seen.has(key)) {
+          // Windows names are case-insensitive; the later entry wins, as with cabextract.
+          paths.delete(seen.get(key)!);
+        }
+        seen.set(key, e);
+        paths.set(e, p);
+      }
+      let done = 0;
+      for (const folderIndex of [...byFolder.keys()].sort((a, b) => a - b)) {
+        const span = this.folders[folderIndex]!;
+        const members = byFolder.get(folderIndex)!.filter((e) => paths.has(e)).sort((a, b) => a.uoffFolderStart - b.uoffFolderStart);
+        const fds = new Map<CabEntry, number>();
+        const need = members.reduce((m, e) => Math.max(m, e.uoffFolderStart + e.cbFile), 0);
+        try {
+          for (const e of members) if (e.cbFile === 0) {
+            closeSync(openSync(paths.get(e)!, 'w'));
+          }
+          let next = 0; // first member not finished
+          const produced = need === 0 ? 0 : await decodeFolder(
+            span,
+            (block, at) => {
+              const blockEnd = at + block.length;
+              for (let i = next; i < members.length; i++) {
+                const e = members[i]!;
+                if (e.uoffFolderStart >= blockEnd) break;
+                const mEnd = e.uoffFolderStart + e.cbFile;
+                if (e.cbFile === 0 || mEnd <= at) continue;
+                const lo = Math.max(e.uoffFolderStart, at), hi = Math.min(mEnd, blockEnd);
+                let fd = fds.get(e);
+                if (fd === undefined) {
+                  fd = openSync(paths.get(e)!, 'w');
+                  fds.set(e, fd);
+                }
+                writeAll(fd, block.subarray(lo - at, hi - at));
+                if (hi === mEnd) {
+                  closeSync(fd);
+                  fds.delete(e);
+                  setTime(paths.get(e)!, e);
+                  done++;
+                  opts.onProgress?.(done, chosen.length, e.name);
+                }
+              }
+              while (next < members.length && members[next]!.uoffFolderStart + members[next]!.cbFile <= blockEnd) next++;
+            },
+            { until: need, verify: opts.verifyChecksums, file: this.name },
+          );
+          if (produced < need) {
+            const short = members.find((e) => e.uoffFolderStart + e.cbFile > produced)!;
+            throw new CabError(`member ${short.name} ends at ${short.uoffFolderStart + short.cbFile} but folder ${span.index} holds only ${produced} bytes`, this.name);
+          }
+        } finally {
+          for (const fd of fds.values()) closeSync(fd);
+        }
+        for (const e of members) {
+          result.files.push({ name: e.name, size: e.cbFile });
+          result.bytes += e.cbFile;
+        }
+      }
+      await staged.commit([...paths.values()].map((p) => path.relative(staged.staging, p)));
+      result.files.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+      return result;
+    } catch (err) {
+      await staged.abort();
+      if (err instanceof MsuError) throw err.inFile(this.name);
+      throw ioError(err, dest, 'extract into');
+    }
+  }
+}
+
+function writeAll(fd: number, data: Uint8Array): void {
+  let off = 0;
+  while (off < data.length) off += writeSync(fd, data, off, data.length - off);
+}
+
+function setTime(p: string, e: CabEntry): void {
+  if (!e.modified) return;
+  // FAT times carry no zone: written as UTC so the result does not depend on the machine's zone.
+  const t = new Date(e.modified + 'Z');
+  try {
+    utimesSync(p, t, t);
+  } catch {
+    /* timestamps are best effort */
+  }
+}

@@ -1,0 +1,24 @@
+/**
+ * The cabinet checksum (CSUMCompute in the CAB specification): XOR of the data
+ * taken as little-endian u32 words, the 1-3 trailing bytes folded in with the
+ * first one highest. A CFDATA.csum covers cbData, cbUncomp, abReserve and the data.
+ */
+export function csumCompute(data: Uint8Array, seed: number): number {
+  let csum = seed >>> 0;
+  const words = data.length >>> 2;
+  let p = 0;
+  for (let i = 0; i < words; i++, p += 4) {
+    csum ^= data[p]! | (data[p + 1]! << 8) | (data[p + 2]! << 16) | (data[p + 3]! << 24);
+  }
+  let ul = 0;
+  const rest = data.length & 3;
+  if (rest === 3) ul = (data[p]! << 16) | (data[p + 1]! << 8) | data[p + 2]!;
+  else if (rest === 2) ul = (data[p]! << 8) | data[p + 1]!;
+  else if (rest === 1) ul = data[p]!;
+  return (csum ^ ul) >>> 0;
+}
+
+/** csum field value for a CFDATA block: data first, then the header fields after csum. */
+export function cfdataChecksum(headerAfterCsum: Uint8Array, data: Uint8Array): number {
+  return csumCompute(headerAfterCsum, csumCompute(data, 0));
+}

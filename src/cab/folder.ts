@@ -1,0 +1,262 @@
+import { UnsupportedError } from '../errors.js';
+import type { ByteSource } from '../util/source.js';
+import { ByteReader } from '../util/reader.js';
+import { cfdataChecksum } from './checksum.js';
+import { CabError } from './header.js';
+import { LzxDecoder } from './lzx.js';
+import { MszipDecoder } from './mszip.js';
+import { CFDATA_MAX_UNCOMP, type CfData, type CfFolder, type CfHeader, type Compression } from './types.js';
+
+/** One physical cabinet of a (possibly multi-cabinet) set. */
+export interface CabPart {
+  source: ByteSource;
+  header: CfHeader;
+  folders: CfFolder[];
+}
+
+/** A folder as decoded: one or more CFFOLDER segments (more than one when it spans cabinets). */
+export interface FolderSpan {
+  index: number;
+  compression: Compression;
+  segments: { part: CabPart; folder: CfFolder }[];
+}
+
+export interface BlockDecoder {
+  reset(): void;
+  decodeBlock(input: Uint8Array, outSize: number): Uint8Array;
+}
+
+class StoredDecoder implements BlockDecoder {
+  reset(): void {}
+  decodeBlock(input: Uint8Array, outSize: number): Uint8Array {
+    if (input.length !== outSize) {
+      throw new CabError(`stored block holds ${input.length} bytes but CFDATA.cbUncomp says ${outSize}`);
+    }
+    return input;
+  }
+}
+
+export function makeDecoder(c: Compression): BlockDecoder {
+  switch (c.method) {
+    case 'none':
+      return new StoredDecoder();
+    case 'mszip':
+      return new MszipDecoder();
+    case 'lzx':
+      return new LzxDecoder(c.windowBits);
+    case 'quantum':
+      throw new UnsupportedError('E_CAB_QUANTUM', 'Quantum compression is not supported (no Windows update package uses it)');
+    default:
+      throw new UnsupportedError('E_CAB_METHOD', `unknown compression type 0x${c.raw.toString(16)}`);
+  }
+}
+
+/**
+ * Buffered sequential reads over a source: CFDATA walking without a syscall per
+ * block. The read size starts small (a member near the folder start costs little)
+ * and doubles while the walk goes on.
+ */
+class Chunked {
+  private buf: Uint8Array = new Uint8Array(0);
+  private bufStart = 0;
+  private chunk = 64 * 1024;
+  constructor(private readonly src: ByteSource) {}
+  async get(offset: number, length: number, what: string): Promise<Uint8Array> {
+    if (offset >= this.bufStart && offset + length <= this.bufStart + this.buf.length) {
+      return this.buf.subarray(offset - this.bufStart, offset - this.bufStart + length);
+    }
+    const want = Math.min(Math.max(this.chunk, length), this.src.size - offset);
+    if (want <= length) return this.src.read(offset, length, what); // reports a truncation with context
+    this.buf = await this.src.read(offset, want, what);
+    this.bufStart = offset;
+    this.chunk = Math.min(this.chunk * 2, 4 << 20);
+    return this.buf.subarray(0, length);
+  }
+}
+
+export interface DecodeOptions {
+  /** Verify each CFDATA checksum (when non-zero). */
+  verify?: boolean;
+  /** Stop once this many uncompressed bytes of the folder are produced. */
+  until?: number;
+  /** Name for error messages. */
+  file?: string;
+}
+
+/**
+ * Decode a folder block by block, calling `onBlock(bytes, uncompressedOffset)`.
+ * The bytes are only valid during the call. Returns the uncompressed size produced.
+ */
+export async function decodeFolder(
+  span: FolderSpan,
+  onBlock: (out: Uint8Array, at: number) => void | Promise<void>,
+  opts: DecodeOptions = {},
+): Promise<number> {
+  const decoder = makeDecoder(span.compression);
+  decoder.reset();
+  let produced = 0;
+  let carry: Uint8Array | null = null; // first half of a CFDATA block split across cabinets
+  let blockNo = 0;
+  for (const { part, folder } of span.segments) {
+    const file = opts.file ?? part.source.name;
+    const hdrSize = 8 + part.header.cbCFData;
+    const rd = new Chunked(part.source);
+    let pos = folder.coffCabStart;
+    for (let i = 0; i < folder.cCFData; i++, blockNo++) {
+      const where = `folder ${span.index}, CFDATA ${blockNo} at offset ${pos}`;
+      if (pos + hdrSize > part.header.cbCabinet) throw new CabError(`truncated: CFDATA header runs past the cabinet end`, file, where);
+      const hb = await rd.get(pos, hdrSize, 'CFDATA header');
+      const hr = new ByteReader(hb, pos);
+      const blk: CfData = { csum: hr.u32(), cbData: hr.u16(), cbUncomp: hr.u16(), headerOffset: pos, dataOffset: pos + hdrSize };
+      if (blk.cbUncomp > CFDATA_MAX_UNCOMP) {
+        throw new CabError(`CFDATA.cbUncomp ${blk.cbUncomp} exceeds 32768`, file, where);
+      }
+      if (blk.dataOffset + blk.cbData > part.header.cbCabinet) {
+        throw new CabError(`truncated: CFDATA block of ${blk.cbData} bytes runs past the cabinet end`, file, where);
+      }
+      let data = await rd.get(blk.dataOffset, blk.cbData, 'CFDATA');
+      if (opts.verify && blk.csum !== 0) {
+        const sum = cfdataChecksum(hb.subarray(4), data);
+        if (sum !== blk.csum) {
+          throw new CabError(`checksum mismatch: CFDATA csum is 0x${blk.csum.toString(16)}, computed 0x${sum.toString(16)}`, file, where);
+        }
+      }
+      pos = blk.dataOffset + blk.cbData;
+      if (blk.cbUncomp === 0) {
+        // Block continues in the next cabinet: keep the bytes, decode once the rest arrives.
+        carry = carry ? concat(carry, data) : Uint8Array.from(data);
+        continue;
+      }
+      if (carry) {
+        data = concat(carry, data);
+        carry = null;
+      }
+      let out: Uint8Array;
+      try {
+        out = decoder.decodeBlock(data, blk.cbUncomp);
+      } catch (err) {
+        if (err instanceof CabError || (err as { code?: string }).code?.startsWith('E_')) {
+          const e = err as CabError;
+          e.file ??= file;
+          e.where ??= where;
+        }
+        throw err;
+      }
+      await onBlock(out, produced);
+      produced += out.length;
+      if (opts.until !== undefined && produced >= opts.until) return produced;
+    }
+  }
+  if (carry) throw new CabError('folder ends in the middle of a CFDATA block split across cabinets (next cabinet missing?)', opts.file);
+  return produced;
+}
+
+function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
+  const out = new Uint8Array(a.length + b.length);
+  out.set(a, 0);
+  out.set(b, a.length);
+  return out;
+}
+
+/**
+ * In-place view of a stored (uncompressed) single-cabinet folder as a ByteSource:
+ * lets an inner cabinet inside an outer MSU be parsed without copying it out.
+ * CFDATA headers interleave the data, so logical offsets go through a block map.
+ * The map is built lazily; Microsoft's stored folders have full 32 KiB blocks, so
+ * the position of block k is predicted and the header there is checked before use;
+ * anything unexpected falls back to walking the headers one by one.
+ */
+export class StoredFolderSource implements ByteSource {
+  /** Known blocks, ascending: [headerOffset, uncompressedStart, size]. */
+  private blocks: { hdr: number; start: number; size: number }[] = [];
+  private walkedTo = 0; // blocks[0..walkedTo) were reached by the sequential walk or verified prediction
+  private readonly hdrSize: number;
+
+  constructor(
+    private readonly part: CabPart,
+    private readonly folder: CfFolder,
+    private readonly offset: number,
+    readonly size: number,
+    readonly name: string,
+  ) {
+    this.hdrSize = 8 + part.header.cbCFData;
+  }
+
+  get bytesRead(): number {
+    return this.part.source.bytesRead;
+  }
+
+  private async header(hdr: number, k: number): Promise<{ cbData: number; cbUncomp: number }> {
+    const b = await this.part.source.read(hdr, this.hdrSize, `CFDATA ${k} header`);
+    const r = new ByteReader(b, hdr);
+    r.u32();
+    return { cbData: r.u16(), cbUncomp: r.u16() };
+  }
+
+  /** Block containing uncompressed folder offset `at`. */
+  private async locate(at: number): Promise<{ hdr: number; start: number; size: number }> {
+    for (let i = this.blocks.length - 1; i >= 0; i--) {
+      const b = this.blocks[i]!;
+      if (at >= b.start && at < b.start + b.size) return b;
+      if (at >= b.start + b.size) break;
+    }
+    const full = CFDATA_MAX_UNCOMP;
+    const last = this.blocks[this.blocks.length - 1];
+    const nextHdr = last ? last.hdr + this.hdrSize + last.size : this.folder.coffCabStart;
+    const nextStart = last ? last.start + last.size : 0;
+    const nextK = this.blocks.length;
+    // Prediction: every block from here on is full.
+    const k = nextK + Math.floor((at - nextStart) / full);
+    if (k < this.folder.cCFData && (!last || last.size === full)) {
+      const hdr = nextHdr + (k - nextK) * (this.hdrSize + full);
+      if (hdr + this.hdrSize <= this.part.header.cbCabinet) {
+        const h = await this.header(hdr, k);
+        const isLast = k === this.folder.cCFData - 1;
+        if (h.cbData === h.cbUncomp && (h.cbUncomp === full || (isLast && h.cbUncomp > 0))) {
+          const start = nextStart + (k - nextK) * full;
+          const b = { hdr, start, size: h.cbUncomp };
+          if (k === nextK) this.blocks.push(b);
+          else {
+            // fill the predicted gap so later lookups stay ordered
+            for (let j = nextK; j < k; j++) this.blocks.push({ hdr: nextHdr + (j - nextK) * (this.hdrSize + full), start: nextStart + (j - nextK) * full, size: full });
+            this.blocks.push(b);
+          }
+          if (at >= b.start && at < b.start + b.size) return b;
+        }
+      }
+    }
+    // Sequential walk from the last known block.
+    let hdr = nextHdr, start = nextStart;
+    for (let j = this.blocks.length; j < this.folder.cCFData; j++) {
+      const h = await this.header(hdr, j);
+      if (h.cbData !== h.cbUncomp) {
+        throw new CabError(`stored CFDATA ${j} has cbData ${h.cbData} != cbUncomp ${h.cbUncomp}`, this.part.source.name);
+      }
+      const b = { hdr, start, size: h.cbUncomp };
+      this.blocks.push(b);
+      if (at >= start && at < start + h.cbUncomp) return b;
+      hdr += this.hdrSize + h.cbData;
+      start += h.cbUncomp;
+    }
+    throw new CabError(`offset ${at} is past the end of stored folder ${this.folder.index}`, this.part.source.name);
+  }
+
+  async read(offset: number, length: number, what = 'data'): Promise<Uint8Array> {
+    if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0 || offset + length > this.size) {
+      throw new CabError(`truncated ${what}: needs ${length} bytes at offset ${offset}, member has ${this.size}`, this.name);
+    }
+    const out = new Uint8Array(length);
+    let done = 0;
+    while (done < length) {
+      const at = this.offset + offset + done;
+      const b = await this.locate(at);
+      const inBlock = at - b.start;
+      const n = Math.min(length - done, b.size - inBlock);
+      out.set(await this.part.source.read(b.hdr + this.hdrSize + inBlock, n, what), done);
+      done += n;
+    }
+    return out;
+  }
+
+  async close(): Promise<void> {}
+}

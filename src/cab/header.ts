@@ -1,0 +1,178 @@
+import { FormatError, UnsupportedError } from '../errors.js';
+import { ByteReader } from '../util/reader.js';
+import {
+  CAB_SIGNATURE, cfhdrNEXT_CABINET, cfhdrPREV_CABINET, cfhdrRESERVE_PRESENT, MAX_CAB_SIZE,
+  ifoldCONTINUED_FROM_PREV, ifoldCONTINUED_PREV_AND_NEXT, _A_NAME_IS_UTF,
+  tcompTYPE_LZX, tcompTYPE_MSZIP, tcompTYPE_NONE, tcompTYPE_QUANTUM,
+  type CfFile, type CfFolder, type CfHeader, type Compression,
+} from './types.js';
+
+export class CabError extends FormatError {
+  constructor(message: string, file?: string, where?: string) {
+    super('E_CAB', message, { file, where });
+  }
+}
+
+/** Size of the fixed part of CFHEADER. */
+export const CFHEADER_FIXED = 36;
+
+export function isCabinet(bytes: Uint8Array): boolean {
+  return new ByteReader(bytes).startsWith(CAB_SIGNATURE);
+}
+
+export function decodeCompression(typeCompress: number): Compression {
+  const kind = typeCompress & 0x000f;
+  const bits = (typeCompress >> 8) & 0x1f;
+  switch (kind) {
+    case tcompTYPE_NONE:
+      return { method: 'none', windowBits: 0, raw: typeCompress, label: 'None' };
+    case tcompTYPE_MSZIP:
+      return { method: 'mszip', windowBits: 0, raw: typeCompress, label: 'MSZIP' };
+    case tcompTYPE_QUANTUM:
+      return { method: 'quantum', windowBits: bits, raw: typeCompress, label: `Quantum:${(typeCompress >> 4) & 0xf}` };
+    case tcompTYPE_LZX:
+      return { method: 'lzx', windowBits: bits, raw: typeCompress, label: `LZX:${bits}` };
+    default:
+      return { method: 'unknown', windowBits: 0, raw: typeCompress, label: `unknown(0x${typeCompress.toString(16)})` };
+  }
+}
+
+/**
+ * Parse CFHEADER (fixed part, reserve sizes, prev/next cabinet names).
+ * `bytes` starts at the cabinet's first byte and holds at least the header.
+ * `fileSize` is the size of the file (or window) the cabinet sits in.
+ */
+export function parseCfHeader(bytes: Uint8Array, fileSize: number, file?: string): CfHeader {
+  const r = new ByteReader(bytes);
+  if (!r.startsWith(CAB_SIGNATURE)) throw new CabError('not a cabinet (no MSCF signature)', file);
+  r.skip(4, 'signature');
+  r.u32('CFHEADER.reserved1');
+  const cbCabinet = r.u32('CFHEADER.cbCabinet');
+  r.u32('CFHEADER.reserved2');
+  const coffFiles = r.u32('CFHEADER.coffFiles');
+  r.u32('CFHEADER.reserved3');
+  const versionMinor = r.u8('CFHEADER.versionMinor');
+  const versionMajor = r.u8('CFHEADER.versionMajor');
+  const cFolders = r.u16('CFHEADER.cFolders');
+  const cFiles = r.u16('CFHEADER.cFiles');
+  const flags = r.u16('CFHEADER.flags');
+  const setID = r.u16('CFHEADER.setID');
+  const iCabinet = r.u16('CFHEADER.iCabinet');
+  if (versionMajor !== 1) {
+    throw new UnsupportedError('E_CAB_VERSION', `unsupported cabinet format version ${versionMajor}.${versionMinor}`, { file });
+  }
+  let cbCFHeader = 0, cbCFFolder = 0, cbCFData = 0;
+  let abReserve: Uint8Array = new Uint8Array(0);
+  if (flags & cfhdrRESERVE_PRESENT) {
+    cbCFHeader = r.u16('CFHEADER.cbCFHeader');
+    cbCFFolder = r.u8('CFHEADER.cbCFFolder');
+    cbCFData = r.u8('CFHEADER.cbCFData');
+    if (cbCFHeader > 60000) throw new CabError(`CFHEADER reserve of ${cbCFHeader} bytes exceeds the format's 60000`, file);
+    abReserve = r.take(cbCFHeader, 'CFHEADER.abReserve');
+  }
+  const h: CfHeader = {
+    cbCabinet, coffFiles, versionMinor, versionMajor, cFolders, cFiles, flags, setID, iCabinet,
+    cbCFHeader, cbCFFolder, cbCFData, abReserve, headerSize: 0,
+  };
+  if (flags & cfhdrPREV_CABINET) {
+    h.szCabinetPrev = r.cstring(255, 'szCabinetPrev');
+    h.szDiskPrev = r.cstring(255, 'szDiskPrev');
+  }
+  if (flags & cfhdrNEXT_CABINET) {
+    h.szCabinetNext = r.cstring(255, 'szCabinetNext');
+    h.szDiskNext = r.cstring(255, 'szDiskNext');
+  }
+  h.headerSize = r.pos;
+  if (cbCabinet > MAX_CAB_SIZE) throw new CabError(`cbCabinet ${cbCabinet} exceeds the 2 GiB limit`, file);
+  if (cbCabinet > fileSize) {
+    throw new CabError(`file is truncated: header says ${cbCabinet} bytes, file has ${fileSize}`, file);
+  }
+  if (cbCabinet < h.headerSize) throw new CabError(`cbCabinet ${cbCabinet} is smaller than the header`, file);
+  if (coffFiles < h.headerSize || coffFiles >= cbCabinet) {
+    throw new CabError(`CFFILE table offset ${coffFiles} lies outside the cabinet`, file);
+  }
+  // Every CFFOLDER sits between the header and coffFiles; a count that cannot fit is hostile.
+  const folderBytes = cFolders * (8 + cbCFFolder);
+  if (h.headerSize + folderBytes > coffFiles) {
+    throw new CabError(`${cFolders} CFFOLDER entries do not fit before the CFFILE table at ${coffFiles}`, file);
+  }
+  if (cFiles > 0 && coffFiles + cFiles * 17 > cbCabinet) {
+    throw new CabError(`${cFiles} CFFILE entries cannot fit in a ${cbCabinet}-byte cabinet`, file);
+  }
+  return h;
+}
+
+/** Parse the CFFOLDER table; `bytes` is the same prefix buffer as for parseCfHeader. */
+export function parseCfFolders(bytes: Uint8Array, h: CfHeader, file?: string): CfFolder[] {
+  const r = new ByteReader(bytes);
+  r.seek(h.headerSize, 'CFFOLDER table');
+  const folders: CfFolder[] = [];
+  for (let i = 0; i < h.cFolders; i++) {
+    const coffCabStart = r.u32(`CFFOLDER[${i}].coffCabStart`);
+    const cCFData = r.u16(`CFFOLDER[${i}].cCFData`);
+    const typeCompress = r.u16(`CFFOLDER[${i}].typeCompress`);
+    r.skip(h.cbCFFolder, `CFFOLDER[${i}].abReserve`);
+    if (coffCabStart > h.cbCabinet || (cCFData > 0 && coffCabStart + cCFData * (8 + h.cbCFData) > h.cbCabinet)) {
+      throw new CabError(`CFFOLDER ${i}: ${cCFData} data blocks at offset ${coffCabStart} do not fit in the cabinet`, file);
+    }
+    if (coffCabStart < h.coffFiles && cCFData > 0) {
+      throw new CabError(`CFFOLDER ${i}: data offset ${coffCabStart} overlaps the header or CFFILE table`, file);
+    }
+    folders.push({ index: i, coffCabStart, cCFData, compression: decodeCompression(typeCompress) });
+  }
+  const sorted = [...folders].filter((f) => f.cCFData > 0).sort((a, b) => a.coffCabStart - b.coffCabStart);
+  for (let i = 1; i < sorted.length; i++) {
+    const prev = sorted[i - 1]!, cur = sorted[i]!;
+    if (cur.coffCabStart === prev.coffCabStart) {
+      throw new CabError(`CFFOLDER ${prev.index} and ${cur.index} start at the same offset ${cur.coffCabStart} (overlapping folders)`, file);
+    }
+  }
+  return folders;
+}
+
+/** FAT date/time (local, no zone) to `YYYY-MM-DDTHH:MM:SS`, or null for impossible values. */
+export function fatDateTime(date: number, time: number): string | null {
+  const y = 1980 + (date >> 9), m = (date >> 5) & 0xf, d = date & 0x1f;
+  const hh = time >> 11, mm = (time >> 5) & 0x3f, ss = (time & 0x1f) * 2;
+  if (m < 1 || m > 12 || d < 1 || d > 31 || hh > 23 || mm > 59 || ss > 59) return null;
+  const p = (n: number, w = 2) => String(n).padStart(w, '0');
+  return `${p(y, 4)}-${p(m)}-${p(d)}T${p(hh)}:${p(mm)}:${p(ss)}`;
+}
+
+const latin1 = new TextDecoder('latin1');
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+/** Parse the CFFILE table. `bytes` holds the cabinet from offset `base` on. */
+export function parseCfFiles(bytes: Uint8Array, base: number, h: CfHeader, folderCount: number, file?: string): CfFile[] {
+  const r = new ByteReader(bytes, base);
+  r.seek(h.coffFiles - base, 'CFFILE table');
+  const files: CfFile[] = [];
+  for (let i = 0; i < h.cFiles; i++) {
+    const cbFile = r.u32(`CFFILE[${i}].cbFile`);
+    const uoffFolderStart = r.u32(`CFFILE[${i}].uoffFolderStart`);
+    const iFolder = r.u16(`CFFILE[${i}].iFolder`);
+    const date = r.u16(`CFFILE[${i}].date`);
+    const time = r.u16(`CFFILE[${i}].time`);
+    const attribs = r.u16(`CFFILE[${i}].attribs`);
+    const start = r.pos;
+    r.cstring(1023, `CFFILE[${i}].szName`);
+    const raw = bytes.subarray(start, r.pos - 1);
+    let name: string;
+    if (attribs & _A_NAME_IS_UTF) {
+      try {
+        name = utf8.decode(raw);
+      } catch {
+        throw new CabError(`CFFILE ${i}: name is flagged UTF-8 but is not valid UTF-8`, file);
+      }
+    } else name = latin1.decode(raw);
+    const special = iFolder >= ifoldCONTINUED_FROM_PREV && iFolder <= ifoldCONTINUED_PREV_AND_NEXT;
+    if (!special && iFolder >= folderCount) {
+      throw new CabError(`CFFILE ${i} (${JSON.stringify(name)}) refers to folder ${iFolder}, but the cabinet has ${folderCount}`, file);
+    }
+    if (uoffFolderStart + cbFile > 0x7fffffff * 2) {
+      throw new CabError(`CFFILE ${i} (${JSON.stringify(name)}): offset ${uoffFolderStart} + size ${cbFile} is absurd`, file);
+    }
+    files.push({ index: i, name, cbFile, uoffFolderStart, iFolder, date, time, attribs, modified: fatDateTime(date, time) });
+  }
+  return files;
+}

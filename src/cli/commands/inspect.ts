@@ -1,0 +1,92 @@
+import path from 'node:path';
+import type { Command } from 'commander';
+import { inspectFile, type InspectReport, type PackageSummary } from '../../msu/inspect.js';
+import { extractCabinet, listCabinet } from '../../msu/extract.js';
+import type { CliContext } from '../context.js';
+
+function human(n: number): string {
+  if (n < 1024) return `${n} B`;
+  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
+  let v = n / 1024, i = 0;
+  while (v >= 1024 && i < units.length - 1) { v /= 1024; i++; }
+  return `${v.toFixed(1)} ${units[i]}`;
+}
+
+function describePackage(p: PackageSummary): string[] {
+  const out = [`package ${p.member === '.' ? '' : `(${p.member}) `}${p.identity || '(no identity)'}`];
+  if (p.note) out.push(`  note: ${p.note}`);
+  if (p.identity) {
+    out.push(`  class: ${p.class} (${p.classReason})`);
+    if (p.kb) out.push(`  KB: ${p.kb}`);
+    if (p.releaseType) out.push(`  release type: ${p.releaseType}`);
+    if (p.restart) out.push(`  restart: ${p.restart}`);
+    if (p.psfx) out.push(`  PSFX: ${Object.entries(p.psfx).map(([k, v]) => `${k}=${v}`).join(' ')}`);
+    for (const a of p.appliesTo) {
+      const cmp = ['buildCompare', 'serviceCompare', 'revisionCompare', 'distributionCompare']
+        .filter((k) => (a as unknown as Record<string, string>)[k]).map((k) => `${k.replace('Compare', '')} ${(a as unknown as Record<string, string>)[k]}`);
+      out.push(`  applies to: ${a.identity}${cmp.length ? ` (${cmp.join(', ')})` : ''}`);
+    }
+  }
+  out.push(`  express/PSF: ${p.express ? 'yes' : 'no'}; compression: ${p.compression.join(', ') || '-'}`);
+  const c = p.counts;
+  out.push(`  files: ${c.files} (${c.mum} .mum, ${c.manifests} .manifest, ${c.catalogs} .cat, ${c.cix} cix, ${c.other} other)`);
+  return out;
+}
+
+export function formatInspect(r: InspectReport): string {
+  const lines = [
+    `${r.file}: ${r.container === 'cab-msu' ? 'MSU (cabinet)' : r.container === 'wim-msu' ? 'MSU (WIM)' : 'CAB package'}, ${human(r.size)}`,
+  ];
+  if (r.kb) lines.push(`KB: ${r.kb}`);
+  lines.push(`servicing stack update included: ${r.ssu.present ? `yes (${r.ssu.members.join(', ')})` : 'no'}`);
+  if (r.container !== 'cab') {
+    lines.push('members:');
+    for (const m of r.members) lines.push(`  ${m.name}  ${human(m.size)}  ${m.role}${m.compression ? `  ${m.compression}` : ''}`);
+  }
+  for (const p of r.packages) lines.push(...describePackage(p));
+  for (const w of r.warnings) lines.push(`warning: ${w}`);
+  return lines.join('\n');
+}
+
+export function register(program: Command, ctx: CliContext): void {
+  program
+    .command('inspect')
+    .description('what is inside an .msu or .cab update package, from its headers (no extraction)')
+    .argument('<file>', 'the .msu or .cab file')
+    .option('--json', 'print the report as JSON (schema: docs/inspect-json.md)')
+    .action(async (file: string, opts: { json?: boolean }) => {
+      const report = await inspectFile(file);
+      if (opts.json) ctx.printJson(report);
+      else ctx.print(formatInspect(report));
+    });
+
+  program
+    .command('list')
+    .description('list the members of a cabinet (.cab or cabinet-based .msu)')
+    .argument('<file>', 'the cabinet')
+    .option('--inner <member>', 'list a cabinet inside it instead (e.g. the payload cab of an MSU)')
+    .option('--json', 'print the listing as JSON')
+    .action(async (file: string, opts: { inner?: string; json?: boolean }) => {
+      const members = await listCabinet(file, opts.inner);
+      if (opts.json) ctx.printJson({ file: path.basename(file), inner: opts.inner ?? null, members });
+      else ctx.print(members.map((m) => `${String(m.size).padStart(12)}  ${m.modified ?? '-'.padEnd(19)}  ${m.compression.padEnd(7)}  ${m.name}`).join('\n') || '(empty)');
+    });
+
+  program
+    .command('extract')
+    .description('extract members of a cabinet into a directory (nothing is written outside it; no partial output on failure)')
+    .argument('<file>', 'the cabinet (.cab or cabinet-based .msu)')
+    .argument('[members...]', 'member names or globs (default: all)')
+    .requiredOption('-d, --dest <dir>', 'target directory (created if needed)')
+    .option('--inner <member>', 'extract from a cabinet inside it (e.g. the payload cab of an MSU)')
+    .option('--verify', 'verify CFDATA checksums')
+    .option('--json', 'print what was extracted as JSON')
+    .action(async (file: string, members: string[], opts: { dest: string; inner?: string; verify?: boolean; json?: boolean }) => {
+      const res = await extractCabinet(file, opts.dest, {
+        inner: opts.inner, members, verify: opts.verify,
+        onProgress: (done, total, name) => ctx.progress(`extracting ${done}/${total} ${name}`),
+      });
+      if (opts.json) ctx.printJson({ file: path.basename(file), files: res.files, bytes: res.bytes });
+      else ctx.print(`extracted ${res.files.length} file(s), ${human(res.bytes)} into ${opts.dest}`);
+    });
+}

@@ -1,0 +1,243 @@
+import path from 'node:path';
+import { Cabinet, type CabEntry } from '../cab/cabinet.js';
+import { isCabinet } from '../cab/header.js';
+import { FormatError, MsuError } from '../errors.js';
+import { parseMum, type MumPackage } from '../cbs/mum.js';
+import { classifyPackage } from '../cbs/classify.js';
+import { parsePkgProperties } from '../cbs/pkgprops.js';
+import { BufferSource, FileSource, type ByteSource } from '../util/source.js';
+import { ByteReader } from '../util/reader.js';
+import { classifyMember, kbFromName, PACKAGE_ROLES, type MemberRole } from './members.js';
+import { inspectWimMsu } from './wim-msu.js';
+
+export const INSPECT_SCHEMA = 'msu-toolkit/inspect@1';
+
+export type ContainerKind = 'cab-msu' | 'wim-msu' | 'cab';
+
+export interface InspectMember {
+  name: string;
+  size: number;
+  role: MemberRole;
+  /** Compression of the folder holding the member (`None`, `MSZIP`, `LZX:21`), for cabinets. */
+  compression?: string;
+}
+
+export interface PackageParent {
+  identity: string;
+  buildCompare?: string;
+  serviceCompare?: string;
+  revisionCompare?: string;
+  distributionCompare?: string;
+  disposition?: string;
+  integrate?: string;
+}
+
+export interface PackageSummary {
+  /** Member of the bundle this package came from (`.` for a bare cab). */
+  member: string;
+  identity: string;
+  name: string;
+  version: string;
+  arch: string;
+  language: string;
+  kb?: string;
+  releaseType?: string;
+  restart?: string;
+  class: string;
+  classReason: string;
+  psfx?: { packageFormat?: string; psfxVersion?: string; deltaFormat?: string; version?: string };
+  psfName?: string;
+  appliesTo: PackageParent[];
+  /** Express/PSF payload: a cix index inside, or a psf beside it. */
+  express: boolean;
+  counts: { files: number; mum: number; manifests: number; catalogs: number; cix: number; other: number };
+  compression: string[];
+  /** Why details are missing (e.g. update.mum not found), if any. */
+  note?: string;
+}
+
+export interface InspectReport {
+  schema: typeof INSPECT_SCHEMA;
+  file: string;
+  size: number;
+  container: ContainerKind;
+  kb?: string;
+  members: InspectMember[];
+  packages: PackageSummary[];
+  ssu: { present: boolean; members: string[] };
+  psf: string[];
+  properties?: Record<string, string>;
+  warnings: string[];
+}
+
+const WIM_MAGIC = [0x4d, 0x53, 0x57, 0x49, 0x4d, 0x00, 0x00, 0x00]; // MSWIM\0\0\0
+
+export function detectContainer(head: Uint8Array): 'cab' | 'wim' | 'unknown' {
+  const r = new ByteReader(head);
+  if (isCabinet(head)) return 'cab';
+  if (r.startsWith(WIM_MAGIC)) return 'wim';
+  return 'unknown';
+}
+
+export function countKinds(entries: { name: string }[]): PackageSummary['counts'] {
+  const c = { files: entries.length, mum: 0, manifests: 0, catalogs: 0, cix: 0, other: 0 };
+  for (const e of entries) {
+    const n = e.name.toLowerCase();
+    if (n.endsWith('.mum')) c.mum++;
+    else if (n.endsWith('.manifest')) c.manifests++;
+    else if (n.endsWith('.cat')) c.catalogs++;
+    else if (n.endsWith('.cix.xml')) c.cix++;
+    else c.other++;
+  }
+  return c;
+}
+
+/** The package manifest of a CBS cab: update.mum, else the only top-level .mum. */
+export function findPackageMum(entries: CabEntry[]): CabEntry | undefined {
+  const top = entries.filter((e) => !/[\\/]/.test(e.name));
+  return top.find((e) => e.name.toLowerCase() === 'update.mum') ?? (top.filter((e) => e.name.toLowerCase().endsWith('.mum')).length === 1 ? top.find((e) => e.name.toLowerCase().endsWith('.mum')) : undefined);
+}
+
+export function summarizeMum(mum: MumPackage, member: string): Omit<PackageSummary, 'express' | 'counts' | 'compression'> {
+  const pkg = mum.package;
+  const cls = classifyPackage(mum, { memberName: member });
+  const ci = pkg?.customInformation;
+  const s: Omit<PackageSummary, 'express' | 'counts' | 'compression'> = {
+    member,
+    identity: mum.packageId,
+    name: mum.identity.name,
+    version: mum.identity.version,
+    arch: mum.identity.processorArchitecture,
+    language: mum.identity.language || 'neutral',
+    class: cls.class,
+    classReason: cls.reason,
+    appliesTo: (pkg?.parents ?? []).map((p) => ({
+      identity: [p.identity.name, p.identity.publicKeyToken, p.identity.processorArchitecture, p.identity.language === 'neutral' ? '' : p.identity.language, p.identity.version].join('~'),
+      ...(p.buildCompare ? { buildCompare: p.buildCompare } : {}),
+      ...(p.serviceCompare ? { serviceCompare: p.serviceCompare } : {}),
+      ...(p.revisionCompare ? { revisionCompare: p.revisionCompare } : {}),
+      ...(p.distributionCompare ? { distributionCompare: p.distributionCompare } : {}),
+      ...(p.disposition ? { disposition: p.disposition } : {}),
+      ...(p.integrate ? { integrate: p.integrate } : {}),
+    })),
+  };
+  const kb = pkg?.identifier && /^kb\d+$/i.test(pkg.identifier) ? pkg.identifier.toUpperCase() : kbFromName(mum.identity.name) ?? kbFromName(member);
+  if (kb) s.kb = kb;
+  if (pkg?.releaseType) s.releaseType = pkg.releaseType;
+  if (pkg?.restart) s.restart = pkg.restart;
+  if (pkg?.psfName) s.psfName = pkg.psfName;
+  if (ci) {
+    s.psfx = {};
+    if (ci.PackageFormat) s.psfx.packageFormat = ci.PackageFormat;
+    if (ci.PSFXVersion) s.psfx.psfxVersion = ci.PSFXVersion;
+    if (ci.PSFXDeltaFormat) s.psfx.deltaFormat = ci.PSFXDeltaFormat;
+    if (ci.Version) s.psfx.version = ci.Version;
+  }
+  return s;
+}
+
+/** Summarise a CBS package cabinet (the payload of an MSU, or a bare .cab). */
+export async function summarizePackageCab(cab: Cabinet, member: string, psfBeside: boolean): Promise<PackageSummary> {
+  const counts = countKinds(cab.entries);
+  const compression = [...new Set(cab.folders.map((f) => f.compression.label))].sort();
+  const hasCix = counts.cix > 0;
+  const mumEntry = findPackageMum(cab.entries);
+  if (!mumEntry) {
+    return {
+      member, identity: '', name: '', version: '', arch: '', language: '', class: 'unknown', classReason: 'no update.mum',
+      appliesTo: [], express: hasCix || psfBeside, counts, compression,
+      note: 'no update.mum (or single top-level .mum) in this cabinet: not a CBS package',
+    };
+  }
+  const mum = parseMum(await cab.readFile(mumEntry), `${cab.name}!${mumEntry.name}`);
+  const s = summarizeMum(mum, member);
+  return { ...s, express: hasCix || psfBeside || Boolean(s.psfName) || s.psfx?.packageFormat === 'PSFX', counts, compression };
+}
+
+/** Open a member cabinet: in place when its folder is stored, else decoded into memory. */
+export async function openMemberCab(outer: Cabinet, e: CabEntry): Promise<Cabinet> {
+  const src: ByteSource = outer.storedSource(e) ?? new BufferSource(await outer.readFile(e), `${outer.name}!${e.name}`);
+  try {
+    return await Cabinet.open(src);
+  } catch (err) {
+    if (err instanceof MsuError) err.file ??= `${outer.name}!${e.name}`;
+    throw err;
+  }
+}
+
+/**
+ * What is in an MSU or CAB package, from headers and a few small members only
+ * (update.mum, pkgProperties.txt); payload data is never decompressed.
+ */
+export async function inspectFile(file: string, opts: { displayName?: string } = {}): Promise<InspectReport> {
+  const name = opts.displayName ?? file;
+  const src = await FileSource.open(file, name);
+  try {
+    const head = await src.read(0, Math.min(8, src.size), 'signature');
+    const kind = detectContainer(head);
+    if (kind === 'wim') {
+      await src.close();
+      return await inspectWimMsu(file, name, src.size);
+    }
+    if (kind !== 'cab') {
+      throw new FormatError('E_NOT_PACKAGE', 'not an MSU or CAB package (no MSCF or MSWIM signature)', { file: name });
+    }
+    const cab = await Cabinet.open(src);
+    return await inspectCabinet(cab, name, src.size);
+  } finally {
+    await src.close().catch(() => undefined);
+  }
+}
+
+export async function inspectCabinet(cab: Cabinet, name: string, size: number): Promise<InspectReport> {
+  const warnings: string[] = [];
+  const members: InspectMember[] = cab.entries.map((e) => ({
+    name: e.name, size: e.cbFile, role: classifyMember(e.name).role, compression: cab.folders[e.folder]?.compression.label,
+  }));
+  const isMsu = /\.msu$/i.test(name) || members.some((m) => m.role === 'lcu-payload' || m.role === 'ssu' || m.role === 'wsusscan');
+  const directMum = findPackageMum(cab.entries);
+  const report: InspectReport = {
+    schema: INSPECT_SCHEMA, file: path.basename(name), size, container: 'cab', members: [], packages: [],
+    ssu: { present: false, members: [] }, psf: [], warnings,
+  };
+  if (directMum || !isMsu) {
+    // A bare CBS cabinet.
+    report.members = members.map((m) => ({ ...m, role: 'other' as MemberRole }));
+    report.packages.push(await summarizePackageCab(cab, '.', false));
+  } else {
+    report.container = 'cab-msu';
+    report.members = members;
+    report.psf = members.filter((m) => m.role === 'psf').map((m) => m.name);
+    for (const e of cab.entries) {
+      const role = classifyMember(e.name).role;
+      if (role === 'pkg-properties') {
+        try {
+          const props = parsePkgProperties(await cab.readFile(e), `${name}!${e.name}`);
+          report.properties = Object.fromEntries(props.entries.map((p) => [p.key, p.value]));
+        } catch (err) {
+          if (!(err instanceof MsuError)) throw err;
+          warnings.push(`${e.name}: ${err.message}`);
+        }
+      }
+      if (!PACKAGE_ROLES.has(role)) continue;
+      const inner = await openMemberCab(cab, e);
+      const psfBeside = report.psf.some((p) => p.replace(/\.psf$/i, '').toLowerCase() === e.name.replace(/\.(cab|wim)$/i, '').toLowerCase());
+      const summary = await summarizePackageCab(inner, e.name, psfBeside);
+      if (role === 'ssu' || summary.class === 'ssu') report.ssu.members.push(e.name);
+      if (summary.note && role !== 'package-cab') warnings.push(`${e.name}: ${summary.note}`);
+      if (!summary.note || role !== 'package-cab') report.packages.push(summary);
+    }
+    if (!report.packages.some((p) => p.identity)) warnings.push('no CBS package found inside the bundle');
+  }
+  report.ssu.present = report.ssu.members.length > 0 || report.packages.some((p) => p.class === 'ssu');
+  if (report.ssu.present && report.ssu.members.length === 0) {
+    report.ssu.members = report.packages.filter((p) => p.class === 'ssu').map((p) => p.member);
+  }
+  const kbs = [...new Set(report.packages.filter((p) => p.class !== 'ssu').map((p) => p.kb).filter(Boolean))];
+  report.kb = kbs[0] ?? kbFromName(name);
+  if (report.packages.some((p) => p.class === 'hotpatch')) {
+    warnings.push('hotpatch package: not supported for offline servicing');
+  }
+  return report;
+}
+

@@ -1,0 +1,85 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { Cabinet } from '../cab/cabinet.js';
+import { MsuError } from '../errors.js';
+import { parseMum } from '../cbs/mum.js';
+import { parsePkgProperties } from '../cbs/pkgprops.js';
+import { BufferSource, FileSource, SliceSource, type ByteSource } from '../util/source.js';
+import { wimDirDetailed, wimReadFile, type WimStreamEntry } from '../wim/streams.js';
+import { classifyMember, kbFromName, PACKAGE_ROLES } from './members.js';
+import {
+  INSPECT_SCHEMA, countKinds, summarizeMum, summarizePackageCab, type InspectMember, type InspectReport, type PackageSummary,
+} from './inspect.js';
+
+/**
+ * WIM-based MSU (Windows 11 build 25336+): the outer container is a WIM whose single
+ * image holds the members. Members stored uncompressed (as PSFX2MSU captures them)
+ * are read in place; the LCU payload `.wim` is itself a WIM, read through wimlib.
+ */
+export async function inspectWimMsu(file: string, name: string, size: number): Promise<InspectReport> {
+  const entries = (await wimDirDetailed(file, 1)).filter((e) => !e.isDirectory);
+  const warnings: string[] = [];
+  const members: InspectMember[] = entries
+    .map((e) => ({ name: e.path.replace(/^\//, ''), size: e.size, role: classifyMember(e.path).role, compression: e.storedInPlace ? 'None' : 'compressed' }))
+    .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  const report: InspectReport = {
+    schema: INSPECT_SCHEMA, file: path.basename(name), size, container: 'wim-msu', members, packages: [],
+    ssu: { present: false, members: [] }, psf: members.filter((m) => m.role === 'psf').map((m) => m.name), warnings,
+  };
+  const outer = await FileSource.open(file, name);
+  try {
+    const open = async (e: WimStreamEntry): Promise<ByteSource> =>
+      e.storedInPlace ? new SliceSource(outer, e.offset, e.size, `${name}!${e.path.slice(1)}`) : new BufferSource(await wimReadFile(file, 1, e.path), `${name}!${e.path.slice(1)}`);
+    for (const e of [...entries].sort((a, b) => (a.path < b.path ? -1 : 1))) {
+      const member = e.path.replace(/^\//, '');
+      const role = classifyMember(member).role;
+      if (role === 'pkg-properties') {
+        const src = await open(e);
+        const props = parsePkgProperties(await src.read(0, src.size), src.name);
+        report.properties = Object.fromEntries(props.entries.map((p) => [p.key, p.value]));
+        continue;
+      }
+      if (!PACKAGE_ROLES.has(role)) continue;
+      let summary: PackageSummary;
+      if (/\.wim$/i.test(member)) summary = await summarizeInnerWim(outer, e, member, report.psf.length > 0);
+      else {
+        const cab = await Cabinet.open(await open(e));
+        summary = await summarizePackageCab(cab, member, false);
+      }
+      if (role === 'ssu' || summary.class === 'ssu') report.ssu.members.push(member);
+      if (!summary.note || role !== 'package-cab') report.packages.push(summary);
+    }
+  } finally {
+    await outer.close();
+  }
+  report.ssu.present = report.ssu.members.length > 0;
+  const kbs = [...new Set(report.packages.filter((p) => p.class !== 'ssu').map((p) => p.kb).filter(Boolean))];
+  report.kb = kbs[0] ?? kbFromName(name);
+  if (!report.packages.some((p) => p.identity)) warnings.push('no CBS package found inside the bundle');
+  return report;
+}
+
+/** The LCU payload WIM: wimlib needs a file, so the member is copied to a private temp dir, read, and removed. */
+async function summarizeInnerWim(outer: FileSource, e: WimStreamEntry, member: string, psfBeside: boolean): Promise<PackageSummary> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'msu-inspect-'));
+  try {
+    const tmp = path.join(dir, 'payload.wim');
+    const bytes = e.storedInPlace ? await outer.read(e.offset, e.size, member) : await wimReadFile(outer.name, 1, e.path);
+    await writeFile(tmp, bytes);
+    const files = (await wimDirDetailed(tmp, 1)).filter((f) => !f.isDirectory);
+    const names = files.map((f) => ({ name: f.path.replace(/^\//, '') }));
+    const mumPath = files.find((f) => f.path.toLowerCase() === '/update.mum')?.path;
+    const counts = countKinds(names);
+    if (!mumPath) {
+      return { member, identity: '', name: '', version: '', arch: '', language: '', class: 'unknown', classReason: 'no update.mum', appliesTo: [], express: psfBeside, counts, compression: ['WIM'], note: 'no update.mum in the payload WIM' };
+    }
+    const mum = parseMum(await wimReadFile(tmp, 1, mumPath), `${outer.name}!${member}!update.mum`);
+    return { ...summarizeMum(mum, member), express: psfBeside || counts.cix > 0, counts, compression: ['WIM'] };
+  } catch (err) {
+    if (err instanceof MsuError) err.file = `${outer.name}!${member}`;
+    throw err;
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}

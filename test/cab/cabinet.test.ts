@@ -1,0 +1,222 @@
+import { describe, expect, it, beforeAll, afterAll } from 'vitest';
+import { mkdtemp, readFile, readdir, rm, writeFile, stat } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import os from 'node:os';
+import path from 'node:path';
+import { Cabinet } from '../../src/cab/cabinet.js';
+import { buildCabinet, buildCabinetSet, type CabWriteFile } from '../../src/cab/writer.js';
+import { csumCompute } from '../../src/cab/checksum.js';
+import { BufferSource } from '../../src/util/source.js';
+import { MsuError } from '../../src/errors.js';
+import { hasTool, skipNote } from '../helpers/tools.js';
+
+let tmp: string;
+beforeAll(async () => { tmp = await mkdtemp(path.join(os.tmpdir(), 'msu-cab-')); });
+afterAll(async () => { await rm(tmp, { recursive: true, force: true }); });
+
+const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
+
+/** Text that compresses well and whose later blocks repeat earlier ones (exercises MSZIP history). */
+function manifestLike(n: number, seed: number): Uint8Array {
+  const parts: string[] = [];
+  for (let i = 0; i < n; i++) parts.push(`<file name="f${seed}_${i}.dll" destinationPath="$(runtime.system32)\\" sourceName="f${i}.dll"/>\n`);
+  return Buffer.from(parts.join(''));
+}
+
+const files = (): CabWriteFile[] => [
+  { name: 'update.mum', data: Buffer.from('<assembly/>'), modified: '2013-08-27T23:54:56' },
+  { name: 'amd64_x\\f\\big.dll', data: manifestLike(3000, 1) },
+  { name: 'rand.bin', data: randomBytes(70_000) },
+  { name: 'empty.txt', data: new Uint8Array(0) },
+  { name: 'tail.txt', data: manifestLike(10, 2) },
+];
+
+async function cabextractAll(file: string): Promise<Map<string, string>> {
+  const dir = await mkdtemp(path.join(tmp, 'oracle-'));
+  execFileSync('cabextract', ['-q', '-d', dir, file], { stdio: 'pipe' });
+  const out = new Map<string, string>();
+  const walk = async (d: string) => {
+    for (const ent of await readdir(d, { withFileTypes: true })) {
+      const p = path.join(d, ent.name);
+      if (ent.isDirectory()) await walk(p);
+      else out.set(path.relative(dir, p), sha(await readFile(p)));
+    }
+  };
+  await walk(dir);
+  return out;
+}
+
+async function ourExtract(cab: Cabinet): Promise<Map<string, string>> {
+  const dir = await mkdtemp(path.join(tmp, 'ours-'));
+  await cab.extract(dir, { verifyChecksums: true });
+  const out = new Map<string, string>();
+  const walk = async (d: string) => {
+    for (const ent of await readdir(d, { withFileTypes: true })) {
+      const p = path.join(d, ent.name);
+      if (ent.isDirectory()) await walk(p);
+      else out.set(path.relative(dir, p), sha(await readFile(p)));
+    }
+  };
+  await walk(dir);
+  return out;
+}
+
+describe('CAB checksum', () => {
+  it('folds trailing bytes with the first one highest', () => {
+    expect(csumCompute(Uint8Array.of(1, 2, 3, 4), 0)).toBe(0x04030201);
+    expect(csumCompute(Uint8Array.of(1, 2, 3), 0)).toBe(0x010203);
+    expect(csumCompute(Uint8Array.of(1, 2, 3, 4, 5), 0x10)).toBe((0x04030201 ^ 0x05 ^ 0x10) >>> 0);
+  });
+});
+
+describe.each(['none', 'mszip'] as const)('cabinet with %s folder', (compression) => {
+  it('lists, reads members at random and extracts byte-identically', async () => {
+    const input = files();
+    const bytes = buildCabinet({ folders: [{ compression, files: input }] });
+    const cab = await Cabinet.open(new BufferSource(bytes, 'test.cab'));
+    expect(cab.entries.map((e) => e.name)).toEqual(input.map((f) => f.name));
+    expect(cab.entries.map((e) => e.cbFile)).toEqual(input.map((f) => f.data.length));
+    expect(cab.folders[0]!.compression.label).toBe(compression === 'none' ? 'None' : 'MSZIP');
+    expect(cab.entries[0]!.modified).toBe('2013-08-27T23:54:56');
+    // Random access, out of order.
+    for (const i of [4, 2, 0, 1, 3]) expect(sha(await cab.readFile(cab.entries[i]!))).toBe(sha(input[i]!.data));
+    const ours = await ourExtract(cab);
+    expect(ours.get('amd64_x/f/big.dll')).toBe(sha(input[1]!.data));
+    expect(ours.get('empty.txt')).toBe(sha(new Uint8Array(0)));
+    if (hasTool('cabextract')) {
+      const file = path.join(tmp, `t-${compression}.cab`);
+      await writeFile(file, bytes);
+      expect(await cabextractAll(file)).toEqual(ours);
+    } else skipNote('cabextract comparison', 'cabextract');
+  });
+});
+
+describe('multi-folder cabinet with reserve areas', () => {
+  it('maps members to folders and honours reserve sizes', async () => {
+    const a = files(), b = files().map((f) => ({ ...f, name: 'b\\' + f.name }));
+    const bytes = buildCabinet({
+      folders: [{ compression: 'mszip', files: a }, { compression: 'none', files: b }],
+      reserve: { header: 20, folder: 4, data: 3 },
+    });
+    const cab = await Cabinet.open(new BufferSource(bytes, 'r.cab'));
+    expect(cab.header.cbCFHeader).toBe(20);
+    expect(cab.header.cbCFFolder).toBe(4);
+    expect(cab.header.cbCFData).toBe(3);
+    expect(cab.folders.map((f) => f.compression.method)).toEqual(['mszip', 'none']);
+    const e = cab.find('b/rand.bin')!;
+    expect(e.folder).toBe(1);
+    expect(sha(await cab.readFile(e))).toBe(sha(b[2]!.data));
+    const ours = await ourExtract(cab);
+    expect(ours.size).toBe(10);
+    if (hasTool('cabextract')) {
+      const file = path.join(tmp, 'reserve.cab');
+      await writeFile(file, bytes);
+      expect(await cabextractAll(file)).toEqual(ours);
+    } else skipNote('cabextract comparison', 'cabextract');
+  });
+});
+
+describe('cabinet sets', () => {
+  it('follows NEXT_CABINET and joins folders that span cabinets', async () => {
+    const input = files();
+    const names = Array.from({ length: 40 }, (_, i) => `set${i + 1}.cab`);
+    const parts = buildCabinetSet({ folders: [{ compression: 'mszip', files: input }, { compression: 'none', files: [{ name: 'z.bin', data: randomBytes(40000) }] }], blocksPerCabinet: 3, names });
+    expect(parts.length).toBeGreaterThanOrEqual(3);
+    const dir = await mkdtemp(path.join(tmp, 'set-'));
+    for (let i = 0; i < parts.length; i++) await writeFile(path.join(dir, names[i]!), parts[i]!);
+    const cab = await Cabinet.openFile(path.join(dir, 'set1.cab'));
+    expect(cab.parts.length).toBe(parts.length);
+    expect(cab.entries.map((e) => e.name)).toEqual([...input.map((f) => f.name), 'z.bin']);
+    expect(sha(await cab.readFile(cab.find('tail.txt')!))).toBe(sha(input[4]!.data));
+    const ours = await ourExtract(cab);
+    // The oracle here is the input itself: cabextract rejects the continued folders of
+    // sets we write (see docs/cab.md), so it cannot serve as the comparison for sets.
+    for (const f of input) expect(ours.get(f.name.replace(/\\/g, '/'))).toBe(sha(f.data));
+    expect(cab.parts.some((p) => p.header.szCabinetPrev)).toBe(true);
+    await cab.close();
+  });
+
+  it('reports a member cut off by a missing next cabinet', async () => {
+    const parts = buildCabinetSet({ folders: [{ compression: 'mszip', files: files() }], blocksPerCabinet: 1, names: Array.from({ length: 40 }, (_, i) => `a${i + 1}.cab`) });
+    const dir = await mkdtemp(path.join(tmp, 'set-missing-'));
+    await writeFile(path.join(dir, 'a1.cab'), parts[0]!);
+    await expect(Cabinet.openFile(path.join(dir, 'a1.cab'))).rejects.toMatchObject({ code: 'E_IO_ENOENT', file: expect.stringMatching(/a2\.cab$/) });
+  });
+});
+
+describe('nested cabinet inside a stored outer cabinet (MSU layout)', () => {
+  it('opens the inner cabinet in place and reads only a small part of the outer file', async () => {
+    const big = randomBytes(3 * 1024 * 1024);
+    const inner = buildCabinet({ folders: [
+      { compression: 'mszip', files: [{ name: 'update.mum', data: Buffer.from('<assembly>inner</assembly>') }] },
+      { compression: 'none', files: [{ name: 'payload.bin', data: big }] },
+    ] });
+    const outer = buildCabinet({ folders: [{ compression: 'none', files: [
+      { name: 'WSUSSCAN.cab', data: randomBytes(100_000) },
+      { name: 'Windows10.0-KB5000001-x64.cab', data: inner },
+    ] }] });
+    const src = new BufferSource(outer, 'kb.msu');
+    const cab = await Cabinet.open(src);
+    const member = cab.find('Windows10.0-KB5000001-x64.cab')!;
+    const innerSrc = cab.storedSource(member)!;
+    expect(innerSrc.size).toBe(inner.length);
+    const innerCab = await Cabinet.open(innerSrc);
+    expect(innerCab.entries.map((e) => e.name)).toEqual(['update.mum', 'payload.bin']);
+    expect(Buffer.from(await innerCab.readFile(innerCab.entries[0]!)).toString()).toBe('<assembly>inner</assembly>');
+    expect(src.bytesRead).toBeLessThan(outer.length / 10);
+    // A byte range that crosses CFDATA blocks of the outer folder reads correctly.
+    const mid = await innerSrc.read(40_000, 70_000);
+    expect(sha(mid)).toBe(sha(inner.subarray(40_000, 110_000)));
+  });
+});
+
+describe('bad input', () => {
+  const good = () => buildCabinet({ folders: [{ compression: 'mszip', files: files() }] });
+  const expectCabError = async (bytes: Uint8Array, re: RegExp) => {
+    const run = async () => {
+      const cab = await Cabinet.open(new BufferSource(bytes, 'bad.cab'));
+      await cab.extract(await mkdtemp(path.join(tmp, 'bad-')), { verifyChecksums: true });
+    };
+    const err = await run().then(() => null, (e) => e);
+    expect(err).toBeInstanceOf(MsuError);
+    expect((err as MsuError).describe()).toMatch(/^bad\.cab: /);
+    expect((err as MsuError).message).toMatch(re);
+  };
+
+  it('rejects a file that is not a cabinet', () => expectCabError(Buffer.from('PK\x03\x04 this is a zip file, not a cabinet at all......'), /no MSCF signature/));
+  it('rejects a truncated cabinet', () => expectCabError(good().subarray(0, 5000), /truncated/));
+  it('rejects a cabinet cut inside the header', () => expectCabError(good().subarray(0, 20), /too small|truncated/));
+  it('rejects a checksum mismatch', async () => {
+    const b = Uint8Array.from(good());
+    b[b.length - 10] ^= 0xff;
+    await expectCabError(b, /checksum mismatch|corrupt MSZIP/);
+  });
+  it('rejects absurd file counts', async () => {
+    const b = Uint8Array.from(good());
+    b[0x1c] = 0xff; b[0x1d] = 0xff; // cFiles = 65535
+    await expectCabError(b, /CFFILE entries cannot fit|truncated/);
+  });
+  it('rejects a member that runs past its folder', async () => {
+    const b = Uint8Array.from(good());
+    const dv = new DataView(b.buffer);
+    const coffFiles = dv.getUint32(16, true);
+    dv.setUint32(coffFiles, 0x7fff0000, true); // first member's cbFile
+    await expectCabError(b, /holds only|absurd/);
+  });
+  it('rejects Quantum with a clear message', async () => {
+    const b = Uint8Array.from(good());
+    b[36 + 6] = 2; // CFFOLDER[0].typeCompress = Quantum
+    await expectCabError(b, /Quantum compression is not supported/);
+  });
+  it('refuses member names that climb out and writes nothing', async () => {
+    for (const name of ['..\\..\\evil.txt', '/etc/passwd', 'C:\\Windows\\x.dll', 'a\\..\\..\\b']) {
+      const bytes = buildCabinet({ folders: [{ compression: 'none', files: [{ name: 'ok.txt', data: Buffer.from('x') }, { name, data: Buffer.from('evil') }] }] });
+      const dir = await mkdtemp(path.join(tmp, 'hostile-'));
+      const cab = await Cabinet.open(new BufferSource(bytes, 'hostile.cab'));
+      await expect(cab.extract(dir)).rejects.toMatchObject({ code: 'E_UNSAFE_NAME' });
+      expect(await readdir(dir)).toEqual([]); // not even ok.txt: no partial output
+    }
+    await expect(stat(path.join(tmp, '..', 'evil.txt'))).rejects.toThrow();
+  });
+});
