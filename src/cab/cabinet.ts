@@ -201,7 +201,7 @@ export class Cabinet {
       const paths = new Map<CabEntry, string>();
       const seen = new Map<string, CabEntry>();
       for (const e of chosen) {
-        const p = await staged.pathFor(e.name, this.name);
+        const p = staged.pathForSync(e.name, this.name);
         const key = p.toLowerCase();
         if (seen.has(key)) {
           // Windows names are case-insensitive; the later entry wins, as with cabextract.

@@ -55,7 +55,7 @@ for (let slot = 0, base = 0; slot < MAX_POSITION_SLOTS; slot++) {
  * never 0 itself); the subtable is indexed by the following (16 - TB) bits. An entry of 0 is a code the
  * tree does not assign (an incomplete tree, or an empty one): hitting it is corrupt input.
  */
-const MAIN_TB = 12;
+const MAIN_TB = 11;
 const LENGTH_TB = 12;
 const PRETREE_TB = 8;
 const ALIGNED_TB = 7;
@@ -163,7 +163,6 @@ export class LzxDecoder {
       if (input.length > 0) this.inPos = 1;
     }
     const frameEnd = this.frameStart + outSize;
-    const startPos = this.windowPos;
     try {
       if (!this.headerRead && outSize > 0) {
         if (this.readBits(1)) {
@@ -187,7 +186,6 @@ export class LzxDecoder {
       this.broken = e;
       throw e;
     }
-    this.decoded += this.windowPos - startPos;
     const out = this.window.slice(this.frameStart, frameEnd);
     if (this.e8TranslationSize !== 0) undoE8Translation(out, this.frameOffset, this.e8TranslationSize);
     this.frameOffset += outSize;
@@ -391,6 +389,7 @@ export class LzxDecoder {
     this.window.set(input.subarray(this.inPos, this.inPos + n), this.windowPos);
     this.inPos += n;
     this.windowPos += n;
+    this.decoded += n;
     this.blockRemaining -= n;
     if (this.blockRemaining === 0) this.endUncompressed();
   }
@@ -551,9 +550,14 @@ export class LzxDecoder {
       }
       let src = w - offset;
       if (src >= 0) {
-        // Forward byte copy: correct for overlapping (run-length) matches.
-        const stop = w + matchLength;
-        while (w < stop) win[w++] = win[src++]!;
+        if (matchLength > 32 && offset >= matchLength) {
+          win.copyWithin(w, src, src + matchLength);
+          w += matchLength;
+        } else {
+          // Forward byte copy: correct for overlapping (run-length) matches.
+          const stop = w + matchLength;
+          while (w < stop) win[w++] = win[src++]!;
+        }
       } else {
         // The source wraps around the ring: copy its tail, then continue from the ring start.
         src += ws;
@@ -572,6 +576,7 @@ export class LzxDecoder {
     this.R1 = R1;
     this.R2 = R2;
     this.blockRemaining = blockEnd - w;
+    this.decoded += w - this.windowPos;
     this.windowPos = w;
     if (bad) throw this.fail(bad);
   }

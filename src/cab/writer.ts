@@ -35,7 +35,7 @@ export interface CabWriteOptions {
   setID?: number;
 }
 
-interface Block {
+export interface Block {
   data: Uint8Array;
   cbUncomp: number;
 }
@@ -103,8 +103,11 @@ class Out {
   }
 }
 
-/** Lay out one cabinet. `folders` carry the blocks placed in this cabinet and the file rows listed in it. */
-function layout(
+/**
+ * Lay out one cabinet from already-encoded CFDATA blocks: `folders` carry the blocks,
+ * `rows` the CFFILE entries. Lets benchmarks re-pack real compressed folders.
+ */
+export function layout(
   folders: { typeCompress: number; blocks: Block[] }[],
   rows: { name: string; size: number; offset: number; iFolder: number; modified: string; attribs: number }[],
   o: { reserve: { header: number; folder: number; data: number }; checksums: boolean; setID: number; iCabinet: number; prev?: string; next?: string },

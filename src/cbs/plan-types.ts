@@ -18,8 +18,24 @@ export interface Plan {
 }
 
 export type PlanTarget =
-  | { kind: 'wim'; file: string; sha256?: string; indexes: number[]; images: PlanTargetImage[] }
-  | { kind: 'build'; version: string; edition?: string; arch: string };
+  | {
+      kind: 'wim'; file: string; sha256?: string; indexes: number[]; images: PlanTargetImage[];
+      /** boot.wim, when given: index 2 (Windows Setup) is serviced. */
+      bootWim?: PlanTargetWim;
+      /** winre.wim, when given (index 1). */
+      winre?: PlanTargetWim;
+    }
+  | {
+      kind: 'build'; version: string; edition?: string; arch: string;
+      /** Foundation package version the parent checks compare against, derived from the build (docs/plan.md). */
+      foundationVersion?: string;
+    };
+
+/** A second WIM of the target (boot.wim, winre.wim). */
+export interface PlanTargetWim {
+  file: string;
+  images: PlanTargetImage[];
+}
 
 export interface PlanTargetImage {
   index: number;
@@ -29,6 +45,8 @@ export interface PlanTargetImage {
   version?: string;
   /** Installed packages found in Windows\servicing\Packages (package identity strings), sorted. */
   installedPackages?: string[];
+  /** Version of Microsoft-Windows-Foundation-Package, what parent checks compare against. */
+  foundationVersion?: string;
 }
 
 export interface PlanInput {
@@ -47,7 +65,7 @@ export interface PlanPackage {
   /** Name~PKT~arch~lang~version */
   identity: string;
   kb?: string;
-  /** ssu | lcu | checkpoint-lcu | dotnet | safeos-du | setup-du | enablement | language-pack | fod | driver | other */
+  /** A PackageClass from src/cbs/classify.ts (ssu, lcu, checkpoint-lcu, dotnet, safeos-du, …), or `driver`. */
   class: string;
   /** Member path inside the input (e.g. Windows10.0-KB5012170-x64.cab), when the input is a bundle. */
   member?: string;
@@ -81,4 +99,6 @@ export interface PlanSkip {
   item?: string;
   reason: 'superseded' | 'not-applicable' | 'wrong-arch' | 'missing-checkpoint' | 'duplicate' | 'unsupported' | string;
   detail: string;
+  /** Plan images the skip applies to (absent: the input/package is not used anywhere). */
+  images?: string[];
 }

@@ -1,3 +1,4 @@
+import { mkdirSync } from 'node:fs';
 import { mkdir, mkdtemp, rename, rm, writeFile, open } from 'node:fs/promises';
 import path from 'node:path';
 import { FormatError, ioError } from '../errors.js';
@@ -54,6 +55,8 @@ export async function writeFileAtomic(dest: string, data: Uint8Array | string): 
  * succeeded. On failure the staging dir is removed and `dest` is as before.
  */
 export class StagedDir {
+  /** Directories already created under staging (extracting 20,000 members must not mean 20,000 mkdir calls). */
+  private readonly made = new Set<string>();
   private constructor(readonly dest: string, readonly staging: string) {}
 
   static async create(dest: string): Promise<StagedDir> {
@@ -70,6 +73,17 @@ export class StagedDir {
   async pathFor(memberName: string, file?: string): Promise<string> {
     const p = resolveUnder(this.staging, memberName, file);
     await mkdir(path.dirname(p), { recursive: true });
+    return p;
+  }
+
+  /** Same as pathFor, synchronous, creating each parent directory once. */
+  pathForSync(memberName: string, file?: string): string {
+    const p = resolveUnder(this.staging, memberName, file);
+    const dir = path.dirname(p);
+    if (!this.made.has(dir)) {
+      mkdirSync(dir, { recursive: true });
+      this.made.add(dir);
+    }
     return p;
   }
 

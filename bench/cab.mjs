@@ -1,0 +1,138 @@
+// CAB/MSU benchmark: msu inspect vs cabextract on a generated 1 GB-class MSU, and MSZIP/LZX
+// extraction throughput vs cabextract. Run `npm run bench` (builds first). Needs cabextract.
+import { mkdirSync, rmSync, writeFileSync, existsSync, readFileSync, statSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { buildCabinet, layout } from '../dist/src/cab/writer.js';
+import { Cabinet } from '../dist/src/cab/cabinet.js';
+import { decodeFolder } from '../dist/src/cab/folder.js';
+import { measure, best, fmt } from './lib/measure.mjs';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const root = path.resolve(here, '..');
+const out = path.join(here, 'out');
+mkdirSync(out, { recursive: true });
+const msuBin = path.join(root, 'bin', 'msu.js');
+const corpusCab = path.resolve(root, '../shared/corpus/cab/Windows6.1-KB2883457-amd64.cab');
+const PKT = '31bf3856ad364e35';
+const results = {};
+
+function manifest(i) {
+  return Buffer.from(`<?xml version="1.0" encoding="utf-8" standalone="yes"?>
+<assembly xmlns="urn:schemas-microsoft-com:asm.v3" manifestVersion="1.0">
+  <assemblyIdentity name="Microsoft-Windows-Component-${i}" version="10.0.26100.2894" processorArchitecture="amd64" language="neutral" buildType="release" publicKeyToken="${PKT}" versionScope="nonSxS"/>
+${Array.from({ length: 8 }, (_, k) => `  <file name="c${i}_${k}.dll" destinationPath="$(runtime.system32)\\" sourceName="c${i}_${k}.dll"><asmv2:hash xmlns:asmv2="urn:schemas-microsoft-com:asm.v2"><dsig:DigestValue xmlns:dsig="http://www.w3.org/2000/09/xmldsig#">${randomBytes(32).toString('base64')}</dsig:DigestValue></asmv2:hash></file>`).join('\n')}
+</assembly>
+`);
+}
+
+// 1. A 1 GB-class MSU: stored outer cab; payload cab with 20,000 members (19,000 manifests
+//    in MSZIP folders of ~8,000 files as makecab splits them, 1,000 binaries stored).
+const bigMsu = path.join(out, 'Windows10.0-KB5999999-x64.msu');
+if (!existsSync(bigMsu)) {
+  console.error('generating the 1 GB-class MSU (once; cached in bench/out)...');
+  const mum = Buffer.from(`<?xml version="1.0" encoding="UTF-8"?><assembly xmlns="urn:schemas-microsoft-com:asm.v3" manifestVersion="1.0"><assemblyIdentity name="Package_for_RollupFix" version="26100.2894.1.5" processorArchitecture="amd64" language="neutral" publicKeyToken="${PKT}"/><package identifier="KB5999999" releaseType="Security Update" restart="possible"><parent buildCompare="EQ" serviceCompare="GE" revisionCompare="GE" integrate="separate" disposition="detect"><assemblyIdentity name="Microsoft-Windows-Foundation-Package" version="10.0.26100.1" processorArchitecture="amd64" language="neutral" publicKeyToken="${PKT}"/></parent></package></assembly>`);
+  const manifests = [{ name: 'update.mum', data: mum }];
+  for (let i = 0; i < 19_000; i++) manifests.push({ name: `amd64_microsoft-windows-component-${i}_${PKT}_10.0.26100.2894_none_${i.toString(16).padStart(16, '0')}.manifest`, data: manifest(i) });
+  const folders = [];
+  for (let i = 0; i < manifests.length; i += 8000) folders.push({ compression: 'mszip', files: manifests.slice(i, i + 8000) });
+  const bins = [];
+  for (let i = 0; i < 1000; i++) bins.push({ name: `amd64_microsoft-windows-component-${i}_${PKT}_10.0.26100.2894_none_${i.toString(16).padStart(16, '0')}\\f\\c${i}.dll`, data: randomBytes(950 * 1024) });
+  folders.push({ compression: 'none', files: bins.slice(0, 500) }, { compression: 'none', files: bins.slice(500) });
+  const payload = buildCabinet({ folders, reserve: { header: 20 } });
+  const msu = buildCabinet({ folders: [{ compression: 'none', files: [
+    { name: 'WSUSSCAN.cab', data: buildCabinet({ folders: [{ compression: 'mszip', files: [{ name: 'package.xml', data: randomBytes(200_000) }] }] }) },
+    { name: 'Windows10.0-KB5999999-x64.cab', data: payload },
+    { name: 'Windows10.0-KB5999999-x64-pkgProperties.txt', data: Buffer.from('\ufeffKB Article Number="5999999"\r\n', 'utf16le') },
+  ] }] });
+  writeFileSync(bigMsu, msu);
+}
+const msuSize = statSync(bigMsu).size;
+
+{
+  const child = path.join(here, 'lib', 'inspect-child.mjs');
+  const ours = best(3, () => { const r = measure('node', [child, bigMsu]); return { ...JSON.parse(r.stdout), ms: r.ms, rssMB: r.rssMB ?? JSON.parse(r.stdout).rssMB }; });
+  const cli = best(3, () => measure('node', [msuBin, 'inspect', '--json', bigMsu]));
+  const list = best(3, () => measure('cabextract', ['-l', bigMsu]));
+  const tmp = path.join(out, 'pipeline');
+  const pipeline = best(1, () => {
+    rmSync(tmp, { recursive: true, force: true });
+    const a = measure('cabextract', ['-q', '-d', tmp, bigMsu]);
+    const b = measure('cabextract', ['-q', '-d', path.join(tmp, 'inner'), '-F', 'update.mum', path.join(tmp, 'Windows10.0-KB5999999-x64.cab')]);
+    return { ms: a.ms + b.ms, rssMB: Math.max(a.rssMB ?? 0, b.rssMB ?? 0) };
+  });
+  rmSync(tmp, { recursive: true, force: true });
+  results.inspect = {
+    fileMB: msuSize / 2 ** 20, members: ours.members,
+    msuInspectCliMs: cli.ms, msuInspectCliRssMB: cli.rssMB, libraryMs: ours.ms, bytesRead: ours.bytesRead, fractionRead: ours.bytesRead / msuSize,
+    cabextractListMs: list.ms, cabextractListRssMB: list.rssMB, cabextractPipelineMs: pipeline.ms, cabextractPipelineRssMB: pipeline.rssMB,
+  };
+}
+
+function extractBench(label, cabFile) {
+  const size = statSync(cabFile).size;
+  const a = path.join(out, `x-${label}-ours`), b = path.join(out, `x-${label}-cabextract`);
+  const ours = best(3, () => { rmSync(a, { recursive: true, force: true }); return measure('node', [msuBin, 'extract', cabFile, '-d', a]); });
+  const theirs = best(3, () => { rmSync(b, { recursive: true, force: true }); return measure('cabextract', ['-q', '-d', b, cabFile]); });
+  const cab = readFileSync(cabFile);
+  void cab;
+  rmSync(a, { recursive: true, force: true }); rmSync(b, { recursive: true, force: true });
+  return { cabMB: size / 2 ** 20, msuMs: ours.ms, cabextractMs: theirs.ms, ratio: theirs.ms / ours.ms };
+}
+
+// 2. MSZIP: 250 MB of manifests and semi-compressible binaries.
+const mszipCab = path.join(out, 'mszip.cab');
+if (!existsSync(mszipCab)) {
+  const files = [];
+  for (let i = 0; i < 20_000; i++) files.push({ name: `m\\${i}.manifest`, data: manifest(i) });
+  for (let i = 0; i < 120; i++) { const b = Buffer.alloc(1 << 20); for (let j = 0; j < b.length; j += 64) randomBytes(16).copy(b, j); files.push({ name: `b\\${i}.dll`, data: b }); }
+  writeFileSync(mszipCab, buildCabinet({ folders: [{ compression: 'mszip', files }] }));
+}
+results.mszip = extractBench('mszip', mszipCab);
+
+// 3. LZX: real Microsoft LZX:21 data. The corpus cab's folder is re-packed 300 times (each
+//    copy its own folder, so the decoder resets as it does at any folder start).
+const lzxCab = path.join(out, 'lzx.cab');
+if (existsSync(corpusCab)) {
+  if (!existsSync(lzxCab)) {
+    const cab = await Cabinet.openFile(corpusCab);
+    const part = cab.parts[0];
+    const f0 = part.folders[0];
+    const raw = await part.source.read(0, part.header.cbCabinet);
+    const blocks = [];
+    let pos = f0.coffCabStart;
+    for (let i = 0; i < f0.cCFData; i++) {
+      const dv = new DataView(raw.buffer, raw.byteOffset + pos);
+      const cbData = dv.getUint16(4, true), cbUncomp = dv.getUint16(6, true);
+      blocks.push({ data: raw.subarray(pos + 8 + part.header.cbCFData, pos + 8 + part.header.cbCFData + cbData), cbUncomp });
+      pos += 8 + part.header.cbCFData + cbData;
+    }
+    const copies = 300, folders = [], rows = [];
+    for (let k = 0; k < copies; k++) {
+      folders.push({ typeCompress: f0.compression.raw, blocks });
+      for (const e of cab.entries) rows.push({ name: `c${k}\\${e.name}`, size: e.cbFile, offset: e.uoffFolderStart, iFolder: k, modified: e.modified ?? '2013-08-28T00:00:00', attribs: e.attribs & 0x7f });
+    }
+    writeFileSync(lzxCab, layout(folders, rows, { reserve: { header: 0, folder: 0, data: 0 }, checksums: true, setID: 1, iCabinet: 0 }));
+    await cab.close();
+  }
+  results.lzx = extractBench('lzx', lzxCab);
+  // Decoder alone (no file writes), to separate LZX speed from I/O.
+  const cab = await Cabinet.openFile(lzxCab);
+  const t0 = process.hrtime.bigint();
+  let bytes = 0;
+  for (const span of cab.folders.slice(0, 100)) bytes += await decodeFolder(span, () => {});
+  results.lzx.decoderMBps = bytes / 2 ** 20 / (Number(process.hrtime.bigint() - t0) / 1e9);
+  await cab.close();
+} else console.error('LZX: ../shared/corpus not found, skipped');
+
+const r = results;
+console.log(`
+msu inspect on a ${fmt(r.inspect.fileMB, 0)} MiB MSU (${r.inspect.members} payload members)
+  msu inspect (CLI, incl. node start)   ${fmt(r.inspect.msuInspectCliMs, 0)} ms   peak RSS ${fmt(r.inspect.msuInspectCliRssMB, 0)} MB
+  library call                          ${fmt(r.inspect.libraryMs, 0)} ms   read ${fmt(r.inspect.bytesRead / 2 ** 20, 2)} MiB (${fmt(r.inspect.fractionRead * 100, 3)} % of the file)
+  cabextract -l (outer only)            ${fmt(r.inspect.cabextractListMs, 0)} ms   peak RSS ${fmt(r.inspect.cabextractListRssMB, 0)} MB
+  cabextract + cabextract -F update.mum ${fmt(r.inspect.cabextractPipelineMs, 0)} ms   ratio ${fmt(r.inspect.cabextractPipelineMs / r.inspect.msuInspectCliMs, 1)}x faster
+MSZIP extraction (${fmt(r.mszip.cabMB, 0)} MiB cab): msu ${fmt(r.mszip.msuMs, 0)} ms, cabextract ${fmt(r.mszip.cabextractMs, 0)} ms, throughput ratio ${fmt(r.mszip.ratio, 2)}x (target >= 0.8)`);
+if (r.lzx) console.log(`LZX:21 extraction (${fmt(r.lzx.cabMB, 0)} MiB cab): msu ${fmt(r.lzx.msuMs, 0)} ms, cabextract ${fmt(r.lzx.cabextractMs, 0)} ms, throughput ratio ${fmt(r.lzx.ratio, 2)}x (target >= 0.5); decoder alone ${fmt(r.lzx.decoderMBps, 0)} MB/s`);
+writeFileSync(path.join(out, 'cab-results.json'), JSON.stringify(results, null, 2));

@@ -1,0 +1,412 @@
+import { FormatError, MsuError } from '../errors.js';
+import { ByteReader } from '../util/reader.js';
+import { crc32 } from './crc32.js';
+import { filetimeToIso } from './cix.js';
+
+/**
+ * Headers of Microsoft delta streams (formats.md §4): PA30 (msdelta.dll), PA31 (UpdateCompression.dll /
+ * dpx.dll) and the legacy PA19 (mspatcha.dll). Only the header is read: enough to know the target size
+ * and hash, the file type and transforms, and to check a delta against the cix that references it.
+ * Applying deltas is a later milestone.
+ *
+ * PA30/PA31 layout: magic, FILETIME (u64 LE), then an LSB-first bitstream whose first 3 bits give the
+ * number of padding bits in its last byte. Integers are a run of n zero bits and a one bit (n < 16),
+ * then (n+1)*4 value bits, LSB first. A buffer is an integer length, padding to the next byte
+ * boundary, then that many bytes. PA30 has the DELTA_HEADER_INFO fields inline; PA31 wraps them in a
+ * buffer that is itself a bitstream and appends three 32-bit extension integers and a second hash.
+ * The PA31 layout is stated alike by two independent public decoders (jlevere/msdelta, tinyrange/trex);
+ * no real PA31 sample was at hand to check it, and the extension fields' meaning is not public.
+ * PA19 (patchapi.h options, Wine mspatcha's header description) is read up to the input file count.
+ */
+
+export type DeltaFormat = 'PA30' | 'PA31' | 'PA19';
+
+export interface Pa31Extension {
+  /** Three 32-bit integers whose meaning no public source establishes; reported as read. */
+  fields: [number, number, number];
+  extensionHash: string;
+}
+
+export interface Pa19Info {
+  /** PATCH_OPTION_* flags (patchapi.h). */
+  options: number;
+  optionNames: string[];
+  /** Present when PATCH_OPTION_RESERVED1 (0x80000000) is set. */
+  extraOptions?: number;
+  /** Seconds since 1970, present when the 0x00800000 bit is set (its meaning is inverted when decoding). */
+  timestamp?: number;
+  /** Rebase value, present unless PATCH_OPTION_NO_REBASE. */
+  rebase?: number;
+  targetCrc32: string;
+  inputFileCount: number;
+}
+
+export interface DeltaHeader {
+  format: DeltaFormat;
+  /** Size of the whole input, including a CRC32 prefix. */
+  size: number;
+  /** The 4-byte little-endian CRC32 of the rest that MSU/PSF delta records may carry before the magic. */
+  crcPrefix?: string;
+  /** Whether the CRC32 prefix matches the bytes after it (only when a prefix is present). */
+  crcOk?: boolean;
+  /** Target FILETIME as a decimal count of 100 ns since 1601 (PA30/PA31; PA19 when it stores a timestamp). */
+  fileTime?: string;
+  fileTimeIso?: string | null;
+  /**
+   * True once every header field of the format was read. PA30, PA31 and PA19 layouts are all
+   * established by public sources, so a header that cannot be read is a DeltaHeaderError instead.
+   */
+  headerFieldsParsed: boolean;
+  fileTypeSet?: number;
+  /** Names of the DELTA_FILE_TYPE bits in the set, and the DELTA_FILE_TYPE_SET_* name when it is one. */
+  fileTypeSetNames?: string[];
+  fileType?: number;
+  fileTypeName?: string;
+  flags?: number;
+  /** DELTA_FLAG_* names (msdelta.h); bits with no name appear as hex. */
+  flagNames?: string[];
+  targetSize?: number;
+  /** ALG_ID of the target hash: 0 none, 0x8003 MD5, 0x8004 SHA1, 0x800C SHA-256. */
+  hashAlgId?: number;
+  hashAlgName?: string;
+  /** Target hash, lowercase hex ('' when the delta carries none). */
+  targetHash?: string;
+  /** DELTA_FILE_TYPE_REVERSE_ANY set: one reversal-data buffer instead of preprocess + patch. */
+  reverse?: boolean;
+  /** Sizes of the buffers after the header (PA30/PA31), when they could be read. */
+  preprocessSize?: number;
+  patchSize?: number;
+  pa31?: Pa31Extension;
+  pa19?: Pa19Info;
+}
+
+export class DeltaHeaderError extends FormatError {
+  constructor(message: string, file?: string, where?: string) {
+    super('E_DELTA_HEADER', message, { file, where });
+  }
+}
+
+const MAGICS: Record<string, DeltaFormat> = { PA30: 'PA30', PA31: 'PA31', PA19: 'PA19' };
+
+/** DELTA_FILE_TYPE_* (msdelta.h). */
+export const DELTA_FILE_TYPES: ReadonlyArray<[number, string]> = [
+  [0x1, 'RAW'],
+  [0x2, 'I386'],
+  [0x4, 'IA64'],
+  [0x8, 'AMD64'],
+  [0x10, 'CLI4_I386'],
+  [0x20, 'CLI4_AMD64'],
+  [0x40, 'CLI4_ARM'],
+  [0x80, 'CLI4_ARM64'],
+  [0x100, 'REVERSE_ANY'],
+];
+
+const FILE_TYPE_SETS: Record<number, string> = {
+  0x01: 'SET_RAW_ONLY',
+  0x0f: 'SET_EXECUTABLES_1',
+  0x75: 'SET_EXECUTABLES_2',
+  0xf5: 'SET_EXECUTABLES_3',
+};
+
+/** DELTA_FLAG_* (msdelta.h). */
+export const DELTA_FLAGS: ReadonlyArray<[number, string]> = [
+  [0x1, 'E8'],
+  [0x2, 'MARK'],
+  [0x4, 'IMPORTS'],
+  [0x8, 'EXPORTS'],
+  [0x10, 'RESOURCES'],
+  [0x20, 'RELOCS'],
+  [0x40, 'I386_SMASHLOCK'],
+  [0x80, 'I386_JMPS'],
+  [0x100, 'I386_CALLS'],
+  [0x200, 'AMD64_DISASM'],
+  [0x400, 'AMD64_PDATA'],
+  [0x800, 'IA64_DISASM'],
+  [0x1000, 'IA64_PDATA'],
+  [0x2000, 'UNBIND'],
+  [0x4000, 'CLI_DISASM'],
+  [0x8000, 'CLI_METADATA'],
+  [0x10000, 'HEADERS'],
+  [0x20000, 'IGNORE_FILE_SIZE_LIMIT'],
+  [0x40000, 'IGNORE_OPTIONS_SIZE_LIMIT'],
+  [0x80000, 'ARM_DISASM'],
+  [0x100000, 'ARM_PDATA'],
+  [0x200000, 'CLI4_METADATA'],
+  [0x400000, 'CLI4_DISASM'],
+  [0x800000, 'ARM64_DISASM'],
+  [0x1000000, 'ARM64_PDATA'],
+];
+
+/** ALG_ID values (wincrypt.h) a delta target hash can use. */
+export const HASH_ALGS: Record<number, string> = {
+  0: 'none',
+  0x8003: 'MD5',
+  0x8004: 'SHA1',
+  0x800c: 'SHA256',
+  0x800d: 'SHA384',
+  0x800e: 'SHA512',
+};
+
+/** PATCH_OPTION_* (patchapi.h) as used in PA19 headers. */
+const PATCH_OPTIONS: ReadonlyArray<[number, string]> = [
+  [0x1, 'USE_LZX_A'],
+  [0x2, 'USE_LZX_B'],
+  [0x4, 'USE_LZX_LARGE'],
+  [0x10000, 'NO_BINDFIX'],
+  [0x20000, 'NO_LOCKFIX'],
+  [0x40000, 'NO_REBASE'],
+  [0x80000, 'FAIL_IF_SAME_FILE'],
+  [0x100000, 'FAIL_IF_BIGGER'],
+  [0x200000, 'NO_CHECKSUM'],
+  [0x400000, 'NO_RESTIMEFIX'],
+  [0x800000, 'NO_TIMESTAMP'],
+  [0x1000000, 'SIGNATURE_MD5'],
+  [0x40000000, 'INTERLEAVE_FILES'],
+  [0x80000000, 'RESERVED1'],
+];
+
+/** DELTA_MAX_HASH_SIZE is 32 in msdelta.h; SHA-384/512 digests would need 64, so that is the cap. */
+const MAX_HASH_SIZE = 64;
+const FILETIME_AND_MAGIC = 12;
+
+function bitNames(value: number, table: ReadonlyArray<[number, string]>): string[] {
+  const out: string[] = [];
+  let rest = BigInt(value);
+  for (const [bit, name] of table) {
+    if (rest & BigInt(bit)) {
+      out.push(name);
+      rest &= ~BigInt(bit);
+    }
+  }
+  for (let b = 0n; rest > 0n; b++, rest >>= 1n) if (rest & 1n) out.push(`0x${(1n << b).toString(16)}`);
+  return out;
+}
+
+const hex = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.length).toString('hex');
+
+/**
+ * LSB-first bit reader over one PA30 bitstream. Every read is bounded by the stream's usable bits,
+ * so a hostile stream ends in a DeltaHeaderError, never a loop or an out-of-range index.
+ */
+class BitStream {
+  private bit: number;
+  private readonly end: number;
+
+  constructor(
+    private readonly bytes: Uint8Array,
+    /** Offset of bytes[0] in the delta file, for messages. */
+    private readonly base: number,
+    private readonly file: string | undefined,
+    what: string,
+  ) {
+    if (bytes.length === 0) throw this.fail(`${what} is empty`);
+    const pad = bytes[0]! & 7;
+    this.end = bytes.length * 8 - pad;
+    if (this.end < 3) throw this.fail(`${what} is shorter than its own padding header`);
+    this.bit = 3;
+  }
+
+  private fail(message: string): DeltaHeaderError {
+    return new DeltaHeaderError(message, this.file, `offset ${this.base + (this.bit >> 3)}`);
+  }
+
+  private readBit(what: string): number {
+    if (this.bit >= this.end) throw this.fail(`truncated ${what}: bitstream ended`);
+    const v = (this.bytes[this.bit >> 3]! >> (this.bit & 7)) & 1;
+    this.bit++;
+    return v;
+  }
+
+  private readBits(n: number, what: string): bigint {
+    if (this.bit + n > this.end) throw this.fail(`truncated ${what}: needs ${n} bits, ${this.end - this.bit} left`);
+    let v = 0n;
+    for (let i = 0; i < n; i++) v |= BigInt(this.readBit(what)) << BigInt(i);
+    return v;
+  }
+
+  /** Variable-length integer: n zero bits, a one bit, then (n+1) nibbles; at most 64 bits. */
+  int(what: string): bigint {
+    let zeros = 0;
+    while (this.readBit(what) === 0) {
+      if (++zeros >= 16) throw this.fail(`invalid ${what}: length prefix longer than 16 bits`);
+    }
+    return this.readBits((zeros + 1) * 4, what);
+  }
+
+  /** Integer that must fit in [0, max]. */
+  num(what: string, max = Number.MAX_SAFE_INTEGER): number {
+    const v = this.int(what);
+    if (v > BigInt(max)) throw this.fail(`${what} is absurdly large (0x${v.toString(16)})`);
+    return Number(v);
+  }
+
+  /** Whole bytes not yet consumed (the final partial byte is padding). */
+  bytesLeft(): number {
+    return Math.max(0, Math.floor((this.end - this.bit) / 8));
+  }
+
+  /** Length-prefixed, byte-aligned buffer; `max` caps the length before anything is read. */
+  buffer(what: string, max = Number.MAX_SAFE_INTEGER): Uint8Array {
+    const len = this.int(`${what} length`);
+    const aligned = (this.bit + 7) & ~7;
+    const start = aligned >> 3;
+    const avail = Math.max(0, Math.floor((this.end - aligned) / 8));
+    if (len > BigInt(max)) throw this.fail(`${what} is ${len} bytes, more than the ${max} allowed`);
+    if (len > BigInt(avail)) throw this.fail(`truncated ${what}: ${len} bytes declared, ${avail} left`);
+    const n = Number(len);
+    this.bit = (start + n) * 8;
+    return this.bytes.subarray(start, start + n);
+  }
+}
+
+/** Parse the header of a PA30/PA31/PA19 delta (optionally preceded by a CRC32). Throws DeltaHeaderError. */
+export function parseDeltaHeader(bytes: Uint8Array, file?: string): DeltaHeader {
+  try {
+    return parse(bytes, file);
+  } catch (err) {
+    if (err instanceof DeltaHeaderError) throw err;
+    if (err instanceof MsuError) throw new DeltaHeaderError(err.message, file, err.where);
+    throw err;
+  }
+}
+
+function magicAt(bytes: Uint8Array, at: number): DeltaFormat | undefined {
+  if (bytes.length < at + 4) return undefined;
+  return MAGICS[String.fromCharCode(bytes[at]!, bytes[at + 1]!, bytes[at + 2]!, bytes[at + 3]!)];
+}
+
+function parse(bytes: Uint8Array, file?: string): DeltaHeader {
+  let start = 0;
+  let format = magicAt(bytes, 0);
+  const out: Partial<DeltaHeader> = { size: bytes.length };
+  if (!format) {
+    format = magicAt(bytes, 4);
+    if (!format) {
+      const shown = hex(bytes.subarray(0, Math.min(8, bytes.length)));
+      throw new DeltaHeaderError(`not a delta: no PA30/PA31/PA19 magic at offset 0 or 4 (starts ${shown || 'empty'})`, file);
+    }
+    start = 4;
+    const r = new ByteReader(bytes);
+    const stored = r.u32('CRC32 prefix');
+    out.crcPrefix = stored.toString(16).padStart(8, '0');
+    out.crcOk = crc32(bytes.subarray(4)) === stored;
+  }
+  const body = bytes.subarray(start);
+  const header: DeltaHeader = { format, size: bytes.length, headerFieldsParsed: false, ...out };
+  if (format === 'PA19') {
+    parsePa19(body, start, header, file);
+    return header;
+  }
+
+  const r = new ByteReader(body, start);
+  r.skip(4, 'magic');
+  const ft = r.u64('FILETIME');
+  header.fileTime = ft.toString();
+  header.fileTimeIso = filetimeToIso(ft);
+
+  const outer = new BitStream(body.subarray(FILETIME_AND_MAGIC), start + FILETIME_AND_MAGIC, file, `${format} bitstream`);
+  let fields = outer;
+  if (format === 'PA31') {
+    const sub = outer.buffer('PA31 header buffer');
+    fields = new BitStream(sub, start + (sub.byteOffset - body.byteOffset), file, 'PA31 header bitstream');
+  }
+  header.fileTypeSet = fields.num('FileTypeSet');
+  header.fileType = fields.num('FileType');
+  header.flags = fields.num('Flags');
+  header.targetSize = fields.num('TargetSize');
+  header.hashAlgId = fields.num('HashAlgId', 0xffffffff);
+  header.targetHash = hex(fields.buffer('TargetHash', MAX_HASH_SIZE));
+  if (format === 'PA31') {
+    const f: [number, number, number] = [
+      fields.num('PA31 extension field 1', 0xffffffff),
+      fields.num('PA31 extension field 2', 0xffffffff),
+      fields.num('PA31 extension field 3', 0xffffffff),
+    ];
+    header.pa31 = { fields: f, extensionHash: hex(fields.buffer('PA31 extension hash', MAX_HASH_SIZE)) };
+  }
+
+  checkFields(header, file);
+  header.fileTypeSetNames = bitNames(header.fileTypeSet, DELTA_FILE_TYPES);
+  const setName = FILE_TYPE_SETS[header.fileTypeSet];
+  if (setName) header.fileTypeSetNames.unshift(setName);
+  header.fileTypeName = bitNames(header.fileType, DELTA_FILE_TYPES).join('|') || '0';
+  header.flagNames = bitNames(header.flags, DELTA_FLAGS);
+  header.hashAlgName = HASH_ALGS[header.hashAlgId] ?? `0x${header.hashAlgId.toString(16)}`;
+  header.reverse = (header.fileTypeSet & 0x100) !== 0;
+  header.headerFieldsParsed = true;
+
+  // The buffers after the header are only sized here, which still catches truncated files.
+  if (header.reverse) {
+    header.patchSize = outer.buffer('reversal data').length;
+  } else {
+    header.preprocessSize = outer.buffer('preprocess buffer').length;
+    header.patchSize = outer.buffer('patch buffer').length;
+  }
+  const trailing = outer.bytesLeft();
+  if (trailing > 0) throw new DeltaHeaderError(`${trailing} bytes follow the last buffer of the ${format} stream`, file);
+  return header;
+}
+
+const HASH_SIZES: Record<number, number> = { 0: 0, 0x8003: 16, 0x8004: 20, 0x800c: 32, 0x800d: 48, 0x800e: 64 };
+const KNOWN_FILE_TYPES = 0x1ff;
+
+/** Values msdelta itself would refuse: they mean the stream is corrupt, not merely unusual. */
+function checkFields(h: DeltaHeader, file?: string): void {
+  const fail = (m: string): DeltaHeaderError => new DeltaHeaderError(m, file);
+  const ft = h.fileType!;
+  if (ft === 0 || ft > KNOWN_FILE_TYPES || (ft & (ft - 1)) !== 0) {
+    throw fail(`FileType 0x${ft.toString(16)} is not a single DELTA_FILE_TYPE`);
+  }
+  if (h.fileTypeSet! === 0 || h.fileTypeSet! > KNOWN_FILE_TYPES) {
+    throw fail(`FileTypeSet 0x${h.fileTypeSet!.toString(16)} has bits outside the DELTA_FILE_TYPE values`);
+  }
+  const want = HASH_SIZES[h.hashAlgId!];
+  if (want === undefined) throw fail(`unknown TargetHashAlgId 0x${h.hashAlgId!.toString(16)}`);
+  const got = h.targetHash!.length / 2;
+  if (got !== want) {
+    throw fail(`TargetHash is ${got} bytes but ${HASH_ALGS[h.hashAlgId!]} (0x${h.hashAlgId!.toString(16)}) needs ${want}`);
+  }
+}
+
+/** Unsigned variable-length integer of PA19: 7 bits per byte, the last byte has bit 7 set, at most 9 bytes. */
+function uvli(r: ByteReader, what: string): number {
+  let v = 0n;
+  for (let i = 0; i < 9; i++) {
+    const b = r.u8(what);
+    v |= BigInt(b & 0x7f) << BigInt(7 * i);
+    if (b & 0x80) {
+      if (v > BigInt(Number.MAX_SAFE_INTEGER)) {
+        throw new DeltaHeaderError(`${what} is absurdly large (${v})`, undefined, `offset ${r.base + r.pos}`);
+      }
+      return Number(v);
+    }
+  }
+  throw new DeltaHeaderError(`invalid ${what}: longer than 9 bytes`, undefined, `offset ${r.base + r.pos}`);
+}
+
+/** PA19 header as far as patchapi.h and Wine's mspatcha establish it (up to the input file count). */
+function parsePa19(body: Uint8Array, base: number, header: DeltaHeader, file?: string): void {
+  const r = new ByteReader(body, base);
+  r.skip(4, 'magic');
+  try {
+    const options = r.u32('PA19 options');
+    const info: Pa19Info = { options, optionNames: bitNames(options, PATCH_OPTIONS), targetCrc32: '', inputFileCount: 0 };
+    if (options & 0x80000000) info.extraOptions = r.u32('PA19 extra options');
+    if (options & 0x00800000) {
+      info.timestamp = r.u32('PA19 timestamp');
+      const ft = (BigInt(info.timestamp) + 11644473600n) * 10000000n;
+      header.fileTime = ft.toString();
+      header.fileTimeIso = filetimeToIso(ft);
+    }
+    if (!(options & 0x00040000)) info.rebase = uvli(r, 'PA19 rebase value');
+    header.targetSize = uvli(r, 'PA19 target size');
+    info.targetCrc32 = r.u32('PA19 target CRC32').toString(16).padStart(8, '0');
+    info.inputFileCount = r.u8('PA19 input file count');
+    if (info.inputFileCount === 0) throw new DeltaHeaderError('PA19 declares no input file (at least 1 is required)', file);
+    header.pa19 = info;
+    header.headerFieldsParsed = true;
+  } catch (err) {
+    if (err instanceof MsuError) throw new DeltaHeaderError(err.message, file, err.where);
+    throw err;
+  }
+}

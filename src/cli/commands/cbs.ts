@@ -1,0 +1,94 @@
+import { readFile, stat } from 'node:fs/promises';
+import type { Command } from 'commander';
+import { FormatError, UsageError, ioError } from '../../errors.js';
+import { classifyPackage, keyformHashHex, parseCbsFile, type CbsFile, type CbsFileKind } from '../../cbs/index.js';
+import type { CliContext } from '../context.js';
+
+// A 24H2 LCU update.mum is a few MB; anything far larger is not a CBS text file.
+const MAX_BYTES = 256 * 1024 * 1024;
+
+export function register(program: Command, ctx: CliContext): void {
+  program
+    .command('cbs')
+    .description('parse a CBS file (.mum, component .manifest, update.ses, pkgProperties.txt) and print its model')
+    .argument('<file>', 'the file to parse; its kind is detected from content and name')
+    .option('--kind <kind>', 'force the kind: mum | manifest | ses | pkgprops')
+    .option('--json', 'print the full model as canonical JSON')
+    .action(async (file: string, opts: { json?: boolean; kind?: string }) => {
+      const kind = opts.kind as CbsFileKind | undefined;
+      if (kind !== undefined && !['mum', 'manifest', 'ses', 'pkgprops'].includes(kind)) {
+        throw new UsageError(`--kind must be one of mum, manifest, ses, pkgprops (got ${JSON.stringify(kind)})`);
+      }
+      let bytes: Uint8Array;
+      try {
+        const st = await stat(file);
+        if (st.isDirectory()) throw Object.assign(new Error('is a directory'), { code: 'EISDIR' });
+        if (st.size > MAX_BYTES) throw new FormatError('E_CBS_TOO_LARGE', `file is ${st.size} bytes; CBS text files are far smaller (limit ${MAX_BYTES})`, { file });
+        bytes = await readFile(file);
+      } catch (err) {
+        throw ioError(err, file);
+      }
+      const parsed = parseCbsFile(bytes, file, kind);
+      if (opts.json) {
+        ctx.printJson(parsed);
+        return;
+      }
+      ctx.print(summarize(parsed).join('\n'));
+    });
+}
+
+function summarize(f: CbsFile): string[] {
+  const out: string[] = [];
+  switch (f.kind) {
+    case 'mum': {
+      const { mum } = f;
+      const p = mum.package;
+      const c = classifyPackage(mum);
+      out.push(`package     ${mum.packageId}`);
+      if (p?.identifier) out.push(`identifier  ${p.identifier}`);
+      if (p?.releaseType) out.push(`releaseType ${p.releaseType}`);
+      out.push(`class       ${c.class} (${c.reason})`);
+      if (p?.customInformation) {
+        out.push(`custom      ${Object.entries(p.customInformation.attrs).map(([k, v]) => `${k}=${v}`).join(' ')}`);
+      }
+      for (const par of p?.parents ?? []) {
+        const cmp = (['buildCompare', 'serviceCompare', 'revisionCompare', 'distributionCompare'] as const)
+          .filter((k) => par[k] !== undefined).map((k) => `${k}=${par[k]}`).join(' ');
+        out.push(`parent      ${par.identity.name} ${par.identity.version} ${cmp}`.trimEnd());
+      }
+      out.push(`updates     ${p?.updates.length ?? 0}`);
+      for (const u of p?.updates ?? []) {
+        out.push(`  ${u.kind.padEnd(9)} ${u.identity ? `${u.identity.name} ${u.identity.version}` : '-'}  (${u.name})`);
+      }
+      break;
+    }
+    case 'manifest': {
+      const m = f.manifest;
+      out.push(`component   ${m.identity.name} ${m.identity.version} ${m.identity.processorArchitecture} ${m.identity.language || '-'}`);
+      out.push(`keyform     ${m.keyform}`);
+      out.push(`versionless ${keyformHashHex(m.identity, { versionless: true })}`);
+      if (m.deployment) out.push('deployment  yes');
+      out.push(`files       ${m.files.length}`);
+      for (const fl of m.files) out.push(`  ${fl.name}${fl.hash ? `  ${fl.hash.alg}:${fl.hash.digestHex}` : ''}`);
+      out.push(`registry    ${m.registryKeys.length} keys, ${m.registryKeys.reduce((n, k) => n + k.values.length, 0)} values`);
+      out.push(`categories  ${m.memberships.map((x) => x.typeName ?? x.id.name).join(', ') || '-'}`);
+      out.push(`depends on  ${m.dependencies.length}`);
+      for (const d of m.dependencies) out.push(`  ${d.dependencyType ?? '-'} ${d.identity.name} ${d.identity.version}`);
+      break;
+    }
+    case 'ses': {
+      const s = f.ses;
+      out.push(`operationMode ${s.operationMode ?? '-'}`);
+      s.phases.forEach((ph, i) => {
+        out.push(`phase ${i + 1}${ph.implicit ? ' (implicit)' : ''}`);
+        for (const pk of ph.packages) out.push(`  ${pk.id} -> ${pk.targetState ?? '-'}`);
+      });
+      break;
+    }
+    case 'pkgprops': {
+      for (const e of f.props.entries) out.push(`${e.key} = ${e.value}`);
+      break;
+    }
+  }
+  return out;
+}

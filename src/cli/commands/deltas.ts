@@ -1,0 +1,113 @@
+import { readFile, stat } from 'node:fs/promises';
+import type { Command } from 'commander';
+import { EXIT, FormatError, ioError } from '../../errors.js';
+import { parseContainerIndex } from '../../cbs/cix.js';
+import { analyzeDeltas, describeProblem, type DeltaReport } from '../../cbs/chains.js';
+import { parseDeltaHeader, type DeltaHeader } from '../../cbs/delta-header.js';
+import type { CliContext } from '../context.js';
+
+// A full 24H2 LCU cix is tens of MB; a header never needs more than the delta itself.
+const MAX_CIX_BYTES = 512 * 1024 * 1024;
+const MAX_DELTA_BYTES = 2 * 1024 * 1024 * 1024 - 1;
+
+async function readInput(file: string, limit: number, what: string): Promise<Uint8Array> {
+  try {
+    const st = await stat(file);
+    if (st.isDirectory()) throw Object.assign(new Error('is a directory'), { code: 'EISDIR' });
+    if (st.size > limit) throw new FormatError('E_TOO_LARGE', `file is ${st.size} bytes, more than any ${what} (limit ${limit})`, { file });
+    return await readFile(file);
+  } catch (err) {
+    throw ioError(err, file);
+  }
+}
+
+export function register(program: Command, ctx: CliContext): void {
+  program
+    .command('deltas')
+    .description('analyse a ContainerIndex (_manifest_.cix.xml, *.psf.cix.xml): sources, Basis chains, external bases, problems')
+    .argument('<file>', 'the cix XML file')
+    .option('--psf <psf>', 'the PSF the cix indexes, to check Source ranges against its size')
+    .option('--json', 'print the full report as canonical JSON')
+    .action(async (file: string, opts: { psf?: string; json?: boolean }) => {
+      const cix = parseContainerIndex(await readInput(file, MAX_CIX_BYTES, 'cix'), file);
+      let psfSize: number | undefined;
+      if (opts.psf !== undefined) {
+        try {
+          psfSize = (await stat(opts.psf)).size;
+        } catch (err) {
+          throw ioError(err, opts.psf);
+        }
+      }
+      const report = analyzeDeltas(cix, psfSize === undefined ? {} : { psfSize });
+      if (opts.json) ctx.printJson(report);
+      else ctx.print(summarize(report).join('\n'));
+      // Problems are findings about the input, not a failure to read it.
+      if (report.problems.length > 0) ctx.exitCode = EXIT.mismatch;
+    });
+
+  program
+    .command('delta-header')
+    .description('print the header of a PA30/PA31/PA19 delta (target size and hash, file type, transforms)')
+    .argument('<file>', 'the delta file (optionally with a 4-byte CRC32 prefix)')
+    .option('--json', 'print the header as canonical JSON')
+    .action(async (file: string, opts: { json?: boolean }) => {
+      const header = parseDeltaHeader(await readInput(file, MAX_DELTA_BYTES, 'delta'), file);
+      if (opts.json) ctx.printJson(header);
+      else ctx.print(describeHeader(header).join('\n'));
+      if (header.crcOk === false) {
+        ctx.warn(`${file}: CRC32 prefix ${header.crcPrefix} does not match the delta`);
+        ctx.exitCode = EXIT.mismatch;
+      }
+    });
+}
+
+function summarize(r: DeltaReport): string[] {
+  const c = r.container;
+  const out: string[] = [];
+  out.push(`container   ${c.name || '-'} (${c.type || '?'}${c.version ? ` v${c.version}` : ''}${c.length !== undefined ? `, ${c.length} bytes` : ''})`);
+  out.push(`files       ${r.fileCount}`);
+  for (const [type, t] of Object.entries(r.sourceTypes)) {
+    out.push(`  ${type.padEnd(8)} ${String(t.files).padStart(6)} files, ${t.targetBytes} bytes rebuilt${t.sourceBytes ? ` from ${t.sourceBytes} stored` : ''}`);
+  }
+  const k = r.kinds;
+  out.push(`bases       raw ${k.raw}, baseless ${k.baseless}, chained ${k.file}, external ${k.external}, location ${k.location}`);
+  out.push(`depths      ${Object.entries(r.depths).map(([d, n]) => `${d}:${n}`).join(' ') || '-'} (max ${r.maxDepth})`);
+  if (r.sharedRanges) out.push(`shared      ${r.sharedRanges} bytes of PSF streams used by more than one File`);
+  out.push(`external    ${r.externalBasisCount} bases needed from the target image`);
+  for (const g of r.externalBases) {
+    out.push(`  ${g.component || '(top level)'}`);
+    for (const s of g.subfolders) {
+      for (const n of s.needs) {
+        const what = [n.length !== undefined ? `${n.length} bytes` : '', n.hash ? `${n.hash.alg} ${n.hash.value}` : '', n.locPath ?? (n.loc !== undefined ? `loc ${n.loc}` : '')]
+          .filter(Boolean)
+          .join(', ');
+        out.push(`    ${s.subfolder ? `${s.subfolder}\\` : ''}${n.fileName}  [File ${n.file}]${what ? `  ${what}` : ''}`);
+      }
+    }
+  }
+  out.push(`problems    ${r.problems.length || 'none'}`);
+  for (const p of r.problems) out.push(`  ${describeProblem(p)}`);
+  return out;
+}
+
+function describeHeader(h: DeltaHeader): string[] {
+  const out: string[] = [`format      ${h.format}`, `size        ${h.size}`];
+  if (h.crcPrefix !== undefined) out.push(`crc32       ${h.crcPrefix} (${h.crcOk ? 'ok' : 'MISMATCH'})`);
+  if (h.fileTime !== undefined) out.push(`fileTime    ${h.fileTime} (${h.fileTimeIso ?? 'out of range'})`);
+  if (h.fileTypeSet !== undefined) out.push(`typeSet     0x${h.fileTypeSet.toString(16)} (${h.fileTypeSetNames!.join(' ')})`);
+  if (h.fileType !== undefined) out.push(`fileType    ${h.fileTypeName} (0x${h.fileType.toString(16)})`);
+  if (h.flags !== undefined) out.push(`flags       0x${h.flags.toString(16)}${h.flagNames!.length ? ` (${h.flagNames!.join(' ')})` : ''}`);
+  if (h.targetSize !== undefined) out.push(`targetSize  ${h.targetSize}`);
+  if (h.hashAlgId !== undefined) out.push(`targetHash  ${h.hashAlgName} ${h.targetHash || '-'}`);
+  if (h.reverse) out.push('reverse     yes (reversal data)');
+  if (h.preprocessSize !== undefined) out.push(`preprocess  ${h.preprocessSize} bytes`);
+  if (h.patchSize !== undefined) out.push(`patch       ${h.patchSize} bytes`);
+  if (h.pa31) out.push(`pa31        extension ${h.pa31.fields.join(' ')}, hash ${h.pa31.extensionHash || '-'}`);
+  if (h.pa19) {
+    const p = h.pa19;
+    out.push(`options     0x${p.options.toString(16)} (${p.optionNames.join(' ') || '-'})`);
+    out.push(`targetCrc32 ${p.targetCrc32}`);
+    out.push(`inputs      ${p.inputFileCount}`);
+  }
+  return out;
+}

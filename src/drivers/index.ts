@@ -1,0 +1,4 @@
+export * from './inf.js';
+export * from './hwid.js';
+export * from './devices.js';
+export * from './package.js';

@@ -1,0 +1,532 @@
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { LzxDecoder, LzxError, undoE8Translation } from '../../src/cab/lzx.js';
+import { MsuError, UnsupportedError } from '../../src/errors.js';
+import { walkCab } from '../helpers/cab-walk.js';
+import { corpusPath, hasCorpus } from '../helpers/corpus.js';
+import {
+  applyE8Translation,
+  buildLzxCab,
+  canonicalCodes,
+  FRAME,
+  LzxBitWriter,
+  lzxEncode,
+  type LzxChunk,
+  type LzxEncodeOptions,
+} from '../helpers/lzx-encode.js';
+import { hasTool, skipNote } from '../helpers/tools.js';
+
+const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
+
+function concat(parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((a, p) => a + p.length, 0));
+  let o = 0;
+  for (const p of parts) (out.set(p, o), (o += p.length));
+  return out;
+}
+
+function decodeChunks(windowBits: number, chunks: LzxChunk[], dec = new LzxDecoder(windowBits)): Uint8Array {
+  dec.reset();
+  return concat(
+    chunks.map((c) => {
+      const out = dec.decodeBlock(c.bytes, c.cbUncomp);
+      expect(out.length).toBe(c.cbUncomp);
+      return out;
+    }),
+  );
+}
+
+/** Deterministic xorshift PRNG so failures reproduce. */
+function rng(seed: number): () => number {
+  let x = seed >>> 0 || 1;
+  return () => {
+    x ^= x << 13;
+    x >>>= 0;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    x >>>= 0;
+    return x;
+  };
+}
+
+function randomBytes(n: number, seed: number): Uint8Array {
+  const r = rng(seed);
+  const b = new Uint8Array(n);
+  for (let i = 0; i < n; i++) b[i] = r() & 0xff;
+  return b;
+}
+
+/** Text-like data: words from a small vocabulary with occasional far repeats of whole stretches. */
+function structured(n: number, seed: number): Uint8Array {
+  const r = rng(seed);
+  const words = ['servicing', 'package', 'assemblyIdentity', 'amd64', ' ', '\r\n', 'version="6.1.7601.', '<file name="', 'x'];
+  const b = new Uint8Array(n);
+  let i = 0;
+  while (i < n) {
+    if (i > 40000 && r() % 50 === 0) {
+      // A long copy from far back (exercises large offsets, the length tree and the ring wrap for 2^15).
+      const from = r() % (i - 30000);
+      const len = Math.min(300 + (r() % 2000), n - i);
+      for (let k = 0; k < len; k++) b[i + k] = b[from + k]!;
+      i += len;
+      continue;
+    }
+    const wd = words[r() % words.length]!;
+    for (let k = 0; k < wd.length && i < n; k++) b[i++] = wd.charCodeAt(k);
+    if (r() % 7 === 0 && i < n) b[i++] = 0x30 + (r() % 10);
+  }
+  return b;
+}
+
+/** x86-flavoured bytes: many 0xE8 opcodes followed by small relative displacements (forward and back). */
+function x86ish(n: number, seed: number): Uint8Array {
+  const r = rng(seed);
+  const b = new Uint8Array(n);
+  const dv = new DataView(b.buffer);
+  let i = 0;
+  while (i < n) {
+    if (i + 5 <= n && r() % 4 === 0) {
+      b[i] = 0xe8;
+      dv.setInt32(i + 1, (r() % 200000) - 100000, true);
+      i += 5;
+    } else {
+      b[i++] = [0x48, 0x89, 0x8b, 0xc3, 0x90, 0x00, 0xff][r() % 7]!;
+    }
+  }
+  return b;
+}
+
+function roundTrip(data: Uint8Array, opts: LzxEncodeOptions): LzxChunk[] {
+  const chunks = lzxEncode(data, opts);
+  const out = decodeChunks(opts.windowBits, chunks);
+  expect(out.length).toBe(data.length);
+  // Compare by hash first so a failure does not print megabytes.
+  expect(sha256(out)).toBe(sha256(data));
+  return chunks;
+}
+
+describe('LZX decoder on a genuine Microsoft LZX:21 cabinet', () => {
+  const cabFile = corpusPath('cab', 'Windows6.1-KB2883457-amd64.cab');
+
+  it.runIf(hasCorpus)('decodes every member byte-for-byte like cabextract', () => {
+    const buf = readFileSync(cabFile);
+    const cab = walkCab(buf);
+    expect(cab.folders).toHaveLength(1);
+    expect(cab.folders[0]!.typeCompress).toBe(0x1503); // LZX, window 2^21
+    expect(cab.files).toHaveLength(23);
+
+    const dec = new LzxDecoder(21);
+    const folders = cab.folders.map((f) => decodeChunks((f.typeCompress >> 8) & 0x1f, f.data, dec));
+    const member = (name: string) => {
+      const f = cab.files.find((x) => x.name === name)!;
+      return folders[f.iFolder]!.subarray(f.uoffFolderStart, f.uoffFolderStart + f.cbFile);
+    };
+    // Sizes as cabextract lists them; hashes from cabextract's output (checked below when it is installed).
+    expect(member('0').length).toBe(279240);
+    expect(member('2').length).toBe(142372);
+    expect(sha256(member('0'))).toBe('8edec7a7393c8129ff47f5fa768837e6f3eb361dfb0768dcf55efc1b176f505c');
+    expect(sha256(member('2'))).toBe('f1b0b09c98edcffd3f6f56dd987653c5b57769d036f9f231eacf5c31dade4bdc');
+    expect(sha256(member('update.mum'))).toBe('bf1a39b2d47dd5356daa40c62677eda547cac320f9d06134320789ea2cfeaf2b');
+    expect(new TextDecoder().decode(member('_manifest_.cix.xml').subarray(0, 5))).toBe('<?xml');
+
+    if (!hasTool('cabextract')) {
+      skipNote('LZX corpus comparison with cabextract', 'cabextract');
+      return;
+    }
+    const dir = mkdtempSync(path.join(tmpdir(), 'lzx-oracle-'));
+    try {
+      execFileSync('cabextract', ['-q', '-d', dir, cabFile], { stdio: 'ignore' });
+      const extracted = readdirSync(dir).sort();
+      expect(extracted).toHaveLength(23);
+      for (const name of extracted) {
+        const want = readFileSync(path.join(dir, name));
+        const got = member(name);
+        expect({ name, size: got.length, sha: sha256(got) }).toEqual({ name, size: want.length, sha: sha256(want) });
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it.runIf(hasCorpus)('the real folder uses E8 translation and uncompressed blocks spanning odd-sized frames', () => {
+    const cab = walkCab(readFileSync(cabFile));
+    const frames = cab.folders[0]!.data;
+    expect(frames).toHaveLength(16);
+    expect(frames.map((f) => f.bytes.length).filter((n) => n % 2 === 1)).toEqual([32785, 32785]);
+    expect(frames[15]!.cbUncomp).toBe(29098);
+    // The first bit of the first 16-bit little-endian word is the E8 flag; the translation size follows.
+    const b = frames[0]!.bytes;
+    const word = (i: number) => b[i]! | (b[i + 1]! << 8);
+    expect(word(0) >>> 15).toBe(1);
+    const size = (((word(0) & 0x7fff) << 17) | (word(2) << 1) | (word(4) >>> 15)) >>> 0;
+    expect(size).toBe(12_000_000);
+    expect(decodeChunks(21, frames).length).toBe(15 * FRAME + 29098);
+  });
+});
+
+describe('LZX decoder round trips through the test encoder', () => {
+  for (const windowBits of [15, 16, 21]) {
+    it(`window 2^${windowBits}: random data in one verbatim block over several frames`, () => {
+      const data = randomBytes(3 * FRAME + 1234, windowBits);
+      const chunks = roundTrip(data, { windowBits });
+      expect(chunks.map((c) => c.cbUncomp)).toEqual([FRAME, FRAME, FRAME, 1234]);
+    });
+
+    it(`window 2^${windowBits}: structured data, verbatim + aligned + uncompressed blocks spanning frames`, () => {
+      const data = structured(200_000, 7 + windowBits);
+      const chunks = roundTrip(data, {
+        windowBits,
+        blocks: [
+          { type: 'verbatim', size: 50_001 },
+          { type: 'aligned', size: 60_000 },
+          { type: 'uncompressed', size: 40_001 },
+          { type: 'verbatim', size: 20_000 },
+          { type: 'aligned', size: 29_998 },
+        ],
+      });
+      expect(chunks).toHaveLength(7);
+      // Repetitive data compresses: the matches (not just literals) were exercised.
+      const compressed = chunks.reduce((a, c) => a + c.bytes.length, 0);
+      expect(compressed).toBeLessThan(data.length / 2);
+    });
+
+    it(`window 2^${windowBits}: x86-like data with the E8 header`, () => {
+      const data = x86ish(150_000, 99 + windowBits);
+      const translated = applyE8Translation(data, 12_000_000);
+      expect(sha256(translated)).not.toBe(sha256(data)); // the translation really rewrote call targets
+      roundTrip(data, { windowBits, e8TranslationSize: 12_000_000, blocks: [{ type: 'aligned', size: 150_000 }] });
+      roundTrip(data, { windowBits, e8TranslationSize: 12_000_000, blocks: [{ type: 'uncompressed', size: 150_000 }] });
+    });
+  }
+
+  it('cabextract (an independent decoder) accepts what the test encoder emits', () => {
+    if (!hasTool('cabextract')) {
+      skipNote('LZX test-encoder check with cabextract', 'cabextract');
+      return;
+    }
+    const data = concat([x86ish(70_000, 1), structured(60_000, 2), randomBytes(10_001, 3)]);
+    const chunks = lzxEncode(data, {
+      windowBits: 17,
+      e8TranslationSize: 1_000_000,
+      blocks: [
+        { type: 'aligned', size: 70_000 },
+        { type: 'verbatim', size: 50_000 },
+        { type: 'uncompressed', size: 20_001 },
+        { type: 'aligned', size: 0 },
+      ],
+    });
+    const dir = mkdtempSync(path.join(tmpdir(), 'lzx-enc-'));
+    try {
+      const cab = path.join(dir, 'enc.cab');
+      writeFileSync(cab, buildLzxCab(17, chunks, [{ name: 'a.bin', size: 100_000 }, { name: 'b.bin', size: 40_001 }]));
+      const piped = execFileSync('cabextract', ['-q', '-p', cab], { maxBuffer: 1 << 24 });
+      expect(sha256(piped)).toBe(sha256(data));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    expect(sha256(decodeChunks(17, chunks))).toBe(sha256(data));
+  });
+
+  it('uncompressed blocks: odd sizes, empty blocks, pad byte in the same or the next frame', () => {
+    const data = randomBytes(2 * FRAME + 101, 5);
+    for (const oddPadInNextFrame of [false, true]) {
+      const chunks = roundTrip(data, {
+        windowBits: 16,
+        oddPadInNextFrame,
+        blocks: [
+          { type: 'uncompressed', size: 3 },
+          { type: 'uncompressed', size: 0 },
+          { type: 'uncompressed', size: FRAME - 3 }, // odd, ends exactly on the frame boundary
+          { type: 'verbatim', size: 0 },
+          { type: 'uncompressed', size: FRAME + 1 },
+          { type: 'verbatim', size: 100 },
+        ],
+      });
+      // The pad byte of the block ending on the first boundary travels with that frame or the next one.
+      expect(chunks[0]!.bytes.length % 2).toBe(oddPadInNextFrame ? 1 : 0);
+    }
+  });
+
+  it('uncompressed block headers that end on a 16-bit boundary take a whole word of padding', () => {
+    const data = structured(120_000, 17);
+    const blocks: { type: 'verbatim' | 'uncompressed'; size: number }[] = [];
+    for (let i = 0, left = data.length; left > 0; i++) {
+      const size = Math.min(left, 1000 + ((i * 7919) % 3000));
+      blocks.push({ type: i % 2 ? 'uncompressed' : 'verbatim', size });
+      left -= size;
+    }
+    const stats = { fullPads: 0 };
+    roundTrip(data, { windowBits: 16, blocks, stats });
+    expect(stats.fullPads).toBeGreaterThan(0);
+  });
+
+  it('the spec example: "abc" in an uncompressed block', () => {
+    // [MS-PATCH] 3: E8 off, type 3, size 3, 4 bits of padding, R0..R2 = 1, "abc", one pad byte.
+    const bytes = Uint8Array.from([0x00, 0x30, 0x30, 0x00, 1, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 0x61, 0x62, 0x63, 0x00]);
+    const dec = new LzxDecoder(15);
+    dec.reset();
+    expect(new TextDecoder().decode(dec.decodeBlock(bytes, 3))).toBe('abc');
+  });
+
+  it('literal-only streams, many blocks re-sending delta-coded trees', () => {
+    const data = structured(80_000, 3);
+    const blocks = Array.from({ length: 8 }, () => ({ type: 'verbatim' as const, size: 10_000 }));
+    roundTrip(data, { windowBits: 17, matches: false, blocks });
+    roundTrip(data, { windowBits: 17, blocks });
+  });
+
+  it('matches that run across a frame boundary carry into the next frame', () => {
+    const unit = randomBytes(1000, 11);
+    const data = new Uint8Array(3 * FRAME + 500);
+    for (let i = 0; i < data.length; i++) data[i] = unit[i % 1000]!;
+    const chunks = roundTrip(data, { windowBits: 15, crossFrames: true });
+    expect(chunks.map((c) => c.cbUncomp)).toEqual([FRAME, FRAME, FRAME, 500]);
+  });
+
+  it('window 2^15 reuses the ring: back-references wrap past its end', () => {
+    const data = structured(5 * FRAME, 21);
+    roundTrip(data, { windowBits: 15, blocks: [{ type: 'aligned', size: 5 * FRAME }] });
+  });
+
+  it('reset() starts a new folder: the same decoder gives the same bytes twice', () => {
+    const data = x86ish(70_000, 4);
+    const chunks = lzxEncode(data, { windowBits: 16, e8TranslationSize: 70_000 });
+    const dec = new LzxDecoder(16);
+    expect(sha256(decodeChunks(16, chunks, dec))).toBe(sha256(data));
+    expect(sha256(decodeChunks(16, chunks, dec))).toBe(sha256(data));
+  });
+});
+
+describe('E8 translation rules', () => {
+  it('turns absolute targets back into relative displacements', () => {
+    const frame = new Uint8Array(32);
+    frame[2] = 0xe8;
+    new DataView(frame.buffer).setInt32(3, 1000, true); // absolute 1000, at stream position 100 + 2
+    undoE8Translation(frame, 100, 5000);
+    expect(new DataView(frame.buffer).getInt32(3, true)).toBe(1000 - 102);
+  });
+
+  it('a target of exactly 0 is absolute too', () => {
+    const frame = new Uint8Array(32);
+    frame[5] = 0xe8; // value 0 at stream position 1000 + 5
+    undoE8Translation(frame, 1000, 5000);
+    expect(new DataView(frame.buffer).getInt32(6, true)).toBe(-1005);
+  });
+
+  it('negative values map by adding the translation size; out-of-range values stay', () => {
+    const frame = new Uint8Array(40);
+    const dv = new DataView(frame.buffer);
+    frame[0] = 0xe8;
+    dv.setInt32(1, -10, true); // in range [-pos, size): -10 + 5000
+    frame[10] = 0xe8;
+    dv.setInt32(11, 5000, true); // == size: untouched
+    undoE8Translation(frame, 20, 5000);
+    expect(dv.getInt32(1, true)).toBe(4990);
+    expect(dv.getInt32(11, true)).toBe(5000);
+  });
+
+  it('skips the last 10 bytes, short frames and frames past 2^30', () => {
+    const frame = new Uint8Array(20);
+    const dv = new DataView(frame.buffer);
+    frame[10] = 0xe8; // the last 10 bytes start at index 10
+    dv.setInt32(11, 7, true);
+    undoE8Translation(frame, 0, 100);
+    expect(dv.getInt32(11, true)).toBe(7);
+    const short = Uint8Array.from([0xe8, 7, 0, 0, 0, 0, 0, 0, 0, 0]);
+    undoE8Translation(short, 0, 100);
+    expect(short[1]).toBe(7);
+    const late = new Uint8Array(32);
+    late[0] = 0xe8;
+    late[1] = 7;
+    undoE8Translation(late, 0x40000000, 100);
+    expect(late[1]).toBe(7);
+    undoE8Translation(late, 0x40000000 - 32768, 100);
+    expect(new DataView(late.buffer).getInt32(1, true)).toBe(7 - (0x40000000 - 32768));
+  });
+});
+
+describe('LZX decoder on corrupt input', () => {
+  function expectLzxError(fn: () => unknown, message: RegExp): void {
+    let caught: unknown;
+    try {
+      fn();
+    } catch (e) {
+      caught = e;
+    }
+    expect(caught).toBeInstanceOf(LzxError);
+    expect(caught).toBeInstanceOf(MsuError);
+    expect((caught as LzxError).code).toBe('E_LZX');
+    expect((caught as LzxError).kind).toBe('input');
+    expect((caught as LzxError).message).toMatch(message);
+  }
+
+  const decodeOne = (bytes: number[] | Uint8Array, outSize: number, windowBits = 16) => {
+    const dec = new LzxDecoder(windowBits);
+    dec.reset();
+    return dec.decodeBlock(Uint8Array.from(bytes), outSize);
+  };
+
+  it('rejects windows outside 2^15..2^21', () => {
+    expect(() => new LzxDecoder(14)).toThrow(UnsupportedError);
+    expect(() => new LzxDecoder(22)).toThrow(/2\^22/);
+  });
+
+  for (const type of [0, 4, 5, 6, 7]) {
+    it(`block type ${type} is invalid`, () => {
+      const w = new LzxBitWriter().bits(0, 1).bits(type, 3).bits(0, 16).bits(100, 8).align();
+      expectLzxError(() => decodeOne(w.bytes, 100), new RegExp(`frame 0: invalid block type ${type}`));
+    });
+  }
+
+  it('an over-subscribed pretree', () => {
+    const w = new LzxBitWriter().bits(0, 1).bits(1, 3).bits(0, 16).bits(100, 8);
+    for (let i = 0; i < 20; i++) w.bits(1, 4); // twenty 1-bit codes
+    w.align();
+    expectLzxError(() => decodeOne(w.bytes, 100), /main tree pretree: over-subscribed/);
+  });
+
+  it('an over-subscribed main tree (lengths decoded through a valid pretree)', () => {
+    const w = new LzxBitWriter().bits(0, 1).bits(1, 3).bits(0, 16).bits(100, 8);
+    const main = new Uint8Array(256 + 32 * 8);
+    main.fill(1, 0, 3); // three 1-bit codes
+    writeFlatLengths(w, main, 0, 256);
+    writeFlatLengths(w, main, 256, main.length);
+    w.align();
+    expectLzxError(() => decodeOne(w.bytes, 100), /main tree: over-subscribed/);
+  });
+
+  it('a run of lengths past the end of the tree', () => {
+    const w = new LzxBitWriter().bits(0, 1).bits(1, 3).bits(0, 16).bits(100, 8);
+    const pre = new Uint8Array(20);
+    pre[18] = 1;
+    pre[0] = 1;
+    const codes = canonicalCodes(pre);
+    for (const l of pre) w.bits(l, 4);
+    for (let i = 0; i < 5; i++) w.bits(codes[18]!, 1).bits(31, 5); // 5 x 51 zeros = 255
+    w.bits(codes[18]!, 1).bits(0, 5); // 20 more: overruns 256
+    w.align();
+    expectLzxError(() => decodeOne(w.bytes, 100), /main tree: a run of 20 zero lengths overruns the tree \(1 left\)/);
+  });
+
+  it('a match offset beyond the data written so far', () => {
+    // Main tree with 'a' and one match symbol: slot 5 (base 6, 1 footer bit), length 3.
+    const w = new LzxBitWriter().bits(0, 1).bits(1, 3).bits(0, 16).bits(8, 8);
+    const slots = 32;
+    const main = new Uint8Array(256 + slots * 8);
+    main[0x61] = 1;
+    const matchSym = 256 + 5 * 8 + 1;
+    main[matchSym] = 1;
+    writeFlatLengths(w, main, 0, 256);
+    writeFlatLengths(w, main, 256, main.length);
+    writeFlatLengths(w, new Uint8Array(249), 0, 249);
+    const codes = canonicalCodes(main);
+    w.bits(codes[0x61]!, 1).bits(codes[matchSym]!, 1).bits(1, 1); // 'a', then offset 6+1-2 = 5 at position 1
+    w.align();
+    expectLzxError(() => decodeOne(w.bytes, 8), /match offset 5 at folder position 1 reaches before the start/);
+  });
+
+  it('a repeated offset at the very first byte (R0 = 1 with nothing written)', () => {
+    const w = new LzxBitWriter().bits(0, 1).bits(1, 3).bits(0, 16).bits(8, 8);
+    const main = new Uint8Array(256 + 32 * 8);
+    main[0x61] = 1;
+    main[256] = 1; // slot 0 (R0), length 2
+    writeFlatLengths(w, main, 0, 256);
+    writeFlatLengths(w, main, 256, main.length);
+    writeFlatLengths(w, new Uint8Array(249), 0, 249);
+    const codes = canonicalCodes(main);
+    w.bits(codes[256]!, 1).align();
+    expectLzxError(() => decodeOne(w.bytes, 8), /match offset 1 at folder position 0/);
+  });
+
+  it('a code the length tree does not have (empty length tree, long match)', () => {
+    const w = new LzxBitWriter().bits(0, 1).bits(1, 3).bits(0, 16).bits(300, 8);
+    const main = new Uint8Array(256 + 32 * 8);
+    main[0x61] = 1;
+    main[256 + 7] = 1; // slot 0, length header 7: needs the length tree
+    writeFlatLengths(w, main, 0, 256);
+    writeFlatLengths(w, main, 256, main.length);
+    writeFlatLengths(w, new Uint8Array(249), 0, 249);
+    const codes = canonicalCodes(main);
+    w.bits(codes[0x61]!, 1).bits(codes[256 + 7]!, 1).bits(0, 16).align();
+    expectLzxError(() => decodeOne(w.bytes, 300), /invalid length tree Huffman code/);
+  });
+
+  it('truncated frames: every cut of a valid stream fails cleanly and fast', () => {
+    const data = structured(40_000, 8);
+    const chunks = lzxEncode(data, {
+      windowBits: 16,
+      blocks: [
+        { type: 'verbatim', size: 20_000 },
+        { type: 'uncompressed', size: 5_000 },
+        { type: 'aligned', size: 15_000 },
+      ],
+    });
+    const first = chunks[0]!;
+    const started = Date.now();
+    let failures = 0;
+    for (let cut = 0; cut < first.bytes.length; cut += Math.max(1, Math.floor(first.bytes.length / 300))) {
+      let caught: unknown;
+      try {
+        decodeOne(first.bytes.subarray(0, cut), first.cbUncomp);
+      } catch (e) {
+        caught = e;
+      }
+      expect(caught, `cut at ${cut}`).toBeInstanceOf(LzxError);
+      expect((caught as LzxError).message).toMatch(/^LZX frame 0: /);
+      failures++;
+    }
+    expect(failures).toBeGreaterThan(250);
+    expect(Date.now() - started).toBeLessThan(10_000);
+    // A truncated uncompressed block names what is missing.
+    const stored = lzxEncode(randomBytes(1000, 2), { windowBits: 16, blocks: [{ type: 'uncompressed', size: 1000 }] });
+    expectLzxError(() => decodeOne(stored[0]!.bytes.subarray(0, 500), 1000), /uncompressed block truncated: 1000 bytes needed at offset 16, 484 left/);
+    expectLzxError(() => decodeOne(stored[0]!.bytes.subarray(0, 10), 1000), /R0\.\.R2 need 12 bytes/);
+  });
+
+  it('garbage input never hangs and always gives LzxError', () => {
+    const r = rng(12345);
+    let errors = 0;
+    for (let i = 0; i < 300; i++) {
+      const junk = randomBytes(50 + (r() % 3000), r());
+      try {
+        decodeOne(junk, 1 + (r() % FRAME), 15 + (i % 7));
+      } catch (e) {
+        expect(e).toBeInstanceOf(LzxError);
+        errors++;
+      }
+    }
+    expect(errors).toBeGreaterThan(290);
+  });
+
+  it('after an error the decoder refuses more frames until reset()', () => {
+    const dec = new LzxDecoder(16);
+    dec.reset();
+    expect(() => dec.decodeBlock(Uint8Array.from([0, 0, 0, 0]), 10)).toThrow(/invalid block type 0/);
+    expect(() => dec.decodeBlock(Uint8Array.from([0, 0, 0, 0]), 10)).toThrow(/decoder stopped after an earlier error/);
+    dec.reset();
+    const ok = lzxEncode(Uint8Array.from([1, 2, 3]), { windowBits: 16 });
+    expect(Array.from(dec.decodeBlock(ok[0]!.bytes, 3))).toEqual([1, 2, 3]);
+  });
+
+  it('an impossible frame size', () => {
+    expectLzxError(() => decodeOne([0, 0], FRAME + 1), /uncompressed size 32769 is outside 0\.\.32768/);
+  });
+});
+
+/** Send lengths (deltas from all-zero previous lengths) one code per element: simple and always valid. */
+function writeFlatLengths(w: LzxBitWriter, lens: Uint8Array, from: number, to: number): void {
+  // A complete pretree: 12 codes of 4 bits and 8 of 5 bits.
+  const pre = new Uint8Array(20);
+  pre.fill(4, 0, 12);
+  pre.fill(5, 12, 20);
+  const codes = canonicalCodes(pre);
+  for (const l of pre) w.bits(l, 4);
+  for (let i = from; i < to; i++) {
+    const code = (0 - lens[i]! + 17) % 17; // previous lengths are all 0 at folder start
+    w.bits(codes[code]!, pre[code]!);
+  }
+}
