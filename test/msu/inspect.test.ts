@@ -175,3 +175,13 @@ describe('extract through the CLI', () => {
     expect((await readdir(dest)).sort()).toEqual(j.files.map((f: { name: string }) => f.name));
   });
 });
+
+describe.skipIf(!hasCorpus)('msu deltas on a package', () => {
+  it('reads the cix out of the real cabinet without extracting it', async () => {
+    const r = await runCli('deltas', '--json', corpusPath('cab', 'Windows6.1-KB2883457-amd64.cab'));
+    expect(r.code).toBe(0);
+    const j = JSON.parse(r.stdout);
+    expect(j.fileCount).toBe(22);
+    expect(j.kinds).toMatchObject({ raw: 16, baseless: 1, file: 5 });
+  });
+});

@@ -1,13 +1,11 @@
 import { readFile, stat } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { EXIT, FormatError, ioError } from '../../errors.js';
-import { parseContainerIndex } from '../../cbs/cix.js';
+import { loadContainerIndex } from '../../msu/cix.js';
 import { analyzeDeltas, describeProblem, type DeltaReport } from '../../cbs/chains.js';
 import { parseDeltaHeader, type DeltaHeader } from '../../cbs/delta-header.js';
 import type { CliContext } from '../context.js';
 
-// A full 24H2 LCU cix is tens of MB; a header never needs more than the delta itself.
-const MAX_CIX_BYTES = 512 * 1024 * 1024;
 const MAX_DELTA_BYTES = 2 * 1024 * 1024 * 1024 - 1;
 
 async function readInput(file: string, limit: number, what: string): Promise<Uint8Array> {
@@ -25,12 +23,13 @@ export function register(program: Command, ctx: CliContext): void {
   program
     .command('deltas')
     .description('analyse a ContainerIndex (_manifest_.cix.xml, *.psf.cix.xml): sources, Basis chains, external bases, problems')
-    .argument('<file>', 'the cix XML file')
+    .argument('<file>', 'the cix XML file, or a .cab/.msu that contains one')
     .option('--psf <psf>', 'the PSF the cix indexes, to check Source ranges against its size')
     .option('--json', 'print the full report as canonical JSON')
     .action(async (file: string, opts: { psf?: string; json?: boolean }) => {
-      const cix = parseContainerIndex(await readInput(file, MAX_CIX_BYTES, 'cix'), file);
-      let psfSize: number | undefined;
+      const loaded = await loadContainerIndex(file);
+      const cix = loaded.cix;
+      let psfSize: number | undefined = loaded.psfSize;
       if (opts.psf !== undefined) {
         try {
           psfSize = (await stat(opts.psf)).size;
