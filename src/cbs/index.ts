@@ -16,6 +16,11 @@ export * from './mum.js';
 export * from './ses.js';
 export * from './pkgprops.js';
 export * from './classify.js';
+export * from './cix.js';
+export * from './delta-header.js';
+export * from './chains.js';
+export * from './catalog.js';
+export * from './plan-types.js';
 
 export type CbsFileKind = 'mum' | 'manifest' | 'ses' | 'pkgprops';
 
