@@ -405,17 +405,39 @@ export function parseInf(bytes: Uint8Array, file?: string, opts: ParseInfOptions
   fill(preferred, true);
   fill(others, false);
 
-  const subst = (s: string, line: number): string =>
-    s.replace(/%([^%]*)%/g, (whole, key: string) => {
-      if (key === '') return '%';
-      const v = strings[lc(key)];
-      if (v !== undefined) return v;
-      // %12% style DIRIDs and template tokens are not string keys.
-      if (/^\d+$/.test(key)) return whole;
-      if (isTemplate && TEMPLATE_KEY.test(key)) return whole;
-      warn('INF_UNKNOWN_STRKEY', `%${key}% is not defined in [Strings]`, line);
-      return whole;
-    });
+  const lookup = (key: string, whole: string, line: number): string => {
+    if (key === '') return '%';
+    const v = strings[lc(key)];
+    if (v !== undefined) return v;
+    // %12% style DIRIDs and template tokens are not string keys.
+    if (/^\d+$/.test(key)) return whole;
+    if (isTemplate && TEMPLATE_KEY.test(key)) return whole;
+    warn('INF_UNKNOWN_STRKEY', `%${key}% is not defined in [Strings]`, line);
+    return whole;
+  };
+  // Quotes and %strkey% in one pass: a substituted value is text, never re-read for quotes.
+  const expand = (f: string, line: number): string => {
+    let out = '';
+    let inQuote = false;
+    for (let i = 0; i < f.length; i++) {
+      const c = f[i];
+      if (c === '"') {
+        if (inQuote && f[i + 1] === '"') {
+          out += '"';
+          i++;
+        } else inQuote = !inQuote;
+      } else if (c === '%') {
+        const j = f.indexOf('%', i + 1);
+        if (j < 0) {
+          out += c;
+          continue;
+        }
+        out += lookup(f.slice(i + 1, j), f.slice(i, j + 1), line);
+        i = j;
+      } else out += c;
+    }
+    return out;
+  };
 
   const sections: InfSection[] = [];
   for (const s of order) {
@@ -423,12 +445,12 @@ export function parseInf(bytes: Uint8Array, file?: string, opts: ParseInfOptions
     for (const e of rawEntries.get(s)!) {
       const entry: InfEntry = {
         line: e.line,
-        fields: isStrings ? e.rawFields.map(unquote) : e.rawFields.map((f) => unquote(subst(f, e.line))),
+        fields: isStrings ? e.rawFields.map(unquote) : e.rawFields.map((f) => expand(f, e.line)),
         rawFields: e.rawFields,
       };
       if (e.rawKey !== undefined) {
         entry.rawKey = e.rawKey;
-        entry.key = isStrings ? unquote(e.rawKey) : unquote(subst(e.rawKey, e.line));
+        entry.key = isStrings ? unquote(e.rawKey) : expand(e.rawKey, e.line);
       }
       s.entries.push(entry);
     }

@@ -1,0 +1,72 @@
+import type { Command } from 'commander';
+import { isoBootInfo, isoExtract, isoList, isoRebuild, type IsoBootInfo } from '../../wim/index.js';
+import type { CliContext } from '../context.js';
+
+export function register(program: Command, ctx: CliContext): void {
+  const iso = program.command('iso').description('ISO images (xorriso): list, extract, boot catalog, rebuild a BIOS+UEFI bootable ISO');
+  const progress = (p: { percent?: number; line: string }): void => ctx.progress(p.percent !== undefined ? `${p.percent}%` : p.line);
+
+  iso
+    .command('list')
+    .description('every file and directory in the ISO')
+    .argument('<iso>')
+    .option('--json', 'print canonical JSON')
+    .action(async (file: string, opts: { json?: boolean }) => {
+      const entries = await isoList(file);
+      if (opts.json) return ctx.printJson(entries);
+      ctx.print(entries.map((e) => (e.type === 'dir' ? `${'dir'.padStart(12)}  ${e.path}/` : `${String(e.size).padStart(12)}  ${e.path}`)).join('\n') || '(empty)');
+    });
+
+  iso
+    .command('extract')
+    .description('extract the whole ISO tree into a directory (nothing is left behind on failure)')
+    .argument('<iso>')
+    .argument('<dir>', 'destination directory (created if needed)')
+    .action(async (file: string, dir: string) => {
+      const files = await isoExtract(file, dir, { onProgress: progress });
+      ctx.print(`extracted ${files.length} file${files.length === 1 ? '' : 's'}`);
+    });
+
+  iso
+    .command('info')
+    .description('volume id and El Torito boot entries')
+    .argument('<iso>')
+    .option('--json', 'print canonical JSON')
+    .action(async (file: string, opts: { json?: boolean }) => {
+      const info = await isoBootInfo(file);
+      if (opts.json) return ctx.printJson(info);
+      ctx.print(describeBoot(info).join('\n'));
+    });
+
+  iso
+    .command('rebuild')
+    .description('build a BIOS+UEFI bootable ISO (El Torito, ISO 9660 level 3 + Joliet) from a directory')
+    .argument('<dir>', 'the media tree (e.g. from `msu iso extract`)')
+    .argument('<out>', 'the ISO to write (written under a temp name, then renamed)')
+    .option('--volid <id>', 'volume id (default: that of --like, else none)')
+    .option('--bios-boot <path>', 'BIOS boot image inside dir', 'boot/etfsboot.com')
+    .option('--efi-boot <path>', 'UEFI boot image inside dir', 'efi/microsoft/boot/efisys.bin')
+    .option('--like <iso>', 'copy the boot catalog setup of this ISO instead')
+    .option('--json', 'print the boot info of the new ISO as canonical JSON')
+    .action(async (dir: string, out: string, opts: { volid?: string; biosBoot: string; efiBoot: string; like?: string; json?: boolean }) => {
+      const info = await isoRebuild(dir, out, {
+        biosBoot: opts.biosBoot,
+        efiBoot: opts.efiBoot,
+        ...(opts.volid !== undefined ? { volid: opts.volid } : {}),
+        ...(opts.like !== undefined ? { likeIso: opts.like } : {}),
+        onProgress: progress,
+      });
+      if (opts.json) return ctx.printJson(info);
+      ctx.print(describeBoot(info).join('\n'));
+    });
+}
+
+function describeBoot(info: IsoBootInfo): string[] {
+  const out = [`file       ${info.file}`, `volume id  ${info.volumeId ?? '(none)'}`];
+  if (info.entries.length === 0) out.push('boot       no El Torito boot catalog');
+  for (const e of info.entries) {
+    out.push(`boot ${e.n}     ${e.platform} ${e.bootable ? 'bootable' : 'not bootable'} emulation=${e.emulation} load-size=${e.loadSize} lba=${e.lba}${e.path ? ` ${e.path}` : ''}`);
+  }
+  for (const l of info.systemArea) out.push(`system area ${l}`);
+  return out;
+}

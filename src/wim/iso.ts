@@ -1,0 +1,368 @@
+import { lstat, open, readdir, rename, rm, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { FormatError, IoError, MsuError, TruncatedError, UsageError, ioError } from '../errors.js';
+import { runTool, ToolRunError, tailLines } from '../util/exec.js';
+import { StagedDir } from '../util/fsout.js';
+
+/**
+ * ISO 9660 images through xorriso (Debian package `xorriso`): list, extract, read the
+ * El Torito boot catalog, and rebuild a Windows-style BIOS + UEFI bootable ISO.
+ *
+ * About UDF: Windows media are ISO 9660 + UDF bridge images. xorriso does not write UDF.
+ * Rebuilt images use ISO 9660 level 3 (files > 4 GiB are stored as multi-extent files) plus
+ * Joliet for long Unicode names; firmware only needs the El Torito catalog, and Windows
+ * reads ISO 9660/Joliet media through its CDFS driver. See docs/wim.md for what was checked.
+ */
+
+export const XORRISO = 'xorriso';
+
+export interface IsoEntry {
+  /** Absolute path in the ISO, `/`-separated. */
+  path: string;
+  type: 'file' | 'dir' | 'other';
+  size: number;
+}
+
+export interface ElToritoEntry {
+  /** 1-based position in the boot catalog. */
+  n: number;
+  /** `BIOS` (0x00), `UEFI` (0xEF), `PPC`, `Mac`, or the hex id. */
+  platform: string;
+  bootable: boolean;
+  /** `none` (no emulation), `fd1.2`, `fd1.4`, `fd2.8`, `hd`. */
+  emulation: string;
+  loadSegment: number;
+  /** Load size in 512-byte sectors, as the catalog states it. */
+  loadSize: number;
+  /** Block address (2048-byte) of the boot image. */
+  lba: number;
+  /** Path of the boot image in the ISO tree, when a file there starts at that block. */
+  path?: string;
+}
+
+export interface IsoBootInfo {
+  file: string;
+  volumeId?: string;
+  /** Path of the boot catalog in the tree; absent when hidden. */
+  catalogPath?: string;
+  catalogLba?: number;
+  entries: ElToritoEntry[];
+  /** The El Torito part of `-report_el_torito as_mkisofs`: options that recreate the boot setup. */
+  mkisofsBootArgs: string[];
+  /** `-report_system_area plain` lines (MBR, GPT, …); empty when there is no system area. */
+  systemArea: string[];
+}
+
+export interface IsoProgress {
+  percent?: number;
+  line: string;
+}
+
+export interface IsoRunOptions {
+  onProgress?: (p: IsoProgress) => void;
+  timeoutMs?: number;
+}
+
+async function xorriso(args: string[], file: string, opts: IsoRunOptions = {}): Promise<{ stdout: string; stderr: string }> {
+  const onProgress = opts.onProgress;
+  try {
+    return await runTool(XORRISO, args, {
+      file,
+      ...(opts.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {}),
+      ...(onProgress
+        ? {
+            onLine: (line: string, stream: string) => {
+              if (stream !== 'stderr' || !/UPDATE/.test(line)) return;
+              const m = /([0-9]+(?:\.[0-9]+)?)%/.exec(line);
+              onProgress({ ...(m ? { percent: Number(m[1]) } : {}), line: line.replace(/^xorriso : UPDATE :\s*/, '').trim() });
+            },
+          }
+        : {}),
+    });
+  } catch (err) {
+    if (err instanceof ToolRunError && err.code === 'E_TOOL_FAILED') {
+      const problems = err.stderr
+        .split(/\r?\n/)
+        .filter((l) => /: (FAILURE|SORRY|FATAL|ABORT|MISHAP)\s*:/.test(l))
+        .map((l) => l.replace(/^xorriso\s*:\s*/, '').trim());
+      const msg = [...new Set(problems)].join(' | ') || tailLines(err.stderr, 4);
+      if (/not a valid ISO|Cannot find|no ISO 9660|NOT READABLE|Failed to read|not recognized|unsuitable|No ISO/i.test(msg)) {
+        return Promise.reject(new FormatError('E_ISO_INVALID', `not a readable ISO 9660 image: ${msg}`, { file, cause: err }));
+      }
+      return Promise.reject(new ToolRunError('E_TOOL_FAILED', `xorriso failed: ${msg} (exit code ${err.exitCode})`, XORRISO, err.exitCode, err.stderr, file));
+    }
+    throw err;
+  }
+}
+
+/** ISO 9660: volume descriptors start at sector 16 (byte 32768) with type byte then "CD001". */
+const VD_OFFSET = 16 * 2048;
+
+/** The file exists and starts like an ISO 9660 image; xorriso itself would treat junk as a blank image. */
+async function requireFile(file: string): Promise<number> {
+  let size: number;
+  const head = Buffer.alloc(6);
+  try {
+    const st = await stat(file);
+    if (!st.isFile()) throw new IoError('E_IO_NOT_FILE', 'not a regular file', { file });
+    size = st.size;
+    if (size >= VD_OFFSET + 6) {
+      const fh = await open(file, 'r');
+      try {
+        await fh.read(head, 0, 6, VD_OFFSET);
+      } finally {
+        await fh.close();
+      }
+    }
+  } catch (err) {
+    throw ioError(err, file);
+  }
+  if (size < VD_OFFSET + 2048) throw new TruncatedError(`too small for an ISO 9660 image (${size} bytes; the first volume descriptor ends at byte ${VD_OFFSET + 2048})`, { file });
+  if (head.subarray(1, 6).toString('latin1') !== 'CD001') {
+    throw new FormatError('E_ISO_INVALID', `not an ISO 9660 image: no "CD001" volume descriptor at byte ${VD_OFFSET}`, { file, where: `byte ${VD_OFFSET + 1}` });
+  }
+  return size;
+}
+
+/** Undo xorriso's shell-style quoting: `'it'"'"'s'` → `it's`. */
+export function shUnquote(s: string): string {
+  let out = '';
+  let i = 0;
+  while (i < s.length) {
+    const c = s[i]!;
+    if (c === "'" || c === '"') {
+      const end = s.indexOf(c, i + 1);
+      if (end < 0) return out + s.slice(i + 1);
+      out += s.slice(i + 1, end);
+      i = end + 1;
+    } else {
+      out += c;
+      i++;
+    }
+  }
+  return out;
+}
+
+const LSDL = /^([-dlcbps])[-rwxsStT]{9}\s+\d+\s+\S+\s+\S+\s+(\d+)\s+\w{3}\s+\d+\s+\S+\s+(.+)$/;
+
+/** Parse `-find / -exec lsdl` output. Pure. */
+export function parseLsdl(out: string): IsoEntry[] {
+  const entries: IsoEntry[] = [];
+  for (const line of out.split('\n')) {
+    const m = LSDL.exec(line);
+    if (!m) continue;
+    const p = shUnquote(m[3]!);
+    if (p === '/') continue;
+    entries.push({ path: p, type: m[1] === 'd' ? 'dir' : m[1] === '-' ? 'file' : 'other', size: m[1] === 'd' ? 0 : Number(m[2]) });
+  }
+  entries.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  return entries;
+}
+
+/** Every file and directory in the ISO (Joliet/Rock Ridge names when present), sorted by path. */
+export async function isoList(iso: string, opts: IsoRunOptions = {}): Promise<IsoEntry[]> {
+  await requireFile(iso);
+  const r = await xorriso(['-indev', iso, '-find', '/', '-exec', 'lsdl'], iso, opts);
+  return parseLsdl(r.stdout);
+}
+
+/** Extract the whole ISO tree under destDir (staged: nothing is left behind on failure). Returns the files written. */
+export async function isoExtract(iso: string, destDir: string, opts: IsoRunOptions = {}): Promise<string[]> {
+  await requireFile(iso);
+  const staged = await StagedDir.create(destDir);
+  try {
+    // xorriso refuses to extract into an existing directory root; give it a fresh one.
+    const into = path.join(staged.staging, 'root');
+    await xorriso(['-osirrox', 'on', '-indev', iso, '-extract', '/', into], iso, opts);
+    const files: string[] = [];
+    const walk = async (dir: string, rel: string): Promise<void> => {
+      for (const name of (await readdir(dir)).sort()) {
+        const abs = path.join(dir, name);
+        const r = rel ? `${rel}/${name}` : name;
+        const st = await lstat(abs);
+        if (st.isDirectory()) await walk(abs, r);
+        else files.push(r);
+      }
+    };
+    await walk(into, '');
+    const tops = await readdir(into);
+    for (const t of tops) await rename(path.join(into, t), path.join(staged.staging, t));
+    await rm(into, { recursive: true, force: true });
+    await staged.commit(tops);
+    return files;
+  } catch (err) {
+    await staged.abort();
+    throw err;
+  }
+}
+
+const PLATFORMS: Record<string, string> = { BIOS: 'BIOS', UEFI: 'UEFI', PPC: 'PPC', Mac: 'Mac' };
+
+/** Options of `-report_el_torito as_mkisofs` that describe the boot setup (not dates, names or volume ids). */
+const BOOT_OPTS_WITH_ARG = new Set(['-c', '-b', '-e', '-boot-load-size', '-boot-load-seg', '-eltorito-platform', '-eltorito-id', '-eltorito-selcrit', '--efi-boot', '-eltorito-boot', '-eltorito-catalog']);
+const BOOT_FLAGS = new Set(['-no-emul-boot', '-eltorito-alt-boot', '-boot-info-table', '--grub2-boot-info', '-hard-disk-boot', '-no-boot', '--boot-catalog-hide']);
+
+/** Split `-report_el_torito as_mkisofs` lines into arguments, keeping the boot ones. Pure. */
+export function bootArgsFromMkisofs(lines: string[]): string[] {
+  const out: string[] = [];
+  for (const raw of lines) {
+    const line = raw.trim();
+    const m = /^(\S+)(?:\s+(.*))?$/.exec(line);
+    if (!m) continue;
+    const opt = m[1]!;
+    if (BOOT_FLAGS.has(opt)) out.push(opt);
+    else if (BOOT_OPTS_WITH_ARG.has(opt) && m[2] !== undefined) out.push(opt, shUnquote(m[2]));
+  }
+  return out;
+}
+
+/** Parse the combined `-report_el_torito plain/as_mkisofs` and `-report_system_area plain` output. Pure. */
+export function parseBootReport(out: string, file: string): IsoBootInfo {
+  const info: IsoBootInfo = { file, entries: [], mkisofsBootArgs: [], systemArea: [] };
+  const mkisofs: string[] = [];
+  const paths = new Map<number, string>();
+  for (const line of out.split('\n')) {
+    let m: RegExpExecArray | null;
+    if ((m = /^El Torito catalog\s*:\s*(\d+)/.exec(line))) info.catalogLba = Number(m[1]);
+    else if ((m = /^El Torito cat path\s*:\s*(.+)$/.exec(line))) info.catalogPath = m[1]!.trim();
+    else if ((m = /^El Torito boot img\s*:\s*(\d+)\s+(\S+)\s+([yn])\s+(\S+)\s+(0x[0-9a-fA-F]+)\s+(0x[0-9a-fA-F]+)\s+(\d+)\s+(\d+)/.exec(line))) {
+      info.entries.push({
+        n: Number(m[1]),
+        platform: PLATFORMS[m[2]!] ?? m[2]!,
+        bootable: m[3] === 'y',
+        emulation: m[4]!,
+        loadSegment: Number.parseInt(m[5]!.slice(2), 16),
+        loadSize: Number(m[7]),
+        lba: Number(m[8]),
+      });
+    } else if ((m = /^El Torito img path\s*:\s*(\d+)\s+(.+)$/.exec(line))) paths.set(Number(m[1]), m[2]!.trim());
+    else if ((m = /^-V\s+(.+)$/.exec(line))) info.volumeId = shUnquote(m[1]!);
+    else if (/^--?[a-zA-Z]/.test(line)) mkisofs.push(line);
+    else if (/^(System area|MBR|GPT|APM|PReP|CHRP|MIPS|SUN|HP-PA|DEC|ISO image size|Partition offset|CHS|Partition)/.test(line)) info.systemArea.push(line.trimEnd());
+    else if ((m = /^Volume id\s*:\s*(.+)$/.exec(line)) && info.volumeId === undefined) info.volumeId = shUnquote(m[1]!.trim());
+  }
+  for (const e of info.entries) {
+    const p = paths.get(e.n);
+    if (p) e.path = p;
+  }
+  info.mkisofsBootArgs = bootArgsFromMkisofs(mkisofs);
+  return info;
+}
+
+/** The El Torito boot catalog (and any system area) of an ISO. */
+export async function isoBootInfo(iso: string, opts: IsoRunOptions = {}): Promise<IsoBootInfo> {
+  await requireFile(iso);
+  const r = await xorriso(
+    ['-indev', iso, '-report_el_torito', 'plain', '-report_el_torito', 'as_mkisofs', '-report_system_area', 'plain'],
+    iso,
+    opts,
+  );
+  return parseBootReport(r.stdout + '\n' + r.stderr.split('\n').filter((l) => /^Volume id/.test(l)).join('\n'), iso);
+}
+
+/** Find `rel` under `root` ignoring case (Windows media mix `EFI` and `efi`). */
+async function findCaseInsensitive(root: string, rel: string): Promise<string | undefined> {
+  let dir = root;
+  const parts = rel.replace(/\\/g, '/').split('/').filter((p) => p !== '' && p !== '.');
+  const found: string[] = [];
+  for (const part of parts) {
+    if (part === '..') return undefined;
+    let names: string[];
+    try {
+      names = await readdir(dir);
+    } catch {
+      return undefined;
+    }
+    const hit = names.find((n) => n === part) ?? names.find((n) => n.toLowerCase() === part.toLowerCase());
+    if (!hit) return undefined;
+    found.push(hit);
+    dir = path.join(dir, hit);
+  }
+  return found.join('/');
+}
+
+export interface IsoRebuildOptions extends IsoRunOptions {
+  /** Volume identifier (ISO 9660: up to 32 d-characters; Windows media use e.g. CCCOMA_X64FRE_EN-US_DV9). */
+  volid?: string;
+  /** BIOS no-emulation boot image, relative to srcDir. Default `boot/etfsboot.com`. */
+  biosBoot?: string;
+  /** UEFI boot image (a FAT image), relative to srcDir. Default `efi/microsoft/boot/efisys.bin`. */
+  efiBoot?: string;
+  /** Copy the boot catalog setup (and volume id, unless `volid` is given) of this ISO. */
+  likeIso?: string;
+}
+
+/** xorriso reads `--interval:imported_iso:` from the ISO being loaded; in mkisofs mode point it at the source file instead. */
+function portableBootArgs(args: string[], likeIso: string): string[] {
+  return args.map((a) => {
+    const m = /^--interval:imported_iso:([^:]*):([^:]*):\s*$/.exec(a);
+    return m ? `--interval:local_fs:${m[1]}:${m[2]}:${path.resolve(likeIso)}` : a;
+  });
+}
+
+/**
+ * Build a BIOS + UEFI bootable ISO from directory `srcDir` into `outIso` (temp name, then rename):
+ * El Torito no-emulation entries, BIOS `etfsboot.com` with load size 8 (4 sectors of 512 bytes
+ * would be too few for it; Microsoft's oscdimg uses 8), then the UEFI platform (0xEF) entry for
+ * `efisys.bin`; ISO 9660 level 3 (multi-extent files > 4 GiB) + Joliet; hidden boot catalog.
+ */
+export async function isoRebuild(srcDir: string, outIso: string, opts: IsoRebuildOptions = {}): Promise<IsoBootInfo> {
+  try {
+    if (!(await stat(srcDir)).isDirectory()) throw new IoError('E_IO_NOT_DIR', 'not a directory', { file: srcDir });
+  } catch (err) {
+    throw ioError(err, srcDir);
+  }
+  let bootArgs: string[];
+  let volid = opts.volid;
+  if (opts.likeIso) {
+    const like = await isoBootInfo(opts.likeIso, opts);
+    if (like.entries.length === 0) throw new FormatError('E_ISO_NO_BOOT', 'has no El Torito boot catalog to copy', { file: opts.likeIso });
+    bootArgs = portableBootArgs(like.mkisofsBootArgs, opts.likeIso);
+    for (let i = 0; i < bootArgs.length - 1; i++) {
+      if ((bootArgs[i] === '-b' || bootArgs[i] === '-e') && bootArgs[i + 1]!.startsWith('/')) {
+        const rel = await findCaseInsensitive(srcDir, bootArgs[i + 1]!);
+        if (!rel) throw new UsageError(`boot image ${bootArgs[i + 1]} of the source ISO is not in the directory`, { file: srcDir });
+        bootArgs[i + 1] = rel;
+      }
+    }
+    volid ??= like.volumeId;
+  } else {
+    const bios = await findCaseInsensitive(srcDir, opts.biosBoot ?? 'boot/etfsboot.com');
+    const efi = await findCaseInsensitive(srcDir, opts.efiBoot ?? 'efi/microsoft/boot/efisys.bin');
+    if (!bios) throw new UsageError(`BIOS boot image ${opts.biosBoot ?? 'boot/etfsboot.com'} not found in the directory`, { file: srcDir });
+    if (!efi) throw new UsageError(`UEFI boot image ${opts.efiBoot ?? 'efi/microsoft/boot/efisys.bin'} not found in the directory`, { file: srcDir });
+    bootArgs = ['-b', bios, '-no-emul-boot', '-boot-load-size', '8', '-eltorito-alt-boot', '-e', efi, '-no-emul-boot'];
+  }
+  if (!bootArgs.includes('--boot-catalog-hide')) bootArgs.push('--boot-catalog-hide');
+  const catIdx = bootArgs.indexOf('-c');
+  if (catIdx >= 0) bootArgs.splice(catIdx, 2);
+  if (volid !== undefined && !/^[\x20-\x7e]{1,32}$/.test(volid)) {
+    throw new UsageError(`volume id must be 1 to 32 printable ASCII characters: ${JSON.stringify(volid)}`, { file: outIso });
+  }
+
+  // An extracted ISO may carry the old boot catalog as a file; the new one replaces it.
+  const exclude: string[] = [];
+  for (const name of await readdir(srcDir)) {
+    if (/^boot\.(catalog|cat)$/i.test(name)) exclude.push('-m', path.resolve(srcDir, name));
+  }
+  const args = [
+    '-as', 'mkisofs',
+    // Disk names are UTF-8 whatever the locale; Joliet gets them right as UTF-16.
+    '-input-charset', 'UTF-8',
+    '-iso-level', '3',
+    '-J', '-joliet-long',
+    ...(volid !== undefined ? ['-V', volid] : []),
+    ...exclude,
+    '-c', 'boot.catalog',
+    ...bootArgs,
+  ];
+  const tmp = path.join(path.dirname(outIso), `.msu-tmp-${process.pid}-${path.basename(outIso)}`);
+  try {
+    await xorriso([...args, '-o', tmp, srcDir], outIso, opts);
+    await rename(tmp, outIso);
+  } catch (err) {
+    await rm(tmp, { force: true });
+    throw err instanceof MsuError ? err : ioError(err, outIso, 'write');
+  }
+  return isoBootInfo(outIso, opts);
+}

@@ -1,0 +1,150 @@
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FormatError, UsageError } from '../../src/errors.js';
+import { bootArgsFromMkisofs, isoBootInfo, isoExtract, isoList, isoRebuild, parseLsdl, shUnquote } from '../../src/wim/iso.js';
+import { runCli } from '../helpers/cli.js';
+import { hasTool, skipNote } from '../helpers/tools.js';
+import { tempDir } from './fixture.js';
+
+const HAVE = hasTool('xorriso');
+if (!HAVE) skipNote('ISO tests', 'xorriso');
+if (!hasTool('7zz')) skipNote('Joliet name check', '7zz (Debian 7zip)');
+
+describe('xorriso output parsing (pure)', () => {
+  it('undoes shell quoting', () => {
+    expect(shUnquote(`'/sub dir/it'"'"'s.txt'`)).toBe("/sub dir/it's.txt");
+  });
+  it('parses -find -exec lsdl lines', () => {
+    const out = [
+      "drwxr-xr-x    1 0        0               0 Nov 23 12:16 '/'",
+      "-rw-r--r--    1 0        0      5000000000 Jan  2  2024 '/sources/install.wim'",
+      "drwxr-xr-x    1 0        0               0 Nov 23 12:13 '/sources'",
+    ].join('\n');
+    expect(parseLsdl(out)).toEqual([
+      { path: '/sources', type: 'dir', size: 0 },
+      { path: '/sources/install.wim', type: 'file', size: 5000000000 },
+    ]);
+  });
+  it('keeps only El Torito options from as_mkisofs', () => {
+    expect(bootArgsFromMkisofs(["-V 'X'", "--modification-date='2026'", "-b '/boot/etfsboot.com'", '-no-emul-boot', '-boot-load-size 8', '-eltorito-alt-boot', "-e '/efi/x.bin'", '-no-emul-boot', '-boot-load-size 1']))
+      .toEqual(['-b', '/boot/etfsboot.com', '-no-emul-boot', '-boot-load-size', '8', '-eltorito-alt-boot', '-e', '/efi/x.bin', '-no-emul-boot', '-boot-load-size', '1']);
+  });
+});
+
+describe.skipIf(!HAVE)('ISO list / extract / boot info / rebuild', () => {
+  let dir: string;
+  let src: string;
+  let iso: string;
+  beforeAll(async () => {
+    dir = await tempDir('msu-isotest-');
+    src = path.join(dir, 'media');
+    await mkdir(path.join(src, 'boot'), { recursive: true });
+    await mkdir(path.join(src, 'efi', 'microsoft', 'boot'), { recursive: true });
+    await mkdir(path.join(src, 'sources'), { recursive: true });
+    // Fake boot images: 4 KiB "etfsboot", 1.44 MB "efisys" FAT image.
+    await writeFile(path.join(src, 'boot', 'etfsboot.com'), Buffer.alloc(4096, 0xeb));
+    await writeFile(path.join(src, 'efi', 'microsoft', 'boot', 'efisys.bin'), Buffer.alloc(1474560, 0));
+    await writeFile(path.join(src, 'sources', 'a long name with spaces and ünïcode.txt'), 'hello');
+    await writeFile(path.join(src, 'setup.exe'), Buffer.alloc(10000, 1));
+    iso = path.join(dir, 'first.iso');
+    await isoRebuild(src, iso, { volid: 'MSU_TEST_X64' });
+  }, 60_000);
+  afterAll(async () => {
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it('isoRebuild writes BIOS (load size 8) and UEFI no-emulation entries, checked with xorriso itself', async () => {
+    const report = execFileSync('xorriso', ['-indev', iso, '-report_el_torito', 'plain'], { stdio: ['ignore', 'pipe', 'ignore'] }).toString();
+    expect(report).toMatch(/El Torito boot img :\s+1\s+BIOS\s+y\s+none\s+0x0000\s+0x00\s+8\s+\d+/);
+    expect(report).toMatch(/El Torito boot img :\s+2\s+UEFI\s+y\s+none\s+0x0000\s+0x00\s+2880\s+\d+/);
+    expect(report).toContain('El Torito img path :   1  /boot/etfsboot.com');
+    expect(report).toContain('El Torito img path :   2  /efi/microsoft/boot/efisys.bin');
+    // The El Torito validation entry names platform 0xEF for the UEFI section: read the catalog bytes.
+    const bytes = await readFile(iso);
+    const info = await isoBootInfo(iso);
+    const cat = bytes.subarray(info.catalogLba! * 2048, info.catalogLba! * 2048 + 96);
+    expect(cat[0]).toBe(0x01); // validation entry header id
+    expect(cat[1]).toBe(0x00); // platform x86 (BIOS)
+    expect(cat[32]).toBe(0x88); // initial entry: bootable
+    expect(cat.readUInt16LE(32 + 6)).toBe(8); // sector count
+    expect(cat[64] === 0x90 || cat[64] === 0x91).toBe(true); // section header
+    expect(cat[65]).toBe(0xef); // platform EFI
+    expect(info.volumeId).toBe('MSU_TEST_X64');
+    expect(info.catalogPath).toBeUndefined(); // hidden, as on Windows media
+    expect(info.entries.map((e) => [e.n, e.platform, e.bootable, e.emulation, e.loadSize, e.path])).toEqual([
+      [1, 'BIOS', true, 'none', 8, '/boot/etfsboot.com'],
+      [2, 'UEFI', true, 'none', 2880, '/efi/microsoft/boot/efisys.bin'],
+    ]);
+    expect(info.systemArea).toEqual([]);
+  });
+
+  it('isoList returns paths with Joliet names and sizes', async () => {
+    const list = await isoList(iso);
+    expect(list).toEqual([
+      { path: '/boot', type: 'dir', size: 0 },
+      { path: '/boot/etfsboot.com', type: 'file', size: 4096 },
+      { path: '/efi', type: 'dir', size: 0 },
+      { path: '/efi/microsoft', type: 'dir', size: 0 },
+      { path: '/efi/microsoft/boot', type: 'dir', size: 0 },
+      { path: '/efi/microsoft/boot/efisys.bin', type: 'file', size: 1474560 },
+      { path: '/setup.exe', type: 'file', size: 10000 },
+      { path: '/sources', type: 'dir', size: 0 },
+      { path: '/sources/a long name with spaces and ünïcode.txt', type: 'file', size: 5 },
+    ]);
+  });
+
+  it.skipIf(!hasTool('7zz'))('Joliet names (what Windows reads) keep non-ASCII characters, checked with 7-Zip', () => {
+    const out = execFileSync('7zz', ['l', '-slt', iso], { stdio: ['ignore', 'pipe', 'ignore'], env: { ...process.env, LC_ALL: 'C.UTF-8' } }).toString();
+    const paths = out.split('\n').filter((l) => l.startsWith('Path = ')).map((l) => l.slice(7));
+    expect(paths).toContain('sources/a long name with spaces and ünïcode.txt');
+  });
+
+  it('extract → rebuild with likeIso gives the same boot records', async () => {
+    const out = path.join(dir, 'extracted');
+    const files = await isoExtract(iso, out);
+    expect(files).toEqual(['boot/etfsboot.com', 'efi/microsoft/boot/efisys.bin', 'setup.exe', 'sources/a long name with spaces and ünïcode.txt']);
+    expect(await readFile(path.join(out, 'sources', 'a long name with spaces and ünïcode.txt'), 'utf8')).toBe('hello');
+    expect((await readdir(out)).filter((n) => n.startsWith('.msu-tmp'))).toEqual([]);
+
+    const again = path.join(dir, 'again.iso');
+    const rebuilt = await isoRebuild(out, again, { likeIso: iso });
+    const original = await isoBootInfo(iso);
+    const strip = (i: typeof original) => i.entries.map(({ lba: _lba, ...rest }) => rest);
+    expect(strip(rebuilt)).toEqual(strip(original));
+    expect(rebuilt.volumeId).toBe('MSU_TEST_X64');
+    expect(rebuilt.mkisofsBootArgs).toEqual(original.mkisofsBootArgs);
+    expect((await readdir(dir)).filter((n) => n.startsWith('.msu-tmp'))).toEqual([]);
+  });
+
+  it('CLI: msu iso info / list / rebuild', async () => {
+    const info = await runCli('iso', 'info', iso);
+    expect(info.code).toBe(0);
+    expect(info.stdout).toContain('boot 1     BIOS bootable emulation=none load-size=8');
+    expect(info.stdout).toContain('boot 2     UEFI bootable emulation=none load-size=2880');
+    const list = await runCli('iso', 'list', iso);
+    expect(list.stdout.split('\n')).toContain('       10000  /setup.exe');
+    const j = JSON.parse((await runCli('iso', 'info', iso, '--json')).stdout) as { volumeId: string };
+    expect(j.volumeId).toBe('MSU_TEST_X64');
+    const missing = await runCli('iso', 'rebuild', path.join(dir, 'media', 'sources'), path.join(dir, 'x.iso'));
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toMatch(/BIOS boot image boot\/etfsboot\.com not found/);
+  });
+
+  it('garbage input is a FormatError naming the file; missing boot files a UsageError; nothing partial is left', async () => {
+    const junk = path.join(dir, 'junk.iso');
+    await writeFile(junk, Buffer.alloc(100000, 0x5a));
+    const e = await isoList(junk).catch((x: unknown) => x);
+    expect(e).toBeInstanceOf(FormatError);
+    expect((e as FormatError).file).toBe(junk);
+    expect((e as FormatError).message).toBe('not an ISO 9660 image: no "CD001" volume descriptor at byte 32768');
+    await writeFile(path.join(dir, 'tiny.iso'), 'x');
+    await expect(isoBootInfo(path.join(dir, 'tiny.iso'))).rejects.toMatchObject({ code: 'E_TRUNCATED' });
+    const out = path.join(dir, 'junk-out');
+    await expect(isoExtract(junk, out)).rejects.toBeInstanceOf(FormatError);
+    expect(existsSync(out)).toBe(false);
+    await expect(isoRebuild(path.join(src, 'sources'), path.join(dir, 'nob.iso'))).rejects.toBeInstanceOf(UsageError);
+  });
+});
