@@ -27,6 +27,8 @@ export const DEBIAN_PACKAGES: Readonly<Record<string, string>> = {
   mcopy: 'mtools',
   mformat: 'mtools',
   mdir: 'mtools',
+  mmd: 'mtools',
+  'virt-customize': 'guestfs-tools',
   '7zz': '7zip',
 };
 

@@ -1,7 +1,26 @@
 import type { Command } from 'commander';
 import type { CliContext } from '../context.js';
+import { register as inspect } from './inspect.js';
+import { register as cbs } from './cbs.js';
+import { register as deltas } from './deltas.js';
+import { register as driver } from './driver.js';
+import { register as image } from './image.js';
+import { register as iso } from './iso.js';
+import { register as vm } from './vm.js';
+import { register as run } from './run.js';
+import { register as plan } from './plan.js';
 
 export type Register = (program: Command, ctx: CliContext) => void;
 
 /** Every subcommand registers itself here; order is the order shown in --help. */
-export const commands: Register[] = [];
+export const commands: Register[] = [
+  inspect,
+  cbs,
+  deltas,
+  driver,
+  image,
+  iso,
+  vm,
+  run,
+  plan,
+];

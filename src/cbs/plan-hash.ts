@@ -1,0 +1,70 @@
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { readdir, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { ioError } from '../errors.js';
+
+/** Called while a file is hashed: bytes done of total, for the file as the user named it. */
+export type HashProgress = (file: string, done: number, total: number) => void;
+
+/** SHA-256 and size of a file, streamed (update files can be several GB). */
+export async function hashFile(abs: string, display: string, onProgress?: HashProgress): Promise<{ sha256: string; size: number }> {
+  let total: number;
+  try {
+    total = (await stat(abs)).size;
+  } catch (err) {
+    throw ioError(err, display);
+  }
+  const h = createHash('sha256');
+  let done = 0;
+  try {
+    for await (const chunk of createReadStream(abs, { highWaterMark: 1 << 20 })) {
+      h.update(chunk as Buffer);
+      done += (chunk as Buffer).length;
+      onProgress?.(display, done, total);
+    }
+  } catch (err) {
+    throw ioError(err, display);
+  }
+  return { sha256: h.digest('hex'), size: done };
+}
+
+const MAX_DEPTH = 32;
+
+/** Every regular file under a folder, relative POSIX paths, sorted by code unit (stable across file systems). */
+export async function listFiles(root: string, display: string): Promise<string[]> {
+  const out: string[] = [];
+  const walk = async (rel: string, depth: number): Promise<void> => {
+    if (depth > MAX_DEPTH) return;
+    let entries;
+    try {
+      entries = await readdir(path.join(root, rel), { withFileTypes: true });
+    } catch (err) {
+      throw ioError(err, rel ? `${display}/${rel}` : display, 'read directory');
+    }
+    for (const e of entries) {
+      const r = rel ? `${rel}/${e.name}` : e.name;
+      if (e.isDirectory()) await walk(r, depth + 1);
+      else if (e.isFile()) out.push(r);
+    }
+  };
+  await walk('', 0);
+  return out.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+}
+
+/**
+ * Digest of a driver folder: SHA-256 over one line per file, sorted by relative path,
+ * `<path>\0<size>\0<sha256 hex>\n`. Renaming, adding, removing or changing any file
+ * changes it; timestamps and the folder's own location do not.
+ */
+export async function hashFolder(abs: string, display: string, onProgress?: HashProgress): Promise<{ sha256: string; size: number; files: number }> {
+  const files = await listFiles(abs, display);
+  const h = createHash('sha256');
+  let size = 0;
+  for (const rel of files) {
+    const f = await hashFile(path.join(abs, rel), `${display}/${rel}`, onProgress);
+    size += f.size;
+    h.update(`${rel}\0${f.size}\0${f.sha256}\n`);
+  }
+  return { sha256: h.digest('hex'), size, files: files.length };
+}

@@ -1,0 +1,243 @@
+import { createHash } from 'node:crypto';
+import path from 'node:path';
+import { Cabinet, type CabEntry } from '../cab/cabinet.js';
+import { FormatError, MsuError, UnsupportedError } from '../errors.js';
+import { detectContainer, findPackageMum, openMemberCab } from '../msu/inspect.js';
+import { classifyMember, PACKAGE_ROLES } from '../msu/members.js';
+import { FileSource } from '../util/source.js';
+import { catalogHasDigest, parseCatalog, type Catalog } from './catalog.js';
+import { parseContainerIndex, type CixHash, type ContainerIndex } from './cix.js';
+import { parseComponentManifest } from './manifest.js';
+import { byCode } from './plan-rules.js';
+
+/**
+ * Offline integrity check of an update package: every hash the package itself declares is
+ * recomputed over the bytes it ships. Catalog signatures are NOT checked (see catalog.ts):
+ * a passing verify means "internally consistent", not "signed by Microsoft".
+ */
+export const VERIFY_SCHEMA = 'msu-toolkit/verify@1';
+
+export type VerifyCheck =
+  | 'catalog-member'      // a .mum/.manifest whose SHA-1 and SHA-256 are in no catalog of the package
+  | 'catalog-unreadable'
+  | 'cix-unreadable'
+  | 'cix-source-missing'  // a Source name that is not a member of the cab
+  | 'cix-source-hash'     // stored member bytes differ from Source/Hash
+  | 'cix-file-hash'       // RAW source: the member is the target file, so File/Hash must match too
+  | 'cix-length'          // RAW source: member size differs from File@length
+  | 'manifest-file-hash'; // a component manifest's file hash differs from the cix hash of that file (same algorithm)
+
+export interface VerifyMismatch {
+  /** `member!path` inside the package (member is `.` for a bare cab). */
+  file: string;
+  check: VerifyCheck;
+  detail: string;
+  expected?: string;
+  actual?: string;
+}
+
+export interface VerifyPackageCounts {
+  /** Member of the bundle (`.` for a bare cab). */
+  member: string;
+  catalogs: number;
+  catalogEntries: number;
+  /** .mum and .manifest files checked against the catalogs, and how many were found. */
+  signed: { checked: number; found: number };
+  cix: {
+    indexes: number;
+    files: number;
+    /** RAW sources whose member hash, target hash and length were recomputed. */
+    rawChecked: number;
+    /** Delta (PA30/PA31/PA19) members whose Source hash was recomputed. */
+    deltaSourcesChecked: number;
+    /** Target hashes of delta files (need the delta applied) and PSF-addressed sources (bytes outside the package). */
+    notChecked: number;
+  };
+  /** Component manifest file hashes compared with the cix hash of the same file. */
+  manifestFiles: { checked: number; notChecked: number };
+}
+
+export interface VerifyReport {
+  schema: typeof VERIFY_SCHEMA;
+  file: string;
+  ok: boolean;
+  packages: VerifyPackageCounts[];
+  mismatches: VerifyMismatch[];
+  notes: string[];
+}
+
+const ALGS: Record<string, string> = { SHA1: 'sha1', SHA256: 'sha256', SHA384: 'sha384', SHA512: 'sha512', MD5: 'md5' };
+
+function digest(alg: string, data: Uint8Array): string | undefined {
+  const a = ALGS[alg.toUpperCase().replace(/-/g, '')];
+  return a ? createHash(a).update(data).digest('hex') : undefined;
+}
+
+const norm = (n: string): string => n.replace(/\//g, '\\').toLowerCase();
+
+async function verifyCab(cab: Cabinet, member: string, mismatches: VerifyMismatch[], notes: string[]): Promise<VerifyPackageCounts> {
+  const prefix = member === '.' ? '' : `${member}!`;
+  const counts: VerifyPackageCounts = {
+    member, catalogs: 0, catalogEntries: 0, signed: { checked: 0, found: 0 },
+    cix: { indexes: 0, files: 0, rawChecked: 0, deltaSourcesChecked: 0, notChecked: 0 },
+    manifestFiles: { checked: 0, notChecked: 0 },
+  };
+  const byName = new Map<string, CabEntry>();
+  for (const e of cab.entries) byName.set(norm(e.name), e);
+  const entries = [...cab.entries].sort((a, b) => byCode(a.name, b.name));
+  const cache = new Map<CabEntry, Uint8Array>();
+  const read = async (e: CabEntry): Promise<Uint8Array> => {
+    let b = cache.get(e);
+    if (!b) {
+      b = await cab.readFile(e);
+      // Metadata is small and read twice (catalog and cix checks); payload is not kept.
+      if (b.length <= 1 << 20) cache.set(e, b);
+    }
+    return b;
+  };
+
+  const catalogs: Catalog[] = [];
+  for (const e of entries.filter((x) => /\.cat$/i.test(x.name))) {
+    try {
+      const cat = parseCatalog(await read(e), `${prefix}${e.name}`);
+      catalogs.push(cat);
+      counts.catalogEntries += cat.entries.length;
+    } catch (err) {
+      if (!(err instanceof MsuError) || err.kind === 'io') throw err;
+      mismatches.push({ file: `${prefix}${e.name}`, check: 'catalog-unreadable', detail: err.message });
+    }
+  }
+  counts.catalogs = catalogs.length;
+
+  for (const e of entries.filter((x) => /\.(mum|manifest)$/i.test(x.name))) {
+    const data = await read(e);
+    const sha1 = createHash('sha1').update(data).digest('hex');
+    const sha256 = createHash('sha256').update(data).digest('hex');
+    counts.signed.checked++;
+    if (catalogs.some((c) => catalogHasDigest(c, sha256) || catalogHasDigest(c, sha1))) counts.signed.found++;
+    else {
+      mismatches.push({
+        file: `${prefix}${e.name}`, check: 'catalog-member', actual: sha256,
+        detail: `neither its SHA-256 ${sha256} nor its SHA-1 ${sha1} is listed in the package's ${catalogs.length} catalog(s)`,
+      });
+    }
+  }
+
+  const cixFiles = new Map<string, CixHash>();
+  for (const e of entries.filter((x) => /\.cix\.xml$/i.test(x.name))) {
+    let cix: ContainerIndex;
+    try {
+      cix = parseContainerIndex(await read(e), `${prefix}${e.name}`);
+    } catch (err) {
+      if (!(err instanceof MsuError) || err.kind === 'io') throw err;
+      mismatches.push({ file: `${prefix}${e.name}`, check: 'cix-unreadable', detail: err.message });
+      continue;
+    }
+    counts.cix.indexes++;
+    for (const f of cix.files) {
+      counts.cix.files++;
+      if (f.hash) cixFiles.set(norm(f.name), f.hash);
+      const src = f.source;
+      const where = `${prefix}${f.name}`;
+      if (!src || src.name === undefined) {
+        counts.cix.notChecked++;
+        continue;
+      }
+      const m = byName.get(norm(src.name));
+      if (!m) {
+        mismatches.push({ file: where, check: 'cix-source-missing', detail: `${e.name} names source member ${JSON.stringify(src.name)}, which the cabinet does not hold` });
+        continue;
+      }
+      const data = await read(m);
+      const raw = src.type.toUpperCase() === 'RAW';
+      if (src.hash) {
+        const got = digest(src.hash.alg, data);
+        if (got === undefined) notes.push(`${where}: hash algorithm ${src.hash.alg} not supported, source not checked`);
+        else if (got !== src.hash.value) {
+          mismatches.push({ file: `${prefix}${m.name}`, check: 'cix-source-hash', expected: src.hash.value, actual: got, detail: `${src.hash.alg} of the stored ${src.type} source of ${f.name} differs from ${e.name}` });
+        }
+      }
+      if (raw) {
+        counts.cix.rawChecked++;
+        if (data.length !== f.length) {
+          mismatches.push({ file: `${prefix}${m.name}`, check: 'cix-length', expected: String(f.length), actual: String(data.length), detail: `RAW source of ${f.name} has ${data.length} bytes, ${e.name} says ${f.length}` });
+        }
+        if (f.hash) {
+          const got = digest(f.hash.alg, data);
+          if (got !== undefined && got !== f.hash.value) {
+            mismatches.push({ file: `${prefix}${m.name}`, check: 'cix-file-hash', expected: f.hash.value, actual: got, detail: `${f.hash.alg} of ${f.name} (stored RAW) differs from ${e.name}` });
+          }
+        }
+      } else {
+        if (src.hash) counts.cix.deltaSourcesChecked++;
+        counts.cix.notChecked++;
+      }
+    }
+  }
+
+  // Component manifests hash the files as installed; the cix hashes the same target files.
+  for (const e of entries.filter((x) => /\.manifest$/i.test(x.name) && !/[\\/]/.test(x.name))) {
+    let man;
+    try {
+      man = parseComponentManifest(await read(e), `${prefix}${e.name}`);
+    } catch (err) {
+      if (!(err instanceof MsuError) || err.kind === 'io') throw err;
+      notes.push(`${prefix}${e.name}: file hashes not checked: ${err.message}`);
+      continue;
+    }
+    const dir = e.name.replace(/\.manifest$/i, '');
+    for (const f of man.files) {
+      if (!f.hash) continue;
+      const cixHash = cixFiles.get(norm(`${dir}\\${f.name}`));
+      if (!cixHash || cixHash.alg.toLowerCase().replace(/-/g, '') !== f.hash.alg) {
+        counts.manifestFiles.notChecked++;
+        continue;
+      }
+      counts.manifestFiles.checked++;
+      if (cixHash.value !== f.hash.digestHex) {
+        mismatches.push({ file: `${prefix}${e.name}`, check: 'manifest-file-hash', expected: f.hash.digestHex, actual: cixHash.value, detail: `hash of ${f.name} differs from the container index` });
+      }
+    }
+  }
+  return counts;
+}
+
+/** Verify a .cab or cabinet-based .msu. WIM-based MSUs are refused (UnsupportedError). */
+export async function verifyPackage(file: string, opts: { displayName?: string } = {}): Promise<VerifyReport> {
+  const name = opts.displayName ?? file;
+  const mismatches: VerifyMismatch[] = [];
+  const notes: string[] = [];
+  const packages: VerifyPackageCounts[] = [];
+  const src = await FileSource.open(file, name);
+  try {
+    const kind = detectContainer(await src.read(0, Math.min(8, src.size), 'signature'));
+    if (kind === 'wim') throw new UnsupportedError('E_VERIFY_WIM', 'WIM-based MSU: verify reads cabinet packages only (the payload .wim is not verified)', { file: name });
+    if (kind !== 'cab') throw new FormatError('E_NOT_PACKAGE', 'not an MSU or CAB package (no MSCF or MSWIM signature)', { file: name });
+    const cab = await Cabinet.open(src);
+    const bundleMembers = cab.entries.filter((e) => PACKAGE_ROLES.has(classifyMember(e.name).role) && /\.cab$/i.test(e.name));
+    if (findPackageMum(cab.entries) || bundleMembers.length === 0) {
+      packages.push(await verifyCab(cab, '.', mismatches, notes));
+    } else {
+      for (const e of [...bundleMembers].sort((a, b) => byCode(a.name, b.name))) {
+        const inner = await openMemberCab(cab, e);
+        packages.push(await verifyCab(inner, e.name, mismatches, notes));
+      }
+    }
+  } finally {
+    await src.close().catch(() => undefined);
+  }
+  mismatches.sort((a, b) => byCode(a.file, b.file) || byCode(a.check, b.check));
+  return { schema: VERIFY_SCHEMA, file: path.basename(name), ok: mismatches.length === 0, packages, mismatches, notes };
+}
+
+/** Human text for a verify report. */
+export function formatVerifyReport(r: VerifyReport): string {
+  const lines = [`${r.file}: ${r.ok ? 'OK' : `${r.mismatches.length} mismatch(es)`}`];
+  for (const p of r.packages) {
+    lines.push(`  ${p.member}: ${p.signed.found}/${p.signed.checked} .mum/.manifest in ${p.catalogs} catalog(s); cix ${p.cix.files} file(s): ${p.cix.rawChecked} RAW checked, ${p.cix.deltaSourcesChecked} delta sources checked, ${p.cix.notChecked} not checkable; manifest file hashes ${p.manifestFiles.checked} checked`);
+  }
+  for (const m of r.mismatches) lines.push(`  MISMATCH ${m.check}: ${m.file}: ${m.detail}${m.expected !== undefined ? ` (expected ${m.expected}, got ${m.actual})` : ''}`);
+  for (const n of r.notes) lines.push(`  note: ${n}`);
+  lines.push('  (catalog signatures are not checked: a pass means internally consistent, not signed by Microsoft)');
+  return lines.join('\n') + '\n';
+}

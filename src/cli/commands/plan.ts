@@ -1,0 +1,110 @@
+import path from 'node:path';
+import type { Command } from 'commander';
+import { buildPlan, formatPlanSummary, type PlanRequestTarget } from '../../cbs/plan.js';
+import { diffPlans, formatPlanDiff, isEmptyDiff, readPlanFile } from '../../cbs/plan-diff.js';
+import { formatVerifyReport, verifyPackage } from '../../cbs/verify.js';
+import { UsageError } from '../../errors.js';
+import { canonicalJson } from '../../util/json.js';
+import { writeFileAtomic } from '../../util/fsout.js';
+import type { CliContext } from '../context.js';
+
+const collect = (v: string, prev: string[] = []): string[] => [...prev, v];
+
+function parseIndex(v: string): number {
+  if (!/^[1-9][0-9]{0,3}$/.test(v)) throw new UsageError(`--index ${JSON.stringify(v)}: expected an image number (1, 2, …)`);
+  return Number(v);
+}
+
+interface PlanOpts {
+  wim?: string;
+  index?: string[];
+  bootWim?: string;
+  winre?: string;
+  targetBuild?: string;
+  arch?: string;
+  edition?: string;
+  drivers?: string[];
+  output?: string;
+  json?: boolean;
+}
+
+function targetOf(o: PlanOpts): PlanRequestTarget {
+  if (o.wim && o.targetBuild) throw new UsageError('give either --wim or --target-build, not both');
+  if (o.wim) {
+    if (o.arch || o.edition) throw new UsageError('--arch and --edition go with --target-build (a WIM says its own)');
+    const t: PlanRequestTarget = { wim: o.wim };
+    if (o.index?.length) t.indexes = o.index.map(parseIndex);
+    if (o.bootWim) t.bootWim = o.bootWim;
+    if (o.winre) t.winre = o.winre;
+    return t;
+  }
+  if (o.targetBuild) {
+    if (o.index?.length || o.bootWim || o.winre) throw new UsageError('--index, --boot-wim and --winre go with --wim');
+    if (!o.arch) throw new UsageError('--target-build needs --arch (amd64, x86 or arm64)');
+    const t: PlanRequestTarget = { build: o.targetBuild, arch: o.arch };
+    if (o.edition) t.edition = o.edition;
+    return t;
+  }
+  throw new UsageError('say what to plan for: --wim install.wim or --target-build 10.0.19044.1288 --arch amd64');
+}
+
+export function register(program: Command, ctx: CliContext): void {
+  const plan = program
+    .command('plan')
+    .description('write down what will be installed into which image, in which order and why (docs/plan.md)')
+    .argument('[inputs...]', 'update files (.msu/.cab) or folders of them')
+    .option('--wim <file>', 'target install.wim (its installed packages decide applicability)')
+    .option('--index <n>', 'image of the WIM to plan for (repeatable; default: all)', collect)
+    .option('--boot-wim <file>', 'also plan boot.wim index 2 (Windows Setup)')
+    .option('--winre <file>', 'also plan winre.wim')
+    .option('--target-build <version>', 'plan for a build instead of a WIM, e.g. 10.0.19044.1288')
+    .option('--arch <arch>', 'architecture with --target-build (amd64, x86, arm64)')
+    .option('--edition <edition>', 'edition with --target-build (recorded only)')
+    .option('--drivers <dir>', 'driver package folder to add (repeatable)', collect)
+    .option('-o, --output <file>', 'write the plan here (atomically) instead of printing it')
+    .option('--json', 'print the plan JSON only, no summary')
+    .action(async (inputs: string[], opts: PlanOpts) => {
+      if (inputs.length === 0 && !(opts.drivers?.length)) throw new UsageError('give at least one update file, folder or --drivers folder');
+      const p = await buildPlan({
+        inputs, drivers: opts.drivers ?? [], target: targetOf(opts), cwd: process.cwd(),
+        onProgress: (e) => ctx.progress(e.total ? `${e.phase} ${e.file} ${Math.floor((100 * (e.done ?? 0)) / e.total)}%` : `${e.phase} ${e.file}`),
+      });
+      const text = canonicalJson(p);
+      if (opts.output) {
+        await writeFileAtomic(path.resolve(opts.output), text);
+        if (!opts.json) ctx.print(`${formatPlanSummary(p)}plan written to ${opts.output}`);
+      } else if (opts.json) {
+        ctx.printJson(p);
+      } else {
+        ctx.print(formatPlanSummary(p));
+        ctx.stdout.write(text);
+      }
+    });
+
+  plan
+    .command('diff')
+    .description('compare two plans: exit 0 and no output when they are the same, exit 1 and a Markdown review when they differ')
+    .argument('<old>', 'older plan.json')
+    .argument('<new>', 'newer plan.json')
+    .option('--json', 'print the differences as JSON')
+    .action(async (oldFile: string, newFile: string, opts: { json?: boolean }) => {
+      const d = diffPlans(await readPlanFile(oldFile), await readPlanFile(newFile));
+      if (isEmptyDiff(d)) return;
+      ctx.exitCode = 1;
+      // `plan` has its own --json, and commander gives it the flag wherever it is written.
+      if (opts.json || (plan.opts() as PlanOpts).json) ctx.printJson(d);
+      else ctx.stdout.write(formatPlanDiff(d));
+    });
+
+  program
+    .command('verify')
+    .description('recompute every hash an .msu/.cab package declares (catalog members, container index); exit 1 on a mismatch')
+    .argument('<package>', 'the .msu or .cab file')
+    .option('--json', 'print the report as JSON')
+    .action(async (file: string, opts: { json?: boolean }) => {
+      const r = await verifyPackage(file);
+      if (!r.ok) ctx.exitCode = 1;
+      if (opts.json) ctx.printJson(r);
+      else ctx.print(formatVerifyReport(r));
+    });
+}

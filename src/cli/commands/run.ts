@@ -1,0 +1,139 @@
+import path from 'node:path';
+import type { Command } from 'commander';
+import { MsuError, UsageError } from '../../errors.js';
+import { checkDismReports, collectDismOutputs, loadPlanFile, prepareDismRun, type PreparedRun } from '../../vm/dism.js';
+import { prepareWuaRun } from '../../vm/wua.js';
+import { runVm, type RunEvent, type RunResult } from '../../vm/runner.js';
+import type { WuaFilter } from '../../vm/guest/wua-runner.js';
+import type { CliContext } from '../context.js';
+
+const collect = (v: string, prev: string[] = []): string[] => [...prev, v];
+
+function positiveInt(v: string, what: string): number {
+  const n = Number(v);
+  if (!/^[0-9]+$/.test(v) || !Number.isSafeInteger(n) || n < 1) throw new UsageError(`${what} must be a positive integer, got ${JSON.stringify(v)}`);
+  return n;
+}
+
+/** --include/--exclude: KB1234567, or field=value for title=REGEX, category=NAME, update=GUID. */
+export function parseFilterArg(v: string): WuaFilter {
+  const m = /^(title|category|update|kb)=(.+)$/i.exec(v);
+  if (!m) return { kb: v };
+  const key = m[1]!.toLowerCase();
+  if (key === 'title') return { title: m[2]! };
+  if (key === 'category') return { category: m[2]! };
+  if (key === 'update') return { updateId: m[2]! };
+  return { kb: m[2]! };
+}
+
+/** What the commands print: paths as the user gave them or relative to the run directory. */
+function summary(p: PreparedRun, shownRunDir: string): Record<string, unknown> {
+  return { id: p.spec.id, kind: p.spec.kind, dryRun: p.dryRun, runDir: shownRunDir, artifacts: p.artifacts, hostCommands: p.commands.map((c) => c.tool) };
+}
+
+async function execute(ctx: CliContext, p: PreparedRun, json: boolean): Promise<RunResult> {
+  const ac = new AbortController();
+  const onSigint = (): void => ac.abort('interrupted');
+  process.once('SIGINT', onSigint);
+  try {
+    return await runVm(p.spec, {
+      runDir: p.runDir,
+      signal: ac.signal,
+      onEvent: (e: RunEvent) => {
+        if (json) return;
+        if (e.type === 'warning') ctx.warn(e.message);
+        else if (e.type === 'guest' && e.event.type === 'step') ctx.progress(`${e.event.name} (${e.event.state})`);
+      },
+    });
+  } finally {
+    process.removeListener('SIGINT', onSigint);
+  }
+}
+
+export function register(program: Command, ctx: CliContext): void {
+  const run = program.command('run').description('execute a plan in QEMU: DISM in a WinPE worker, or Windows Update in an Audit Mode image');
+
+  run
+    .command('dism')
+    .description('service install.wim/boot.wim from PLAN with DISM in a WinPE worker VM; exit 1 if the result differs from the plan, 7 if the run fails')
+    .argument('<plan>', 'plan file (msu plan)')
+    .requiredOption('--iso <file>', 'the Windows installation ISO')
+    .option('--worker <qcow2>', 'a prepared worker system disk instead of WinPE from the ISO')
+    .option('--run-dir <dir>', 'run directory (default: ./msu-run-dism)')
+    .option('--base-dir <dir>', 'directory the plan\'s input paths are relative to (default: the current directory, as for msu plan)')
+    .option('--dry-run', 'write the generated scripts, spec and QEMU argv, start nothing')
+    .option('--json', 'canonical JSON output')
+    .action(async (planFile: string, opts: { iso: string; worker?: string; runDir?: string; baseDir?: string; dryRun?: boolean; json?: boolean }) => {
+      const plan = await loadPlanFile(planFile);
+      const runDir = opts.runDir ?? 'msu-run-dism';
+      let prepared: PreparedRun;
+      try {
+        prepared = await prepareDismRun(plan, {
+          iso: opts.iso,
+          ...(opts.worker ? { worker: opts.worker } : {}),
+          runDir,
+          baseDir: opts.baseDir ?? process.cwd(),
+          dryRun: opts.dryRun === true,
+        });
+      } catch (err) {
+        throw err instanceof MsuError ? err.inFile(planFile) : err;
+      }
+      if (opts.dryRun) {
+        if (opts.json) ctx.printJson(summary(prepared, runDir));
+        else {
+          ctx.print(`dry run ${prepared.spec.id}: nothing started; files in ${runDir}`);
+          for (const a of prepared.artifacts) ctx.print(`  ${a.path}  ${a.description}`);
+        }
+        return;
+      }
+      const result = await execute(ctx, prepared, opts.json === true);
+      if (!result.ok) {
+        if (opts.json) ctx.printJson({ ...summary(prepared, runDir), result });
+        else ctx.print(`run ${result.id} failed: ${result.failure?.message ?? 'unknown reason'}`);
+        ctx.exitCode = 7;
+        return;
+      }
+      const report = await checkDismReports(plan, path.join(prepared.runDir, 'status'));
+      const outputs = await collectDismOutputs(prepared.runDir, path.join(prepared.runDir, 'output'));
+      if (opts.json) ctx.printJson({ ...summary(prepared, runDir), result, report, outputs: outputs.map((o) => path.relative(prepared.runDir, o)) });
+      else {
+        ctx.print(`run ${result.id}: DISM finished; the image matches the plan`);
+        for (const o of outputs) ctx.print(`  ${path.relative(process.cwd(), o)}`);
+      }
+    });
+
+  run
+    .command('wua')
+    .description('install Windows updates in an Audit Mode image over as many reboots as needed; exit 7 if the run fails')
+    .argument('<image>', 'Audit Mode qcow2 image (left unchanged: the run works on an overlay)')
+    .option('--criteria <text>', 'Windows Update search criteria')
+    .option('--include <filter>', 'only these updates: KB1234567, title=REGEX, category=NAME, update=GUID (repeatable)', collect)
+    .option('--exclude <filter>', 'never these updates (same forms as --include; repeatable)', collect)
+    .option('--max-rounds <n>', 'install rounds (one per boot) before giving up', '8')
+    .option('--run-dir <dir>', 'run directory (default: ./msu-run-wua)')
+    .option('--dry-run', 'write the generated files, spec and QEMU argv, start nothing')
+    .option('--json', 'canonical JSON output')
+    .action(async (image: string, opts: { criteria?: string; include?: string[]; exclude?: string[]; maxRounds: string; runDir?: string; dryRun?: boolean; json?: boolean }) => {
+      const runDir = opts.runDir ?? 'msu-run-wua';
+      const prepared = await prepareWuaRun(image, {
+        runDir,
+        dryRun: opts.dryRun === true,
+        ...(opts.criteria !== undefined ? { criteria: opts.criteria } : {}),
+        include: (opts.include ?? []).map(parseFilterArg),
+        exclude: (opts.exclude ?? []).map(parseFilterArg),
+        maxRounds: positiveInt(opts.maxRounds, '--max-rounds'),
+      });
+      if (opts.dryRun) {
+        if (opts.json) ctx.printJson(summary(prepared, runDir));
+        else {
+          ctx.print(`dry run ${prepared.spec.id}: nothing started; files in ${runDir}`);
+          for (const a of prepared.artifacts) ctx.print(`  ${a.path}  ${a.description}`);
+        }
+        return;
+      }
+      const result = await execute(ctx, prepared, opts.json === true);
+      if (opts.json) ctx.printJson({ ...summary(prepared, runDir), result });
+      else ctx.print(result.ok ? `run ${result.id}: Windows Update finished after ${result.boots} boots` : `run ${result.id} failed: ${result.failure?.message ?? 'unknown reason'}`);
+      if (!result.ok) ctx.exitCode = 7;
+    });
+}

@@ -1,0 +1,397 @@
+/**
+ * Path A host side: turn a plan into a WinPE DISM worker run, and check the result.
+ *
+ *   prepareDismRun(plan, {iso, runDir})  generated scripts, inputs tree + ISO, boot ISO
+ *                                        (boot.wim index 2 with startnet.cmd), disks, RunSpec
+ *   runVm(spec, ...)                     (src/vm/runner.ts)
+ *   finishDismRun(plan, runDir)          DISM /Get-Packages + /Get-Drivers reports vs the plan;
+ *                                        output WIM (joined when split) copied out
+ *
+ * With `dryRun` nothing is copied, built or started: the generated files, the spec, the
+ * QEMU argv and the list of host commands are written into the run directory.
+ */
+import { createHash } from 'node:crypto';
+import { cp, mkdir, readFile, readdir, stat, writeFile, chmod } from 'node:fs/promises';
+import path from 'node:path';
+import { FormatError, IoError, MsuError, UsageError, ioError } from '../errors.js';
+import { PLAN_SCHEMA, type Plan } from '../cbs/plan-types.js';
+import { canonicalJson } from '../util/json.js';
+import { runTool } from '../util/exec.js';
+import { wimUpdate, type WimUpdateCommand } from '../wim/wimlib.js';
+import { DEFAULT_LABELS, generateDismWorker, STATUS_FILES, type DismImageLayout, type DismWorkerFile } from './guest/dism-worker.js';
+import { assertMatchesPlan, compareWithPlan, parseDismDrivers, parseDismPackages, type DismDriver, type DismPackage, type PlanDifference } from './dism-output.js';
+import { validateRunSpec, type RunSpec } from './spec.js';
+import { qemuArgs } from './qemu-args.js';
+import { OVMF_CANDIDATES } from './features.js';
+import { copyOutStatusDisk, createStatusDisk } from './status-disk.js';
+
+export interface HostArtifact {
+  /** Relative to the run directory. */
+  path: string;
+  kind: 'guest-file' | 'inputs-tree' | 'inputs-iso' | 'boot-iso' | 'disk' | 'spec' | 'argv' | 'manifest' | 'params';
+  description: string;
+}
+
+/** A host step as data: what runs (or, in a dry run, would run) and why. */
+export interface HostCommand {
+  tool: string;
+  args: string[];
+  why: string;
+}
+
+export interface PreparedRun {
+  runDir: string;
+  spec: RunSpec;
+  artifacts: HostArtifact[];
+  commands: HostCommand[];
+  dryRun: boolean;
+}
+
+export interface PrepareDismOptions {
+  /** The Windows installation ISO (its sources\install.wim is what gets serviced). */
+  iso: string;
+  /** A prepared worker system disk (qcow2) instead of a WinPE boot ISO built from `iso`. */
+  worker?: string;
+  runDir: string;
+  /** Plan input paths resolve against this (default: the current directory). */
+  baseDir?: string;
+  dryRun?: boolean;
+  scratchMiB?: number;
+  outputMiB?: number;
+  memMiB?: number;
+  cpus?: number;
+}
+
+/** Files the run directory holds (relative names). */
+export const DISM_RUN_FILES = {
+  guest: 'guest',
+  inputsTree: 'inputs',
+  inputsIso: 'inputs.iso',
+  bootTree: 'boot-tree',
+  bootIso: 'boot.iso',
+  scratch: 'scratch.img',
+  output: 'output.img',
+  manifest: 'dism-manifest.json',
+  commands: 'host-commands.json',
+  argv: 'qemu-argv.json',
+  spec: 'spec.json',
+} as const;
+
+/** Paths in boot.wim index 2 that the worker files replace or add. */
+export function bootWimCommands(files: DismWorkerFile[], guestDir: string): WimUpdateCommand[] {
+  return files.map((f) => ({ op: 'add' as const, src: path.join(guestDir, f.path.split('\\').pop()!), dest: '/' + f.path.replace(/\\/g, '/') }));
+}
+
+export function dismRunId(plan: Plan): string {
+  return 'dism-' + createHash('sha256').update(canonicalJson(plan)).digest('hex').slice(0, 12);
+}
+
+/** `shown` is the name the user knows (the plan's relative path), used in the error. */
+async function mustExist(p: string, what: string, dir = false, shown = p): Promise<void> {
+  let st;
+  try {
+    st = await stat(p);
+  } catch (err) {
+    throw ioError(err, shown, `open ${what}`);
+  }
+  if (dir ? !st.isDirectory() : !st.isFile()) throw new IoError('E_IO_NOT_FILE', `${what} is not a ${dir ? 'directory' : 'regular file'}`, { file: shown });
+}
+
+export async function prepareDismRun(plan: Plan, opts: PrepareDismOptions): Promise<PreparedRun> {
+  const runDir = path.resolve(opts.runDir);
+  const baseDir = path.resolve(opts.baseDir ?? process.cwd());
+  const runId = dismRunId(plan);
+  const { files, images } = generateDismWorker(plan, { runId });
+  const F = DISM_RUN_FILES;
+  const at = (rel: string): string => path.join(runDir, rel);
+
+  await mustExist(opts.iso, 'install ISO');
+  if (opts.worker) await mustExist(opts.worker, 'worker disk');
+  for (const im of images) {
+    for (const st of im.steps) {
+      for (const f of st.files) await mustExist(path.resolve(baseDir, f.src), `plan input ${f.inputId}`, f.kind === 'driver-folder', f.src);
+    }
+  }
+
+  const commands: HostCommand[] = [];
+  const copies = images.flatMap((im) =>
+    im.steps.flatMap((st) =>
+      st.files.map((f) => ({
+        from: path.resolve(baseDir, f.src),
+        to: path.join(at(F.inputsTree), ...st.isoDir.split('/'), f.isoName),
+        dir: f.kind === 'driver-folder',
+      })),
+    ),
+  );
+  for (const c of copies) commands.push({ tool: 'cp', args: [c.dir ? '-r' : '', c.from, c.to].filter(Boolean), why: 'copy a plan input into its step folder on the inputs ISO' });
+  commands.push({
+    tool: 'xorriso',
+    args: ['-as', 'mkisofs', '-iso-level', '3', '-J', '-joliet-long', '-r', '-V', DEFAULT_LABELS.inputs, '-o', at(F.inputsIso), at(F.inputsTree)],
+    why: `inputs ISO, volume label ${DEFAULT_LABELS.inputs} (the worker finds it by label)`,
+  });
+  if (!opts.worker) {
+    const extract = ['/boot', '/efi', '/bootmgr', '/bootmgr.efi', '/sources/boot.wim'];
+    commands.push({
+      tool: 'xorriso',
+      args: ['-osirrox', 'on', '-indev', path.resolve(opts.iso), ...extract.flatMap((e) => ['-extract', e, at(F.bootTree) + e])],
+      why: 'boot files and boot.wim from the install ISO (install.wim stays on the ISO, attached read-only)',
+    });
+    commands.push({
+      tool: 'wimlib-imagex',
+      args: ['update', at(`${F.bootTree}/sources/boot.wim`), '2', '--rebuild', '--no-acls'],
+      why: 'add startnet.cmd, worker.cmd, heartbeat.cmd, msu-diskpart.txt to boot.wim index 2 (Windows\\System32) via wimUpdate',
+    });
+    commands.push({
+      tool: 'xorriso',
+      args: [
+        '-as', 'mkisofs', '-iso-level', '3', '-J', '-joliet-long', '-D', '-N', '-relaxed-filenames', '-V', 'MSUWORKER',
+        '-b', 'boot/etfsboot.com', '-no-emul-boot', '-boot-load-size', '8', '-boot-info-table',
+        '-eltorito-alt-boot', '-e', 'efi/microsoft/boot/efisys_noprompt.bin', '-no-emul-boot',
+        '-o', at(F.bootIso), at(F.bootTree),
+      ],
+      why: 'WinPE worker boot ISO, BIOS and UEFI El Torito entries',
+    });
+  }
+  const scratchMiB = opts.scratchMiB ?? 65536;
+  const outputMiB = opts.outputMiB ?? 16384;
+  commands.push({ tool: 'createStatusDisk', args: [at(F.scratch), `sizeMiB=${scratchMiB}`, `label=${DEFAULT_LABELS.scratch}`], why: 'scratch disk (FAT; the worker reformats it NTFS by label)' });
+  commands.push({ tool: 'createStatusDisk', args: [at(F.output), `sizeMiB=${outputMiB}`, `label=${DEFAULT_LABELS.output}`], why: 'output disk, FAT32 (WIMs over 4 GiB - 1 arrive split)' });
+
+  const cdroms: Array<{ role: string; path: string }> = [];
+  const disks: Array<Record<string, unknown>> = [];
+  if (opts.worker) {
+    disks.push({ role: 'system', path: at('worker.qcow2'), format: 'qcow2', bus: 'ahci', overlayOf: path.resolve(opts.worker), overlayFormat: 'qcow2' });
+  } else {
+    cdroms.push({ role: 'boot', path: at(F.bootIso) });
+  }
+  cdroms.push({ role: 'inputs', path: at(F.inputsIso) }, { role: 'original-iso', path: path.resolve(opts.iso) });
+  disks.push({ role: 'work', path: at(F.scratch), format: 'raw', bus: 'ahci' }, { role: 'output', path: at(F.output), format: 'raw', bus: 'ahci' });
+
+  const spec = validateRunSpec({
+    id: runId,
+    kind: 'dism-worker',
+    vm: {
+      accel: 'auto',
+      machine: 'q35',
+      cpus: opts.cpus ?? 2,
+      memMiB: opts.memMiB ?? 6144,
+      firmware: { type: 'ovmf', secureBoot: false },
+      disks,
+      cdroms,
+      net: { mode: 'none' },
+      rebootPolicy: 'restart-process',
+      statusDisk: { sizeMiB: 256, bus: 'ahci' },
+    },
+    guest: { script: 'worker.cmd', params: { runId, images: images.map((im) => im.image) } },
+    expect: { statusFile: STATUS_FILES.final, outputs: [{ path: F.output, kind: 'file' }] },
+    // WinPE never reboots here: one boot, and a guest reset fails the run
+    timeouts: { bootMin: 30, heartbeatMin: 15, perBootMin: 600, totalMin: 720, maxBoots: 1 },
+  });
+
+  const manifest = { runId, images: images.map(describeImage), copies: copies.map((c) => ({ from: path.relative(baseDir, c.from), to: path.relative(runDir, c.to) })) };
+  await mkdir(at(F.guest), { recursive: true });
+  const artifacts: HostArtifact[] = [];
+  for (const f of files) {
+    const name = f.path.split('\\').pop()!;
+    await writeOut(at(path.join(F.guest, name)), f.content);
+    artifacts.push({ path: `${F.guest}/${name}`, kind: 'guest-file', description: `WinPE ${f.path}` });
+  }
+  await writeOut(at(F.manifest), canonicalJson(manifest));
+  artifacts.push({ path: F.manifest, kind: 'manifest', description: 'step ids, images and the input copies' });
+  await writeOut(at(F.spec), canonicalJson(spec));
+  artifacts.push({ path: F.spec, kind: 'spec', description: 'the RunSpec' });
+  await writeOut(at(F.commands), canonicalJson(commands));
+  artifacts.push({ path: F.commands, kind: 'manifest', description: 'host commands that build the inputs' });
+  await writeOut(at(F.argv), canonicalJson(dryRunArgv(spec, runDir)));
+  artifacts.push({ path: F.argv, kind: 'argv', description: 'QEMU argv (TCG, plain OVMF; the real run probes the host)' });
+
+  if (!opts.dryRun) {
+    for (const c of copies) {
+      await mkdir(path.dirname(c.to), { recursive: true });
+      try {
+        await cp(c.from, c.to, { recursive: c.dir, errorOnExist: false });
+      } catch (err) {
+        throw ioError(err, c.from, 'copy');
+      }
+    }
+    await mkdir(at(F.inputsTree), { recursive: true });
+    await writeOut(at(`${F.inputsTree}/msu-inputs.txt`), `msu-toolkit inputs for run ${runId}\r\n`);
+    for (const c of commands) {
+      if (c.tool === 'cp') continue;
+      if (c.tool === 'createStatusDisk') {
+        await createStatusDisk(c.args[0]!, { sizeMiB: Number(c.args[1]!.split('=')[1]), label: c.args[2]!.split('=')[1]! });
+      } else if (c.tool === 'wimlib-imagex') {
+        await wimUpdate(c.args[1]!, 2, bootWimCommands(files, at(F.guest)));
+      } else {
+        await runTool(c.tool, c.args, { file: opts.iso });
+        if (c.args.includes('-osirrox')) await makeWritable(at(F.bootTree));
+      }
+    }
+    artifacts.push({ path: F.inputsIso, kind: 'inputs-iso', description: `inputs ISO (${DEFAULT_LABELS.inputs})` });
+    if (!opts.worker) artifacts.push({ path: F.bootIso, kind: 'boot-iso', description: 'WinPE worker boot ISO' });
+    artifacts.push({ path: F.scratch, kind: 'disk', description: 'scratch disk' }, { path: F.output, kind: 'disk', description: 'output disk' });
+  }
+  return { runDir, spec, artifacts, commands, dryRun: opts.dryRun === true };
+}
+
+function describeImage(im: DismImageLayout): Record<string, unknown> {
+  return { image: im.image, wim: im.wim, index: im.index, steps: im.steps.map((s) => ({ id: s.id, n: s.n, action: s.action, isoDir: s.isoDir, files: s.files.map((f) => f.isoName), allow: s.allow })) };
+}
+
+async function writeOut(file: string, content: string): Promise<void> {
+  try {
+    await mkdir(path.dirname(file), { recursive: true });
+    await writeFile(file, content);
+  } catch (err) {
+    throw ioError(err, file, 'write');
+  }
+}
+
+async function makeWritable(dir: string): Promise<void> {
+  // osirrox copies the ISO's read-only permissions; wimlib must rewrite boot.wim
+  const walk = async (p: string): Promise<void> => {
+    const st = await stat(p);
+    await chmod(p, st.isDirectory() ? 0o755 : 0o644);
+    if (st.isDirectory()) for (const n of await readdir(p)) await walk(path.join(p, n));
+  };
+  try {
+    await walk(dir);
+  } catch (err) {
+    throw ioError(err, dir, 'make writable');
+  }
+}
+
+/** The argv a run would use, for --dry-run: no probing, TCG, Debian's plain OVMF paths. */
+export function dryRunArgv(spec: RunSpec, runDir: string): string[] {
+  return [
+    'qemu-system-x86_64',
+    ...qemuArgs(spec, {
+      accel: 'tcg',
+      qemuVersion: '7.2.0',
+      devices: new Set(),
+      ovmf: spec.vm.firmware.type === 'ovmf' && spec.vm.firmware.secureBoot ? { ...OVMF_CANDIDATES.secureBoot } : { ...OVMF_CANDIDATES.plain },
+      runDir,
+      qmpSocket: path.join(runDir, 'qmp.sock'),
+    }),
+  ];
+}
+
+export interface DismRunReport {
+  packages: Record<string, DismPackage[]>;
+  drivers: Record<string, DismDriver[]>;
+  notApplicable: string[];
+  differences: PlanDifference[];
+}
+
+/**
+ * Read what the worker left on the status disk (the runner copies it to `<runDir>/status`)
+ * and compare it with the plan. Throws MismatchError on any difference.
+ */
+export async function checkDismReports(plan: Plan, statusDir: string): Promise<DismRunReport> {
+  const { images } = generateDismWorker(plan, { runId: dismRunId(plan) });
+  const packages: Record<string, DismPackage[]> = {};
+  const drivers: Record<string, DismDriver[]> = {};
+  for (const im of images) {
+    for (const [kind, rel] of [['packages', STATUS_FILES.packages(im.imageNo)], ['drivers', STATUS_FILES.drivers(im.imageNo)]] as const) {
+      const file = path.join(statusDir, ...rel.split('/'));
+      let bytes: Uint8Array;
+      try {
+        bytes = await readFile(file);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue;
+        throw ioError(err, file);
+      }
+      try {
+        if (kind === 'packages') packages[im.image] = parseDismPackages(bytes, file);
+        else drivers[im.image] = parseDismDrivers(bytes, file);
+      } catch (err) {
+        throw err instanceof MsuError ? err.inFile(file) : err;
+      }
+    }
+  }
+  const notApplicable = await notApplicableSteps(path.join(statusDir, STATUS_FILES.lines));
+  const differences = compareWithPlan(plan, packages, drivers, { notApplicable: new Set(notApplicable) });
+  assertMatchesPlan(plan, packages, drivers, { notApplicable: new Set(notApplicable) });
+  return { packages, drivers, notApplicable, differences };
+}
+
+/** Steps whose allowed exit code was 0x800F081E (not applicable), from status.jsonl. */
+async function notApplicableSteps(file: string): Promise<string[]> {
+  let text: string;
+  try {
+    text = await readFile(file, 'latin1');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw ioError(err, file);
+  }
+  const out: string[] = [];
+  text.split(/\r?\n/).forEach((line) => {
+    if (!line.trim()) return;
+    try {
+      const v = JSON.parse(line) as { type?: string; id?: string; exitCode?: number; ok?: boolean };
+      if (v.type === 'step' && v.ok === true && v.exitCode === -2146498530 && typeof v.id === 'string') out.push(v.id);
+    } catch {
+      // a torn last line (power loss mid-write) is not evidence of anything
+    }
+  });
+  return out.sort();
+}
+
+/** Copy the worker's output (install.wim / boot.wim, or .swm parts joined back) out of the output disk. */
+export async function collectDismOutputs(runDir: string, destDir: string): Promise<string[]> {
+  const img = path.join(runDir, DISM_RUN_FILES.output);
+  const raw = path.join(destDir, '.parts');
+  const files = await copyOutStatusDisk(img, raw);
+  const outs: string[] = [];
+  for (const base of ['install', 'boot']) {
+    const wim = files.find((f) => f.toLowerCase() === `${base}.wim`);
+    const parts = files.filter((f) => new RegExp(`^${base}[0-9]*\\.swm$`, 'i').test(f)).sort((a, b) => a.length - b.length || a.localeCompare(b));
+    const dest = path.join(destDir, `${base}.wim`);
+    if (wim) {
+      await cp(path.join(raw, wim), dest);
+      outs.push(dest);
+    } else if (parts.length > 0) {
+      await runTool('wimlib-imagex', ['join', dest, ...parts.map((p) => path.join(raw, p))], { file: img });
+      outs.push(dest);
+    }
+  }
+  if (outs.length === 0) throw new UsageError('the output disk holds no install.wim, boot.wim or .swm parts', { file: img });
+  return outs;
+}
+
+/**
+ * Read a plan file with just enough checking that the generators get the shape they
+ * expect (the planner's own validator, when there is one, is stricter).
+ */
+export async function loadPlanFile(file: string): Promise<Plan> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    throw ioError(err, file);
+  }
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch (e) {
+    throw new FormatError('E_PLAN', `plan is not valid JSON: ${(e as Error).message}`, { file });
+  }
+  const o = v as Partial<Plan> | null;
+  if (!o || typeof o !== 'object' || Array.isArray(o)) throw new FormatError('E_PLAN', 'plan is not a JSON object', { file });
+  if (o.schema !== PLAN_SCHEMA) throw new FormatError('E_PLAN', `plan schema is ${JSON.stringify(o.schema)}, expected ${PLAN_SCHEMA}`, { file });
+  if (!Array.isArray(o.inputs) || !Array.isArray(o.images)) throw new FormatError('E_PLAN', 'plan lacks "inputs" or "images" arrays', { file });
+  o.images.forEach((im, i) => {
+    if (!im || typeof im.image !== 'string' || !Array.isArray(im.steps)) throw new FormatError('E_PLAN', `images[${i}] needs "image" (string) and "steps" (array)`, { file });
+    im.steps.forEach((st, k) => {
+      if (!st || typeof st.n !== 'number' || typeof st.action !== 'string' || !Array.isArray(st.inputs) || !Array.isArray(st.items)) {
+        throw new FormatError('E_PLAN', `images[${i}].steps[${k}] needs n, action, inputs[] and items[]`, { file });
+      }
+    });
+  });
+  o.inputs.forEach((inp, i) => {
+    if (!inp || typeof inp.id !== 'string' || typeof inp.path !== 'string' || !['msu', 'cab', 'driver-folder'].includes(inp.kind as string)) {
+      throw new FormatError('E_PLAN', `inputs[${i}] needs id, path and kind (msu | cab | driver-folder)`, { file });
+    }
+  });
+  return o as Plan;
+}

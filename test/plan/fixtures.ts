@@ -1,0 +1,71 @@
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { expect } from 'vitest';
+import { buildCabinet } from '../../src/cab/writer.js';
+import { buildSyntheticMsu, SAMPLE_OPTIONS, type SyntheticMsuOptions } from '../../src/msu/synthetic.js';
+
+/** Plan test inputs, built in code: small synthetic MSUs and bare CBS cabs. */
+
+export const PKT = '31bf3856ad364e35';
+const GOLDEN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../fixtures/golden');
+
+/** Small synthetic MSU (same layout as the real ones, few manifests). */
+export function msu(o: Partial<SyntheticMsuOptions>): Uint8Array {
+  return buildSyntheticMsu({ ...SAMPLE_OPTIONS, manifests: 3, binaries: 1, binarySize: 256, ...o }).msu;
+}
+
+export function packageMum(o: { name: string; version: string; arch?: string; releaseType?: string; kb?: string; parent?: { name: string; version: string; build?: string; service?: string } }): string {
+  const arch = o.arch ?? 'amd64';
+  const parent = o.parent
+    ? `<parent buildCompare="${o.parent.build ?? 'EQ'}" serviceCompare="${o.parent.service ?? 'GE'}" integrate="separate" disposition="detect"><assemblyIdentity name="${o.parent.name}" version="${o.parent.version}" processorArchitecture="${arch}" language="neutral" publicKeyToken="${PKT}"/></parent>`
+    : '';
+  return `<?xml version="1.0" encoding="utf-8"?>
+<assembly xmlns="urn:schemas-microsoft-com:asm.v3" manifestVersion="1.0">
+  <assemblyIdentity name="${o.name}" version="${o.version}" processorArchitecture="${arch}" language="neutral" publicKeyToken="${PKT}"/>
+  <package identifier="${o.kb ?? 'KB5000001'}" releaseType="${o.releaseType ?? 'Update'}">${parent}
+    <update name="main"><component><assemblyIdentity name="${o.name}-main" version="${o.version}" processorArchitecture="${arch}" language="neutral" publicKeyToken="${PKT}" versionScope="nonSxS"/></component></update>
+  </package>
+</assembly>
+`;
+}
+
+/** A bare CBS cab: update.mum (+ a dummy catalog). */
+export function bareCab(mumText: string | null, extra: Record<string, string> = {}): Uint8Array {
+  const files = [
+    ...(mumText === null ? [] : [{ name: 'update.mum', data: Buffer.from(mumText) }]),
+    ...Object.entries(extra).map(([name, t]) => ({ name, data: Buffer.from(t) })),
+  ];
+  return buildCabinet({ folders: [{ compression: 'mszip', files }] });
+}
+
+export async function tempDir(prefix = 'msu-plan-'): Promise<string> {
+  return mkdtemp(path.join(os.tmpdir(), prefix));
+}
+
+export async function writeFiles(dir: string, files: Record<string, Uint8Array | string>): Promise<void> {
+  for (const [rel, data] of Object.entries(files)) {
+    await mkdir(path.dirname(path.join(dir, rel)), { recursive: true });
+    await writeFile(path.join(dir, rel), data);
+  }
+}
+
+export async function removeDir(dir: string): Promise<void> {
+  await rm(dir, { recursive: true, force: true });
+}
+
+/**
+ * Compare with a reviewed golden file. UPDATE_GOLDEN=1 rewrites it (then review the diff);
+ * a missing golden fails rather than being created silently.
+ */
+export async function expectGolden(name: string, actual: string): Promise<void> {
+  const file = path.join(GOLDEN, name);
+  if (process.env.UPDATE_GOLDEN === '1') {
+    await writeFile(file, actual);
+    return;
+  }
+  expect(existsSync(file), `golden ${name} missing: run with UPDATE_GOLDEN=1 and review it`).toBe(true);
+  expect(actual).toBe(await readFile(file, 'utf8'));
+}

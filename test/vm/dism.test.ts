@@ -1,0 +1,333 @@
+import { mkdtempSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, describe, expect, it } from 'vitest';
+import type { Plan } from '../../src/cbs/plan-types.js';
+import { assertMatchesPlan, compareWithPlan, parseDismDrivers, parseDismPackages } from '../../src/vm/dism-output.js';
+import { checkDismReports, collectDismOutputs, dismRunId, loadPlanFile, prepareDismRun } from '../../src/vm/dism.js';
+import { MsuError, MismatchError, TruncatedError } from '../../src/errors.js';
+import { runCli } from '../helpers/cli.js';
+import { hasTool, skipNote } from '../helpers/tools.js';
+import { runTool } from '../../src/util/exec.js';
+
+const GOLDEN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../fixtures/golden');
+const fixture = (name: string): string => readFileSync(path.join(GOLDEN, name), 'utf8');
+const loadPlan = (): Plan => JSON.parse(fixture('plan-dism.json')) as Plan;
+
+const tmp = mkdtempSync(path.join(os.tmpdir(), 'msu-dism-test-'));
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+describe('parseDismPackages', () => {
+  it('reads every record of the list format', () => {
+    const p = parseDismPackages(fixture('dism-get-packages.txt'), 'pk.txt');
+    expect(p.map((x) => [x.identity, x.state])).toEqual([
+      ['Microsoft-Windows-Client-LanguagePack-Package~31bf3856ad364e35~amd64~en-US~10.0.26100.1', 'Installed'],
+      ['Package_for_RollupFix~31bf3856ad364e35~amd64~~26100.1742.1.10', 'Superseded'],
+      ['Package_for_RollupFix~31bf3856ad364e35~amd64~~26100.3476.1.8', 'Installed'],
+      ['Package_for_ServicingStack_1234~31bf3856ad364e35~amd64~~26100.1234.1.0', 'Installed'],
+    ]);
+    expect(p[0]!.releaseType).toBe('Language Pack');
+    expect(p[2]!.installTime).toBe('11/23/2026 12:55 PM');
+  });
+
+  it('reads UTF-16LE bytes with a BOM the same way', () => {
+    const text = fixture('dism-get-packages.txt');
+    const bytes = Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from(text, 'utf16le')]);
+    expect(parseDismPackages(bytes)).toEqual(parseDismPackages(text));
+  });
+
+  it('refuses truncated, empty, foreign and error output with one typed error each', () => {
+    const text = fixture('dism-get-packages.txt');
+    const cut = text.slice(0, text.indexOf('The operation'));
+    expect(() => parseDismPackages(cut, 'p.txt')).toThrow(TruncatedError);
+    expect(() => parseDismPackages('', 'p.txt')).toThrow(/empty/);
+    expect(() => parseDismPackages('hello\r\nworld\r\n', 'p.txt')).toThrow(/no listing header/);
+    const err = 'Deployment Image Servicing and Management tool\r\n\r\nError: 87\r\n\r\nThe parameter is incorrect.\r\n';
+    try {
+      parseDismPackages(err, 'p.txt');
+      expect.unreachable();
+    } catch (e) {
+      expect((e as MsuError).code).toBe('E_DISM_ERROR');
+      expect((e as MsuError).file).toBe('p.txt');
+      expect((e as MsuError).message).toContain('Error: 87 The parameter is incorrect.');
+    }
+    const hostile = text.replace('Package_for_RollupFix~31bf3856ad364e35~amd64~~26100.1742.1.10', 'rm -rf /');
+    expect(() => parseDismPackages(hostile)).toThrow(/not a package identity/);
+    const noState = text.replace('State : Superseded\r\n', '');
+    expect(() => parseDismPackages(noState)).toThrow(/record 2 lacks/);
+  });
+});
+
+describe('parseDismDrivers', () => {
+  it('reads the list format', () => {
+    expect(parseDismDrivers(fixture('dism-get-drivers.txt'))).toEqual([
+      { publishedName: 'oem0.inf', originalFileName: 'viosnd.inf', inbox: false, className: 'MEDIA', providerName: 'Red Hat, Inc.', date: '6/3/2024', version: '100.95.104.26000' },
+    ]);
+  });
+
+  it('reads the table format', () => {
+    const d = parseDismDrivers(fixture('dism-get-drivers-table.txt'));
+    expect(d.map((x) => [x.publishedName, x.originalFileName, x.className])).toEqual([
+      ['oem0.inf', 'viosnd.inf', 'MEDIA'],
+      ['oem1.inf', 'netkvm.inf', 'Net'],
+    ]);
+  });
+
+  it('refuses a table row with the wrong number of columns', () => {
+    const bad = fixture('dism-get-drivers-table.txt').replace('| No    | Net', '| No');
+    expect(() => parseDismDrivers(bad)).toThrow(/columns/);
+  });
+});
+
+describe('compareWithPlan', () => {
+  const plan = loadPlan();
+  const pk = parseDismPackages(fixture('dism-get-packages.txt'));
+  const dr = parseDismDrivers(fixture('dism-get-drivers.txt'));
+  const bootPk = parseDismPackages(fixture('dism-get-packages.txt').replace(/Package_for_ServicingStack_1234/g, 'Package_for_SafeOSDU').replace('26100.1234.1.0', '26100.3000.1.2'));
+
+  it('accepts the fixture result: superseded checkpoint covered by the newer LCU', () => {
+    expect(compareWithPlan(plan, { 'install.wim#1': pk, 'boot.wim#2': bootPk }, { 'install.wim#1': dr, 'boot.wim#2': [] })).toEqual([]);
+  });
+
+  it('reports every kind of difference, and assertMatchesPlan fails loudly', () => {
+    const noSsu = pk.filter((p) => !p.identity.startsWith('Package_for_ServicingStack'));
+    const pending = pk.map((p) => (p.identity.includes('3476') ? { ...p, state: 'Staged' } : p));
+    const diffs = compareWithPlan(plan, { 'install.wim#1': noSsu.filter((p) => p.identity !== pending[2]!.identity).concat([pending[2]!]) }, { 'install.wim#1': [] });
+    expect(diffs).toEqual([
+      { image: 'install.wim#1', kind: 'package-missing', item: 'Package_for_ServicingStack_1234~31bf3856ad364e35~amd64~~26100.1234.1.0', detail: "step 1: not in the image's package list" },
+      { image: 'install.wim#1', kind: 'package-not-installed', item: 'Package_for_RollupFix~31bf3856ad364e35~amd64~~26100.1742.1.10', detail: 'step 2: state is Superseded' },
+      { image: 'install.wim#1', kind: 'package-not-installed', item: 'Package_for_RollupFix~31bf3856ad364e35~amd64~~26100.3476.1.8', detail: 'step 2: state is Staged' },
+      { image: 'install.wim#1', kind: 'driver-missing', item: 'viosnd.inf', detail: 'step 3: no third-party driver with original file name viosnd.inf' },
+      { image: 'boot.wim#2', kind: 'image-not-reported', item: 'boot.wim#2', detail: 'no package listing for this image' },
+    ]);
+    expect(() => assertMatchesPlan(plan, {}, {})).toThrow(MismatchError);
+  });
+
+  it('does not expect packages of a step the worker accepted as not applicable', () => {
+    const d = compareWithPlan(plan, { 'install.wim#1': pk, 'boot.wim#2': pk }, { 'install.wim#1': dr, 'boot.wim#2': [] }, { notApplicable: new Set(['i2s1']) });
+    expect(d).toEqual([]);
+  });
+});
+
+function writeInputs(dir: string): void {
+  mkdirSync(path.join(dir, 'updates'), { recursive: true });
+  mkdirSync(path.join(dir, 'drivers', 'viosnd'), { recursive: true });
+  for (const f of ['windows11.0-kb5043080-x64.msu', 'windows11.0-kb5053598-x64.msu', 'SSU & friends (100%).cab', 'windows11.0-kb5055000-x64.cab']) writeFileSync(path.join(dir, 'updates', f), 'x');
+  writeFileSync(path.join(dir, 'drivers', 'viosnd', 'viosnd.inf'), '[Version]\r\n');
+  writeFileSync(path.join(dir, 'plan.json'), fixture('plan-dism.json'));
+  writeFileSync(path.join(dir, 'Win.iso'), 'iso');
+}
+
+describe('prepareDismRun (dry run) and msu run dism --dry-run', () => {
+  const dir = path.join(tmp, 'work');
+  writeInputs(dir);
+
+  it('writes the worker files, spec, argv and host commands, and builds a valid one-boot spec', async () => {
+    const runDir = path.join(tmp, 'run1');
+    const p = await prepareDismRun(loadPlan(), { iso: path.join(dir, 'Win.iso'), runDir, baseDir: dir, dryRun: true });
+    expect(p.spec.id).toBe(dismRunId(loadPlan()));
+    expect(p.spec.kind).toBe('dism-worker');
+    expect(p.spec.timeouts.maxBoots).toBe(1);
+    expect(p.spec.vm.net).toEqual({ mode: 'none' });
+    expect(p.spec.vm.cdroms.map((c) => c.role)).toEqual(['boot', 'inputs', 'original-iso']);
+    expect(p.spec.vm.disks.map((d) => [d.role, path.basename(d.path), d.format])).toEqual([['work', 'scratch.img', 'raw'], ['output', 'output.img', 'raw']]);
+    expect(p.spec.expect.statusFile).toBe('status.json');
+    expect(p.artifacts.map((a) => a.path)).toEqual([
+      'guest/startnet.cmd', 'guest/worker.cmd', 'guest/heartbeat.cmd', 'guest/msu-diskpart.txt',
+      'dism-manifest.json', 'spec.json', 'host-commands.json', 'qemu-argv.json',
+    ]);
+    expect(readFileSync(path.join(runDir, 'guest', 'worker.cmd'), 'utf8')).toBe(readFileSync(path.join(GOLDEN, 'dism-worker.cmd'), 'utf8').replaceAll('golden-dism', p.spec.id));
+    const argv = JSON.parse(readFileSync(path.join(runDir, 'qemu-argv.json'), 'utf8')) as string[];
+    expect(argv[0]).toBe('qemu-system-x86_64');
+    expect(argv.some((a) => a.endsWith('inputs.iso'))).toBe(true);
+    // nothing was built or copied in a dry run
+    expect(existsSync(path.join(runDir, 'inputs'))).toBe(false);
+    expect(existsSync(path.join(runDir, 'serial.log'))).toBe(false);
+    const manifest = JSON.parse(readFileSync(path.join(runDir, 'dism-manifest.json'), 'utf8')) as { copies: Array<{ from: string; to: string }> };
+    expect(manifest.copies).toEqual([
+      { from: 'updates/SSU & friends (100%).cab', to: 'inputs/steps/i1s1/in3.cab' },
+      { from: 'updates/windows11.0-kb5043080-x64.msu', to: 'inputs/steps/i1s2/windows11.0-kb5043080-x64.msu' },
+      { from: 'updates/windows11.0-kb5053598-x64.msu', to: 'inputs/steps/i1s2/windows11.0-kb5053598-x64.msu' },
+      { from: 'drivers/viosnd', to: 'inputs/steps/i1s3/viosnd' },
+      { from: 'updates/windows11.0-kb5055000-x64.cab', to: 'inputs/steps/i2s1/windows11.0-kb5055000-x64.cab' },
+    ]);
+    const cmds = JSON.parse(readFileSync(path.join(runDir, 'host-commands.json'), 'utf8')) as Array<{ tool: string }>;
+    expect(cmds.map((c) => c.tool)).toEqual(['cp', 'cp', 'cp', 'cp', 'cp', 'xorriso', 'xorriso', 'wimlib-imagex', 'xorriso', 'createStatusDisk', 'createStatusDisk']);
+  });
+
+  it('fails with a typed error naming a missing plan input', async () => {
+    const plan = loadPlan();
+    plan.inputs[0]!.path = 'updates/missing.msu';
+    await expect(prepareDismRun(plan, { iso: path.join(dir, 'Win.iso'), runDir: path.join(tmp, 'run2'), baseDir: dir, dryRun: true })).rejects.toMatchObject({
+      file: 'updates/missing.msu',
+      message: 'cannot open plan input in1: no such file or directory',
+      kind: 'io',
+    });
+  });
+
+  it('CLI dry run prints canonical JSON with relative artifact paths', async () => {
+    const runDir = path.join(tmp, 'run3');
+    const r = await runCli('run', 'dism', path.join(dir, 'plan.json'), '--iso', path.join(dir, 'Win.iso'), '--base-dir', dir, '--run-dir', runDir, '--dry-run', '--json');
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const out = JSON.parse(r.stdout) as { id: string; dryRun: boolean; artifacts: Array<{ path: string }>; hostCommands: string[] };
+    expect(out.dryRun).toBe(true);
+    expect(out.id).toBe(dismRunId(loadPlan()));
+    expect(out.artifacts).toHaveLength(8);
+    expect(out.hostCommands).toContain('wimlib-imagex');
+    expect(existsSync(path.join(runDir, 'guest', 'startnet.cmd'))).toBe(true);
+  });
+
+  it('CLI: a bad plan file gives one error line naming it and exit code 3', async () => {
+    writeFileSync(path.join(tmp, 'bad-plan.json'), '{"schema":"other"}');
+    const r = await runCli('run', 'dism', path.join(tmp, 'bad-plan.json'), '--iso', path.join(dir, 'Win.iso'), '--dry-run');
+    expect(r.code).toBe(3);
+    expect(r.stderr).toBe(`msu: ${path.join(tmp, 'bad-plan.json')}: plan schema is "other", expected msu-toolkit/plan@1\n`);
+    const winre = JSON.parse(fixture('plan-dism.json')) as Plan;
+    winre.images[0]!.image = 'winre.wim';
+    writeFileSync(path.join(dir, 'winre-plan.json'), JSON.stringify(winre));
+    const r2 = await runCli('run', 'dism', path.join(dir, 'winre-plan.json'), '--iso', path.join(dir, 'Win.iso'), '--base-dir', dir, '--run-dir', path.join(tmp, 'run4'), '--dry-run');
+    // without --base-dir the inputs resolve against the current directory, where they are not
+    const r3 = await runCli('run', 'dism', path.join(dir, 'plan.json'), '--iso', path.join(dir, 'Win.iso'), '--run-dir', path.join(tmp, 'run5'), '--dry-run');
+    expect(r3.code).toBe(6);
+    expect(r3.stderr).toBe('msu: updates/SSU & friends (100%).cab: cannot open plan input in3: no such file or directory\n');
+    expect(r2.code).toBe(4);
+    expect(r2.stderr).toContain('winre.wim inside install.wim is not implemented');
+  });
+
+  it('loadPlanFile refuses non-JSON and shapeless plans', async () => {
+    writeFileSync(path.join(tmp, 'nojson.json'), '{');
+    await expect(loadPlanFile(path.join(tmp, 'nojson.json'))).rejects.toThrow(/not valid JSON/);
+    writeFileSync(path.join(tmp, 'shape.json'), JSON.stringify({ schema: 'msu-toolkit/plan@1', inputs: [], images: [{ image: 'install.wim#1', steps: [{ n: 1 }] }] }));
+    await expect(loadPlanFile(path.join(tmp, 'shape.json'))).rejects.toThrow(/steps\[0\] needs n, action/);
+  });
+});
+
+describe('checkDismReports', () => {
+  it('reads the reports the worker wrote, honours not-applicable steps, and matches', async () => {
+    const status = path.join(tmp, 'status-ok');
+    mkdirSync(path.join(status, 'reports'), { recursive: true });
+    writeFileSync(path.join(status, 'reports', 'i1.packages.txt'), fixture('dism-get-packages.txt'));
+    writeFileSync(path.join(status, 'reports', 'i1.drivers.txt'), fixture('dism-get-drivers.txt'));
+    writeFileSync(path.join(status, 'reports', 'i2.packages.txt'), fixture('dism-get-packages.txt'));
+    writeFileSync(path.join(status, 'reports', 'i2.drivers.txt'), fixture('dism-get-drivers.txt'));
+    writeFileSync(path.join(status, 'status.jsonl'), '{"type":"step","id":"i2s1","exitCode":-2146498530,"ok":true}\r\n{"type":"step","id":"i2-co');
+    const r = await checkDismReports(loadPlan(), status);
+    expect(r.notApplicable).toEqual(['i2s1']);
+    expect(r.differences).toEqual([]);
+    expect(Object.keys(r.packages).sort()).toEqual(['boot.wim#2', 'install.wim#1']);
+  });
+
+  it('fails with MismatchError when a report is missing, and names a corrupt report file', async () => {
+    const status = path.join(tmp, 'status-bad');
+    mkdirSync(path.join(status, 'reports'), { recursive: true });
+    writeFileSync(path.join(status, 'reports', 'i1.packages.txt'), fixture('dism-get-packages.txt'));
+    writeFileSync(path.join(status, 'reports', 'i1.drivers.txt'), fixture('dism-get-drivers.txt'));
+    await expect(checkDismReports(loadPlan(), status)).rejects.toThrow(/boot\.wim#2: image-not-reported/);
+    writeFileSync(path.join(status, 'reports', 'i1.drivers.txt'), 'Driver packages listing:\r\n\r\nPublished Name : oem0.inf\r\n');
+    await expect(checkDismReports(loadPlan(), status)).rejects.toMatchObject({ file: path.join(status, 'reports', 'i1.drivers.txt'), code: 'E_TRUNCATED' });
+  });
+});
+
+describe('prepareDismRun for real (host tools, no VM)', () => {
+  const tools = ['xorriso', 'wimlib-imagex', 'mformat', 'mcopy'];
+  const missing = tools.filter((t) => !hasTool(t));
+  if (missing.length > 0) skipNote('real prepareDismRun', missing.join(', '));
+
+  it.runIf(missing.length === 0)('builds the inputs ISO, the WinPE boot ISO with the worker in boot.wim index 2, and both disks', async () => {
+    const dir = path.join(tmp, 'real');
+    writeInputs(dir);
+    // a tiny stand-in for a Windows ISO: boot files and a two-image boot.wim
+    const tree = path.join(dir, 'isotree');
+    const img = path.join(dir, 'img');
+    mkdirSync(path.join(tree, 'boot'), { recursive: true });
+    mkdirSync(path.join(tree, 'efi', 'microsoft', 'boot'), { recursive: true });
+    mkdirSync(path.join(tree, 'sources'), { recursive: true });
+    mkdirSync(path.join(img, 'Windows', 'System32'), { recursive: true });
+    writeFileSync(path.join(tree, 'boot', 'etfsboot.com'), Buffer.alloc(4096));
+    writeFileSync(path.join(tree, 'efi', 'microsoft', 'boot', 'efisys_noprompt.bin'), Buffer.alloc(8192));
+    writeFileSync(path.join(tree, 'bootmgr'), 'bootmgr');
+    writeFileSync(path.join(tree, 'bootmgr.efi'), 'bootmgr.efi');
+    writeFileSync(path.join(tree, 'sources', 'install.wim'), 'not a wim');
+    writeFileSync(path.join(img, 'Windows', 'System32', 'startnet.cmd'), 'wpeinit\r\n');
+    const wim = path.join(tree, 'sources', 'boot.wim');
+    await runTool('wimlib-imagex', ['capture', img, wim, 'WinPE']);
+    await runTool('wimlib-imagex', ['append', img, wim, 'Setup']);
+    const iso = path.join(dir, 'Win.iso');
+    rmSync(iso, { force: true });
+    await runTool('xorriso', ['-as', 'mkisofs', '-iso-level', '3', '-J', '-r', '-V', 'WIN', '-b', 'boot/etfsboot.com', '-no-emul-boot', '-boot-load-size', '4',
+      '-eltorito-alt-boot', '-e', 'efi/microsoft/boot/efisys_noprompt.bin', '-no-emul-boot', '-o', iso, tree]);
+
+    const runDir = path.join(tmp, 'real-run');
+    const p = await prepareDismRun(loadPlan(), { iso, runDir, baseDir: dir, scratchMiB: 8, outputMiB: 8 });
+    expect(p.artifacts.map((a) => a.path).slice(-4)).toEqual(['inputs.iso', 'boot.iso', 'scratch.img', 'output.img']);
+
+    const listing = (await runTool('xorriso', ['-indev', path.join(runDir, 'inputs.iso'), '-find', '/', '-type', 'f'])).stdout;
+    const files = listing.split('\n').map((l) => l.trim().replace(/^'|'$/g, '')).filter((l) => l.startsWith('/')).sort();
+    expect(files).toEqual([
+      '/msu-inputs.txt',
+      '/steps/i1s1/in3.cab',
+      '/steps/i1s2/windows11.0-kb5043080-x64.msu',
+      '/steps/i1s2/windows11.0-kb5053598-x64.msu',
+      '/steps/i1s3/viosnd/viosnd.inf',
+      '/steps/i2s1/windows11.0-kb5055000-x64.cab',
+    ]);
+    const pvd = readFileSync(path.join(runDir, 'inputs.iso')).subarray(0x8000 + 40, 0x8000 + 72).toString('latin1').trim();
+    expect(pvd).toBe('MSUINPUT');
+
+    // boot.wim inside the boot ISO: index 2 carries the generated worker, index 1 is untouched
+    const out = path.join(tmp, 'real-extract');
+    await runTool('xorriso', ['-osirrox', 'on', '-indev', path.join(runDir, 'boot.iso'), '-extract', '/sources/boot.wim', path.join(out, 'boot.wim')]);
+    await runTool('wimlib-imagex', ['extract', path.join(out, 'boot.wim'), '2', '/Windows/System32/startnet.cmd', '/Windows/System32/worker.cmd', `--dest-dir=${path.join(out, 'i2')}`, '--no-acls']);
+    expect(readFileSync(path.join(out, 'i2', 'startnet.cmd'), 'utf8')).toBe(readFileSync(path.join(runDir, 'guest', 'startnet.cmd'), 'utf8'));
+    expect(readFileSync(path.join(out, 'i2', 'worker.cmd'), 'utf8')).toContain(`"run":"${p.spec.id}"`);
+    await runTool('wimlib-imagex', ['extract', path.join(out, 'boot.wim'), '1', '/Windows/System32/startnet.cmd', `--dest-dir=${path.join(out, 'i1')}`, '--no-acls']);
+    expect(readFileSync(path.join(out, 'i1', 'startnet.cmd'), 'utf8')).toBe('wpeinit\r\n');
+    const eltorito = (await runTool('xorriso', ['-indev', path.join(runDir, 'boot.iso'), '-report_el_torito', 'plain'])).stdout;
+    expect(eltorito).toMatch(/El Torito boot img : +1 +BIOS/);
+    expect(eltorito).toMatch(/El Torito boot img : +2 +UEFI/);
+
+    for (const disk of ['scratch.img', 'output.img']) expect(readFileSync(path.join(runDir, disk)).length).toBe(8 * 1024 * 1024);
+  });
+});
+
+describe('collectDismOutputs', () => {
+  const tools = ['wimlib-imagex', 'mformat', 'mcopy', 'mdir'];
+  const missing = tools.filter((t) => !hasTool(t));
+  if (missing.length > 0) skipNote('collectDismOutputs', missing.join(', '));
+
+  it.runIf(missing.length === 0)('copies boot.wim and joins install*.swm parts from the output disk', async () => {
+    const dir = path.join(tmp, 'collect');
+    const src = path.join(dir, 'src');
+    mkdirSync(src, { recursive: true });
+    // a part holds whole file resources: several distinct 600 KB files give several 1 MiB parts
+    for (let f = 0; f < 6; f++) writeFileSync(path.join(src, `blob${f}.bin`), Buffer.from(Array.from({ length: 600 * 1024 }, (_, i) => ((i + f) * 2654435761) >>> 24)));
+    const wim = path.join(dir, 'install.wim');
+    await runTool('wimlib-imagex', ['capture', src, wim, 'Pro', '--compress=none']);
+    await runTool('wimlib-imagex', ['split', wim, path.join(dir, 'install.swm'), '1']);
+    const parts = readdirSync(dir).filter((f) => f.endsWith('.swm'));
+    expect(parts.length).toBeGreaterThanOrEqual(3);
+    expect(parts).toContain('install2.swm');
+    const { createStatusDisk } = await import('../../src/vm/status-disk.js');
+    const runDir = path.join(dir, 'run');
+    mkdirSync(runDir);
+    const files: Record<string, Uint8Array> = { 'boot.wim': readFileSync(wim) };
+    for (const f of parts) files[f] = readFileSync(path.join(dir, f));
+    await createStatusDisk(path.join(runDir, 'output.img'), { sizeMiB: 64, label: 'MSUOUT', files });
+    const outs = await collectDismOutputs(runDir, path.join(dir, 'out'));
+    expect(outs.map((o) => path.basename(o))).toEqual(['install.wim', 'boot.wim']);
+    const info = (await runTool('wimlib-imagex', ['info', path.join(dir, 'out', 'install.wim')])).stdout;
+    expect(info).toMatch(/Part Number:\s+1\/1/);
+    expect(info).toMatch(/Image Count:\s+1/);
+    await runTool('wimlib-imagex', ['verify', path.join(dir, 'out', 'install.wim')]);
+    expect(readFileSync(path.join(dir, 'out', 'boot.wim')).equals(readFileSync(wim))).toBe(true);
+
+    // a part missing from the disk fails loudly instead of producing a short image
+    const runDir2 = path.join(dir, 'run2');
+    mkdirSync(runDir2);
+    delete files['install2.swm'];
+    await createStatusDisk(path.join(runDir2, 'output.img'), { sizeMiB: 64, label: 'MSUOUT', files });
+    await expect(collectDismOutputs(runDir2, path.join(dir, 'out2'))).rejects.toMatchObject({ kind: 'tool', code: 'E_TOOL_FAILED' });
+  });
+});

@@ -1,0 +1,320 @@
+/**
+ * End-to-end: the real qemu-system-x86_64 under TCG with SeaBIOS and a 512-byte boot-sector
+ * guest generated in test/helpers/bootsector.ts. Each case takes a few seconds.
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { compactImage, runVm, type RunEvent, type RunOptions, type RunResult } from '../../src/vm/runner.js';
+import { formatGuestLine, type GuestEvent } from '../../src/vm/protocol.js';
+import { validateRunSpec } from '../../src/vm/spec.js';
+import { bootDisk, roundsBootSector, simpleBootSector } from '../helpers/bootsector.js';
+import { runCli } from '../helpers/cli.js';
+import { hasTool, skipNote } from '../helpers/tools.js';
+
+const hasQemu = hasTool('qemu-system-x86_64') && hasTool('qemu-img');
+const hasMtools = hasTool('mformat') && hasTool('mcopy');
+if (!hasQemu) skipNote('runner end-to-end tests', 'qemu-system-x86_64 / qemu-img');
+if (!hasMtools) skipNote('runner status-disk tests', 'mtools');
+
+const root = mkdtempSync(path.join(os.tmpdir(), 'msu-runner-'));
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+const line = (e: GuestEvent) => formatGuestLine(e).replace(/\r\n$/, '');
+const FAST = { bootSec: 5, heartbeatSec: 3, perBootSec: 15, totalSec: 25, maxBoots: 5, tcgFactor: 1, graceSec: 1 };
+
+let seq = 0;
+interface Case {
+  dir: string;
+  disk: string;
+  runDir: string;
+  events: RunEvent[];
+  run: (extra?: Partial<RunOptions>) => Promise<RunResult>;
+}
+
+function setup(sector: Buffer, spec: { timeouts?: object; vm?: object; expect?: object } = {}): Case {
+  const dir = path.join(root, `c${seq++}`);
+  mkdirSync(dir, { recursive: true });
+  const disk = path.join(dir, 'boot.img');
+  writeFileSync(disk, bootDisk(sector));
+  const s = validateRunSpec({
+    id: `t${seq}`,
+    vm: { accel: 'tcg', firmware: { type: 'seabios' }, cpus: 1, memMiB: 32, disks: [{ role: 'system', path: 'boot.img', format: 'raw' }], ...spec.vm },
+    timeouts: { ...FAST, ...spec.timeouts },
+    ...(spec.expect ? { expect: spec.expect } : {}),
+  });
+  const events: RunEvent[] = [];
+  const runDir = path.join(dir, 'run');
+  return {
+    dir,
+    disk,
+    runDir,
+    events,
+    run: (extra = {}) => runVm(s, { runDir, baseDir: dir, onEvent: (e) => events.push(e), ...extra }),
+  };
+}
+
+function processGone(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return false;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'ESRCH';
+  }
+}
+
+const pids = (events: RunEvent[]) => events.flatMap((e) => (e.type === 'qemu-start' && e.pid !== null ? [e.pid] : []));
+
+describe.skipIf(!hasQemu)('runVm with real QEMU (TCG, SeaBIOS, boot-sector guest)', () => {
+  it('(a) clean run: boot → steps → result → done → ACPI power-off = success', { timeout: 30_000 }, async () => {
+    const c = setup(
+      simpleBootSector(
+        [
+          'firmware noise',
+          line({ type: 'boot', n: 1 }),
+          line({ type: 'step', id: 'apply', name: 'Apply', state: 'running' }),
+          line({ type: 'progress', pct: 50, text: 'half' }),
+          line({ type: 'step', id: 'apply', name: 'Apply', state: 'ok', exitCode: 0 }),
+          line({ type: 'result', data: { n: 1 } }),
+          line({ type: 'done', ok: true }),
+        ],
+        'poweroff',
+      ),
+    );
+    const r = await c.run();
+    expect(r).toMatchObject({ ok: true, starts: 1, boots: 1, shutdownReason: 'guest-shutdown', terminal: 'done', lastStep: { id: 'apply', name: 'Apply', state: 'ok' }, results: [{ n: 1 }], screendumps: [], guestErrors: [] });
+    expect(r.failure).toBeUndefined();
+    // run directory
+    expect(readdirSync(c.runDir).sort()).toEqual(['events.jsonl', 'qmp.log', 'result.json', 'serial.log', 'spec.json']);
+    expect(JSON.parse(readFileSync(path.join(c.runDir, 'result.json'), 'utf8'))).toEqual(JSON.parse(JSON.stringify(r)));
+    expect(readFileSync(path.join(c.runDir, 'serial.log'), 'latin1')).toContain('firmware noise\r\n@@MSU {"type":"boot","n":1}\r\n');
+    const qmpLog = readFileSync(path.join(c.runDir, 'qmp.log'), 'utf8');
+    expect(qmpLog).toContain('> {"execute":"cont","id":"msu-2"}');
+    expect(qmpLog).toContain('< {"event":"SHUTDOWN","data":{"guest":true,"reason":"guest-shutdown"}}');
+    expect(c.events.filter((e) => e.type === 'guest').map((e) => (e as { event: GuestEvent }).event.type)).toEqual(['boot', 'step', 'progress', 'step', 'result', 'done']);
+    expect(c.events[c.events.length - 1]).toMatchObject({ type: 'finished', ok: true });
+    expect(pids(c.events).every(processGone)).toBe(true);
+  });
+
+  it('(b) multi-round: the guest keeps a counter on its disk and resets; the runner restarts QEMU and counts boots', { timeout: 30_000 }, async () => {
+    const c = setup(roundsBootSector(3));
+    const r = await c.run();
+    expect(r).toMatchObject({ ok: true, starts: 3, boots: 3, shutdownReason: 'guest-shutdown', terminal: 'done' });
+    expect(readFileSync(c.disk)[512]).toBe(3); // the counter the guest wrote
+    const serial = readFileSync(path.join(c.runDir, 'serial.log'), 'latin1');
+    // append-mode chardev: all three boots in one log
+    expect(serial.match(/@@MSU \{"type":"boot","n":\d\}/g)).toEqual(['@@MSU {"type":"boot","n":1}', '@@MSU {"type":"boot","n":2}', '@@MSU {"type":"boot","n":3}']);
+    expect(c.events.filter((e) => e.type === 'qemu-start').map((e) => (e as { start: number }).start)).toEqual([1, 2, 3]);
+    expect(c.events.filter((e) => e.type === 'qmp' && e.event === 'SHUTDOWN').map((e) => (e.type === 'qmp' ? e.data.reason : undefined))).toEqual(['guest-reset', 'guest-reset', 'guest-shutdown']);
+  });
+
+  it('(b1) overlay: the runner creates work.qcow2 on top of the raw base and the guest writes only to it', { timeout: 30_000 }, async () => {
+    const c = setup(roundsBootSector(2), { vm: { disks: [{ role: 'system', path: 'work.qcow2', overlayOf: 'boot.img', overlayFormat: 'raw' }] } });
+    const r = await c.run();
+    expect(r).toMatchObject({ ok: true, starts: 2, boots: 2 });
+    expect(readFileSync(c.disk)[512]).toBe(0); // base untouched
+    const info = JSON.parse(execFileSync('qemu-img', ['info', '--output=json', path.join(c.dir, 'work.qcow2')], { encoding: 'utf8' }));
+    expect(info['backing-filename-format']).toBe('raw');
+    expect(info['full-backing-filename']).toBe(c.disk);
+    const flat = path.join(c.dir, 'flat.raw');
+    execFileSync('qemu-img', ['convert', '-O', 'raw', path.join(c.dir, 'work.qcow2'), flat]);
+    expect(readFileSync(flat)[512]).toBe(2);
+  });
+
+  it('(b2) in-place reboots: one QEMU process, RESET events, boots still counted from the protocol', { timeout: 30_000 }, async () => {
+    const c = setup(roundsBootSector(3), { vm: { rebootPolicy: 'in-place' } });
+    const r = await c.run();
+    expect(r).toMatchObject({ ok: true, starts: 1, boots: 3, shutdownReason: 'guest-shutdown' });
+    expect(c.events.filter((e) => e.type === 'guest-reset')).toHaveLength(2);
+  });
+
+  it('(c) hang after boot: the heartbeat watchdog fires, a PNG screendump is saved, QEMU is gone', { timeout: 30_000 }, async () => {
+    const c = setup(simpleBootSector([line({ type: 'boot', n: 1 }), line({ type: 'step', id: 'wu', name: 'Install', state: 'running' })], 'hang'), { timeouts: { heartbeatSec: 2 } });
+    const t0 = Date.now();
+    const r = await c.run();
+    expect(Date.now() - t0).toBeLessThan(15_000);
+    expect(r.ok).toBe(false);
+    expect(r.failure).toMatchObject({ code: 'watchdog', limit: 'heartbeat' });
+    expect(r.failure!.message).toMatch(/^watchdog "heartbeat" fired: no protocol line from the guest for [\d.]+ s in boot 1 \(timeouts.heartbeatSec = 2 s\); last step: wu running$/);
+    expect(r.screendumps).toEqual(['screendumps/01-heartbeat.png']);
+    const png = readFileSync(path.join(c.runDir, 'screendumps', '01-heartbeat.png'));
+    expect(png.subarray(0, 8)).toEqual(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]));
+    expect(r.shutdownReason).toBe('host-qmp-quit');
+    expect(c.events.map((e) => e.type)).toEqual(expect.arrayContaining(['watchdog', 'screendump', 'powerdown', 'qemu-exit']));
+    expect(pids(c.events).every(processGone)).toBe(true);
+  });
+
+  it('(c2) no boot event at all: the boot deadline fires', { timeout: 30_000 }, async () => {
+    const c = setup(simpleBootSector(['stuck in firmware'], 'hang'), { timeouts: { bootSec: 2 } });
+    const r = await c.run();
+    expect(r.failure).toMatchObject({ code: 'watchdog', limit: 'boot' });
+    expect(r.failure!.message).toBe('watchdog "boot" fired: no boot event from the guest within 2 s of start 1 (timeouts.bootSec × tcgFactor)');
+    expect(r.screendumps).toEqual(['screendumps/01-boot.png']);
+  });
+
+  it('(d) reboot storm: a guest that resets immediately hits maxBoots', { timeout: 30_000 }, async () => {
+    const c = setup(simpleBootSector([line({ type: 'boot', n: 1 })], 'reset'), { timeouts: { maxBoots: 4 } });
+    const r = await c.run();
+    expect(r).toMatchObject({ ok: false, starts: 4, boots: 4, shutdownReason: 'guest-reset' });
+    expect(r.failure).toEqual({ code: 'watchdog', limit: 'maxBoots', message: 'watchdog "maxBoots" fired: the guest rebooted 4 times and timeouts.maxBoots = 4 allows no further boot (reboot storm?)' });
+    expect(pids(c.events)).toHaveLength(4);
+    expect(pids(c.events).every(processGone)).toBe(true);
+  });
+
+  it('(e) done but no power-off: the runner presses the power button, then gives up with a named limit', { timeout: 30_000 }, async () => {
+    const c = setup(simpleBootSector([line({ type: 'boot', n: 1 }), line({ type: 'done' })], 'hang'));
+    const r = await c.run();
+    expect(r.terminal).toBe('done');
+    expect(r.failure).toMatchObject({ code: 'watchdog', limit: 'poweroffAfterDone' });
+    expect(c.events.filter((e) => e.type === 'powerdown').map((e) => (e as { reason: string }).reason)).toEqual(['guest sent done but did not power off within 1 s', 'poweroffAfterDone']);
+  });
+
+  it('(f) guest error, and power-off without done, fail the cross-check', { timeout: 30_000 }, async () => {
+    const a = setup(simpleBootSector([line({ type: 'boot', n: 1 }), line({ type: 'error', code: 'search_failed', message: 'WU search failed 0x8024402C' }), line({ type: 'done', ok: false })], 'poweroff'));
+    const ra = await a.run();
+    expect(ra.failure).toEqual({ code: 'guest-error', message: 'the guest reported an error: search_failed: WU search failed 0x8024402C' });
+    expect(ra.guestErrors).toEqual([{ code: 'search_failed', message: 'WU search failed 0x8024402C' }]);
+    const b = setup(simpleBootSector([line({ type: 'boot', n: 1 })], 'poweroff'));
+    const rb = await b.run();
+    expect(rb.failure?.code).toBe('no-done');
+    expect(rb.shutdownReason).toBe('guest-shutdown');
+  });
+
+  it('(g) QEMU refusing to start is reported with its own message, not a hang', { timeout: 30_000 }, async () => {
+    const c = setup(simpleBootSector([], 'poweroff'), { vm: { disks: [{ role: 'system', path: 'boot.img', format: 'qcow2' }] } });
+    const r = await c.run();
+    expect(r.failure?.code).toBe('qemu-start');
+    expect(r.failure?.message).toMatch(/^QEMU did not start \(boot 1\): .*(qcow2|Image is not in qcow2 format)/);
+  });
+
+  it.skipIf(!hasMtools)('(h) status disk: params.json goes in, status.json comes out and is cross-checked', { timeout: 30_000 }, async () => {
+    const guest = simpleBootSector([line({ type: 'boot', n: 1 }), line({ type: 'done', ok: true })], 'poweroff');
+    // a boot sector cannot write FAT, so the "guest's" status.json is put there up front
+    const ok = setup(guest, { vm: { statusDisk: { sizeMiB: 8 } }, expect: { statusFile: 'status.json' } });
+    const r = await ok.run({ statusFiles: { 'status.json': '{"ok":true,"rounds":1}' } });
+    expect(r).toMatchObject({ ok: true, status: { ok: true, rounds: 1 }, statusFiles: ['params.json', 'status.json'] });
+    expect(JSON.parse(readFileSync(path.join(ok.runDir, 'status', 'params.json'), 'utf8'))).toEqual({ id: r.id, kind: 'generic', params: {}, script: null });
+
+    const bad = setup(guest, { vm: { statusDisk: { sizeMiB: 8 } }, expect: { statusFile: 'status.json' } });
+    const rb = await bad.run({ statusFiles: { 'status.json': '{"ok":false,"error":"audit mode lost"}' } });
+    expect(rb.failure).toEqual({ code: 'status-mismatch', message: 'the guest sent done but status.json says it failed: audit mode lost' });
+
+    const missing = setup(guest, { vm: { statusDisk: { sizeMiB: 8 } }, expect: { statusFile: 'status.json' } });
+    const rm = await missing.run();
+    expect(rm.failure).toEqual({ code: 'status-missing', message: 'the guest sent done but left no status.json on the status disk' });
+  });
+
+  it.skipIf(!hasTool('xorriso'))('inputs are packed into inputs.iso and attached as a CD', { timeout: 30_000 }, async () => {
+    const c = setup(simpleBootSector([line({ type: 'boot', n: 1 }), line({ type: 'done' })], 'poweroff'));
+    writeFileSync(path.join(c.dir, 'KB1.msu'), 'payload');
+    const spec = validateRunSpec({
+      id: 'inputs',
+      vm: { accel: 'tcg', firmware: { type: 'seabios' }, memMiB: 32, disks: [{ role: 'system', path: 'boot.img', format: 'raw' }] },
+      inputs: [{ src: 'KB1.msu', dest: 'msu/KB1.msu' }],
+      timeouts: FAST,
+    });
+    const r = await runVm(spec, { runDir: c.runDir, baseDir: c.dir });
+    expect(r.ok).toBe(true);
+    const listing = execFileSync('xorriso', ['-indev', path.join(c.runDir, 'inputs.iso'), '-find', '/', '-type', 'f'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    expect(listing.trim().split('\n')).toEqual(["'/msu/KB1.msu'"]);
+    expect(readFileSync(path.join(c.runDir, 'qmp.log'), 'utf8')).toContain('guest-shutdown');
+  });
+
+  it('refuses a run directory that already holds a run', { timeout: 30_000 }, async () => {
+    const c = setup(simpleBootSector([line({ type: 'boot', n: 1 }), line({ type: 'done' })], 'poweroff'));
+    await c.run();
+    await expect(c.run()).rejects.toThrow('run directory already holds a run (');
+  });
+
+  it('a throwing onEvent callback fails the run cleanly instead of crashing and leaving QEMU behind', { timeout: 30_000 }, async () => {
+    const c = setup(simpleBootSector([line({ type: 'boot', n: 1 })], 'hang'), { timeouts: { heartbeatSec: 20, graceSec: 0 } });
+    const started: number[] = [];
+    const r = await c.run({
+      onEvent: (e) => {
+        if (e.type === 'qemu-start' && e.pid !== null) started.push(e.pid);
+        if (e.type === 'guest') throw new Error('UI went away');
+      },
+    });
+    expect(r.failure).toEqual({ code: 'host-error', message: 'the onEvent callback failed: UI went away' });
+    expect(started).toHaveLength(1);
+    expect(processGone(started[0]!)).toBe(true);
+  });
+
+  it('cancellation stops QEMU and says so', { timeout: 30_000 }, async () => {
+    const c = setup(simpleBootSector([line({ type: 'boot', n: 1 })], 'hang'), { timeouts: { heartbeatSec: 20, graceSec: 0 } });
+    const ac = new AbortController();
+    setTimeout(() => ac.abort(), 1500);
+    const r = await c.run({ signal: ac.signal });
+    expect(r.failure).toEqual({ code: 'aborted', message: 'the run was cancelled' });
+    expect(pids(c.events).every(processGone)).toBe(true);
+  });
+});
+
+describe.skipIf(!hasQemu)('compactImage', () => {
+  it('flattens an overlay into a standalone compressed qcow2 and refuses after an unclean stop', async () => {
+    const d = path.join(root, 'compact');
+    mkdirSync(d, { recursive: true });
+    const base = path.join(d, 'base.qcow2');
+    const over = path.join(d, 'over.qcow2');
+    execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', base, '16M']);
+    execFileSync('qemu-io', ['-c', 'write -P 0x5a 0 4M', base]);
+    execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', '-b', base, '-F', 'qcow2', over]);
+    const out = path.join(d, 'out.qcow2');
+    await compactImage(over, out, { compress: true });
+    const info = JSON.parse(execFileSync('qemu-img', ['info', '--output=json', out], { encoding: 'utf8' }));
+    expect(info['backing-filename']).toBeUndefined();
+    expect(info['virtual-size']).toBe(16 * 1024 * 1024);
+    // same guest-visible bytes as the chain
+    execFileSync('qemu-img', ['compare', '-q', over, out]);
+    const unclean = { shutdownReason: 'host-qmp-quit' } as RunResult;
+    await expect(compactImage(over, path.join(d, 'x.qcow2'), { after: unclean })).rejects.toThrow('refusing to compact: the run ended with "host-qmp-quit"');
+    expect(existsSync(path.join(d, 'x.qcow2'))).toBe(false);
+  });
+});
+
+describe.skipIf(!hasQemu)('msu vm CLI', () => {
+  it('vm run --json streams events as JSON lines and ends with the result; a failed run exits 7', { timeout: 30_000 }, async () => {
+    const d = path.join(root, 'cli');
+    mkdirSync(d, { recursive: true });
+    writeFileSync(path.join(d, 'boot.img'), bootDisk(simpleBootSector([line({ type: 'boot', n: 1 }), line({ type: 'done' })], 'poweroff')));
+    const spec = { id: 'cli', vm: { accel: 'tcg', firmware: { type: 'seabios' }, memMiB: 32, disks: [{ role: 'system', path: 'boot.img', format: 'raw' }] }, timeouts: FAST };
+    writeFileSync(path.join(d, 'spec.json'), JSON.stringify(spec));
+    const r = await runCli('vm', 'run', path.join(d, 'spec.json'), '--run-dir', path.join(d, 'run1'), '--json');
+    expect(r.code).toBe(0);
+    const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    expect(lines[0]).toMatchObject({ type: 'prepare', accel: 'tcg' });
+    expect(lines[lines.length - 1]).toMatchObject({ type: 'result', result: { ok: true, boots: 1, id: 'cli' } });
+
+    writeFileSync(path.join(d, 'hang.img'), bootDisk(simpleBootSector([], 'hang')));
+    writeFileSync(path.join(d, 'hang.json'), JSON.stringify({ ...spec, id: 'hang', vm: { ...spec.vm, disks: [{ role: 'system', path: 'hang.img', format: 'raw' }] }, timeouts: { ...FAST, bootSec: 1 } }));
+    const h = await runCli('vm', 'run', path.join(d, 'hang.json'), '--run-dir', path.join(d, 'run2'));
+    expect(h.code).toBe(7);
+    expect(h.stdout).toContain('failed: hang: watchdog "boot" fired: no boot event from the guest within 1 s of start 1');
+    expect(h.stdout).toContain('screendump: screendumps/01-boot.png');
+  });
+
+  it('vm run names the spec file and field for a bad spec', async () => {
+    const f = path.join(root, 'bad.json');
+    writeFileSync(f, JSON.stringify({ id: 'x', vm: { disks: [{ role: 'system', path: 's', bus: 'floppy' }] } }));
+    const r = await runCli('vm', 'run', f);
+    expect(r.code).toBe(3);
+    expect(r.stderr).toBe(`msu: ${f}: run spec: vm.disks[0].bus: expected one of ahci | virtio-blk | virtio-scsi, got "floppy" (vm.disks[0].bus)\n`);
+    writeFileSync(f, '{"id":');
+    const j = await runCli('vm', 'run', f);
+    expect(j.code).toBe(3);
+    expect(j.stderr).toMatch(/^msu: .*bad\.json: run spec is not valid JSON: /);
+  });
+
+  it('vm check --json reports version, accelerator and devices', { timeout: 30_000 }, async () => {
+    const r = await runCli('vm', 'check', '--json');
+    expect(r.code).toBe(0);
+    const j = JSON.parse(r.stdout);
+    expect(j.qemu).toMatch(/^\d+\.\d+\.\d+$/);
+    expect(['kvm', 'tcg']).toContain(j.accel);
+    expect(j.devices['ide-hd']).toBe(true);
+    expect(j.devices['virtio-sound-pci']).toBe(Number(j.qemu.split('.')[0]) * 100 + Number(j.qemu.split('.')[1]) >= 802);
+    expect(j.tools['qemu-img']).toBe(true);
+  });
+});
