@@ -11,3 +11,10 @@ export { buildCabinet, buildCabinetSet, type CabWriteFile, type CabWriteFolder, 
 export * from './msu/index.js';
 export * from './cbs/index.js';
 export * from './drivers/index.js';
+export { buildPlan, formatPlanSummary, type PlanRequest, type PlanRequestTarget } from './cbs/plan.js';
+export * from './cbs/plan-diff.js';
+export * from './cbs/verify.js';
+export * from './wim/index.js';
+export * from './vm/index.js';
+// src/vm/features.ts has its own three-part compareVersions for QEMU versions; the CBS one is the public one
+export { compareVersions } from './cbs/index.js';

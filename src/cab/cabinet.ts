@@ -1,9 +1,9 @@
-import { writeSync, closeSync, openSync, utimesSync } from 'node:fs';
 import path from 'node:path';
 import { ioError, MsuError } from '../errors.js';
 import { FileSource, type ByteSource } from '../util/source.js';
 import { StagedDir } from '../util/fsout.js';
 import { CabError, CFHEADER_FIXED, parseCfFiles, parseCfFolders, parseCfHeader } from './header.js';
+import { MemberWriter } from './member-writer.js';
 import { decodeFolder, StoredFolderSource, type CabPart, type FolderSpan } from './folder.js';
 import {
   cfhdrNEXT_CABINET, ifoldCONTINUED_FROM_PREV, ifoldCONTINUED_PREV_AND_NEXT, ifoldCONTINUED_TO_NEXT,
@@ -211,14 +211,20 @@ export class Cabinet {
         paths.set(e, p);
       }
       let done = 0;
-      for (const folderIndex of [...byFolder.keys()].sort((a, b) => a - b)) {
-        const span = this.folders[folderIndex]!;
-        const members = byFolder.get(folderIndex)!.filter((e) => paths.has(e)).sort((a, b) => a.uoffFolderStart - b.uoffFolderStart);
-        const fds = new Map<CabEntry, number>();
-        const need = members.reduce((m, e) => Math.max(m, e.uoffFolderStart + e.cbFile), 0);
-        try {
+      const writer = new MemberWriter();
+      try {
+        for (const folderIndex of [...byFolder.keys()].sort((a, b) => a - b)) {
+          const span = this.folders[folderIndex]!;
+          const members = byFolder.get(folderIndex)!.filter((e) => paths.has(e)).sort((a, b) => a.uoffFolderStart - b.uoffFolderStart);
+          const open = new Map<CabEntry, ReturnType<MemberWriter['begin']>>();
+          const need = members.reduce((m, e) => Math.max(m, e.uoffFolderStart + e.cbFile), 0);
+          const finished = (e: CabEntry): void => {
+            done++;
+            opts.onProgress?.(done, chosen.length, e.name);
+          };
           for (const e of members) if (e.cbFile === 0) {
-            closeSync(openSync(paths.get(e)!, 'w'));
+            writer.end(writer.begin(paths.get(e)!, 0, mtimeOf(e)));
+            finished(e);
           }
           let next = 0; // first member not finished
           const produced = need === 0 ? 0 : await decodeFolder(
@@ -231,18 +237,16 @@ export class Cabinet {
                 const mEnd = e.uoffFolderStart + e.cbFile;
                 if (e.cbFile === 0 || mEnd <= at) continue;
                 const lo = Math.max(e.uoffFolderStart, at), hi = Math.min(mEnd, blockEnd);
-                let fd = fds.get(e);
-                if (fd === undefined) {
-                  fd = openSync(paths.get(e)!, 'w');
-                  fds.set(e, fd);
+                let m = open.get(e);
+                if (m === undefined) {
+                  m = writer.begin(paths.get(e)!, e.cbFile, mtimeOf(e));
+                  open.set(e, m);
                 }
-                writeAll(fd, block.subarray(lo - at, hi - at));
+                writer.data(m, block.subarray(lo - at, hi - at));
                 if (hi === mEnd) {
-                  closeSync(fd);
-                  fds.delete(e);
-                  setTime(paths.get(e)!, e);
-                  done++;
-                  opts.onProgress?.(done, chosen.length, e.name);
+                  writer.end(m);
+                  open.delete(e);
+                  finished(e);
                 }
               }
               while (next < members.length && members[next]!.uoffFolderStart + members[next]!.cbFile <= blockEnd) next++;
@@ -253,13 +257,14 @@ export class Cabinet {
             const short = members.find((e) => e.uoffFolderStart + e.cbFile > produced)!;
             throw new CabError(`member ${short.name} ends at ${short.uoffFolderStart + short.cbFile} but folder ${span.index} holds only ${produced} bytes`, this.name);
           }
-        } finally {
-          for (const fd of fds.values()) closeSync(fd);
+          for (const e of members) {
+            result.files.push({ name: e.name, size: e.cbFile });
+            result.bytes += e.cbFile;
+          }
         }
-        for (const e of members) {
-          result.files.push({ name: e.name, size: e.cbFile });
-          result.bytes += e.cbFile;
-        }
+      } catch (err) {
+        writer.abandon();
+        throw err;
       }
       await staged.commit([...paths.values()].map((p) => path.relative(staged.staging, p)));
       result.files.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
@@ -272,18 +277,9 @@ export class Cabinet {
   }
 }
 
-function writeAll(fd: number, data: Uint8Array): void {
-  let off = 0;
-  while (off < data.length) off += writeSync(fd, data, off, data.length - off);
-}
-
-function setTime(p: string, e: CabEntry): void {
-  if (!e.modified) return;
-  // FAT times carry no zone: written as UTC so the result does not depend on the machine's zone.
+/** FAT times carry no zone: written as UTC so the result does not depend on the machine's zone. */
+function mtimeOf(e: CabEntry): Date | undefined {
+  if (!e.modified) return undefined;
   const t = new Date(e.modified + 'Z');
-  try {
-    utimesSync(p, t, t);
-  } catch {
-    /* timestamps are best effort */
-  }
+  return Number.isNaN(t.getTime()) ? undefined : t;
 }

@@ -10,7 +10,7 @@
 import { FormatError, MismatchError, TruncatedError } from '../errors.js';
 import type { Plan } from '../cbs/plan-types.js';
 import { decodeText } from '../util/xml.js';
-import { dismLayout } from './guest/dism-worker.js';
+import { dismLayout, servicedImages } from './guest/dism-worker.js';
 
 export interface DismPackage {
   /** Package Identity, `Name~PublicKeyToken~Arch~Language~Version`. */
@@ -150,11 +150,13 @@ function cmpVersion(a: number[], b: number[]): number {
 const infName = (s: string): string => s.replace(/\\/g, '/').split('/').pop()!.toLowerCase();
 
 /**
- * What the image reports against what the plan added. Keys of the report maps are plan
- * image names (install.wim#1). A package counts as present when it is Installed or
- * Install Pending, or when a newer version of the same package (same name, key, arch and
+ * What the images report against what the plan added. Keys of the report maps are the
+ * serviced image names of `servicedImages`: plan image names (install.wim#1, boot.wim#2)
+ * and, for the plan's winre.wim, one `install.wim#N/winre.wim` per install image (each
+ * carries its own WinRE). A package counts as present when it is Installed or Install
+ * Pending, or when a newer version of the same package (same name, key, arch and
  * language) is: an earlier checkpoint update is Superseded, or gone after /ResetBase.
- * Steps listed in `notApplicable` (the worker accepted 0x800F081E) are not expected.
+ * Steps listed in `notApplicable` (worker step ids whose 0x800F081E was accepted) are not expected.
  */
 export function compareWithPlan(
   plan: Plan,
@@ -163,16 +165,17 @@ export function compareWithPlan(
   opts: { notApplicable?: ReadonlySet<string> } = {},
 ): PlanDifference[] {
   const diffs: PlanDifference[] = [];
-  for (const im of dismLayout(plan)) {
-    const pkgs = reportedPackages[im.image];
-    const drvs = reportedDrivers[im.image];
+  for (const target of servicedImages(dismLayout(plan))) {
+    const image = target.name;
+    const pkgs = reportedPackages[image];
+    const drvs = reportedDrivers[image];
     if (!pkgs || !drvs) {
-      diffs.push({ image: im.image, kind: 'image-not-reported', item: im.image, detail: `no ${!pkgs ? 'package' : 'driver'} listing for this image` });
+      diffs.push({ image, kind: 'image-not-reported', item: image, detail: `no ${!pkgs ? 'package' : 'driver'} listing for this image` });
       continue;
     }
     const byId = new Map(pkgs.map((p) => [p.identity.toLowerCase(), p]));
-    for (const st of im.steps) {
-      if (opts.notApplicable?.has(st.id)) continue;
+    target.layout.steps.forEach((st, k) => {
+      if (opts.notApplicable?.has(target.stepIds[k]!)) return;
       if (st.action === 'add-package') {
         for (const item of st.items) {
           const exact = byId.get(item.toLowerCase());
@@ -187,17 +190,17 @@ export function compareWithPlan(
           if (newer) continue;
           diffs.push(
             exact
-              ? { image: im.image, kind: 'package-not-installed', item, detail: `step ${st.n}: state is ${exact.state}` }
-              : { image: im.image, kind: 'package-missing', item, detail: `step ${st.n}: not in the image's package list` },
+              ? { image, kind: 'package-not-installed', item, detail: `step ${st.n}: state is ${exact.state}` }
+              : { image, kind: 'package-missing', item, detail: `step ${st.n}: not in the image's package list` },
           );
         }
       } else if (st.action === 'add-driver') {
         const names = new Set(drvs.map((d) => infName(d.originalFileName)));
         for (const item of st.items) {
-          if (!names.has(infName(item))) diffs.push({ image: im.image, kind: 'driver-missing', item, detail: `step ${st.n}: no third-party driver with original file name ${infName(item)}` });
+          if (!names.has(infName(item))) diffs.push({ image, kind: 'driver-missing', item, detail: `step ${st.n}: no third-party driver with original file name ${infName(item)}` });
         }
       }
-    }
+    });
   }
   return diffs;
 }

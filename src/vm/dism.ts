@@ -18,7 +18,7 @@ import { PLAN_SCHEMA, type Plan } from '../cbs/plan-types.js';
 import { canonicalJson } from '../util/json.js';
 import { runTool } from '../util/exec.js';
 import { wimUpdate, type WimUpdateCommand } from '../wim/wimlib.js';
-import { DEFAULT_LABELS, generateDismWorker, STATUS_FILES, type DismImageLayout, type DismWorkerFile } from './guest/dism-worker.js';
+import { DEFAULT_LABELS, generateDismWorker, servicedImages, STATUS_FILES, type DismImageLayout, type DismWorkerFile } from './guest/dism-worker.js';
 import { assertMatchesPlan, compareWithPlan, parseDismDrivers, parseDismPackages, type DismDriver, type DismPackage, type PlanDifference } from './dism-output.js';
 import { validateRunSpec, type RunSpec } from './spec.js';
 import { qemuArgs } from './qemu-args.js';
@@ -188,7 +188,7 @@ export async function prepareDismRun(plan: Plan, opts: PrepareDismOptions): Prom
     timeouts: { bootMin: 30, heartbeatMin: 15, perBootMin: 600, totalMin: 720, maxBoots: 1 },
   });
 
-  const manifest = { runId, images: images.map(describeImage), copies: copies.map((c) => ({ from: path.relative(baseDir, c.from), to: path.relative(runDir, c.to) })) };
+  const manifest = { runId, images: images.map((im) => describeImage(im, images)), copies: copies.map((c) => ({ from: path.relative(baseDir, c.from), to: path.relative(runDir, c.to) })) };
   await mkdir(at(F.guest), { recursive: true });
   const artifacts: HostArtifact[] = [];
   for (const f of files) {
@@ -234,8 +234,22 @@ export async function prepareDismRun(plan: Plan, opts: PrepareDismOptions): Prom
   return { runDir, spec, artifacts, commands, dryRun: opts.dryRun === true };
 }
 
-function describeImage(im: DismImageLayout): Record<string, unknown> {
-  return { image: im.image, wim: im.wim, index: im.index, steps: im.steps.map((s) => ({ id: s.id, n: s.n, action: s.action, isoDir: s.isoDir, files: s.files.map((f) => f.isoName), allow: s.allow })) };
+function describeImage(im: DismImageLayout, all: DismImageLayout[]): Record<string, unknown> {
+  const out: Record<string, unknown> = {
+    image: im.image,
+    wim: im.wim,
+    index: im.index,
+    steps: im.steps.map((s) => ({ id: s.id, n: s.n, action: s.action, isoDir: s.isoDir, files: s.files.map((f) => f.isoName), allow: s.allow })),
+  };
+  if (im.copies) {
+    // WinRE runs once per install image, under that copy's own step ids and report names
+    const serviced = servicedImages(all).filter((t) => t.layout === im);
+    out.servicedIn = im.copies.map((c) => {
+      const t = serviced.find((x) => x.name === c.name)!;
+      return { host: c.host, name: c.name, steps: t.stepIds, reports: [t.packages, t.drivers] };
+    });
+  }
+  return out;
 }
 
 async function writeOut(file: string, content: string): Promise<void> {
@@ -288,11 +302,19 @@ export interface DismRunReport {
  * and compare it with the plan. Throws MismatchError on any difference.
  */
 export async function checkDismReports(plan: Plan, statusDir: string): Promise<DismRunReport> {
+  const r = await readDismReports(plan, statusDir);
+  assertMatchesPlan(plan, r.packages, r.drivers, { notApplicable: new Set(r.notApplicable) });
+  return r;
+}
+
+/** checkDismReports without the verdict: the listings and the differences, for the run report. */
+export async function readDismReports(plan: Plan, statusDir: string): Promise<DismRunReport> {
   const { images } = generateDismWorker(plan, { runId: dismRunId(plan) });
   const packages: Record<string, DismPackage[]> = {};
   const drivers: Record<string, DismDriver[]> = {};
-  for (const im of images) {
-    for (const [kind, rel] of [['packages', STATUS_FILES.packages(im.imageNo)], ['drivers', STATUS_FILES.drivers(im.imageNo)]] as const) {
+  // one entry per serviced image: a plan image, or the WinRE inside one install image
+  for (const target of servicedImages(images)) {
+    for (const [kind, rel] of [['packages', target.packages], ['drivers', target.drivers]] as const) {
       const file = path.join(statusDir, ...rel.split('/'));
       let bytes: Uint8Array;
       try {
@@ -302,8 +324,8 @@ export async function checkDismReports(plan: Plan, statusDir: string): Promise<D
         throw ioError(err, file);
       }
       try {
-        if (kind === 'packages') packages[im.image] = parseDismPackages(bytes, file);
-        else drivers[im.image] = parseDismDrivers(bytes, file);
+        if (kind === 'packages') packages[target.name] = parseDismPackages(bytes, file);
+        else drivers[target.name] = parseDismDrivers(bytes, file);
       } catch (err) {
         throw err instanceof MsuError ? err.inFile(file) : err;
       }
@@ -311,7 +333,6 @@ export async function checkDismReports(plan: Plan, statusDir: string): Promise<D
   }
   const notApplicable = await notApplicableSteps(path.join(statusDir, STATUS_FILES.lines));
   const differences = compareWithPlan(plan, packages, drivers, { notApplicable: new Set(notApplicable) });
-  assertMatchesPlan(plan, packages, drivers, { notApplicable: new Set(notApplicable) });
   return { packages, drivers, notApplicable, differences };
 }
 

@@ -65,6 +65,13 @@ export function compareVersions(a: string, b: string): number {
 /** Known minimum QEMU versions for devices people ask for (used when the spec gives no minQemu). */
 export const DEVICE_MIN_QEMU: Readonly<Record<string, string>> = { 'virtio-sound-pci': '8.2' };
 
+/** What to do when an implied device is missing. */
+const DEVICE_HINTS: Readonly<Record<string, string>> = {
+  'tpm-crb': 'this QEMU was built without TPM support, or try vm.tpm.model "tpm-tis"',
+  'tpm-tis': 'this QEMU was built without TPM support, or try vm.tpm.model "tpm-crb"',
+  pvpanic: 'set vm.pvpanic to false to run without crash notification',
+};
+
 /** Devices every spec implicitly needs, per bus choice. */
 function neededDevices(spec: RunSpec): Array<{ name: string; why: string; minQemu?: string }> {
   const need: Array<{ name: string; why: string; minQemu?: string }> = [];
@@ -77,7 +84,8 @@ function neededDevices(spec: RunSpec): Array<{ name: string; why: string; minQem
   if (spec.vm.statusDisk) bus(spec.vm.statusDisk.bus, 'vm.statusDisk');
   if (spec.vm.cdroms.length) need.push({ name: 'ide-cd', why: 'vm.cdroms' });
   if (spec.vm.net.mode === 'user') need.push({ name: spec.vm.net.model, why: 'vm.net.model' });
-  if (spec.vm.tpm) need.push({ name: 'tpm-crb', why: 'vm.tpm' });
+  if (spec.vm.tpm) need.push({ name: spec.vm.tpm.model, why: 'vm.tpm.model' });
+  if (spec.vm.pvpanic) need.push({ name: 'pvpanic', why: 'vm.pvpanic' });
   spec.vm.devices.forEach((d, i) => {
     const min = d.minQemu ?? DEVICE_MIN_QEMU[d.qemu];
     need.push(min === undefined ? { name: d.qemu, why: `vm.devices[${i}]` } : { name: d.qemu, why: `vm.devices[${i}]`, minQemu: min });
@@ -101,7 +109,8 @@ export function requireDevices(spec: RunSpec, features: QemuFeatures): void {
       throw new UnsupportedError('E_VM_DEVICE', `${n.name} (${n.why}) needs QEMU ${n.minQemu}+, ${hostDescription(features)}${backports}`);
     }
     if (!features.devices.has(n.name)) {
-      throw new UnsupportedError('E_VM_DEVICE', `${n.name} (${n.why}) is not available in this QEMU (${features.version.text}): not listed by -device help`);
+      const hint = DEVICE_HINTS[n.name] ? `; ${DEVICE_HINTS[n.name]}` : '';
+      throw new UnsupportedError('E_VM_DEVICE', `${n.name} (${n.why}) is not available in this QEMU (${features.version.text}): not listed by -device help${hint}`);
     }
   }
 }

@@ -22,6 +22,8 @@ export interface QemuEnv {
   runDir: string;
   /** The QMP unix socket; kept separate because socket paths are limited to ~107 bytes. */
   qmpSocket: string;
+  /** swtpm's control socket (spec.vm.tpm); same length limit. Default: RUNDIR/swtpm.sock. */
+  tpmSocket?: string;
 }
 
 /** File names inside a run directory (shared by the argv builder and the runner). */
@@ -35,8 +37,10 @@ export function runPaths(runDir: string) {
     screendumps: path.join(runDir, 'screendumps'),
     ovmfVars: path.join(runDir, 'OVMF_VARS.fd'),
     statusDisk: path.join(runDir, 'status.img'),
+    /** swtpm's state directory: kept for the whole run, so a guest reboot (a new QEMU) keeps its TPM. */
     tpmDir: path.join(runDir, 'tpm'),
-    tpmSocket: path.join(runDir, 'tpm', 'swtpm.sock'),
+    tpmSocket: path.join(runDir, 'swtpm.sock'),
+    tpmLog: path.join(runDir, 'swtpm.log'),
     qemuStderr: path.join(runDir, 'qemu-stderr.log'),
   };
 }
@@ -68,7 +72,8 @@ export function qemuArgs(spec: RunSpec, env: QemuEnv): string[] {
   }
 
   if (vm.tpm) {
-    a.push('-chardev', `socket,id=chrtpm,path=${p.tpmSocket}`, '-tpmdev', 'emulator,id=tpm0,chardev=chrtpm', '-device', 'tpm-crb,tpmdev=tpm0');
+    // swtpm listens on this socket before QEMU starts (the runner starts one swtpm per QEMU process)
+    a.push('-chardev', `socket,id=chrtpm,path=${env.tpmSocket ?? p.tpmSocket}`, '-tpmdev', 'emulator,id=tpm0,chardev=chrtpm', '-device', `${vm.tpm.model},tpmdev=tpm0`);
   }
 
   // Storage: boot CD first (installers), then the system disk.
@@ -127,11 +132,17 @@ export function qemuArgs(spec: RunSpec, env: QemuEnv): string[] {
     a.push('-device', `${dev.qemu}${extra}`);
   }
 
+  // ISA pvpanic at port 0x505: a guest crash becomes the QMP event GUEST_PANICKED
+  if (vm.pvpanic) a.push('-device', 'pvpanic');
+
   // Headless, but with a framebuffer so screendump shows what the guest shows.
   a.push('-display', 'none', '-vga', 'std');
   a.push('-chardev', `file,id=ser0,path=${p.serialLog},append=on`, '-serial', 'chardev:ser0');
   a.push('-qmp', `unix:${env.qmpSocket},server=on,wait=off`);
   if (vm.rebootPolicy === 'restart-process') a.push('-action', 'reboot=shutdown');
+  // QEMU's default panic action powers the VM off, and the crash screen goes with it; paused,
+  // the runner can still take a screendump before it quits QEMU
+  a.push('-action', 'panic=pause');
   // Start paused: the runner attaches QMP first so no early event is missed, then sends `cont`.
   a.push('-S');
   return a;

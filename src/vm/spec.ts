@@ -12,6 +12,14 @@ export type DiskFormat = 'qcow2' | 'raw';
 export type DiskBus = 'ahci' | 'virtio-blk' | 'virtio-scsi';
 export type CdromRole = 'boot' | 'inputs' | 'original-iso';
 export type RebootPolicy = 'restart-process' | 'in-place';
+/** QEMU's TPM front-ends on x86 q35: CRB (memory-mapped, TPM 2.0 only) or TIS (ISA). Both work with Windows and SeaBIOS/OVMF. */
+export type TpmModel = 'tpm-crb' | 'tpm-tis';
+
+/** A TPM 2.0 emulated by swtpm; its state lives in RUNDIR/tpm and survives the runner's QEMU restarts. */
+export interface TpmSpec {
+  swtpm: true;
+  model: TpmModel;
+}
 
 /** SeaBIOS is QEMU's default BIOS (boot-sector test guests); OVMF is UEFI (Windows). */
 export type Firmware =
@@ -57,7 +65,12 @@ export interface VmSpec {
   cpus: number;
   memMiB: number;
   firmware: Firmware;
-  tpm?: { swtpm: true };
+  tpm?: TpmSpec;
+  /**
+   * Attach the ISA pvpanic device (I/O port 0x505, ACPI id QEMU0001) so a guest crash ends
+   * the run at once as `guest-panicked` instead of waiting for a watchdog.
+   */
+  pvpanic: boolean;
   disks: DiskSpec[];
   cdroms: CdromSpec[];
   net: NetSpec;
@@ -261,7 +274,7 @@ export function validateRunSpec(input: unknown, file?: string): RunSpec {
 }
 
 function validateVm(v: V, o: Obj): VmSpec {
-  v.keys(o, 'vm', ['accel', 'machine', 'cpus', 'memMiB', 'firmware', 'tpm', 'disks', 'cdroms', 'net', 'devices', 'rebootPolicy', 'statusDisk']);
+  v.keys(o, 'vm', ['accel', 'machine', 'cpus', 'memMiB', 'firmware', 'tpm', 'pvpanic', 'disks', 'cdroms', 'net', 'devices', 'rebootPolicy', 'statusDisk']);
   const accel = v.oneOf(o.accel ?? 'auto', 'vm.accel', ['auto', 'kvm', 'tcg'] as const);
   const machine = v.oneOf(o.machine ?? 'q35', 'vm.machine', ['q35'] as const);
   const cpus = v.num(o.cpus ?? 2, 'vm.cpus', 1, 64, true);
@@ -279,14 +292,18 @@ function validateVm(v: V, o: Obj): VmSpec {
     if (fw.varsTemplate !== undefined) firmware.varsTemplate = v.path(fw.varsTemplate, 'vm.firmware.varsTemplate');
   }
 
-  let tpm: { swtpm: true } | undefined;
+  let tpm: TpmSpec | undefined;
   if (o.tpm !== undefined) {
     const t = v.obj(o.tpm, 'vm.tpm');
-    v.keys(t, 'vm.tpm', ['swtpm']);
-    if (t.swtpm !== true) v.fail('vm.tpm.swtpm', 'must be true (swtpm is the only TPM backend)');
-    if (firmware.type !== 'ovmf') v.fail('vm.tpm', 'a TPM needs vm.firmware.type "ovmf"');
-    tpm = { swtpm: true };
+    v.keys(t, 'vm.tpm', ['swtpm', 'model']);
+    // SeaBIOS drives a TPM as well as OVMF does, so any firmware is fine (the tests boot SeaBIOS)
+    if ((t.swtpm ?? true) !== true) v.fail('vm.tpm.swtpm', 'must be true (swtpm is the only TPM backend)');
+    tpm = { swtpm: true, model: v.oneOf(t.model ?? 'tpm-crb', 'vm.tpm.model', ['tpm-crb', 'tpm-tis'] as const) };
   }
+  // On by default: a guest without a pvpanic driver never touches the device (Windows lists it as
+  // an unknown ACPI device until virtio-win's pvpanic.inf is installed), and a guest with one turns
+  // a crash into an immediate, named failure instead of a heartbeat timeout hours later.
+  const pvpanic = v.bool(o.pvpanic ?? true, 'vm.pvpanic');
 
   const disks = v.arr(o.disks ?? [], 'vm.disks', 16).map((x, i): DiskSpec => {
     const f = `vm.disks[${i}]`;
@@ -351,9 +368,15 @@ function validateVm(v: V, o: Obj): VmSpec {
     return dev;
   });
 
+  devices.forEach((d, i) => {
+    // these need runner-managed plumbing (a tpmdev and swtpm; a single I/O port)
+    if (d.qemu === 'tpm-crb' || d.qemu === 'tpm-tis') v.fail(`vm.devices[${i}].qemu`, `use vm.tpm ({"model":"${d.qemu}"}) for a TPM: it needs swtpm, which the runner starts`);
+    if (d.qemu === 'pvpanic' && pvpanic) v.fail(`vm.devices[${i}].qemu`, 'pvpanic is already attached by vm.pvpanic (default true)');
+  });
+
   const rebootPolicy = v.oneOf(o.rebootPolicy ?? 'restart-process', 'vm.rebootPolicy', ['restart-process', 'in-place'] as const);
 
-  const vmSpec: VmSpec = { accel, machine, cpus, memMiB, firmware, disks, cdroms, net, devices, rebootPolicy };
+  const vmSpec: VmSpec = { accel, machine, cpus, memMiB, firmware, pvpanic, disks, cdroms, net, devices, rebootPolicy };
   if (tpm) vmSpec.tpm = tpm;
   if (o.statusDisk !== undefined) {
     const s = v.obj(o.statusDisk, 'vm.statusDisk');

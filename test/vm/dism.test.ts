@@ -15,6 +15,27 @@ const GOLDEN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../fi
 const fixture = (name: string): string => readFileSync(path.join(GOLDEN, name), 'utf8');
 const loadPlan = (): Plan => JSON.parse(fixture('plan-dism.json')) as Plan;
 
+const SSU = 'Package_for_ServicingStack_1234~31bf3856ad364e35~amd64~~26100.1234.1.0';
+const SAFEOS = 'Package_for_SafeOSDU~31bf3856ad364e35~amd64~~26100.3000.1.2';
+
+/** The golden plan plus the WinRE image `msu plan --winre` emits (role winre: SSU, Safe OS DU, cleanup). */
+function winrePlan(): Plan {
+  const plan = loadPlan();
+  plan.images.push({
+    image: 'winre.wim',
+    steps: [
+      { n: 1, action: 'add-package', inputs: ['in3'], items: [SSU], reason: 'servicing stack first' },
+      { n: 2, action: 'add-package', inputs: ['in5'], items: [SAFEOS], reason: 'Safe OS dynamic update', applicability: { result: 'unknown', detail: 'no SafeOS marker found' } },
+      { n: 3, action: 'cleanup-components', inputs: [], items: [], reason: 'clean up the image' },
+    ],
+  });
+  return plan;
+}
+
+/** A WinRE /Get-Packages listing: the fixture (it has the SSU) plus the Safe OS DU. */
+const winreListing = (): string =>
+  fixture('dism-get-packages.txt').replace('The operation completed', `Package Identity : ${SAFEOS}\r\nState : Installed\r\nRelease Type : Update\r\n\r\nThe operation completed`);
+
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'msu-dism-test-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
@@ -104,6 +125,33 @@ describe('compareWithPlan', () => {
     expect(() => assertMatchesPlan(plan, {}, {})).toThrow(MismatchError);
   });
 
+  it('expects a listing of the WinRE inside each install image, keyed install.wim#N/winre.wim', () => {
+    const wp = winrePlan();
+    const re = parseDismPackages(winreListing());
+    const pkAll = { 'install.wim#1': pk, 'boot.wim#2': bootPk, 'install.wim#1/winre.wim': re };
+    const drAll = { 'install.wim#1': dr, 'boot.wim#2': [], 'install.wim#1/winre.wim': [] };
+    expect(compareWithPlan(wp, pkAll, drAll)).toEqual([]);
+    // no WinRE listing at all: the WinRE copy was not reported
+    expect(compareWithPlan(wp, { 'install.wim#1': pk, 'boot.wim#2': bootPk }, { 'install.wim#1': dr, 'boot.wim#2': [] })).toEqual([
+      { image: 'install.wim#1/winre.wim', kind: 'image-not-reported', item: 'install.wim#1/winre.wim', detail: 'no package listing for this image' },
+    ]);
+    // a listing under the plan's own label does not count: WinRE exists only inside install images
+    expect(compareWithPlan(wp, { ...pkAll, 'install.wim#1/winre.wim': undefined!, 'winre.wim': re }, drAll).map((d) => [d.image, d.kind])).toEqual([
+      ['install.wim#1/winre.wim', 'image-not-reported'],
+    ]);
+    // the Safe OS DU missing from WinRE (but present elsewhere) is a difference of the WinRE copy
+    const noSafeOs = re.filter((p) => p.identity !== SAFEOS);
+    expect(compareWithPlan(wp, { ...pkAll, 'install.wim#1/winre.wim': noSafeOs }, drAll)).toEqual([
+      { image: 'install.wim#1/winre.wim', kind: 'package-missing', item: SAFEOS, detail: "step 2: not in the image's package list" },
+    ]);
+    // not applicable is per WinRE copy: the step id the worker ran (i1.winre.s2), not the plan image's folder id (i3s2)
+    expect(compareWithPlan(wp, { ...pkAll, 'install.wim#1/winre.wim': noSafeOs }, drAll, { notApplicable: new Set(['i1.winre.s2']) })).toEqual([]);
+    expect(compareWithPlan(wp, { ...pkAll, 'install.wim#1/winre.wim': noSafeOs }, drAll, { notApplicable: new Set(['i3s2']) })).toHaveLength(1);
+    expect(() => assertMatchesPlan(wp, { ...pkAll, 'install.wim#1/winre.wim': noSafeOs }, drAll)).toThrow(
+      `install.wim#1/winre.wim: package-missing ${SAFEOS} (step 2: not in the image's package list)`,
+    );
+  });
+
   it('does not expect packages of a step the worker accepted as not applicable', () => {
     const d = compareWithPlan(plan, { 'install.wim#1': pk, 'boot.wim#2': pk }, { 'install.wim#1': dr, 'boot.wim#2': [] }, { notApplicable: new Set(['i2s1']) });
     expect(d).toEqual([]);
@@ -156,6 +204,34 @@ describe('prepareDismRun (dry run) and msu run dism --dry-run', () => {
     expect(cmds.map((c) => c.tool)).toEqual(['cp', 'cp', 'cp', 'cp', 'cp', 'xorriso', 'xorriso', 'wimlib-imagex', 'xorriso', 'createStatusDisk', 'createStatusDisk']);
   });
 
+  it('dry run with winre.wim: the worker services WinRE inside install.wim, the manifest names each WinRE copy', async () => {
+    const runDir = path.join(tmp, 'run-winre');
+    const p = await prepareDismRun(winrePlan(), { iso: path.join(dir, 'Win.iso'), runDir, baseDir: dir, dryRun: true });
+    expect(p.spec.guest?.params).toEqual({ runId: dismRunId(winrePlan()), images: ['install.wim#1', 'boot.wim#2', 'winre.wim'] });
+    expect(readFileSync(path.join(runDir, 'guest', 'worker.cmd'), 'utf8')).toBe(readFileSync(path.join(GOLDEN, 'dism-worker-winre.cmd'), 'utf8').replaceAll('golden-dism', p.spec.id));
+    const manifest = JSON.parse(readFileSync(path.join(runDir, 'dism-manifest.json'), 'utf8')) as {
+      images: Array<{ image: string; wim: string; index: number; steps: Array<{ id: string; isoDir: string; files: string[]; allow: number[] }>; servicedIn?: unknown }>;
+      copies: Array<{ from: string; to: string }>;
+    };
+    expect(manifest.images.map((im) => [im.image, im.wim, im.index])).toEqual([['install.wim#1', 'install.wim', 1], ['boot.wim#2', 'boot.wim', 2], ['winre.wim', 'winre.wim', 1]]);
+    const re = manifest.images[2]!;
+    expect(re.steps.map((s) => [s.id, s.isoDir, s.files, s.allow])).toEqual([
+      ['i3s1', 'steps/i3s1', ['in3.cab'], [0, 3010]],
+      ['i3s2', 'steps/i3s2', ['windows11.0-kb5055000-x64.cab'], [0, 3010, -2146498530]],
+      ['i3s3', '', [], [0, 3010]],
+    ]);
+    expect(re.servicedIn).toEqual([
+      { host: 'install.wim#1', name: 'install.wim#1/winre.wim', steps: ['i1.winre.s1', 'i1.winre.s2', 'i1.winre.s3'], reports: ['reports/i1.winre.packages.txt', 'reports/i1.winre.drivers.txt'] },
+    ]);
+    expect(manifest.images[0]!.servicedIn).toBeUndefined();
+    // WinRE payloads go onto the inputs ISO once, whatever the number of install images
+    expect(manifest.copies.slice(-2)).toEqual([
+      { from: 'updates/SSU & friends (100%).cab', to: 'inputs/steps/i3s1/in3.cab' },
+      { from: 'updates/windows11.0-kb5055000-x64.cab', to: 'inputs/steps/i3s2/windows11.0-kb5055000-x64.cab' },
+    ]);
+    expect(manifest.copies).toHaveLength(7);
+  });
+
   it('fails with a typed error naming a missing plan input', async () => {
     const plan = loadPlan();
     plan.inputs[0]!.path = 'updates/missing.msu';
@@ -184,8 +260,9 @@ describe('prepareDismRun (dry run) and msu run dism --dry-run', () => {
     const r = await runCli('run', 'dism', path.join(tmp, 'bad-plan.json'), '--iso', path.join(dir, 'Win.iso'), '--dry-run');
     expect(r.code).toBe(3);
     expect(r.stderr).toBe(`msu: ${path.join(tmp, 'bad-plan.json')}: plan schema is "other", expected msu-toolkit/plan@1\n`);
-    const winre = JSON.parse(fixture('plan-dism.json')) as Plan;
-    winre.images[0]!.image = 'winre.wim';
+    // WinRE without install.wim: nothing to reach it through
+    const winre = winrePlan();
+    winre.images = winre.images.filter((im) => im.image !== 'install.wim#1');
     writeFileSync(path.join(dir, 'winre-plan.json'), JSON.stringify(winre));
     const r2 = await runCli('run', 'dism', path.join(dir, 'winre-plan.json'), '--iso', path.join(dir, 'Win.iso'), '--base-dir', dir, '--run-dir', path.join(tmp, 'run4'), '--dry-run');
     // without --base-dir the inputs resolve against the current directory, where they are not
@@ -193,7 +270,9 @@ describe('prepareDismRun (dry run) and msu run dism --dry-run', () => {
     expect(r3.code).toBe(6);
     expect(r3.stderr).toBe('msu: updates/SSU & friends (100%).cab: cannot open plan input in3: no such file or directory\n');
     expect(r2.code).toBe(4);
-    expect(r2.stderr).toContain('winre.wim inside install.wim is not implemented');
+    expect(r2.stderr).toBe(
+      `msu: ${path.join(dir, 'winre-plan.json')}: plan image "winre.wim": WinRE is serviced inside install.wim (Windows\\System32\\Recovery\\Winre.wim), and the plan services no install.wim image; plan install.wim as well\n`,
+    );
   });
 
   it('loadPlanFile refuses non-JSON and shapeless plans', async () => {
@@ -217,6 +296,32 @@ describe('checkDismReports', () => {
     expect(r.notApplicable).toEqual(['i2s1']);
     expect(r.differences).toEqual([]);
     expect(Object.keys(r.packages).sort()).toEqual(['boot.wim#2', 'install.wim#1']);
+  });
+
+  it('reads the WinRE listings per install image; a missing one is image-not-reported', async () => {
+    const status = path.join(tmp, 'status-winre');
+    mkdirSync(path.join(status, 'reports'), { recursive: true });
+    for (const n of [1, 2]) {
+      writeFileSync(path.join(status, 'reports', `i${n}.packages.txt`), fixture('dism-get-packages.txt'));
+      writeFileSync(path.join(status, 'reports', `i${n}.drivers.txt`), fixture('dism-get-drivers.txt'));
+    }
+    writeFileSync(path.join(status, 'status.jsonl'), '{"type":"step","id":"i2s1","exitCode":-2146498530,"ok":true}\r\n');
+    // the worker's WinRE listings are missing: named by the WinRE copy they belong to
+    await expect(checkDismReports(winrePlan(), status)).rejects.toThrow(
+      'the serviced image does not match the plan: 1 difference(s): install.wim#1/winre.wim: image-not-reported install.wim#1/winre.wim (no package listing for this image)',
+    );
+    writeFileSync(path.join(status, 'reports', 'i1.winre.packages.txt'), winreListing());
+    writeFileSync(path.join(status, 'reports', 'i1.winre.drivers.txt'), fixture('dism-get-drivers.txt'));
+    const r = await checkDismReports(winrePlan(), status);
+    expect(r.differences).toEqual([]);
+    expect(Object.keys(r.packages).sort()).toEqual(['boot.wim#2', 'install.wim#1', 'install.wim#1/winre.wim']);
+    expect(r.packages['install.wim#1/winre.wim']!.map((p) => p.identity)).toContain(SAFEOS);
+    // WinRE without the Safe OS DU fails the check
+    writeFileSync(path.join(status, 'reports', 'i1.winre.packages.txt'), fixture('dism-get-packages.txt'));
+    await expect(checkDismReports(winrePlan(), status)).rejects.toMatchObject({
+      kind: 'mismatch',
+      message: expect.stringContaining(`install.wim#1/winre.wim: package-missing ${SAFEOS} (step 2`),
+    });
   });
 
   it('fails with MismatchError when a report is missing, and names a corrupt report file', async () => {

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import type { Plan } from '../../src/cbs/plan-types.js';
-import { dismLayout, EXIT_CODES, generateDismWorker } from '../../src/vm/guest/dism-worker.js';
+import { dismLayout, EXIT_CODES, generateDismWorker, servicedImages } from '../../src/vm/guest/dism-worker.js';
 import { ProtocolParser } from '../../src/vm/protocol.js';
 import { MsuError } from '../../src/errors.js';
 
@@ -13,6 +13,41 @@ const goldenName = (p: string): string => 'dism-' + p.split('\\').pop()!;
 
 /** Lines of a generated batch file, CRLF-separated as cmd.exe expects. */
 const linesOf = (content: string): string[] => content.split('\r\n');
+
+const SSU = 'Package_for_ServicingStack_1234~31bf3856ad364e35~amd64~~26100.1234.1.0';
+const SAFEOS = 'Package_for_SafeOSDU~31bf3856ad364e35~amd64~~26100.3000.1.2';
+
+/** The golden plan plus the WinRE image `msu plan --winre` emits (role winre: SSU, Safe OS DU, cleanup). */
+function winrePlan(): Plan {
+  const plan = loadPlan();
+  plan.images.push({
+    image: 'winre.wim',
+    steps: [
+      { n: 1, action: 'add-package', inputs: ['in3'], items: [SSU], reason: 'servicing stack first' },
+      { n: 2, action: 'add-package', inputs: ['in5'], items: [SAFEOS], reason: 'Safe OS dynamic update', applicability: { result: 'unknown', detail: 'no SafeOS marker found' } },
+      { n: 3, action: 'cleanup-components', inputs: [], items: [], reason: 'clean up the image' },
+    ],
+  });
+  return plan;
+}
+
+/**
+ * The command lines worker.cmd runs, in execution order when every step succeeds: the main
+ * section's `call :run` lines (up to the success section; of copy/split the copy), each
+ * expanded into its block's commands (the lines that are not the logging `echo(`).
+ */
+function executedCommands(worker: string[]): string[] {
+  const end = worker.indexOf('rem ---- success ----');
+  const out: string[] = [];
+  for (const l of worker.slice(0, end)) {
+    const m = /^call :run (\S+) (\S+) /.exec(l);
+    if (!m || m[1]!.startsWith('split-')) continue;
+    let i = worker.indexOf(`:${m[2]}`) + 1;
+    expect(i, m[2]).toBeGreaterThan(0);
+    for (; worker[i] !== 'goto :eof'; i++) if (!worker[i]!.startsWith('echo(')) out.push(worker[i]!);
+  }
+  return out;
+}
 
 describe('generateDismWorker golden files', () => {
   const out = generateDismWorker(loadPlan(), { runId: 'golden-dism' });
@@ -30,6 +65,15 @@ describe('generateDismWorker golden files', () => {
       if (process.env.MSU_UPDATE_GOLDEN === '1' || !existsSync(golden)) writeFileSync(golden, f.content);
       expect(f.content, f.path).toBe(readFileSync(golden, 'utf8'));
     }
+  });
+
+  it('a plan with winre.wim: worker.cmd byte-identical to its golden copy, the other files unchanged', () => {
+    const w = generateDismWorker(winrePlan(), { runId: 'golden-dism' });
+    const golden = path.join(GOLDEN, 'dism-worker-winre.cmd');
+    const worker = w.files.find((f) => f.path.endsWith('worker.cmd'))!.content;
+    if (process.env.MSU_UPDATE_GOLDEN === '1' || !existsSync(golden)) writeFileSync(golden, worker);
+    expect(worker).toBe(readFileSync(golden, 'utf8'));
+    for (const f of w.files.filter((x) => !x.path.endsWith('worker.cmd'))) expect(f.content, f.path).toBe(out.files.find((x) => x.path === f.path)!.content);
   });
 });
 
@@ -93,8 +137,10 @@ describe('generateDismWorker structure', () => {
 
   it('every protocol line is a valid @@MSU event once cmd has expanded its variables', () => {
     const vars: Record<string, string> = { MSU_RC: '-2146498530', MSU_OK: 'true', MSU_STEP: 'i1s2', MSU_FAILED_STEP: 'i1s2', MSU_CUR: 'i1s2' };
-    const lines = out.files.flatMap((f) => linesOf(f.content)).filter((l) => l.includes('@@MSU '));
+    const withWinre = generateDismWorker(winrePlan(), { runId: 'golden-dism' });
+    const lines = [...out.files, ...withWinre.files].flatMap((f) => linesOf(f.content)).filter((l) => l.includes('@@MSU '));
     expect(lines.length).toBeGreaterThan(40);
+    expect(lines.some((l) => l.includes('"id":"i1.winre.s2"'))).toBe(true);
     const serial = lines
       .map((l) => {
         expect(l.startsWith('2>nul >COM1 echo(@@MSU {'), l).toBe(true);
@@ -154,7 +200,8 @@ describe('generateDismWorker structure', () => {
     expect(msg(bad((p) => (p.images[0]!.steps[0]!.inputs = ['in4'])))).toBe('install.wim#1 step 1 (add-package) cannot use driver-folder input in4');
     expect(msg(bad((p) => (p.images[0]!.steps[1]!.n = 1)))).toBe('install.wim#1: step 1 appears twice');
     expect(msg(bad((p) => (p.images = [])))).toBe('the plan has no images to service');
-    expect(msg(bad((p) => (p.images[0]!.image = 'install.wim#1 & calc')))).toMatch(/services install\.wim#N and boot\.wim#N only/);
+    expect(msg(bad((p) => (p.images[0]!.image = 'install.wim#1 & calc')))).toBe('plan image "install.wim#1 & calc": the DISM worker services install.wim#N, boot.wim#N and winre.wim only');
+    expect(msg(bad((p) => (p.images[0]!.image = 'winre.wim#2')))).toMatch(/services install\.wim#N, boot\.wim#N and winre\.wim only/);
     expect(() => generateDismWorker(loadPlan(), { runId: 'a&b' })).toThrow(/not a plain id/);
     expect(() => generateDismWorker(loadPlan(), { runId: 'r', labels: { inputs: 'OUT', scratch: 'S', output: 'MSUOUT', status: 'T' } })).toThrow(/part of another label/);
   });
@@ -168,5 +215,144 @@ describe('generateDismWorker structure', () => {
       ['i1s4', '', []],
       ['i2s1', 'steps/i2s1', ['windows11.0-kb5055000-x64.cab']],
     ]);
+  });
+});
+
+describe('generateDismWorker: WinRE inside install.wim', () => {
+  const out = generateDismWorker(winrePlan(), { runId: 'golden-dism' });
+  const worker = linesOf(out.files.find((f) => f.path.endsWith('worker.cmd'))!.content);
+
+  it('services WinRE inside the mounted install image, in the Dynamic Update order, before the image itself', () => {
+    const cmds = executedCommands(worker);
+    const first = cmds.indexOf('dism /English /Mount-Image /ImageFile:"%MSU_W%\\work\\install.wim" /Index:1 /MountDir:"%MSU_W%\\mnt" /ScratchDir:"%MSU_W%\\scratch"');
+    const last = cmds.indexOf('dism /English /Unmount-Image /MountDir:"%MSU_W%\\mnt" /Commit /ScratchDir:"%MSU_W%\\scratch"');
+    expect(first).toBeGreaterThan(0);
+    // the whole sequence from mounting install.wim#1 to committing it, exactly
+    expect(cmds.slice(first, last + 1)).toEqual([
+      // 1. mount install.wim#1
+      'dism /English /Mount-Image /ImageFile:"%MSU_W%\\work\\install.wim" /Index:1 /MountDir:"%MSU_W%\\mnt" /ScratchDir:"%MSU_W%\\scratch"',
+      // 2. copy WinRE out to the scratch volume (no stale copy; attributes first: it is hidden+system in the image)
+      'if exist "%MSU_W%\\work\\winre.wim" del /f /q "%MSU_W%\\work\\winre.wim"',
+      'attrib -r -h -s "%MSU_W%\\mnt\\Windows\\System32\\Recovery\\Winre.wim"',
+      'copy /b /y "%MSU_W%\\mnt\\Windows\\System32\\Recovery\\Winre.wim" "%MSU_W%\\work\\winre.wim"',
+      'dism /English /Get-WimInfo /WimFile:"%MSU_W%\\work\\winre.wim"',
+      // mount it (index 1) in its own mount directory
+      'dism /English /Mount-Image /ImageFile:"%MSU_W%\\work\\winre.wim" /Index:1 /MountDir:"%MSU_W%\\mnt-winre" /ScratchDir:"%MSU_W%\\scratch"',
+      // the winre steps: SSU, Safe OS DU, cleanup
+      'dism /English /Image:"%MSU_W%\\mnt-winre" /Add-Package /PackagePath:"%MSU_I%\\steps\\i3s1\\in3.cab" /ScratchDir:"%MSU_W%\\scratch"',
+      'dism /English /Image:"%MSU_W%\\mnt-winre" /Add-Package /PackagePath:"%MSU_I%\\steps\\i3s2\\windows11.0-kb5055000-x64.cab" /ScratchDir:"%MSU_W%\\scratch"',
+      'dism /English /Image:"%MSU_W%\\mnt-winre" /Cleanup-Image /StartComponentCleanup /ScratchDir:"%MSU_W%\\scratch"',
+      // its reports, named after the install image that carries it
+      'dism /English /Image:"%MSU_W%\\mnt-winre" /Get-Packages /Format:List >"%MSU_S%\\reports\\i1.winre.packages.txt"',
+      'dism /English /Image:"%MSU_W%\\mnt-winre" /Get-Drivers /Format:List >"%MSU_S%\\reports\\i1.winre.drivers.txt"',
+      // commit WinRE
+      'dism /English /Unmount-Image /MountDir:"%MSU_W%\\mnt-winre" /Commit /ScratchDir:"%MSU_W%\\scratch"',
+      // 3. export into a fresh file (Export-Image appends to an existing one), then copy it back
+      'if exist "%MSU_W%\\work\\winre2.wim" del /f /q "%MSU_W%\\work\\winre2.wim"',
+      'dism /English /Export-Image /SourceImageFile:"%MSU_W%\\work\\winre.wim" /SourceIndex:1 /DestinationImageFile:"%MSU_W%\\work\\winre2.wim"',
+      'del /f /q "%MSU_W%\\mnt\\Windows\\System32\\Recovery\\Winre.wim"',
+      'copy /b /y "%MSU_W%\\work\\winre2.wim" "%MSU_W%\\mnt\\Windows\\System32\\Recovery\\Winre.wim"',
+      'attrib +h +s "%MSU_W%\\mnt\\Windows\\System32\\Recovery\\Winre.wim"',
+      'dism /English /Get-WimInfo /WimFile:"%MSU_W%\\mnt\\Windows\\System32\\Recovery\\Winre.wim"',
+      // 4. then install.wim#1's own steps, listings and commit, as without WinRE
+      'dism /English /Image:"%MSU_W%\\mnt" /Add-Package /PackagePath:"%MSU_I%\\steps\\i1s1\\in3.cab" /ScratchDir:"%MSU_W%\\scratch"',
+      'dism /English /Image:"%MSU_W%\\mnt" /Add-Package /PackagePath:"%MSU_I%\\steps\\i1s2" /ScratchDir:"%MSU_W%\\scratch"',
+      'dism /English /Image:"%MSU_W%\\mnt" /Add-Driver /Driver:"%MSU_I%\\steps\\i1s3" /Recurse /ScratchDir:"%MSU_W%\\scratch"',
+      'dism /English /Image:"%MSU_W%\\mnt" /Cleanup-Image /StartComponentCleanup /ResetBase /ScratchDir:"%MSU_W%\\scratch"',
+      'dism /English /Image:"%MSU_W%\\mnt" /Get-Packages /Format:List >"%MSU_S%\\reports\\i1.packages.txt"',
+      'dism /English /Image:"%MSU_W%\\mnt" /Get-Drivers /Format:List >"%MSU_S%\\reports\\i1.drivers.txt"',
+      'dism /English /Unmount-Image /MountDir:"%MSU_W%\\mnt" /Commit /ScratchDir:"%MSU_W%\\scratch"',
+    ]);
+    // the prepare step makes the second mount directory; boot.wim never touches WinRE
+    expect(cmds.slice(0, first)).toContain('if not exist "%MSU_W%\\mnt-winre" mkdir "%MSU_W%\\mnt-winre"');
+    expect(cmds.slice(last + 1).filter((c) => /winre/i.test(c))).toEqual([]);
+  });
+
+  it('runs WinRE steps through :run with the plan allow-lists; a failure while WinRE is mounted discards both mounts', () => {
+    const calls = worker.filter((l) => l.startsWith('call :run i1.winre'));
+    expect(calls).toEqual([
+      'call :run i1.winre-extract c_i1_winre_extract 0 || goto :failed_mounted',
+      'call :run i1.winre-mount c_i1_winre_mount 0 || goto :failed_winre',
+      'call :run i1.winre.s1 c_i1_winre_s1 0 3010 || goto :failed_winre',
+      // applicability "unknown": 0x800F081E tolerated, as for any package step
+      `call :run i1.winre.s2 c_i1_winre_s2 0 3010 ${EXIT_CODES.notApplicable} || goto :failed_winre`,
+      'call :run i1.winre.s3 c_i1_winre_s3 0 3010 || goto :failed_winre',
+      'call :run i1.winre-packages c_i1_winre_packages 0 || goto :failed_winre',
+      'call :run i1.winre-drivers c_i1_winre_drivers 0 || goto :failed_winre',
+      'call :run i1.winre-commit c_i1_winre_commit 0 || goto :failed_winre',
+      'call :run i1.winre-export c_i1_winre_export 0 || goto :failed_mounted',
+      'call :run i1.winre-replace c_i1_winre_replace 0 || goto :failed_mounted',
+    ]);
+    // :failed_winre discards WinRE, then falls through into :failed_mounted (install image) and :failed
+    const at = worker.indexOf(':failed_winre');
+    expect(worker.slice(at, worker.indexOf(':failed_mounted') + 4)).toEqual([
+      ':failed_winre',
+      'rem WinRE is mounted too (from its copy on the scratch volume): discard it first, then the install image.',
+      'set "MSU_FAILED_RC=%MSU_RC%"',
+      'call :run discard-winre c_discard_winre 0',
+      'set "MSU_RC=%MSU_FAILED_RC%"',
+      ':failed_mounted',
+      'rem A mounted image must not be left behind: discard its changes, then clean up stale mounts.',
+      'set "MSU_FAILED_RC=%MSU_RC%"',
+      'call :run discard c_discard 0',
+    ]);
+    expect(worker[worker.indexOf(':c_discard_winre') + 2]).toBe('dism /English /Unmount-Image /MountDir:"%MSU_W%\\mnt-winre" /Discard');
+    // the status file says which image a WinRE step belongs to
+    expect(worker).toContain(`>>"%MSU_S%\\status.jsonl" echo({"type":"plan-step","id":"i1.winre.s2","image":"install.wim#1/winre.wim","n":2,"action":"add-package","items":["${SAFEOS}"],"allow":[0,3010,-2146498530]}`);
+    // progress counts every step once: 18 without WinRE + 3 steps + 7 for the WinRE pass
+    const texts = worker.filter((l) => l.includes('"type":"progress"')).map((l) => /"text":"([^"]*)"/.exec(l)![1]);
+    expect(texts.slice(-3)).toEqual(['28/28 out-boot', '28/28 split-boot', 'done']);
+  });
+
+  it('services each install image\'s own WinRE, with its own step ids and reports', () => {
+    const plan = winrePlan();
+    plan.images.splice(1, 0, { image: 'install.wim#3', steps: [{ n: 1, action: 'add-package', inputs: ['in3'], items: [SSU], reason: 'ssu' }] });
+    const gen = generateDismWorker(plan, { runId: 'r' });
+    const w = linesOf(gen.files[1]!.content);
+    const ids = w.filter((l) => l.startsWith('call :run ')).map((l) => l.split(' ')[2]!);
+    expect(ids.slice(0, ids.indexOf('copy-boot'))).toEqual([
+      'prepare', 'copy-install',
+      'i1-mount', 'i1.winre-extract', 'i1.winre-mount', 'i1.winre.s1', 'i1.winre.s2', 'i1.winre.s3', 'i1.winre-packages', 'i1.winre-drivers', 'i1.winre-commit', 'i1.winre-export', 'i1.winre-replace',
+      'i1s1', 'i1s2', 'i1s3', 'i1s4', 'i1-packages', 'i1-drivers', 'i1-commit',
+      'i2-mount', 'i2.winre-extract', 'i2.winre-mount', 'i2.winre.s1', 'i2.winre.s2', 'i2.winre.s3', 'i2.winre-packages', 'i2.winre-drivers', 'i2.winre-commit', 'i2.winre-export', 'i2.winre-replace',
+      'i2s1', 'i2-packages', 'i2-drivers', 'i2-commit',
+      'out-install', 'split-install',
+    ]);
+    expect(executedCommands(w).filter((c) => c.includes('/Get-Packages'))).toEqual([
+      'dism /English /Image:"%MSU_W%\\mnt-winre" /Get-Packages /Format:List >"%MSU_S%\\reports\\i1.winre.packages.txt"',
+      'dism /English /Image:"%MSU_W%\\mnt" /Get-Packages /Format:List >"%MSU_S%\\reports\\i1.packages.txt"',
+      'dism /English /Image:"%MSU_W%\\mnt-winre" /Get-Packages /Format:List >"%MSU_S%\\reports\\i2.winre.packages.txt"',
+      'dism /English /Image:"%MSU_W%\\mnt" /Get-Packages /Format:List >"%MSU_S%\\reports\\i2.packages.txt"',
+      'dism /English /Image:"%MSU_W%\\mnt" /Get-Packages /Format:List >"%MSU_S%\\reports\\i3.packages.txt"',
+    ]);
+    expect(servicedImages(gen.images).map((t) => [t.name, t.packages, t.drivers, t.stepIds.join(' ')])).toEqual([
+      ['install.wim#1', 'reports/i1.packages.txt', 'reports/i1.drivers.txt', 'i1s1 i1s2 i1s3 i1s4'],
+      ['install.wim#3', 'reports/i2.packages.txt', 'reports/i2.drivers.txt', 'i2s1'],
+      ['boot.wim#2', 'reports/i3.packages.txt', 'reports/i3.drivers.txt', 'i3s1'],
+      ['install.wim#1/winre.wim', 'reports/i1.winre.packages.txt', 'reports/i1.winre.drivers.txt', 'i1.winre.s1 i1.winre.s2 i1.winre.s3'],
+      ['install.wim#3/winre.wim', 'reports/i2.winre.packages.txt', 'reports/i2.winre.drivers.txt', 'i2.winre.s1 i2.winre.s2 i2.winre.s3'],
+    ]);
+    // WinRE payloads sit once on the inputs ISO, in the plan image's step folders
+    expect(gen.images[3]!.steps.map((s) => [s.id, s.isoDir])).toEqual([['i4s1', 'steps/i4s1'], ['i4s2', 'steps/i4s2'], ['i4s3', '']]);
+  });
+
+  it('refuses winre.wim without an install.wim image: WinRE is reached through install.wim', () => {
+    const plan = winrePlan();
+    plan.images = plan.images.filter((im) => im.image !== 'install.wim#1');
+    let err: unknown;
+    try {
+      generateDismWorker(plan, { runId: 'r' });
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(MsuError);
+    expect((err as MsuError).kind).toBe('unsupported');
+    expect((err as MsuError).code).toBe('E_DISM_IMAGE');
+    expect((err as MsuError).message).toBe(
+      'plan image "winre.wim": WinRE is serviced inside install.wim (Windows\\System32\\Recovery\\Winre.wim), and the plan services no install.wim image; plan install.wim as well',
+    );
+    // a plan without WinRE gets no second mount directory and no :failed_winre
+    const plain = generateDismWorker(loadPlan(), { runId: 'r' }).files[1]!.content;
+    expect(plain).not.toMatch(/winre/i);
   });
 });

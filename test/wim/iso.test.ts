@@ -131,6 +131,13 @@ describe.skipIf(!HAVE)('ISO list / extract / boot info / rebuild', () => {
     const missing = await runCli('iso', 'rebuild', path.join(dir, 'media', 'sources'), path.join(dir, 'x.iso'));
     expect(missing.code).toBe(2);
     expect(missing.stderr).toMatch(/BIOS boot image boot\/etfsboot\.com not found/);
+    const both = await runCli('iso', 'rebuild', path.join(dir, 'extracted'), path.join(dir, 'y.iso'), '--like', iso, '--efi-boot', 'x.bin');
+    expect(both.code).toBe(2);
+    expect(both.stderr).toContain(`--like copies the boot setup of ${iso}; drop --efi-boot`);
+    expect(existsSync(path.join(dir, 'y.iso'))).toBe(false);
+    const ex = await runCli('iso', 'extract', iso, path.join(dir, 'cli-extracted'), '--json');
+    expect(ex.code).toBe(0);
+    expect(JSON.parse(ex.stdout)).toEqual({ files: ['boot/etfsboot.com', 'efi/microsoft/boot/efisys.bin', 'setup.exe', 'sources/a long name with spaces and ünïcode.txt'] });
   });
 
   it('garbage input is a FormatError naming the file; missing boot files a UsageError; nothing partial is left', async () => {

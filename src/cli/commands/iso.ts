@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { isoBootInfo, isoExtract, isoList, isoRebuild, type IsoBootInfo } from '../../wim/index.js';
+import { UsageError } from '../../errors.js';
 import type { CliContext } from '../context.js';
 
 export function register(program: Command, ctx: CliContext): void {
@@ -9,7 +10,7 @@ export function register(program: Command, ctx: CliContext): void {
   iso
     .command('list')
     .description('every file and directory in the ISO')
-    .argument('<iso>')
+    .argument('<iso>', 'the ISO image')
     .option('--json', 'print canonical JSON')
     .action(async (file: string, opts: { json?: boolean }) => {
       const entries = await isoList(file);
@@ -20,17 +21,19 @@ export function register(program: Command, ctx: CliContext): void {
   iso
     .command('extract')
     .description('extract the whole ISO tree into a directory (nothing is left behind on failure)')
-    .argument('<iso>')
+    .argument('<iso>', 'the ISO image')
     .argument('<dir>', 'destination directory (created if needed)')
-    .action(async (file: string, dir: string) => {
+    .option('--json', 'print the extracted files as canonical JSON')
+    .action(async (file: string, dir: string, opts: { json?: boolean }) => {
       const files = await isoExtract(file, dir, { onProgress: progress });
+      if (opts.json) return ctx.printJson({ files: [...files].sort() });
       ctx.print(`extracted ${files.length} file${files.length === 1 ? '' : 's'}`);
     });
 
   iso
     .command('info')
     .description('volume id and El Torito boot entries')
-    .argument('<iso>')
+    .argument('<iso>', 'the ISO image')
     .option('--json', 'print canonical JSON')
     .action(async (file: string, opts: { json?: boolean }) => {
       const info = await isoBootInfo(file);
@@ -48,7 +51,10 @@ export function register(program: Command, ctx: CliContext): void {
     .option('--efi-boot <path>', 'UEFI boot image inside dir', 'efi/microsoft/boot/efisys.bin')
     .option('--like <iso>', 'copy the boot catalog setup of this ISO instead')
     .option('--json', 'print the boot info of the new ISO as canonical JSON')
-    .action(async (dir: string, out: string, opts: { volid?: string; biosBoot: string; efiBoot: string; like?: string; json?: boolean }) => {
+    .action(async (dir: string, out: string, opts: { volid?: string; biosBoot: string; efiBoot: string; like?: string; json?: boolean }, cmd: Command) => {
+      // --like takes the boot images from the other ISO's catalog; a boot path given as well would be ignored
+      const given = ['biosBoot', 'efiBoot'].filter((k) => cmd.getOptionValueSource(k) === 'cli');
+      if (opts.like !== undefined && given.length) throw new UsageError(`--like copies the boot setup of ${opts.like}; drop ${given.map((k) => (k === 'biosBoot' ? '--bios-boot' : '--efi-boot')).join(' and ')}`);
       const info = await isoRebuild(dir, out, {
         biosBoot: opts.biosBoot,
         efiBoot: opts.efiBoot,

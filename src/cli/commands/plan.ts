@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { buildPlan, formatPlanSummary, type PlanRequestTarget } from '../../cbs/plan.js';
 import { diffPlans, formatPlanDiff, isEmptyDiff, readPlanFile } from '../../cbs/plan-diff.js';
 import { formatVerifyReport, verifyPackage } from '../../cbs/verify.js';
+import { comparePlanWithRun, formatPlanRunDiff, isRunReport, readRunReport } from '../../vm/report.js';
 import { UsageError } from '../../errors.js';
 import { canonicalJson } from '../../util/json.js';
 import { writeFileAtomic } from '../../util/fsout.js';
@@ -83,16 +84,25 @@ export function register(program: Command, ctx: CliContext): void {
 
   plan
     .command('diff')
-    .description('compare two plans: exit 0 and no output when they are the same, exit 1 and a Markdown review when they differ')
+    .description('compare two plans, or a plan with what a run installed (NEW = run directory or report.json): exit 0 and no output when they agree, exit 1 and a Markdown review when they differ')
     .argument('<old>', 'older plan.json')
-    .argument('<new>', 'newer plan.json')
+    .argument('<new>', 'newer plan.json, or a run directory / report.json of msu run')
     .option('--json', 'print the differences as JSON')
     .action(async (oldFile: string, newFile: string, opts: { json?: boolean }) => {
+      const json = opts.json || (plan.opts() as PlanOpts).json;
+      if (await isRunReport(newFile)) {
+        const d = comparePlanWithRun(await readPlanFile(oldFile), await readRunReport(newFile));
+        if (d.matches && !json) return;
+        if (!d.matches) ctx.exitCode = 1;
+        if (json) ctx.printJson(d);
+        else ctx.stdout.write(formatPlanRunDiff(d));
+        return;
+      }
       const d = diffPlans(await readPlanFile(oldFile), await readPlanFile(newFile));
       if (isEmptyDiff(d)) return;
       ctx.exitCode = 1;
       // `plan` has its own --json, and commander gives it the flag wherever it is written.
-      if (opts.json || (plan.opts() as PlanOpts).json) ctx.printJson(d);
+      if (json) ctx.printJson(d);
       else ctx.stdout.write(formatPlanDiff(d));
     });
 

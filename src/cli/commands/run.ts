@@ -1,10 +1,13 @@
 import path from 'node:path';
 import type { Command } from 'commander';
 import { MsuError, UsageError } from '../../errors.js';
-import { checkDismReports, collectDismOutputs, loadPlanFile, prepareDismRun, type PreparedRun } from '../../vm/dism.js';
+import { collectDismOutputs, loadPlanFile, prepareDismRun, readDismReports, type PreparedRun } from '../../vm/dism.js';
+import { assertMatchesPlan } from '../../vm/dism-output.js';
 import { prepareWuaRun } from '../../vm/wua.js';
 import { runVm, type RunEvent, type RunResult } from '../../vm/runner.js';
 import type { WuaFilter } from '../../vm/guest/wua-runner.js';
+import { buildRunReport, formatRunReport, readRunDir, readRunReport, RUN_FILES, writeRunReport, type RunReport } from '../../vm/report.js';
+import { canonicalJson } from '../../util/json.js';
 import type { CliContext } from '../context.js';
 
 const collect = (v: string, prev: string[] = []): string[] => [...prev, v];
@@ -57,7 +60,7 @@ export function register(program: Command, ctx: CliContext): void {
     .command('dism')
     .description('service install.wim/boot.wim from PLAN with DISM in a WinPE worker VM; exit 1 if the result differs from the plan, 7 if the run fails')
     .argument('<plan>', 'plan file (msu plan)')
-    .requiredOption('--iso <file>', 'the Windows installation ISO')
+    .requiredOption('--iso <file>', 'the Windows installation ISO (required)')
     .option('--worker <qcow2>', 'a prepared worker system disk instead of WinPE from the ISO')
     .option('--run-dir <dir>', 'run directory (default: ./msu-run-dism)')
     .option('--base-dir <dir>', 'directory the plan\'s input paths are relative to (default: the current directory, as for msu plan)')
@@ -88,16 +91,29 @@ export function register(program: Command, ctx: CliContext): void {
       }
       const result = await execute(ctx, prepared, opts.json === true);
       if (!result.ok) {
-        if (opts.json) ctx.printJson({ ...summary(prepared, runDir), result });
-        else ctx.print(`run ${result.id} failed: ${result.failure?.message ?? 'unknown reason'}`);
+        const report = await writeRunReport(prepared.runDir);
+        if (opts.json) ctx.printJson({ ...summary(prepared, runDir), result, report });
+        else ctx.print(formatRunReport(report));
         ctx.exitCode = 7;
         return;
       }
-      const report = await checkDismReports(plan, path.join(prepared.runDir, 'status'));
+      const dism = await readDismReports(plan, path.join(prepared.runDir, 'status'));
+      const report = await writeRunReport(prepared.runDir, dism);
+      if (dism.differences.length > 0) {
+        // the report on disk says what differs; the error says it once more and exits 1
+        if (opts.json) {
+          ctx.printJson({ ...summary(prepared, runDir), result, report });
+          ctx.exitCode = 1;
+          return;
+        }
+        ctx.print(formatRunReport(report));
+        assertMatchesPlan(plan, dism.packages, dism.drivers, { notApplicable: new Set(dism.notApplicable) });
+      }
       const outputs = await collectDismOutputs(prepared.runDir, path.join(prepared.runDir, 'output'));
       if (opts.json) ctx.printJson({ ...summary(prepared, runDir), result, report, outputs: outputs.map((o) => path.relative(prepared.runDir, o)) });
       else {
-        ctx.print(`run ${result.id}: DISM finished; the image matches the plan`);
+        ctx.print(formatRunReport(report));
+        ctx.print('the serviced images match the plan; output:');
         for (const o of outputs) ctx.print(`  ${path.relative(process.cwd(), o)}`);
       }
     });
@@ -132,8 +148,28 @@ export function register(program: Command, ctx: CliContext): void {
         return;
       }
       const result = await execute(ctx, prepared, opts.json === true);
-      if (opts.json) ctx.printJson({ ...summary(prepared, runDir), result });
-      else ctx.print(result.ok ? `run ${result.id}: Windows Update finished after ${result.boots} boots` : `run ${result.id} failed: ${result.failure?.message ?? 'unknown reason'}`);
+      const report = await writeRunReport(prepared.runDir);
+      if (opts.json) ctx.printJson({ ...summary(prepared, runDir), result, report });
+      else ctx.print(formatRunReport(report));
       if (!result.ok) ctx.exitCode = 7;
+    });
+
+  run
+    .command('report')
+    .description('show what a finished run did, per step or per update (report.json, or rebuilt from events.jsonl and result.json)')
+    .argument('<run-dir>', 'the run directory')
+    .option('--json', 'print the report JSON')
+    .action(async (runDir: string, opts: { json?: boolean }) => {
+      let report: RunReport;
+      try {
+        report = await readRunReport(path.join(runDir, RUN_FILES.report));
+      } catch (err) {
+        if (!(err instanceof MsuError && err.code === 'E_IO_ENOENT')) throw err;
+        const { events, result, kind } = await readRunDir(runDir);
+        report = buildRunReport(kind, result, events);
+      }
+      if (opts.json) ctx.stdout.write(canonicalJson(report));
+      else ctx.print(formatRunReport(report));
+      if (!report.ok) ctx.exitCode = 7;
     });
 }

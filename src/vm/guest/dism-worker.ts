@@ -2,6 +2,12 @@
  * Path A guest: a WinPE worker (boot.wim index 2 of the target ISO) that runs DISM from
  * generated batch files. WinPE from the ISO has no PowerShell, hence cmd.exe.
  *
+ * WinRE (plan image `winre.wim`) is not a file of the ISO: each install.wim image carries its
+ * own `Windows\System32\Recovery\Winre.wim`. Following Microsoft's Dynamic Update media flow,
+ * the worker services it inside every install.wim image of the plan, after mounting that
+ * image and before its own steps: copy it out, mount, winre steps, report, commit, export
+ * (shrinks it), copy it back.
+ *
  * Files produced (all destined for `X:\Windows\System32` inside boot.wim):
  *   startnet.cmd   wpeinit, COM1 setup, volume probe by label, runs worker.cmd, `wpeutil shutdown`
  *   worker.cmd     every DISM step through the `:run` subroutine
@@ -79,10 +85,37 @@ export interface DismStepLayout {
 export interface DismImageLayout {
   imageNo: number;
   image: string;
-  /** `install.wim` or `boot.wim` (from the ISO's `sources` folder). */
-  wim: 'install.wim' | 'boot.wim';
+  /** `install.wim` or `boot.wim` (from the ISO's `sources` folder); `winre.wim` lives inside each install.wim image. */
+  wim: 'install.wim' | 'boot.wim' | 'winre.wim';
   index: number;
+  /** For winre.wim, step ids (`i3s1`) only name the payload folders; each copy runs them under its own ids. */
   steps: DismStepLayout[];
+  /** winre.wim only: one copy per install.wim image of the plan, in plan order. */
+  copies?: DismWinreCopy[];
+}
+
+/** The WinRE inside one install.wim image, serviced as a plan image of its own. */
+export interface DismWinreCopy {
+  /** The install.wim image that carries it (`install.wim#1`) and that image's imageNo. */
+  host: string;
+  hostNo: number;
+  /** Name in reports and differences: `install.wim#1/winre.wim`. */
+  name: string;
+  /** Prefix of its step ids (`i1.winre.s2`, `i1.winre-mount`) and report files. */
+  tag: string;
+}
+
+/** One image the worker lists after servicing: what the reports are called and which step ids ran in it. */
+export interface DismServicedImage {
+  /** Key of the report maps and `image` of a difference: the plan image, or `install.wim#1/winre.wim`. */
+  name: string;
+  /** The plan image whose steps it ran. */
+  layout: DismImageLayout;
+  /** Status-disk paths of its /Get-Packages and /Get-Drivers listings. */
+  packages: string;
+  drivers: string;
+  /** Step ids as the worker ran them, parallel to layout.steps. */
+  stepIds: string[];
 }
 
 export interface DismWorkerFile {
@@ -98,17 +131,28 @@ export const STATUS_FILES = {
   log: 'worker.log',
   packages: (imageNo: number) => `reports/i${imageNo}.packages.txt`,
   drivers: (imageNo: number) => `reports/i${imageNo}.drivers.txt`,
+  /** WinRE inside install image `hostNo` (each install image has its own copy). */
+  winrePackages: (hostNo: number) => `reports/i${hostNo}.winre.packages.txt`,
+  winreDrivers: (hostNo: number) => `reports/i${hostNo}.winre.drivers.txt`,
 } as const;
+
+/** Where WinRE sits inside an install.wim image (Microsoft media spell the file Winre.wim; NTFS ignores case). */
+export const WINRE_IN_IMAGE = 'Windows\\System32\\Recovery\\Winre.wim';
 
 const IMAGE_RE = /^(install|boot)\.wim#([1-9][0-9]{0,3})$/i;
 
-function parseImage(image: string): { wim: 'install.wim' | 'boot.wim'; index: number } {
+function parseImage(image: string): { wim: DismImageLayout['wim']; index: number } {
+  // the planner's fixed label; its one image is index 1 (docs/plan.md)
+  if (/^winre\.wim$/i.test(image)) return { wim: 'winre.wim', index: 1 };
   const m = IMAGE_RE.exec(image);
   if (!m) {
-    throw new UnsupportedError('E_DISM_IMAGE', `plan image ${JSON.stringify(image)}: the DISM worker services install.wim#N and boot.wim#N only (winre.wim inside install.wim is not implemented)`);
+    throw new UnsupportedError('E_DISM_IMAGE', `plan image ${JSON.stringify(image)}: the DISM worker services install.wim#N, boot.wim#N and winre.wim only`);
   }
   return { wim: m[1]!.toLowerCase() === 'boot' ? 'boot.wim' : 'install.wim', index: Number(m[2]) };
 }
+
+const winreTag = (hostNo: number): string => `i${hostNo}.winre`;
+const winreStepId = (tag: string, n: number): string => `${tag}.s${n}`;
 
 /** A name that survives ISO 9660/Joliet and cmd.exe untouched; otherwise a neutral one built from the input id. */
 function isoFileName(input: PlanInput): string {
@@ -132,7 +176,7 @@ function allowFor(step: PlanStep): number[] {
 export function dismLayout(plan: Plan): DismImageLayout[] {
   const inputs = new Map(plan.inputs.map((i) => [i.id, i]));
   const seenImages = new Set<string>();
-  return plan.images.map((img: PlanImage, i): DismImageLayout => {
+  const layout = plan.images.map((img: PlanImage, i): DismImageLayout => {
     const imageNo = i + 1;
     if (seenImages.has(img.image)) throw new FormatError('E_PLAN', `plan lists image ${JSON.stringify(img.image)} twice`);
     seenImages.add(img.image);
@@ -175,6 +219,37 @@ export function dismLayout(plan: Plan): DismImageLayout[] {
     });
     return { imageNo, image: img.image, wim, index, steps };
   });
+  const winre = layout.find((im) => im.wim === 'winre.wim');
+  if (winre) {
+    const hosts = layout.filter((im) => im.wim === 'install.wim');
+    if (hosts.length === 0) {
+      throw new UnsupportedError(
+        'E_DISM_IMAGE',
+        `plan image ${JSON.stringify(winre.image)}: WinRE is serviced inside install.wim (${WINRE_IN_IMAGE}), and the plan services no install.wim image; plan install.wim as well`,
+      );
+    }
+    winre.copies = hosts.map((h) => ({ host: h.image, hostNo: h.imageNo, name: `${h.image}/winre.wim`, tag: winreTag(h.imageNo) }));
+  }
+  return layout;
+}
+
+/**
+ * Every image the worker services and lists, in plan order; the WinRE image expands into
+ * its copies (one per install.wim image). Report names and step ids come from here, for
+ * the worker and for the host's check alike.
+ */
+export function servicedImages(images: DismImageLayout[]): DismServicedImage[] {
+  return images.flatMap((im): DismServicedImage[] =>
+    im.wim === 'winre.wim'
+      ? (im.copies ?? []).map((c) => ({
+          name: c.name,
+          layout: im,
+          packages: STATUS_FILES.winrePackages(c.hostNo),
+          drivers: STATUS_FILES.winreDrivers(c.hostNo),
+          stepIds: im.steps.map((st) => winreStepId(c.tag, st.n)),
+        }))
+      : [{ name: im.image, layout: im, packages: STATUS_FILES.packages(im.imageNo), drivers: STATUS_FILES.drivers(im.imageNo), stepIds: im.steps.map((st) => st.id) }],
+  );
 }
 
 /** JSON with every non-ASCII character as \uXXXX: batch files are read in the OEM code page. */
@@ -268,11 +343,17 @@ export function generateDismWorker(plan: Plan, layoutIn: DismWorkerLayout): { fi
   const images = dismLayout(plan);
   if (images.length === 0) throw new FormatError('E_PLAN', 'the plan has no images to service');
   const run = layout.runId;
-  const finals = new Set(images.map((im) => im.wim)).size;
-  const total = 1 + finals * 2 + images.reduce((n, im) => n + im.steps.length + 4, 0);
+  // WinRE is not a file of the ISO: it is serviced inside each install.wim image (dismLayout checked there is one)
+  const winre = images.find((im) => im.wim === 'winre.wim');
+  const wims = images.filter((im) => im.wim !== 'winre.wim');
+  const finals = new Set(wims.map((im) => im.wim)).size;
+  // per WinRE copy: copy out, mount, steps, packages, drivers, commit, export, copy back
+  const winrePass = winre ? winre.steps.length + 7 : 0;
+  const total = 1 + finals * 2 + wims.reduce((n, im) => n + im.steps.length + 4 + (im.wim === 'install.wim' ? winrePass : 0), 0);
 
   const W = v(V.scratch);
   const mnt = q(p(W, 'mnt'));
+  const mntWinre = q(p(W, 'mnt-winre'));
   const scratchDir = q(p(W, 'scratch'));
   const work = (wim: string): string => q(p(W, 'work', wim));
   const onInputs = (dir: string, ...rest: string[]): string => p(v(V.inputs), ...dir.split('/'), ...rest);
@@ -290,19 +371,59 @@ export function generateDismWorker(plan: Plan, layoutIn: DismWorkerLayout): { fi
     blocks.push(...block(label, commands));
   };
 
+  /** The DISM command of one plan step against the image mounted at `mount`. */
+  const stepCommand = (im: DismImageLayout, st: DismStepLayout, mount: string): string => {
+    switch (st.action) {
+      case 'add-package': {
+        // One file: that file. Several (checkpoint cumulative updates): their one folder, so DISM orders them itself.
+        const target = st.files.length === 1 ? onInputs(st.isoDir, st.files[0]!.isoName) : onInputs(st.isoDir);
+        return `dism /English /Image:${mount} /Add-Package /PackagePath:${q(target)} /ScratchDir:${scratchDir}`;
+      }
+      case 'add-driver':
+        return `dism /English /Image:${mount} /Add-Driver /Driver:${q(onInputs(st.isoDir))} /Recurse /ScratchDir:${scratchDir}`;
+      case 'cleanup-components':
+        return `dism /English /Image:${mount} /Cleanup-Image /StartComponentCleanup /ScratchDir:${scratchDir}`;
+      case 'reset-base':
+        return `dism /English /Image:${mount} /Cleanup-Image /StartComponentCleanup /ResetBase /ScratchDir:${scratchDir}`;
+      default:
+        throw new UnsupportedError('E_DISM_ACTION', `${im.image} step ${st.n}: action ${JSON.stringify(st.action)} is not supported by the DISM worker`);
+    }
+  };
+
+  /** The plan steps of one serviced image mounted at `mount`, under that image's step ids. */
+  const serviceMounted = (target: DismServicedImage, mount: string, label: (id: string) => string, onFail: string): void => {
+    const im = target.layout;
+    im.steps.forEach((st, k) => {
+      const id = target.stepIds[k]!;
+      // what the step is for, so the status file reads on its own (plan data: escaped, never placeholder-filled)
+      main.push(statusLine(STATUS_FILES.lines, { type: 'plan-step', id, image: target.name, n: st.n, action: st.action, items: st.items, allow: st.allow }));
+      runStep(id, `${st.action} (${target.name} step ${st.n})`, label(id), st.allow, onFail, [{ raw: stepCommand(im, st, mount) }]);
+    });
+  };
+  const listings = (target: DismServicedImage, tag: string, lt: string, mount: string, onFail: string): void => {
+    runStep(`${tag}-packages`, `List packages of ${target.name}`, `c_${lt}_packages`, [0], onFail, [
+      { raw: `dism /English /Image:${mount} /Get-Packages /Format:List`, stdoutTo: p(v(V.status), ...target.packages.split('/')) },
+    ]);
+    runStep(`${tag}-drivers`, `List drivers of ${target.name}`, `c_${lt}_drivers`, [0], onFail, [
+      { raw: `dism /English /Image:${mount} /Get-Drivers /Format:List`, stdoutTo: p(v(V.status), ...target.drivers.split('/')) },
+    ]);
+  };
+  const targets = servicedImages(images);
+
   main.push('rem ---- prepare the scratch volume and the report folder ----');
   runStep('prepare', 'Prepare the scratch volume', 'c_prepare', [0], 'failed', [
     { raw: `if not exist ${mnt} mkdir ${mnt}` },
+    ...(winre ? [{ raw: `if not exist ${mntWinre} mkdir ${mntWinre}` }] : []),
     { raw: `if not exist ${scratchDir} mkdir ${scratchDir}` },
     { raw: `if not exist ${q(p(W, 'work'))} mkdir ${q(p(W, 'work'))}` },
     { raw: 'dism /English /Cleanup-Wim' },
   ]);
 
   const lastUse = new Map<string, number>();
-  images.forEach((im, i) => lastUse.set(im.wim, i));
+  wims.forEach((im, i) => lastUse.set(im.wim, i));
   const copied = new Set<string>();
 
-  images.forEach((im, i) => {
+  wims.forEach((im, i) => {
     const tag = `i${im.imageNo}`;
     const base = im.wim.replace('.wim', '');
     main.push('', `rem ---- image ${im.imageNo}: ${cmdWord(im.wim)} index ${im.index} ----`);
@@ -318,37 +439,46 @@ export function generateDismWorker(plan: Plan, layoutIn: DismWorkerLayout): { fi
     runStep(`${tag}-mount`, `Mount ${im.image}`, `c_${tag}_mount`, [0], 'failed_mounted', [
       { raw: `dism /English /Mount-Image /ImageFile:${work(im.wim)} /Index:${im.index} /MountDir:${mnt} /ScratchDir:${scratchDir}` },
     ]);
-    for (const st of im.steps) {
-      let raw: string;
-      switch (st.action) {
-        case 'add-package': {
-          // One file: that file. Several (checkpoint cumulative updates): their one folder, so DISM orders them itself.
-          const target = st.files.length === 1 ? onInputs(st.isoDir, st.files[0]!.isoName) : onInputs(st.isoDir);
-          raw = `dism /English /Image:${mnt} /Add-Package /PackagePath:${q(target)} /ScratchDir:${scratchDir}`;
-          break;
-        }
-        case 'add-driver':
-          raw = `dism /English /Image:${mnt} /Add-Driver /Driver:${q(onInputs(st.isoDir))} /Recurse /ScratchDir:${scratchDir}`;
-          break;
-        case 'cleanup-components':
-          raw = `dism /English /Image:${mnt} /Cleanup-Image /StartComponentCleanup /ScratchDir:${scratchDir}`;
-          break;
-        case 'reset-base':
-          raw = `dism /English /Image:${mnt} /Cleanup-Image /StartComponentCleanup /ResetBase /ScratchDir:${scratchDir}`;
-          break;
-        default:
-          throw new UnsupportedError('E_DISM_ACTION', `${im.image} step ${st.n}: action ${JSON.stringify(st.action)} is not supported by the DISM worker`);
-      }
-      // what the step is for, so the status file reads on its own (plan data: escaped, never placeholder-filled)
-      main.push(statusLine(STATUS_FILES.lines, { type: 'plan-step', id: st.id, image: st.image, n: st.n, action: st.action, items: st.items, allow: st.allow }));
-      runStep(st.id, `${st.action} (${im.image} step ${st.n})`, `c_${st.id}`, st.allow, 'failed_mounted', [{ raw }]);
+    const copy = im.wim === 'install.wim' ? winre?.copies?.find((c) => c.hostNo === im.imageNo) : undefined;
+    if (winre && copy) {
+      const target = targets.find((t) => t.name === copy.name)!;
+      const wt = copy.tag;
+      const lt = wt.replace(/\./g, '_');
+      const inImage = q(p(W, 'mnt', WINRE_IN_IMAGE));
+      main.push(`rem ---- WinRE of ${cmdWord(copy.host)} (${WINRE_IN_IMAGE}), serviced before the image itself ----`);
+      // Winre.wim is hidden+system in the image: clear that, or copy cannot read it nor later replace it.
+      // The previous install image's copy goes first, so a missing Winre.wim fails the check instead of reusing it.
+      runStep(`${wt}-extract`, `Copy WinRE out of ${im.image}`, `c_${lt}_extract`, [0], 'failed_mounted', [
+        { raw: `if exist ${work('winre.wim')} del /f /q ${work('winre.wim')}` },
+        { raw: `attrib -r -h -s ${inImage}` },
+        { raw: `copy /b /y ${inImage} ${work('winre.wim')}` },
+        { raw: `dism /English /Get-WimInfo /WimFile:${work('winre.wim')}` },
+      ]);
+      runStep(`${wt}-mount`, `Mount ${copy.name}`, `c_${lt}_mount`, [0], 'failed_winre', [
+        { raw: `dism /English /Mount-Image /ImageFile:${work('winre.wim')} /Index:${winre.index} /MountDir:${mntWinre} /ScratchDir:${scratchDir}` },
+      ]);
+      serviceMounted(target, mntWinre, (id) => `c_${id.replace(/[.-]/g, '_')}`, 'failed_winre');
+      listings(target, wt, lt, mntWinre, 'failed_winre');
+      runStep(`${wt}-commit`, `Unmount ${copy.name} and commit`, `c_${lt}_commit`, [0], 'failed_winre', [
+        { raw: `dism /English /Unmount-Image /MountDir:${mntWinre} /Commit /ScratchDir:${scratchDir}` },
+      ]);
+      // Export writes only the image's live resources, so the committed WinRE shrinks; it appends to an existing file, hence the del
+      runStep(`${wt}-export`, `Export ${copy.name} (drops superseded resources)`, `c_${lt}_export`, [0], 'failed_mounted', [
+        { raw: `if exist ${work('winre2.wim')} del /f /q ${work('winre2.wim')}` },
+        { raw: `dism /English /Export-Image /SourceImageFile:${work('winre.wim')} /SourceIndex:${winre.index} /DestinationImageFile:${work('winre2.wim')}` },
+      ]);
+      // delete first: if the copy fails, the check below finds no file instead of the old WinRE
+      runStep(`${wt}-replace`, `Copy the serviced WinRE back into ${im.image}`, `c_${lt}_replace`, [0], 'failed_mounted', [
+        { raw: `del /f /q ${inImage}` },
+        { raw: `copy /b /y ${work('winre2.wim')} ${inImage}` },
+        { raw: `attrib +h +s ${inImage}` },
+        { raw: `dism /English /Get-WimInfo /WimFile:${inImage}` },
+      ]);
+      main.push(`rem ---- ${cmdWord(im.image)} itself ----`);
     }
-    runStep(`${tag}-packages`, `List packages of ${im.image}`, `c_${tag}_packages`, [0], 'failed_mounted', [
-      { raw: `dism /English /Image:${mnt} /Get-Packages /Format:List`, stdoutTo: p(v(V.status), ...STATUS_FILES.packages(im.imageNo).split('/')) },
-    ]);
-    runStep(`${tag}-drivers`, `List drivers of ${im.image}`, `c_${tag}_drivers`, [0], 'failed_mounted', [
-      { raw: `dism /English /Image:${mnt} /Get-Drivers /Format:List`, stdoutTo: p(v(V.status), ...STATUS_FILES.drivers(im.imageNo).split('/')) },
-    ]);
+    const own = targets.find((t) => t.layout === im)!;
+    serviceMounted(own, mnt, (id) => `c_${id}`, 'failed_mounted');
+    listings(own, tag, tag, mnt, 'failed_mounted');
     runStep(`${tag}-commit`, `Unmount ${im.image} and commit`, `c_${tag}_commit`, [0], 'failed_mounted', [
       { raw: `dism /English /Unmount-Image /MountDir:${mnt} /Commit /ScratchDir:${scratchDir}` },
     ]);
@@ -392,6 +522,15 @@ export function generateDismWorker(plan: Plan, layoutIn: DismWorkerLayout): { fi
     emitLine({ type: 'done', ok: true }),
     'exit /b 0',
     '',
+    ...(winre
+      ? [
+          ':failed_winre',
+          'rem WinRE is mounted too (from its copy on the scratch volume): discard it first, then the install image.',
+          `set "MSU_FAILED_RC=%${V.rc}%"`,
+          'call :run discard-winre c_discard_winre 0',
+          `set "${V.rc}=%MSU_FAILED_RC%"`,
+        ]
+      : []),
     ':failed_mounted',
     'rem A mounted image must not be left behind: discard its changes, then clean up stale mounts.',
     `set "MSU_FAILED_RC=%${V.rc}%"`,
@@ -437,6 +576,7 @@ export function generateDismWorker(plan: Plan, layoutIn: DismWorkerLayout): { fi
     '',
     'rem ---- command blocks ----',
     ...blocks,
+    ...(winre ? block('c_discard_winre', [{ raw: `dism /English /Unmount-Image /MountDir:${mntWinre} /Discard` }]) : []),
     ...block('c_discard', [{ raw: `dism /English /Unmount-Image /MountDir:${mnt} /Discard` }]),
     ...block('c_cleanupwim', [{ raw: 'dism /English /Cleanup-Wim' }]),
   ];
