@@ -13,6 +13,7 @@ const SMALL = 1 << 20;
 
 export interface OpenMember {
   readonly path: string;
+  readonly size: number;
   readonly mtime: Date | undefined;
   /** Small member: chunks gathered until complete. */
   chunks: Uint8Array[] | undefined;
@@ -39,15 +40,20 @@ export class MemberWriter {
 
   /** Start a member; `mtime` undefined leaves the time the file system gives it. */
   begin(path: string, size: number, mtime?: Date): OpenMember {
-    const m: OpenMember = { path, mtime, chunks: size <= SMALL ? [] : undefined, fd: undefined };
+    const m: OpenMember = { path, size, mtime, chunks: size <= SMALL ? [] : undefined, fd: undefined };
     this.open.add(m);
     return m;
   }
 
-  /** Bytes of `m`, in order. Small members keep a copy: the decoder reuses its buffers. */
+  /**
+   * Bytes of `m`, in order. Small members keep a copy (the decoder reuses its buffers), except
+   * when `data` is the whole member: then the caller must call end() before the bytes change.
+   */
   data(m: OpenMember, data: Uint8Array): void {
     if (m.chunks) {
-      m.chunks.push(Uint8Array.from(data));
+      // a member inside one block is complete now, and end() follows before the decoder
+      // reuses the bytes: no copy needed (most manifests are smaller than a block)
+      m.chunks.push(m.chunks.length === 0 && data.length === m.size ? data : Uint8Array.from(data));
       return;
     }
     m.fd ??= openSync(m.path, 'w');

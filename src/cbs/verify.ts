@@ -1,10 +1,15 @@
 import { createHash } from 'node:crypto';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { Cabinet, type CabEntry } from '../cab/cabinet.js';
-import { FormatError, MsuError, UnsupportedError } from '../errors.js';
+import { FormatError, ioError, MsuError } from '../errors.js';
 import { detectContainer, findPackageMum, openMemberCab } from '../msu/inspect.js';
 import { classifyMember, PACKAGE_ROLES } from '../msu/members.js';
-import { FileSource } from '../util/source.js';
+import { copyWimMsuMember } from '../msu/wim-msu.js';
+import { BufferSource, FileSource, SliceSource, type ByteSource } from '../util/source.js';
+import { wimDirDetailed, wimReadFile, type WimStreamEntry } from '../wim/streams.js';
+import { wimExtract } from '../wim/wimlib.js';
 import { catalogHasDigest, parseCatalog, type Catalog } from './catalog.js';
 import { parseContainerIndex, type CixHash, type ContainerIndex } from './cix.js';
 import { parseComponentManifest } from './manifest.js';
@@ -75,21 +80,37 @@ function digest(alg: string, data: Uint8Array): string | undefined {
 
 const norm = (n: string): string => n.replace(/\//g, '\\').toLowerCase();
 
-async function verifyCab(cab: Cabinet, member: string, mismatches: VerifyMismatch[], notes: string[]): Promise<VerifyPackageCounts> {
+/**
+ * The files of one CBS package, wherever they live (a cabinet, an extracted payload WIM):
+ * the checks below only need names and bytes.
+ */
+export interface PackageFiles<F extends { readonly name: string } = { readonly name: string }> {
+  /** What holds the files, for messages ("cabinet", "payload WIM"). */
+  container: string;
+  /** Names are relative and backslash-separated, as CBS writes them. */
+  files: readonly F[];
+  read(f: F): Promise<Uint8Array>;
+}
+
+function cabinetFiles(cab: Cabinet): PackageFiles<CabEntry> {
+  return { container: 'cabinet', files: cab.entries, read: (e) => cab.readFile(e) };
+}
+
+async function verifyFiles<F extends { readonly name: string }>(pkg: PackageFiles<F>, member: string, mismatches: VerifyMismatch[], notes: string[]): Promise<VerifyPackageCounts> {
   const prefix = member === '.' ? '' : `${member}!`;
   const counts: VerifyPackageCounts = {
     member, catalogs: 0, catalogEntries: 0, signed: { checked: 0, found: 0 },
     cix: { indexes: 0, files: 0, rawChecked: 0, deltaSourcesChecked: 0, notChecked: 0 },
     manifestFiles: { checked: 0, notChecked: 0 },
   };
-  const byName = new Map<string, CabEntry>();
-  for (const e of cab.entries) byName.set(norm(e.name), e);
-  const entries = [...cab.entries].sort((a, b) => byCode(a.name, b.name));
-  const cache = new Map<CabEntry, Uint8Array>();
-  const read = async (e: CabEntry): Promise<Uint8Array> => {
+  const byName = new Map<string, F>();
+  for (const e of pkg.files) byName.set(norm(e.name), e);
+  const entries = [...pkg.files].sort((a, b) => byCode(a.name, b.name));
+  const cache = new Map<F, Uint8Array>();
+  const read = async (e: F): Promise<Uint8Array> => {
     let b = cache.get(e);
     if (!b) {
-      b = await cab.readFile(e);
+      b = await pkg.read(e);
       // Metadata is small and read twice (catalog and cix checks); payload is not kept.
       if (b.length <= 1 << 20) cache.set(e, b);
     }
@@ -145,7 +166,7 @@ async function verifyCab(cab: Cabinet, member: string, mismatches: VerifyMismatc
       }
       const m = byName.get(norm(src.name));
       if (!m) {
-        mismatches.push({ file: where, check: 'cix-source-missing', detail: `${e.name} names source member ${JSON.stringify(src.name)}, which the cabinet does not hold` });
+        mismatches.push({ file: where, check: 'cix-source-missing', detail: `${e.name} names source member ${JSON.stringify(src.name)}, which the ${pkg.container} does not hold` });
         continue;
       }
       const data = await read(m);
@@ -202,8 +223,15 @@ async function verifyCab(cab: Cabinet, member: string, mismatches: VerifyMismatc
   return counts;
 }
 
-/** Verify a .cab or cabinet-based .msu. WIM-based MSUs are refused (UnsupportedError). */
-export async function verifyPackage(file: string, opts: { displayName?: string } = {}): Promise<VerifyReport> {
+export interface VerifyOptions {
+  /** Name used in the report and in errors (default: `file`). */
+  displayName?: string;
+  /** Where a WIM MSU's payload .wim is copied and extracted (default: os.tmpdir()); always cleaned up. */
+  tempRoot?: string;
+}
+
+/** Verify a .cab, a cabinet-based .msu or a WIM-based .msu. */
+export async function verifyPackage(file: string, opts: VerifyOptions = {}): Promise<VerifyReport> {
   const name = opts.displayName ?? file;
   const mismatches: VerifyMismatch[] = [];
   const notes: string[] = [];
@@ -211,16 +239,20 @@ export async function verifyPackage(file: string, opts: { displayName?: string }
   const src = await FileSource.open(file, name);
   try {
     const kind = detectContainer(await src.read(0, Math.min(8, src.size), 'signature'));
-    if (kind === 'wim') throw new UnsupportedError('E_VERIFY_WIM', 'WIM-based MSU: verify reads cabinet packages only (the payload .wim is not verified)', { file: name });
-    if (kind !== 'cab') throw new FormatError('E_NOT_PACKAGE', 'not an MSU or CAB package (no MSCF or MSWIM signature)', { file: name });
-    const cab = await Cabinet.open(src);
-    const bundleMembers = cab.entries.filter((e) => PACKAGE_ROLES.has(classifyMember(e.name).role) && /\.cab$/i.test(e.name));
-    if (findPackageMum(cab.entries) || bundleMembers.length === 0) {
-      packages.push(await verifyCab(cab, '.', mismatches, notes));
+    if (kind === 'wim') {
+      packages.push(...await verifyWimMsu(file, src, opts.tempRoot ?? os.tmpdir(), mismatches, notes));
+    } else if (kind !== 'cab') {
+      throw new FormatError('E_NOT_PACKAGE', 'not an MSU or CAB package (no MSCF or MSWIM signature)', { file: name });
     } else {
-      for (const e of [...bundleMembers].sort((a, b) => byCode(a.name, b.name))) {
-        const inner = await openMemberCab(cab, e);
-        packages.push(await verifyCab(inner, e.name, mismatches, notes));
+      const cab = await Cabinet.open(src);
+      const bundleMembers = cab.entries.filter((e) => PACKAGE_ROLES.has(classifyMember(e.name).role) && /\.cab$/i.test(e.name));
+      if (findPackageMum(cab.entries) || bundleMembers.length === 0) {
+        packages.push(await verifyFiles(cabinetFiles(cab), '.', mismatches, notes));
+      } else {
+        for (const e of [...bundleMembers].sort((a, b) => byCode(a.name, b.name))) {
+          const inner = await openMemberCab(cab, e);
+          packages.push(await verifyFiles(cabinetFiles(inner), e.name, mismatches, notes));
+        }
       }
     }
   } finally {
@@ -228,6 +260,87 @@ export async function verifyPackage(file: string, opts: { displayName?: string }
   }
   mismatches.sort((a, b) => byCode(a.file, b.file) || byCode(a.check, b.check));
   return { schema: VERIFY_SCHEMA, file: path.basename(name), ok: mismatches.length === 0, packages, mismatches, notes };
+}
+
+/** Put `where` on a failure from a step that only knew a path (wimlib runs on temp copies). */
+function naming<T>(where: string): (err: unknown) => T {
+  return (err) => {
+    if (err instanceof MsuError) err.file = where;
+    throw err;
+  };
+}
+
+/**
+ * WIM-based MSU (Windows 11 build 25336+): each package member is verified like a package cab.
+ * `.cab` members are opened as cabinets (in place when stored as-is); the LCU payload `.wim`
+ * is extracted (image 1) into a private temp directory and its files are verified. The `.psf`
+ * beside it is not read: container index sources that point into it are counted notChecked.
+ */
+async function verifyWimMsu(file: string, outer: FileSource, tempRoot: string, mismatches: VerifyMismatch[], notes: string[]): Promise<VerifyPackageCounts[]> {
+  const name = outer.name;
+  const entries = (await wimDirDetailed(file, 1).catch(naming<WimStreamEntry[]>(name))).filter((e) => !e.isDirectory);
+  const out: VerifyPackageCounts[] = [];
+  for (const e of entries.map((x) => ({ e: x, member: x.path.replace(/^\//, '') })).sort((a, b) => byCode(a.member, b.member))) {
+    const { member } = e;
+    const role = classifyMember(member).role;
+    if (role === 'psf') notes.push(`${member}: not read; container index sources addressed by PSF byte range are counted as not checked`);
+    if (!PACKAGE_ROLES.has(role)) continue;
+    const where = `${name}!${member}`;
+    if (/\.wim$/i.test(member)) {
+      out.push(await verifyPayloadWim(file, outer, e.e, member, tempRoot, mismatches, notes));
+    } else if (/\.cab$/i.test(member)) {
+      const bytes: ByteSource = e.e.storedInPlace
+        ? new SliceSource(outer, e.e.offset, e.e.size, where)
+        : new BufferSource(await wimReadFile(file, 1, e.e.path).catch(naming<Uint8Array>(where)), where);
+      out.push(await verifyFiles(cabinetFiles(await Cabinet.open(bytes)), member, mismatches, notes));
+    } else {
+      notes.push(`${member}: package member that is neither a .cab nor a .wim, not verified`);
+    }
+  }
+  if (out.length === 0) notes.push('no package member (.cab or payload .wim) in this WIM MSU');
+  return out;
+}
+
+/** A file of an extracted payload WIM: its package-relative name and where it was extracted. */
+interface TreeFile {
+  readonly name: string;
+  readonly path: string;
+}
+
+async function verifyPayloadWim(
+  file: string, outer: FileSource, e: WimStreamEntry, member: string, tempRoot: string, mismatches: VerifyMismatch[], notes: string[],
+): Promise<VerifyPackageCounts> {
+  const where = `${outer.name}!${member}`;
+  let dir: string;
+  try {
+    dir = await mkdtemp(path.join(tempRoot, 'msu-verify-wim-'));
+  } catch (err) {
+    throw ioError(err, tempRoot, 'create a temp directory');
+  }
+  try {
+    const tree = path.join(dir, 'tree');
+    const extracted = await (async () => {
+      // wimlib reads a WIM only from a file: copy the member out, extract image 1, drop the copy.
+      const copy = await copyWimMsuMember(file, outer, e, dir);
+      const r = await wimExtract(copy, 1, ['/'], tree, { noGlobs: true, strict: true });
+      await rm(copy, { force: true });
+      return r.files;
+    })().catch(naming<string[]>(where));
+    const pkg: PackageFiles<TreeFile> = {
+      container: 'payload WIM',
+      files: extracted.map((rel) => ({ name: rel.split('/').join('\\'), path: path.join(tree, ...rel.split('/')) })),
+      read: async (f) => {
+        try {
+          return await readFile(f.path);
+        } catch (err) {
+          throw ioError(err, `${where}!${f.name}`);
+        }
+      },
+    };
+    return await verifyFiles(pkg, member, mismatches, notes);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 }
 
 /** Human text for a verify report. */

@@ -1,12 +1,13 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, open as openFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { Cabinet } from '../cab/cabinet.js';
-import { MsuError } from '../errors.js';
+import { ioError, MsuError } from '../errors.js';
 import { parseMum } from '../cbs/mum.js';
 import { parsePkgProperties } from '../cbs/pkgprops.js';
 import { BufferSource, FileSource, SliceSource, type ByteSource } from '../util/source.js';
 import { wimDirDetailed, wimReadFile, type WimStreamEntry } from '../wim/streams.js';
+import { wimExtract } from '../wim/wimlib.js';
 import { classifyMember, kbFromName, PACKAGE_ROLES } from './members.js';
 import {
   INSPECT_SCHEMA, countKinds, summarizeMum, summarizePackageCab, type InspectMember, type InspectReport, type PackageSummary,
@@ -42,7 +43,7 @@ export async function inspectWimMsu(file: string, name: string, size: number): P
       }
       if (!PACKAGE_ROLES.has(role)) continue;
       let summary: PackageSummary;
-      if (/\.wim$/i.test(member)) summary = await summarizeInnerWim(outer, e, member, report.psf.length > 0);
+      if (/\.wim$/i.test(member)) summary = await summarizeInnerWim(file, outer, e, member, report.psf.length > 0);
       else {
         const cab = await Cabinet.open(await open(e));
         summary = await summarizePackageCab(cab, member, false);
@@ -61,12 +62,10 @@ export async function inspectWimMsu(file: string, name: string, size: number): P
 }
 
 /** The LCU payload WIM: wimlib needs a file, so the member is copied to a private temp dir, read, and removed. */
-async function summarizeInnerWim(outer: FileSource, e: WimStreamEntry, member: string, psfBeside: boolean): Promise<PackageSummary> {
+async function summarizeInnerWim(file: string, outer: FileSource, e: WimStreamEntry, member: string, psfBeside: boolean): Promise<PackageSummary> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'msu-inspect-'));
   try {
-    const tmp = path.join(dir, 'payload.wim');
-    const bytes = e.storedInPlace ? await outer.read(e.offset, e.size, member) : await wimReadFile(outer.name, 1, e.path);
-    await writeFile(tmp, bytes);
+    const tmp = await copyWimMsuMember(file, outer, e, dir);
     const files = (await wimDirDetailed(tmp, 1)).filter((f) => !f.isDirectory);
     const names = files.map((f) => ({ name: f.path.replace(/^\//, '') }));
     const mumPath = files.find((f) => f.path.toLowerCase() === '/update.mum')?.path;
@@ -82,4 +81,44 @@ async function summarizeInnerWim(outer: FileSource, e: WimStreamEntry, member: s
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+}
+
+const COPY_CHUNK = 8 << 20;
+
+/**
+ * Copy one member of a WIM MSU (`file`, open as `outer`) to a new file in `dir`, for wimlib,
+ * which reads a WIM only from a path. A member stored as-is is copied from `outer` in chunks
+ * (a payload .wim can be gigabytes; it is never held in memory whole); a compressed one is
+ * extracted by wimlib. Returns the path of the copy.
+ */
+export async function copyWimMsuMember(file: string, outer: ByteSource, e: WimStreamEntry, dir: string): Promise<string> {
+  if (!e.storedInPlace) {
+    const r = await wimExtract(file, 1, [e.path], dir, { noGlobs: true, strict: true });
+    return path.join(dir, ...r.files[0]!.split('/'));
+  }
+  const dest = path.join(dir, 'member.bin');
+  const member = e.path.replace(/^\//, '');
+  let fh;
+  try {
+    fh = await openFile(dest, 'wx');
+  } catch (err) {
+    throw ioError(err, dest, 'write the temp copy');
+  }
+  try {
+    for (let at = 0; at < e.size; at += COPY_CHUNK) {
+      const chunk = await outer.read(e.offset + at, Math.min(COPY_CHUNK, e.size - at), `member ${member}`);
+      for (let done = 0; done < chunk.length;) {
+        let n: number;
+        try {
+          n = (await fh.write(chunk, done, chunk.length - done, at + done)).bytesWritten;
+        } catch (err) {
+          throw ioError(err, dest, 'write the temp copy');
+        }
+        done += n;
+      }
+    }
+  } finally {
+    await fh.close();
+  }
+  return dest;
 }

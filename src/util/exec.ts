@@ -30,6 +30,8 @@ export const DEBIAN_PACKAGES: Readonly<Record<string, string>> = {
   mmd: 'mtools',
   'virt-customize': 'guestfs-tools',
   '7zz': '7zip',
+  swtpm: 'swtpm',
+  swtpm_setup: 'swtpm-tools',
 };
 
 export type ToolStream = 'stdout' | 'stderr';

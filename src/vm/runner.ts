@@ -12,6 +12,7 @@
  *   events.jsonl     the run's event stream (carries `t`, milliseconds since the run started)
  *   screendumps/     NN-<reason>.png|ppm taken when a watchdog or failure stopped the VM
  *   status/          files copied off the status disk after the run
+ *   tpm/, swtpm.log  swtpm's state (vm.tpm; kept across boots) and its log
  *   result.json      RunResult (carries `durationMs`)
  * Durations appear only in events.jsonl and result.json.
  */
@@ -30,6 +31,7 @@ import { QmpClient, type QmpEvent } from './qmp.js';
 import { qemuArgs, runPaths, type OvmfPaths } from './qemu-args.js';
 import { effectiveTimeouts, type RunSpec, type Timeouts } from './spec.js';
 import { copyOutStatusDisk, createStatusDisk, readStatusJson } from './status-disk.js';
+import { checkSwtpm, logTail, startSwtpm, SWTPM_BINARY, swtpmArgs, type SwtpmProcess } from './tpm.js';
 
 /** Which watchdog fired. */
 export type WatchdogLimit = 'boot' | 'heartbeat' | 'perBoot' | 'total' | 'maxBoots' | 'poweroffAfterDone';
@@ -40,6 +42,10 @@ export type RunEventBody =
   | { type: 'warning'; message: string }
   | { type: 'qemu-start'; start: number; pid: number | null }
   | { type: 'qemu-exit'; start: number; exitCode: number | null; signal: string | null }
+  | { type: 'swtpm-start'; start: number; pid: number | null }
+  | { type: 'swtpm-exit'; start: number; exitCode: number | null; signal: string | null }
+  /** QMP `query-tpm` right after each QEMU start (vm.tpm): proof the TPM device is attached. */
+  | { type: 'tpm'; start: number; devices: unknown[] }
   | { type: 'qmp'; event: string; data: Record<string, unknown> }
   | { type: 'guest'; boot: number; event: GuestEvent }
   | { type: 'protocol-warning'; line: number; message: string }
@@ -65,6 +71,7 @@ export type FailureCode =
   | 'status-missing'
   | 'status-mismatch'
   | 'aborted'
+  | 'tpm-error'
   | 'host-error';
 
 export interface RunFailure {
@@ -90,6 +97,8 @@ export interface RunResult {
   results: Array<Record<string, unknown>>;
   /** Parsed status file from the status disk (expect.statusFile), if present. */
   status?: unknown;
+  /** vm.tpm: the TPM QEMU reported (`query-tpm`) at the first start. */
+  tpm?: { model: string; backend: string };
   failure?: RunFailure;
   /** Relative to the run directory. */
   screendumps: string[];
@@ -106,6 +115,7 @@ export interface RunOptions {
   /** Relative paths in the spec resolve against this (the spec file's directory). Default: cwd. */
   baseDir?: string;
   qemuBinary?: string;
+  swtpmBinary?: string;
   /** Skip the probes (tests, or a caller that already probed). */
   features?: QemuFeatures;
   accel?: 'kvm' | 'tcg';
@@ -141,6 +151,7 @@ export async function runVm(specIn: RunSpec, opts: RunOptions): Promise<RunResul
   const t0 = performance.now();
   const now = () => performance.now();
   const bin = opts.qemuBinary ?? QEMU_BINARY;
+  const swtpmBin = opts.swtpmBinary ?? SWTPM_BINARY;
   const runDir = path.resolve(opts.runDir);
   const P = runPaths(runDir);
   prepareRunDir(runDir, opts.runDir);
@@ -173,6 +184,7 @@ export async function runVm(specIn: RunSpec, opts: RunOptions): Promise<RunResul
   writeFileSync(P.spec, canonicalJson(specIn));
   const features = opts.features ?? (await probeQemu(bin));
   requireDevices(spec, features);
+  if (spec.vm.tpm) await checkSwtpm(swtpmBin);
   let accel = opts.accel ?? (spec.vm.accel === 'auto' ? undefined : spec.vm.accel);
   if (accel === undefined) {
     const probe = await probeAccel(bin);
@@ -181,7 +193,6 @@ export async function runVm(specIn: RunSpec, opts: RunOptions): Promise<RunResul
   }
   const to = effectiveTimeouts(spec.timeouts, accel);
   emit({ type: 'prepare', accel, qemu: features.version.text, timeouts: to });
-  if (spec.vm.tpm) throw new MsuError('E_VM_TPM', 'vm.tpm (swtpm) is not supported by the runner yet', {}, 'unsupported');
 
   let ovmf: OvmfPaths | undefined;
   if (spec.vm.firmware.type === 'ovmf') {
@@ -213,11 +224,15 @@ export async function runVm(specIn: RunSpec, opts: RunOptions): Promise<RunResul
   // socket paths are limited to ~107 bytes; fall back to a short private temp dir
   let sockDir: string | undefined;
   let qmpSocket = path.join(runDir, 'qmp.sock');
-  if (Buffer.byteLength(qmpSocket) > 100) {
+  let tpmSocket = P.tpmSocket;
+  if (Buffer.byteLength(qmpSocket) > 100 || (spec.vm.tpm && Buffer.byteLength(tpmSocket) > 100)) {
     sockDir = await mkdtemp(path.join(os.tmpdir(), 'msu-qmp-'));
     qmpSocket = path.join(sockDir, 'qmp.sock');
+    tpmSocket = path.join(sockDir, 'swtpm.sock');
   }
-  const args = qemuArgs(spec, { accel, qemuVersion: features.version.text, devices: features.devices, ...(ovmf ? { ovmf } : {}), runDir, qmpSocket });
+  const tpmPaths = { stateDir: P.tpmDir, socket: tpmSocket, log: P.tpmLog };
+  if (spec.vm.tpm) swtpmArgs(tpmPaths); // refuse paths swtpm cannot take before the first boot
+  const args = qemuArgs(spec, { accel, qemuVersion: features.version.text, devices: features.devices, ...(ovmf ? { ovmf } : {}), runDir, qmpSocket, tpmSocket });
   const png = compareVersions(features.version.text, '7.1') >= 0;
 
   // ---- boot loop
@@ -234,6 +249,7 @@ export async function runVm(specIn: RunSpec, opts: RunOptions): Promise<RunResul
     lastPct: undefined as number | undefined,
     results: [] as Array<Record<string, unknown>>,
     screendumps: [] as string[],
+    tpm: undefined as { model: string; backend: string } | undefined,
   };
   // Set while a QEMU process runs, so serial events can feed that boot's watchdog state.
   let handleItemHook: ((item: SerialItem) => void) | undefined;
@@ -253,7 +269,7 @@ export async function runVm(specIn: RunSpec, opts: RunOptions): Promise<RunResul
       break;
     }
   } finally {
-    // an exception in the loop must not leave our QEMU running
+    // an exception in the loop must not leave our QEMU running (oneBoot stops its swtpm)
     if (runningChild && runningChild.exitCode === null && runningChild.signalCode === null) runningChild.kill('SIGKILL');
     if (sockDir) await rm(sockDir, { recursive: true, force: true });
   }
@@ -293,13 +309,39 @@ export async function runVm(specIn: RunSpec, opts: RunOptions): Promise<RunResul
   if (st.terminal) result.terminal = st.terminal;
   if (st.lastStep) result.lastStep = st.lastStep;
   if (status !== undefined) result.status = status;
+  if (st.tpm) result.tpm = st.tpm;
   if (failure) result.failure = failure;
   emit({ type: 'finished', ok, message: failure ? failure.message : `finished after ${st.boots} boot(s)` });
   writeFileSync(P.result, canonicalJson(result));
   return result;
 
-  // ---- one QEMU process
+  // ---- one QEMU process (with its own swtpm for vm.tpm)
   async function oneBoot(): Promise<Outcome> {
+    let tpm: SwtpmProcess | undefined;
+    if (spec.vm.tpm) {
+      const start = st.starts + 1;
+      try {
+        tpm = await startSwtpm(tpmPaths, { binary: swtpmBin });
+      } catch (e) {
+        const msg = e instanceof MsuError ? e.message : String(e);
+        return { kind: 'fail', failure: { code: 'tpm-error', message: `swtpm did not start (boot ${start}): ${msg}` }, stop: false, dumpName: 'tpm' };
+      }
+      emit({ type: 'swtpm-start', start, pid: tpm.pid });
+      void tpm.exited.then((r) => emit({ type: 'swtpm-exit', start, exitCode: r.exitCode, signal: r.signal }));
+    }
+    try {
+      return await qemuBoot(tpm);
+    } finally {
+      if (tpm) {
+        // QEMU is normally gone by now; after an exception it may not be, and swtpm waits for it
+        if (runningChild && runningChild.exitCode === null && runningChild.signalCode === null) runningChild.kill('SIGKILL');
+        // swtpm --terminate leaves once QEMU is gone; stop() only signals it if it lingers
+        await tpm.stop();
+      }
+    }
+  }
+
+  async function qemuBoot(tpm: SwtpmProcess | undefined): Promise<Outcome> {
     const start = ++st.starts;
     rmSync(qmpSocket, { force: true });
     const child: ResultPromise = execa(bin, args, { reject: false, stdin: 'ignore', stdout: 'ignore', stderr: 'pipe', buffer: false, cleanup: true });
@@ -438,6 +480,25 @@ export async function runVm(specIn: RunSpec, opts: RunOptions): Promise<RunResul
       }
     };
 
+    if (tpm) {
+      void tpm.exited.then(async (r) => {
+        // when QEMU is going away too, its own exit (or SHUTDOWN) is the story, not swtpm's
+        await Promise.race([exitP, sleep(1000)]);
+        if (exited) return;
+        const why = logTail(tpmPaths.log);
+        fail('tpm-error', `swtpm exited while QEMU was running (boot ${start}, exit code ${r.exitCode ?? r.signal ?? 'none'})${why ? `: ${why}` : ''}`, 'tpm');
+      });
+      try {
+        const devices = await qmp.execute<Array<{ model?: string; options?: { type?: string } }>>('query-tpm');
+        emit({ type: 'tpm', start, devices });
+        const d = devices[0];
+        if (!d) fail('tpm-error', `QEMU reports no TPM device (query-tpm is empty, boot ${start})`, 'tpm');
+        else st.tpm ??= { model: String(d.model ?? '?'), backend: String(d.options?.type ?? '?') };
+      } catch (e) {
+        warn(`query-tpm failed (boot ${start}): ${(e as Error).message}`);
+      }
+    }
+
     void exitP.then(async () => {
       // let a SHUTDOWN event still queued on the socket win over "exited"
       await Promise.race([qmp.closed, sleep(500)]);
@@ -506,7 +567,8 @@ export async function runVm(specIn: RunSpec, opts: RunOptions): Promise<RunResul
     stopping = true;
 
     if (o.kind === 'fail' && o.stop) {
-      await stopVm(qmp, o.dumpName, start, exited ? undefined : exitP);
+      // a crashed guest is paused (-action panic=pause) and cannot answer the power button
+      await stopVm(qmp, o.dumpName, start, exited ? undefined : exitP, o.failure.code !== 'guest-panicked');
     } else {
       // guest-reset / guest-shutdown: QEMU exits by itself
       await Promise.race([exitP, sleep(10_000)]);
@@ -524,7 +586,7 @@ export async function runVm(specIn: RunSpec, opts: RunOptions): Promise<RunResul
     return o;
   }
 
-  async function stopVm(qmp: QmpClient, dumpName: string, start: number, running: Promise<unknown> | undefined): Promise<void> {
+  async function stopVm(qmp: QmpClient, dumpName: string, start: number, running: Promise<unknown> | undefined, powerdown: boolean): Promise<void> {
     if (!running || !qmp.isOpen) return;
     mkdirSync(P.screendumps, { recursive: true });
     const rel = `screendumps/${String(start).padStart(2, '0')}-${dumpName}.${png ? 'png' : 'ppm'}`;
@@ -535,7 +597,7 @@ export async function runVm(specIn: RunSpec, opts: RunOptions): Promise<RunResul
     } catch (e) {
       warn(`screendump failed: ${(e as Error).message}`);
     }
-    if (to.graceSec > 0 && qmp.isOpen) {
+    if (powerdown && to.graceSec > 0 && qmp.isOpen) {
       emit({ type: 'powerdown', reason: dumpName });
       await qmp.systemPowerdown().catch(() => undefined);
       await Promise.race([running, sleep(to.graceSec * 1000)]);

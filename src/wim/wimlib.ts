@@ -296,9 +296,9 @@ export function childNames(listing: string[], dir: string): string[] {
 }
 
 export interface WimExtractOptions extends WimRunOptions {
-  /** Treat `*` and `?` literally. Default: globs on. */
+  /** Treat `*` and `?` literally. Default: globs on. wimlib then always fails on a path that does not exist, as with `strict`. */
   noGlobs?: boolean;
-  /** Fail when a path or glob matches nothing. Default: ignore (wimlib --nullglob). */
+  /** Fail when a path or glob matches nothing. Default: ignore (wimlib --nullglob, which applies to globs only). */
   strict?: boolean;
 }
 
@@ -336,8 +336,9 @@ export async function wimExtract(
   const staged = await StagedDir.create(destDir);
   try {
     const args = ['extract', file, idx, ...imgPaths, `--dest-dir=${staged.staging}`, '--no-acls', '--preserve-dir-structure'];
-    if (!opts.strict) args.push('--nullglob');
+    // wimlib refuses --nullglob together with --no-globs
     if (opts.noGlobs) args.push('--no-globs');
+    else if (!opts.strict) args.push('--nullglob');
     const r = await wimlib(args, file, opts);
     checkTree(r.stderr, file);
     const files = await walkFiles(staged.staging);

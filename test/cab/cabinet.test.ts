@@ -145,6 +145,30 @@ describe('cabinet sets', () => {
   });
 });
 
+describe('extraction writes every member shape', () => {
+  it('empty, inside one block, across blocks, and streamed (over 1 MiB); timestamps from CFFILE as UTC', async () => {
+    const big = Buffer.concat(Array.from({ length: 40 }, (_, i) => Buffer.concat([manifestLike(400, i), randomBytes(20_000)])));
+    expect(big.length).toBeGreaterThan(1 << 20);
+    const input: CabWriteFile[] = [
+      { name: 'update.mum', data: Buffer.from('<assembly/>'), modified: '2013-08-27T23:54:56' },
+      { name: 'empty.txt', data: new Uint8Array(0), modified: '2020-01-02T03:04:06' },
+      { name: 'span.bin', data: randomBytes(70_000), modified: '2021-06-30T12:00:00' },
+      { name: 'd\\big.bin', data: big, modified: '2022-12-31T23:59:58' },
+      { name: 'after.txt', data: manifestLike(5, 9) },
+    ];
+    const cab = await Cabinet.open(new BufferSource(buildCabinet({ folders: [{ compression: 'mszip', files: input }] }), 'shapes.cab'));
+    const dir = await mkdtemp(path.join(tmp, 'shapes-'));
+    const r = await cab.extract(dir);
+    expect(r.bytes).toBe(input.reduce((n, f) => n + f.data.length, 0));
+    for (const f of input) {
+      const p = path.join(dir, ...f.name.split('\\'));
+      expect(sha(await readFile(p)), f.name).toBe(sha(f.data));
+      if (f.modified) expect((await stat(p)).mtime.toISOString(), f.name).toBe(`${f.modified}.000Z`);
+    }
+    expect((await readdir(dir)).sort()).toEqual(['after.txt', 'd', 'empty.txt', 'span.bin', 'update.mum']);
+  });
+});
+
 describe('nested cabinet inside a stored outer cabinet (MSU layout)', () => {
   it('opens the inner cabinet in place and reads only a small part of the outer file', async () => {
     const big = randomBytes(3 * 1024 * 1024);

@@ -7,51 +7,9 @@ import * as asn1js from 'asn1js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FormatError } from '../../src/errors.js';
 import { catalogHasDigest, OID, parseCatalog, type Catalog } from '../../src/cbs/catalog.js';
+import { ctx0, der, octets, oid, seq, signedData, v2Catalog } from '../helpers/catalog.js';
 import { corpusPath, hasCorpus } from '../helpers/corpus.js';
 import { hasTool, skipNote } from '../helpers/tools.js';
-
-// DER builders for hand-made catalogs.
-type A = asn1js.AsnType;
-const seq = (...value: A[]): A => new asn1js.Sequence({ value });
-const set = (...value: A[]): A => new asn1js.Set({ value });
-const oid = (value: string): A => new asn1js.ObjectIdentifier({ value });
-const octets = (b: Uint8Array): A => new asn1js.OctetString({ valueHex: new Uint8Array(b) });
-const bmp = (value: string): A => new asn1js.BmpString({ value });
-const int = (value: number): A => new asn1js.Integer({ value });
-const ctx0 = (v: A): A => new asn1js.Constructed({ idBlock: { tagClass: 3, tagNumber: 0 }, value: [v] });
-const utf16z = (s: string): Uint8Array => Buffer.from(`${s}\0`, 'utf16le');
-const der = (a: A): Uint8Array => new Uint8Array(a.toBER(false));
-const SHA256 = '2.16.840.1.101.3.4.2.1';
-
-function signedData(contentType: string, content: A): Uint8Array {
-  const sd = seq(int(1), set(seq(oid('1.3.14.3.2.26'), new asn1js.Null())), seq(oid(contentType), ctx0(content)), set());
-  return der(seq(oid(OID.signedData), ctx0(sd)));
-}
-
-function nameValue(name: string, flags: number, value: string): A {
-  return seq(bmp(name), int(flags), octets(utf16z(value)));
-}
-
-/** A v2 catalog with one flat SHA-256 member named by a File attribute, like Windows 10+ package catalogs. */
-function v2Catalog(digest: Buffer): Uint8Array {
-  const entry = seq(
-    octets(utf16z(digest.toString('hex').toUpperCase())),
-    set(
-      seq(oid(OID.catNameValue), set(nameValue('File', 0x10010001, 'update.mum'))),
-      seq(oid(OID.spcIndirectData), set(seq(seq(oid(OID.spcCabData), new asn1js.Null()), seq(seq(oid(SHA256), new asn1js.Null()), octets(digest))))),
-      seq(oid(OID.catMemberInfo2), set(new asn1js.Null())),
-    ),
-  );
-  const ctl = seq(
-    seq(oid(OID.catalogList)),
-    octets(Buffer.from('00112233445566778899aabbccddeeff', 'hex')),
-    new asn1js.UTCTime({ valueDate: new Date(Date.UTC(2024, 0, 2, 3, 4, 5)) }),
-    seq(oid(OID.catalogListMemberV2), new asn1js.Null()),
-    seq(entry),
-    ctx0(seq(seq(oid(OID.catNameValue), octets(der(nameValue('OSAttr', 0x10001, '2:10.0')))))),
-  );
-  return signedData(OID.ctl, ctl);
-}
 
 function expectCatalogError(bytes: Uint8Array, message: RegExp): FormatError {
   try {
@@ -71,7 +29,7 @@ describe('parseCatalog (hand-made)', () => {
   const digest = createHash('sha256').update('update.mum bytes').digest();
 
   it('reads a v2 catalog: SHA-256 member, its File name, catalog attributes', () => {
-    const cat = parseCatalog(v2Catalog(digest), 'v2.cat');
+    const cat = parseCatalog(v2Catalog([{ file: 'update.mum', sha256: digest }]), 'v2.cat');
     expect(cat.subjectAlgorithm).toBe('v2');
     expect(cat.listIdentifier).toBe('00112233445566778899aabbccddeeff');
     expect(cat.thisUpdate).toBe('2024-01-02T03:04:05.000Z');
@@ -102,7 +60,7 @@ describe('parseCatalog (hand-made)', () => {
   });
 
   it('gives a FormatError (never a crash) for every truncation', () => {
-    const whole = v2Catalog(digest);
+    const whole = v2Catalog([{ file: 'update.mum', sha256: digest }]);
     for (let n = 0; n < whole.length; n += 3) {
       expect(() => parseCatalog(whole.subarray(0, n), 'x.cat'), `cut at ${n}`).toThrow(FormatError);
     }

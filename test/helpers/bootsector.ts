@@ -3,8 +3,10 @@
  * 16-bit real-mode x86 (SeaBIOS loads sector 0 at 0000:7C00 and jumps there with DL =
  * boot drive). They talk the serial protocol by writing bytes to COM1 (I/O port 0x3F8),
  * power off through ACPI (q35/ICH9: PM base 0x600, PM1a_CNT = 0x604, SLP_TYP 0 = S5 soft
- * off, SLP_EN = bit 13, after enabling ACPI mode via the SMI command port 0xB2) or reset
- * through the 8042 keyboard controller (command 0xFE on port 0x64).
+ * off, SLP_EN = bit 13, after enabling ACPI mode via the SMI command port 0xB2), reset
+ * through the 8042 keyboard controller (command 0xFE on port 0x64), or report a crash through
+ * the ISA pvpanic device (bit 0 "panicked" written to port 0x505, which QEMU turns into the
+ * QMP event GUEST_PANICKED).
  */
 
 const ORG = 0x7c00;
@@ -85,6 +87,8 @@ function routines(a: Asm): void {
   a.label('halt').db(0xfa, 0xf4).jr8(0xeb, 'halt');
   // hang: spin with interrupts on (a guest stuck in a loop, not halted)
   a.label('hang').jr8(0xeb, 'hang');
+  // panic: mov dx,0x505; mov al,1; out dx,al; then halt (QEMU pauses the VM anyway)
+  a.label('panic').db(0xba, 0x05, 0x05, 0xb0, 0x01, 0xee).jr8(0xeb, 'halt');
 }
 
 function finish(a: Asm): Buffer {
@@ -97,9 +101,9 @@ function finish(a: Asm): Buffer {
   return sector;
 }
 
-export type GuestEnd = 'poweroff' | 'reset' | 'hang';
+export type GuestEnd = 'poweroff' | 'reset' | 'hang' | 'panic';
 
-/** Print `lines` (each gets CRLF) to COM1, then power off, reset or hang. */
+/** Print `lines` (each gets CRLF) to COM1, then power off, reset, hang or panic. */
 export function simpleBootSector(lines: string[], end: GuestEnd): Buffer {
   const a = new Asm();
   prologue(a);
@@ -142,6 +146,25 @@ export function roundsBootSector(rounds: number): Buffer {
   a.label('boot').ascii('@@MSU {"type":"boot","n":').label('digit').ascii('0}\r\n\0');
   a.label('step').ascii('@@MSU {"type":"step","id":"round","name":"round","state":"ok"}\r\n\0');
   a.label('done').ascii('@@MSU {"type":"done","ok":true}\r\n\0');
+  return finish(a);
+}
+
+/**
+ * A guest that announces `boot`, then writes one sector (the 512 bytes after the boot sector in
+ * memory) to cylinder `cylinder`, head 0, sector 1 of its own disk with int 13h AH=03, then
+ * hangs. With SeaBIOS's geometry for a 1 MiB disk (16 heads, 63 sectors), cylinder 1 is
+ * LBA 1008, byte offset 516096: the write lands far from the start of the image file.
+ */
+export function diskWriteBootSector(bootLine: string, cylinder: number): Buffer {
+  if (cylinder < 0 || cylinder > 255) throw new Error('cylinder must be 0..255');
+  const a = new Asm();
+  prologue(a);
+  print(a, 'boot');
+  // mov ax,0x0301; mov cx,(cylinder<<8)|1; mov dx,0x0080; mov bx,BUF; int 0x13
+  a.db(0xb8, 0x01, 0x03, 0xb9, 0x01, cylinder, 0xba, 0x80, 0x00, 0xbb, BUF & 0xff, BUF >> 8, 0xcd, 0x13);
+  a.jr8(0xeb, 'hang');
+  routines(a);
+  a.label('boot').ascii(`${bootLine}\r\n\0`);
   return finish(a);
 }
 

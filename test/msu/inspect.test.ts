@@ -1,6 +1,5 @@
 import { describe, expect, it, beforeAll, afterAll } from 'vitest';
 import { mkdtemp, rm, writeFile, mkdir, readdir } from 'node:fs/promises';
-import { execFileSync } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
 import { inspectFile } from '../../src/msu/inspect.js';
@@ -10,6 +9,7 @@ import { buildCabinet } from '../../src/cab/writer.js';
 import { runCli } from '../helpers/cli.js';
 import { corpusPath, hasCorpus } from '../helpers/corpus.js';
 import { hasTool, skipNote } from '../helpers/tools.js';
+import { captureWim } from '../helpers/wim-msu.js';
 
 let tmp: string;
 let sample: string;
@@ -106,14 +106,13 @@ describe.skipIf(!hasCorpus)('inspect the real KB2883457 cabinet', () => {
 describe('WIM-based MSU', () => {
   it('lists members and reads the payload cab in place', async () => {
     if (!hasTool('wimlib-imagex')) return skipNote('WIM MSU inspection', 'wimlib-imagex');
-    const dir = path.join(tmp, 'wimsrc');
-    await mkdir(dir, { recursive: true });
     const { payload, payloadName } = buildSyntheticMsu(SAMPLE_OPTIONS);
-    await writeFile(path.join(dir, payloadName), payload);
-    await writeFile(path.join(dir, 'Windows10.0-KB5099999-x64.psf'), Buffer.alloc(1000, 7));
-    await writeFile(path.join(dir, 'SSU-19041.4160-x64.cab'), buildCabinet({ folders: [{ compression: 'none', files: [{ name: 'update.mum', data: Buffer.from('<assembly xmlns="urn:schemas-microsoft-com:asm.v3"><assemblyIdentity name="Package_for_ServicingStack" version="10.0.19041.4160" processorArchitecture="amd64" language="neutral" publicKeyToken="31bf3856ad364e35"/><package identifier="KB5099998" releaseType="Update"/></assembly>') }] }] }));
     const msu = path.join(tmp, 'wim.msu');
-    execFileSync('wimlib-imagex', ['capture', dir, msu, 'content', '--compress=none'], { stdio: 'pipe' });
+    await captureWim(msu, {
+      [payloadName]: payload,
+      'Windows10.0-KB5099999-x64.psf': Buffer.alloc(1000, 7),
+      'SSU-19041.4160-x64.cab': buildCabinet({ folders: [{ compression: 'none', files: [{ name: 'update.mum', data: Buffer.from('<assembly xmlns="urn:schemas-microsoft-com:asm.v3"><assemblyIdentity name="Package_for_ServicingStack" version="10.0.19041.4160" processorArchitecture="amd64" language="neutral" publicKeyToken="31bf3856ad364e35"/><package identifier="KB5099998" releaseType="Update"/></assembly>') }] }] }),
+    });
     const r = await inspectFile(msu);
     expect(r.container).toBe('wim-msu');
     expect(r.psf).toEqual(['Windows10.0-KB5099999-x64.psf']);

@@ -1,9 +1,8 @@
 import { mkdtempSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import type { Plan } from '../../src/cbs/plan-types.js';
+import { GOLDEN, loadPlan, SAFEOS, SSU, winrePlan } from './plans.js';
 import { assertMatchesPlan, compareWithPlan, parseDismDrivers, parseDismPackages } from '../../src/vm/dism-output.js';
 import { checkDismReports, collectDismOutputs, dismRunId, loadPlanFile, prepareDismRun } from '../../src/vm/dism.js';
 import { MsuError, MismatchError, TruncatedError } from '../../src/errors.js';
@@ -11,26 +10,8 @@ import { runCli } from '../helpers/cli.js';
 import { hasTool, skipNote } from '../helpers/tools.js';
 import { runTool } from '../../src/util/exec.js';
 
-const GOLDEN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../fixtures/golden');
 const fixture = (name: string): string => readFileSync(path.join(GOLDEN, name), 'utf8');
-const loadPlan = (): Plan => JSON.parse(fixture('plan-dism.json')) as Plan;
 
-const SSU = 'Package_for_ServicingStack_1234~31bf3856ad364e35~amd64~~26100.1234.1.0';
-const SAFEOS = 'Package_for_SafeOSDU~31bf3856ad364e35~amd64~~26100.3000.1.2';
-
-/** The golden plan plus the WinRE image `msu plan --winre` emits (role winre: SSU, Safe OS DU, cleanup). */
-function winrePlan(): Plan {
-  const plan = loadPlan();
-  plan.images.push({
-    image: 'winre.wim',
-    steps: [
-      { n: 1, action: 'add-package', inputs: ['in3'], items: [SSU], reason: 'servicing stack first' },
-      { n: 2, action: 'add-package', inputs: ['in5'], items: [SAFEOS], reason: 'Safe OS dynamic update', applicability: { result: 'unknown', detail: 'no SafeOS marker found' } },
-      { n: 3, action: 'cleanup-components', inputs: [], items: [], reason: 'clean up the image' },
-    ],
-  });
-  return plan;
-}
 
 /** A WinRE /Get-Packages listing: the fixture (it has the SSU) plus the Safe OS DU. */
 const winreListing = (): string =>

@@ -1,7 +1,11 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { UnsupportedError } from '../../src/errors.js';
+import { ToolError, UnsupportedError, UsageError } from '../../src/errors.js';
 import { compareVersions, ovmfPaths, parseDeviceHelp, parseQemuVersion, probeQemu, requireDevices, type QemuFeatures } from '../../src/vm/features.js';
 import { validateRunSpec } from '../../src/vm/spec.js';
+import { checkSwtpm, parseSwtpmCapabilities, swtpmArgs } from '../../src/vm/tpm.js';
 import { hasTool, skipNote } from '../helpers/tools.js';
 
 /** Captured from `qemu-system-x86_64 -machine q35 -device help` (Debian 12, QEMU 7.2.22): the sections the runner cares about. */
@@ -97,6 +101,17 @@ describe('requireDevices', () => {
     expect(() => requireDevices(s, f)).toThrow('scsi-hd (vm.disks[0]) is not available');
   });
 
+  it('vm.tpm needs its TPM model, vm.pvpanic needs pvpanic, each with a way out', () => {
+    const f = host72();
+    expect(() => requireDevices(spec([], { tpm: {} }), f)).not.toThrow();
+    f.devices.delete('tpm-crb');
+    expect(() => requireDevices(spec([], { tpm: {} }), f)).toThrow('tpm-crb (vm.tpm.model) is not available in this QEMU (7.2.22): not listed by -device help; this QEMU was built without TPM support, or try vm.tpm.model "tpm-tis"');
+    expect(() => requireDevices(spec([], { tpm: { model: 'tpm-tis' } }), f)).not.toThrow();
+    f.devices.delete('pvpanic');
+    expect(() => requireDevices(spec([], { tpm: { model: 'tpm-tis' } }), f)).toThrow('pvpanic (vm.pvpanic) is not available in this QEMU (7.2.22): not listed by -device help; set vm.pvpanic to false to run without crash notification');
+    expect(() => requireDevices(spec([], { tpm: { model: 'tpm-tis' }, pvpanic: false }), f)).not.toThrow();
+  });
+
   it('honours an explicit minQemu', () => {
     expect(() => requireDevices(spec([{ qemu: 'e1000e', minQemu: '9.0' }]), host72())).toThrow('e1000e (vm.devices[0]) needs QEMU 9.0+');
   });
@@ -117,6 +132,54 @@ describe('probe the real binary', () => {
     const f = await probeQemu();
     expect(f.version.text).toMatch(/^\d+\.\d+\.\d+$/);
     expect(f.version.major).toBeGreaterThanOrEqual(6); // -action needs 6.0
-    for (const n of ['ide-hd', 'ide-cd', 'VGA', 'virtio-blk-pci']) expect(f.devices.has(n)).toBe(true);
+    for (const n of ['ide-hd', 'ide-cd', 'VGA', 'virtio-blk-pci', 'pvpanic']) expect(f.devices.has(n)).toBe(true);
+  });
+});
+
+/** `swtpm socket --print-capabilities` of Debian 12's swtpm 0.7.1. */
+const SWTPM_CAPS_071 = '{ "type": "swtpm", "features": [ "tpm-1.2", "tpm-2.0", "tpm-send-command-header", "flags-opt-startup", "cmdarg-seccomp", "cmdarg-key-fd", "cmdarg-pwd-fd", "cmdarg-print-states", "nvram-backend-dir", "nvram-backend-file", "rsa-keysize-1024", "rsa-keysize-2048", "rsa-keysize-3072" ], "version": "0.7.1" }\n';
+
+describe('swtpm', () => {
+  it('argv: TPM 2.0, state dir, unix control socket, log file, exit with QEMU', () => {
+    expect(swtpmArgs({ stateDir: '/r/tpm', socket: '/r/swtpm.sock', log: '/r/swtpm.log' })).toEqual([
+      'socket', '--tpm2', '--tpmstate', 'dir=/r/tpm', '--ctrl', 'type=unixio,path=/r/swtpm.sock', '--log', 'file=/r/swtpm.log', '--terminate',
+    ]);
+    expect(() => swtpmArgs({ stateDir: '/r,x/tpm', socket: '/s', log: '/l' })).toThrow(UsageError);
+    expect(() => swtpmArgs({ stateDir: '/r,x/tpm', socket: '/s', log: '/l' })).toThrow('the swtpm stateDir path contains a comma');
+  });
+
+  it('reads the capability list', () => {
+    const c = parseSwtpmCapabilities(SWTPM_CAPS_071);
+    expect(c.version).toBe('0.7.1');
+    expect(c.features).toContain('tpm-2.0');
+    expect(c.features).toHaveLength(13);
+    expect(() => parseSwtpmCapabilities('Usage: swtpm socket [options]')).toThrow(ToolError);
+    expect(() => parseSwtpmCapabilities('{"type":"swtpm"}')).toThrow("swtpm's capabilities have no feature list");
+  });
+
+  it('checkSwtpm: a missing swtpm names the Debian package; one without TPM 2.0 is refused', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'msu-swtpm-'));
+    const oldPath = process.env.PATH;
+    try {
+      process.env.PATH = dir; // nothing on PATH: runTool's tool-missing path
+      await expect(checkSwtpm()).rejects.toMatchObject({ code: 'E_TOOL_MISSING', kind: 'tool', message: 'swtpm is not installed (Debian/Ubuntu: apt-get install swtpm)' });
+    } finally {
+      process.env.PATH = oldPath;
+    }
+    try {
+      const old = path.join(dir, 'swtpm-12');
+      writeFileSync(old, `#!/bin/sh\necho '{"type":"swtpm","features":["tpm-1.2","cmdarg-seccomp"],"version":"0.1.0"}'\n`, { mode: 0o755 });
+      const e = await checkSwtpm(old).catch((x: unknown) => x);
+      expect(e).toBeInstanceOf(UnsupportedError);
+      expect((e as UnsupportedError).message).toBe("swtpm 0.1.0 cannot emulate a TPM 2.0 (its libtpms lacks it; features: tpm-1.2, cmdarg-seccomp)");
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  const has = hasTool('swtpm');
+  if (!has) skipNote('swtpm capability probe', 'swtpm');
+  it.skipIf(!has)('the installed swtpm emulates TPM 2.0', async () => {
+    expect((await checkSwtpm()).version).toMatch(/^\d+\.\d+/);
   });
 });

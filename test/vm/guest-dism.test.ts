@@ -1,35 +1,17 @@
 import { readFileSync, writeFileSync, existsSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import type { Plan } from '../../src/cbs/plan-types.js';
+import { GOLDEN, loadPlan, SAFEOS, SSU, winrePlan } from './plans.js';
 import { dismLayout, EXIT_CODES, generateDismWorker, servicedImages } from '../../src/vm/guest/dism-worker.js';
 import { ProtocolParser } from '../../src/vm/protocol.js';
 import { MsuError } from '../../src/errors.js';
 
-const GOLDEN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../fixtures/golden');
-const loadPlan = (): Plan => JSON.parse(readFileSync(path.join(GOLDEN, 'plan-dism.json'), 'utf8')) as Plan;
 const goldenName = (p: string): string => 'dism-' + p.split('\\').pop()!;
 
 /** Lines of a generated batch file, CRLF-separated as cmd.exe expects. */
 const linesOf = (content: string): string[] => content.split('\r\n');
 
-const SSU = 'Package_for_ServicingStack_1234~31bf3856ad364e35~amd64~~26100.1234.1.0';
-const SAFEOS = 'Package_for_SafeOSDU~31bf3856ad364e35~amd64~~26100.3000.1.2';
-
-/** The golden plan plus the WinRE image `msu plan --winre` emits (role winre: SSU, Safe OS DU, cleanup). */
-function winrePlan(): Plan {
-  const plan = loadPlan();
-  plan.images.push({
-    image: 'winre.wim',
-    steps: [
-      { n: 1, action: 'add-package', inputs: ['in3'], items: [SSU], reason: 'servicing stack first' },
-      { n: 2, action: 'add-package', inputs: ['in5'], items: [SAFEOS], reason: 'Safe OS dynamic update', applicability: { result: 'unknown', detail: 'no SafeOS marker found' } },
-      { n: 3, action: 'cleanup-components', inputs: [], items: [], reason: 'clean up the image' },
-    ],
-  });
-  return plan;
-}
 
 /**
  * The command lines worker.cmd runs, in execution order when every step succeeds: the main

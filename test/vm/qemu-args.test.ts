@@ -13,7 +13,7 @@ const env = (over: Partial<QemuEnv> = {}): QemuEnv => ({
   ...over,
 });
 
-const TAIL_RESTART = ['-display', 'none', '-vga', 'std', '-chardev', 'file,id=ser0,path=/r/serial.log,append=on', '-serial', 'chardev:ser0', '-qmp', 'unix:/r/qmp.sock,server=on,wait=off', '-action', 'reboot=shutdown', '-S'];
+const TAIL_RESTART = ['-device', 'pvpanic', '-display', 'none', '-vga', 'std', '-chardev', 'file,id=ser0,path=/r/serial.log,append=on', '-serial', 'chardev:ser0', '-qmp', 'unix:/r/qmp.sock,server=on,wait=off', '-action', 'reboot=shutdown', '-action', 'panic=pause', '-S'];
 
 describe('qemuArgs golden argv', () => {
   it('SeaBIOS boot-sector guest on AHCI, TCG, restart-process', () => {
@@ -53,7 +53,9 @@ describe('qemuArgs golden argv', () => {
       '-drive', 'if=none,id=status,format=raw,file=/r/status.img',
       '-device', 'ide-hd,bus=ide.0,drive=status',
       '-nic', 'user,model=virtio-net-pci',
+      '-device', 'pvpanic',
       '-display', 'none', '-vga', 'std', '-chardev', 'file,id=ser0,path=/r/serial.log,append=on', '-serial', 'chardev:ser0', '-qmp', 'unix:/r/qmp.sock,server=on,wait=off',
+      '-action', 'panic=pause',
       '-S',
     ]);
   });
@@ -114,5 +116,36 @@ describe('qemuArgs golden argv', () => {
     const spec = validateRunSpec({ id: 'o', vm: { disks: [{ role: 'system', path: '/s.qcow2' }] } });
     const { ovmf: _omit, ...noOvmf } = env();
     expect(() => qemuArgs(spec, noOvmf)).toThrow('apt-get install ovmf');
+  });
+
+  it('TPM 2.0: swtpm socket chardev, emulator tpmdev and the CRB device right after the firmware', () => {
+    const spec = validateRunSpec({ id: 'w11', kind: 'audit-wua', vm: { firmware: { type: 'ovmf', secureBoot: true }, tpm: {}, disks: [{ role: 'system', path: '/s.qcow2' }] } });
+    expect(qemuArgs(spec, env({ tpmSocket: '/tmp/msu-qmp-x/swtpm.sock' }))).toEqual([
+      '-name', 'msu-w11', '-no-user-config', '-nodefaults',
+      '-machine', 'q35,smm=on', '-accel', 'tcg', '-cpu', 'max', '-smp', '2', '-m', '2048M', '-rtc', 'base=localtime',
+      '-drive', 'if=pflash,format=raw,unit=0,readonly=on,file=/fw/CODE.fd',
+      '-drive', 'if=pflash,format=raw,unit=1,file=/r/OVMF_VARS.fd',
+      '-global', 'driver=cfi.pflash01,property=secure,value=on',
+      '-chardev', 'socket,id=chrtpm,path=/tmp/msu-qmp-x/swtpm.sock',
+      '-tpmdev', 'emulator,id=tpm0,chardev=chrtpm',
+      '-device', 'tpm-crb,tpmdev=tpm0',
+      '-drive', 'if=none,id=disk0,format=qcow2,file=/s.qcow2,discard=unmap,detect-zeroes=unmap',
+      '-device', 'ide-hd,bus=ide.0,drive=disk0,bootindex=0',
+      ...TAIL_RESTART,
+    ]);
+  });
+
+  it('TPM TIS model, socket defaulting to the run directory', () => {
+    const spec = validateRunSpec({ id: 't', vm: { firmware: { type: 'seabios' }, tpm: { swtpm: true, model: 'tpm-tis' }, disks: [{ role: 'system', path: '/s.img', format: 'raw' }] } });
+    const a = qemuArgs(spec, env());
+    const i = a.indexOf('-tpmdev');
+    expect(a.slice(i - 2, i + 4)).toEqual(['-chardev', 'socket,id=chrtpm,path=/r/swtpm.sock', '-tpmdev', 'emulator,id=tpm0,chardev=chrtpm', '-device', 'tpm-tis,tpmdev=tpm0']);
+  });
+
+  it('no TPM args without vm.tpm, and no pvpanic when vm.pvpanic is false (panic=pause stays)', () => {
+    const spec = validateRunSpec({ id: 't', vm: { firmware: { type: 'seabios' }, pvpanic: false, disks: [{ role: 'system', path: '/s.img', format: 'raw' }] } });
+    const a = qemuArgs(spec, env());
+    expect(a.join(' ')).not.toMatch(/tpm|pvpanic/);
+    expect(a.slice(-5)).toEqual(['-action', 'reboot=shutdown', '-action', 'panic=pause', '-S']);
   });
 });

@@ -7,8 +7,8 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { readFile } from 'node:fs/promises';
 import type { Plan } from '../../src/cbs/plan-types.js';
+import { loadPlan, PLAN_FILE, SAFEOS } from './plans.js';
 import { MsuError } from '../../src/errors.js';
 import type { RunEvent, RunResult } from '../../src/vm/runner.js';
 import { runVm } from '../../src/vm/runner.js';
@@ -26,8 +26,7 @@ import { hasTool, skipNote } from '../helpers/tools.js';
 const root = mkdtempSync(path.join(os.tmpdir(), 'msu-report-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 
-const planFile = path.join(__dirname, '..', 'fixtures', 'golden', 'plan-dism.json');
-const loadPlan = async (): Promise<Plan> => JSON.parse(await readFile(planFile, 'utf8')) as Plan;
+const planFile = PLAN_FILE;
 
 let t = 0;
 const g = (event: GuestEvent, at?: number): RunEvent => ({ type: 'guest', boot: 1, event, t: at ?? (t += 10) });
@@ -117,7 +116,7 @@ function dismReport(plan: Plan, opts: { failStep?: string; skip?: string; missin
 
 describe('comparePlanWithRun: DISM runs', () => {
   it('every planned item installed → matches, and the Markdown is empty', async () => {
-    const plan = await loadPlan();
+    const plan = loadPlan();
     const d = comparePlanWithRun(plan, dismReport(plan));
     expect(d.matches).toBe(true);
     expect(d.entries.map((e) => [e.image, e.n, e.outcome])).toEqual([
@@ -129,7 +128,7 @@ describe('comparePlanWithRun: DISM runs', () => {
   });
 
   it('a failed step, a step that never ran, a package missing from the listing and an allowed not-applicable', async () => {
-    const plan = await loadPlan();
+    const plan = loadPlan();
     const lcu = 'Package_for_RollupFix~31bf3856ad364e35~amd64~~26100.3476.1.8';
     const steps = dismLayout(plan).flatMap((im) => im.steps.map((s) => s.id));
     const d = comparePlanWithRun(plan, dismReport(plan, { failStep: steps[2], skip: steps[3], missing: { image: 'install.wim#1', item: lcu }, notApplicable: [steps[4]!] }));
@@ -142,8 +141,7 @@ describe('comparePlanWithRun: DISM runs', () => {
     expect(md).not.toContain('boot.wim#2'); // the not-applicable SafeOS step is accepted
   });
   it('WinRE is checked per install image, under the step ids the worker ran (i1.winre.sN)', async () => {
-    const plan = await loadPlan();
-    const SAFEOS = 'Package_for_SafeOSDU~31bf3856ad364e35~amd64~~26100.3000.1.2';
+    const plan = loadPlan();
     plan.images.push({ image: 'winre.wim', steps: [
       { n: 1, action: 'add-package', inputs: ['in5'], items: [SAFEOS], reason: 'Safe OS dynamic update' },
       { n: 2, action: 'cleanup-components', inputs: [], items: [], reason: 'clean up' },
@@ -168,7 +166,7 @@ describe('comparePlanWithRun: DISM runs', () => {
 
 describe('comparePlanWithRun: Windows Update runs', () => {
   it('matches planned KBs to installed updates and lists what the plan did not have', async () => {
-    const plan = await loadPlan();
+    const plan = loadPlan();
     const r = buildRunReport('audit-wua', result({ results: [
       { round: 1, updates: [{ updateId: 'u1', title: 'CU 1742', kb: ['KB5043080'], resultCode: 2 }, { updateId: 'u2', title: 'CU 3476', kb: ['KB5053598'], resultCode: 4, hresult: '0x800F0922' }] },
       { round: 2, updates: [{ updateId: 'u3', title: 'Defender platform', kb: ['KB4052623'], resultCode: 2 }] },

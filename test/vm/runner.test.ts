@@ -3,21 +3,23 @@
  * guest generated in test/helpers/bootsector.ts. Each case takes a few seconds.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { compactImage, runVm, type RunEvent, type RunOptions, type RunResult } from '../../src/vm/runner.js';
 import { formatGuestLine, type GuestEvent } from '../../src/vm/protocol.js';
 import { validateRunSpec } from '../../src/vm/spec.js';
-import { bootDisk, roundsBootSector, simpleBootSector } from '../helpers/bootsector.js';
+import { bootDisk, diskWriteBootSector, roundsBootSector, simpleBootSector } from '../helpers/bootsector.js';
 import { runCli } from '../helpers/cli.js';
 import { hasTool, skipNote } from '../helpers/tools.js';
 
 const hasQemu = hasTool('qemu-system-x86_64') && hasTool('qemu-img');
 const hasMtools = hasTool('mformat') && hasTool('mcopy');
+const hasSwtpm = hasTool('swtpm');
 if (!hasQemu) skipNote('runner end-to-end tests', 'qemu-system-x86_64 / qemu-img');
 if (!hasMtools) skipNote('runner status-disk tests', 'mtools');
+if (hasQemu && !hasSwtpm) skipNote('runner TPM tests', 'swtpm');
 
 const root = mkdtempSync(path.join(os.tmpdir(), 'msu-runner-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -66,6 +68,8 @@ function processGone(pid: number): boolean {
 }
 
 const pids = (events: RunEvent[]) => events.flatMap((e) => (e.type === 'qemu-start' && e.pid !== null ? [e.pid] : []));
+const tpmPids = (events: RunEvent[]) => events.flatMap((e) => (e.type === 'swtpm-start' && e.pid !== null ? [e.pid] : []));
+const PNG_MAGIC = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
 
 describe.skipIf(!hasQemu)('runVm with real QEMU (TCG, SeaBIOS, boot-sector guest)', () => {
   it('(a) clean run: boot → steps → result → done → ACPI power-off = success', { timeout: 30_000 }, async () => {
@@ -249,6 +253,148 @@ describe.skipIf(!hasQemu)('runVm with real QEMU (TCG, SeaBIOS, boot-sector guest
     const r = await c.run({ signal: ac.signal });
     expect(r.failure).toEqual({ code: 'aborted', message: 'the run was cancelled' });
     expect(pids(c.events).every(processGone)).toBe(true);
+  });
+});
+
+describe.skipIf(!hasQemu)('runVm: guest crash (pvpanic)', () => {
+  it('a guest writing "panicked" to port 0x505 fails the run as guest-panicked, with a screendump of the paused VM', { timeout: 30_000 }, async () => {
+    const c = setup(simpleBootSector([line({ type: 'boot', n: 1 }), line({ type: 'step', id: 'wu', name: 'Install', state: 'running' })], 'panic'), { timeouts: { heartbeatSec: 20, graceSec: 5 } });
+    const t0 = Date.now();
+    const r = await c.run();
+    // well before the heartbeat (20 s) and without waiting for the power button (grace 5 s)
+    expect(Date.now() - t0).toBeLessThan(10_000);
+    expect(r).toMatchObject({ ok: false, starts: 1, boots: 1, shutdownReason: 'host-qmp-quit' });
+    expect(r.failure).toEqual({ code: 'guest-panicked', message: 'the guest panicked (boot 1): {"action":"pause"}' });
+    expect(r.screendumps).toEqual(['screendumps/01-panic.png']);
+    expect(readFileSync(path.join(c.runDir, 'screendumps', '01-panic.png')).subarray(0, 8)).toEqual(PNG_MAGIC);
+    expect(c.events.some((e) => e.type === 'qmp' && e.event === 'GUEST_PANICKED')).toBe(true);
+    expect(c.events.some((e) => e.type === 'powerdown')).toBe(false);
+    expect(pids(c.events)).toHaveLength(1);
+    expect(pids(c.events).every(processGone)).toBe(true);
+  });
+
+  it('with vm.pvpanic false the same guest is only caught by a watchdog', { timeout: 30_000 }, async () => {
+    const c = setup(simpleBootSector([line({ type: 'boot', n: 1 })], 'panic'), { vm: { pvpanic: false }, timeouts: { heartbeatSec: 1 } });
+    const r = await c.run();
+    expect(r.failure).toMatchObject({ code: 'watchdog', limit: 'heartbeat' });
+    expect(c.events.some((e) => e.type === 'qmp' && e.event === 'GUEST_PANICKED')).toBe(false);
+  });
+});
+
+describe.skipIf(!hasQemu || !hasTool('bash'))('runVm: host disk error (BLOCK_IO_ERROR)', () => {
+  it('a guest write the host cannot store fails the run as block-io-error and QEMU is stopped', { timeout: 30_000 }, async () => {
+    const c = setup(diskWriteBootSector(line({ type: 'boot', n: 1 }), 1), { timeouts: { heartbeatSec: 20, graceSec: 1 } });
+    // QEMU under a 256 KiB file-size limit (SIGXFSZ ignored): the guest's write at byte 516096
+    // of its disk gets EFBIG from the host, as a full host disk would give ENOSPC
+    const qemu = path.join(c.dir, 'qemu-limited');
+    writeFileSync(qemu, "#!/bin/bash\ntrap '' XFSZ\nulimit -f 256\nexec qemu-system-x86_64 \"$@\"\n", { mode: 0o755 });
+    const r = await c.run({ qemuBinary: qemu });
+    expect(r.failure).toEqual({ code: 'block-io-error', message: 'disk I/O error on disk0 (File too large); is the host disk full?' });
+    const ev = c.events.find((e) => e.type === 'qmp' && e.event === 'BLOCK_IO_ERROR');
+    expect(ev).toMatchObject({ data: { device: 'disk0', operation: 'write', action: 'report' } });
+    expect(r.screendumps).toEqual(['screendumps/01-io-error.png']);
+    expect(pids(c.events).every(processGone)).toBe(true);
+  });
+});
+
+describe.skipIf(!hasQemu || !hasSwtpm)('runVm with a TPM 2.0 (swtpm)', () => {
+  it('multi-boot run: one swtpm per QEMU start, state kept in RUNDIR/tpm across restarts, QEMU reports the TPM, nothing left running', { timeout: 30_000 }, async () => {
+    const c = setup(roundsBootSector(3), { vm: { tpm: {} } });
+    const permall = path.join(c.runDir, 'tpm', 'tpm2-00.permall');
+    const stateAtStart: boolean[] = [];
+    const r = await c.run({
+      onEvent: (e) => {
+        c.events.push(e);
+        if (e.type === 'swtpm-start') stateAtStart.push(existsSync(permall));
+      },
+    });
+    expect(r).toMatchObject({ ok: true, starts: 3, boots: 3, shutdownReason: 'guest-shutdown', tpm: { model: 'tpm-crb', backend: 'emulator' } });
+    // created during boot 1, still there when boots 2 and 3 start: a reboot does not wipe the TPM
+    expect(stateAtStart).toEqual([false, true, true]);
+    expect(statSync(permall).size).toBeGreaterThan(0);
+    // every QEMU start had its TPM attached
+    const tpmEvents = c.events.filter((e) => e.type === 'tpm');
+    expect(tpmEvents.map((e) => (e.type === 'tpm' ? [e.start, e.devices] : []))).toEqual(
+      [1, 2, 3].map((n) => [n, [{ id: 'tpm0', model: 'tpm-crb', options: { type: 'emulator', data: { chardev: 'chrtpm' } } }]]),
+    );
+    // swtpm starts before its QEMU, and leaves by itself (--terminate) when QEMU goes
+    const order = c.events.filter((e) => ['swtpm-start', 'qemu-start', 'qemu-exit', 'swtpm-exit'].includes(e.type)).map((e) => `${e.type}:${(e as { start: number }).start}`);
+    // (the two exits of one boot race each other; both come before the next boot's swtpm)
+    const groups = [0, 4, 8].map((i) => order.slice(i, i + 4));
+    expect(groups.map((g) => [...g.slice(0, 2), ...g.slice(2).sort()])).toEqual([1, 2, 3].map((n) => [`swtpm-start:${n}`, `qemu-start:${n}`, `qemu-exit:${n}`, `swtpm-exit:${n}`]));
+    expect(c.events.filter((e) => e.type === 'swtpm-exit').map((e) => (e.type === 'swtpm-exit' ? [e.exitCode, e.signal] : []))).toEqual([[0, null], [0, null], [0, null]]);
+    const started = tpmPids(c.events);
+    expect(new Set(started).size).toBe(3);
+    expect([...started, ...pids(c.events)].every(processGone)).toBe(true);
+    // no socket left behind; the log is in the run directory
+    expect(readdirSync(c.runDir).sort()).toEqual(['events.jsonl', 'qmp.log', 'result.json', 'serial.log', 'spec.json', 'swtpm.log', 'tpm']);
+    expect(readFileSync(path.join(c.runDir, 'qmp.log'), 'utf8')).toContain('> {"execute":"query-tpm","id":"msu-2"}');
+  });
+
+  it('in-place reboots keep one swtpm for the whole run; the TIS model is attached when asked for', { timeout: 30_000 }, async () => {
+    const c = setup(roundsBootSector(2), { vm: { rebootPolicy: 'in-place', tpm: { model: 'tpm-tis' } } });
+    const r = await c.run();
+    expect(r).toMatchObject({ ok: true, starts: 1, boots: 2, tpm: { model: 'tpm-tis', backend: 'emulator' } });
+    expect(tpmPids(c.events)).toHaveLength(1);
+    expect(tpmPids(c.events).every(processGone)).toBe(true);
+    expect(existsSync(path.join(c.runDir, 'tpm', 'tpm2-00.permall'))).toBe(true);
+  });
+
+  it('swtpm is stopped when a watchdog stops the VM, and when the run is cancelled', { timeout: 30_000 }, async () => {
+    const w = setup(simpleBootSector([line({ type: 'boot', n: 1 })], 'hang'), { vm: { tpm: {} }, timeouts: { heartbeatSec: 1, graceSec: 0 } });
+    const rw = await w.run();
+    expect(rw.failure).toMatchObject({ code: 'watchdog', limit: 'heartbeat' });
+    expect(tpmPids(w.events)).toHaveLength(1);
+    expect([...tpmPids(w.events), ...pids(w.events)].every(processGone)).toBe(true);
+
+    const a = setup(simpleBootSector([line({ type: 'boot', n: 1 })], 'hang'), { vm: { tpm: {} }, timeouts: { heartbeatSec: 20, graceSec: 0 } });
+    const ac = new AbortController();
+    setTimeout(() => ac.abort(), 1500);
+    const ra = await a.run({ signal: ac.signal });
+    expect(ra.failure).toEqual({ code: 'aborted', message: 'the run was cancelled' });
+    expect(tpmPids(a.events)).toHaveLength(1);
+    expect([...tpmPids(a.events), ...pids(a.events)].every(processGone)).toBe(true);
+  });
+
+  it('QEMU refusing to start does not leave its swtpm behind', { timeout: 30_000 }, async () => {
+    const c = setup(simpleBootSector([], 'poweroff'), { vm: { tpm: {}, disks: [{ role: 'system', path: 'boot.img', format: 'qcow2' }] } });
+    const r = await c.run();
+    expect(r.failure?.code).toBe('qemu-start');
+    expect(tpmPids(c.events)).toHaveLength(1);
+    expect([...tpmPids(c.events), ...pids(c.events)].every(processGone)).toBe(true);
+  });
+
+  /** A stand-in swtpm: answers the capability probe, otherwise runs `body` (sh). */
+  const fakeSwtpm = (dir: string, body: string): string => {
+    const f = path.join(dir, 'fake-swtpm');
+    writeFileSync(f, `#!/bin/sh\nif [ "$2" = --print-capabilities ]; then echo '{"type":"swtpm","features":["tpm-2.0"],"version":"0.7.1"}'; exit 0; fi\n${body}\n`, { mode: 0o755 });
+    return f;
+  };
+
+  it('an swtpm that cannot start fails the run as tpm-error with its message, before QEMU starts', { timeout: 30_000 }, async () => {
+    const c = setup(simpleBootSector([line({ type: 'boot', n: 1 }), line({ type: 'done' })], 'poweroff'), { vm: { tpm: {} } });
+    const r = await c.run({ swtpmBinary: fakeSwtpm(c.dir, 'echo "swtpm: Could not open UnixIO socket: Permission denied" >&2; exit 1') });
+    expect(r.failure).toEqual({ code: 'tpm-error', message: 'swtpm did not start (boot 1): swtpm exited before it was ready: swtpm: Could not open UnixIO socket: Permission denied' });
+    expect(r.starts).toBe(0);
+    expect(c.events.some((e) => e.type === 'qemu-start')).toBe(false);
+    expect(readFileSync(path.join(c.runDir, 'swtpm.log'), 'utf8')).toBe('swtpm: Could not open UnixIO socket: Permission denied\n');
+  });
+
+  it('an swtpm that dies while the guest runs fails the run as tpm-error and QEMU is stopped', { timeout: 30_000 }, async () => {
+    const c = setup(simpleBootSector([line({ type: 'boot', n: 1 })], 'hang'), { vm: { tpm: {} }, timeouts: { heartbeatSec: 20, graceSec: 0 } });
+    // the real swtpm, killed 2 s in (the guest is up and hanging by then)
+    const r = await c.run({ swtpmBinary: fakeSwtpm(c.dir, 'swtpm "$@" & p=$!; sleep 2; kill -9 $p; wait $p; echo "swtpm went away" >&2; exit 9') });
+    expect(r.failure).toMatchObject({ code: 'tpm-error' });
+    // the tail of swtpm.log (the shell may add its own "Killed" line first)
+    expect(r.failure!.message).toMatch(/^swtpm exited while QEMU was running \(boot 1, exit code 9\): (.* \| )?swtpm went away$/);
+    expect(r.screendumps).toEqual(['screendumps/01-tpm.png']);
+    expect([...tpmPids(c.events), ...pids(c.events)].every(processGone)).toBe(true);
+  });
+
+  it('a missing swtpm is a tool error before QEMU starts', { timeout: 30_000 }, async () => {
+    const c = setup(simpleBootSector([line({ type: 'boot', n: 1 }), line({ type: 'done' })], 'poweroff'), { vm: { tpm: {} } });
+    await expect(c.run({ swtpmBinary: 'msu-test-no-such-swtpm' })).rejects.toMatchObject({ code: 'E_TOOL_MISSING', kind: 'tool', message: 'msu-test-no-such-swtpm is not installed or not on PATH' });
+    expect(c.events.some((e) => e.type === 'qemu-start' || e.type === 'swtpm-start')).toBe(false);
   });
 });
 

@@ -29,6 +29,7 @@ describe('validateRunSpec', () => {
         cpus: 2,
         memMiB: 2048,
         firmware: { type: 'ovmf', secureBoot: false },
+        pvpanic: true,
         disks: [{ role: 'system', path: 'win.qcow2', format: 'qcow2', bus: 'ahci' }],
         cdroms: [],
         net: { mode: 'none' },
@@ -73,6 +74,20 @@ describe('validateRunSpec', () => {
     expect(s.expect.statusFile).toBe('status.json');
   });
 
+  it('vm.tpm: swtpm TPM 2.0 with the CRB device by default, TIS on request, with any firmware', () => {
+    expect(validateRunSpec({ ...minimal(), vm: { ...minimal().vm, tpm: {} } }).vm.tpm).toEqual({ swtpm: true, model: 'tpm-crb' });
+    expect(validateRunSpec({ ...minimal(), vm: { ...minimal().vm, tpm: { swtpm: true, model: 'tpm-tis' } } }).vm.tpm).toEqual({ swtpm: true, model: 'tpm-tis' });
+    // SeaBIOS drives a TPM too (the end-to-end test boots a BIOS boot sector with one)
+    expect(validateRunSpec({ id: 'a', vm: { firmware: { type: 'seabios' }, tpm: {}, disks: [{ role: 'system', path: 'a' }] } }).vm.tpm).toEqual({ swtpm: true, model: 'tpm-crb' });
+    expect(validateRunSpec(minimal()).vm.tpm).toBeUndefined();
+  });
+
+  it('vm.pvpanic can be switched off, and then pvpanic may be given as a plain device', () => {
+    const s = validateRunSpec({ ...minimal(), vm: { ...minimal().vm, pvpanic: false, devices: [{ qemu: 'pvpanic', props: { events: '1' } }] } });
+    expect(s.vm.pvpanic).toBe(false);
+    expect(s.vm.devices).toEqual([{ qemu: 'pvpanic', props: { events: '1' } }]);
+  });
+
   const bad: Array<[string, unknown, string, string]> = [
     ['not an object', 42, '(root)', 'expected an object, got number'],
     ['unknown top-level key', { ...minimal(), timeout: {} }, 'timeout', 'unknown field'],
@@ -87,7 +102,12 @@ describe('validateRunSpec', () => {
     ['fractional maxBoots', { ...minimal(), timeouts: { maxBoots: 2.5 } }, 'timeouts.maxBoots', 'expected an integer, got 2.5'],
     ['per-boot shorter than boot', { ...minimal(), timeouts: { bootSec: 100, perBootSec: 50 } }, 'timeouts.perBootSec', 'shorter than the boot deadline'],
     ['status file without disk', { ...minimal(), expect: { statusFile: 'status.json' } }, 'expect.statusFile', 'needs vm.statusDisk'],
-    ['tpm with seabios', { id: 'a', vm: { firmware: { type: 'seabios' }, tpm: { swtpm: true }, disks: [{ role: 'system', path: 'a' }] } }, 'vm.tpm', 'needs vm.firmware.type "ovmf"'],
+    ['tpm without swtpm', { ...minimal(), vm: { ...minimal().vm, tpm: { swtpm: false } } }, 'vm.tpm.swtpm', 'must be true (swtpm is the only TPM backend)'],
+    ['unknown tpm model', { ...minimal(), vm: { ...minimal().vm, tpm: { model: 'tpm-spapr' } } }, 'vm.tpm.model', 'expected one of tpm-crb | tpm-tis, got "tpm-spapr"'],
+    ['unknown tpm field', { ...minimal(), vm: { ...minimal().vm, tpm: { version: '2.0' } } }, 'vm.tpm.version', 'unknown field (allowed: swtpm, model)'],
+    ['a TPM device without vm.tpm', { ...minimal(), vm: { ...minimal().vm, devices: [{ qemu: 'tpm-tis' }] } }, 'vm.devices[0].qemu', 'use vm.tpm ({"model":"tpm-tis"}) for a TPM'],
+    ['pvpanic twice', { ...minimal(), vm: { ...minimal().vm, devices: [{ qemu: 'pvpanic' }] } }, 'vm.devices[0].qemu', 'pvpanic is already attached by vm.pvpanic'],
+    ['pvpanic not a boolean', { ...minimal(), vm: { ...minimal().vm, pvpanic: 'yes' } }, 'vm.pvpanic', 'expected true or false, got "yes"'],
     ['device prop with comma', { ...minimal(), vm: { ...minimal().vm, devices: [{ qemu: 'virtio-sound-pci', props: { x: 'a,b' } }] } }, 'vm.devices[0].props.x', 'must not contain commas'],
     ['input escaping', { ...minimal(), inputs: [{ src: 'a', dest: '../etc' }] }, 'inputs[0].dest', 'must be a relative path without ".."'],
   ];

@@ -121,6 +121,11 @@ describe.skipIf(!HAVE)('wimlib-imagex wrapper on a WIM built in the test', () =>
     const out2 = path.join(dir, 'ext2');
     await expect(wimExtract(wim, 1, ['/Windows/Missing.txt'], out2, { strict: true })).rejects.toMatchObject({ code: 'E_WIM_NO_PATH' });
     expect(await readdir(out2)).toEqual([]);
+
+    // literal names (no globs): `*` is a character, and the path must exist
+    const out3 = path.join(dir, 'ext3');
+    expect((await wimExtract(wim, 1, ['/Windows/INF/oem0.inf'], out3, { noGlobs: true })).files).toEqual(['Windows/INF/oem0.inf']);
+    await expect(wimExtract(wim, 1, ['/Windows/INF/oem*.inf'], path.join(dir, 'ext4'), { noGlobs: true })).rejects.toMatchObject({ code: 'E_WIM_NO_PATH' });
   });
 
   it('wimUpdate adds, renames and deletes atomically; a failing batch leaves the file byte-identical', async () => {

@@ -1,0 +1,224 @@
+import { createHash } from 'node:crypto';
+import { mkdir, readdir, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildCabinet } from '../../src/cab/writer.js';
+import { formatVerifyReport, verifyPackage, type VerifyPackageCounts } from '../../src/cbs/verify.js';
+import { MsuError, ToolError } from '../../src/errors.js';
+import { pseudoRandom } from '../../src/msu/synthetic.js';
+import { catalogOf } from '../helpers/catalog.js';
+import { runCli } from '../helpers/cli.js';
+import { hasTool, skipNote } from '../helpers/tools.js';
+import { captureWim, wimBytes, type TreeFiles } from '../helpers/wim-msu.js';
+import { packageMum, PKT, removeDir, tempDir } from './fixtures.js';
+
+const wimlib = hasTool('wimlib-imagex');
+if (!wimlib) skipNote('msu verify on WIM-based MSUs', 'wimlib-imagex');
+
+const KB = 'KB5099999';
+const PAYLOAD = `Windows11.0-${KB}-x64.wim`;
+const PSF = `Windows11.0-${KB}-x64.psf`;
+const SSU = 'SSU-26100.1000-x64.cab';
+const COMP = `amd64_microsoft-windows-test-comp_${PKT}_10.0.26100.2000_none_0123456789abcdef`;
+const MANIFEST = `${COMP}.manifest`;
+const DLL = `${COMP}\\test.dll`;
+
+const sha256 = (b: Uint8Array | string): Buffer => createHash('sha256').update(b).digest();
+const DLL_BYTES = pseudoRandom('test.dll', 3000);
+/** The same bytes with one bit pattern inverted. */
+const flipped = (b: Uint8Array, at: number): Uint8Array => {
+  const c = Uint8Array.from(b);
+  c[at] = c[at]! ^ 0xff;
+  return c;
+};
+
+function componentManifest(dll: Uint8Array): string {
+  return `<?xml version="1.0" encoding="utf-8" standalone="yes"?>
+<assembly xmlns="urn:schemas-microsoft-com:asm.v3" manifestVersion="1.0">
+  <assemblyIdentity name="Microsoft-Windows-Test-Comp" version="10.0.26100.2000" processorArchitecture="amd64" language="neutral" buildType="release" publicKeyToken="${PKT}" versionScope="nonSxS"/>
+  <file name="test.dll" destinationPath="$(runtime.system32)\\" sourceName="test.dll">
+    <asmv2:hash xmlns:asmv2="urn:schemas-microsoft-com:asm.v2" xmlns:dsig="http://www.w3.org/2000/09/xmldsig#"><dsig:Transforms><dsig:Transform Algorithm="urn:schemas-microsoft-com:HashTransforms.Identity"/></dsig:Transforms><dsig:DigestMethod Algorithm="http://www.w3.org/2000/09/xmldsig#sha256"/><dsig:DigestValue>${sha256(dll).toString('base64')}</dsig:DigestValue></asmv2:hash>
+  </file>
+</assembly>
+`;
+}
+
+/** Container index: test.dll stored RAW in the package, big.dll a delta addressed by PSF byte range. */
+function cix(dll: Uint8Array): string {
+  const h = sha256(dll).toString('hex');
+  return `<?xml version="1.0" encoding="utf-8"?>
+<Container xmlns="urn:ContainerIndex" name="express" type="PSF" length="4096" version="1.0">
+  <Files>
+    <File id="1" name="${DLL}" length="${dll.length}" time="133000000000000000" attr="32">
+      <Hash alg="SHA256" value="${h}"/>
+      <Delta><Source type="RAW" name="${DLL}"><Hash alg="SHA256" value="${h}"/></Source></Delta>
+    </File>
+    <File id="2" name="${COMP}\\big.dll" length="5000">
+      <Hash alg="SHA256" value="${sha256('big').toString('hex')}"/>
+      <Delta><Source type="PA30" offset="0" length="100"><Hash alg="SHA256" value="${sha256('delta').toString('hex')}"/></Source></Delta>
+    </File>
+  </Files>
+</Container>
+`;
+}
+
+interface Variant {
+  /** Change a manifest byte after the catalog was made. */
+  tamperManifest?: boolean;
+  /** Change a byte of the RAW file after the cix was made. */
+  tamperDll?: boolean;
+  /** Outer member compression: 'none' keeps members in place, like Microsoft's. */
+  compress?: 'none' | 'LZX';
+  /** Replace the payload .wim member with these bytes. */
+  payload?: Uint8Array;
+}
+
+/** A WIM MSU: payload .wim (update.mum, a component manifest, its file, a catalog, a cix), a .psf, an SSU cab. */
+async function buildWimMsu(dir: string, file: string, v: Variant = {}): Promise<string> {
+  const dll = DLL_BYTES;
+  const mum = packageMum({ name: 'Package_for_RollupFix', version: '10.0.26100.2000', kb: KB, releaseType: 'Security Update' });
+  const manifest = componentManifest(dll);
+  const tree: TreeFiles = {
+    'update.mum': mum,
+    'update.cat': catalogOf({ 'update.mum': mum, [MANIFEST]: manifest }),
+    [MANIFEST]: v.tamperManifest ? manifest.replace('buildType="release"', 'buildType="rele4se"') : manifest,
+    [DLL]: v.tamperDll ? flipped(dll, 100) : dll,
+    'express.psf.cix.xml': cix(dll),
+  };
+  const ssuMum = packageMum({ name: 'Package_for_ServicingStack', version: '10.0.26100.1000', kb: 'KB5099998' });
+  const out = path.join(dir, file);
+  await captureWim(out, {
+    [PAYLOAD]: v.payload ?? await wimBytes(dir, tree, { compress: 'LZX' }),
+    [PSF]: pseudoRandom('psf', 4096),
+    [SSU]: buildCabinet({ folders: [{ compression: 'mszip', files: [
+      { name: 'update.mum', data: Buffer.from(ssuMum) },
+      { name: 'update.cat', data: catalogOf({ 'update.mum': ssuMum }) },
+    ] }] }),
+  }, { compress: v.compress ?? 'none' });
+  return out;
+}
+
+const EXPECTED: VerifyPackageCounts[] = [
+  {
+    member: SSU, catalogs: 1, catalogEntries: 1, signed: { checked: 1, found: 1 },
+    cix: { indexes: 0, files: 0, rawChecked: 0, deltaSourcesChecked: 0, notChecked: 0 },
+    manifestFiles: { checked: 0, notChecked: 0 },
+  },
+  {
+    member: PAYLOAD, catalogs: 1, catalogEntries: 2, signed: { checked: 2, found: 2 },
+    // big.dll: its PA30 source lies in the .psf, which verify does not read.
+    cix: { indexes: 1, files: 2, rawChecked: 1, deltaSourcesChecked: 0, notChecked: 1 },
+    manifestFiles: { checked: 1, notChecked: 0 },
+  },
+];
+const PSF_NOTE = `${PSF}: not read; container index sources addressed by PSF byte range are counted as not checked`;
+
+let dir: string;
+let good: string;
+/** Injected temp root: must be empty again after every verify, pass or fail. */
+let scratch: string;
+
+beforeAll(async () => {
+  dir = await tempDir('msu-vwim-');
+  scratch = path.join(dir, 'scratch');
+  await mkdir(scratch);
+  if (wimlib) good = await buildWimMsu(dir, `windows11.0-${KB.toLowerCase()}-x64.msu`);
+});
+afterAll(async () => removeDir(dir));
+
+const leftovers = async (): Promise<string[]> => (await readdir(os.tmpdir())).filter((n) => n.startsWith('msu-verify-wim-'));
+
+describe.skipIf(!wimlib)('verify a WIM-based MSU', () => {
+  it('checks the SSU cab and the extracted payload WIM, and leaves no temp directory', async () => {
+    const r = await verifyPackage(good, { tempRoot: scratch });
+    expect(r.mismatches).toEqual([]);
+    expect(r.ok).toBe(true);
+    expect(r.file).toBe(`windows11.0-${KB.toLowerCase()}-x64.msu`);
+    expect(r.packages).toEqual(EXPECTED);
+    expect(r.notes).toEqual([PSF_NOTE]);
+    expect(await readdir(scratch)).toEqual([]);
+    expect(formatVerifyReport(r)).toContain(`  ${PAYLOAD}: 2/2 .mum/.manifest in 1 catalog(s); cix 2 file(s): 1 RAW checked, 0 delta sources checked, 1 not checkable; manifest file hashes 1 checked`);
+  });
+
+  it('reads members the outer WIM stores compressed the same way', async () => {
+    const file = await buildWimMsu(dir, 'lzx.msu', { compress: 'LZX' });
+    const r = await verifyPackage(file, { tempRoot: scratch });
+    expect(r.ok).toBe(true);
+    expect(r.packages).toEqual(EXPECTED);
+    expect(await readdir(scratch)).toEqual([]);
+  });
+
+  it('reports a changed manifest byte as a catalog-member mismatch named member!path', async () => {
+    const file = await buildWimMsu(dir, 'manifest.msu', { tamperManifest: true });
+    const r = await verifyPackage(file, { tempRoot: scratch });
+    expect(r.ok).toBe(false);
+    expect(r.mismatches.map((m) => [m.file, m.check])).toEqual([[`${PAYLOAD}!${MANIFEST}`, 'catalog-member']]);
+    expect(r.mismatches[0]!.detail).toContain("in the package's 1 catalog(s)");
+    expect(r.packages[1]!.signed).toEqual({ checked: 2, found: 1 });
+    expect(r.packages[0]).toEqual(EXPECTED[0]);
+  });
+
+  it('reports a RAW source whose bytes differ from its cix hashes', async () => {
+    const file = await buildWimMsu(dir, 'raw.msu', { tamperDll: true });
+    const r = await verifyPackage(file, { tempRoot: scratch });
+    expect(r.mismatches.map((m) => [m.file, m.check])).toEqual([
+      [`${PAYLOAD}!${DLL}`, 'cix-file-hash'], [`${PAYLOAD}!${DLL}`, 'cix-source-hash'],
+    ]);
+    const src = r.mismatches.find((m) => m.check === 'cix-source-hash')!;
+    expect(src.expected).toBe(sha256(DLL_BYTES).toString('hex'));
+    expect(src.actual).toBe(sha256(flipped(DLL_BYTES, 100)).toString('hex'));
+    // Same length, and the manifest still agrees with the cix: only the stored bytes are wrong.
+    expect(r.packages[1]!.cix.rawChecked).toBe(1);
+    expect(r.packages[1]!.manifestFiles).toEqual({ checked: 1, notChecked: 0 });
+  });
+
+  it('names FILE!member when the payload WIM is corrupt, and cleans up', async () => {
+    const junk = Buffer.concat([Buffer.from('MSWIM\0\0\0'), pseudoRandom('junk', 4000)]);
+    const file = await buildWimMsu(dir, 'badwim.msu', { payload: junk });
+    const err = await verifyPackage(file, { displayName: 'badwim.msu', tempRoot: scratch }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(MsuError);
+    expect((err as MsuError).code).toBe('E_WIM_CORRUPT');
+    expect((err as MsuError).describe()).toMatch(new RegExp(`^badwim\\.msu!${PAYLOAD.replace(/\./g, '\\.')}: invalid WIM: .*\\(wimlib error \\d+\\)$`));
+    expect((err as MsuError).describe()).not.toContain(scratch);
+    expect(await readdir(scratch)).toEqual([]);
+    const cli = await runCli('verify', file);
+    expect(cli.code).toBe(3);
+    expect(cli.stderr).toContain(`badwim.msu!${PAYLOAD}: invalid WIM`);
+  });
+
+  it('CLI: --json exits 0 on a good WIM MSU and 1 on a mismatch, without leaving temp directories', async () => {
+    const before = await leftovers();
+    const ok = await runCli('verify', good, '--json');
+    expect(ok.code).toBe(0);
+    const j = JSON.parse(ok.stdout);
+    expect(j.ok).toBe(true);
+    expect(j.packages).toEqual(EXPECTED);
+    expect(ok.stdout).not.toContain(os.tmpdir());
+    const bad = await runCli('verify', path.join(dir, 'manifest.msu'), '--json');
+    expect(bad.code).toBe(1);
+    expect(JSON.parse(bad.stdout).mismatches.map((m: { file: string }) => m.file)).toEqual([`${PAYLOAD}!${MANIFEST}`]);
+    expect(await leftovers()).toEqual(before);
+  });
+});
+
+describe('verify a WIM-based MSU without wimlib-imagex', () => {
+  it('fails with a ToolError naming the Debian package', async () => {
+    const file = path.join(dir, 'nowimlib.msu');
+    await writeFile(file, Buffer.concat([Buffer.from('MSWIM\0\0\0'), Buffer.alloc(200)]));
+    const empty = path.join(dir, 'empty-path');
+    await mkdir(empty, { recursive: true });
+    const saved = process.env['PATH'];
+    process.env['PATH'] = empty;
+    let err: unknown;
+    try {
+      err = await verifyPackage(file, { displayName: 'nowimlib.msu', tempRoot: scratch }).catch((e: unknown) => e);
+    } finally {
+      process.env['PATH'] = saved;
+    }
+    expect(err).toBeInstanceOf(ToolError);
+    expect((err as ToolError).code).toBe('E_TOOL_MISSING');
+    expect((err as ToolError).describe()).toBe('nowimlib.msu: wimlib-imagex is not installed (Debian/Ubuntu: apt-get install wimtools)');
+    expect(await readdir(scratch)).toEqual([]);
+  });
+});
