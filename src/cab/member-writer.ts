@@ -9,7 +9,7 @@
 import { closeSync, futimesSync, openSync, writeSync } from 'node:fs';
 
 /** Members up to this size are written in one piece. */
-const SMALL = 1 << 20;
+const SMALL = 64 << 10;
 
 export interface OpenMember {
   readonly path: string;
@@ -51,9 +51,9 @@ export class MemberWriter {
    */
   data(m: OpenMember, data: Uint8Array): void {
     if (m.chunks) {
-      // a member inside one block is complete now, and end() follows before the decoder
+      // new Uint8Array(x) copies (Buffer#slice would not); a member inside one block is complete now, and end() follows before the decoder
       // reuses the bytes: no copy needed (most manifests are smaller than a block)
-      m.chunks.push(m.chunks.length === 0 && data.length === m.size ? data : Uint8Array.from(data));
+      m.chunks.push(m.chunks.length === 0 && data.length === m.size ? data : new Uint8Array(data));
       return;
     }
     m.fd ??= openSync(m.path, 'w');

@@ -58,7 +58,8 @@ export function qemuArgs(spec: RunSpec, env: QemuEnv): string[] {
   const sb = vm.firmware.type === 'ovmf' && vm.firmware.secureBoot;
   a.push('-machine', `q35,smm=${sb ? 'on' : 'off'}`, '-accel', env.accel);
   const windows = WINDOWS_KINDS.has(spec.kind);
-  if (env.accel === 'kvm') a.push('-cpu', windows ? 'host,hv_relaxed,hv_vapic,hv_spinlocks=0x1fff,hv_time' : 'host');
+  // hv_crash: Windows reports a bugcheck to the hypervisor, so QEMU raises GUEST_PANICKED without a pvpanic driver
+  if (env.accel === 'kvm') a.push('-cpu', windows ? 'host,hv_relaxed,hv_vapic,hv_spinlocks=0x1fff,hv_time,hv_crash' : 'host');
   else a.push('-cpu', 'max');
   a.push('-smp', String(vm.cpus), '-m', `${vm.memMiB}M`);
   // Windows keeps the RTC in local time

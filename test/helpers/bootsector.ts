@@ -149,6 +149,59 @@ export function roundsBootSector(rounds: number): Buffer {
   return finish(a);
 }
 
+/** The status file statusRoundsBootSector finds and updates: a marker, then a one-digit round counter. */
+export const STATUS_ROUNDS_FILE = '{"msu":1,"round":0,"ok":true}\r\n';
+const STATUS_DIGIT = STATUS_ROUNDS_FILE.indexOf('0');
+
+/**
+ * A guest that keeps its round counter in `status.json` on the FAT status disk (BIOS drive
+ * 0x81), the way the real guests keep theirs: it scans the disk with int 13h AH=42h (LBA
+ * reads) for the sector that starts with the file's `{"ms` marker (FAT data clusters are
+ * sector-aligned), increments the digit after `"round":`, writes the sector back with
+ * AH=43h and announces `boot n`. Below `rounds` it reports a step and resets; then done and
+ * power-off. The host reads status.json back with mtools. Single digits only (rounds <= 9).
+ */
+export function statusRoundsBootSector(rounds: number): Buffer {
+  if (rounds < 1 || rounds > 9) throw new Error('rounds must be 1..9');
+  const a = new Asm();
+  const dig = BUF + STATUS_DIGIT;
+  prologue(a);
+  a.label('scan');
+  // mov si,dap; mov ah,0x42; mov dl,0x81; int 0x13; jc fail
+  a.abs16(0xbe, 'dap').db(0xb4, 0x42, 0xb2, 0x81, 0xcd, 0x13).jr8(0x72, 'fail');
+  // cmp word [BUF],'{"'; jne next; cmp word [BUF+2],'ms'; je found
+  a.db(0x81, 0x3e, BUF & 0xff, BUF >> 8, 0x7b, 0x22).jr8(0x75, 'next');
+  a.db(0x81, 0x3e, (BUF + 2) & 0xff, (BUF + 2) >> 8, 0x6d, 0x73).jr8(0x74, 'found');
+  a.label('next');
+  // inc word [dap_lba]; cmp word [dap_lba],4096; jb scan
+  a.db(0xff).abs16(0x06, 'dap_lba');
+  a.db(0x81).abs16(0x3e, 'dap_lba').db(0x00, 0x10).jr8(0x72, 'scan');
+  a.label('fail');
+  print(a, 'nostatus');
+  a.jr8(0xeb, 'poweroff');
+  a.label('found');
+  a.db(0xfe, 0x06, dig & 0xff, dig >> 8); // inc byte [digit in BUF]
+  // mov si,dap; mov ax,0x4300; mov dl,0x81; int 0x13; jc fail
+  a.abs16(0xbe, 'dap').db(0xb8, 0x00, 0x43, 0xb2, 0x81, 0xcd, 0x13).jr8(0x72, 'fail');
+  a.db(0xa0, dig & 0xff, dig >> 8).abs16(0xa2, 'digit'); // mov al,[digit in BUF]; mov [digit],al
+  print(a, 'boot');
+  a.db(0x80, 0x3e, dig & 0xff, dig >> 8, 0x30 + rounds); // cmp byte [digit in BUF],'0'+rounds
+  a.jr8(0x72, 'again');
+  print(a, 'done');
+  a.jr8(0xeb, 'poweroff');
+  a.label('again');
+  print(a, 'step');
+  a.jr8(0xeb, 'reset');
+  routines(a);
+  // disk address packet: size 16, one sector, to 0000:BUF, from LBA dap_lba
+  a.label('dap').db(0x10, 0x00, 0x01, 0x00, BUF & 0xff, BUF >> 8, 0x00, 0x00).label('dap_lba').db(0, 0, 0, 0, 0, 0, 0, 0);
+  a.label('boot').ascii('@@MSU {"type":"boot","n":').label('digit').ascii('0}\r\n\0');
+  a.label('step').ascii('@@MSU {"type":"step","id":"round","name":"round","state":"ok"}\r\n\0');
+  a.label('done').ascii('@@MSU {"type":"done","ok":true}\r\n\0');
+  a.label('nostatus').ascii('@@MSU {"type":"error","code":"no-status","message":"status.json not found"}\r\n\0');
+  return finish(a);
+}
+
 /**
  * A guest that announces `boot`, then writes one sector (the 512 bytes after the boot sector in
  * memory) to cylinder `cylinder`, head 0, sector 1 of its own disk with int 13h AH=03, then

@@ -44,7 +44,7 @@ describe('qemuArgs golden argv', () => {
     });
     expect(qemuArgs(spec, env({ accel: 'kvm' }))).toEqual([
       '-name', 'msu-wu', '-no-user-config', '-nodefaults',
-      '-machine', 'q35,smm=on', '-accel', 'kvm', '-cpu', 'host,hv_relaxed,hv_vapic,hv_spinlocks=0x1fff,hv_time', '-smp', '4', '-m', '8192M', '-rtc', 'base=localtime',
+      '-machine', 'q35,smm=on', '-accel', 'kvm', '-cpu', 'host,hv_relaxed,hv_vapic,hv_spinlocks=0x1fff,hv_time,hv_crash', '-smp', '4', '-m', '8192M', '-rtc', 'base=localtime',
       '-drive', 'if=pflash,format=raw,unit=0,readonly=on,file=/fw/CODE.fd',
       '-drive', 'if=pflash,format=raw,unit=1,file=/r/OVMF_VARS.fd',
       '-global', 'driver=cfi.pflash01,property=secure,value=on',

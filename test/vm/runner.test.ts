@@ -10,7 +10,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { compactImage, runVm, type RunEvent, type RunOptions, type RunResult } from '../../src/vm/runner.js';
 import { formatGuestLine, type GuestEvent } from '../../src/vm/protocol.js';
 import { validateRunSpec } from '../../src/vm/spec.js';
-import { bootDisk, diskWriteBootSector, roundsBootSector, simpleBootSector } from '../helpers/bootsector.js';
+import { bootDisk, diskWriteBootSector, roundsBootSector, simpleBootSector, statusRoundsBootSector, STATUS_ROUNDS_FILE } from '../helpers/bootsector.js';
 import { runCli } from '../helpers/cli.js';
 import { hasTool, skipNote } from '../helpers/tools.js';
 
@@ -112,6 +112,24 @@ describe.skipIf(!hasQemu)('runVm with real QEMU (TCG, SeaBIOS, boot-sector guest
     expect(serial.match(/@@MSU \{"type":"boot","n":\d\}/g)).toEqual(['@@MSU {"type":"boot","n":1}', '@@MSU {"type":"boot","n":2}', '@@MSU {"type":"boot","n":3}']);
     expect(c.events.filter((e) => e.type === 'qemu-start').map((e) => (e as { start: number }).start)).toEqual([1, 2, 3]);
     expect(c.events.filter((e) => e.type === 'qmp' && e.event === 'SHUTDOWN').map((e) => (e.type === 'qmp' ? e.data.reason : undefined))).toEqual(['guest-reset', 'guest-reset', 'guest-shutdown']);
+  });
+
+  it('(b3) multi-round with the state on the status disk: the guest updates status.json each boot, the host reads it back', { timeout: 30_000 }, async () => {
+    const c = setup(statusRoundsBootSector(3), { vm: { statusDisk: { sizeMiB: 8 } }, expect: { statusFile: 'status.json' } });
+    const r = await c.run({ statusFiles: { 'status.json': STATUS_ROUNDS_FILE } });
+    expect(r).toMatchObject({ ok: true, starts: 3, boots: 3, terminal: 'done', status: { msu: 1, round: 3, ok: true } });
+    expect(r.statusFiles).toEqual(['params.json', 'status.json']);
+    expect(readFileSync(path.join(c.runDir, 'status', 'status.json'), 'utf8')).toBe(STATUS_ROUNDS_FILE.replace('"round":0', '"round":3'));
+    const serial = readFileSync(path.join(c.runDir, 'serial.log'), 'latin1');
+    expect(serial.match(/"type":"boot","n":\d/g)).toEqual(['"type":"boot","n":1', '"type":"boot","n":2', '"type":"boot","n":3']);
+  });
+
+  it('(b4) a status disk without the file: the guest reports the error and the run fails as guest-error', { timeout: 30_000 }, async () => {
+    const c = setup(statusRoundsBootSector(2), { vm: { statusDisk: { sizeMiB: 8 } }, expect: { statusFile: 'status.json' } });
+    const r = await c.run();
+    expect(r.ok).toBe(false);
+    expect(r.failure?.code).toBe('guest-error');
+    expect(r.guestErrors).toEqual([{ code: 'no-status', message: 'status.json not found' }]);
   });
 
   it('(b1) overlay: the runner creates work.qcow2 on top of the raw base and the guest writes only to it', { timeout: 30_000 }, async () => {
