@@ -1,7 +1,7 @@
 import { Cabinet, type CabEntry, type ExtractResult } from '../cab/cabinet.js';
 import { FormatError, UsageError } from '../errors.js';
 import { FileSource } from '../util/source.js';
-import { detectContainer, openMemberCab } from './inspect.js';
+import { detectContainer, openMemberCab } from './container.js';
 
 export interface ListedMember {
   name: string;

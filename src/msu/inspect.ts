@@ -1,14 +1,13 @@
 import path from 'node:path';
 import { Cabinet, type CabEntry } from '../cab/cabinet.js';
-import { isCabinet } from '../cab/header.js';
 import { FormatError, MsuError } from '../errors.js';
 import { parseMum, type MumPackage } from '../cbs/mum.js';
 import { classifyPackage } from '../cbs/classify.js';
 import { parsePkgProperties } from '../cbs/pkgprops.js';
 import { BufferSource, FileSource, type ByteSource } from '../util/source.js';
-import { ByteReader } from '../util/reader.js';
+export { detectContainer, openMemberCab } from './container.js';
 import { classifyMember, kbFromName, PACKAGE_ROLES, type MemberRole } from './members.js';
-import { inspectWimMsu } from './wim-msu.js';
+import { detectContainer, openMemberCab } from './container.js';
 
 export const INSPECT_SCHEMA = 'msu-toolkit/inspect@1';
 
@@ -68,15 +67,6 @@ export interface InspectReport {
   psf: string[];
   properties?: Record<string, string>;
   warnings: string[];
-}
-
-const WIM_MAGIC = [0x4d, 0x53, 0x57, 0x49, 0x4d, 0x00, 0x00, 0x00]; // MSWIM\0\0\0
-
-export function detectContainer(head: Uint8Array): 'cab' | 'wim' | 'unknown' {
-  const r = new ByteReader(head);
-  if (isCabinet(head)) return 'cab';
-  if (r.startsWith(WIM_MAGIC)) return 'wim';
-  return 'unknown';
 }
 
 export function countKinds(entries: { name: string }[]): PackageSummary['counts'] {
@@ -154,17 +144,6 @@ export async function summarizePackageCab(cab: Cabinet, member: string, psfBesid
   return { ...s, express: hasCix || psfBeside || Boolean(s.psfName) || s.psfx?.packageFormat === 'PSFX', counts, compression };
 }
 
-/** Open a member cabinet: in place when its folder is stored, else decoded into memory. */
-export async function openMemberCab(outer: Cabinet, e: CabEntry): Promise<Cabinet> {
-  const src: ByteSource = outer.storedSource(e) ?? new BufferSource(await outer.readFile(e), `${outer.name}!${e.name}`);
-  try {
-    return await Cabinet.open(src);
-  } catch (err) {
-    if (err instanceof MsuError) err.file ??= `${outer.name}!${e.name}`;
-    throw err;
-  }
-}
-
 /**
  * What is in an MSU or CAB package, from headers and a few small members only
  * (update.mum, pkgProperties.txt); payload data is never decompressed.
@@ -177,6 +156,8 @@ export async function inspectFile(file: string, opts: { displayName?: string } =
     const kind = detectContainer(head);
     if (kind === 'wim') {
       await src.close();
+      // WIM MSUs need wimlib (execa); a cabinet MSU should not pay for loading that
+      const { inspectWimMsu } = await import('./wim-msu.js');
       return await inspectWimMsu(file, name, src.size);
     }
     if (kind !== 'cab') {

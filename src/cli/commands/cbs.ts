@@ -1,8 +1,12 @@
 import { readFile, stat } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { FormatError, UsageError, ioError } from '../../errors.js';
-import { classifyPackage, keyformHashHex, parseCbsFile, type CbsFile, type CbsFileKind } from '../../cbs/index.js';
+import type { CbsFile, CbsFileKind } from '../../cbs/index.js';
 import type { CliContext } from '../context.js';
+
+// Loaded when the command runs, not at CLI start (see inspect.ts).
+const cbsLib = () => import('../../cbs/index.js');
+type CbsLib = Awaited<ReturnType<typeof cbsLib>>;
 
 // A 24H2 LCU update.mum is a few MB; anything far larger is not a CBS text file.
 const MAX_BYTES = 256 * 1024 * 1024;
@@ -28,16 +32,17 @@ export function register(program: Command, ctx: CliContext): void {
       } catch (err) {
         throw ioError(err, file);
       }
-      const parsed = parseCbsFile(bytes, file, kind);
+      const lib = await cbsLib();
+      const parsed = lib.parseCbsFile(bytes, file, kind);
       if (opts.json) {
         ctx.printJson(parsed);
         return;
       }
-      ctx.print(summarize(parsed).join('\n'));
+      ctx.print(summarize(parsed, lib).join('\n'));
     });
 }
 
-function summarize(f: CbsFile): string[] {
+function summarize(f: CbsFile, { classifyPackage, keyformHashHex }: CbsLib): string[] {
   const out: string[] = [];
   switch (f.kind) {
     case 'mum': {

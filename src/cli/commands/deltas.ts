@@ -1,10 +1,14 @@
 import { readFile, stat } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { EXIT, FormatError, ioError } from '../../errors.js';
-import { loadContainerIndex } from '../../msu/cix.js';
-import { analyzeDeltas, describeProblem, type DeltaReport } from '../../cbs/chains.js';
-import { parseDeltaHeader, type DeltaHeader } from '../../cbs/delta-header.js';
+import type { DeltaReport } from '../../cbs/chains.js';
+import type { DeltaHeader } from '../../cbs/delta-header.js';
 import type { CliContext } from '../context.js';
+
+// Loaded when a command runs, not at CLI start (see inspect.ts).
+const msuCix = () => import('../../msu/cix.js');
+const cbsChains = () => import('../../cbs/chains.js');
+const cbsDeltaHeader = () => import('../../cbs/delta-header.js');
 
 const MAX_DELTA_BYTES = 2 * 1024 * 1024 * 1024 - 1;
 
@@ -27,6 +31,7 @@ export function register(program: Command, ctx: CliContext): void {
     .option('--psf <psf>', 'the PSF the cix indexes, to check Source ranges against its size')
     .option('--json', 'print the full report as canonical JSON')
     .action(async (file: string, opts: { psf?: string; json?: boolean }) => {
+      const { loadContainerIndex } = await msuCix();
       const loaded = await loadContainerIndex(file);
       const cix = loaded.cix;
       let psfSize: number | undefined = loaded.psfSize;
@@ -37,9 +42,10 @@ export function register(program: Command, ctx: CliContext): void {
           throw ioError(err, opts.psf);
         }
       }
+      const { analyzeDeltas, describeProblem } = await cbsChains();
       const report = analyzeDeltas(cix, psfSize === undefined ? {} : { psfSize });
       if (opts.json) ctx.printJson(report);
-      else ctx.print(summarize(report).join('\n'));
+      else ctx.print(summarize(report, describeProblem).join('\n'));
       // Problems are findings about the input, not a failure to read it.
       if (report.problems.length > 0) ctx.exitCode = EXIT.mismatch;
     });
@@ -50,6 +56,7 @@ export function register(program: Command, ctx: CliContext): void {
     .argument('<file>', 'the delta file (optionally with a 4-byte CRC32 prefix)')
     .option('--json', 'print the header as canonical JSON')
     .action(async (file: string, opts: { json?: boolean }) => {
+      const { parseDeltaHeader } = await cbsDeltaHeader();
       const header = parseDeltaHeader(await readInput(file, MAX_DELTA_BYTES, 'delta'), file);
       if (opts.json) ctx.printJson(header);
       else ctx.print(describeHeader(header).join('\n'));
@@ -60,7 +67,7 @@ export function register(program: Command, ctx: CliContext): void {
     });
 }
 
-function summarize(r: DeltaReport): string[] {
+function summarize(r: DeltaReport, describeProblem: Awaited<ReturnType<typeof cbsChains>>['describeProblem']): string[] {
   const c = r.container;
   const out: string[] = [];
   out.push(`container   ${c.name || '-'} (${c.type || '?'}${c.version ? ` v${c.version}` : ''}${c.length !== undefined ? `, ${c.length} bytes` : ''})`);

@@ -1,10 +1,13 @@
 import type { Command } from 'commander';
 import { UsageError } from '../../errors.js';
-import { allExposedIds, QEMU_DEVICES } from '../../drivers/devices.js';
-import { checkDriverPackage, type DriverCheckReport } from '../../drivers/package.js';
+import type { DriverCheckReport } from '../../drivers/package.js';
 import type { WindowsArch } from '../../wim/types.js';
-import { wimInfo } from '../../wim/index.js';
 import type { CliContext } from '../context.js';
+
+// Loaded when a command runs, not at CLI start (see inspect.ts).
+const driverDevices = () => import('../../drivers/devices.js');
+const driverPackage = () => import('../../drivers/package.js');
+const wimlib = () => import('../../wim/wimlib.js');
 
 const ARCHS = ['x86', 'amd64', 'arm64'] as const;
 
@@ -44,6 +47,7 @@ export function register(program: Command, ctx: CliContext): void {
         }
         arch = imageArch;
       }
+      const { checkDriverPackage } = await driverPackage();
       const report = await checkDriverPackage(dir, {
         ...(arch ? { arch } : {}),
         ...(opts.device !== undefined ? { device: opts.device } : {}),
@@ -58,7 +62,8 @@ export function register(program: Command, ctx: CliContext): void {
     .command('devices')
     .description('list the QEMU devices known to the checker and the Windows hardware IDs they expose')
     .option('--json', 'print the table as canonical JSON')
-    .action((opts: { json?: boolean }) => {
+    .action(async (opts: { json?: boolean }) => {
+      const { allExposedIds, QEMU_DEVICES } = await driverDevices();
       const rows = QEMU_DEVICES.map((d) => ({
         name: d.name,
         aliases: d.aliases,
@@ -86,6 +91,7 @@ export function register(program: Command, ctx: CliContext): void {
 }
 
 async function archOfImage(image: string, index: string | undefined): Promise<WindowsArch> {
+  const { wimInfo } = await wimlib();
   const info = await wimInfo(image);
   let n: number;
   if (index === undefined) {

@@ -1,7 +1,11 @@
 import type { Command } from 'commander';
 import { UsageError } from '../../errors.js';
-import { imageInventory, wimInfo, type InventoryImage, type WimInfo } from '../../wim/index.js';
+import type { InventoryImage, WimInfo } from '../../wim/index.js';
 import type { CliContext } from '../context.js';
+
+// Loaded when a command runs, not at CLI start (see inspect.ts).
+const wimInventory = () => import('../../wim/inventory.js');
+const wimlib = () => import('../../wim/wimlib.js');
 
 function parseIndex(v: string | undefined): number | undefined {
   if (v === undefined) return undefined;
@@ -18,6 +22,7 @@ export function register(program: Command, ctx: CliContext): void {
     .option('--json', 'print the inventory as canonical JSON')
     .action(async (file: string, opts: { index?: string; json?: boolean }) => {
       const index = parseIndex(opts.index);
+      const { imageInventory } = await wimInventory();
       const inv = await imageInventory(file, index, {
         onImage: (i, n) => ctx.progress(`reading image ${i} of ${n}`),
         onProgress: (p) => ctx.progress(`${p.phase}: ${p.percent}%`),
@@ -39,6 +44,7 @@ export function register(program: Command, ctx: CliContext): void {
     .argument('<file>', 'the .wim or .esd')
     .option('--json', 'print canonical JSON')
     .action(async (file: string, opts: { json?: boolean }) => {
+      const { wimInfo } = await wimlib();
       const info = await wimInfo(file);
       if (opts.json) {
         ctx.printJson(info);

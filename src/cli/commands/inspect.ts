@@ -1,8 +1,13 @@
 import path from 'node:path';
 import type { Command } from 'commander';
-import { inspectFile, type InspectReport, type PackageSummary } from '../../msu/inspect.js';
-import { extractCabinet, listCabinet } from '../../msu/extract.js';
+import type { InspectReport, PackageSummary } from '../../msu/inspect.js';
 import type { CliContext } from '../context.js';
+
+// Library code is imported when a command runs, not when the CLI starts: every
+// `msu` call registers all commands, and `inspect`/`list`/`extract` are timed
+// against cabextract.
+const msuInspect = () => import('../../msu/inspect.js');
+const msuExtract = () => import('../../msu/extract.js');
 
 function human(n: number): string {
   if (n < 1024) return `${n} B`;
@@ -55,6 +60,7 @@ export function register(program: Command, ctx: CliContext): void {
     .argument('<file>', 'the .msu or .cab file')
     .option('--json', 'print the report as JSON (schema: docs/inspect-json.md)')
     .action(async (file: string, opts: { json?: boolean }) => {
+      const { inspectFile } = await msuInspect();
       const report = await inspectFile(file);
       if (opts.json) ctx.printJson(report);
       else ctx.print(formatInspect(report));
@@ -67,6 +73,7 @@ export function register(program: Command, ctx: CliContext): void {
     .option('--inner <member>', 'list a cabinet inside it instead (e.g. the payload cab of an MSU)')
     .option('--json', 'print the listing as JSON')
     .action(async (file: string, opts: { inner?: string; json?: boolean }) => {
+      const { listCabinet } = await msuExtract();
       const members = await listCabinet(file, opts.inner);
       if (opts.json) ctx.printJson({ file: path.basename(file), inner: opts.inner ?? null, members });
       else ctx.print(members.map((m) => `${String(m.size).padStart(12)}  ${m.modified ?? '-'.padEnd(19)}  ${m.compression.padEnd(7)}  ${m.name}`).join('\n') || '(empty)');
@@ -82,6 +89,7 @@ export function register(program: Command, ctx: CliContext): void {
     .option('--verify', 'verify CFDATA checksums')
     .option('--json', 'print what was extracted as JSON')
     .action(async (file: string, members: string[], opts: { dest: string; inner?: string; verify?: boolean; json?: boolean }) => {
+      const { extractCabinet } = await msuExtract();
       const res = await extractCabinet(file, opts.dest, {
         inner: opts.inner, members, verify: opts.verify,
         onProgress: (done, total, name) => ctx.progress(`extracting ${done}/${total} ${name}`),

@@ -1,7 +1,10 @@
 import type { Command } from 'commander';
-import { isoBootInfo, isoExtract, isoList, isoRebuild, type IsoBootInfo } from '../../wim/index.js';
+import type { IsoBootInfo } from '../../wim/index.js';
 import { UsageError } from '../../errors.js';
 import type { CliContext } from '../context.js';
+
+// Loaded when a command runs, not at CLI start (see inspect.ts).
+const wimIso = () => import('../../wim/iso.js');
 
 export function register(program: Command, ctx: CliContext): void {
   const iso = program.command('iso').description('ISO images (xorriso): list, extract, boot catalog, rebuild a BIOS+UEFI bootable ISO');
@@ -13,6 +16,7 @@ export function register(program: Command, ctx: CliContext): void {
     .argument('<iso>', 'the ISO image')
     .option('--json', 'print canonical JSON')
     .action(async (file: string, opts: { json?: boolean }) => {
+      const { isoList } = await wimIso();
       const entries = await isoList(file);
       if (opts.json) return ctx.printJson(entries);
       ctx.print(entries.map((e) => (e.type === 'dir' ? `${'dir'.padStart(12)}  ${e.path}/` : `${String(e.size).padStart(12)}  ${e.path}`)).join('\n') || '(empty)');
@@ -25,6 +29,7 @@ export function register(program: Command, ctx: CliContext): void {
     .argument('<dir>', 'destination directory (created if needed)')
     .option('--json', 'print the extracted files as canonical JSON')
     .action(async (file: string, dir: string, opts: { json?: boolean }) => {
+      const { isoExtract } = await wimIso();
       const files = await isoExtract(file, dir, { onProgress: progress });
       if (opts.json) return ctx.printJson({ files: [...files].sort() });
       ctx.print(`extracted ${files.length} file${files.length === 1 ? '' : 's'}`);
@@ -36,6 +41,7 @@ export function register(program: Command, ctx: CliContext): void {
     .argument('<iso>', 'the ISO image')
     .option('--json', 'print canonical JSON')
     .action(async (file: string, opts: { json?: boolean }) => {
+      const { isoBootInfo } = await wimIso();
       const info = await isoBootInfo(file);
       if (opts.json) return ctx.printJson(info);
       ctx.print(describeBoot(info).join('\n'));
@@ -55,6 +61,7 @@ export function register(program: Command, ctx: CliContext): void {
       // --like takes the boot images from the other ISO's catalog; a boot path given as well would be ignored
       const given = ['biosBoot', 'efiBoot'].filter((k) => cmd.getOptionValueSource(k) === 'cli');
       if (opts.like !== undefined && given.length) throw new UsageError(`--like copies the boot setup of ${opts.like}; drop ${given.map((k) => (k === 'biosBoot' ? '--bios-boot' : '--efi-boot')).join(' and ')}`);
+      const { isoRebuild } = await wimIso();
       const info = await isoRebuild(dir, out, {
         biosBoot: opts.biosBoot,
         efiBoot: opts.efiBoot,

@@ -1,13 +1,16 @@
 import path from 'node:path';
 import type { Command } from 'commander';
-import { buildPlan, formatPlanSummary, type PlanRequestTarget } from '../../cbs/plan.js';
-import { diffPlans, formatPlanDiff, isEmptyDiff, readPlanFile } from '../../cbs/plan-diff.js';
-import { formatVerifyReport, verifyPackage } from '../../cbs/verify.js';
-import { comparePlanWithRun, formatPlanRunDiff, isRunReport, readRunReport } from '../../vm/report.js';
+import type { PlanRequestTarget } from '../../cbs/plan.js';
 import { UsageError } from '../../errors.js';
 import { canonicalJson } from '../../util/json.js';
 import { writeFileAtomic } from '../../util/fsout.js';
 import type { CliContext } from '../context.js';
+
+// Loaded when a command runs, not at CLI start (see inspect.ts).
+const cbsPlan = () => import('../../cbs/plan.js');
+const cbsPlanDiff = () => import('../../cbs/plan-diff.js');
+const cbsVerify = () => import('../../cbs/verify.js');
+const vmReport = () => import('../../vm/report.js');
 
 const collect = (v: string, prev: string[] = []): string[] => [...prev, v];
 
@@ -66,6 +69,7 @@ export function register(program: Command, ctx: CliContext): void {
     .option('--json', 'print the plan JSON only, no summary')
     .action(async (inputs: string[], opts: PlanOpts) => {
       if (inputs.length === 0 && !(opts.drivers?.length)) throw new UsageError('give at least one update file, folder or --drivers folder');
+      const { buildPlan, formatPlanSummary } = await cbsPlan();
       const p = await buildPlan({
         inputs, drivers: opts.drivers ?? [], target: targetOf(opts), cwd: process.cwd(),
         onProgress: (e) => ctx.progress(e.total ? `${e.phase} ${e.file} ${Math.floor((100 * (e.done ?? 0)) / e.total)}%` : `${e.phase} ${e.file}`),
@@ -90,6 +94,8 @@ export function register(program: Command, ctx: CliContext): void {
     .option('--json', 'print the differences as JSON')
     .action(async (oldFile: string, newFile: string, opts: { json?: boolean }) => {
       const json = opts.json || (plan.opts() as PlanOpts).json;
+      const { diffPlans, formatPlanDiff, isEmptyDiff, readPlanFile } = await cbsPlanDiff();
+      const { comparePlanWithRun, formatPlanRunDiff, isRunReport, readRunReport } = await vmReport();
       if (await isRunReport(newFile)) {
         const d = comparePlanWithRun(await readPlanFile(oldFile), await readRunReport(newFile));
         if (d.matches && !json) return;
@@ -112,6 +118,7 @@ export function register(program: Command, ctx: CliContext): void {
     .argument('<package>', 'the .msu or .cab file')
     .option('--json', 'print the report as JSON')
     .action(async (file: string, opts: { json?: boolean }) => {
+      const { formatVerifyReport, verifyPackage } = await cbsVerify();
       const r = await verifyPackage(file);
       if (!r.ok) ctx.exitCode = 1;
       if (opts.json) ctx.printJson(r);

@@ -1,14 +1,19 @@
 import path from 'node:path';
 import type { Command } from 'commander';
 import { MsuError, UsageError } from '../../errors.js';
-import { collectDismOutputs, loadPlanFile, prepareDismRun, readDismReports, type PreparedRun } from '../../vm/dism.js';
-import { assertMatchesPlan } from '../../vm/dism-output.js';
-import { prepareWuaRun } from '../../vm/wua.js';
-import { runVm, type RunEvent, type RunResult } from '../../vm/runner.js';
+import type { PreparedRun } from '../../vm/dism.js';
+import type { RunEvent, RunResult } from '../../vm/runner.js';
 import type { WuaFilter } from '../../vm/guest/wua-runner.js';
-import { buildRunReport, formatRunReport, readRunDir, readRunReport, RUN_FILES, writeRunReport, type RunReport } from '../../vm/report.js';
+import type { RunReport } from '../../vm/report.js';
 import { canonicalJson } from '../../util/json.js';
 import type { CliContext } from '../context.js';
+
+// Loaded when a command runs, not at CLI start (see inspect.ts).
+const vmDism = () => import('../../vm/dism.js');
+const vmDismOutput = () => import('../../vm/dism-output.js');
+const vmWua = () => import('../../vm/wua.js');
+const vmRunner = () => import('../../vm/runner.js');
+const vmReport = () => import('../../vm/report.js');
 
 const collect = (v: string, prev: string[] = []): string[] => [...prev, v];
 
@@ -37,6 +42,7 @@ function summary(p: PreparedRun, shownRunDir: string): Record<string, unknown> {
 async function execute(ctx: CliContext, p: PreparedRun, json: boolean): Promise<RunResult> {
   const ac = new AbortController();
   const onSigint = (): void => ac.abort('interrupted');
+  const { runVm } = await vmRunner();
   process.once('SIGINT', onSigint);
   try {
     return await runVm(p.spec, {
@@ -67,6 +73,8 @@ export function register(program: Command, ctx: CliContext): void {
     .option('--dry-run', 'write the generated scripts, spec and QEMU argv, start nothing')
     .option('--json', 'canonical JSON output')
     .action(async (planFile: string, opts: { iso: string; worker?: string; runDir?: string; baseDir?: string; dryRun?: boolean; json?: boolean }) => {
+      const { collectDismOutputs, loadPlanFile, prepareDismRun, readDismReports } = await vmDism();
+      const { formatRunReport, writeRunReport } = await vmReport();
       const plan = await loadPlanFile(planFile);
       const runDir = opts.runDir ?? 'msu-run-dism';
       let prepared: PreparedRun;
@@ -107,6 +115,7 @@ export function register(program: Command, ctx: CliContext): void {
           return;
         }
         ctx.print(formatRunReport(report));
+        const { assertMatchesPlan } = await vmDismOutput();
         assertMatchesPlan(plan, dism.packages, dism.drivers, { notApplicable: new Set(dism.notApplicable) });
       }
       const outputs = await collectDismOutputs(prepared.runDir, path.join(prepared.runDir, 'output'));
@@ -131,6 +140,8 @@ export function register(program: Command, ctx: CliContext): void {
     .option('--json', 'canonical JSON output')
     .action(async (image: string, opts: { criteria?: string; include?: string[]; exclude?: string[]; maxRounds: string; runDir?: string; dryRun?: boolean; json?: boolean }) => {
       const runDir = opts.runDir ?? 'msu-run-wua';
+      const { prepareWuaRun } = await vmWua();
+      const { formatRunReport, writeRunReport } = await vmReport();
       const prepared = await prepareWuaRun(image, {
         runDir,
         dryRun: opts.dryRun === true,
@@ -160,6 +171,7 @@ export function register(program: Command, ctx: CliContext): void {
     .argument('<run-dir>', 'the run directory')
     .option('--json', 'print the report JSON')
     .action(async (runDir: string, opts: { json?: boolean }) => {
+      const { buildRunReport, formatRunReport, readRunDir, readRunReport, RUN_FILES } = await vmReport();
       let report: RunReport;
       try {
         report = await readRunReport(path.join(runDir, RUN_FILES.report));

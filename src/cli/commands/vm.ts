@@ -2,15 +2,13 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { EXIT, FormatError, ioError } from '../../errors.js';
-import {
-  OVMF_CANDIDATES,
-  probeAccel,
-  probeQemu,
-  runVm,
-  validateRunSpec,
-  type RunEvent,
-} from '../../vm/index.js';
+import type { RunEvent } from '../../vm/index.js';
 import type { CliContext } from '../context.js';
+
+// Loaded when a command runs, not at CLI start (see inspect.ts).
+const vmSpec = () => import('../../vm/spec.js');
+const vmRunner = () => import('../../vm/runner.js');
+const vmFeatures = () => import('../../vm/features.js');
 
 /** Devices worth knowing about before writing a spec. */
 const NOTABLE_DEVICES = ['ide-hd', 'ide-cd', 'virtio-blk-pci', 'virtio-scsi-pci', 'scsi-hd', 'e1000e', 'virtio-net-pci', 'tpm-crb', 'VGA', 'pvpanic', 'ich9-intel-hda', 'hda-duplex', 'virtio-sound-pci'];
@@ -57,7 +55,9 @@ export function register(program: Command, ctx: CliContext): void {
       } catch (e) {
         throw new FormatError('E_VM_SPEC', `run spec is not valid JSON: ${(e as Error).message}`, { file });
       }
+      const { validateRunSpec } = await vmSpec();
       const spec = validateRunSpec(json, file);
+      const { runVm } = await vmRunner();
       const ac = new AbortController();
       const onSigint = () => ac.abort('interrupted');
       process.once('SIGINT', onSigint);
@@ -91,6 +91,7 @@ export function register(program: Command, ctx: CliContext): void {
     .description('what this host can run: QEMU version, usable accelerator, notable devices, OVMF, tools')
     .option('--json', 'print canonical JSON')
     .action(async (opts: { json?: boolean }) => {
+      const { OVMF_CANDIDATES, probeAccel, probeQemu } = await vmFeatures();
       const features = await probeQemu();
       const accel = await probeAccel();
       const devices = Object.fromEntries(NOTABLE_DEVICES.map((d) => [d, features.devices.has(d)]));
