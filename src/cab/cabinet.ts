@@ -3,7 +3,7 @@ import { ioError, MsuError } from '../errors.js';
 import { FileSource, type ByteSource } from '../util/source.js';
 import { StagedDir } from '../util/fsout.js';
 import { CabError, CFHEADER_FIXED, parseCfFiles, parseCfFolders, parseCfHeader } from './header.js';
-import { MemberWriter } from './member-writer.js';
+import { memberWriterFor, type OpenMember } from './member-writer.js';
 import { decodeFolder, StoredFolderSource, type CabPart, type FolderSpan } from './folder.js';
 import {
   cfhdrNEXT_CABINET, ifoldCONTINUED_FROM_PREV, ifoldCONTINUED_PREV_AND_NEXT, ifoldCONTINUED_TO_NEXT,
@@ -211,12 +211,12 @@ export class Cabinet {
         paths.set(e, p);
       }
       let done = 0;
-      const writer = new MemberWriter();
+      const writer = memberWriterFor(chosen.length, (p) => path.join(dest, path.relative(staged.staging, p)));
       try {
         for (const folderIndex of [...byFolder.keys()].sort((a, b) => a - b)) {
           const span = this.folders[folderIndex]!;
           const members = byFolder.get(folderIndex)!.filter((e) => paths.has(e)).sort((a, b) => a.uoffFolderStart - b.uoffFolderStart);
-          const open = new Map<CabEntry, ReturnType<MemberWriter['begin']>>();
+          const open = new Map<CabEntry, OpenMember>();
           const need = members.reduce((m, e) => Math.max(m, e.uoffFolderStart + e.cbFile), 0);
           const finished = (e: CabEntry): void => {
             done++;
@@ -250,6 +250,7 @@ export class Cabinet {
                 }
               }
               while (next < members.length && members[next]!.uoffFolderStart + members[next]!.cbFile <= blockEnd) next++;
+              return writer.backpressure();
             },
             { until: need, verify: opts.verifyChecksums, file: this.name },
           );
@@ -262,8 +263,9 @@ export class Cabinet {
             result.bytes += e.cbFile;
           }
         }
+        await writer.finish();
       } catch (err) {
-        writer.abandon();
+        await writer.abandon();
         throw err;
       }
       await staged.commit([...paths.values()].map((p) => path.relative(staged.staging, p)));

@@ -169,6 +169,38 @@ describe('extraction writes every member shape', () => {
   });
 });
 
+describe.each([['on the calling thread', 10], ['on the writer thread', 400]] as const)('extraction with many members, writes %s', (_how, n) => {
+  const many = (): CabWriteFile[] => Array.from({ length: n }, (_, i) => ({
+    name: `d${i % 7}\\m${i}.manifest`,
+    data: i % 50 === 0 ? Buffer.concat([manifestLike(2000, i), randomBytes(30_000)]) : manifestLike(3 + (i % 40), i),
+    modified: '2024-02-29T12:34:56',
+  }));
+
+  it('writes every member byte-identically with its time', async () => {
+    const input = many();
+    const cab = await Cabinet.open(new BufferSource(buildCabinet({ folders: [{ compression: 'mszip', files: input.slice(0, n >> 1) }, { compression: 'none', files: input.slice(n >> 1) }] }), 'many.cab'));
+    const dir = await mkdtemp(path.join(tmp, 'many-'));
+    const r = await cab.extract(dir, { verifyChecksums: true });
+    expect(r.files).toHaveLength(n);
+    for (const f of input) {
+      const p = path.join(dir, ...f.name.split('\\'));
+      expect(sha(await readFile(p)), f.name).toBe(sha(f.data));
+    }
+    expect((await stat(path.join(dir, 'd0', 'm0.manifest'))).mtime.toISOString()).toBe('2024-02-29T12:34:56.000Z');
+    expect((await readdir(dir)).sort()).toEqual(['d0', 'd1', 'd2', 'd3', 'd4', 'd5', 'd6']);
+  });
+
+  it('a member that cannot be written (a file where the cabinet also needs a folder) fails naming its final path, and leaves nothing', async () => {
+    const input = [...many(), { name: 'x', data: Buffer.from('file x') }, { name: 'x\\y', data: Buffer.from('file y') }];
+    const cab = await Cabinet.open(new BufferSource(buildCabinet({ folders: [{ compression: 'mszip', files: input }] }), 'clash.cab'));
+    const dir = await mkdtemp(path.join(tmp, 'clash-'));
+    const err = await cab.extract(dir).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(MsuError);
+    expect((err as MsuError).describe()).toBe(`${path.join(dir, 'x')}: cannot write: is a directory`);
+    expect(await readdir(dir)).toEqual([]);
+  });
+});
+
 describe('nested cabinet inside a stored outer cabinet (MSU layout)', () => {
   it('opens the inner cabinet in place and reads only a small part of the outer file', async () => {
     const big = randomBytes(3 * 1024 * 1024);
