@@ -1,5 +1,5 @@
 /** CBS package model: versions, identities, keyforms, .mum, component .manifest, update.ses, pkgProperties.txt, classification. */
-import { UnsupportedError, FormatError } from '../errors.js';
+import { FormatError } from '../errors.js';
 import { decodeText } from '../util/xml.js';
 import { parseComponentManifest, type ComponentManifest } from './manifest.js';
 import { parseMum, type MumPackage } from './mum.js';
@@ -51,7 +51,7 @@ export function detectCbsFileKind(bytes: Uint8Array, name = ''): CbsFileKind | n
   return null;
 }
 
-/** Detect and parse one CBS file. UnsupportedError when the kind cannot be told; parser errors name `file`. */
+/** Detect and parse one CBS file. FormatError when the kind cannot be told; parser errors name `file`. */
 export function parseCbsFile(bytes: Uint8Array, file: string, kind?: CbsFileKind): CbsFile {
   const k = kind ?? detectCbsFileKind(bytes, file.split(/[\\/]/).pop() ?? file);
   switch (k) {
@@ -65,6 +65,6 @@ export function parseCbsFile(bytes: Uint8Array, file: string, kind?: CbsFileKind
       return { kind: 'pkgprops', props: parsePkgProperties(bytes, file) };
     default:
       if (bytes.length === 0) throw new FormatError('E_CBS_EMPTY', 'file is empty', { file });
-      throw new UnsupportedError('E_CBS_UNKNOWN_KIND', 'not a recognised CBS file (.mum, .manifest, update.ses or pkgProperties.txt)', { file });
+      throw new FormatError('E_CBS_UNKNOWN_KIND', 'not a recognised CBS file (.mum, .manifest, update.ses or pkgProperties.txt)', { file });
   }
 }

@@ -79,7 +79,7 @@ describe('msu cbs', () => {
     expect(lol.code).toBe(EXIT.input);
     expect(lol.stderr).toContain('document type declarations are not allowed');
     const unknown = await runCli('cbs', put('data.bin', Uint8Array.from([1, 2, 3, 4])));
-    expect(unknown.code).toBe(EXIT.unsupported);
+    expect(unknown.code).toBe(EXIT.input);
     expect(unknown.stderr).toContain('not a recognised CBS file');
     const missing = await runCli('cbs', path.join(dir, 'nope.mum'));
     expect(missing.code).toBe(EXIT.io);

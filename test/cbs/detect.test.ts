@@ -29,6 +29,6 @@ describe('detectCbsFileKind / parseCbsFile', () => {
 
   it('empty and unknown files are typed errors naming the file', () => {
     expect(() => parseCbsFile(new Uint8Array(0), 'empty')).toThrowError(expect.objectContaining({ code: 'E_CBS_EMPTY', file: 'empty' }));
-    expect(() => parseCbsFile(b('hello'), 'hello.dat')).toThrowError(expect.objectContaining({ code: 'E_CBS_UNKNOWN_KIND', file: 'hello.dat', kind: 'unsupported' }));
+    expect(() => parseCbsFile(b('hello'), 'hello.dat')).toThrowError(expect.objectContaining({ code: 'E_CBS_UNKNOWN_KIND', file: 'hello.dat', kind: 'input' }));
   });
 });
