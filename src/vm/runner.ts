@@ -17,7 +17,7 @@
  * Durations appear only in events.jsonl and result.json.
  */
 import { appendFileSync, existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { copyFile, mkdtemp, rm } from 'node:fs/promises';
+import { copyFile, mkdtemp, rename, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -677,5 +677,13 @@ export async function compactImage(src: string, dst: string, opts: CompactOption
   if (path.resolve(src) === path.resolve(dst)) throw new UsageError('compaction output must differ from the input', { file: dst });
   const args = ['convert', '-O', 'qcow2'];
   if (opts.compress) args.push('-c');
-  await runTool('qemu-img', [...args, src, dst], { file: src });
+  // never a half-written image under the final name
+  const tmp = path.join(path.dirname(path.resolve(dst)), `.${path.basename(dst)}.msu-tmp-${process.pid}`);
+  try {
+    await runTool('qemu-img', [...args, src, tmp], { file: src });
+    await rename(tmp, dst);
+  } catch (err) {
+    await rm(tmp, { force: true });
+    throw err instanceof MsuError ? err : ioError(err, dst, 'write');
+  }
 }

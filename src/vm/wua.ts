@@ -19,6 +19,8 @@ import { runTool } from '../util/exec.js';
 import { encodeTaskXml, generateWuaRunner, GUEST_FILES, type WuaRunnerOptions } from './guest/wua-runner.js';
 import { dryRunArgv, type HostArtifact, type HostCommand, type PreparedRun } from './dism.js';
 import { validateRunSpec } from './spec.js';
+import { compactImage, type RunResult } from './runner.js';
+import { writeRunReport, type RunReport } from './report.js';
 
 export interface PrepareWuaOptions extends Omit<WuaRunnerOptions, 'runId'> {
   runDir: string;
@@ -132,4 +134,22 @@ async function writeOut(file: string, content: string | Uint8Array): Promise<voi
   } catch (err) {
     throw ioError(err, file, 'write');
   }
+}
+
+export interface FinishWuaOptions {
+  /** Where the flattened image goes (default: RUNDIR/serviced.qcow2). */
+  output?: string;
+  compress?: boolean;
+}
+
+/**
+ * After the VM run: write report.json, and flatten the overlay into a standalone qcow2, but
+ * only after a clean guest power-off (a run that failed leaves just the overlay, to inspect).
+ */
+export async function finishWuaRun(runDir: string, result: RunResult, opts: FinishWuaOptions = {}): Promise<{ report: RunReport; output?: string }> {
+  const report = await writeRunReport(runDir);
+  if (!result.ok) return { report };
+  const output = opts.output ?? path.join(runDir, 'serviced.qcow2');
+  await compactImage(path.join(runDir, WUA_RUN_FILES.work), output, { compress: opts.compress === true, after: result });
+  return { report, output };
 }

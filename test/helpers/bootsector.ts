@@ -133,8 +133,19 @@ export function roundsBootSector(rounds: number): Buffer {
   // mov al,[BUF]; add al,'0'; mov [digit],al
   a.db(0xa0, BUF & 0xff, BUF >> 8, 0x04, 0x30).abs16(0xa2, 'digit');
   print(a, 'noise');
+  roundEnd(a, [0x80, 0x3e, BUF & 0xff, BUF >> 8, rounds]); // cmp byte [BUF], rounds
+  a.label('noise').ascii('firmware chatter before the protocol\r\n\0');
+  return finish(a);
+}
+
+/**
+ * Shared end of the round guests: announce `boot n` (the digit at label `digit`), run the
+ * compare `cmp`, and below the limit report a step and reset, else done and power off.
+ * Also places the routines and the protocol strings.
+ */
+function roundEnd(a: Asm, cmp: number[]): void {
   print(a, 'boot');
-  a.db(0x80, 0x3e, BUF & 0xff, BUF >> 8, rounds); // cmp byte [BUF], rounds
+  a.db(...cmp);
   a.jr8(0x72, 'again'); // jb again
   print(a, 'done');
   a.jr8(0xeb, 'poweroff');
@@ -142,11 +153,9 @@ export function roundsBootSector(rounds: number): Buffer {
   print(a, 'step');
   a.jr8(0xeb, 'reset');
   routines(a);
-  a.label('noise').ascii('firmware chatter before the protocol\r\n\0');
   a.label('boot').ascii('@@MSU {"type":"boot","n":').label('digit').ascii('0}\r\n\0');
   a.label('step').ascii('@@MSU {"type":"step","id":"round","name":"round","state":"ok"}\r\n\0');
   a.label('done').ascii('@@MSU {"type":"done","ok":true}\r\n\0');
-  return finish(a);
 }
 
 /** The status file statusRoundsBootSector finds and updates: a marker, then a one-digit round counter. */
@@ -184,20 +193,9 @@ export function statusRoundsBootSector(rounds: number): Buffer {
   // mov si,dap; mov ax,0x4300; mov dl,0x81; int 0x13; jc fail
   a.abs16(0xbe, 'dap').db(0xb8, 0x00, 0x43, 0xb2, 0x81, 0xcd, 0x13).jr8(0x72, 'fail');
   a.db(0xa0, dig & 0xff, dig >> 8).abs16(0xa2, 'digit'); // mov al,[digit in BUF]; mov [digit],al
-  print(a, 'boot');
-  a.db(0x80, 0x3e, dig & 0xff, dig >> 8, 0x30 + rounds); // cmp byte [digit in BUF],'0'+rounds
-  a.jr8(0x72, 'again');
-  print(a, 'done');
-  a.jr8(0xeb, 'poweroff');
-  a.label('again');
-  print(a, 'step');
-  a.jr8(0xeb, 'reset');
-  routines(a);
+  roundEnd(a, [0x80, 0x3e, dig & 0xff, dig >> 8, 0x30 + rounds]); // cmp byte [digit in BUF],'0'+rounds
   // disk address packet: size 16, one sector, to 0000:BUF, from LBA dap_lba
   a.label('dap').db(0x10, 0x00, 0x01, 0x00, BUF & 0xff, BUF >> 8, 0x00, 0x00).label('dap_lba').db(0, 0, 0, 0, 0, 0, 0, 0);
-  a.label('boot').ascii('@@MSU {"type":"boot","n":').label('digit').ascii('0}\r\n\0');
-  a.label('step').ascii('@@MSU {"type":"step","id":"round","name":"round","state":"ok"}\r\n\0');
-  a.label('done').ascii('@@MSU {"type":"done","ok":true}\r\n\0');
   a.label('nostatus').ascii('@@MSU {"type":"error","code":"no-status","message":"status.json not found"}\r\n\0');
   return finish(a);
 }

@@ -435,6 +435,10 @@ describe.skipIf(!hasQemu)('compactImage', () => {
     const unclean = { shutdownReason: 'host-qmp-quit' } as RunResult;
     await expect(compactImage(over, path.join(d, 'x.qcow2'), { after: unclean })).rejects.toThrow('refusing to compact: the run ended with "host-qmp-quit"');
     expect(existsSync(path.join(d, 'x.qcow2'))).toBe(false);
+    // a failing conversion (no such source) leaves neither the output nor a temp file
+    const before = readdirSync(d).sort();
+    await expect(compactImage(path.join(d, 'missing.qcow2'), path.join(d, 'y.qcow2'))).rejects.toMatchObject({ code: 'E_TOOL_FAILED' });
+    expect(readdirSync(d).sort()).toEqual(before);
   });
 });
 

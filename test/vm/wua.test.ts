@@ -2,9 +2,15 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'no
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { prepareWuaRun } from '../../src/vm/wua.js';
+import { execFileSync } from 'node:child_process';
+import { finishWuaRun, prepareWuaRun, WUA_RUN_FILES } from '../../src/vm/wua.js';
+import { runVm, type RunResult } from '../../src/vm/runner.js';
+import { validateRunSpec } from '../../src/vm/spec.js';
+import { formatGuestLine } from '../../src/vm/protocol.js';
 import { parseFilterArg } from '../../src/cli/commands/run.js';
 import { runCli } from '../helpers/cli.js';
+import { bootDisk, roundsBootSector, simpleBootSector } from '../helpers/bootsector.js';
+import { hasTool, skipNote } from '../helpers/tools.js';
 
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'msu-wua-test-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -74,5 +80,58 @@ describe('msu run wua', () => {
     const r2 = await runCli('run', 'wua', image, '--include', 'KB12;calc', '--run-dir', path.join(tmp, 'cli2'), '--dry-run');
     expect(r2.code).toBe(2);
     expect(r2.stderr).toBe('msu: include[0]: "KB12;calc" is not a KB number (KB1234567)\n');
+  });
+});
+
+const qemuReady = hasTool('qemu-system-x86_64') && hasTool('qemu-img');
+if (!qemuReady) skipNote('finishWuaRun end-to-end', 'qemu-system-x86_64 / qemu-img');
+
+describe.skipIf(!qemuReady)('finishWuaRun after a real run on the work.qcow2 overlay', () => {
+  const FAST = { bootSec: 5, heartbeatSec: 3, perBootSec: 15, totalSec: 25, maxBoots: 4, tcgFactor: 1, graceSec: 1 };
+  async function runOn(sector: Buffer, name: string): Promise<{ dir: string; runDir: string; base: string; result: RunResult }> {
+    const dir = mkdtempSync(path.join(os.tmpdir(), `msu-wua-finish-${name}-`));
+    const base = path.join(dir, 'audit.img');
+    writeFileSync(base, bootDisk(sector));
+    const runDir = path.join(dir, 'run');
+    const spec = validateRunSpec({
+      id: `fin-${name}`,
+      vm: { accel: 'tcg', firmware: { type: 'seabios' }, cpus: 1, memMiB: 32, disks: [{ role: 'system', path: path.join(runDir, WUA_RUN_FILES.work), overlayOf: base, overlayFormat: 'raw' }] },
+      timeouts: FAST,
+    });
+    const result = await runVm(spec, { runDir, baseDir: dir });
+    return { dir, runDir, base, result };
+  }
+
+  it('clean power-off: report.json, and the overlay flattened into a standalone image with the guest\'s writes', { timeout: 30_000 }, async () => {
+    const { dir, runDir, base, result } = await runOn(roundsBootSector(2), 'ok');
+    try {
+      expect(result.ok).toBe(true);
+      const out = path.join(dir, 'updated.qcow2');
+      const r = await finishWuaRun(runDir, result, { output: out, compress: true });
+      expect(r.output).toBe(out);
+      expect(r.report).toMatchObject({ ok: true, boots: 2, steps: [{ id: 'round', outcome: 'ok', boot: 1 }] });
+      expect(existsSync(path.join(runDir, 'report.json'))).toBe(true);
+      const info = JSON.parse(execFileSync('qemu-img', ['info', '--output=json', out], { encoding: 'utf8' })) as Record<string, unknown>;
+      expect(info['backing-filename']).toBeUndefined();
+      const flat = path.join(dir, 'flat.raw');
+      execFileSync('qemu-img', ['convert', '-O', 'raw', out, flat]);
+      expect(readFileSync(flat)[512]).toBe(2); // the guest's round counter
+      expect(readFileSync(base)[512]).toBe(0); // the Audit Mode image itself untouched
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a failed run: the report says why, and nothing is compacted', { timeout: 30_000 }, async () => {
+    const { dir, runDir, result } = await runOn(simpleBootSector([formatGuestLine({ type: 'boot', n: 1 }).trimEnd()], 'hang'), 'hang');
+    try {
+      expect(result.ok).toBe(false);
+      const r = await finishWuaRun(runDir, result);
+      expect(r.output).toBeUndefined();
+      expect(r.report.failure).toMatchObject({ code: 'watchdog', limit: 'heartbeat' });
+      expect(existsSync(path.join(runDir, 'serviced.qcow2'))).toBe(false);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

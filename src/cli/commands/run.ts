@@ -136,12 +136,14 @@ export function register(program: Command, ctx: CliContext): void {
     .option('--exclude <filter>', 'never these updates (same forms as --include; repeatable)', collect)
     .option('--max-rounds <n>', 'install rounds (one per boot) before giving up', '8')
     .option('--run-dir <dir>', 'run directory (default: ./msu-run-wua)')
+    .option('--output <qcow2>', 'after a clean run, the updated image flattened into a standalone qcow2 (default: RUN-DIR/serviced.qcow2)')
+    .option('--compress', 'compress the output qcow2 (qemu-img convert -c)')
     .option('--dry-run', 'write the generated files, spec and QEMU argv, start nothing')
     .option('--json', 'canonical JSON output')
-    .action(async (image: string, opts: { criteria?: string; include?: string[]; exclude?: string[]; maxRounds: string; runDir?: string; dryRun?: boolean; json?: boolean }) => {
+    .action(async (image: string, opts: { criteria?: string; include?: string[]; exclude?: string[]; maxRounds: string; runDir?: string; output?: string; compress?: boolean; dryRun?: boolean; json?: boolean }) => {
       const runDir = opts.runDir ?? 'msu-run-wua';
-      const { prepareWuaRun } = await vmWua();
-      const { formatRunReport, writeRunReport } = await vmReport();
+      const { prepareWuaRun, finishWuaRun } = await vmWua();
+      const { formatRunReport } = await vmReport();
       const prepared = await prepareWuaRun(image, {
         runDir,
         dryRun: opts.dryRun === true,
@@ -159,9 +161,16 @@ export function register(program: Command, ctx: CliContext): void {
         return;
       }
       const result = await execute(ctx, prepared, opts.json === true);
-      const report = await writeRunReport(prepared.runDir);
-      if (opts.json) ctx.printJson({ ...summary(prepared, runDir), result, report });
-      else ctx.print(formatRunReport(report));
+      if (result.ok) ctx.progress('compacting the updated image');
+      const done = await finishWuaRun(prepared.runDir, result, { ...(opts.output ? { output: opts.output } : {}), compress: opts.compress === true });
+      const { report } = done;
+      // shown relative to the working directory: no machine paths in the JSON
+      const output = done.output ? path.relative(process.cwd(), path.resolve(done.output)) : undefined;
+      if (opts.json) ctx.printJson({ ...summary(prepared, runDir), result, report, ...(output ? { output } : {}) });
+      else {
+        ctx.print(formatRunReport(report));
+        if (output) ctx.print(`updated image: ${output}`);
+      }
       if (!result.ok) ctx.exitCode = 7;
     });
 
