@@ -103,13 +103,18 @@ export class ByteReader {
 
   /** NUL-terminated string of at most `max` bytes (terminator excluded), decoded as latin1 or utf8. */
   cstring(max: number, what = 'string', encoding: 'latin1' | 'utf8' = 'latin1'): string {
+    const raw = this.cstringBytes(max, what);
+    return Buffer.from(raw.buffer, raw.byteOffset, raw.length).toString(encoding);
+  }
+
+  /** The bytes of a NUL-terminated string of at most `max` bytes, undecoded (a view; the terminator is consumed). */
+  cstringBytes(max: number, what = 'string'): Uint8Array {
     const start = this.pos;
     const limit = Math.min(this.bytes.length, start + max + 1);
-    for (let i = start; i < limit; i++) {
-      if (this.bytes[i] === 0) {
-        this.pos = i + 1;
-        return Buffer.from(this.bytes.buffer, this.bytes.byteOffset + start, i - start).toString(encoding);
-      }
+    const at = this.bytes.indexOf(0, start);
+    if (at >= 0 && at < limit) {
+      this.pos = at + 1;
+      return this.bytes.subarray(start, at);
     }
     if (limit === this.bytes.length) {
       throw new TruncatedError(`truncated ${what}: no terminating NUL before end of data`, {

@@ -201,6 +201,34 @@ describe.each([['on the calling thread', 10], ['on the writer thread', 400]] as 
   });
 });
 
+describe('member names', () => {
+  it('names without the UTF-8 flag are ISO-8859-1 (every byte one code point, as cabextract reads them)', async () => {
+    const cab = Buffer.from(buildCabinet({ folders: [{ compression: 'none', files: [{ name: 'aXb.txt', data: Buffer.from('x') }, { name: 'plain.txt', data: Buffer.from('y') }] }] }));
+    const at = cab.indexOf('aXb.txt');
+    cab[at + 1] = 0x93; // a C1 control in ISO-8859-1; a curly quote in windows-1252
+    const c = await Cabinet.open(new BufferSource(cab, 'names.cab'));
+    expect(c.entries.map((e) => e.name)).toEqual(['a\u0093b.txt', 'plain.txt']);
+    if (hasTool('cabextract')) {
+      // cabextract writes the name's bytes as they are; read byte for byte, they are our name
+      const d = await mkdtemp(path.join(tmp, 'names-'));
+      await writeFile(path.join(d, 'names.cab'), cab);
+      execFileSync('cabextract', ['-q', '-d', path.join(d, 'out'), path.join(d, 'names.cab')]);
+      const raw = (await readdir(path.join(d, 'out'), { encoding: 'buffer' })).map((b) => b.toString('latin1')).sort();
+      expect(raw).toEqual(['a\u0093b.txt', 'plain.txt']);
+    }
+  });
+
+  it('a name without its terminating NUL is reported with the entry index', async () => {
+    const good = Buffer.from(buildCabinet({ folders: [{ compression: 'none', files: [{ name: 'one.txt', data: Buffer.from('1') }, { name: 'two.txt', data: Buffer.from('2') }] }] }));
+    // no NUL after the second name, up to the end of the file
+    const bad = Buffer.from(good);
+    bad.fill(0x41, bad.indexOf('two.txt'));
+    const err = await Cabinet.open(new BufferSource(bad, 'nonul.cab')).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(MsuError);
+    expect((err as MsuError).message).toMatch(/CFFILE\[1\]\.szName/);
+  });
+});
+
 describe('nested cabinet inside a stored outer cabinet (MSU layout)', () => {
   it('opens the inner cabinet in place and reads only a small part of the outer file', async () => {
     const big = randomBytes(3 * 1024 * 1024);
