@@ -9,6 +9,11 @@
  * - Huffman code lengths are sent through a 20-symbol pretree as deltas from the previous block's lengths;
  * - uncompressed blocks realign with 1..16 bits of padding, store R0..R2 as bytes, pad odd data with a byte;
  * - every 32 KB of output ("frame", one CFDATA in a cabinet) the bitstream is realigned to 16 bits.
+ *
+ * Speed notes (measured on real Microsoft LZX:21 data; keep them true when editing): the symbol loop keeps
+ * its state in locals and reads the input with no end-of-input test per refill while enough bytes remain
+ * (see decodeSymbols); buffers whose every byte is written before it is read are not zero-filled; E8
+ * translation finds 0xE8 bytes with Buffer#indexOf.
  */
 import { FormatError, UnsupportedError } from '../errors.js';
 
@@ -64,12 +69,30 @@ function tableSize(tb: number, maxSymbols: number): number {
   return (1 << tb) + maxSymbols * (1 << (MAX_CODE_LENGTH - tb));
 }
 
+/*
+ * The symbol loop reads at most IN_SLACK input bytes per symbol: up to two 16-bit words before the main
+ * code, then at most one each before the length code, the position footer and the aligned offset code.
+ */
+const IN_SLACK = 10;
+/** Holds the < IN_SLACK bytes left at the end of a frame plus the zeros the loop may read after them. */
+const TAIL_SIZE = 32;
+
+/** A plain Uint8Array with its own ArrayBuffer, not zero-filled: only for bytes written before they are read. */
+function uninitialized(n: number): Uint8Array {
+  const b = Buffer.allocUnsafeSlow(n);
+  return new Uint8Array(b.buffer, b.byteOffset, n);
+}
+
 const BLOCK_NAMES = ['invalid', 'verbatim', 'aligned offset', 'uncompressed'];
 
 export class LzxDecoder {
   readonly windowBits: number;
   private readonly windowSize: number;
-  /** The sliding window plus slack: a frame is decoded linearly and may run past windowSize (see finishFrame). */
+  /**
+   * The sliding window plus slack: a frame is decoded linearly and may run past windowSize (see finishFrame).
+   * Not zero-filled: a byte is only read after it was written in this folder (back-references are bounded by
+   * `decoded`; the output is [frameStart, frameEnd) once decoded), and filling 2 MB per folder is measurable.
+   */
   private readonly window: Uint8Array;
   private readonly mainElements: number;
 
@@ -83,6 +106,8 @@ export class LzxDecoder {
   private readonly pretreeTable = new Int32Array(tableSize(PRETREE_TB, PRETREE_NUM_ELEMENTS));
   private readonly codeCount = new Uint16Array(MAX_CODE_LENGTH + 1);
   private readonly nextCode = new Int32Array(MAX_CODE_LENGTH + 1);
+  /** The last bytes of a frame's input followed by zeros, for the end of decodeSymbols. */
+  private readonly tail = new Uint8Array(TAIL_SIZE);
 
   // Folder state.
   private R0 = 1;
@@ -118,7 +143,7 @@ export class LzxDecoder {
     }
     this.windowBits = windowBits;
     this.windowSize = 1 << windowBits;
-    this.window = new Uint8Array(this.windowSize + LZX_FRAME_SIZE + 512);
+    this.window = uninitialized(this.windowSize + LZX_FRAME_SIZE + 512);
     this.mainElements = NUM_CHARS + slots * 8;
     this.mainLengths = new Uint8Array(this.mainElements);
     this.mainTable = new Int32Array(tableSize(MAIN_TB, this.mainElements));
@@ -154,7 +179,8 @@ export class LzxDecoder {
     if (!Number.isInteger(outSize) || outSize < 0 || outSize > LZX_FRAME_SIZE) {
       throw this.fail(`uncompressed size ${outSize} is outside 0..${LZX_FRAME_SIZE}`);
     }
-    this.input = input;
+    // A plain Uint8Array view (callers often pass Buffers) keeps the symbol loop's reads monomorphic.
+    this.input = new Uint8Array(input.buffer, input.byteOffset, input.length);
     this.inPos = 0;
     this.bitbuf = 0;
     this.bitsLeft = 0;
@@ -186,7 +212,8 @@ export class LzxDecoder {
       this.broken = e;
       throw e;
     }
-    const out = this.window.slice(this.frameStart, frameEnd);
+    const out = uninitialized(outSize);
+    out.set(this.window.subarray(this.frameStart, frameEnd));
     if (this.e8TranslationSize !== 0) undoE8Translation(out, this.frameOffset, this.e8TranslationSize);
     this.frameOffset += outSize;
     this.frameIndex++;
@@ -328,7 +355,8 @@ export class LzxDecoder {
       code = (code + count[len - 1]!) << 1;
       next[len] = code;
     }
-    table.fill(0);
+    // Only the primary table and the subtables handed out below are ever read: clear just those.
+    table.fill(0, 0, 1 << tb);
     const subBits = MAX_CODE_LENGTH - tb;
     let subNext = 1 << tb;
     for (let s = 0; s < n; s++) {
@@ -336,20 +364,23 @@ export class LzxDecoder {
       if (len === 0) continue;
       const c = next[len]!++;
       const entry = (s << 5) | len;
+      let start: number;
       if (len <= tb) {
-        const start = c << (tb - len);
-        table.fill(entry, start, start + (1 << (tb - len)));
+        start = c << (tb - len);
       } else {
         const prefix = c >>> (len - tb);
         let p = table[prefix]!;
         if (p === 0) {
           p = subNext << 5;
           table[prefix] = p;
+          table.fill(0, subNext, subNext + (1 << subBits));
           subNext += 1 << subBits;
         }
-        const start = (p >>> 5) + ((c & ((1 << (len - tb)) - 1)) << (MAX_CODE_LENGTH - len));
-        table.fill(entry, start, start + (1 << (MAX_CODE_LENGTH - len)));
+        start = (p >>> 5) + ((c & ((1 << (len - tb)) - 1)) << (MAX_CODE_LENGTH - len));
       }
+      // Usually a handful of entries: a loop is cheaper than a call to fill.
+      const stop = start + (1 << ((len <= tb ? tb : MAX_CODE_LENGTH) - len));
+      for (let k = start; k < stop; k++) table[k] = entry;
     }
   }
 
@@ -402,47 +433,73 @@ export class LzxDecoder {
   }
 
   /**
-   * The hot loop for verbatim and aligned-offset blocks: literals and matches until the frame or the block
-   * ends. A match may run past the frame end (into the next frame's bytes) but never past the block end.
+   * Literals and matches of a verbatim or aligned-offset block until the frame or the block ends. A match may
+   * run past the frame end (into the next frame's bytes) but never past the block end.
+   *
+   * The symbol loop does not test for the end of its input on each refill, so it runs on the frame's input
+   * only while IN_SLACK bytes are left; the few bytes after that are copied into `tail` followed by zeros,
+   * which is exactly what the bit reader yields past the end of the input, and the same loop finishes on
+   * that copy. (A loop with an end-of-input test per refill was slower, and that test's rare branch, first
+   * taken in optimized code at the end of the first frame, cost a deoptimization in every process.)
    */
   private decodeSymbols(frameEnd: number): void {
-    const win = this.window;
-    const ws = this.windowSize;
     const input = this.input;
     const inLen = input.length;
+    const end = Math.min(frameEnd, this.windowPos + this.blockRemaining);
+    if (this.inPos + IN_SLACK <= inLen) {
+      this.inPos = this.runSymbols(input, this.inPos, inLen - IN_SLACK, inLen, end);
+      if (this.windowPos >= end) return;
+    }
+    const from = this.inPos;
+    const tail = this.tail;
+    tail.fill(0);
+    if (from < inLen) tail.set(input.subarray(from, inLen));
+    // Up to two words of look-ahead past the end are legitimate (refills starting at most 2 bytes past it);
+    // a symbol starting further out can only be reached by reading beyond that, which runSymbols reports.
+    this.inPos = from + this.runSymbols(tail, 0, inLen - from + 4, inLen - from, end);
+  }
+
+  /**
+   * The hot loop: decode symbols into the window from `input` starting at `inPos` while the window position
+   * is below `end` and a symbol starts at or before `limit`; returns the new input position. `inEnd` is
+   * where the real input ends in `input` (bytes after it are zeros): a refill that started more than 2 bytes
+   * past it, visible as a position more than 4 bytes past it, means the compressed data ended early, which
+   * takes precedence over any error found after it (the bits it decoded were not real).
+   */
+  private runSymbols(input: Uint8Array, inPos: number, limit: number, inEnd: number, end: number): number {
+    const win = this.window;
+    const ws = this.windowSize;
     const mainTable = this.mainTable;
     const lengthTable = this.lengthTable;
     const alignedTable = this.alignedTable;
     const aligned = this.blockType === BLOCKTYPE_ALIGNED;
     let bitbuf = this.bitbuf;
     let bitsLeft = this.bitsLeft;
-    let inPos = this.inPos;
     let R0 = this.R0;
     let R1 = this.R1;
     let R2 = this.R2;
     let w = this.windowPos;
     const blockEnd = w + this.blockRemaining;
-    const end = Math.min(frameEnd, blockEnd);
     // Back-references may not reach before the folder's first byte.
     const historyBase = this.decoded - w;
     let bad = '';
 
-    decode: while (w < end) {
-      if (bitsLeft < 17) {
-        do {
-          let word: number;
-          if (inPos + 1 < inLen) word = input[inPos]! | (input[inPos + 1]! << 8);
-          else if (inPos > inLen + 2) { bad = `compressed data ends early (${inLen} bytes)`; break decode; }
-          else word = inPos < inLen ? input[inPos]! : 0;
-          inPos += 2;
-          bitbuf |= word << (16 - bitsLeft);
-          bitsLeft += 16;
-        } while (bitsLeft < 17);
+    // Refills add one 16-bit little-endian word below the bits left. At the top of the loop bitsLeft may be
+    // 0 (two words needed: a loop, because a separate rarely taken second refill costs a deoptimization the
+    // first time it runs); after any code of at most 16 bits at least 1 bit is left and one word is enough.
+    while (w < end && inPos <= limit) {
+      while (bitsLeft < 17) {
+        bitbuf |= (input[inPos]! | (input[inPos + 1]! << 8)) << (16 - bitsLeft);
+        inPos += 2;
+        bitsLeft += 16;
       }
       let e = mainTable[bitbuf >>> (32 - MAIN_TB)]!;
       if ((e & 31) === 0) {
         if (e !== 0) e = mainTable[(e >>> 5) + ((bitbuf >>> 16) & ((1 << (MAX_CODE_LENGTH - MAIN_TB)) - 1))]!;
-        if (e === 0) { bad = 'invalid main tree Huffman code'; break; }
+        if (e === 0) {
+          bad = 'invalid main tree Huffman code';
+          break;
+        }
       }
       let n = e & 31;
       bitbuf <<= n;
@@ -458,20 +515,17 @@ export class LzxDecoder {
       let matchLength = m & 7;
       if (matchLength === NUM_PRIMARY_LENGTHS) {
         if (bitsLeft < 17) {
-          do {
-            let word: number;
-            if (inPos + 1 < inLen) word = input[inPos]! | (input[inPos + 1]! << 8);
-            else if (inPos > inLen + 2) { bad = `compressed data ends early (${inLen} bytes)`; break decode; }
-            else word = inPos < inLen ? input[inPos]! : 0;
-            inPos += 2;
-            bitbuf |= word << (16 - bitsLeft);
-            bitsLeft += 16;
-          } while (bitsLeft < 17);
+          bitbuf |= (input[inPos]! | (input[inPos + 1]! << 8)) << (16 - bitsLeft);
+          inPos += 2;
+          bitsLeft += 16;
         }
         e = lengthTable[bitbuf >>> (32 - LENGTH_TB)]!;
         if ((e & 31) === 0) {
           if (e !== 0) e = lengthTable[(e >>> 5) + ((bitbuf >>> 16) & ((1 << (MAX_CODE_LENGTH - LENGTH_TB)) - 1))]!;
-          if (e === 0) { bad = 'invalid length tree Huffman code'; break; }
+          if (e === 0) {
+            bad = 'invalid length tree Huffman code';
+            break;
+          }
         }
         n = e & 31;
         bitbuf <<= n;
@@ -495,37 +549,29 @@ export class LzxDecoder {
       } else {
         const footer = FOOTER_BITS[slot]!;
         if (bitsLeft < 17) {
-          do {
-            let word: number;
-            if (inPos + 1 < inLen) word = input[inPos]! | (input[inPos + 1]! << 8);
-            else if (inPos > inLen + 2) { bad = `compressed data ends early (${inLen} bytes)`; break decode; }
-            else word = inPos < inLen ? input[inPos]! : 0;
-            inPos += 2;
-            bitbuf |= word << (16 - bitsLeft);
-            bitsLeft += 16;
-          } while (bitsLeft < 17);
+          bitbuf |= (input[inPos]! | (input[inPos + 1]! << 8)) << (16 - bitsLeft);
+          inPos += 2;
+          bitsLeft += 16;
         }
         offset = POSITION_BASE[slot]! - 2;
         if (aligned && footer >= 3) {
           if (footer > 3) {
+            // At most 14 verbatim bits, so at least 3 are left before this refill.
             const v = footer - 3;
             offset += (bitbuf >>> (32 - v)) << 3;
             bitbuf <<= v;
             bitsLeft -= v;
             if (bitsLeft < 17) {
-              do {
-                let word: number;
-                if (inPos + 1 < inLen) word = input[inPos]! | (input[inPos + 1]! << 8);
-                else if (inPos > inLen + 2) { bad = `compressed data ends early (${inLen} bytes)`; break decode; }
-                else word = inPos < inLen ? input[inPos]! : 0;
-                inPos += 2;
-                bitbuf |= word << (16 - bitsLeft);
-                bitsLeft += 16;
-              } while (bitsLeft < 17);
+              bitbuf |= (input[inPos]! | (input[inPos + 1]! << 8)) << (16 - bitsLeft);
+              inPos += 2;
+              bitsLeft += 16;
             }
           }
           e = alignedTable[bitbuf >>> (32 - ALIGNED_TB)]!;
-          if (e === 0) { bad = 'invalid aligned offset tree Huffman code'; break; }
+          if (e === 0) {
+            bad = 'invalid aligned offset tree Huffman code';
+            break;
+          }
           n = e & 31;
           bitbuf <<= n;
           bitsLeft -= n;
@@ -568,10 +614,10 @@ export class LzxDecoder {
         while (matchLength-- > 0) win[w++] = win[src++]!;
       }
     }
+    if (inPos > inEnd + 4) bad = `compressed data ends early (${this.input.length} bytes)`;
 
     this.bitbuf = bitbuf;
     this.bitsLeft = bitsLeft;
-    this.inPos = inPos;
     this.R0 = R0;
     this.R1 = R1;
     this.R2 = R2;
@@ -579,6 +625,7 @@ export class LzxDecoder {
     this.decoded += w - this.windowPos;
     this.windowPos = w;
     if (bad) throw this.fail(bad);
+    return inPos;
   }
 }
 
@@ -591,17 +638,20 @@ export class LzxDecoder {
 export function undoE8Translation(frame: Uint8Array, frameOffset: number, translationSize: number): void {
   if (frameOffset >= E8_MAX_OFFSET || frame.length <= 10) return;
   const limit = frame.length - 10;
-  let i = frame.indexOf(0xe8);
+  // Buffer#indexOf is a native byte search: on real x86 code (an 0xE8 every few hundred bytes) several
+  // times faster than Uint8Array#indexOf or a scan in JS.
+  const bytes = Buffer.from(frame.buffer, frame.byteOffset, frame.length);
+  let i = bytes.indexOf(0xe8);
   while (i >= 0 && i < limit) {
-    const value = (frame[i + 1]! | (frame[i + 2]! << 8) | (frame[i + 3]! << 16) | (frame[i + 4]! << 24));
+    const value = frame[i + 1]! | (frame[i + 2]! << 8) | (frame[i + 3]! << 16) | (frame[i + 4]! << 24);
     const current = frameOffset + i;
     if (value >= -current && value < translationSize) {
       const rel = value >= 0 ? value - current : value + translationSize;
-      frame[i + 1] = rel & 0xff;
-      frame[i + 2] = (rel >>> 8) & 0xff;
-      frame[i + 3] = (rel >>> 16) & 0xff;
-      frame[i + 4] = (rel >>> 24) & 0xff;
+      frame[i + 1] = rel;
+      frame[i + 2] = rel >>> 8;
+      frame[i + 3] = rel >>> 16;
+      frame[i + 4] = rel >>> 24;
     }
-    i = frame.indexOf(0xe8, i + 5);
+    i = bytes.indexOf(0xe8, i + 5);
   }
 }

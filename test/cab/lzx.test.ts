@@ -292,6 +292,20 @@ describe('LZX decoder round trips through the test encoder', () => {
     roundTrip(data, { windowBits: 15, blocks: [{ type: 'aligned', size: 5 * FRAME }] });
   });
 
+  it('frames whose compressed input is only a few bytes (decoded entirely from the zero-padded tail copy)', () => {
+    // One frame of varied bytes, then repeats of its first 1000 bytes: the later frames compress to a few bytes.
+    const data = new Uint8Array(3 * FRAME + 300);
+    for (let i = 0; i < FRAME; i++) data[i] = ((i * 7919) >>> 3) & 0xff;
+    for (let i = FRAME; i < data.length; i++) data[i] = data[i % 1000]!;
+    for (const type of ['verbatim', 'aligned'] as const) {
+      const chunks = roundTrip(data, { windowBits: 16, blocks: [{ type, size: data.length }] });
+      const sizes = chunks.map((c) => c.bytes.length);
+      expect(sizes[0]).toBeGreaterThan(100);
+      expect(Math.max(...sizes.slice(1))).toBeLessThan(64);
+      expect(sizes[3]).toBeLessThan(10); // below the symbol loop's 10-byte slack: no byte of it is read in place
+    }
+  });
+
   it('reset() starts a new folder: the same decoder gives the same bytes twice', () => {
     const data = x86ish(70_000, 4);
     const chunks = lzxEncode(data, { windowBits: 16, e8TranslationSize: 70_000 });
@@ -440,6 +454,68 @@ describe('LZX decoder on corrupt input', () => {
     const codes = canonicalCodes(main);
     w.bits(codes[256]!, 1).align();
     expectLzxError(() => decodeOne(w.bytes, 8), /match offset 1 at folder position 0/);
+  });
+
+  it('reading past the two words of zero look-ahead is "ends early", even if those zeros decode to a bad match', () => {
+    // Main tree: slot 3 (offset 1) with length header 7 has the 1-bit code 0, 'a' and 'b' 2-bit codes; the
+    // length tree gives symbol 0 (length 2 + 7 + 0 = 9) the code 0. So every 2 zero bits are a 9-byte match.
+    const frame = (blockSize: number) => {
+      const w = new LzxBitWriter().bits(0, 1).bits(1, 3).bits(blockSize >> 8, 16).bits(blockSize & 0xff, 8);
+      const main = new Uint8Array(256 + 32 * 8);
+      main[256 + 3 * 8 + 7] = 1;
+      main[0x61] = 2;
+      main[0x62] = 2;
+      writeFlatLengths(w, main, 0, 256);
+      writeFlatLengths(w, main, 256, main.length);
+      const lengths = new Uint8Array(249);
+      lengths[0] = 1;
+      lengths[1] = 1;
+      writeFlatLengths(w, lengths, 0, 249);
+      w.bits(canonicalCodes(main)[0x61]!, 2).align(); // 'a', then zero padding: 9-byte matches up to the end
+      return Uint8Array.from(w.bytes);
+    };
+    const input = frame(100);
+    expect(input.length).toBe(416);
+    // 'a' + 11 matches fill a 100-byte block: the last ones come from the zero look-ahead after the input, so
+    // the frame is complete but needed more bytes than it has.
+    expectLzxError(() => decodeOne(input, 100), /compressed data ends early: the frame needs 418 bytes, 416 given/);
+    // A 12th match from the look-ahead does not fit a 104-byte block: corrupt data, reported as such.
+    expectLzxError(() => decodeOne(frame(104), 104), /match of 9 bytes at folder position 100 runs past the end of the verbatim block/);
+    // 12 matches fit a 112-byte block and a 13th would not, but decoding it needs a third word past the end:
+    // the data ends early (the bogus match is not what is reported).
+    expectLzxError(() => decodeOne(frame(112), 112), /compressed data ends early \(416 bytes\)$/);
+  });
+
+  it('reset() forgets everything: a reused decoder fails truncated frames exactly like a fresh one', () => {
+    // Cuts near the end make the decoder read zeros past the input, which come from a scratch copy of each
+    // frame's last bytes; the decoder first leaves other bytes there (an odd-length frame ending in 0xFF).
+    const dec = new LzxDecoder(16);
+    const first = lzxEncode(randomBytes(3000, 5), { windowBits: 16 })[0]!;
+    const odd = concat([first.bytes, Uint8Array.of(0xff)]);
+    const outcome = (d: LzxDecoder, bytes: Uint8Array, n: number) => {
+      try {
+        return sha256(d.decodeBlock(bytes, n));
+      } catch (e) {
+        return (e as Error).message;
+      }
+    };
+    const outcomes = new Set<string>();
+    for (let seed = 1; seed <= 20; seed++) {
+      const c = lzxEncode(randomBytes(2000 + seed * 100, seed), { windowBits: 16 })[0]!;
+      for (let cut = c.bytes.length - 16; cut < c.bytes.length; cut++) {
+        const bytes = c.bytes.subarray(0, cut);
+        const fresh = new LzxDecoder(16);
+        fresh.reset();
+        dec.reset();
+        expect(sha256(dec.decodeBlock(odd, first.cbUncomp))).toBe(sha256(randomBytes(3000, 5)));
+        dec.reset();
+        const want = outcome(fresh, bytes, c.cbUncomp);
+        expect(outcome(dec, bytes, c.cbUncomp), `seed ${seed}, cut ${cut}`).toBe(want);
+        outcomes.add(want.replace(/\d+/g, 'N'));
+      }
+    }
+    // The cuts give several kinds of failure, not just one.
+    expect(outcomes.size).toBeGreaterThan(2);
   });
 
   it('a code the length tree does not have (empty length tree, long match)', () => {
