@@ -4,7 +4,7 @@ import { FileSource, type ByteSource } from '../util/source.js';
 import { StagedDir } from '../util/fsout.js';
 import { CabError, CFHEADER_FIXED, parseCfFiles, parseCfFolders, parseCfHeader } from './header.js';
 import { memberWriterFor, type OpenMember } from './member-writer.js';
-import { decodeFolder, StoredFolderSource, type CabPart, type FolderSpan } from './folder.js';
+import { DecodeContext, decodeFolder, StoredFolderSource, type CabPart, type FolderSpan } from './folder.js';
 import {
   cfhdrNEXT_CABINET, ifoldCONTINUED_FROM_PREV, ifoldCONTINUED_PREV_AND_NEXT, ifoldCONTINUED_TO_NEXT,
   type CfFile, type CfHeader,
@@ -212,6 +212,7 @@ export class Cabinet {
       }
       let done = 0;
       const writer = memberWriterFor(chosen.length, (p) => path.join(dest, path.relative(staged.staging, p)));
+      const context = new DecodeContext();
       try {
         for (const folderIndex of [...byFolder.keys()].sort((a, b) => a - b)) {
           const span = this.folders[folderIndex]!;
@@ -252,7 +253,7 @@ export class Cabinet {
               while (next < members.length && members[next]!.uoffFolderStart + members[next]!.cbFile <= blockEnd) next++;
               return writer.backpressure();
             },
-            { until: need, verify: opts.verifyChecksums, file: this.name },
+            { until: need, verify: opts.verifyChecksums, file: this.name, context },
           );
           if (produced < need) {
             const short = members.find((e) => e.uoffFolderStart + e.cbFile > produced)!;
@@ -280,8 +281,16 @@ export class Cabinet {
 }
 
 /** FAT times carry no zone: written as UTC so the result does not depend on the machine's zone. */
+const mtimes = new Map<string, Date | undefined>();
 function mtimeOf(e: CabEntry): Date | undefined {
   if (!e.modified) return undefined;
-  const t = new Date(e.modified + 'Z');
-  return Number.isNaN(t.getTime()) ? undefined : t;
+  // members share a few timestamps; the Date is only read, never changed
+  let t = mtimes.get(e.modified);
+  if (t === undefined && !mtimes.has(e.modified)) {
+    const d = new Date(e.modified + 'Z');
+    t = Number.isNaN(d.getTime()) ? undefined : d;
+    if (mtimes.size > 4096) mtimes.clear();
+    mtimes.set(e.modified, t);
+  }
+  return t;
 }

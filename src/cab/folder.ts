@@ -54,23 +54,65 @@ export function makeDecoder(c: Compression): BlockDecoder {
 /**
  * Buffered sequential reads over a source: CFDATA walking without a syscall per
  * block. The read size starts small (a member near the folder start costs little)
- * and doubles while the walk goes on.
+ * and doubles while the walk goes on. With read-ahead, once the walk has gone past one
+ * chunk, the next chunk is read while the current one is decoded.
  */
-class Chunked {
+export class Chunked {
   private buf: Uint8Array = new Uint8Array(0);
   private bufStart = 0;
   private chunk = 64 * 1024;
-  constructor(private readonly src: ByteSource) {}
+  private ahead: { at: number; len: number; data: Promise<Uint8Array | undefined> } | undefined;
+  /** `readAhead`: for whole-folder work (extraction); a reader after one member must not read more than it needs. */
+  constructor(private readonly src: ByteSource, private readonly readAhead = false) {}
+
   async get(offset: number, length: number, what: string): Promise<Uint8Array> {
     if (offset >= this.bufStart && offset + length <= this.bufStart + this.buf.length) {
       return this.buf.subarray(offset - this.bufStart, offset - this.bufStart + length);
     }
     const want = Math.min(Math.max(this.chunk, length), this.src.size - offset);
     if (want <= length) return this.src.read(offset, length, what); // reports a truncation with context
-    this.buf = await this.src.read(offset, want, what);
+    let data: Uint8Array | undefined;
+    const ahead = this.ahead;
+    this.ahead = undefined;
+    // the read-ahead serves a request that starts where it starts and fits in it
+    if (ahead && ahead.at === offset && ahead.len >= length) data = await ahead.data;
+    if (data === undefined) data = await this.src.read(offset, want, what);
+    const sequential = this.buf.length > 0 && offset === this.bufStart + this.buf.length;
+    this.buf = data;
     this.bufStart = offset;
     this.chunk = Math.min(this.chunk * 2, 4 << 20);
+    const next = offset + data.length;
+    if (this.readAhead && sequential && next < this.src.size) {
+      const len = Math.min(this.chunk, this.src.size - next);
+      // a failed read-ahead is retried for real when (and if) the bytes are needed
+      this.ahead = { at: next, len, data: this.src.read(next, len, what).catch(() => undefined) };
+    }
     return this.buf.subarray(0, length);
+  }
+}
+
+/** Decoders and readers shared by the folders of one extraction: one window allocation, reads that carry on across folders. */
+export class DecodeContext {
+  private readonly decoders = new Map<string, BlockDecoder>();
+  private readonly readers = new Map<CabPart, Chunked>();
+
+  decoder(c: Compression): BlockDecoder {
+    const key = `${c.method}:${c.method === 'lzx' ? c.windowBits : ''}`;
+    let d = this.decoders.get(key);
+    if (!d) {
+      d = makeDecoder(c);
+      this.decoders.set(key, d);
+    }
+    return d;
+  }
+
+  reader(part: CabPart): Chunked {
+    let r = this.readers.get(part);
+    if (!r) {
+      r = new Chunked(part.source, true);
+      this.readers.set(part, r);
+    }
+    return r;
   }
 }
 
@@ -81,6 +123,8 @@ export interface DecodeOptions {
   until?: number;
   /** Name for error messages. */
   file?: string;
+  /** Share decoders and read buffers with other folders of the same extraction. */
+  context?: DecodeContext;
 }
 
 /**
@@ -92,7 +136,7 @@ export async function decodeFolder(
   onBlock: (out: Uint8Array, at: number) => void | Promise<void>,
   opts: DecodeOptions = {},
 ): Promise<number> {
-  const decoder = makeDecoder(span.compression);
+  const decoder = opts.context ? opts.context.decoder(span.compression) : makeDecoder(span.compression);
   decoder.reset();
   let produced = 0;
   let carry: Uint8Array | null = null; // first half of a CFDATA block split across cabinets
@@ -100,7 +144,7 @@ export async function decodeFolder(
   for (const { part, folder } of span.segments) {
     const file = opts.file ?? part.source.name;
     const hdrSize = 8 + part.header.cbCFData;
-    const rd = new Chunked(part.source);
+    const rd = opts.context ? opts.context.reader(part) : new Chunked(part.source);
     let pos = folder.coffCabStart;
     for (let i = 0; i < folder.cCFData; i++, blockNo++) {
       const where = `folder ${span.index}, CFDATA ${blockNo} at offset ${pos}`;

@@ -134,12 +134,13 @@ export class SyncMemberWriter implements MemberWriter {
 
 // ---------------------------------------------------------------- threaded
 
-/** One batch for the worker: small files packed in `buf`, and stream operations, in order. */
-type Op =
-  | { k: 'file'; path: string; off: number; len: number; mtime: number | null }
-  | { k: 'open'; id: number; path: string }
-  | { k: 'write'; id: number; off: number; len: number }
-  | { k: 'close'; id: number; mtime: number | null };
+/**
+ * One batch for the worker: small files packed in `buf`, and the operations in order, as
+ * rows of five numbers [kind, stream id, offset in buf, length, mtime ms or NaN] plus the
+ * paths of `file` and `open` rows joined with NUL (names never hold one). Flat arrays clone
+ * in one copy; 20,000 small objects would not.
+ */
+const OP_FILE = 0, OP_OPEN = 1, OP_WRITE = 2, OP_CLOSE = 3;
 
 /**
  * The worker, as source: an eval'd CommonJS script, so it runs the same from src/ under the
@@ -164,22 +165,26 @@ parentPort.on('message', (msg) => {
   }
   // the batch buffer goes back to the main thread for reuse
   if (failed) return parentPort.postMessage({ k: 'done', bytes: msg.bytes, buf: msg.buf }, [msg.buf]);
-  const buf = msg.buf ? new Uint8Array(msg.buf) : null;
+  const buf = new Uint8Array(msg.buf);
+  const ops = new Float64Array(msg.ops);
+  const paths = msg.paths.split('\0');
+  let p = 0;
   let path = '';
   try {
-    for (const op of msg.ops) {
-      path = op.path !== undefined ? op.path : names.get(op.id);
-      if (op.k === 'file') {
-        const fd = fs.openSync(op.path, 'w');
-        try { writeAll(fd, buf, op.off, op.len); } catch (e) { fs.closeSync(fd); throw e; }
-        done(fd, op.mtime);
-      } else if (op.k === 'open') {
-        fds.set(op.id, fs.openSync(op.path, 'w'));
-        names.set(op.id, op.path);
-      } else if (op.k === 'write') {
-        writeAll(fds.get(op.id), buf, op.off, op.len);
-      } else if (op.k === 'close') {
-        const fd = fds.get(op.id); fds.delete(op.id); names.delete(op.id); done(fd, op.mtime);
+    for (let i = 0; i < ops.length; i += 5) {
+      const kind = ops[i], id = ops[i + 1], off = ops[i + 2], len = ops[i + 3], mtime = Number.isNaN(ops[i + 4]) ? null : ops[i + 4];
+      path = kind === 0 || kind === 1 ? paths[p++] : names.get(id);
+      if (kind === 0) {
+        const fd = fs.openSync(path, 'w');
+        try { writeAll(fd, buf, off, len); } catch (e) { fs.closeSync(fd); throw e; }
+        done(fd, mtime);
+      } else if (kind === 1) {
+        fds.set(id, fs.openSync(path, 'w'));
+        names.set(id, path);
+      } else if (kind === 2) {
+        writeAll(fds.get(id), buf, off, len);
+      } else {
+        const fd = fds.get(id); fds.delete(id); names.delete(id); done(fd, mtime);
       }
     }
     parentPort.postMessage({ k: 'done', bytes: msg.bytes, buf: msg.buf }, [msg.buf]);
@@ -200,7 +205,9 @@ export class ThreadedMemberWriter implements MemberWriter {
   private readonly worker = new Worker(WORKER_SOURCE, { eval: true });
   private buf = new Uint8Array(BATCH_BYTES);
   private used = 0;
-  private ops: Op[] = [];
+  private ops = new Float64Array(BATCH_OPS * 5);
+  private nOps = 0;
+  private paths: string[] = [];
   private nextId = 1;
   private behind = 0;
   private error: Error | undefined;
@@ -247,42 +254,69 @@ export class ThreadedMemberWriter implements MemberWriter {
     if (m.chunks) return gather(m, data);
     if (m.fd === undefined) {
       m.fd = this.nextId++;
-      this.ops.push({ k: 'open', id: m.fd, path: m.path });
+      this.op(OP_OPEN, m.fd, 0, 0, NaN, m.path);
     }
-    this.put(data, (off) => ({ k: 'write', id: m.fd!, off, len: data.length }));
+    const off = this.put(data);
+    this.op(OP_WRITE, m.fd, off, data.length, NaN);
   }
 
   end(m: OpenMember): void {
-    const mtime = m.mtime ? m.mtime.getTime() : null;
+    const mtime = m.mtime ? m.mtime.getTime() : NaN;
     if (m.chunks) {
-      const body = joined(m.chunks);
+      const chunks = m.chunks;
       m.chunks = undefined;
-      this.put(body, (off) => ({ k: 'file', path: m.path, off, len: body.length, mtime }));
+      const len = chunks.reduce((n, c) => n + c.length, 0);
+      const off = this.reserve(len);
+      let at = off;
+      for (const c of chunks) {
+        this.buf.set(c, at);
+        at += c.length;
+      }
+      this.op(OP_FILE, 0, off, len, mtime, m.path);
       return;
     }
-    if (m.fd === undefined) this.ops.push({ k: 'open', id: (m.fd = this.nextId++), path: m.path });
-    this.ops.push({ k: 'close', id: m.fd, mtime });
-    if (this.ops.length >= BATCH_OPS) this.flush();
+    if (m.fd === undefined) this.op(OP_OPEN, (m.fd = this.nextId++), 0, 0, NaN, m.path);
+    this.op(OP_CLOSE, m.fd, 0, 0, mtime);
   }
 
-  /** Copy `data` into the batch buffer and queue the op that refers to it. */
-  private put(data: Uint8Array, op: (off: number) => Op): void {
-    if (this.used + data.length > this.buf.length) this.flush();
-    if (data.length > this.buf.length) this.buf = new Uint8Array(data.length);
-    this.buf.set(data, this.used);
-    this.ops.push(op(this.used));
-    this.used += data.length;
-    if (this.ops.length >= BATCH_OPS || this.used >= BATCH_BYTES) this.flush();
+  private op(kind: number, id: number, off: number, len: number, mtime: number, path?: string): void {
+    const o = this.nOps * 5;
+    this.ops[o] = kind;
+    this.ops[o + 1] = id;
+    this.ops[o + 2] = off;
+    this.ops[o + 3] = len;
+    this.ops[o + 4] = mtime;
+    this.nOps++;
+    if (path !== undefined) this.paths.push(path);
+    if (this.nOps >= BATCH_OPS || this.used >= BATCH_BYTES) this.flush();
+  }
+
+  /** Room for `len` bytes in the batch buffer (flushing first when full); returns the offset. */
+  private reserve(len: number): number {
+    if (this.used + len > this.buf.length) this.flush();
+    if (len > this.buf.length) this.buf = new Uint8Array(len);
+    const off = this.used;
+    this.used += len;
+    return off;
+  }
+
+  /** Copy `data` into the batch buffer; returns its offset. */
+  private put(data: Uint8Array): number {
+    const off = this.reserve(data.length);
+    this.buf.set(data, off);
+    return off;
   }
 
   private flush(): void {
-    if (this.ops.length === 0) return;
+    if (this.nOps === 0) return;
     const bytes = this.used;
     const buf = this.buf.buffer as ArrayBuffer;
-    // the buffer moves to the worker (no copy); a fresh one takes its place
-    this.worker.postMessage({ k: 'batch', ops: this.ops, buf, bytes }, [buf]);
+    const ops = this.ops.slice(0, this.nOps * 5).buffer;
+    // the buffers move to the worker (no copy); a fresh data buffer takes its place
+    this.worker.postMessage({ k: 'batch', ops, paths: this.paths.join('\0'), buf, bytes }, [buf, ops]);
     this.behind += bytes;
-    this.ops = [];
+    this.nOps = 0;
+    this.paths = [];
     this.used = 0;
     const reuse = this.spare.pop();
     this.buf = reuse ? new Uint8Array(reuse) : new Uint8Array(BATCH_BYTES);
@@ -305,7 +339,8 @@ export class ThreadedMemberWriter implements MemberWriter {
   }
 
   async abandon(): Promise<void> {
-    this.ops = [];
+    this.nOps = 0;
+    this.paths = [];
     await this.close('abort');
   }
 

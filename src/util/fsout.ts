@@ -62,7 +62,7 @@ export class StagedDir {
   static async create(dest: string): Promise<StagedDir> {
     try {
       await mkdir(dest, { recursive: true });
-      const staging = await mkdtemp(path.join(dest, '.msu-tmp-'));
+      const staging = path.resolve(await mkdtemp(path.join(dest, '.msu-tmp-')));
       return new StagedDir(dest, staging);
     } catch (err) {
       throw ioError(err, dest, 'create directory');
@@ -78,8 +78,10 @@ export class StagedDir {
 
   /** Same as pathFor, synchronous, creating each parent directory once. */
   pathForSync(memberName: string, file?: string): string {
-    const p = resolveUnder(this.staging, memberName, file);
-    const dir = path.dirname(p);
+    // safeRelativePath has rejected every way out (absolute, drive, `..`, empty parts), so
+    // joining is exact; path.resolve per member showed up in profiles of 20,000-member cabs
+    const p = `${this.staging}${path.sep}${safeRelativePath(memberName, file).split('/').join(path.sep)}`;
+    const dir = p.slice(0, p.lastIndexOf(path.sep));
     if (!this.made.has(dir)) {
       mkdirSync(dir, { recursive: true });
       this.made.add(dir);
