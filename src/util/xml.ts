@@ -1,4 +1,4 @@
-import { XMLParser, XMLValidator } from 'fast-xml-parser';
+import { XMLParser } from 'fast-xml-parser';
 import { FormatError } from '../errors.js';
 
 /**
@@ -85,17 +85,148 @@ function convert(node: Ordered): XmlElement | string | null {
   return null;
 }
 
+const isSpace = (c: number): boolean => c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d;
+/** XML NameStartChar, ASCII part exact; every non-ASCII code unit is accepted (names in our formats are ASCII). */
+const isNameStart = (c: number): boolean => (c >= 0x61 && c <= 0x7a) || (c >= 0x41 && c <= 0x5a) || c === 0x5f || c === 0x3a || c >= 0x80;
+const isNameChar = (c: number): boolean => isNameStart(c) || (c >= 0x30 && c <= 0x39) || c === 0x2d || c === 0x2e;
+const REFERENCE = /^&(?:#[0-9]+|#x[0-9a-fA-F]+|[A-Za-z_][A-Za-z0-9._-]*);/;
+
+/**
+ * Well-formedness in one pass over the text (the parser itself is lenient: it accepts
+ * mismatched and unclosed tags). Checks: tags nest and close, one root and nothing but
+ * white space, comments and PIs outside it, attribute syntax (name, `=`, quoted value
+ * without `<`, white space between attributes, no duplicates), references well formed,
+ * comments/PIs/CDATA terminated. Null when well formed.
+ */
+export function checkWellFormed(text: string): { msg: string; line: number; col: number } | null {
+  const n = text.length;
+  const fail = (msg: string, at: number): { msg: string; line: number; col: number } => {
+    let line = 1, lineStart = 0;
+    for (let k = 0; k < at && k < n; k++) if (text.charCodeAt(k) === 0x0a) { line++; lineStart = k + 1; }
+    return { msg, line, col: at - lineStart + 1 };
+  };
+  const stack: string[] = [];
+  let rootDone = false;
+  const start = text.charCodeAt(0) === 0xfeff ? 1 : 0; // a byte order mark that survived decoding
+  let i = start;
+  const name = (): string => {
+    const start = i;
+    if (i >= n || !isNameStart(text.charCodeAt(i))) return '';
+    i++;
+    while (i < n && isNameChar(text.charCodeAt(i))) i++;
+    return text.slice(start, i);
+  };
+  // the next '&' at or after a position, found once and reused: the scan only moves forward,
+  // so a document without any '&' is searched once, not once per text run
+  let amp = -2;
+  const refsOk = (from: number, to: number): number => {
+    if (amp !== -1 && amp < from) amp = text.indexOf('&', from);
+    while (amp >= 0 && amp < to) {
+      if (!REFERENCE.test(text.slice(amp, Math.min(amp + 40, to)))) return amp;
+      amp = text.indexOf('&', amp + 1);
+    }
+    return -1;
+  };
+  while (i < n) {
+    const lt = text.indexOf('<', i);
+    const end = lt < 0 ? n : lt;
+    // character data between markup
+    for (let k = i; k < end; k++) {
+      if (!isSpace(text.charCodeAt(k)) && stack.length === 0) {
+        return fail(rootDone ? 'Extra text at the end' : 'text before the root element', k);
+      }
+    }
+    if (stack.length > 0) {
+      const badRef = refsOk(i, end);
+      if (badRef >= 0) return fail("'&' does not start a valid reference", badRef);
+    }
+    if (lt < 0) break;
+    i = lt;
+    if (text.startsWith('<?', i)) {
+      const close = text.indexOf('?>', i + 2);
+      if (close < 0) return fail('processing instruction is not closed', i);
+      if (/^<\?xml[\s?]/i.test(text.slice(i, i + 6)) && i !== start) return fail('XML declaration allowed only at the start of the document', i);
+      i = close + 2;
+    } else if (text.startsWith('<!--', i)) {
+      const close = text.indexOf('-->', i + 4);
+      if (close < 0) return fail('comment is not closed', i);
+      i = close + 3;
+    } else if (text.startsWith('<![CDATA[', i)) {
+      if (stack.length === 0) return fail('CDATA section outside the root element', i);
+      const close = text.indexOf(']]>', i + 9);
+      if (close < 0) return fail('CDATA section is not closed', i);
+      i = close + 3;
+    } else if (text.startsWith('<!', i)) {
+      return fail('unexpected markup declaration', i);
+    } else if (text.startsWith('</', i)) {
+      const at = i;
+      i += 2;
+      const tag = name();
+      while (i < n && isSpace(text.charCodeAt(i))) i++;
+      if (!tag || text.charCodeAt(i) !== 0x3e) return fail('malformed closing tag', at);
+      i++;
+      const open = stack.pop();
+      if (open === undefined) return fail(`closing tag '${tag}' has no opening tag`, at);
+      if (open !== tag) return fail(`expected closing tag '${open}' instead of '${tag}'`, at);
+      if (stack.length === 0) rootDone = true;
+    } else {
+      const at = i;
+      i++;
+      const tag = name();
+      if (!tag) return fail("'<' does not start a tag", at);
+      if (stack.length === 0 && rootDone) return fail('Extra text at the end: a second root element', at);
+      const seen = new Set<string>();
+      for (;;) {
+        const wsStart = i;
+        while (i < n && isSpace(text.charCodeAt(i))) i++;
+        if (i >= n) return fail(`tag '${tag}' is not closed`, at);
+        const c = text.charCodeAt(i);
+        if (c === 0x3e) {
+          i++;
+          stack.push(tag);
+          break;
+        }
+        if (c === 0x2f) {
+          if (text.charCodeAt(i + 1) !== 0x3e) return fail(`malformed empty-element tag '${tag}'`, i);
+          i += 2;
+          if (stack.length === 0) rootDone = true;
+          break;
+        }
+        if (i === wsStart) return fail(`attributes of '${tag}' must be separated by white space`, i);
+        const attrAt = i;
+        const attr = name();
+        if (!attr) return fail(`invalid attribute name in '${tag}'`, i);
+        while (i < n && isSpace(text.charCodeAt(i))) i++;
+        if (text.charCodeAt(i) !== 0x3d) return fail(`attribute '${attr}' has no value`, attrAt);
+        i++;
+        while (i < n && isSpace(text.charCodeAt(i))) i++;
+        const q = text.charCodeAt(i);
+        if (q !== 0x22 && q !== 0x27) return fail(`value of attribute '${attr}' is not quoted`, i);
+        const close = text.indexOf(q === 0x22 ? '"' : "'", i + 1);
+        if (close < 0) return fail(`value of attribute '${attr}' is not closed`, i);
+        const lt2 = text.indexOf('<', i + 1);
+        if (lt2 >= 0 && lt2 < close) return fail(`'<' in the value of attribute '${attr}'`, lt2);
+        const badRef = refsOk(i + 1, close);
+        if (badRef >= 0) return fail("'&' does not start a valid reference", badRef);
+        if (seen.has(attr)) return fail(`attribute '${attr}' is repeated`, attrAt);
+        seen.add(attr);
+        i = close + 1;
+      }
+    }
+  }
+  if (stack.length > 0) return fail(`unclosed tag '${stack[stack.length - 1]}'`, n);
+  if (!rootDone) return fail('no root element', n);
+  return null;
+}
+
 /** Parse XML text into the root element. Throws XmlError (naming `file`) on anything malformed. */
 export function parseXml(input: string | Uint8Array, file?: string): XmlElement {
   const text = typeof input === 'string' ? input : decodeText(input);
   if (/<!DOCTYPE/i.test(text) || /<!ENTITY/i.test(text)) {
     throw new XmlError('document type declarations are not allowed (entity expansion is never performed)', file);
   }
-  const v = XMLValidator.validate(text, { allowBooleanAttributes: false });
-  if (v !== true) {
-    const e = v.err;
-    throw new XmlError(`malformed XML: ${e.msg}`, file, `line ${e.line}, column ${e.col}`);
-  }
+  const bad = checkWellFormed(text);
+  if (bad) throw new XmlError(`malformed XML: ${bad.msg}`, file, `line ${bad.line}, column ${bad.col}`);
   let tree: Ordered[];
   try {
     tree = parser.parse(text) as Ordered[];
