@@ -1,8 +1,9 @@
-import { lstat, open, readdir, rename, rm, stat } from 'node:fs/promises';
+import { lstat, mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { FormatError, IoError, MsuError, TruncatedError, UsageError, ioError } from '../errors.js';
 import { runTool, ToolRunError, tailLines } from '../util/exec.js';
 import { StagedDir } from '../util/fsout.js';
+import { wimSplit } from './wimlib.js';
 
 /**
  * ISO 9660 images through xorriso (Debian package `xorriso`): list, extract, read the
@@ -290,6 +291,27 @@ export interface IsoRebuildOptions extends IsoRunOptions {
   efiBoot?: string;
   /** Copy the boot catalog setup (and volume id, unless `volid` is given) of this ISO. */
   likeIso?: string;
+  /**
+   * Split `sources/install.wim` into `install.swm`, `install2.swm`, … parts of at most this
+   * many MiB when it is larger (the tree is not changed: the parts go to a temp directory
+   * beside the output and are grafted in). Windows Setup installs from split parts, so the
+   * ISO needs no file over 4 GiB and no UDF.
+   */
+  splitWimMiB?: number;
+}
+
+/** ISO 9660 without UDF: files from 4 GiB on need several extents. */
+export const ISO_SINGLE_EXTENT_MAX = 4 * 1024 ** 3 - 1;
+
+/** Microsoft's part size for install.wim on FAT32 media (`Dism /Split-Image /FileSize:3800`). */
+export const DEFAULT_SPLIT_MIB = 3800;
+
+/** `sources/install.wim` of a media tree when it is too large for one ISO 9660 extent, with its size. */
+export async function largeInstallWim(srcDir: string): Promise<{ path: string; size: number } | undefined> {
+  const wim = await findCaseInsensitive(srcDir, 'sources/install.wim');
+  if (!wim) return undefined;
+  const size = (await stat(path.join(srcDir, wim))).size;
+  return size > ISO_SINGLE_EXTENT_MAX ? { path: wim, size } : undefined;
 }
 
 /** xorriso reads `--interval:imported_iso:` from the ISO being loaded; in mkisofs mode point it at the source file instead. */
@@ -345,24 +367,38 @@ export async function isoRebuild(srcDir: string, outIso: string, opts: IsoRebuil
   for (const name of await readdir(srcDir)) {
     if (/^boot\.(catalog|cat)$/i.test(name)) exclude.push('-m', path.resolve(srcDir, name));
   }
-  const args = [
-    '-as', 'mkisofs',
-    // Disk names are UTF-8 whatever the locale; Joliet gets them right as UTF-16.
-    '-input-charset', 'UTF-8',
-    '-iso-level', '3',
-    '-J', '-joliet-long',
-    ...(volid !== undefined ? ['-V', volid] : []),
-    ...exclude,
-    '-c', 'boot.catalog',
-    ...bootArgs,
-  ];
   const tmp = path.join(path.dirname(outIso), `.msu-tmp-${process.pid}-${path.basename(outIso)}`);
+  const splitDir = path.join(path.dirname(outIso), `.msu-tmp-${process.pid}-swm`);
   try {
-    await xorriso([...args, '-o', tmp, srcDir], outIso, opts);
+    // install.wim over the limit: its split parts are grafted in its place
+    const grafts: string[] = [];
+    const wim = opts.splitWimMiB !== undefined ? await findCaseInsensitive(srcDir, 'sources/install.wim') : undefined;
+    if (wim && (await stat(path.join(srcDir, wim))).size > opts.splitWimMiB! * 1024 * 1024) {
+      await mkdir(splitDir, { recursive: true });
+      const parts = await wimSplit(path.join(srcDir, wim), path.join(splitDir, 'install.swm'), opts.splitWimMiB!, opts);
+      exclude.push('-m', path.resolve(srcDir, wim));
+      for (const p of parts) grafts.push(`/${path.posix.dirname(wim)}/${path.basename(p)}=${p}`);
+    }
+    const args = [
+      '-as', 'mkisofs',
+      // Disk names are UTF-8 whatever the locale; Joliet gets them right as UTF-16.
+      '-input-charset', 'UTF-8',
+      '-iso-level', '3',
+      '-J', '-joliet-long',
+      ...(volid !== undefined ? ['-V', volid] : []),
+      ...exclude,
+      '-c', 'boot.catalog',
+      ...bootArgs,
+      '-o', tmp,
+      ...(grafts.length ? ['-graft-points', `/=${path.resolve(srcDir)}`, ...grafts] : [srcDir]),
+    ];
+    await xorriso(args, outIso, opts);
     await rename(tmp, outIso);
   } catch (err) {
     await rm(tmp, { force: true });
     throw err instanceof MsuError ? err : ioError(err, outIso, 'write');
+  } finally {
+    await rm(splitDir, { recursive: true, force: true });
   }
   return isoBootInfo(outIso, opts);
 }

@@ -499,6 +499,23 @@ export async function wimExport(src: string, image: number | 'all', dest: string
   await writeNew(dest, (tmp) => wimlib(['export', src, sel, tmp, ...named, ...tail], src, opts).then(() => undefined));
 }
 
+/**
+ * Split a WIM into parts of at most `partMiB` MiB (`wimlib-imagex split`): `first` names part 1
+ * (e.g. install.swm), later parts get 2, 3, … before the extension, as Windows Setup expects.
+ * Returns the part files in order.
+ */
+export async function wimSplit(file: string, first: string, partMiB: number, opts: WimRunOptions = {}): Promise<string[]> {
+  if (!Number.isInteger(partMiB) || partMiB < 1) throw new UsageError(`split part size must be a whole number of MiB, got ${partMiB}`, { file });
+  await fileSize(file);
+  await wimlib(['split', file, first, String(partMiB)], file, opts);
+  const dir = path.dirname(first);
+  const ext = path.extname(first);
+  const stem = path.basename(first, ext);
+  const parts = [first];
+  for (let k = 2; await exists(path.join(dir, `${stem}${k}${ext}`)); k++) parts.push(path.join(dir, `${stem}${k}${ext}`));
+  return parts;
+}
+
 export interface WimOptimizeOptions extends WimRunOptions {
   recompress?: boolean;
   compress?: WimCompression;

@@ -1,10 +1,11 @@
 import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readdir, rm, truncate, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FormatError, UsageError } from '../../src/errors.js';
-import { bootArgsFromMkisofs, isoBootInfo, isoExtract, isoList, isoRebuild, parseLsdl, shUnquote } from '../../src/wim/iso.js';
+import { bootArgsFromMkisofs, isoBootInfo, isoExtract, isoList, isoRebuild, ISO_SINGLE_EXTENT_MAX, largeInstallWim, parseLsdl, shUnquote } from '../../src/wim/iso.js';
 import { runCli } from '../helpers/cli.js';
 import { hasTool, skipNote } from '../helpers/tools.js';
 import { tempDir } from './fixture.js';
@@ -153,5 +154,75 @@ describe.skipIf(!HAVE)('ISO list / extract / boot info / rebuild', () => {
     await expect(isoExtract(junk, out)).rejects.toBeInstanceOf(FormatError);
     expect(existsSync(out)).toBe(false);
     await expect(isoRebuild(path.join(src, 'sources'), path.join(dir, 'nob.iso'))).rejects.toBeInstanceOf(UsageError);
+  });
+});
+
+describe.skipIf(!HAVE || !hasTool('wimlib-imagex'))('isoRebuild --split-wim', () => {
+  it('puts install.swm parts in place of an install.wim larger than the part size, leaves the tree and no temp files', async () => {
+    const dir = await tempDir('msu-isosplit-');
+    try {
+      const media = path.join(dir, 'media');
+      const payload = path.join(dir, 'payload');
+      await mkdir(path.join(media, 'boot'), { recursive: true });
+      await mkdir(path.join(media, 'efi', 'microsoft', 'boot'), { recursive: true });
+      await mkdir(path.join(media, 'sources'), { recursive: true });
+      await mkdir(payload, { recursive: true });
+      await writeFile(path.join(media, 'boot', 'etfsboot.com'), Buffer.alloc(4096, 0xeb));
+      await writeFile(path.join(media, 'efi', 'microsoft', 'boot', 'efisys.bin'), Buffer.alloc(1474560, 0));
+      for (let i = 0; i < 3; i++) await writeFile(path.join(payload, `f${i}.bin`), randomBytes(1_200_000));
+      const wim = path.join(media, 'sources', 'install.wim');
+      execFileSync('wimlib-imagex', ['capture', payload, wim, 'Test', '--compress=none', '--no-acls'], { stdio: 'ignore' });
+      const before = await readFile(wim);
+
+      const out = path.join(dir, 'out', 'split.iso');
+      await mkdir(path.dirname(out));
+      const info = await isoRebuild(media, out, { splitWimMiB: 1 });
+      expect(info.entries.map((e) => e.platform)).toEqual(['BIOS', 'UEFI']);
+      const files = (await isoList(out)).filter((e) => e.type === 'file').map((e) => e.path).sort();
+      const swm = files.filter((f) => f.startsWith('/sources/'));
+      expect(swm.length).toBeGreaterThanOrEqual(3);
+      expect(swm).toEqual(['/sources/install.swm', ...swm.slice(1).map((_, k) => `/sources/install${k + 2}.swm`)].sort());
+      expect(files).not.toContain('/sources/install.wim');
+      // the tree is untouched, and nothing is left beside the output
+      expect(Buffer.compare(await readFile(wim), before)).toBe(0);
+      expect(await readdir(path.dirname(out))).toEqual(['split.iso']);
+      // the parts join back into the same image (wimlib reads the split set)
+      const x = path.join(dir, 'x');
+      await isoExtract(out, x);
+      const parts = (await readdir(path.join(x, 'sources'))).sort((a, b) => a.length - b.length || (a < b ? -1 : 1)).map((f) => path.join(x, 'sources', f));
+      const joined = path.join(dir, 'joined.wim');
+      execFileSync('wimlib-imagex', ['join', joined, ...parts], { stdio: 'ignore' });
+      const dirOf = (w: string) => execFileSync('wimlib-imagex', ['dir', w, '1'], { encoding: 'utf8' });
+      expect(dirOf(joined)).toBe(dirOf(wim));
+      execFileSync('wimlib-imagex', ['verify', joined], { stdio: 'ignore' });
+
+      const bad = await runCli('iso', 'rebuild', media, path.join(dir, 'out', 'bad.iso'), '--split-wim', '0');
+      expect(bad.code).toBe(2);
+      expect(bad.stderr).toContain('--split-wim "0": expected a part size in MiB, 1..4095');
+
+      // below the part size nothing is split
+      const small = path.join(dir, 'out', 'small.iso');
+      await isoRebuild(media, small, { splitWimMiB: 100 });
+      expect((await isoList(small)).map((e) => e.path)).toContain('/sources/install.wim');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
+});
+
+describe('largeInstallWim', () => {
+  it('finds sources/install.wim (any case) only from 4 GiB on (a sparse file stands in)', async () => {
+    const dir = await tempDir('msu-isolarge-');
+    try {
+      await mkdir(path.join(dir, 'Sources'), { recursive: true });
+      const f = path.join(dir, 'Sources', 'Install.wim');
+      await writeFile(f, '');
+      await truncate(f, ISO_SINGLE_EXTENT_MAX);
+      expect(await largeInstallWim(dir)).toBeUndefined();
+      await truncate(f, ISO_SINGLE_EXTENT_MAX + 1);
+      expect(await largeInstallWim(dir)).toEqual({ path: 'Sources/Install.wim', size: 4 * 1024 ** 3 });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -56,17 +56,27 @@ export function register(program: Command, ctx: CliContext): void {
     .option('--bios-boot <path>', 'BIOS boot image inside dir', 'boot/etfsboot.com')
     .option('--efi-boot <path>', 'UEFI boot image inside dir', 'efi/microsoft/boot/efisys.bin')
     .option('--like <iso>', 'copy the boot catalog setup of this ISO instead')
+    .option('--split-wim [mib]', 'split sources/install.wim into install.swm parts of at most MIB MiB (default 3800) when larger, so no file needs UDF or a second extent')
     .option('--json', 'print the boot info of the new ISO as canonical JSON')
-    .action(async (dir: string, out: string, opts: { volid?: string; biosBoot: string; efiBoot: string; like?: string; json?: boolean }, cmd: Command) => {
+    .action(async (dir: string, out: string, opts: { volid?: string; biosBoot: string; efiBoot: string; like?: string; splitWim?: string | boolean; json?: boolean }, cmd: Command) => {
       // --like takes the boot images from the other ISO's catalog; a boot path given as well would be ignored
       const given = ['biosBoot', 'efiBoot'].filter((k) => cmd.getOptionValueSource(k) === 'cli');
       if (opts.like !== undefined && given.length) throw new UsageError(`--like copies the boot setup of ${opts.like}; drop ${given.map((k) => (k === 'biosBoot' ? '--bios-boot' : '--efi-boot')).join(' and ')}`);
-      const { isoRebuild } = await wimIso();
+      const { isoRebuild, largeInstallWim, DEFAULT_SPLIT_MIB } = await wimIso();
+      let splitWimMiB: number | undefined;
+      if (opts.splitWim !== undefined) {
+        splitWimMiB = opts.splitWim === true ? DEFAULT_SPLIT_MIB : Number(opts.splitWim);
+        if (!Number.isInteger(splitWimMiB) || splitWimMiB < 1 || splitWimMiB > 4095) throw new UsageError(`--split-wim ${JSON.stringify(opts.splitWim)}: expected a part size in MiB, 1..4095`);
+      } else {
+        const big = await largeInstallWim(dir);
+        if (big) ctx.warn(`${big.path} is ${big.size} bytes: stored in several ISO 9660 extents, which Windows Setup reading the disc without UDF is not known to accept; --split-wim writes install.swm parts instead`);
+      }
       const info = await isoRebuild(dir, out, {
         biosBoot: opts.biosBoot,
         efiBoot: opts.efiBoot,
         ...(opts.volid !== undefined ? { volid: opts.volid } : {}),
         ...(opts.like !== undefined ? { likeIso: opts.like } : {}),
+        ...(splitWimMiB !== undefined ? { splitWimMiB } : {}),
         onProgress: progress,
       });
       if (opts.json) return ctx.printJson(info);
