@@ -14,7 +14,8 @@ import { createHash } from 'node:crypto';
 import { cp, mkdir, readFile, readdir, stat, writeFile, chmod } from 'node:fs/promises';
 import path from 'node:path';
 import { FormatError, IoError, MsuError, UsageError, ioError } from '../errors.js';
-import { PLAN_SCHEMA, type Plan } from '../cbs/plan-types.js';
+import { type Plan } from '../cbs/plan-types.js';
+import { readPlanFile } from '../cbs/plan-diff.js';
 import { canonicalJson } from '../util/json.js';
 import { runTool } from '../util/exec.js';
 import { wimUpdate, type WimUpdateCommand } from '../wim/wimlib.js';
@@ -381,26 +382,11 @@ export async function collectDismOutputs(runDir: string, destDir: string): Promi
 }
 
 /**
- * Read a plan file with just enough checking that the generators get the shape they
- * expect (the planner's own validator, when there is one, is stricter).
+ * Read a plan file (readPlanFile's checks) plus the step and input shapes the generators
+ * rely on.
  */
 export async function loadPlanFile(file: string): Promise<Plan> {
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (err) {
-    throw ioError(err, file);
-  }
-  let v: unknown;
-  try {
-    v = JSON.parse(text);
-  } catch (e) {
-    throw new FormatError('E_PLAN', `plan is not valid JSON: ${(e as Error).message}`, { file });
-  }
-  const o = v as Partial<Plan> | null;
-  if (!o || typeof o !== 'object' || Array.isArray(o)) throw new FormatError('E_PLAN', 'plan is not a JSON object', { file });
-  if (o.schema !== PLAN_SCHEMA) throw new FormatError('E_PLAN', `plan schema is ${JSON.stringify(o.schema)}, expected ${PLAN_SCHEMA}`, { file });
-  if (!Array.isArray(o.inputs) || !Array.isArray(o.images)) throw new FormatError('E_PLAN', 'plan lacks "inputs" or "images" arrays', { file });
+  const o = await readPlanFile(file);
   o.images.forEach((im, i) => {
     if (!im || typeof im.image !== 'string' || !Array.isArray(im.steps)) throw new FormatError('E_PLAN', `images[${i}] needs "image" (string) and "steps" (array)`, { file });
     im.steps.forEach((st, k) => {
@@ -414,5 +400,5 @@ export async function loadPlanFile(file: string): Promise<Plan> {
       throw new FormatError('E_PLAN', `inputs[${i}] needs id, path and kind (msu | cab | driver-folder)`, { file });
     }
   });
-  return o as Plan;
+  return o;
 }

@@ -240,7 +240,7 @@ describe('prepareDismRun (dry run) and msu run dism --dry-run', () => {
     writeFileSync(path.join(tmp, 'bad-plan.json'), '{"schema":"other"}');
     const r = await runCli('run', 'dism', path.join(tmp, 'bad-plan.json'), '--iso', path.join(dir, 'Win.iso'), '--dry-run');
     expect(r.code).toBe(3);
-    expect(r.stderr).toBe(`msu: ${path.join(tmp, 'bad-plan.json')}: plan schema is "other", expected msu-toolkit/plan@1\n`);
+    expect(r.stderr).toBe(`msu: ${path.join(tmp, 'bad-plan.json')}: not a plan: schema is "other", expected msu-toolkit/plan@1\n`);
     // WinRE without install.wim: nothing to reach it through
     const winre = winrePlan();
     winre.images = winre.images.filter((im) => im.image !== 'install.wim#1');
@@ -259,7 +259,7 @@ describe('prepareDismRun (dry run) and msu run dism --dry-run', () => {
   it('loadPlanFile refuses non-JSON and shapeless plans', async () => {
     writeFileSync(path.join(tmp, 'nojson.json'), '{');
     await expect(loadPlanFile(path.join(tmp, 'nojson.json'))).rejects.toThrow(/not valid JSON/);
-    writeFileSync(path.join(tmp, 'shape.json'), JSON.stringify({ schema: 'msu-toolkit/plan@1', inputs: [], images: [{ image: 'install.wim#1', steps: [{ n: 1 }] }] }));
+    writeFileSync(path.join(tmp, 'shape.json'), JSON.stringify({ schema: 'msu-toolkit/plan@1', tool: { name: 'msu-toolkit', version: '0' }, target: { kind: 'build', version: '10.0.26100.1', arch: 'amd64' }, inputs: [], images: [{ image: 'install.wim#1', steps: [{ n: 1 }] }], skipped: [] }));
     await expect(loadPlanFile(path.join(tmp, 'shape.json'))).rejects.toThrow(/steps\[0\] needs n, action/);
   });
 });

@@ -39,6 +39,12 @@ function summary(p: PreparedRun, shownRunDir: string): Record<string, unknown> {
   return { id: p.spec.id, kind: p.spec.kind, dryRun: p.dryRun, runDir: shownRunDir, artifacts: p.artifacts, hostCommands: p.commands.map((c) => c.tool) };
 }
 
+function printDryRun(ctx: CliContext, p: PreparedRun, runDir: string, json: boolean): void {
+  if (json) return ctx.printJson(summary(p, runDir));
+  ctx.print(`dry run ${p.spec.id}: nothing started; files in ${runDir}`);
+  for (const a of p.artifacts) ctx.print(`  ${a.path}  ${a.description}`);
+}
+
 async function execute(ctx: CliContext, p: PreparedRun, json: boolean): Promise<RunResult> {
   const ac = new AbortController();
   const onSigint = (): void => ac.abort('interrupted');
@@ -89,14 +95,7 @@ export function register(program: Command, ctx: CliContext): void {
       } catch (err) {
         throw err instanceof MsuError ? err.inFile(planFile) : err;
       }
-      if (opts.dryRun) {
-        if (opts.json) ctx.printJson(summary(prepared, runDir));
-        else {
-          ctx.print(`dry run ${prepared.spec.id}: nothing started; files in ${runDir}`);
-          for (const a of prepared.artifacts) ctx.print(`  ${a.path}  ${a.description}`);
-        }
-        return;
-      }
+      if (opts.dryRun) return printDryRun(ctx, prepared, runDir, opts.json === true);
       const result = await execute(ctx, prepared, opts.json === true);
       if (!result.ok) {
         const report = await writeRunReport(prepared.runDir);
@@ -152,14 +151,7 @@ export function register(program: Command, ctx: CliContext): void {
         exclude: (opts.exclude ?? []).map(parseFilterArg),
         maxRounds: positiveInt(opts.maxRounds, '--max-rounds'),
       });
-      if (opts.dryRun) {
-        if (opts.json) ctx.printJson(summary(prepared, runDir));
-        else {
-          ctx.print(`dry run ${prepared.spec.id}: nothing started; files in ${runDir}`);
-          for (const a of prepared.artifacts) ctx.print(`  ${a.path}  ${a.description}`);
-        }
-        return;
-      }
+      if (opts.dryRun) return printDryRun(ctx, prepared, runDir, opts.json === true);
       const result = await execute(ctx, prepared, opts.json === true);
       if (result.ok) ctx.progress('compacting the updated image');
       const done = await finishWuaRun(prepared.runDir, result, { ...(opts.output ? { output: opts.output } : {}), compress: opts.compress === true });
