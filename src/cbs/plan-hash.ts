@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { readdir, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import path from 'node:path';
+import { listFiles } from '../util/walk.js';
 import { ioError } from '../errors.js';
 
 /** Called while a file is hashed: bytes done of total, for the file as the user named it. */
@@ -29,28 +30,8 @@ export async function hashFile(abs: string, display: string, onProgress?: HashPr
   return { sha256: h.digest('hex'), size: done };
 }
 
-const MAX_DEPTH = 32;
-
-/** Every regular file under a folder, relative POSIX paths, sorted by code unit (stable across file systems). */
-export async function listFiles(root: string, display: string): Promise<string[]> {
-  const out: string[] = [];
-  const walk = async (rel: string, depth: number): Promise<void> => {
-    if (depth > MAX_DEPTH) return;
-    let entries;
-    try {
-      entries = await readdir(path.join(root, rel), { withFileTypes: true });
-    } catch (err) {
-      throw ioError(err, rel ? `${display}/${rel}` : display, 'read directory');
-    }
-    for (const e of entries) {
-      const r = rel ? `${rel}/${e.name}` : e.name;
-      if (e.isDirectory()) await walk(r, depth + 1);
-      else if (e.isFile()) out.push(r);
-    }
-  };
-  await walk('', 0);
-  return out.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
-}
+/** Every regular file under a folder (src/util/walk.ts), re-exported for the planner. */
+export { listFiles };
 
 /**
  * Digest of a driver folder: SHA-256 over one line per file, sorted by relative path,

@@ -3,9 +3,10 @@
  * after a VM boots (wrong architecture, IDs QEMU never exposes, missing catalog or files).
  * Finding codes are documented in docs/drivers.md and must stay stable.
  */
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { ioError, MsuError, UsageError } from '../errors.js';
+import { listFiles } from '../util/walk.js';
 import type { WindowsArch } from '../wim/types.js';
 import { allExposedIds, findQemuDevice, QEMU_DEVICES, qemuDeviceIds, type ExposedIds, type QemuDevice } from './devices.js';
 import { matchHardwareIds, normalizeHardwareId, parsePciId, type HardwareIdMatch, type PciId } from './hwid.js';
@@ -76,7 +77,6 @@ export interface DriverCheckOptions {
 
 const MAX_INF_BYTES = 16 * 1024 * 1024;
 const MAX_FILES = 200_000;
-const MAX_DEPTH = 32;
 
 /** Case-insensitive listing of the package (Windows file names are case-insensitive). */
 interface Listing {
@@ -87,26 +87,10 @@ interface Listing {
 async function listPackage(root: string, display: string): Promise<Listing> {
   const files = new Map<string, string>();
   const infs: string[] = [];
-  const walk = async (rel: string, depth: number): Promise<void> => {
-    if (depth > MAX_DEPTH) return;
-    let entries;
-    try {
-      entries = await readdir(path.join(root, rel), { withFileTypes: true });
-    } catch (err) {
-      throw ioError(err, rel ? `${display}/${rel}` : display, 'read directory');
-    }
-    entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-    for (const e of entries) {
-      const r = rel ? `${rel}/${e.name}` : e.name;
-      if (e.isDirectory()) await walk(r, depth + 1);
-      else if (e.isFile() || e.isSymbolicLink()) {
-        if (files.size >= MAX_FILES) return;
-        files.set(r.toLowerCase(), r);
-        if (/\.(inf|inx)$/i.test(e.name)) infs.push(r);
-      }
-    }
-  };
-  await walk('', 0);
+  for (const r of await listFiles(root, display, { links: true, max: MAX_FILES })) {
+    files.set(r.toLowerCase(), r);
+    if (/\.(inf|inx)$/i.test(r)) infs.push(r);
+  }
   return { files, infs };
 }
 

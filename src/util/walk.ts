@@ -1,0 +1,42 @@
+import { readdir } from 'node:fs/promises';
+import path from 'node:path';
+import { ioError } from '../errors.js';
+
+/** Deeper than this, a folder is not walked (a loop through a bind mount, or hostile input). */
+const MAX_DEPTH = 32;
+
+export interface ListFilesOptions {
+  /** Count symbolic links as files (driver packages copied from Windows media may hold them). Default: no. */
+  links?: boolean;
+  /** Stop after this many files. */
+  max?: number;
+}
+
+/**
+ * Every file under a folder as relative POSIX paths, sorted by code unit (stable across
+ * file systems). Read errors name `display/relative path`.
+ */
+export async function listFiles(root: string, display: string, opts: ListFilesOptions = {}): Promise<string[]> {
+  const out: string[] = [];
+  const max = opts.max ?? Infinity;
+  const walk = async (rel: string, depth: number): Promise<void> => {
+    if (depth > MAX_DEPTH) return;
+    let entries;
+    try {
+      entries = await readdir(path.join(root, rel), { withFileTypes: true });
+    } catch (err) {
+      throw ioError(err, rel ? `${display}/${rel}` : display, 'read directory');
+    }
+    entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    for (const e of entries) {
+      const r = rel ? `${rel}/${e.name}` : e.name;
+      if (e.isDirectory()) await walk(r, depth + 1);
+      else if (e.isFile() || (opts.links === true && e.isSymbolicLink())) {
+        if (out.length >= max) return;
+        out.push(r);
+      }
+    }
+  };
+  await walk('', 0);
+  return out.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+}
