@@ -4,8 +4,8 @@
  *   prepareDismRun(plan, {iso, runDir})  generated scripts, inputs tree + ISO, boot ISO
  *                                        (boot.wim index 2 with startnet.cmd), disks, RunSpec
  *   runVm(spec, ...)                     (src/vm/runner.ts)
- *   finishDismRun(plan, runDir)          DISM /Get-Packages + /Get-Drivers reports vs the plan;
- *                                        output WIM (joined when split) copied out
+ *   finishDismRun(plan, runDir, result) report.json; DISM /Get-Packages + /Get-Drivers vs the
+ *                                        plan; output WIM (joined when split) copied out
  *
  * With `dryRun` nothing is copied, built or started: the generated files, the spec, the
  * QEMU argv and the list of host commands are written into the run directory.
@@ -22,6 +22,8 @@ import { wimUpdate, type WimUpdateCommand } from '../wim/wimlib.js';
 import { DEFAULT_LABELS, generateDismWorker, servicedImages, STATUS_FILES, type DismImageLayout, type DismWorkerFile } from './guest/dism-worker.js';
 import { assertMatchesPlan, compareWithPlan, parseDismDrivers, parseDismPackages, type DismDriver, type DismPackage, type PlanDifference } from './dism-output.js';
 import { validateRunSpec, type RunSpec } from './spec.js';
+import type { RunResult } from './runner.js';
+import { writeRunReport, type RunReport } from './report.js';
 import { qemuArgs } from './qemu-args.js';
 import { OVMF_CANDIDATES } from './features.js';
 import { copyOutStatusDisk, createStatusDisk } from './status-disk.js';
@@ -401,4 +403,26 @@ export async function loadPlanFile(file: string): Promise<Plan> {
     }
   });
   return o;
+}
+
+export interface DismFinish {
+  report: RunReport;
+  /** Differences between what the images report and the plan (empty when they match). */
+  differences: PlanDifference[];
+  /** Serviced WIMs copied off the output disk (absolute paths); only when the run succeeded and matched. */
+  outputs: string[];
+}
+
+/**
+ * After the VM run: the listings the worker left are compared with the plan, report.json is
+ * written (always, also for a failed run), and only a run that succeeded and matches the plan
+ * gets its WIMs copied out to `RUNDIR/output`.
+ */
+export async function finishDismRun(plan: Plan, runDir: string, result: RunResult): Promise<DismFinish> {
+  if (!result.ok) return { report: await writeRunReport(runDir), differences: [], outputs: [] };
+  const dism = await readDismReports(plan, path.join(runDir, 'status'));
+  const report = await writeRunReport(runDir, dism);
+  if (dism.differences.length > 0) return { report, differences: dism.differences, outputs: [] };
+  const outputs = await collectDismOutputs(runDir, path.join(runDir, 'output'));
+  return { report, differences: [], outputs };
 }

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { GOLDEN, loadPlan, SAFEOS, SSU, winrePlan } from './plans.js';
 import { assertMatchesPlan, compareWithPlan, parseDismDrivers, parseDismPackages } from '../../src/vm/dism-output.js';
-import { checkDismReports, collectDismOutputs, dismRunId, loadPlanFile, prepareDismRun } from '../../src/vm/dism.js';
+import { checkDismReports, collectDismOutputs, dismRunId, finishDismRun, loadPlanFile, prepareDismRun } from '../../src/vm/dism.js';
 import { MsuError, MismatchError, TruncatedError } from '../../src/errors.js';
 import { runCli } from '../helpers/cli.js';
 import { hasTool, skipNote } from '../helpers/tools.js';
@@ -415,5 +415,69 @@ describe('collectDismOutputs', () => {
     delete files['install2.swm'];
     await createStatusDisk(path.join(runDir2, 'output.img'), { sizeMiB: 64, label: 'MSUOUT', files });
     await expect(collectDismOutputs(runDir2, path.join(dir, 'out2'))).rejects.toMatchObject({ kind: 'tool', code: 'E_TOOL_FAILED' });
+  });
+});
+
+describe('finishDismRun', () => {
+  const ready = ['wimlib-imagex', 'mformat', 'mcopy', 'mdir'].every((t) => hasTool(t));
+  /** A run directory as the runner leaves it: spec, events with the worker's step lines, result, status/. */
+  function runDirWith(name: string, ok: boolean, packages: string): string {
+    const runDir = path.join(tmp, `finish-${name}`);
+    mkdirSync(path.join(runDir, 'status', 'reports'), { recursive: true });
+    const plan = loadPlan();
+    writeFileSync(path.join(runDir, 'spec.json'), JSON.stringify({ id: dismRunId(plan), kind: 'dism-worker' }));
+    const ids = ['i1s1', 'i1s2', 'i1s3', 'i1s4', 'i2s1'];
+    const events = [{ type: 'guest', boot: 1, event: { type: 'boot', n: 1 }, t: 0 }];
+    ids.forEach((id, k) => {
+      events.push({ type: 'guest', boot: 1, event: { type: 'step', id, name: id, state: 'running' } as never, t: 100 + k * 1000 });
+      events.push({ type: 'guest', boot: 1, event: { type: 'step', id, name: id, state: 'ok', exitCode: 0 } as never, t: 600 + k * 1000 });
+    });
+    writeFileSync(path.join(runDir, 'events.jsonl'), events.map((e) => JSON.stringify(e)).join('\n') + '\n');
+    const result = { id: dismRunId(plan), ok, accel: 'tcg', starts: 1, boots: 1, guestErrors: [], results: [], screendumps: [], statusFiles: [], warnings: [], durationMs: 6000, ...(ok ? {} : { failure: { code: 'watchdog', limit: 'heartbeat', message: 'watchdog "heartbeat" fired' } }) };
+    writeFileSync(path.join(runDir, 'result.json'), JSON.stringify(result));
+    // the Safe OS DU of boot.wim#2 was not applicable, which the plan allows
+    writeFileSync(path.join(runDir, 'status', 'status.jsonl'), '{"type":"step","id":"i2s1","exitCode":-2146498530,"ok":true}\r\n');
+    for (const n of [1, 2]) {
+      writeFileSync(path.join(runDir, 'status', 'reports', `i${n}.packages.txt`), packages);
+      writeFileSync(path.join(runDir, 'status', 'reports', `i${n}.drivers.txt`), fixture('dism-get-drivers.txt'));
+    }
+    return runDir;
+  }
+  const resultOf = (runDir: string) => JSON.parse(readFileSync(path.join(runDir, 'result.json'), 'utf8'));
+
+  it.runIf(ready)('a matching run: report.json with steps and listings, and the WIMs copied out', async () => {
+    const runDir = runDirWith('ok', true, fixture('dism-get-packages.txt'));
+    const src = path.join(runDir, 'src');
+    mkdirSync(src);
+    writeFileSync(path.join(src, 'a.txt'), 'serviced');
+    await runTool('wimlib-imagex', ['capture', src, path.join(runDir, 'boot.wim'), 'WinPE', '--compress=none']);
+    const { createStatusDisk } = await import('../../src/vm/status-disk.js');
+    await createStatusDisk(path.join(runDir, 'output.img'), { sizeMiB: 64, label: 'MSUOUT', files: { 'boot.wim': readFileSync(path.join(runDir, 'boot.wim')) } });
+    const f = await finishDismRun(loadPlan(), runDir, resultOf(runDir));
+    expect(f.differences).toEqual([]);
+    expect(f.outputs.map((o) => path.relative(runDir, o))).toEqual([path.join('output', 'boot.wim')]);
+    expect(f.report.steps.map((s) => [s.id, s.outcome, s.durationMs])).toEqual([['i1s1', 'ok', 500], ['i1s2', 'ok', 500], ['i1s3', 'ok', 500], ['i1s4', 'ok', 500], ['i2s1', 'ok', 500]]);
+    expect(Object.keys(f.report.dism!.packages).sort()).toEqual(['boot.wim#2', 'install.wim#1']);
+    expect(f.report.dism!.notApplicable).toEqual(['i2s1']);
+    expect(JSON.parse(readFileSync(path.join(runDir, 'report.json'), 'utf8'))).toEqual(JSON.parse(JSON.stringify(f.report)));
+  });
+
+  it('a run whose images lack a planned package: the differences, in report.json too, and nothing copied out', async () => {
+    const lcu = 'Package_for_RollupFix~31bf3856ad364e35~amd64~~26100.3476.1.8';
+    const listing = fixture('dism-get-packages.txt').split(/\r?\n\r?\n/).filter((b) => !b.includes(lcu) && !b.includes('26100.1742.1.10')).join('\r\n\r\n');
+    const runDir = runDirWith('diff', true, listing);
+    const f = await finishDismRun(loadPlan(), runDir, resultOf(runDir));
+    expect(f.outputs).toEqual([]);
+    expect(f.differences.map((d) => [d.image, d.kind, d.item])).toContainEqual(['install.wim#1', 'package-missing', lcu]);
+    expect(JSON.parse(readFileSync(path.join(runDir, 'report.json'), 'utf8')).dism.differences.length).toBe(f.differences.length);
+    expect(existsSync(path.join(runDir, 'output'))).toBe(false);
+  });
+
+  it('a failed run: the report says which limit fired; the listings are not read and nothing is copied', async () => {
+    const runDir = runDirWith('failed', false, 'not a DISM listing at all');
+    const f = await finishDismRun(loadPlan(), runDir, resultOf(runDir));
+    expect(f.report.failure).toEqual({ code: 'watchdog', limit: 'heartbeat', message: 'watchdog "heartbeat" fired' });
+    expect(f.report.dism).toBeUndefined();
+    expect(f.outputs).toEqual([]);
   });
 });

@@ -79,8 +79,8 @@ export function register(program: Command, ctx: CliContext): void {
     .option('--dry-run', 'write the generated scripts, spec and QEMU argv, start nothing')
     .option('--json', 'canonical JSON output')
     .action(async (planFile: string, opts: { iso: string; worker?: string; runDir?: string; baseDir?: string; dryRun?: boolean; json?: boolean }) => {
-      const { collectDismOutputs, loadPlanFile, prepareDismRun, readDismReports } = await vmDism();
-      const { formatRunReport, writeRunReport } = await vmReport();
+      const { loadPlanFile, prepareDismRun } = await vmDism();
+      const { formatRunReport } = await vmReport();
       const plan = await loadPlanFile(planFile);
       const runDir = opts.runDir ?? 'msu-run-dism';
       let prepared: PreparedRun;
@@ -97,30 +97,25 @@ export function register(program: Command, ctx: CliContext): void {
       }
       if (opts.dryRun) return printDryRun(ctx, prepared, runDir, opts.json === true);
       const result = await execute(ctx, prepared, opts.json === true);
+      const { finishDismRun } = await vmDism();
+      const { report, differences, outputs } = await finishDismRun(plan, prepared.runDir, result);
+      const shownOutputs = outputs.map((o) => path.relative(prepared.runDir, o));
+      if (opts.json) ctx.printJson({ ...summary(prepared, runDir), result, report, ...(result.ok && !differences.length ? { outputs: shownOutputs } : {}) });
+      else ctx.print(formatRunReport(report));
       if (!result.ok) {
-        const report = await writeRunReport(prepared.runDir);
-        if (opts.json) ctx.printJson({ ...summary(prepared, runDir), result, report });
-        else ctx.print(formatRunReport(report));
         ctx.exitCode = 7;
         return;
       }
-      const dism = await readDismReports(plan, path.join(prepared.runDir, 'status'));
-      const report = await writeRunReport(prepared.runDir, dism);
-      if (dism.differences.length > 0) {
+      if (differences.length > 0) {
         // the report on disk says what differs; the error says it once more and exits 1
         if (opts.json) {
-          ctx.printJson({ ...summary(prepared, runDir), result, report });
           ctx.exitCode = 1;
           return;
         }
-        ctx.print(formatRunReport(report));
         const { assertMatchesPlan } = await vmDismOutput();
-        assertMatchesPlan(plan, dism.packages, dism.drivers, { notApplicable: new Set(dism.notApplicable) });
+        assertMatchesPlan(plan, report.dism!.packages, report.dism!.drivers, { notApplicable: new Set(report.dism!.notApplicable) });
       }
-      const outputs = await collectDismOutputs(prepared.runDir, path.join(prepared.runDir, 'output'));
-      if (opts.json) ctx.printJson({ ...summary(prepared, runDir), result, report, outputs: outputs.map((o) => path.relative(prepared.runDir, o)) });
-      else {
-        ctx.print(formatRunReport(report));
+      if (!opts.json) {
         ctx.print('the serviced images match the plan; output:');
         for (const o of outputs) ctx.print(`  ${path.relative(process.cwd(), o)}`);
       }
