@@ -12,7 +12,7 @@
  */
 import { closeSync, futimesSync, openSync, writeSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
-import { ioError } from '../errors.js';
+import { IoError, ioError } from '../errors.js';
 
 /** Members up to this size are written in one piece; larger ones stream. */
 const SMALL = 64 << 10;
@@ -239,7 +239,9 @@ export class ThreadedMemberWriter implements MemberWriter {
         this.wake?.();
         resolve();
       });
-      this.worker.on('exit', () => {
+      this.worker.on('exit', (code) => {
+        // leaving before it was told to means some members were never written
+        if (!this.closed) this.error ??= new IoError('E_IO_WRITER', `the writer thread stopped unexpectedly (exit code ${code})`);
         this.wake?.();
         resolve();
       });
