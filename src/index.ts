@@ -16,5 +16,3 @@ export * from './cbs/plan-diff.js';
 export * from './cbs/verify.js';
 export * from './wim/index.js';
 export * from './vm/index.js';
-// src/vm/features.ts has its own three-part compareVersions for QEMU versions; the CBS one is the public one
-export { compareVersions } from './cbs/index.js';

@@ -51,16 +51,9 @@ export function parseDeviceHelp(text: string): Set<string> {
   return out;
 }
 
-/** -1, 0, 1 comparing "a.b[.c]" versions. */
-export function compareVersions(a: string, b: string): number {
-  const pa = a.split('.').map(Number);
-  const pb = b.split('.').map(Number);
-  for (let i = 0; i < 3; i++) {
-    const d = (pa[i] ?? 0) - (pb[i] ?? 0);
-    if (d !== 0) return Math.sign(d);
-  }
-  return 0;
-}
+/** QEMU versions compare like Windows ones: dotted numeric parts, missing parts are 0. */
+import { compareVersions } from '../cbs/version.js';
+export { compareVersions };
 
 /** Known minimum QEMU versions for devices people ask for (used when the spec gives no minQemu). */
 export const DEVICE_MIN_QEMU: Readonly<Record<string, string>> = { 'virtio-sound-pci': '8.2' };
