@@ -8,8 +8,8 @@ import { FormatError } from '../errors.js';
  * UTF-16 hex text) and attributes: SPC_INDIRECT_DATA (digest algorithm + digest of the file),
  * CAT_MEMBERINFO, and CAT_NAMEVALUE pairs such as File or OSAttr.
  *
- * Only the content is read. The CMS signature and its chain to a Microsoft root are NOT verified here:
- * a parsed catalog says what it lists, not that Microsoft signed it.
+ * parseCatalog reads the content only; checkCatalogSignature (below) checks the signature over it.
+ * The chain to a Microsoft root is verified by neither: a catalog says what its signer listed.
  */
 
 export const OID = {
@@ -67,7 +67,7 @@ export interface Catalog {
   entries: CatalogEntry[];
   /** Catalog-level CAT_NAMEVALUE attributes (OSAttr, HWID…). */
   attributes: CatNameValue[];
-  /** Always false: signatures are not checked by this parser. */
+  /** Always false: parseCatalog does not check signatures (checkCatalogSignature does). */
   signatureVerified: false;
 }
 
@@ -251,4 +251,53 @@ function parseExtensions(exts: Asn[], r: CatReader): CatNameValue[] {
 export function catalogHasDigest(cat: Catalog, digestHex: string): boolean {
   const d = digestHex.toLowerCase();
   return cat.entries.some((e) => e.digest === d || e.tag === d);
+}
+
+export interface CatalogSignature {
+  /** `intact`: the signer's signature over the catalog content verifies; `broken`: it does not; `unsigned`: no SignerInfo. */
+  state: 'intact' | 'broken' | 'unsigned';
+  /** Subject common name of the signing certificate, when found. */
+  signer?: string;
+  /** Why `broken`. */
+  reason?: string;
+}
+
+function commonName(cert: pkijs.Certificate): string | undefined {
+  const cn = cert.subject.typesAndValues.find((t) => t.type === '2.5.4.3');
+  return cn ? String((cn.value.valueBlock as { value?: unknown }).value ?? '') : undefined;
+}
+
+/**
+ * Check the catalog's own signature: the content digest in the signed attributes and the
+ * signer's RSA/ECDSA signature over them, with the signing certificate the catalog carries.
+ * The chain to a Microsoft root and the certificates' validity dates are NOT checked (no trust
+ * store here): `intact` means the catalog is as its signer signed it, not who the signer is.
+ */
+export async function checkCatalogSignature(bytes: Uint8Array, file?: string): Promise<CatalogSignature> {
+  const r = new CatReader(file);
+  const ber = decodeBer(bytes, r, 'catalog');
+  let signed: pkijs.SignedData;
+  try {
+    signed = new pkijs.SignedData({ schema: new pkijs.ContentInfo({ schema: ber.result }).content });
+  } catch (err) {
+    throw r.fail(`not a PKCS#7 SignedData: ${(err as Error).message}`);
+  }
+  if (signed.signerInfos.length === 0) return { state: 'unsigned' };
+  const si = signed.signerInfos[0]!;
+  let signer: string | undefined;
+  const sid = si.sid;
+  if (sid instanceof pkijs.IssuerAndSerialNumber) {
+    const cert = (signed.certificates ?? []).find(
+      (c): c is pkijs.Certificate => c instanceof pkijs.Certificate && c.serialNumber.isEqual(sid.serialNumber) && c.issuer.isEqual(sid.issuer),
+    );
+    if (cert) signer = commonName(cert);
+  }
+  try {
+    const v = await signed.verify({ signer: 0, checkChain: false, extendedMode: true });
+    if (v.signatureVerified) return { state: 'intact', ...(signer ? { signer } : {}) };
+    return { state: 'broken', ...(signer ? { signer } : {}), reason: v.message || 'the signature does not verify' };
+  } catch (err) {
+    const e = err as { message?: string; code?: number };
+    return { state: 'broken', ...(signer ? { signer } : {}), reason: e.message || `verification failed (code ${e.code ?? '?'})` };
+  }
 }

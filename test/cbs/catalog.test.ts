@@ -6,7 +6,9 @@ import path from 'node:path';
 import * as asn1js from 'asn1js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FormatError } from '../../src/errors.js';
-import { catalogHasDigest, OID, parseCatalog, type Catalog } from '../../src/cbs/catalog.js';
+import { catalogHasDigest, checkCatalogSignature, OID, parseCatalog, type Catalog } from '../../src/cbs/catalog.js';
+import { Cabinet } from '../../src/cab/cabinet.js';
+import * as pkijs from 'pkijs';
 import { ctx0, der, octets, oid, seq, signedData, v2Catalog } from '../helpers/catalog.js';
 import { corpusPath, hasCorpus } from '../helpers/corpus.js';
 import { hasTool, skipNote } from '../helpers/tools.js';
@@ -121,5 +123,26 @@ describe.skipIf(!hasCorpus)('catalogs of KB2883457', () => {
     for (const n of [0, 1, 10, 100, 500, 1000, 4000, whole.length - 1]) {
       expect(() => parseCatalog(whole.subarray(0, n), 'update.cat'), `cut at ${n}`).toThrow(FormatError);
     }
+  });
+});
+
+describe('checkCatalogSignature', () => {
+  it('a catalog without a SignerInfo is unsigned', async () => {
+    expect(await checkCatalogSignature(v2Catalog([{ file: 'a', sha256: new Uint8Array(32) }]))).toEqual({ state: 'unsigned' });
+  });
+
+  it.skipIf(!hasCorpus)('Microsoft\'s catalog verifies; a changed signature byte does not', async () => {
+    const cab = await Cabinet.openFile(corpusPath('cab', 'Windows6.1-KB2883457-amd64.cab'));
+    const bytes = Buffer.from(await cab.readFile(cab.entries.find((e) => e.name === 'update.cat')!));
+    await cab.close();
+    expect(await checkCatalogSignature(bytes, 'update.cat')).toEqual({ state: 'intact', signer: 'Microsoft Windows' });
+    // the signer's encrypted digest: find it in the file and change one bit in it
+    const sd = new pkijs.SignedData({ schema: new pkijs.ContentInfo({ schema: asn1js.fromBER(new Uint8Array(bytes).buffer).result }).content });
+    const sig = Buffer.from(sd.signerInfos[0]!.signature.valueBlock.valueHexView);
+    const at = bytes.indexOf(sig);
+    expect(at).toBeGreaterThan(0);
+    const bad = Buffer.from(bytes);
+    bad[at + 10]! ^= 1;
+    expect(await checkCatalogSignature(bad, 'update.cat')).toEqual({ state: 'broken', signer: 'Microsoft Windows', reason: 'the signature does not verify' });
   });
 });

@@ -3,8 +3,8 @@ import * as asn1js from 'asn1js';
 import { OID } from '../../src/cbs/catalog.js';
 
 /**
- * DER builders for hand-made catalogs (PKCS#7 SignedData wrapping a CTL). Unsigned: the
- * parser and `msu verify` read the member list and never check signatures.
+ * DER builders for hand-made catalogs (PKCS#7 SignedData wrapping a CTL). Unsigned: `msu verify`
+ * notes a catalog without a signature; signature checks are tested on the real corpus catalogs.
  */
 type A = asn1js.AsnType;
 export const seq = (...value: A[]): A => new asn1js.Sequence({ value });

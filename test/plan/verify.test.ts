@@ -3,6 +3,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Cabinet } from '../../src/cab/cabinet.js';
 import { buildCabinet } from '../../src/cab/writer.js';
+import { parseCatalog } from '../../src/cbs/catalog.js';
 import { verifyPackage } from '../../src/cbs/verify.js';
 import { MsuError } from '../../src/errors.js';
 import { corpusPath, hasCorpus } from '../helpers/corpus.js';
@@ -36,10 +37,32 @@ describe.skipIf(!hasCorpus)('verify: genuine KB2883457 cab', () => {
     expect(r.mismatches).toEqual([]);
     expect(r.packages).toEqual([{
       member: '.', catalogs: 6, catalogEntries: 21,
+      // all six catalogs carry Microsoft's signature, intact over their content
+      signatures: { intact: 6, broken: 0, unsigned: 0 },
       signed: { checked: 10, found: 10 },
       cix: { indexes: 1, files: 22, rawChecked: 16, deltaSourcesChecked: 6, notChecked: 6 },
       manifestFiles: { checked: 0, notChecked: 6 },
     }]);
+  });
+
+  it('a catalog changed after signing is a catalog-signature mismatch naming its signer', async () => {
+    const members = await corpusMembers();
+    const cat = members.find((m) => m.name === 'update.cat')!;
+    const bytes = Buffer.from(cat.data);
+    // change one listed digest inside the signed content; the entry stays well formed
+    const parsed = parseCatalog(bytes);
+    const tag = Buffer.from(`${parsed.entries[0]!.tag.toUpperCase()}\0`, 'utf16le');
+    const at = bytes.indexOf(tag);
+    expect(at).toBeGreaterThan(0);
+    bytes[at] = bytes[at] === 0x41 ? 0x42 : 0x41;
+    cat.data = bytes;
+    await writeFiles(dir, { 'resigned.cab': buildCabinet({ folders: [{ compression: 'mszip', files: members }] }) });
+    const r = await verifyPackage(path.join(dir, 'resigned.cab'));
+    expect(r.ok).toBe(false);
+    expect(r.packages[0]!.signatures).toEqual({ intact: 5, broken: 1, unsigned: 0 });
+    const sig = r.mismatches.find((m) => m.check === 'catalog-signature')!;
+    expect(sig.file).toBe('update.cat');
+    expect(sig.detail).toBe("signature of Microsoft Windows does not verify: Error during verification: Message digest doesn't match");
   });
 
   it('reports a tampered update.mum by file and check, and the CLI exits 1', async () => {
