@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { catalogOf } from '../cbs/catalog-writer.js';
 import { buildCabinet, type CabWriteFile } from '../cab/writer.js';
 
 /**
@@ -83,16 +84,20 @@ export function buildSyntheticMsu(o: SyntheticMsuOptions): { msu: Uint8Array; pa
   const version = `${o.build}.${o.ubr}`;
   const tag = archTag(o.arch);
   const payloadName = `Windows10.0-${kb}-${tag}.cab`;
+  const updateMum = Buffer.from(mum('Package_for_RollupFix', version, o.arch, kb, 'Security Update', 'Microsoft-Windows-Foundation-Package'));
+  const pkg1 = `Package_1_for_${kb}~${PKT}~${o.arch}~~${version}`;
+  const pkg1Mum = Buffer.from(mum(`Package_1_for_${kb}`, version, o.arch, kb, 'Security Update', 'Microsoft-Windows-Foundation-Package'));
+  const manifests = Array.from({ length: o.manifests }, (_, i) => componentManifest(i, version, o.arch));
+  // real (unsigned) catalogs: update.cat lists the package manifest and every component manifest
+  const listed: Record<string, Uint8Array> = { 'update.mum': updateMum };
+  for (const m of manifests) listed[m.name] = Buffer.from(m.text);
   const meta: CabWriteFile[] = [
-    { name: 'update.mum', data: Buffer.from(mum('Package_for_RollupFix', version, o.arch, kb, 'Security Update', 'Microsoft-Windows-Foundation-Package')) },
-    { name: 'update.cat', data: pseudoRandom(`${kb}-cat`, 4096) },
-    { name: `Package_1_for_${kb}~${PKT}~${o.arch}~~${version}.mum`, data: Buffer.from(mum(`Package_1_for_${kb}`, version, o.arch, kb, 'Security Update', 'Microsoft-Windows-Foundation-Package')) },
-    { name: `Package_1_for_${kb}~${PKT}~${o.arch}~~${version}.cat`, data: pseudoRandom(`${kb}-cat1`, 4096) },
+    { name: 'update.mum', data: updateMum },
+    { name: 'update.cat', data: catalogOf(listed) },
+    { name: `${pkg1}.mum`, data: pkg1Mum },
+    { name: `${pkg1}.cat`, data: catalogOf({ [`${pkg1}.mum`]: pkg1Mum }) },
+    ...manifests.map((m) => ({ name: m.name, data: Buffer.from(m.text) })),
   ];
-  for (let i = 0; i < o.manifests; i++) {
-    const m = componentManifest(i, version, o.arch);
-    meta.push({ name: m.name, data: Buffer.from(m.text) });
-  }
   const bins: CabWriteFile[] = [];
   for (let i = 0; i < o.binaries; i++) {
     bins.push({ name: `${o.arch}_microsoft-windows-synthetic_${PKT}_${version}_none_${String(i).padStart(16, '0')}\\f\\synthetic${i}.dll`, data: pseudoRandom(`${kb}-bin-${i}`, o.binarySize) });
@@ -114,11 +119,12 @@ export function buildSyntheticMsu(o: SyntheticMsuOptions): { msu: Uint8Array; pa
   ];
   if (o.ssu) {
     const ssuVersion = `${o.build}.${o.ubr - 10}`;
+    const ssuMum = Buffer.from(mum('Package_for_ServicingStack', ssuVersion, o.arch, `KB${o.kb - 1}`, 'Update', 'Microsoft-Windows-Foundation-Package', ' permanence="permanent"'));
     outer.unshift({
       name: `SSU-${o.build.split('.')[2]}.${o.ubr - 10}-${tag}.cab`,
       data: buildCabinet({ folders: [{ compression: 'mszip', files: [
-        { name: 'update.mum', data: Buffer.from(mum('Package_for_ServicingStack', ssuVersion, o.arch, `KB${o.kb - 1}`, 'Update', 'Microsoft-Windows-Foundation-Package', ' permanence="permanent"')) },
-        { name: 'update.cat', data: pseudoRandom('ssu-cat', 2048) },
+        { name: 'update.mum', data: ssuMum },
+        { name: 'update.cat', data: catalogOf({ 'update.mum': ssuMum }) },
       ] }] }),
     });
   }

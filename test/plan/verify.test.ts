@@ -8,7 +8,7 @@ import { verifyPackage } from '../../src/cbs/verify.js';
 import { MsuError } from '../../src/errors.js';
 import { corpusPath, hasCorpus } from '../helpers/corpus.js';
 import { runCli } from '../helpers/cli.js';
-import { bareCab, msu, removeDir, tempDir, writeFiles } from './fixtures.js';
+import { bareCab, msu, packageMum, removeDir, tempDir, writeFiles } from './fixtures.js';
 
 const KB = () => corpusPath('cab', 'Windows6.1-KB2883457-amd64.cab');
 let dir: string;
@@ -109,18 +109,23 @@ describe.skipIf(!hasCorpus)('verify: genuine KB2883457 cab', () => {
 });
 
 describe('verify: synthetic and bad input', () => {
-  it('checks each package cab inside an MSU and reports unreadable catalogs', async () => {
+  it('checks each package cab inside an MSU: the synthetic catalogs list every .mum and .manifest, unsigned', async () => {
     await writeFiles(dir, { 'syn.msu': msu({ kb: 5099999, ubr: 4170 }) });
     const r = await verifyPackage(path.join(dir, 'syn.msu'));
-    expect(r.packages.map((p) => [p.member, p.signed.checked, p.signed.found])).toEqual([
-      ['SSU-19041.4160-x64.cab', 1, 0], ['Windows10.0-KB5099999-x64.cab', 5, 0],
+    expect(r.ok).toBe(true);
+    expect(r.packages.map((p) => [p.member, p.catalogs, p.signed.checked, p.signed.found, p.signatures.unsigned])).toEqual([
+      ['SSU-19041.4160-x64.cab', 1, 1, 1, 1], ['Windows10.0-KB5099999-x64.cab', 2, 5, 5, 2],
     ]);
-    // The synthetic catalogs are random bytes, not PKCS#7.
-    expect(r.mismatches.filter((m) => m.check === 'catalog-unreadable').map((m) => m.file)).toEqual([
-      'SSU-19041.4160-x64.cab!update.cat',
-      'Windows10.0-KB5099999-x64.cab!Package_1_for_KB5099999~31bf3856ad364e35~amd64~~10.0.19041.4170.cat',
-      'Windows10.0-KB5099999-x64.cab!update.cat',
-    ]);
+    expect(r.notes).toContain('Windows10.0-KB5099999-x64.cab!update.cat: the catalog carries no signature');
+  });
+
+  it('reports a catalog that is not PKCS#7, and the members it should have listed', async () => {
+    const mumText = packageMum({ name: 'Package_for_RollupFix', version: '10.0.19041.4170', kb: 'KB5099999' });
+    await writeFiles(dir, { 'badcat.cab': bareCab(mumText, { 'update.cat': 'these bytes are not a catalog' }) });
+    const r = await verifyPackage(path.join(dir, 'badcat.cab'));
+    expect(r.ok).toBe(false);
+    expect(r.mismatches.map((m) => [m.file, m.check])).toEqual([['update.cat', 'catalog-unreadable'], ['update.mum', 'catalog-member']]);
+    expect(r.mismatches[0]!.detail).toMatch(/^catalog is not DER\/BER/);
   });
 
   it('gives one typed error for a file that is not a package, and the CLI exits 3', async () => {
