@@ -1,6 +1,6 @@
 import { Cabinet, type CabEntry, type ExtractResult } from '../cab/cabinet.js';
 import { FormatError, UsageError } from '../errors.js';
-import { FileSource } from '../util/source.js';
+import { BufferSource, FileSource, SliceSource, type ByteSource } from '../util/source.js';
 import { detectContainer, openMemberCab } from './container.js';
 
 export interface ListedMember {
@@ -23,8 +23,23 @@ export async function openCabinet(file: string, inner?: string): Promise<{ cab: 
   const head = await src.read(0, Math.min(8, src.size));
   const kind = detectContainer(head);
   if (kind === 'wim') {
-    await src.close();
-    throw new UsageError('this is a WIM-based MSU: list or extract it with `wimlib-imagex`, or use `msu inspect` for a summary', { file });
+    if (!inner) {
+      await src.close();
+      throw new UsageError('this is a WIM-based MSU, not a cabinet: use listWimMsu/extractWimMsu, or --inner for a cabinet inside it', { file });
+    }
+    // a cabinet member of a WIM MSU (the SSU): in place when stored uncompressed, as Microsoft stores them
+    try {
+      const { wimDirDetailed, wimReadFile } = await import('../wim/streams.js');
+      const e = (await wimDirDetailed(file, 1)).find((x) => !x.isDirectory && x.path.slice(1).toLowerCase() === inner.replace(/\\/g, '/').toLowerCase());
+      if (!e) throw new UsageError(`no member named ${JSON.stringify(inner)}`, { file });
+      const name = `${file}!${e.path.slice(1)}`;
+      const memberSrc: ByteSource = e.storedInPlace ? new SliceSource(src, e.offset, e.size, name) : new BufferSource(await wimReadFile(file, 1, e.path), name);
+      const cab = await Cabinet.open(memberSrc);
+      return { cab, close: () => src.close() };
+    } catch (err) {
+      await src.close();
+      throw err;
+    }
   }
   if (kind !== 'cab') {
     await src.close();
@@ -42,7 +57,26 @@ export async function openCabinet(file: string, inner?: string): Promise<{ cab: 
   return { cab, close: () => outer.close() };
 }
 
+/** The members of a WIM-based MSU (image 1 of the outer WIM), as `msu list` shows them. */
+async function listWimMsu(file: string): Promise<ListedMember[]> {
+  const { wimDirDetailed } = await import('../wim/streams.js');
+  return (await wimDirDetailed(file, 1))
+    .filter((e) => !e.isDirectory)
+    .map((e) => ({ name: e.path.slice(1), size: e.size, modified: null, compression: e.storedInPlace ? 'None' : 'WIM', folder: 0 }))
+    .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+}
+
+async function containerOf(file: string): Promise<'cab' | 'wim' | 'unknown'> {
+  const src = await FileSource.open(file);
+  try {
+    return detectContainer(await src.read(0, Math.min(8, src.size)));
+  } finally {
+    await src.close();
+  }
+}
+
 export async function listCabinet(file: string, inner?: string): Promise<ListedMember[]> {
+  if (!inner && (await containerOf(file)) === 'wim') return listWimMsu(file);
   const { cab, close } = await openCabinet(file, inner);
   try {
     return listOf(cab);
@@ -70,6 +104,16 @@ export async function extractCabinet(
   dest: string,
   opts: { inner?: string; members?: string[]; verify?: boolean; onProgress?: (done: number, total: number, name: string) => void } = {},
 ): Promise<ExtractResult> {
+  if (!opts.inner && (await containerOf(file)) === 'wim') {
+    // a WIM MSU's members are files of its image: wimlib extracts them (atomically, into a staging dir)
+    const match = memberMatcher(opts.members ?? []);
+    const chosen = (await listWimMsu(file)).filter(match);
+    if (chosen.length === 0) throw new UsageError(`no member matches ${(opts.members ?? []).map((m) => JSON.stringify(m)).join(', ')}`, { file });
+    const { wimExtract } = await import('../wim/wimlib.js');
+    await wimExtract(file, 1, chosen.map((m) => `/${m.name}`), dest, { noGlobs: true, strict: true });
+    chosen.forEach((m, i) => opts.onProgress?.(i + 1, chosen.length, m.name));
+    return { files: chosen.map((m) => ({ name: m.name, size: m.size })), bytes: chosen.reduce((n, m) => n + m.size, 0) };
+  }
   const { cab, close } = await openCabinet(file, opts.inner);
   try {
     const match = memberMatcher(opts.members ?? []);
