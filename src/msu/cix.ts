@@ -1,11 +1,14 @@
 import { Cabinet } from '../cab/cabinet.js';
 import { isCabinet } from '../cab/header.js';
 import { parseContainerIndex, type ContainerIndex } from '../cbs/cix.js';
-import { FormatError, UnsupportedError } from '../errors.js';
+import { FormatError } from '../errors.js';
 import { decodeText } from '../util/xml.js';
-import { FileSource } from '../util/source.js';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { BufferSource, FileSource, SliceSource } from '../util/source.js';
 import { classifyMember } from './members.js';
-import { openMemberCab } from './inspect.js';
+import { detectContainer, openMemberCab } from './container.js';
 
 export interface LoadedIndex {
   cix: ContainerIndex;
@@ -25,12 +28,10 @@ const isCix = (name: string) => /(^|[\\/])(_manifest_\.cix\.xml|[^\\/]*\.psf\.ci
 export async function loadContainerIndex(file: string): Promise<LoadedIndex> {
   const src = await FileSource.open(file);
   const head = await src.read(0, Math.min(src.size, 8));
+  if (detectContainer(head) === 'wim') return loadFromWimMsu(file, src);
   if (!isCabinet(head)) {
     const text = decodeText(await src.read(0, src.size));
     await src.close();
-    if (/^\s*MSWIM/.test(text.slice(0, 8))) {
-      throw new UnsupportedError('E_WIM_MSU_CIX', 'reading the cix out of a WIM-based MSU is not supported yet: extract it with wimlib-imagex first', { file });
-    }
     return { cix: parseContainerIndex(text, file), origin: file };
   }
   await src.close();
@@ -49,6 +50,49 @@ export async function loadContainerIndex(file: string): Promise<LoadedIndex> {
     }
   } finally {
     await outer.close();
+  }
+  throw new FormatError('E_NO_CIX', 'no _manifest_.cix.xml or *.psf.cix.xml in this package (it carries no delta index)', { file });
+}
+
+/**
+ * A WIM-based MSU: the cix sits in the payload `.wim` (a WIM inside the WIM), which wimlib reads
+ * only from a file, so that member is copied to a private temp dir (in chunks, never held whole)
+ * and removed afterwards. A payload `.cab` is opened in place. The `.psf` beside it gives the size.
+ */
+async function loadFromWimMsu(file: string, src: FileSource): Promise<LoadedIndex> {
+  const { wimDirDetailed, wimReadFile } = await import('../wim/streams.js');
+  const { copyWimMsuMember } = await import('./wim-msu.js');
+  let tmp: string | undefined;
+  try {
+    const members = (await wimDirDetailed(file, 1)).filter((e) => !e.isDirectory).sort((a, b) => (a.path < b.path ? -1 : 1));
+    const psf = members.find((e) => classifyMember(e.path.slice(1)).role === 'psf');
+    const extra = psf ? { psfSize: psf.size } : {};
+    const own = members.find((e) => isCix(e.path.slice(1)));
+    if (own) {
+      const origin = `${file}!${own.path.slice(1)}`;
+      return { cix: parseContainerIndex(await wimReadFile(file, 1, own.path), origin), origin, ...extra };
+    }
+    for (const e of members) {
+      const name = e.path.slice(1);
+      if (classifyMember(name).role !== 'lcu-payload') continue;
+      if (/\.cab$/i.test(name)) {
+        const cab = await Cabinet.open(e.storedInPlace ? new SliceSource(src, e.offset, e.size, `${file}!${name}`) : new BufferSource(await wimReadFile(file, 1, e.path), `${file}!${name}`));
+        const c = cab.entries.find((x) => isCix(x.name));
+        if (!c) continue;
+        const origin = `${file}!${name}!${c.name}`;
+        return { cix: parseContainerIndex(await cab.readFile(c), origin), origin, ...extra };
+      }
+      if (!/\.wim$/i.test(name)) continue;
+      tmp ??= await mkdtemp(path.join(os.tmpdir(), 'msu-cix-'));
+      const copy = await copyWimMsuMember(file, src, e, tmp);
+      const c = (await wimDirDetailed(copy, 1)).find((x) => !x.isDirectory && isCix(x.path.slice(1)));
+      if (!c) continue;
+      const origin = `${file}!${name}!${c.path.slice(1)}`;
+      return { cix: parseContainerIndex(await wimReadFile(copy, 1, c.path), origin), origin, ...extra };
+    }
+  } finally {
+    await src.close();
+    if (tmp) await rm(tmp, { recursive: true, force: true });
   }
   throw new FormatError('E_NO_CIX', 'no _manifest_.cix.xml or *.psf.cix.xml in this package (it carries no delta index)', { file });
 }

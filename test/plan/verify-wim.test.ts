@@ -7,6 +7,7 @@ import { buildCabinet } from '../../src/cab/writer.js';
 import { formatVerifyReport, verifyPackage, type VerifyPackageCounts } from '../../src/cbs/verify.js';
 import { MsuError, ToolError } from '../../src/errors.js';
 import { pseudoRandom } from '../../src/msu/synthetic.js';
+import { loadContainerIndex } from '../../src/msu/cix.js';
 import { catalogOf } from '../helpers/catalog.js';
 import { runCli } from '../helpers/cli.js';
 import { hasTool, skipNote } from '../helpers/tools.js';
@@ -221,5 +222,22 @@ describe('verify a WIM-based MSU without wimlib-imagex', () => {
     expect((err as ToolError).code).toBe('E_TOOL_MISSING');
     expect((err as ToolError).describe()).toBe('nowimlib.msu: wimlib-imagex is not installed (Debian/Ubuntu: apt-get install wimtools)');
     expect(await readdir(scratch)).toEqual([]);
+  });
+});
+
+describe.skipIf(!wimlib)('msu deltas on a WIM-based MSU', () => {
+  const cixLeftovers = async (): Promise<string[]> => (await readdir(os.tmpdir())).filter((n) => n.startsWith('msu-cix-'));
+
+  it('reads the cix out of the payload WIM, with the size of the .psf beside it, and leaves no temp copy', async () => {
+    const before = await cixLeftovers();
+    const r = await loadContainerIndex(good);
+    expect(r.origin).toBe(`${good}!${PAYLOAD}!express.psf.cix.xml`);
+    expect(r.psfSize).toBe(4096);
+    expect(r.cix.files.map((f) => f.id)).toEqual([1, 2]);
+    expect(await cixLeftovers()).toEqual(before);
+    const cli = await runCli('deltas', good, '--json');
+    expect(cli.code).toBe(0);
+    const j = JSON.parse(cli.stdout) as { files: unknown[] };
+    expect(j.files).toHaveLength(2);
   });
 });
