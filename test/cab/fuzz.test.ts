@@ -9,6 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
+import { rng } from '../helpers/rng.js';
 import { Cabinet } from '../../src/cab/cabinet.js';
 import { buildCabinet } from '../../src/cab/writer.js';
 import { MsuError } from '../../src/errors.js';
@@ -20,14 +21,6 @@ import { corpusPath, hasCorpus } from '../helpers/corpus.js';
 
 const root = mkdtempSync(path.join(os.tmpdir(), 'msu-fuzz-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
-
-function rng(seed: number): (n: number) => number {
-  let s = seed;
-  return (n) => {
-    s = (s * 1103515245 + 12345) & 0x7fffffff;
-    return s % n;
-  };
-}
 
 /** One of: flip a few bytes, cut the end, overwrite a run with 0x00 or 0xFF. */
 function mutate(good: Uint8Array, rnd: (n: number) => number): Uint8Array {

@@ -5,6 +5,7 @@
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { rng } from '../helpers/rng.js';
 import { MsuError } from '../../src/errors.js';
 import { InfError, parseInf } from '../../src/drivers/inf.js';
 import { checkDriverPackage } from '../../src/drivers/package.js';
@@ -12,14 +13,6 @@ import { corpusPath, hasCorpus } from '../helpers/corpus.js';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-
-function rng(seed: number): (n: number) => number {
-  let s = seed;
-  return (n) => {
-    s = (s * 1103515245 + 12345) & 0x7fffffff;
-    return s % n;
-  };
-}
 
 const PIECES = ['[', ']', '%', '"', ',', '=', ';', '\\', '\r\n', '\n', '\0', 'Strings', 'Version', '%x%', '[Manufacturer]'];
 

@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { XMLValidator } from 'fast-xml-parser';
 import { describe, expect, it } from 'vitest';
+import { rng } from '../helpers/rng.js';
 import { checkWellFormed, decodeText, parseXml, XmlError } from '../../src/util/xml.js';
 import { Cabinet } from '../../src/cab/cabinet.js';
 import { corpusPath, hasCorpus } from '../helpers/corpus.js';
@@ -68,11 +69,7 @@ describe('checkWellFormed', () => {
     await cab.close();
     for (const g of ['wua-unattend.xml', 'wua-task.xml']) texts.push(decodeText(readFileSync(path.join(GOLDEN, g))).replace(/^\uFEFF/, ''));
     expect(texts.length).toBeGreaterThan(3);
-    let seed = 7;
-    const rnd = (n: number): number => {
-      seed = (seed * 1103515245 + 12345) & 0x7fffffff;
-      return seed % n;
-    };
+    const rnd = rng(7);
     const pieces = ['<', '>', '"', "'", '=', '/', '&', '!', ' ', 'a', '</x>', '<y>', '&amp;', '-->', '<!--', '?>'];
     let rejected = 0;
     const per = Math.ceil(6000 / texts.length);
