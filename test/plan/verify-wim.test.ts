@@ -8,6 +8,7 @@ import { formatVerifyReport, verifyPackage, type VerifyPackageCounts } from '../
 import { MsuError, ToolError } from '../../src/errors.js';
 import { pseudoRandom } from '../../src/msu/synthetic.js';
 import { loadContainerIndex } from '../../src/msu/cix.js';
+import { buildPlan } from '../../src/cbs/plan.js';
 import { catalogOf } from '../helpers/catalog.js';
 import { runCli } from '../helpers/cli.js';
 import { hasTool, skipNote } from '../helpers/tools.js';
@@ -239,5 +240,23 @@ describe.skipIf(!wimlib)('msu deltas on a WIM-based MSU', () => {
     expect(cli.code).toBe(0);
     const j = JSON.parse(cli.stdout) as { files: unknown[] };
     expect(j.files).toHaveLength(2);
+  });
+});
+
+describe.skipIf(!wimlib)('msu plan with a WIM-based MSU', () => {
+  const LCU = 'Package_for_RollupFix~31bf3856ad364e35~amd64~~10.0.26100.2000';
+  const SSU_ID = 'Package_for_ServicingStack~31bf3856ad364e35~amd64~~10.0.26100.1000';
+  it('reads its SSU and LCU (input named relative to the working directory) and orders them', async () => {
+    const plan = await buildPlan({ inputs: [path.basename(good)], drivers: [], target: { build: '10.0.26100.1800', arch: 'amd64' }, cwd: path.dirname(good) });
+    expect(plan.inputs.map((i) => [i.path, i.kind, i.packages.map((p) => [p.class, p.member])])).toEqual([
+      [path.basename(good), 'msu', [['lcu', PAYLOAD], ['ssu', SSU]]],
+    ]);
+    const adds = plan.images[0]!.steps.filter((s) => s.action === 'add-package').map((s) => s.items);
+    expect(adds).toEqual([[SSU_ID], [LCU]]);
+  });
+
+  it('a 24H2 LCU for an image before the checkpoint is skipped, naming the checkpoint KB', async () => {
+    const plan = await buildPlan({ inputs: [path.basename(good)], drivers: [], target: { build: '10.0.26100.1000', arch: 'amd64' }, cwd: path.dirname(good) });
+    expect(plan.skipped).toMatchObject([{ item: LCU, reason: 'missing-checkpoint', detail: expect.stringContaining('needs checkpoint KB5043080') }]);
   });
 });
