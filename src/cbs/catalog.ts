@@ -135,19 +135,20 @@ function decodeBer(bytes: Uint8Array, r: CatReader, what: string): { result: Asn
   return ber;
 }
 
-/** Parse a catalog's content. Throws FormatError naming the file on anything that is not a CTL catalog. */
-export function parseCatalog(bytes: Uint8Array, file?: string): Catalog {
-  const r = new CatReader(file);
+/** The PKCS#7 SignedData around a catalog, decoded once for both the content and the signature. */
+function decodeSignedData(bytes: Uint8Array, r: CatReader): pkijs.SignedData {
   const ber = decodeBer(bytes, r, 'catalog');
-  let signed: pkijs.SignedData;
   try {
     const ci = new pkijs.ContentInfo({ schema: ber.result });
     if (ci.contentType !== OID.signedData) throw r.fail(`ContentInfo type is ${ci.contentType}, expected signedData`);
-    signed = new pkijs.SignedData({ schema: ci.content });
+    return new pkijs.SignedData({ schema: ci.content });
   } catch (err) {
     if (err instanceof FormatError) throw err;
     throw r.fail(`not a PKCS#7 SignedData: ${(err as Error).message}`);
   }
+}
+
+function contentOf(signed: pkijs.SignedData, r: CatReader): Catalog {
   const eci = signed.encapContentInfo;
   if (eci.eContentType !== OID.ctl) throw r.fail(`SignedData content is ${eci.eContentType}, expected a CTL (${OID.ctl})`);
   // PKCS#7 catalogs put the CTL SEQUENCE directly in [0]; CMS would wrap it in an OCTET STRING.
@@ -156,6 +157,12 @@ export function parseCatalog(bytes: Uint8Array, file?: string): Catalog {
     ctl = decodeBer(r.octets(ctl, 'eContent'), r, 'CTL content').result;
   }
   return parseCtl(r.seq(ctl, 'CTL'), r);
+}
+
+/** Parse a catalog's content. Throws FormatError naming the file on anything that is not a CTL catalog. */
+export function parseCatalog(bytes: Uint8Array, file?: string): Catalog {
+  const r = new CatReader(file);
+  return contentOf(decodeSignedData(bytes, r), r);
 }
 
 function parseCtl(fields: Asn[], r: CatReader): Catalog {
@@ -274,14 +281,17 @@ function commonName(cert: pkijs.Certificate): string | undefined {
  * store here): `intact` means the catalog is as its signer signed it, not who the signer is.
  */
 export async function checkCatalogSignature(bytes: Uint8Array, file?: string): Promise<CatalogSignature> {
+  return signatureOf(decodeSignedData(bytes, new CatReader(file)));
+}
+
+/** Content and signature of a catalog from one decode (a package's update.cat can list 20,000 members). */
+export async function readCatalog(bytes: Uint8Array, file?: string): Promise<{ catalog: Catalog; signature: CatalogSignature }> {
   const r = new CatReader(file);
-  const ber = decodeBer(bytes, r, 'catalog');
-  let signed: pkijs.SignedData;
-  try {
-    signed = new pkijs.SignedData({ schema: new pkijs.ContentInfo({ schema: ber.result }).content });
-  } catch (err) {
-    throw r.fail(`not a PKCS#7 SignedData: ${(err as Error).message}`);
-  }
+  const signed = decodeSignedData(bytes, r);
+  return { catalog: contentOf(signed, r), signature: await signatureOf(signed) };
+}
+
+async function signatureOf(signed: pkijs.SignedData): Promise<CatalogSignature> {
   if (signed.signerInfos.length === 0) return { state: 'unsigned' };
   const si = signed.signerInfos[0]!;
   let signer: string | undefined;

@@ -10,7 +10,7 @@ import { copyWimMsuMember } from '../msu/wim-msu.js';
 import { BufferSource, FileSource, SliceSource, type ByteSource } from '../util/source.js';
 import { wimDirDetailed, wimReadFile, type WimStreamEntry } from '../wim/streams.js';
 import { wimExtract } from '../wim/wimlib.js';
-import { catalogHasDigest, checkCatalogSignature, parseCatalog, type Catalog } from './catalog.js';
+import { catalogHasDigest, readCatalog, type Catalog } from './catalog.js';
 import { parseContainerIndex, type CixHash, type ContainerIndex } from './cix.js';
 import { parseComponentManifest } from './manifest.js';
 import { byCode } from './plan-rules.js';
@@ -124,11 +124,9 @@ async function verifyFiles<F extends { readonly name: string }>(pkg: PackageFile
   const catalogs: Catalog[] = [];
   for (const e of entries.filter((x) => /\.cat$/i.test(x.name))) {
     try {
-      const bytes = await read(e);
-      const cat = parseCatalog(bytes, `${prefix}${e.name}`);
+      const { catalog: cat, signature: sig } = await readCatalog(await read(e), `${prefix}${e.name}`);
       catalogs.push(cat);
       counts.catalogEntries += cat.entries.length;
-      const sig = await checkCatalogSignature(bytes, `${prefix}${e.name}`);
       counts.signatures[sig.state]++;
       if (sig.state === 'broken') {
         mismatches.push({ file: `${prefix}${e.name}`, check: 'catalog-signature', detail: `signature${sig.signer ? ` of ${sig.signer}` : ''} does not verify: ${sig.reason ?? 'unknown reason'}` });
