@@ -6,3 +6,15 @@ export function rng(seed: number): (n: number) => number {
     return s % n;
   };
 }
+
+/** A seeded generator of floats in [0, 1) (mulberry32), for property tests that draw sizes and characters. */
+export function uniform(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { uniform as rng } from '../helpers/rng.js';
 import { cmdEchoLine, cmdEscape, cmdQuote, cmdVar, cmdWord } from '../../src/vm/guest/cmd-escape.js';
 import { psLiteral, psSingleQuote } from '../../src/vm/guest/ps-escape.js';
 import { MsuError } from '../../src/errors.js';
@@ -77,17 +78,7 @@ function cmdParse(line: string, delayed = false): { text: string; leaks: string[
   return { text: p5, leaks };
 }
 
-/** Deterministic PRNG so a failure reproduces. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+
 
 const HOSTILE = ['^', '&', '|', '<', '>', '(', ')', '%', '!', '"', ' ', 'a', 'Z', '0', '\\', ':', '~', '1', '=', ';', ',', 'é'];
 

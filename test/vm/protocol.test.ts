@@ -2,19 +2,10 @@ import { appendFileSync, mkdtempSync, renameSync, rmSync, truncateSync, writeFil
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { uniform as rng } from '../helpers/rng.js';
 import { formatGuestLine, MAX_LINE_BYTES, PROTOCOL_PREFIX, ProtocolParser, SerialTail, type SerialItem } from '../../src/vm/protocol.js';
 
-/** Deterministic PRNG (mulberry32) so a failing chunking can be replayed from its seed. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+
 
 function parseAll(chunks: Uint8Array[]): SerialItem[] {
   const p = new ProtocolParser();
