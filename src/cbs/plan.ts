@@ -1,3 +1,4 @@
+import type { Stats } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { ioError, MsuError, UsageError } from '../errors.js';
@@ -91,16 +92,20 @@ function relTo(cwd: string, abs: string): string {
   return r === '' ? '.' : r;
 }
 
+/** An input as the user named it: errors name `shown`. */
+async function statInput(abs: string, shown: string): Promise<Stats> {
+  try {
+    return await stat(abs);
+  } catch (err) {
+    throw ioError(err, shown);
+  }
+}
+
 async function expandInputs(paths: string[], cwd: string): Promise<SourceInput[]> {
   const out: SourceInput[] = [];
   for (const p of paths) {
     const abs = path.resolve(cwd, p);
-    let st;
-    try {
-      st = await stat(abs);
-    } catch (err) {
-      throw ioError(err, p);
-    }
+    const st = await statInput(abs, p);
     if (st.isDirectory()) {
       const files = (await listFiles(abs, p)).filter((f) => UPDATE_FILE.test(f));
       if (files.length === 0) throw new UsageError('folder holds no .msu or .cab file', { file: p });
@@ -116,12 +121,7 @@ async function expandDrivers(paths: string[], cwd: string): Promise<SourceInput[
   const out: SourceInput[] = [];
   for (const p of paths) {
     const abs = path.resolve(cwd, p);
-    let st;
-    try {
-      st = await stat(abs);
-    } catch (err) {
-      throw ioError(err, p);
-    }
+    const st = await statInput(abs, p);
     if (!st.isDirectory()) throw new UsageError('a driver input must be a folder (a driver package: .inf, .cat, .sys)', { file: p });
     out.push({ abs, rel: relTo(cwd, abs), kind: 'driver-folder' });
   }

@@ -11,12 +11,13 @@
  * QEMU argv and the list of host commands are written into the run directory.
  */
 import { createHash } from 'node:crypto';
-import { cp, mkdir, readFile, readdir, stat, writeFile, chmod } from 'node:fs/promises';
+import { cp, mkdir, readFile, readdir, stat, chmod } from 'node:fs/promises';
 import path from 'node:path';
 import { FormatError, IoError, MsuError, UsageError, ioError } from '../errors.js';
 import { type Plan } from '../cbs/plan-types.js';
 import { readPlanFile } from '../cbs/plan-diff.js';
 import { canonicalJson } from '../util/json.js';
+import { writeFileAtomic } from '../util/fsout.js';
 import { runTool } from '../util/exec.js';
 import { wimUpdate, type WimUpdateCommand } from '../wim/wimlib.js';
 import { DEFAULT_LABELS, generateDismWorker, servicedImages, STATUS_FILES, type DismImageLayout, type DismWorkerFile } from './guest/dism-worker.js';
@@ -192,21 +193,15 @@ export async function prepareDismRun(plan: Plan, opts: PrepareDismOptions): Prom
   });
 
   const manifest = { runId, images: images.map((im) => describeImage(im, images)), copies: copies.map((c) => ({ from: path.relative(baseDir, c.from), to: path.relative(runDir, c.to) })) };
-  await mkdir(at(F.guest), { recursive: true });
   const artifacts: HostArtifact[] = [];
   for (const f of files) {
     const name = f.path.split('\\').pop()!;
-    await writeOut(at(path.join(F.guest, name)), f.content);
-    artifacts.push({ path: `${F.guest}/${name}`, kind: 'guest-file', description: `WinPE ${f.path}` });
+    await writeArtifact(runDir, artifacts, `${F.guest}/${name}`, f.content, 'guest-file', `WinPE ${f.path}`);
   }
-  await writeOut(at(F.manifest), canonicalJson(manifest));
-  artifacts.push({ path: F.manifest, kind: 'manifest', description: 'step ids, images and the input copies' });
-  await writeOut(at(F.spec), canonicalJson(spec));
-  artifacts.push({ path: F.spec, kind: 'spec', description: 'the RunSpec' });
-  await writeOut(at(F.commands), canonicalJson(commands));
-  artifacts.push({ path: F.commands, kind: 'manifest', description: 'host commands that build the inputs' });
-  await writeOut(at(F.argv), canonicalJson(dryRunArgv(spec, runDir)));
-  artifacts.push({ path: F.argv, kind: 'argv', description: 'QEMU argv (TCG, plain OVMF; the real run probes the host)' });
+  await writeArtifact(runDir, artifacts, F.manifest, canonicalJson(manifest), 'manifest', 'step ids, images and the input copies');
+  await writeArtifact(runDir, artifacts, F.spec, canonicalJson(spec), 'spec', 'the RunSpec');
+  await writeArtifact(runDir, artifacts, F.commands, canonicalJson(commands), 'manifest', 'host commands that build the inputs');
+  await writeArtifact(runDir, artifacts, F.argv, canonicalJson(dryRunArgv(spec, runDir)), 'argv', 'QEMU argv (TCG, plain OVMF; the real run probes the host)');
 
   if (!opts.dryRun) {
     for (const c of copies) {
@@ -218,7 +213,7 @@ export async function prepareDismRun(plan: Plan, opts: PrepareDismOptions): Prom
       }
     }
     await mkdir(at(F.inputsTree), { recursive: true });
-    await writeOut(at(`${F.inputsTree}/msu-inputs.txt`), `msu-toolkit inputs for run ${runId}\r\n`);
+    await writeArtifact(runDir, [], `${F.inputsTree}/msu-inputs.txt`, `msu-toolkit inputs for run ${runId}\r\n`, 'inputs-tree', 'marker');
     for (const c of commands) {
       if (c.tool === 'cp') continue;
       if (c.tool === 'createStatusDisk') {
@@ -255,13 +250,16 @@ function describeImage(im: DismImageLayout, all: DismImageLayout[]): Record<stri
   return out;
 }
 
-async function writeOut(file: string, content: string): Promise<void> {
+/** Write one file of a run directory (atomically, parents created) and record it. */
+export async function writeArtifact(runDir: string, artifacts: HostArtifact[], rel: string, content: string | Uint8Array, kind: HostArtifact['kind'], description: string): Promise<void> {
+  const file = path.join(runDir, ...rel.split('/'));
   try {
     await mkdir(path.dirname(file), { recursive: true });
-    await writeFile(file, content);
   } catch (err) {
-    throw ioError(err, file, 'write');
+    throw ioError(err, file, 'create the directory for');
   }
+  await writeFileAtomic(file, content);
+  artifacts.push({ path: rel, kind, description });
 }
 
 async function makeWritable(dir: string): Promise<void> {

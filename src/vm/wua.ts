@@ -11,13 +11,13 @@
  * libguestfs (`virt-customize`, Debian package guestfs-tools).
  */
 import { createHash } from 'node:crypto';
-import { mkdir, stat, writeFile } from 'node:fs/promises';
+import { mkdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { IoError, ioError } from '../errors.js';
 import { canonicalJson } from '../util/json.js';
 import { runTool } from '../util/exec.js';
 import { encodeTaskXml, generateWuaRunner, GUEST_FILES, type WuaRunnerOptions } from './guest/wua-runner.js';
-import { dryRunArgv, type HostArtifact, type HostCommand, type PreparedRun } from './dism.js';
+import { dryRunArgv, writeArtifact, type HostArtifact, type HostCommand, type PreparedRun } from './dism.js';
 import { validateRunSpec } from './spec.js';
 import { compactImage, type RunResult } from './runner.js';
 import { writeRunReport, type RunReport } from './report.js';
@@ -69,8 +69,7 @@ export async function prepareWuaRun(image: string, opts: PrepareWuaOptions): Pro
   ];
   const artifacts: HostArtifact[] = [];
   for (const [name, content, description] of out) {
-    await writeOut(at(path.join(G, name)), content);
-    artifacts.push({ path: `${G}/${name}`, kind: name === GUEST_FILES.params ? 'params' : 'guest-file', description });
+    await writeArtifact(runDir, artifacts, `${G}/${name}`, content, name === GUEST_FILES.params ? 'params' : 'guest-file', description);
   }
 
   const work = at(WUA_RUN_FILES.work);
@@ -113,27 +112,15 @@ export async function prepareWuaRun(image: string, opts: PrepareWuaOptions): Pro
     timeouts: { bootMin: 45, heartbeatMin: 20, perBootMin: 240, totalMin: 24 * 60, maxBoots: maxRounds * (1 + maxPending) + 2 },
   });
 
-  await writeOut(at(WUA_RUN_FILES.spec), canonicalJson(spec));
-  artifacts.push({ path: WUA_RUN_FILES.spec, kind: 'spec', description: 'the RunSpec' });
-  await writeOut(at(WUA_RUN_FILES.commands), canonicalJson(commands));
-  artifacts.push({ path: WUA_RUN_FILES.commands, kind: 'manifest', description: 'host commands: overlay and offline injection' });
-  await writeOut(at(WUA_RUN_FILES.argv), canonicalJson(dryRunArgv(spec, runDir)));
-  artifacts.push({ path: WUA_RUN_FILES.argv, kind: 'argv', description: 'QEMU argv (TCG, plain OVMF; the real run probes the host)' });
+  await writeArtifact(runDir, artifacts, WUA_RUN_FILES.spec, canonicalJson(spec), 'spec', 'the RunSpec');
+  await writeArtifact(runDir, artifacts, WUA_RUN_FILES.commands, canonicalJson(commands), 'manifest', 'host commands: overlay and offline injection');
+  await writeArtifact(runDir, artifacts, WUA_RUN_FILES.argv, canonicalJson(dryRunArgv(spec, runDir)), 'argv', 'QEMU argv (TCG, plain OVMF; the real run probes the host)');
 
   if (!dryRun) {
     for (const c of commands) await runTool(c.tool, c.args, { file: image });
     artifacts.push({ path: WUA_RUN_FILES.work, kind: 'disk', description: 'overlay with the runner injected' });
   }
   return { runDir, spec, artifacts, commands, dryRun: dryRun === true };
-}
-
-async function writeOut(file: string, content: string | Uint8Array): Promise<void> {
-  try {
-    await mkdir(path.dirname(file), { recursive: true });
-    await writeFile(file, content);
-  } catch (err) {
-    throw ioError(err, file, 'write');
-  }
 }
 
 export interface FinishWuaOptions {
