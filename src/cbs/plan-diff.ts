@@ -1,5 +1,5 @@
-import { readFile } from 'node:fs/promises';
-import { FormatError, ioError } from '../errors.js';
+import { readJsonFile } from '../util/json.js';
+import { FormatError } from '../errors.js';
 import { parsePackageId, versionlessKey } from './identity.js';
 import { byCode } from './plan-rules.js';
 import { PLAN_SCHEMA, type Plan, type PlanSkip, type PlanStep } from './plan-types.js';
@@ -326,19 +326,7 @@ export function formatPlanDiff(d: PlanDiff): string {
 
 /** Read a plan file: JSON with the plan schema and the arrays the diff walks. FormatError naming the file otherwise. */
 export async function readPlanFile(file: string): Promise<Plan> {
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (err) {
-    throw ioError(err, file);
-  }
-  let v: unknown;
-  try {
-    v = JSON.parse(text);
-  } catch (e) {
-    throw new FormatError('E_PLAN', `not valid JSON: ${(e as Error).message}`, { file });
-  }
-  const o = v as Partial<Plan> | null;
+  const o = (await readJsonFile(file, 'E_PLAN')) as Partial<Plan> | null;
   if (!o || typeof o !== 'object' || Array.isArray(o)) throw new FormatError('E_PLAN', 'not a plan: the file is not a JSON object', { file });
   if (o.schema !== PLAN_SCHEMA) throw new FormatError('E_PLAN', `not a plan: schema is ${JSON.stringify(o.schema)}, expected ${PLAN_SCHEMA}`, { file });
   const bad = (what: string): never => {

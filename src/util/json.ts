@@ -1,3 +1,6 @@
+import { readFile } from 'node:fs/promises';
+import { FormatError, ioError } from '../errors.js';
+
 /**
  * Canonical JSON: object keys sorted, two-space indent, trailing newline.
  * Same value in, same bytes out, whatever order the object was built in.
@@ -18,4 +21,19 @@ function sortKeys(v: unknown): unknown {
   }
   if (typeof v === 'bigint') return v.toString();
   return v;
+}
+
+/** Read and parse a JSON file; an I/O error or invalid JSON names the file (`code` for the latter, `what` in its message). */
+export async function readJsonFile(file: string, code: string, what = ''): Promise<unknown> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    throw ioError(err, file);
+  }
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (e) {
+    throw new FormatError(code, `${what ? `${what} is ` : ''}not valid JSON: ${(e as Error).message}`, { file });
+  }
 }

@@ -13,7 +13,7 @@ import type { Plan } from '../cbs/plan-types.js';
 import type { RunEvent, RunResult } from './runner.js';
 import type { DismRunReport } from './dism.js';
 import { dismLayout, servicedImages } from './guest/dism-worker.js';
-import { canonicalJson } from '../util/json.js';
+import { canonicalJson, readJsonFile } from '../util/json.js';
 import { writeFileAtomic } from '../util/fsout.js';
 
 export const RUN_REPORT_SCHEMA = 'msu-toolkit/run-report@1';
@@ -348,7 +348,7 @@ export async function readRunReport(fileOrDir: string): Promise<RunReport> {
   } catch (err) {
     throw ioError(err, fileOrDir);
   }
-  const v = await readJson(file, 'E_RUN_REPORT');
+  const v = await readJsonFile(file, 'E_RUN_REPORT');
   if (!isObj(v) || v.schema !== RUN_REPORT_SCHEMA) throw new FormatError('E_RUN_REPORT', `not a run report (schema ${JSON.stringify(isObj(v) ? v.schema : undefined)}, expected ${RUN_REPORT_SCHEMA})`, { file });
   if (!Array.isArray(v.steps) || !Array.isArray(v.updates) || typeof v.id !== 'string' || typeof v.kind !== 'string' || typeof v.ok !== 'boolean') {
     throw new FormatError('E_RUN_REPORT', 'run report lacks id, kind, ok, steps or updates', { file });
@@ -358,19 +358,6 @@ export async function readRunReport(fileOrDir: string): Promise<RunReport> {
 
 export const RUN_FILES = { events: 'events.jsonl', result: 'result.json', report: 'report.json', spec: 'spec.json' } as const;
 
-async function readJson(file: string, code: string): Promise<unknown> {
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (err) {
-    throw ioError(err, file);
-  }
-  try {
-    return JSON.parse(text) as unknown;
-  } catch (e) {
-    throw new FormatError(code, `not valid JSON: ${(e as Error).message}`, { file });
-  }
-}
 
 /** The events, result and spec kind a finished run left in its directory. */
 export async function readRunDir(runDir: string): Promise<{ events: RunEvent[]; result: RunResult; kind: string }> {
@@ -381,11 +368,11 @@ export async function readRunDir(runDir: string): Promise<{ events: RunEvent[]; 
   } catch (err) {
     throw ioError(err, ev);
   }
-  const result = await readJson(path.join(runDir, RUN_FILES.result), 'E_RUN_RESULT');
+  const result = await readJsonFile(path.join(runDir, RUN_FILES.result), 'E_RUN_RESULT');
   if (!isObj(result) || typeof result.id !== 'string' || typeof result.ok !== 'boolean' || !Array.isArray(result.results)) {
     throw new FormatError('E_RUN_RESULT', 'not a run result (id, ok, results)', { file: path.join(runDir, RUN_FILES.result) });
   }
-  const spec = await readJson(path.join(runDir, RUN_FILES.spec), 'E_RUN_SPEC');
+  const spec = await readJsonFile(path.join(runDir, RUN_FILES.spec), 'E_RUN_SPEC');
   const kind = isObj(spec) && typeof spec.kind === 'string' ? spec.kind : 'generic';
   return { events: parseEventsJsonl(evText, ev), result: result as unknown as RunResult, kind };
 }

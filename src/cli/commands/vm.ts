@@ -1,9 +1,10 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
-import { EXIT, FormatError, ioError } from '../../errors.js';
+import { EXIT } from '../../errors.js';
 import type { RunEvent } from '../../vm/index.js';
 import type { CliContext } from '../context.js';
+import { readJsonFile } from '../../util/json.js';
 
 // Loaded when a command runs, not at CLI start (see inspect.ts).
 const vmSpec = () => import('../../vm/spec.js');
@@ -43,18 +44,7 @@ export function register(program: Command, ctx: CliContext): void {
     .option('--run-dir <dir>', 'where the run writes its logs, screendumps and result.json (default: ./msu-run-<id>)')
     .option('--json', 'print the event stream as JSON lines, then the result')
     .action(async (file: string, opts: { runDir?: string; json?: boolean }) => {
-      let text: string;
-      try {
-        text = readFileSync(file, 'utf8');
-      } catch (err) {
-        throw ioError(err, file);
-      }
-      let json: unknown;
-      try {
-        json = JSON.parse(text);
-      } catch (e) {
-        throw new FormatError('E_VM_SPEC', `run spec is not valid JSON: ${(e as Error).message}`, { file });
-      }
+      const json = await readJsonFile(file, 'E_VM_SPEC', 'run spec');
       const { validateRunSpec } = await vmSpec();
       const spec = validateRunSpec(json, file);
       const { runVm } = await vmRunner();
