@@ -326,7 +326,12 @@ export function formatPlanDiff(d: PlanDiff): string {
 
 /** Read a plan file: JSON with the plan schema and the arrays the diff walks. FormatError naming the file otherwise. */
 export async function readPlanFile(file: string): Promise<Plan> {
-  const o = (await readJsonFile(file, 'E_PLAN')) as Partial<Plan> | null;
+  return checkPlan(await readJsonFile(file, 'E_PLAN'), file);
+}
+
+/** A parsed JSON value checked as a plan (readPlanFile without the read). */
+export function checkPlan(v: unknown, file: string): Plan {
+  const o = v as Partial<Plan> | null;
   if (!o || typeof o !== 'object' || Array.isArray(o)) throw new FormatError('E_PLAN', 'not a plan: the file is not a JSON object', { file });
   if (o.schema !== PLAN_SCHEMA) throw new FormatError('E_PLAN', `not a plan: schema is ${JSON.stringify(o.schema)}, expected ${PLAN_SCHEMA}`, { file });
   const bad = (what: string): never => {

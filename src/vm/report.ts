@@ -10,6 +10,7 @@ import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { FormatError, ioError } from '../errors.js';
 import type { Plan } from '../cbs/plan-types.js';
+import { checkPlan } from '../cbs/plan-diff.js';
 import type { RunEvent, RunResult } from './runner.js';
 import type { DismRunReport } from './dism.js';
 import { dismLayout, servicedImages } from './guest/dism-worker.js';
@@ -329,26 +330,32 @@ export function parseEventsJsonl(text: string, file: string): RunEvent[] {
   return out;
 }
 
-/** True for a run directory or a file whose JSON carries the run-report schema (cheap: reads the file once). */
-export async function isRunReport(fileOrDir: string): Promise<boolean> {
+/** A run report from `report.json`, or from a run directory holding one. */
+export async function readRunReport(fileOrDir: string): Promise<RunReport> {
+  const file = (await isDirectory(fileOrDir)) ? path.join(fileOrDir, RUN_FILES.report) : fileOrDir;
+  return checkRunReport(await readJsonFile(file, 'E_RUN_REPORT'), file);
+}
+
+/**
+ * The NEW side of `msu plan diff`: a run directory or report.json (by its schema), else a plan.
+ * The file is read once, whichever it is.
+ */
+export async function readPlanOrRunReport(fileOrDir: string): Promise<{ report: RunReport } | { plan: Plan }> {
+  if (await isDirectory(fileOrDir)) return { report: await readRunReport(fileOrDir) };
+  const v = await readJsonFile(fileOrDir, 'E_PLAN');
+  if (isObj(v) && v.schema === RUN_REPORT_SCHEMA) return { report: checkRunReport(v, fileOrDir) };
+  return { plan: checkPlan(v, fileOrDir) };
+}
+
+async function isDirectory(p: string): Promise<boolean> {
   try {
-    if ((await stat(fileOrDir)).isDirectory()) return true;
-    const head = await readFile(fileOrDir, 'utf8');
-    return head.includes(`"schema": "${RUN_REPORT_SCHEMA}"`) || head.includes(`"schema":"${RUN_REPORT_SCHEMA}"`);
-  } catch {
-    return false; // the plan reader reports the missing file
+    return (await stat(p)).isDirectory();
+  } catch (err) {
+    throw ioError(err, p);
   }
 }
 
-/** A run report from `report.json`, or from a run directory holding one. */
-export async function readRunReport(fileOrDir: string): Promise<RunReport> {
-  let file = fileOrDir;
-  try {
-    if ((await stat(fileOrDir)).isDirectory()) file = path.join(fileOrDir, RUN_FILES.report);
-  } catch (err) {
-    throw ioError(err, fileOrDir);
-  }
-  const v = await readJsonFile(file, 'E_RUN_REPORT');
+function checkRunReport(v: unknown, file: string): RunReport {
   if (!isObj(v) || v.schema !== RUN_REPORT_SCHEMA) throw new FormatError('E_RUN_REPORT', `not a run report (schema ${JSON.stringify(isObj(v) ? v.schema : undefined)}, expected ${RUN_REPORT_SCHEMA})`, { file });
   if (!Array.isArray(v.steps) || !Array.isArray(v.updates) || typeof v.id !== 'string' || typeof v.kind !== 'string' || typeof v.ok !== 'boolean') {
     throw new FormatError('E_RUN_REPORT', 'run report lacks id, kind, ok, steps or updates', { file });

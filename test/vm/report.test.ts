@@ -15,7 +15,7 @@ import { runVm } from '../../src/vm/runner.js';
 import { formatGuestLine, type GuestEvent } from '../../src/vm/protocol.js';
 import { validateRunSpec } from '../../src/vm/spec.js';
 import {
-  buildRunReport, comparePlanWithRun, formatPlanRunDiff, formatRunReport, parseEventsJsonl, readRunReport,
+  buildRunReport, comparePlanWithRun, readPlanOrRunReport, formatPlanRunDiff, formatRunReport, parseEventsJsonl, readRunReport,
   stepsFromEvents, updatesFromResults, writeRunReport, RUN_REPORT_SCHEMA, type RunReport,
 } from '../../src/vm/report.js';
 import { dismLayout, servicedImages } from '../../src/vm/guest/dism-worker.js';
@@ -188,13 +188,18 @@ describe('report files', () => {
     expect(() => parseEventsJsonl('{"type":"warning"}\n{"type":"warning","message":"x","t":1}\n', '/r/events.jsonl')).toThrow(/line 1: not an event object/);
   });
 
-  it('readRunReport refuses a plan file and names the file', async () => {
+  it('readRunReport refuses a plan file and names the file; plan diff takes either', async () => {
     const err = await readRunReport(planFile).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(MsuError);
     expect((err as MsuError).describe()).toBe(`${planFile}: not a run report (schema "msu-toolkit/plan@1", expected ${RUN_REPORT_SCHEMA})`);
     const cli = await runCli('run', 'report', path.dirname(planFile));
     expect(cli.code).toBe(6);
     expect(cli.stderr).toMatch(/events\.jsonl: cannot read: no such file or directory/);
+    // the NEW side of plan diff is read once and recognised by its schema
+    expect(await readPlanOrRunReport(planFile)).toHaveProperty('plan.schema', 'msu-toolkit/plan@1');
+    const junk = path.join(root, 'junk.json');
+    writeFileSync(junk, JSON.stringify({ schema: RUN_REPORT_SCHEMA, id: 'x' }));
+    await expect(readPlanOrRunReport(junk)).rejects.toThrow('run report lacks id, kind, ok, steps or updates');
   });
 });
 

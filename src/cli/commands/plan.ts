@@ -95,16 +95,18 @@ export function register(program: Command, ctx: CliContext): void {
     .action(async (oldFile: string, newFile: string, opts: { json?: boolean }) => {
       const json = opts.json || (plan.opts() as PlanOpts).json;
       const { diffPlans, formatPlanDiff, isEmptyDiff, readPlanFile } = await cbsPlanDiff();
-      const { comparePlanWithRun, formatPlanRunDiff, isRunReport, readRunReport } = await vmReport();
-      if (await isRunReport(newFile)) {
-        const d = comparePlanWithRun(await readPlanFile(oldFile), await readRunReport(newFile));
+      const { comparePlanWithRun, formatPlanRunDiff, readPlanOrRunReport } = await vmReport();
+      const older = await readPlanFile(oldFile);
+      const newer = await readPlanOrRunReport(newFile);
+      if ('report' in newer) {
+        const d = comparePlanWithRun(older, newer.report);
         if (d.matches && !json) return;
         if (!d.matches) ctx.exitCode = 1;
         if (json) ctx.printJson(d);
         else ctx.stdout.write(formatPlanRunDiff(d));
         return;
       }
-      const d = diffPlans(await readPlanFile(oldFile), await readPlanFile(newFile));
+      const d = diffPlans(older, newer.plan);
       if (isEmptyDiff(d)) return;
       ctx.exitCode = 1;
       // `plan` has its own --json, and commander gives it the flag wherever it is written.
