@@ -67,7 +67,7 @@ export interface DeltaHeader {
   /** DELTA_FLAG_* names (msdelta.h); bits with no name appear as hex. */
   flagNames?: string[];
   targetSize?: number;
-  /** ALG_ID of the target hash: 0 none, 0x8003 MD5, 0x8004 SHA1, 0x800C SHA-256. */
+  /** ALG_ID of the target hash: 0 none, 0x8001 MD2, 0x8002 MD4, 0x8003 MD5, 0x8004 SHA1, 0x800C SHA-256. */
   hashAlgId?: number;
   hashAlgName?: string;
   /** Target hash, lowercase hex ('' when the delta carries none). */
@@ -141,6 +141,8 @@ export const DELTA_FLAGS: ReadonlyArray<[number, string]> = [
 /** ALG_ID values (wincrypt.h) a delta target hash can use. */
 export const HASH_ALGS: Record<number, string> = {
   0: 'none',
+  0x8001: 'MD2',
+  0x8002: 'MD4',
   0x8003: 'MD5',
   0x8004: 'SHA1',
   0x800c: 'SHA256',
@@ -295,7 +297,7 @@ function parse(bytes: Uint8Array, file?: string): DeltaStream {
   return stream;
 }
 
-const HASH_SIZES: Record<number, number> = { 0: 0, 0x8003: 16, 0x8004: 20, 0x800c: 32, 0x800d: 48, 0x800e: 64 };
+const HASH_SIZES: Record<number, number> = { 0: 0, 0x8001: 16, 0x8002: 16, 0x8003: 16, 0x8004: 20, 0x800c: 32, 0x800d: 48, 0x800e: 64 };
 const KNOWN_FILE_TYPES = 0x1ff;
 
 /** Values msdelta itself would refuse: they mean the stream is corrupt, not merely unusual. */
