@@ -17,3 +17,4 @@ export * from './cbs/verify.js';
 export * from './wim/index.js';
 export * from './vm/index.js';
 export * from './delta/index.js';
+export * from './pe/index.js';
