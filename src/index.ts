@@ -17,3 +17,11 @@ export * from './cbs/verify.js';
 export * from './wim/index.js';
 export * from './vm/index.js';
 export * from './delta/index.js';
+export { decompressLzms, LzmsError } from './delta/lzms.js';
+export {
+  decodeSolidResource,
+  readSolidResourceHeader,
+  solidResourceChunks,
+  type SolidResourceHeader,
+} from './wim/solid-resource.js';
+export { readCompressApiHeader, isCompressApiContainer, type CompressApiHeader } from './delta/compress-api.js';
