@@ -145,6 +145,7 @@ export async function expandExpress(
   let done = 0;
   const progress = (name: string) => opts.onProgress?.(done, total, name);
   let basisIndex: Map<string, string[]> | undefined;
+  let basisBySize: Map<number, string[]> | undefined;
 
   try {
     for (const f of cix.files) {
@@ -180,6 +181,24 @@ export async function expandExpress(
         }
       }
       candidates.push(...(basisIndex.get(path.posix.basename(rel).toLowerCase()) ?? []));
+      // Last resort: any file of the Basis length (the hash decides), e.g. a basis under another name.
+      if (b.length !== undefined && b.hash) {
+        if (!basisBySize) {
+          basisBySize = new Map();
+          for (const list of basisIndex.values()) {
+            for (const c of list) {
+              try {
+                const size = (await stat(path.join(opts.basisDir, c))).size;
+                basisBySize.set(size, [...(basisBySize.get(size) ?? []), c]);
+              } catch {
+                // vanished or unreadable: not a candidate
+              }
+            }
+          }
+          for (const list of basisBySize.values()) list.sort();
+        }
+        candidates.push(...(basisBySize.get(b.length) ?? []));
+      }
       for (const c of [...new Set(candidates)]) {
         const full = path.join(opts.basisDir, ...c.split('/').filter((p) => p !== '..' && p !== '.'));
         let st;
