@@ -25,3 +25,15 @@ export {
   type SolidResourceHeader,
 } from './wim/solid-resource.js';
 export { readCompressApiHeader, isCompressApiContainer, type CompressApiHeader } from './delta/compress-api.js';
+export {
+  expandPackage,
+  expandExpress,
+  openExpressPackage,
+  type ExpandPackageOptions,
+  type ExpandPackageReport,
+  type ExpandOptions,
+  type ExpandReport,
+  type ExpandedFile,
+  type NotExpandedFile,
+  type ExpressPackage,
+} from './expand/index.js';
