@@ -19,6 +19,11 @@ import { BufferSource, FileSource } from '../../src/util/source.js';
 import { corpusPath, hasCorpus } from '../helpers/corpus.js';
 import { runCli } from '../helpers/cli.js';
 import { buildDelta, PatchWriter } from '../helpers/pa30-build.js';
+import { hasTool, skipNote } from '../helpers/tools.js';
+import { captureWim, wimBytes } from '../helpers/wim-msu.js';
+
+const wimlib = hasTool('wimlib-imagex');
+if (!wimlib) skipNote('msu expand of a WIM-based MSU', 'wimlib-imagex');
 
 const root = mkdtempSync(path.join(os.tmpdir(), 'msu-expand-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -284,6 +289,25 @@ describe.skipIf(!hasCorpus)('msu expand on packages', () => {
     expect(r2.stdout.replace(path.basename(again), 'X')).toBe(r.stdout.replace(path.basename(cabOut), 'X'));
     expect(readFileSync(again).equals(readFileSync(cabOut))).toBe(true);
   });
+
+  it.skipIf(!wimlib)('a WIM-based MSU: cix in the payload .wim, the .psf a stored member streamed in place', async () => {
+    const entries = corpusEntries().filter((e) => e.id !== 3);
+    const { psf, cix } = buildExpress(entries);
+    const dir = fresh('wim');
+    mkdirSync(dir);
+    const payload = await wimBytes(dir, { 'update.mum': '<assembly/>', 'express.psf.cix.xml': cix });
+    const file = path.join(dir, 'windows11.0-kb5099999-x64.msu');
+    await captureWim(file, { 'Windows11.0-KB5099999-x64.wim': payload, 'Windows11.0-KB5099999-x64.psf': psf });
+    const out = fresh('out');
+    const r = await runCli('expand', file, '-d', out, '--json');
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const report = JSON.parse(r.stdout);
+    expect(report.psf).toBe('windows11.0-kb5099999-x64.msu!Windows11.0-KB5099999-x64.psf');
+    for (const e of entries) expect(sha256(readFileSync(path.join(out, outName(e.name)))), e.name).toBe(sha256(e.target));
+    const noCab = await runCli('expand', file, '-d', fresh('out'), '--cab', fresh('x') + '.cab');
+    expect(noCab.code).toBe(4);
+  }, 60_000);
 
   it('the cix XML itself, with the .psf beside it', async () => {
     const entries = corpusEntries().filter((e) => e.id === 1 || e.id === 4);
