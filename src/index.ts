@@ -17,6 +17,7 @@ export * from './cbs/verify.js';
 export * from './wim/index.js';
 export * from './vm/index.js';
 export * from './delta/index.js';
+export * from './pe/index.js';
 export { decompressLzms, LzmsError } from './delta/lzms.js';
 export {
   decodeSolidResource,

@@ -79,6 +79,11 @@ export interface DeltaHeader {
   patchSize?: number;
   pa31?: Pa31Extension;
   pa19?: Pa19Info;
+  /**
+   * Whether `msu delta apply` can apply it: 'yes', or what it needs that this version does not do
+   * ('PE transforms', 'reverse delta', 'PA19'): phase 2 of the delta engine (docs/delta.md).
+   */
+  applicable?: 'yes' | 'PE transforms' | 'reverse delta' | 'PA19';
 }
 
 export class DeltaHeaderError extends FormatError {
@@ -240,6 +245,7 @@ function parse(bytes: Uint8Array, file?: string): DeltaStream {
   const header: DeltaHeader = { format, size: bytes.length, headerFieldsParsed: false, ...out };
   if (format === 'PA19') {
     parsePa19(body, start, header, file);
+    header.applicable = 'PA19';
     return { header };
   }
 
@@ -294,6 +300,9 @@ function parse(bytes: Uint8Array, file?: string): DeltaStream {
   }
   const trailing = outer.bytesLeft();
   if (trailing > 0) throw new DeltaHeaderError(`${trailing} bytes follow the last buffer of the ${format} stream`, file);
+  header.applicable = header.reverse ? 'reverse delta'
+    : header.fileType !== 1 && header.preprocessSize! > 0 ? 'PE transforms'
+    : 'yes';
   return stream;
 }
 

@@ -9,7 +9,7 @@ export * from './types.js';
 export { COMPRESS_API_MAGIC, decodeCompressApiContainer } from './compress-api.js';
 export { applyDelta, DEFAULT_MAX_TARGET_SIZE } from './apply.js';
 export { unwrapDelta, isDcmManifest } from './wrap.js';
-export { decodeDcmManifest } from './dcm.js';
+export { decodeDcmManifest, baseManifestFromWcp, BASE_MANIFEST_RESOURCE_TYPE } from './dcm.js';
 export { decodePseudoLzx } from './pseudolzx.js';
 export { undoE8 } from './e8.js';
 export { hashForAlgId } from './hash.js';
