@@ -1,6 +1,6 @@
 /**
  * The Windows Compression-API container (compressapi.h buffers made by cabinet.dll), seen as a PA3x patch
- * payload (docs/delta.md). Little-endian:
+ * payload (docs/delta.md; layout in docs/lzms.md). Little-endian:
  *
  *   0x00 u32 magic 0xC0E5510A    0x04 u16 header size (0x18)    0x06 u8 header CRC    0x07 u8 algorithm
  *   0x08 u64 uncompressed size   0x10 u32 chunk size            0x14 u32 flags

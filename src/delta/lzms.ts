@@ -1,6 +1,6 @@
 /**
  * LZMS decompression: one independent LZMS stream (a Compression-API chunk, a WIM solid-resource chunk, a
- * PA31 payload). Clean-room, written from the format description in docs/delta.md and the facts below.
+ * PA31 payload). Clean-room, written from the format facts in docs/lzms.md (summarised below).
  *
  * - The compressed bytes are 16-bit little-endian words used from both ends: a range decoder consumes them
  *   from the front, a bitstream (most significant bit of each word first) consumes them from the back.

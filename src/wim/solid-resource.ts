@@ -1,7 +1,7 @@
 /**
  * WIM solid resources (the packed streams of an LZMS-compressed solid WIM): a 16-byte header
  * [u64 uncompressed size][u32 chunk size][u32 compression format], a table of one u32 compressed size per
- * chunk, then the chunks (docs/delta.md). Format 3 is LZMS; every chunk is an independent LZMS stream of
+ * chunk, then the chunks (docs/lzms.md). Format 3 is LZMS; every chunk is an independent LZMS stream of
  * the chunk size (the last one of what is left), stored verbatim when its compressed size equals that.
  */
 import { FormatError, TruncatedError, UnsupportedError } from '../errors.js';
