@@ -103,12 +103,14 @@ export function lzmsNumOffsetSlots(size: number): number {
  * joining the two lightest nodes, a leaf winning a tie with an internal node; lengths longer than the maximum
  * pushed up with the Kraft sum repaired; then the lengths handed out again in that order, longest first.
  */
+const sortKeys = new Uint32Array(MAX_NUM_OFFSET_SYMS);
+
 function buildLengths(freqs: Uint32Array, n: number, lens: Uint8Array, order: Uint16Array, work: Uint32Array): void {
-  for (let i = 0; i < n; i++) order[i] = i;
-  // Insertion-style sort is fine for <= 799 symbols; use the engine sort on a copy for stability by key.
-  const keyed = Array.from(order.subarray(0, n));
-  keyed.sort((a, b) => freqs[a]! - freqs[b]! || a - b);
-  for (let i = 0; i < n; i++) order[i] = keyed[i]!;
+  // Sort by (frequency, symbol) as one numeric key: frequencies stay far below 2^22, symbols below 2^10.
+  const keys = sortKeys.subarray(0, n);
+  for (let i = 0; i < n; i++) keys[i] = freqs[i]! * 1024 + i;
+  keys.sort();
+  for (let i = 0; i < n; i++) order[i] = keys[i]! & 1023;
 
   // work: [0, n) internal weights, [n, 2n) parent of internal node, [2n, 3n) parent of leaf (by order index)
   const intW = work;
@@ -455,14 +457,16 @@ export function decompressLzms(input: Uint8Array, outSize: number): Uint8Array {
     }
     // The previous item's match enters its queue now, after this item was decoded.
     if (pendingLz !== 0) {
-      lzQ.unshift(pendingLz);
-      lzQ.length = NUM_REPS + 1;
+      for (let j = NUM_REPS; j > 0; j--) lzQ[j] = lzQ[j - 1]!;
+      lzQ[0] = pendingLz;
     }
     if (pendingDelta) {
-      dPowQ.unshift(pendingPow);
-      dPowQ.length = NUM_REPS + 1;
-      dOffQ.unshift(pendingOff);
-      dOffQ.length = NUM_REPS + 1;
+      for (let j = NUM_REPS; j > 0; j--) {
+        dPowQ[j] = dPowQ[j - 1]!;
+        dOffQ[j] = dOffQ[j - 1]!;
+      }
+      dPowQ[0] = pendingPow;
+      dOffQ[0] = pendingOff;
     }
     pendingLz = newLz;
     pendingDelta = newDelta;
