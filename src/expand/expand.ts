@@ -49,7 +49,8 @@ export interface NotExpandedFile {
 
 export interface ExpandReport {
   cix: string;
-  psf: string;
+  /** The `.psf` read, or null when the index addresses cabinet members instead. */
+  psf: string | null;
   files: number;
   bytes: number;
   expanded: ExpandedFile[];
@@ -61,6 +62,8 @@ export interface ExpandOptions {
   basisDir?: string;
   /** Called as bytes are produced (for a progress line). */
   onProgress?: (doneBytes: number, totalBytes: number, name: string) => void;
+  /** Reads a member of the cabinet holding the index, for Sources addressed by name (`type="CAB"` indexes). */
+  readMember?: (name: string) => Promise<Uint8Array | undefined>;
   /** Called with the staging directory and the report before the files are moved into place; a throw aborts. */
   beforeCommit?: (staged: StagedDir, report: ExpandReport) => Promise<void>;
 }
@@ -130,7 +133,7 @@ function sourceKind(blob: Uint8Array): ExpandSourceKind | null {
 export async function expandExpress(
   cix: ContainerIndex,
   cixOrigin: string,
-  psf: ByteSource,
+  psf: ByteSource | null,
   dest: string,
   opts: ExpandOptions = {},
 ): Promise<ExpandReport> {
@@ -139,7 +142,7 @@ export async function expandExpress(
   const seen = new Map<string, number>();
   const total = cix.files.reduce((n, f) => n + f.length, 0);
   const staged = await StagedDir.create(dest);
-  const report: ExpandReport = { cix: cixOrigin, psf: psf.name, files: cix.files.length, bytes: 0, expanded: [], notExpanded: [] };
+  const report: ExpandReport = { cix: cixOrigin, psf: psf?.name ?? null, files: cix.files.length, bytes: 0, expanded: [], notExpanded: [] };
   const outPath = new Map<number, string>();
   const skipped = new Set<number>();
   let done = 0;
@@ -259,10 +262,44 @@ export async function expandExpress(
           h?.update(bytes);
           produced = bytes.length;
           await writeAll(p, bytes);
-        } else {
-          if (s.offset === undefined || s.length === undefined) {
-            throw new Skip('unsupported', 'E_EXPAND_SOURCE_NAME', `Source names a member (${s.name ?? '?'}) instead of a .psf range; only PSF containers are expanded`);
+        } else if (s.offset === undefined || s.length === undefined) {
+          // A type="CAB" index: the Source is a member of the cabinet that holds the index.
+          if (!opts.readMember) {
+            throw new Skip('unsupported', 'E_EXPAND_SOURCE_NAME', `Source names a cabinet member (${s.name ?? '?'}) but the package is not a cabinet`);
           }
+          const type = s.type.toUpperCase();
+          if (type !== 'RAW' && type !== 'PA30' && type !== 'PA31' && type !== 'PA19') {
+            throw new Skip('unsupported', 'E_EXPAND_SOURCE_TYPE', `unsupported: Source type ${s.type}`);
+          }
+          const blob = await opts.readMember(s.name!);
+          if (!blob) throw new FormatError('E_EXPAND_NO_MEMBER', `Source names cabinet member ${s.name}, which the cabinet does not hold`, { file: cixOrigin, where });
+          if (s.hash) {
+            const sh = hasher(s.hash)!;
+            if (sh.update(blob).digest('hex') !== s.hash.value) {
+              throw new MismatchError('E_EXPAND_SOURCE_HASH', `cabinet member ${s.name} does not match its ${s.hash.alg}`, { file: cixOrigin, where });
+            }
+          }
+          let target: Uint8Array;
+          if (type === 'RAW') {
+            kind = 'RAW';
+            target = blob;
+          } else {
+            const k = sourceKind(blob);
+            if (k === null || k === 'LZMS') throw new FormatError('E_EXPAND_BLOB', `cabinet member ${s.name} (type ${s.type}) is not a delta`, { file: cixOrigin, where });
+            kind = k;
+            let source: Uint8Array | null = null;
+            if (f.basis) {
+              const b = await basisBytes(f);
+              source = b.bytes;
+              basisLabel = b.label;
+            }
+            target = applyDelta(blob, source, { checkHash: true, maxTargetSize: f.length }).target;
+          }
+          h?.update(target);
+          produced = target.length;
+          await writeAll(p, target);
+        } else {
+          if (!psf) throw new FormatError('E_EXPAND_NO_PSF', 'Source addresses a .psf range, but the package has no .psf', { file: cixOrigin, where });
           if (s.offset + s.length > psf.size) {
             throw new FormatError('E_EXPAND_RANGE', `Source range ${s.offset}+${s.length} runs past the end of the .psf (${psf.size} bytes)`, { file: cixOrigin, where });
           }

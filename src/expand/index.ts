@@ -42,6 +42,7 @@ export async function expandPackage(file: string, dest: string, opts: ExpandPack
     const times = new Map(pkg.cix.files.map((f) => [f.id, cabTime(f.time)]));
     const report = await expandExpress(pkg.cix, pkg.cixOrigin, pkg.psf, dest, {
       ...opts,
+      ...(pkg.readMember ? { readMember: pkg.readMember } : {}),
       beforeCommit: async (staged, r) => {
         if (opts.cab === undefined) return;
         if (r.notExpanded.length > 0) {

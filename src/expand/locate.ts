@@ -27,7 +27,10 @@ export interface ExpressPackage {
   /** Where the cix came from, e.g. `KB.msu!Windows11.0-KB…-x64.cab!express.psf.cix.xml`. */
   cixOrigin: string;
   cix: ContainerIndex;
-  psf: ByteSource;
+  /** The `.psf`, or null when the package has none (a `type="CAB"` index addresses cabinet members). */
+  psf: ByteSource | null;
+  /** Reads a member of the cabinet that holds the cix, for Sources addressed by name; undefined if absent. */
+  readMember?: (name: string) => Promise<Uint8Array | undefined>;
   /** The rest of the package, or null when this kind of package cannot list it (WIM-based MSU). */
   members: PackageMember[] | null;
   close(): Promise<void>;
@@ -48,7 +51,7 @@ async function memberSource(cab: Cabinet, e: CabEntry): Promise<ByteSource> {
   return new BufferSource(await cab.readFile(e), `${cab.name}!${e.name}`);
 }
 
-async function siblingPsf(file: string, cix: ContainerIndex): Promise<FileSource> {
+async function siblingPsf(file: string, cix: ContainerIndex): Promise<FileSource | null> {
   const dir = path.dirname(file);
   const candidates = [];
   if (cix.name && isPsfName(cix.name)) candidates.push(baseName(cix.name));
@@ -61,7 +64,22 @@ async function siblingPsf(file: string, cix: ContainerIndex): Promise<FileSource
       // try the next name
     }
   }
-  throw new FormatError('E_EXPAND_NO_PSF', `no .psf for this index (looked for ${candidates.join(', ')} beside it)`, { file });
+  return null;
+}
+
+/** Sources by name read members of `cab` (exact name first, then as Windows compares names). */
+function memberReader(cab: Cabinet): (name: string) => Promise<Uint8Array | undefined> {
+  return async (name) => {
+    const e = cab.entries.find((x) => x.name === name) ?? cab.entries.find((x) => x.name.toLowerCase() === name.toLowerCase());
+    return e ? cab.readFile(e) : undefined;
+  };
+}
+
+/** Members a `type="CAB"` index uses as delta Sources: blobs, not package files. */
+function sourceNames(cix: ContainerIndex): Set<string> {
+  const out = new Set<string>();
+  for (const f of cix.files) if (f.source?.name !== undefined && f.source.name !== f.name) out.add(f.source.name.toLowerCase());
+  return out;
 }
 
 async function fromFolder(dir: string): Promise<ExpressPackage> {
@@ -76,12 +94,25 @@ async function fromFolder(dir: string): Promise<ExpressPackage> {
   const psfs = top.filter(isPsfName);
   const wanted = loaded.cix.name ? psfs.find((p) => p.toLowerCase() === baseName(loaded.cix.name).toLowerCase()) : undefined;
   const psfName = wanted ?? (psfs.length === 1 ? psfs[0] : undefined);
-  if (!psfName) {
-    throw new FormatError('E_EXPAND_NO_PSF', psfs.length ? `the folder holds several .psf files and the index names none of them` : 'the folder holds no .psf', { file: dir });
+  if (!psfName && psfs.length > 1) {
+    throw new FormatError('E_EXPAND_NO_PSF', 'the folder holds several .psf files and the index names none of them', { file: dir });
   }
-  const psf = await FileSource.open(path.join(dir, psfName), path.join(dir, psfName));
+  // No .psf: a type="CAB" index (an extracted cabinet) whose Sources are files of the folder by name.
+  const psf = psfName ? await FileSource.open(path.join(dir, psfName), path.join(dir, psfName)) : null;
+  const blobs = sourceNames(loaded.cix);
+  const byLower = new Map(top.map((f) => [f.toLowerCase(), f]));
+  const readMember = async (name: string): Promise<Uint8Array | undefined> => {
+    const f = byLower.get(name.replace(/\\/g, '/').toLowerCase());
+    if (f === undefined) return undefined;
+    const { readFile } = await import('node:fs/promises');
+    try {
+      return new Uint8Array(await readFile(path.join(dir, f)));
+    } catch (err) {
+      throw ioError(err, path.join(dir, f));
+    }
+  };
   const members: PackageMember[] = files
-    .filter((f) => f !== psfName && f !== cixes[0])
+    .filter((f) => f !== psfName && f !== cixes[0] && !blobs.has(f.toLowerCase()))
     .map((f) => ({
       name: f.split('/').join('\\'),
       read: async () => {
@@ -93,7 +124,7 @@ async function fromFolder(dir: string): Promise<ExpressPackage> {
         }
       },
     }));
-  return { cixOrigin: loaded.origin, cix: loaded.cix, psf, members, close: () => psf.close() };
+  return { cixOrigin: loaded.origin, cix: loaded.cix, psf, readMember, members, close: async () => psf?.close() };
 }
 
 function cabMembers(cab: Cabinet, skip: (e: CabEntry) => boolean): PackageMember[] {
@@ -109,29 +140,31 @@ async function fromCabinet(file: string): Promise<ExpressPackage> {
   };
   try {
     const own = outer.entries.find((e) => isCixName(e.name));
+    const blobs = sourceNames(loaded.cix);
     if (own) {
-      // The payload cab itself: the .psf is a member, or a file beside it.
+      // The payload cab itself: the .psf is a member, or a file beside it (none for a type="CAB" index).
       const member = outer.entries.find((e) => isPsfName(e.name));
       const psf = member ? await memberSource(outer, member) : await siblingPsf(file, loaded.cix);
-      if (!member) closers.push(() => psf.close());
-      const members = cabMembers(outer, (e) => e === own || e === member);
-      return { cixOrigin: loaded.origin, cix: loaded.cix, psf, members, close };
+      if (!member && psf) closers.push(() => psf.close());
+      const members = cabMembers(outer, (e) => e === own || e === member || blobs.has(e.name.toLowerCase()));
+      return { cixOrigin: loaded.origin, cix: loaded.cix, psf, readMember: memberReader(outer), members, close };
     }
     // A cabinet-based MSU: the .psf is a member of the MSU, the cix in its payload cab.
     const psfEntry = outer.entries.find((e) => classifyMember(e.name).role === 'psf') ?? outer.entries.find((e) => isPsfName(e.name));
-    if (!psfEntry) throw new FormatError('E_EXPAND_NO_PSF', 'this MSU carries a container index but no .psf', { file });
-    const psf = await memberSource(outer, psfEntry);
+    const psf = psfEntry ? await memberSource(outer, psfEntry) : null;
     let members: PackageMember[] | null = null;
+    let readMember: ExpressPackage['readMember'];
     for (const e of outer.entries) {
       if (classifyMember(e.name).role !== 'lcu-payload' || !/\.cab$/i.test(e.name)) continue;
       const inner = await openMemberCab(outer, e);
       closers.push(() => inner.close());
       if (inner.entries.some((x) => isCixName(x.name))) {
-        members = cabMembers(inner, (x) => isCixName(x.name));
+        members = cabMembers(inner, (x) => isCixName(x.name) || blobs.has(x.name.toLowerCase()));
+        readMember = memberReader(inner);
         break;
       }
     }
-    return { cixOrigin: loaded.origin, cix: loaded.cix, psf, members, close };
+    return { cixOrigin: loaded.origin, cix: loaded.cix, psf, ...(readMember ? { readMember } : {}), members, close };
   } catch (err) {
     await close();
     throw err;
@@ -173,5 +206,5 @@ export async function openExpressPackage(file: string): Promise<ExpressPackage> 
   // Otherwise it should be the cix XML itself, with the .psf beside it.
   const loaded = await loadContainerIndex(file);
   const psf = await siblingPsf(file, loaded.cix);
-  return { cixOrigin: loaded.origin, cix: loaded.cix, psf, members: null, close: () => psf.close() };
+  return { cixOrigin: loaded.origin, cix: loaded.cix, psf, members: null, close: async () => psf?.close() };
 }

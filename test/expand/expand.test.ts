@@ -309,6 +309,38 @@ describe.skipIf(!hasCorpus)('msu expand on packages', () => {
     expect(noCab.code).toBe(4);
   }, 60_000);
 
+  it('a real type="CAB" index (KB2999226): Sources are payload-cab members; PE deltas and what builds on them are listed', async () => {
+    const file = corpusPath('msu', 'Windows6.1-KB2999226-x64.msu');
+    const out = fresh('out');
+    const r = await runCli('expand', file, '-d', out, '--json');
+    expect(r.code).toBe(4);
+    const report = JSON.parse(r.stdout);
+    expect(report.psf).toBeNull();
+    expect(report.cix).toBe('Windows6.1-KB2999226-x64.msu!Windows6.1-KB2999226-x64.cab!_manifest_.cix.xml');
+    expect(report.files).toBe(118);
+    const kinds = (list: { source?: string; code?: string }[], key: 'source' | 'code') =>
+      list.reduce<Record<string, number>>((m, e) => ({ ...m, [e[key]!]: (m[e[key]!] ?? 0) + 1 }), {});
+    // 22 RAW members, the one baseless PA30 (x86 ucrtbase.dll) and its copy; two PE-aware deltas refused,
+    // and every File whose Basis chain leads to one of them.
+    expect(kinds(report.expanded, 'source')).toEqual({ RAW: 22, PA30: 1, copy: 1 });
+    expect(kinds(report.notExpanded, 'code')).toEqual({ E_DELTA_PE: 2, E_EXPAND_BASIS_SKIPPED: 92 });
+    // The index's own SHA-1s, read here independently of the code under test.
+    const cab = await Cabinet.openFile(file);
+    let cixText: string;
+    try {
+      const payload = await Cabinet.open(new BufferSource(await cab.readFile(cab.entries.find((e) => e.name.endsWith('x64.cab'))!)));
+      cixText = Buffer.from(await payload.readFile(payload.entries.find((e) => e.name === '_manifest_.cix.xml')!)).toString('utf8');
+    } finally {
+      await cab.close();
+    }
+    for (const e of report.expanded as { id: number; name: string }[]) {
+      const m = new RegExp(`<File id="${e.id}"[^>]*><Hash alg="SHA1" value="([0-9a-f]{40})"`).exec(cixText)!;
+      const got = createHash('sha1').update(readFileSync(path.join(out, outName(e.name)))).digest('hex');
+      expect(got, e.name).toBe(m[1]);
+    }
+    expect(tree(out)).toHaveLength(24);
+  });
+
   it('the cix XML itself, with the .psf beside it', async () => {
     const entries = corpusEntries().filter((e) => e.id === 1 || e.id === 4);
     const { dir } = writeFolder(entries);

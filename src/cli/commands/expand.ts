@@ -28,7 +28,7 @@ export function register(program: Command, ctx: CliContext): void {
         cab: opts.cab,
         onProgress: (done, total, name) => ctx.progress(`expanding ${Math.floor((done / Math.max(total, 1)) * 100)}% ${name}`),
       });
-      const out = { ...report, cix: shown(report.cix), psf: shown(report.psf), ...(report.cab ? { cab: { ...report.cab, file: path.basename(report.cab.file) } } : {}) };
+      const out = { ...report, cix: shown(report.cix), psf: report.psf === null ? null : shown(report.psf), ...(report.cab ? { cab: { ...report.cab, file: path.basename(report.cab.file) } } : {}) };
       if (opts.json) ctx.printJson(out);
       else {
         const lines = [`expanded ${report.expanded.length} of ${report.files} file(s), ${report.bytes} bytes into ${opts.dest}`];
