@@ -14,10 +14,11 @@ import { Cabinet } from '../../src/cab/cabinet.js';
 import { buildCabinet } from '../../src/cab/writer.js';
 import { parseContainerIndex } from '../../src/cbs/cix.js';
 import { expandExpress, expandPackage } from '../../src/expand/index.js';
-import { FormatError, MismatchError } from '../../src/errors.js';
+import { FormatError, MismatchError, MsuError } from '../../src/errors.js';
 import { BufferSource, FileSource } from '../../src/util/source.js';
 import { corpusPath, hasCorpus } from '../helpers/corpus.js';
 import { runCli } from '../helpers/cli.js';
+import { rng } from '../helpers/rng.js';
 import { buildDelta, PatchWriter } from '../helpers/pa30-build.js';
 import { hasTool, skipNote } from '../helpers/tools.js';
 import { captureWim, wimBytes } from '../helpers/wim-msu.js';
@@ -196,6 +197,29 @@ describe.skipIf(!hasCorpus)('msu expand on a PSF built from real blobs', () => {
       }
     }
   });
+
+  it('seeded mutations of the .psf: a full, correct expansion or one MsuError with nothing written', async () => {
+    const entries = corpusEntries();
+    const { psf, cix } = buildExpress(entries);
+    const index = parseContainerIndex(cix);
+    const rnd = rng(0x5eed);
+    let failed = 0;
+    for (let k = 0; k < 25; k++) {
+      const bad = Buffer.from(psf);
+      for (let f = 1 + rnd(3); f > 0; f--) bad[rnd(bad.length)] = rnd(256);
+      const out = fresh('out');
+      try {
+        const report = await expandExpress(index, 'c.xml', new BufferSource(bad, 'x.psf'), out, { basisDir: basisDir() });
+        expect(report.expanded).toHaveLength(entries.length);
+        for (const e of entries) expect(sha256(readFileSync(path.join(out, outName(e.name)))), `case ${k}`).toBe(sha256(e.target));
+      } catch (e) {
+        expect(e, `case ${k}: ${String(e)}`).toBeInstanceOf(MsuError);
+        expect(tree(out), `case ${k}`).toEqual([]);
+        failed++;
+      }
+    }
+    expect(failed).toBeGreaterThan(0);
+  }, 60_000);
 
   it('the CLI says which File and exits 1 on a flipped byte, leaving the target directory as it was', async () => {
     const { dir, ranges } = writeFolder(corpusEntries());
