@@ -3,6 +3,9 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSy
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { Cabinet } from '../../src/cab/index.js';
+import { buildCabinet } from '../../src/cab/writer.js';
+import { verifyPackage } from '../../src/cbs/verify.js';
 import { EXIT } from '../../src/errors.js';
 import { runCli } from '../helpers/cli.js';
 import { corpusPath, hasCorpus } from '../helpers/corpus.js';
@@ -138,4 +141,47 @@ describe('msu delta apply on built deltas', () => {
     expect(r.code).toBe(EXIT.usage);
     expect(r.stderr).toContain('--base-manifest and --wcp are for DCM manifests');
   });
+});
+
+describe.skipIf(!hasCorpus)('msu verify checks DCM-compressed manifests as decoded', () => {
+  const FOD = corpusPath('cab', 'fod', 'OpenSSH-Client-Package~31bf3856ad364e35~amd64~~.cab');
+  const BASE = corpusPath('manifests', 'base_manifest.bin');
+
+  it('without a base manifest: no false mismatch, a note per DCM manifest; with one: all 11 listed in the catalogs', async () => {
+    const without = await verifyPackage(FOD);
+    expect(without.ok).toBe(true);
+    expect(without.packages[0]!.signed).toEqual({ checked: 8, found: 8 });
+    expect(without.notes.filter((n) => n.includes('DCM-compressed manifest not checked'))).toHaveLength(3);
+    const withBase = await verifyPackage(FOD, { baseManifest: readFileSync(BASE) });
+    expect(withBase.ok).toBe(true);
+    expect(withBase.packages[0]!.signed).toEqual({ checked: 11, found: 11 });
+    // A wrong base manifest is a mismatch, not a pass.
+    const wrong = Buffer.from(readFileSync(BASE));
+    wrong.fill(0x41, 2000, 6000);
+    const bad = await verifyPackage(FOD, { baseManifest: wrong });
+    expect(bad.ok).toBe(false);
+    expect(bad.mismatches.every((m) => m.check === 'catalog-member')).toBe(true);
+    expect(bad.mismatches.length).toBeGreaterThan(0);
+  }, 60_000);
+
+  it('uses the base manifest of a wcp.dll the package ships, and the CLI takes --base-manifest', async () => {
+    const cab = await Cabinet.openFile(FOD);
+    const files: { name: string; data: Uint8Array }[] = [];
+    try {
+      for (const e of cab.entries) if (/\.(mum|manifest|cat)$/i.test(e.name)) files.push({ name: e.name, data: await cab.readFile(e) });
+    } finally {
+      await cab.close();
+    }
+    const wcp = buildPe([{ type: 0x266, name: 1, lang: 0, data: readFileSync(BASE) }]);
+    files.push({ name: 'amd64_microsoft-windows-servicingstack_31bf3856ad364e35_10.0.19041.1_none_0000000000000000\\wcp.dll', data: wcp });
+    const pkg = put('fod-with-ssu.cab', buildCabinet({ folders: [{ compression: 'none', files }] }));
+    const r = await verifyPackage(pkg);
+    expect(r.ok).toBe(true);
+    expect(r.packages[0]!.signed).toEqual({ checked: 11, found: 11 });
+    expect(r.notes.some((n) => n.endsWith("wcp.dll: its base manifest decodes the package's DCM-compressed manifests"))).toBe(true);
+
+    const cli = await runCli('verify', FOD, '--base-manifest', BASE);
+    expect(cli.code).toBe(EXIT.ok);
+    expect(cli.stdout).toContain('11/11 .mum/.manifest listed in them');
+  }, 60_000);
 });
