@@ -18,6 +18,7 @@ const BEHIND_COMMANDS: Record<string, string[]> = {
   vm: ['runVm', 'validateRunSpec', 'qemuArgs', 'probeQemu'],
   'run dism / run wua / run report': ['prepareDismRun', 'checkDismReports', 'prepareWuaRun', 'buildRunReport', 'readRunReport', 'writeRunReport'],
   'delta apply': ['applyDelta', 'readDeltaHeader', 'unwrapDelta', 'decodeDcmManifest', 'isDcmManifest', 'baseManifestFromWcp', 'parsePe'],
+  expand: ['expandPackage', 'expandExpress', 'openExpressPackage', 'decodeCompressApiContainer', 'decompressLzms'],
 };
 
 describe('library entry point', () => {
