@@ -10,7 +10,7 @@ import { listFiles } from '../util/walk.js';
 import type { WindowsArch } from '../wim/types.js';
 import { allExposedIds, findQemuDevice, QEMU_DEVICES, qemuDeviceIds, type ExposedIds, type QemuDevice } from './devices.js';
 import { matchHardwareIds, normalizeHardwareId, parsePciId, type HardwareIdMatch, type PciId } from './hwid.js';
-import { catalogFor, InfError, infArchs, modelArchs, parseInf, type Inf, type InfArch, type InfModel } from './inf.js';
+import { catalogFor, InfError, infArchs, MAX_INF_BYTES, modelArchs, parseInf, type Inf, type InfArch, type InfModel } from './inf.js';
 
 export type FindingLevel = 'error' | 'warning' | 'info';
 
@@ -75,7 +75,6 @@ export interface DriverCheckOptions {
   disableLegacy?: boolean;
 }
 
-const MAX_INF_BYTES = 16 * 1024 * 1024;
 const MAX_FILES = 200_000;
 
 /** Case-insensitive listing of the package (Windows file names are case-insensitive). */
@@ -206,7 +205,9 @@ export async function checkDriverPackage(dir: string, opts: DriverCheckOptions =
         add('error', 'DRV_INF_SYNTAX', err.message, rel, err.line);
         continue;
       }
-      throw err;
+      // Anything else is a parser bug, but one INF must not stop the check of the package.
+      add('error', 'DRV_INF_UNREADABLE', `INF could not be parsed (${err instanceof Error ? err.message : String(err)})`, rel);
+      continue;
     }
     for (const i of inf.issues) add(i.level, i.code, i.message, rel, i.line);
     const services = inf.installs.flatMap((d) => d.services).filter((s) => s.name !== '');
