@@ -163,6 +163,8 @@ export interface InfDdInstall {
   services: InfServiceInstall[];
   /** `Include=` system INFs this section pulls in. */
   includes: string[];
+  /** Architectures whose Models lines reach this section (an `.NTarm` section serves ARM32 only). */
+  archs: InfArch[];
   line: number;
 }
 
@@ -678,12 +680,15 @@ function buildModel(inf: Inf, byName: Map<string, InfSection>, warn: Warn): void
             warn('INF_MISSING_SECTION', `install section [${installSection}] of ${model.hardwareId ?? model.description} does not exist`, me.line);
             continue;
           }
-          if (!installSeen.has(lc(dd))) installSeen.set(lc(dd), readDdInstall(inf, dd, installSection, warn));
+          let seen = installSeen.get(lc(dd));
+          if (!seen) installSeen.set(lc(dd), (seen = readDdInstall(inf, dd, installSection, warn)));
+          if (!seen.archs.includes(arch)) seen.archs.push(arch);
         }
       }
     }
   }
   inf.installs = [...installSeen.values()];
+  for (const dd of inf.installs) dd.archs = KNOWN_ARCHS.filter((a) => dd.archs.includes(a));
 }
 
 /**
@@ -772,6 +777,7 @@ function readDdInstall(inf: Inf, section: string, installName: string, warn: War
     coInstallerFiles: findSection(inf, `${s.name}.CoInstallers`) ? copyFilesOf(inf, `${s.name}.CoInstallers`, warn) : [],
     services,
     includes,
+    archs: [],
     line: s.line,
   };
 }
