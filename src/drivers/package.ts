@@ -178,7 +178,11 @@ export async function checkDriverPackage(dir: string, opts: DriverCheckOptions =
   const infs: InfSummary[] = [];
   const parsed: Array<{ rel: string; inf: Inf }> = [];
 
-  if (listing.infs.filter((f) => /\.inf$/i.test(f)).length === 0) {
+  if (!st.isDirectory() && !/\.(inf|inx)$/i.test(dir)) {
+    // A file named directly that is not an INF: one finding, and it is not parsed as one.
+    listing.infs.splice(0);
+    add('error', 'DRV_NO_INF', `${path.basename(dir)} is not an .inf file: DISM and pnputil install only .inf files (name the INF or its folder)`);
+  } else if (listing.infs.filter((f) => /\.inf$/i.test(f)).length === 0) {
     add('error', 'DRV_NO_INF', 'no .inf file in the package: DISM and pnputil have nothing to install');
   }
 

@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import type { IsoBootInfo } from '../../wim/index.js';
 import { UsageError } from '../../errors.js';
 import type { CliContext } from '../context.js';
+import { shownPath } from '../paths.js';
 
 // Loaded when a command runs, not at CLI start (see inspect.ts).
 const wimIso = () => import('../../wim/iso.js');
@@ -43,7 +44,7 @@ export function register(program: Command, ctx: CliContext): void {
     .action(async (file: string, opts: { json?: boolean }) => {
       const { isoBootInfo } = await wimIso();
       const info = await isoBootInfo(file);
-      if (opts.json) return ctx.printJson(info);
+      if (opts.json) return ctx.printJson({ ...info, file: shownPath(info.file) });
       ctx.print(describeBoot(info).join('\n'));
     });
 
@@ -79,7 +80,7 @@ export function register(program: Command, ctx: CliContext): void {
         ...(splitWimMiB !== undefined ? { splitWimMiB } : {}),
         onProgress: progress,
       });
-      if (opts.json) return ctx.printJson(info);
+      if (opts.json) return ctx.printJson({ ...info, file: shownPath(info.file) });
       ctx.print(describeBoot(info).join('\n'));
     });
 }
