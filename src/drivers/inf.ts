@@ -266,8 +266,8 @@ function stripComment(text: string): { code: string; openQuote: boolean } {
   }
 }
 
-/** Indexes of the separators `sep` outside quotes (one linear pass). */
-function unquotedIndexes(text: string, sep: string, first: boolean): number[] {
+/** Indexes of the separators `sep` outside quotes (one linear pass), at most `max` of them. */
+function unquotedIndexes(text: string, sep: string, first: boolean, max = Infinity): number[] {
   const out: number[] = [];
   const nextQuote = seeker(text, '"');
   const nextSep = seeker(text, sep);
@@ -284,17 +284,19 @@ function unquotedIndexes(text: string, sep: string, first: boolean): number[] {
     }
     if (!inQuote) {
       out.push(c);
-      if (first) return out;
+      if (first || out.length > max) return out;
     }
     i = c + 1;
   }
 }
 
-/** Split on commas outside quotes; fields trimmed, quotes kept. */
-function splitFields(text: string): string[] {
+/** Split on commas outside quotes; fields trimmed, quotes kept. Undefined when there are more than `max` fields. */
+function splitFields(text: string, max = Infinity): string[] | undefined {
   const fields: string[] = [];
   let start = 0;
-  for (const c of unquotedIndexes(text, ',', false)) {
+  const commas = unquotedIndexes(text, ',', false, max);
+  if (commas.length >= max) return undefined;
+  for (const c of commas) {
     fields.push(text.slice(start, c).trim());
     start = c + 1;
   }
@@ -420,9 +422,11 @@ export function parseInf(bytes: Uint8Array, file?: string, opts: ParseInfOptions
       return;
     }
     const eq = findEquals(t);
-    const rawFields = splitFields(eq >= 0 ? t.slice(eq + 1) : t);
-    fieldCount += rawFields.length + 1;
-    if (fieldCount > MAX_INF_FIELDS) throw new InfError(`more than ${MAX_INF_FIELDS} values; refusing the INF`, file, line);
+    // The budget is checked while splitting, so one huge line never builds its fields first.
+    const rawFields = splitFields(eq >= 0 ? t.slice(eq + 1) : t, MAX_INF_FIELDS - fieldCount);
+    if (rawFields === undefined || (fieldCount += rawFields.length + 1) > MAX_INF_FIELDS) {
+      throw new InfError(`more than ${MAX_INF_FIELDS} values; refusing the INF`, file, line);
+    }
     // `fields` is filled in pass 2, once [Strings] is known.
     if (eq >= 0) current.entries.push({ line, rawKey: t.slice(0, eq).trim(), fields: [], rawFields });
     else current.entries.push({ line, fields: [], rawFields });
@@ -488,7 +492,10 @@ export function parseInf(bytes: Uint8Array, file?: string, opts: ParseInfOptions
   const expand = (f: string, line: number): string => {
     if (!f.includes('%') && !f.includes('"')) return f;
     const limit = Math.max(MAX_EXPANDED_CHARS, f.length);
-    const parts: string[] = [];
+    // Pieces are joined 1024 at a time into flat chunks: a field of millions of references
+    // costs about its own length in memory, not a string object per piece.
+    const chunks: string[] = [];
+    let parts: string[] = [];
     let len = 0;
     const put = (piece: string): void => {
       len += piece.length;
@@ -496,6 +503,10 @@ export function parseInf(bytes: Uint8Array, file?: string, opts: ParseInfOptions
         throw new InfError(`%strkey% substitution makes a value longer than ${MAX_EXPANDED_CHARS} characters, the SetupAPI limit`, file, line);
       }
       parts.push(piece);
+      if (parts.length === 1024) {
+        chunks.push(parts.join(''));
+        parts = [];
+      }
     };
     let inQuote = false;
     let i = 0;
@@ -523,7 +534,8 @@ export function parseInf(bytes: Uint8Array, file?: string, opts: ParseInfOptions
       put(lookup(f.slice(j + 1, k), f.slice(j, k + 1), line));
       i = k + 1;
     }
-    return parts.join('');
+    chunks.push(parts.join(''));
+    return chunks.join('');
   };
 
   for (const s of order) {
