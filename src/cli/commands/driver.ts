@@ -3,6 +3,7 @@ import { UsageError } from '../../errors.js';
 import type { DriverCheckReport } from '../../drivers/package.js';
 import type { WindowsArch } from '../../wim/types.js';
 import type { CliContext } from '../context.js';
+import { shownPath } from '../paths.js';
 
 // Loaded when a command runs, not at CLI start (see inspect.ts).
 const driverDevices = () => import('../../drivers/devices.js');
@@ -53,7 +54,7 @@ export function register(program: Command, ctx: CliContext): void {
         ...(opts.device !== undefined ? { device: opts.device } : {}),
         ...(opts.disableLegacy ? { disableLegacy: true } : {}),
       });
-      if (opts.json) ctx.printJson(report);
+      if (opts.json) ctx.printJson({ ...report, dir: shownPath(report.dir) });
       else ctx.print(formatReport(report).join('\n'));
       if (report.errors > 0) ctx.exitCode = 1;
     });
