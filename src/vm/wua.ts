@@ -94,18 +94,14 @@ export function inspectionScript(hiveDir: string): string {
 
 /** The facts from the inspection's output (pure). */
 export function parseInspection(stdout: string, unattendFile: string | undefined): WuaImageFacts {
+  // markers can follow output without a line break (pread prints raw bytes): split on them anywhere
   const sections = new Map<string, string[]>();
-  let cur = '';
-  for (const line of stdout.split('\n')) {
-    const m = /^@@msu-(\w+)@@$/.exec(line.trim());
-    if (m) {
-      cur = m[1]!;
-      sections.set(cur, []);
-    } else if (cur) sections.get(cur)!.push(line);
-  }
+  const parts = stdout.split(/@@msu-(\w+)@@/);
+  for (let i = 1; i < parts.length; i += 2) sections.set(parts[i]!, parts[i + 1]!.split('\n'));
   const archText = (sections.get('arch') ?? []).join(' ').trim();
   const arch = archText === 'x86_64' ? 'amd64' : archText === 'i386' ? 'x86' : archText === 'aarch64' ? 'arm64' : undefined;
-  const panther = (sections.get('panther') ?? []).map((l) => l.trim()).filter(Boolean);
+  // guestfish find prints paths below the folder, each with a leading slash
+  const panther = (sections.get('panther') ?? []).map((l) => l.trim().replace(/^\/+/, '')).filter(Boolean);
   const pantherUnattend = panther.filter((p) => /^unattend\/[^/]+\.xml$/i.test(p)).sort();
   const existingUnattend = panther.find((p) => /^unattend\.xml$/i.test(p));
   const hibernated = /hibr/i.test((sections.get('hiberfil') ?? []).join(''));

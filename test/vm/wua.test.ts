@@ -151,7 +151,9 @@ describe('the image checks and the cleanup, as data (the real libguestfs runs ar
   const out = (o: Record<string, string[]>): string => Object.entries(o).map(([k, v]) => [`@@msu-${k}@@`, ...v].join('\n')).join('\n') + '\n';
 
   it('reads the inspection output: architecture, Panther answer files in any case, the hibernation signature', () => {
-    const facts = parseInspection(out({ arch: ['x86_64'], panther: ['UnattendGC', 'Unattend.XML', 'Unattend', 'Unattend/Autounattend.xml', 'setupact.log'], hiberfil: ['HIBR'], end: [] }), 'C:\\a.xml');
+    // as guestfish prints them: find with a leading slash, pread without a line break before the next marker
+    const text = out({ arch: ['x86_64'], panther: ['/UnattendGC', '/Unattend.XML', '/Unattend', '/Unattend/Autounattend.xml', '/setupact.log'], hiberfil: [] }).replace('@@msu-hiberfil@@\n', '@@msu-hiberfil@@\nHIBR\u0000\u0000') + '@@msu-end@@\n';
+    const facts = parseInspection(text, 'C:\\a.xml');
     expect(facts).toEqual({ arch: 'amd64', hibernated: true, pantherUnattend: ['Unattend/Autounattend.xml'], existingUnattend: 'Unattend.XML', unattendFile: 'C:\\a.xml' });
     // a missing hiberfil.sys or Panther folder (the commands failed, nothing printed) is no problem
     expect(parseInspection(out({ arch: ['i386'], panther: [], hiberfil: [], end: [] }), undefined)).toEqual({ arch: 'x86', hibernated: false, pantherUnattend: [] });
