@@ -62,7 +62,6 @@ describe.runIf(ready)('msu run wua: the real offline injection and the image the
     expect(e.message).toContain('HKLM\\SYSTEM\\Setup!UnattendFile names "C:\\\\answers\\\\autounattend.xml"');
     expect(e.message).toContain('Windows\\Panther\\Unattend\\Unattend.xml would be read before the injected Panther\\unattend.xml');
     expect(existsSync(path.join(runDir, WUA_RUN_FILES.work))).toBe(false);
-    // an --arch that contradicts the image is refused as well (checked by the same inspection)
   });
 
   it('injects the runner, its task and the unattend; keeps the user\'s unattend aside; leaves the base image and the registry alone', SLOW, async () => {

@@ -13,6 +13,10 @@
  *   worker.cmd     every DISM step through the `:run` subroutine
  *   heartbeat.cmd  background loop: a heartbeat line on COM1 every minute
  *   msu-diskpart.txt  SAN policy so the data disks come online
+ *   winpeshl.ini   makes WinPE's shell start cmd /k startnet.cmd instead of X:\setup.exe
+ *
+ * Each file is built by its own function (startnetScript, workerScript, heartbeatScript,
+ * diskpartScript, winpeshlIni); the worker's steps come from WorkerSteps.
  *
  * Nothing from the plan reaches a command line unchecked: step ids, labels and ISO paths
  * are generated here from a restricted alphabet (cmdWord), and everything else is
