@@ -20,7 +20,7 @@ import { canonicalJson } from '../util/json.js';
 import { writeFileAtomic } from '../util/fsout.js';
 import { runTool } from '../util/exec.js';
 import { wimUpdate, type WimUpdateCommand } from '../wim/wimlib.js';
-import { DEFAULT_LABELS, generateDismWorker, servicedImages, STATUS_FILES, type DismImageLayout, type DismWorkerFile } from './guest/dism-worker.js';
+import { DEFAULT_LABELS, generateDismWorker, MEDIA_DIR, servicedImages, STATUS_FILES, WARNING_CODES, type DismImageLayout, type DismWorkerFile } from './guest/dism-worker.js';
 import { assertMatchesPlan, compareWithPlan, parseDismDrivers, parseDismPackages, type DismDriver, type DismPackage, type PlanDifference } from './dism-output.js';
 import { validateRunSpec, type RunSpec } from './spec.js';
 import type { RunResult } from './runner.js';
@@ -143,7 +143,7 @@ export async function prepareDismRun(plan: Plan, opts: PrepareDismOptions): Prom
     commands.push({
       tool: 'wimlib-imagex',
       args: ['update', at(`${F.bootTree}/sources/boot.wim`), '2', '--rebuild', '--no-acls'],
-      why: 'add startnet.cmd, worker.cmd, heartbeat.cmd, msu-diskpart.txt to boot.wim index 2 (Windows\\System32) via wimUpdate',
+      why: 'add startnet.cmd, worker.cmd, heartbeat.cmd, msu-diskpart.txt and winpeshl.ini (runs startnet.cmd instead of X:\\setup.exe) to boot.wim index 2 (Windows\\System32) via wimUpdate',
     });
     commands.push({
       tool: 'xorriso',
@@ -291,11 +291,20 @@ export function dryRunArgv(spec: RunSpec, runDir: string): string[] {
   ];
 }
 
+/** A step that ended with an exit code the worker accepts but that still deserves a look. */
+export interface DismStepWarning {
+  step: string;
+  exitCode: number;
+  meaning: string;
+}
+
 export interface DismRunReport {
   packages: Record<string, DismPackage[]>;
   drivers: Record<string, DismDriver[]>;
   notApplicable: string[];
   differences: PlanDifference[];
+  /** Steps that succeeded with a documented non-fatal code (0x800F0806, 0x8007007E). */
+  warnings?: DismStepWarning[];
 }
 
 /**
@@ -332,13 +341,20 @@ export async function readDismReports(plan: Plan, statusDir: string): Promise<Di
       }
     }
   }
-  const notApplicable = await notApplicableSteps(path.join(statusDir, STATUS_FILES.lines));
+  const steps = await acceptedSteps(path.join(statusDir, STATUS_FILES.lines));
+  const notApplicable = steps.filter((s) => s.exitCode === -2146498530).map((s) => s.step).sort();
+  const warnings = dismWarnings(steps);
   const differences = compareWithPlan(plan, packages, drivers, { notApplicable: new Set(notApplicable) });
-  return { packages, drivers, notApplicable, differences };
+  return { packages, drivers, notApplicable, differences, warnings };
 }
 
-/** Steps whose allowed exit code was 0x800F081E (not applicable), from status.jsonl. */
-async function notApplicableSteps(file: string): Promise<string[]> {
+/** Steps whose accepted exit code is a documented non-fatal one, in the order they ran. */
+export function dismWarnings(steps: Array<{ step: string; exitCode: number }>): DismStepWarning[] {
+  return steps.filter((s) => WARNING_CODES.has(s.exitCode)).map((s) => ({ step: s.step, exitCode: s.exitCode, meaning: WARNING_CODES.get(s.exitCode)! }));
+}
+
+/** Steps the worker accepted (ok) with their exit codes, from status.jsonl, in file order. */
+async function acceptedSteps(file: string): Promise<Array<{ step: string; exitCode: number }>> {
   let text: string;
   try {
     text = await readFile(file, 'latin1');
@@ -346,16 +362,41 @@ async function notApplicableSteps(file: string): Promise<string[]> {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
     throw ioError(err, file);
   }
-  const out: string[] = [];
+  const out: Array<{ step: string; exitCode: number }> = [];
   text.split(/\r?\n/).forEach((line) => {
     if (!line.trim()) return;
     try {
       const v = JSON.parse(line) as { type?: string; id?: string; exitCode?: number; ok?: boolean };
-      if (v.type === 'step' && v.ok === true && v.exitCode === -2146498530 && typeof v.id === 'string') out.push(v.id);
+      if (v.type === 'step' && v.ok === true && typeof v.exitCode === 'number' && typeof v.id === 'string') out.push({ step: v.id, exitCode: v.exitCode });
     } catch {
       // a torn last line (power loss mid-write) is not evidence of anything
     }
   });
+  return out;
+}
+
+/**
+ * Logs the worker's failure path copied onto the status disk (dism.log, WinPE's DISM and CBS
+ * logs), as paths relative to the run directory, sorted.
+ */
+export async function dismLogFiles(runDir: string): Promise<string[]> {
+  const root = path.join(runDir, 'status', STATUS_FILES.logs);
+  const out: string[] = [];
+  const walk = async (dir: string): Promise<void> => {
+    let names: string[];
+    try {
+      names = await readdir(dir);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw ioError(err, dir);
+    }
+    for (const n of names) {
+      const p = path.join(dir, n);
+      if ((await stat(p)).isDirectory()) await walk(p);
+      else out.push(path.relative(runDir, p).split(path.sep).join('/'));
+    }
+  };
+  await walk(root);
   return out.sort();
 }
 
@@ -378,6 +419,15 @@ export async function collectDismOutputs(runDir: string, destDir: string): Promi
     }
   }
   if (outs.length === 0) throw new UsageError('the output disk holds no install.wim, boot.wim or .swm parts', { file: img });
+  // Setup's own files from the serviced boot.wim index 2: they belong in the media's sources folder
+  for (const name of ['setup.exe', 'setuphost.exe']) {
+    const found = files.find((f) => f.toLowerCase() === `${MEDIA_DIR}/sources/${name}`);
+    if (!found) continue;
+    const dest = path.join(destDir, MEDIA_DIR, 'sources', name);
+    await mkdir(path.dirname(dest), { recursive: true });
+    await cp(path.join(raw, ...found.split('/')), dest);
+    outs.push(dest);
+  }
   return outs;
 }
 
@@ -417,9 +467,10 @@ export interface DismFinish {
  * gets its WIMs copied out to `RUNDIR/output`.
  */
 export async function finishDismRun(plan: Plan, runDir: string, result: RunResult): Promise<DismFinish> {
-  if (!result.ok) return { report: await writeRunReport(runDir), differences: [], outputs: [] };
+  const logs = await dismLogFiles(runDir);
+  if (!result.ok) return { report: await writeRunReport(runDir, undefined, { logs }), differences: [], outputs: [] };
   const dism = await readDismReports(plan, path.join(runDir, 'status'));
-  const report = await writeRunReport(runDir, dism);
+  const report = await writeRunReport(runDir, dism, { logs });
   if (dism.differences.length > 0) return { report, differences: dism.differences, outputs: [] };
   const outputs = await collectDismOutputs(runDir, path.join(runDir, 'output'));
   return { report, differences: [], outputs };

@@ -10,6 +10,6 @@ export * from './report.js';
 export * from './dism.js';
 export * from './dism-output.js';
 export * from './wua.js';
-export { generateDismWorker, dismLayout, servicedImages, DEFAULT_LABELS, STATUS_FILES, EXIT_CODES, type DismImageLayout, type DismStepLayout, type DismWorkerFile, type DismServicedImage, type DismWinreCopy } from './guest/dism-worker.js';
+export { generateDismWorker, dismLayout, servicedImages, DEFAULT_LABELS, STATUS_FILES, EXIT_CODES, WARNING_CODES, type DismImageLayout, type DismStepLayout, type DismWorkerFile, type DismServicedImage, type DismWinreCopy } from './guest/dism-worker.js';
 export { generateWuaRunner, type WuaRunnerOptions, type WuaFilter } from './guest/wua-runner.js';
 export * from './tpm.js';

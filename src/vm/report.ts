@@ -60,6 +60,8 @@ export interface RunReport {
   updates: ReportUpdate[];
   /** DISM path: what the serviced images report, and the differences from the plan. */
   dism?: DismRunReport;
+  /** Guest logs the run left (path A failure path: dism.log, DISM and CBS logs), relative to the run directory. */
+  logs?: string[];
 }
 
 const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -168,6 +170,15 @@ export function formatRunReport(r: RunReport): string {
   if (r.updates.length) {
     lines.push('updates:');
     for (const u of r.updates) lines.push(`  round ${u.round}  ${u.outcome.padEnd(21)} ${u.kb.join(',') || '-'}  ${u.title}${u.hresult && u.hresult !== '0x00000000' ? `  ${u.hresult}` : ''}`);
+  }
+  const warnings = r.dism?.warnings ?? [];
+  if (warnings.length) {
+    lines.push('warnings:');
+    for (const w of warnings) lines.push(`  ${w.step}: exit ${w.exitCode} (${w.meaning})`);
+  }
+  if (r.logs?.length) {
+    lines.push('guest logs (relative to the run directory):');
+    for (const l of r.logs) lines.push(`  ${l}`);
   }
   const diffs = r.dism?.differences ?? [];
   if (diffs.length) {
@@ -385,9 +396,10 @@ export async function readRunDir(runDir: string): Promise<{ events: RunEvent[]; 
 }
 
 /** Build the report from what the run left in `runDir` and write `report.json` there (atomically). */
-export async function writeRunReport(runDir: string, dism?: DismRunReport): Promise<RunReport> {
+export async function writeRunReport(runDir: string, dism?: DismRunReport, extra: { logs?: string[] } = {}): Promise<RunReport> {
   const { events, result, kind } = await readRunDir(runDir);
   const report = buildRunReport(kind, result, events, dism);
+  if (extra.logs && extra.logs.length > 0) report.logs = [...extra.logs];
   await writeFileAtomic(path.join(runDir, RUN_FILES.report), canonicalJson(report));
   return report;
 }

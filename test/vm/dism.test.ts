@@ -9,6 +9,8 @@ import { MsuError, MismatchError, TruncatedError } from '../../src/errors.js';
 import { runCli } from '../helpers/cli.js';
 import { hasTool, skipNote } from '../helpers/tools.js';
 import { runTool } from '../../src/util/exec.js';
+import { WARNING_CODES } from '../../src/vm/guest/dism-worker.js';
+import { formatRunReport } from '../../src/vm/report.js';
 
 const fixture = (name: string): string => readFileSync(path.join(GOLDEN, name), 'utf8');
 
@@ -163,7 +165,7 @@ describe('prepareDismRun (dry run) and msu run dism --dry-run', () => {
     expect(p.spec.vm.disks.map((d) => [d.role, path.basename(d.path), d.format])).toEqual([['work', 'scratch.img', 'raw'], ['output', 'output.img', 'raw']]);
     expect(p.spec.expect.statusFile).toBe('status.json');
     expect(p.artifacts.map((a) => a.path)).toEqual([
-      'guest/startnet.cmd', 'guest/worker.cmd', 'guest/heartbeat.cmd', 'guest/msu-diskpart.txt',
+      'guest/startnet.cmd', 'guest/worker.cmd', 'guest/heartbeat.cmd', 'guest/msu-diskpart.txt', 'guest/winpeshl.ini',
       'dism-manifest.json', 'spec.json', 'host-commands.json', 'qemu-argv.json',
     ]);
     expect(readFileSync(path.join(runDir, 'guest', 'worker.cmd'), 'utf8')).toBe(readFileSync(path.join(GOLDEN, 'dism-worker.cmd'), 'utf8').replaceAll('golden-dism', p.spec.id));
@@ -199,7 +201,7 @@ describe('prepareDismRun (dry run) and msu run dism --dry-run', () => {
     expect(re.steps.map((s) => [s.id, s.isoDir, s.files, s.allow])).toEqual([
       ['i3s1', 'steps/i3s1', ['in3.cab'], [0, 3010]],
       ['i3s2', 'steps/i3s2', ['windows11.0-kb5055000-x64.cab'], [0, 3010, -2146498530]],
-      ['i3s3', '', [], [0, 3010]],
+      ['i3s3', '', [], [0, 3010, -2146498554]],
     ]);
     expect(re.servicedIn).toEqual([
       { host: 'install.wim#1', name: 'install.wim#1/winre.wim', steps: ['i1.winre.s1', 'i1.winre.s2', 'i1.winre.s3'], reports: ['reports/i1.winre.packages.txt', 'reports/i1.winre.drivers.txt'] },
@@ -231,7 +233,7 @@ describe('prepareDismRun (dry run) and msu run dism --dry-run', () => {
     const out = JSON.parse(r.stdout) as { id: string; dryRun: boolean; artifacts: Array<{ path: string }>; hostCommands: string[] };
     expect(out.dryRun).toBe(true);
     expect(out.id).toBe(dismRunId(loadPlan()));
-    expect(out.artifacts).toHaveLength(8);
+    expect(out.artifacts).toHaveLength(9);
     expect(out.hostCommands).toContain('wimlib-imagex');
     expect(existsSync(path.join(runDir, 'guest', 'startnet.cmd'))).toBe(true);
   });
@@ -368,6 +370,13 @@ describe('prepareDismRun for real (host tools, no VM)', () => {
     await runTool('wimlib-imagex', ['extract', path.join(out, 'boot.wim'), '2', '/Windows/System32/startnet.cmd', '/Windows/System32/worker.cmd', `--dest-dir=${path.join(out, 'i2')}`, '--no-acls']);
     expect(readFileSync(path.join(out, 'i2', 'startnet.cmd'), 'utf8')).toBe(readFileSync(path.join(runDir, 'guest', 'startnet.cmd'), 'utf8'));
     expect(readFileSync(path.join(out, 'i2', 'worker.cmd'), 'utf8')).toContain(`"run":"${p.spec.id}"`);
+    // WinPE's shell runs winpeshl.ini when present, else X:\setup.exe: the worker image must carry it
+    const dir2 = (await runTool('wimlib-imagex', ['dir', path.join(out, 'boot.wim'), '2'])).stdout.split('\n').map((l) => l.trim());
+    expect(dir2).toContain('/Windows/System32/winpeshl.ini');
+    await runTool('wimlib-imagex', ['extract', path.join(out, 'boot.wim'), '2', '/Windows/System32/winpeshl.ini', `--dest-dir=${path.join(out, 'i2')}`, '--no-acls']);
+    expect(readFileSync(path.join(out, 'i2', 'winpeshl.ini'), 'utf8')).toBe('[LaunchApps]\r\n%SYSTEMROOT%\\System32\\cmd.exe, /k %SYSTEMROOT%\\System32\\startnet.cmd\r\n');
+    const dir1 = (await runTool('wimlib-imagex', ['dir', path.join(out, 'boot.wim'), '1'])).stdout;
+    expect(dir1).not.toContain('winpeshl.ini');
     await runTool('wimlib-imagex', ['extract', path.join(out, 'boot.wim'), '1', '/Windows/System32/startnet.cmd', `--dest-dir=${path.join(out, 'i1')}`, '--no-acls']);
     expect(readFileSync(path.join(out, 'i1', 'startnet.cmd'), 'utf8')).toBe('wpeinit\r\n');
     const eltorito = (await runTool('xorriso', ['-indev', path.join(runDir, 'boot.iso'), '-report_el_torito', 'plain'])).stdout;
@@ -471,6 +480,41 @@ describe('finishDismRun', () => {
     expect(f.differences.map((d) => [d.image, d.kind, d.item])).toContainEqual(['install.wim#1', 'package-missing', lcu]);
     expect(JSON.parse(readFileSync(path.join(runDir, 'report.json'), 'utf8')).dism.differences.length).toBe(f.differences.length);
     expect(existsSync(path.join(runDir, 'output'))).toBe(false);
+  });
+
+  it.runIf(ready)('documented non-fatal codes become warnings; setup.exe and setuphost.exe of boot.wim#2 are copied out for the media', async () => {
+    const runDir = runDirWith('warn', true, fixture('dism-get-packages.txt'));
+    writeFileSync(
+      path.join(runDir, 'status', 'status.jsonl'),
+      '{"type":"step","id":"i1s4","exitCode":-2146498554,"ok":true}\r\n{"type":"step","id":"i2s1","exitCode":-2146498530,"ok":true}\r\n{"type":"step","id":"i1s1","exitCode":0,"ok":true}\r\n',
+    );
+    const src = path.join(runDir, 'src');
+    mkdirSync(src);
+    writeFileSync(path.join(src, 'a.txt'), 'serviced');
+    await runTool('wimlib-imagex', ['capture', src, path.join(runDir, 'boot.wim'), 'WinPE', '--compress=none']);
+    const { createStatusDisk } = await import('../../src/vm/status-disk.js');
+    await createStatusDisk(path.join(runDir, 'output.img'), {
+      sizeMiB: 64,
+      label: 'MSUOUT',
+      files: { 'boot.wim': readFileSync(path.join(runDir, 'boot.wim')), 'media/sources/setup.exe': 'MZ setup', 'media/sources/setuphost.exe': 'MZ setuphost' },
+    });
+    const f = await finishDismRun(loadPlan(), runDir, resultOf(runDir));
+    expect(f.report.dism!.warnings).toEqual([{ step: 'i1s4', exitCode: -2146498554, meaning: WARNING_CODES.get(-2146498554) }]);
+    expect(f.report.dism!.notApplicable).toEqual(['i2s1']);
+    expect(formatRunReport(f.report)).toContain('warnings:\n  i1s4: exit -2146498554 (0x800F0806 CBS_E_PENDING');
+    expect(f.outputs.map((o) => path.relative(runDir, o).split(path.sep).join('/'))).toEqual(['output/boot.wim', 'output/media/sources/setup.exe', 'output/media/sources/setuphost.exe']);
+    expect(readFileSync(path.join(runDir, 'output', 'media', 'sources', 'setuphost.exe'), 'utf8')).toBe('MZ setuphost');
+  });
+
+  it('a failed run points at the logs the worker saved on the status disk', async () => {
+    const runDir = runDirWith('logs', false, 'not a DISM listing at all');
+    mkdirSync(path.join(runDir, 'status', 'logs', 'CBS'), { recursive: true });
+    writeFileSync(path.join(runDir, 'status', 'logs', 'dism.log'), 'dism');
+    writeFileSync(path.join(runDir, 'status', 'logs', 'CBS', 'CBS.log'), 'cbs');
+    const f = await finishDismRun(loadPlan(), runDir, resultOf(runDir));
+    expect(f.report.logs).toEqual(['status/logs/CBS/CBS.log', 'status/logs/dism.log']);
+    expect(JSON.parse(readFileSync(path.join(runDir, 'report.json'), 'utf8')).logs).toEqual(f.report.logs);
+    expect(formatRunReport(f.report)).toContain('guest logs (relative to the run directory):\n  status/logs/CBS/CBS.log\n  status/logs/dism.log');
   });
 
   it('a failed run: the report says which limit fired; the listings are not read and nothing is copied', async () => {

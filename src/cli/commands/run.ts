@@ -121,6 +121,12 @@ export function register(program: Command, ctx: CliContext): void {
       }
     });
 
+  /** --arch: the unattend's processorArchitecture. */
+  const wuaArch = (v: string): 'amd64' | 'x86' | 'arm64' => {
+    if (v === 'amd64' || v === 'x86' || v === 'arm64') return v;
+    throw new UsageError(`--arch must be amd64, x86 or arm64, got ${JSON.stringify(v)}`);
+  };
+
   run
     .command('wua')
     .description('install Windows updates in an Audit Mode image over as many reboots as needed; exit 7 if the run fails')
@@ -129,12 +135,13 @@ export function register(program: Command, ctx: CliContext): void {
     .option('--include <filter>', 'only these updates: KB1234567, title=REGEX, category=NAME, update=GUID (repeatable)', collect)
     .option('--exclude <filter>', 'never these updates (same forms as --include; repeatable)', collect)
     .option('--max-rounds <n>', 'install rounds (one per boot) before giving up', '8')
+    .option('--arch <arch>', "the image's architecture for the unattend: amd64, x86 or arm64 (default: read from the image)")
     .option('--run-dir <dir>', 'run directory (default: ./msu-run-wua)')
     .option('--output <qcow2>', 'after a clean run, the updated image flattened into a standalone qcow2 (default: RUN-DIR/serviced.qcow2)')
     .option('--compress', 'compress the output qcow2 (qemu-img convert -c)')
     .option('--dry-run', 'write the generated files, spec and QEMU argv, start nothing')
     .option('--json', 'canonical JSON output')
-    .action(async (image: string, opts: { criteria?: string; include?: string[]; exclude?: string[]; maxRounds: string; runDir?: string; output?: string; compress?: boolean; dryRun?: boolean; json?: boolean }) => {
+    .action(async (image: string, opts: { criteria?: string; include?: string[]; exclude?: string[]; maxRounds: string; arch?: string; runDir?: string; output?: string; compress?: boolean; dryRun?: boolean; json?: boolean }) => {
       const runDir = opts.runDir ?? 'msu-run-wua';
       const { prepareWuaRun, finishWuaRun } = await vmWua();
       const { formatRunReport } = await vmReport();
@@ -145,6 +152,7 @@ export function register(program: Command, ctx: CliContext): void {
         include: (opts.include ?? []).map(parseFilterArg),
         exclude: (opts.exclude ?? []).map(parseFilterArg),
         maxRounds: positiveInt(opts.maxRounds, '--max-rounds'),
+        ...(opts.arch !== undefined ? { arch: wuaArch(opts.arch) } : {}),
       });
       if (opts.dryRun) return printDryRun(ctx, prepared, runDir, opts.json === true);
       const result = await execute(ctx, prepared, opts.json === true);
