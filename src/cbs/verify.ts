@@ -13,7 +13,7 @@ import { wimExtract } from '../wim/wimlib.js';
 import { catalogHasDigest, readCatalog, type Catalog } from './catalog.js';
 import { parseContainerIndex, type CixHash, type ContainerIndex } from './cix.js';
 import { parseComponentManifest } from './manifest.js';
-import { byCode } from './plan-rules.js';
+import { byCode } from '../util/json.js';
 
 /**
  * Offline integrity check of an update package: every hash the package itself declares is

@@ -1,8 +1,8 @@
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildPlan } from '../../src/cbs/plan.js';
-import { diffPlans, formatPlanDiff, isEmptyDiff } from '../../src/cbs/plan-diff.js';
-import type { Plan } from '../../src/cbs/plan-types.js';
+import { buildPlan } from '../../src/plan/plan.js';
+import { diffPlans, formatPlanDiff, isEmptyDiff } from '../../src/plan/plan-diff.js';
+import type { Plan } from '../../src/plan/plan-types.js';
 import { canonicalJson } from '../../src/util/json.js';
 import { runCli } from '../helpers/cli.js';
 import { bareCab, expectGolden, msu, packageMum, removeDir, tempDir, writeFiles } from './fixtures.js';

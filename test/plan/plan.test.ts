@@ -1,8 +1,8 @@
 import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildPlan, type PlanRequest } from '../../src/cbs/plan.js';
-import type { Plan, PlanSkip } from '../../src/cbs/plan-types.js';
+import { buildPlan, type PlanRequest } from '../../src/plan/plan.js';
+import type { Plan, PlanSkip } from '../../src/plan/plan-types.js';
 import { MsuError } from '../../src/errors.js';
 import { canonicalJson } from '../../src/util/json.js';
 import { runCli } from '../helpers/cli.js';

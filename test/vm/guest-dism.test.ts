@@ -1,7 +1,7 @@
 import { readFileSync, writeFileSync, existsSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import type { Plan } from '../../src/cbs/plan-types.js';
+import type { Plan } from '../../src/plan/plan-types.js';
 import { GOLDEN, loadPlan, SAFEOS, SSU, winrePlan } from './plans.js';
 import { dismLayout, EXIT_CODES, generateDismWorker, servicedImages } from '../../src/vm/guest/dism-worker.js';
 import { ProtocolParser } from '../../src/vm/protocol.js';

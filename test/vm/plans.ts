@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Plan } from '../../src/cbs/plan-types.js';
+import type { Plan } from '../../src/plan/plan-types.js';
 
 export const GOLDEN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../fixtures/golden');
 export const PLAN_FILE = path.join(GOLDEN, 'plan-dism.json');

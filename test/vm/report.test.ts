@@ -7,7 +7,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import type { Plan } from '../../src/cbs/plan-types.js';
+import type { Plan } from '../../src/plan/plan-types.js';
 import { loadPlan, PLAN_FILE, SAFEOS } from './plans.js';
 import { MsuError } from '../../src/errors.js';
 import type { RunEvent, RunResult } from '../../src/vm/runner.js';

@@ -1,14 +1,14 @@
 import path from 'node:path';
 import type { Command } from 'commander';
-import type { PlanRequestTarget } from '../../cbs/plan.js';
+import type { PlanRequestTarget } from '../../plan/plan.js';
 import { UsageError } from '../../errors.js';
 import { canonicalJson } from '../../util/json.js';
 import { writeFileAtomic } from '../../util/fsout.js';
 import type { CliContext } from '../context.js';
 
 // Loaded when a command runs, not at CLI start (see inspect.ts).
-const cbsPlan = () => import('../../cbs/plan.js');
-const cbsPlanDiff = () => import('../../cbs/plan-diff.js');
+const cbsPlan = () => import('../../plan/plan.js');
+const cbsPlanDiff = () => import('../../plan/plan-diff.js');
 const cbsVerify = () => import('../../cbs/verify.js');
 const vmReport = () => import('../../vm/report.js');
 

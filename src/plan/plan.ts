@@ -7,9 +7,9 @@ import { checkDriverPackage, type DriverCheckReport } from '../drivers/package.j
 import { imageInventory, type InventoryImage } from '../wim/inventory.js';
 import type { WindowsArch } from '../wim/types.js';
 import { VERSION } from '../version.js';
-import { parsePackageId, versionlessKey } from './identity.js';
-import { supersedes } from './classify.js';
-import { compareVersions, parseVersion } from './version.js';
+import { parsePackageId, versionlessKey } from '../cbs/identity.js';
+import { supersedes } from '../cbs/classify.js';
+import { compareVersions, parseVersion } from '../cbs/version.js';
 import { hashFile, hashFolder, listFiles } from './plan-hash.js';
 import {
   archAccepts, baseBuild, buildAndUbr, byCode, byInputId, CHECKPOINT_DOC, checkParent, checkpointFor, isCheckpointPackage,

@@ -1,9 +1,9 @@
 import { readJsonFile } from '../util/json.js';
 import { FormatError } from '../errors.js';
-import { parsePackageId, versionlessKey } from './identity.js';
+import { parsePackageId, versionlessKey } from '../cbs/identity.js';
 import { byCode } from './plan-rules.js';
 import { PLAN_SCHEMA, type Plan, type PlanSkip, type PlanStep } from './plan-types.js';
-import { compareVersions } from './version.js';
+import { compareVersions } from '../cbs/version.js';
 
 /**
  * What changed between two plans, for review. Inputs are matched by path (ids may shift when
