@@ -14,6 +14,7 @@ export * from './drivers/index.js';
 export * from './plan/plan-types.js';
 export { buildPlan, formatPlanSummary, type PlanRequest, type PlanRequestTarget } from './plan/plan.js';
 export * from './plan/plan-diff.js';
+export * from './plan/plan-check.js';
 export * from './cbs/verify.js';
 export * from './wim/index.js';
 export * from './vm/index.js';

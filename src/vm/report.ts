@@ -10,7 +10,7 @@ import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { FormatError, ioError } from '../errors.js';
 import type { Plan } from '../plan/plan-types.js';
-import { checkPlan } from '../plan/plan-diff.js';
+import { checkPlan } from '../plan/plan-check.js';
 import type { RunEvent, RunResult } from './runner.js';
 import type { DismRunReport } from './dism.js';
 import { dismLayout, servicedImages } from './guest/dism-worker.js';

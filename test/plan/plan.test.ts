@@ -250,12 +250,50 @@ describe('msu plan (CLI)', () => {
     expect(p.images[0]!.steps).toHaveLength(3);
   });
 
+  /** Run the CLI with the current directory at `cwd` (plans printed to stdout are relative to it). */
+  const inDir = async <T>(cwd: string, f: () => Promise<T>): Promise<T> => {
+    const before = process.cwd();
+    process.chdir(cwd);
+    try {
+      return await f();
+    } finally {
+      process.chdir(before);
+    }
+  };
+
   it('prints canonical JSON with --json', async () => {
-    const r = await runCli('plan', path.join(dir, 'updates/lcu-new.msu'), '--target-build', '10.0.19044.1288', '--arch', 'amd64', '--json');
+    const r = await inDir(dir, () => runCli('plan', 'updates/lcu-new.msu', '--target-build', '10.0.19044.1288', '--arch', 'amd64', '--json'));
     expect(r.code).toBe(0);
     const p = JSON.parse(r.stdout) as Plan;
     expect(r.stdout).toBe(canonicalJson(p));
     expect(p.images[0]!.steps.map((s) => s.action)).toEqual(['add-package', 'add-package', 'cleanup-components']);
+  });
+
+  it('without -o or --json, stdout is the plan alone (valid JSON) and the summary goes to stderr, with the count of unknown steps', async () => {
+    const r = await inDir(dir, () => runCli('plan', 'updates/lcu-new.msu', '--target-build', '10.0.19044.1288', '--arch', 'amd64'));
+    expect(r.code).toBe(0);
+    const p = JSON.parse(r.stdout) as Plan;
+    expect(r.stdout).toBe(canonicalJson(p));
+    expect(r.stderr).toContain('install.wim#1: 3 step(s)');
+    const unknown = p.images.flatMap((i) => i.steps).filter((s) => s.applicability?.result === 'unknown').length;
+    expect(r.stderr).toContain(`steps: 3, applicability unknown: ${unknown}\n`);
+  });
+
+  it('plan paths are relative to the plan file; an input outside its directory is refused (msu run could not use it)', async () => {
+    const out = path.join(dir, 'plans', 'p.json');
+    await mkdir(path.dirname(out), { recursive: true });
+    const r = await inDir(dir, () => runCli('plan', 'updates/lcu-new.msu', '--target-build', '10.0.19044.1288', '--arch', 'amd64', '-o', out));
+    expect(r.code).toBe(2);
+    expect(r.stderr).toBe(`msu: updates/lcu-new.msu: input is outside plans, the directory of the plan (plan paths are relative to it, and msu run refuses anything outside); write the plan into a directory that holds every input\n`);
+    // written above the inputs, the plan names them relative to itself, whatever the current directory
+    const r2 = await inDir(path.join(dir, 'plans'), () => runCli('plan', '../updates/lcu-new.msu', '--target-build', '10.0.19044.1288', '--arch', 'amd64', '-o', path.join(dir, 'up.json')));
+    expect(r2.code).toBe(0);
+    const p = JSON.parse(await readFile(path.join(dir, 'up.json'), 'utf8')) as Plan;
+    expect(p.inputs.map((i) => i.path)).toEqual(['updates/lcu-new.msu']);
+    // printed to stdout, the plan is relative to the current directory: an input outside it is refused too
+    const r3 = await inDir(path.join(dir, 'plans'), () => runCli('plan', '../updates/lcu-new.msu', '--target-build', '10.0.19044.1288', '--arch', 'amd64', '--json'));
+    expect([r3.code, r3.stdout]).toEqual([2, '']);
+    expect(r3.stderr).toContain('input is outside the current directory');
   });
 
   it('exits 2 on usage errors', async () => {

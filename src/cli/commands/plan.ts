@@ -9,6 +9,7 @@ import type { CliContext } from '../context.js';
 // Loaded when a command runs, not at CLI start (see inspect.ts).
 const cbsPlan = () => import('../../plan/plan.js');
 const cbsPlanDiff = () => import('../../plan/plan-diff.js');
+const planCheck = () => import('../../plan/plan-check.js');
 const cbsVerify = () => import('../../cbs/verify.js');
 const vmReport = () => import('../../vm/report.js');
 
@@ -72,6 +73,8 @@ export function register(program: Command, ctx: CliContext): void {
       const { buildPlan, formatPlanSummary } = await cbsPlan();
       const p = await buildPlan({
         inputs, drivers: opts.drivers ?? [], target: targetOf(opts), cwd: process.cwd(),
+        // plan paths are relative to the plan file's directory (msu run resolves them there)
+        ...(opts.output ? { planDir: path.dirname(path.resolve(opts.output)) } : {}),
         onProgress: (e) => ctx.progress(e.total ? `${e.phase} ${e.file} ${Math.floor((100 * (e.done ?? 0)) / e.total)}%` : `${e.phase} ${e.file}`),
       });
       const text = canonicalJson(p);
@@ -81,7 +84,8 @@ export function register(program: Command, ctx: CliContext): void {
       } else if (opts.json) {
         ctx.printJson(p);
       } else {
-        ctx.print(formatPlanSummary(p));
+        // stdout carries the plan alone (`msu plan … > plan.json` is valid JSON); the summary goes to stderr
+        ctx.stderr.write(formatPlanSummary(p));
         ctx.stdout.write(text);
       }
     });
@@ -94,7 +98,8 @@ export function register(program: Command, ctx: CliContext): void {
     .option('--json', 'print the differences as JSON')
     .action(async (oldFile: string, newFile: string, opts: { json?: boolean }) => {
       const json = opts.json || (plan.opts() as PlanOpts).json;
-      const { diffPlans, formatPlanDiff, isEmptyDiff, readPlanFile } = await cbsPlanDiff();
+      const { diffPlans, formatPlanDiff, isEmptyDiff } = await cbsPlanDiff();
+      const { readPlanFile } = await planCheck();
       const { comparePlanWithRun, formatPlanRunDiff, readPlanOrRunReport } = await vmReport();
       const older = await readPlanFile(oldFile);
       const newer = await readPlanOrRunReport(newFile);
