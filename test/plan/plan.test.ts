@@ -1,4 +1,5 @@
-import { mkdir, readFile } from 'node:fs/promises';
+import { copyFile, mkdir, readFile } from 'node:fs/promises';
+import { corpusPath, hasCorpus } from '../helpers/corpus.js';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildPlan, type PlanRequest } from '../../src/plan/plan.js';
@@ -183,6 +184,58 @@ describe('buildPlan: checkpoint cumulative updates (24H2)', () => {
   });
 });
 
+describe('buildPlan: parents that name another Windows', () => {
+  const W7 = { name: 'Microsoft-Windows-Client-Features-Package', version: '6.1.7601.17514' };
+  beforeAll(async () => {
+    await writeFiles(dir, {
+      'other/win7.cab': bareCab(packageMum({ name: 'Package_for_KB2999226', version: '6.1.1.6', kb: 'KB2999226', parent: W7 })),
+      'other/eq19041.cab': bareCab(packageMum({ name: 'Package_for_KB5099001', version: '10.0.19041.100', kb: 'KB5099001', parent: { name: 'Microsoft-Windows-Client-Features-Package', version: '10.0.19041.1' } })),
+      'other/notos.cab': bareCab(packageMum({ name: 'Package_for_KB5099002', version: '1.0.0.0', kb: 'KB5099002', parent: { name: 'Some-Addon-Package', version: '6.1.1.6' } })),
+    });
+  });
+  const plan = (inputs: string[], build: string): Promise<Plan> => buildPlan({ inputs, target: { build, arch: 'amd64' }, cwd: dir });
+
+  it('skips a Windows 7 package for a Windows 10 target instead of planning it as unknown', async () => {
+    const p = await plan(['other/win7.cab'], '10.0.19045.1');
+    expect(p.images[0]!.steps).toEqual([]);
+    expect(p.skipped).toEqual([{
+      input: 'in1', item: 'Package_for_KB2999226~31bf3856ad364e35~amd64~~6.1.1.6', reason: 'not-applicable', images: ['install.wim#1'],
+      detail: 'parent Microsoft-Windows-Client-Features-Package 6.1.7601.17514 is Windows 6.1, the target is 10.0.19045 (build 10.0.19045.1): a package for another Windows version can never apply',
+    }]);
+  });
+
+  it('skips a parent with buildCompare EQ naming another build; the enablement base build still counts as the same', async () => {
+    const p = await plan(['other/eq19041.cab'], '10.0.22621.1000');
+    expect(p.skipped.map((s) => s.detail)).toEqual(['parent Microsoft-Windows-Client-Features-Package 10.0.19041.1 needs build EQ 19041, the target is build 22621 (build 10.0.22621.1000)']);
+    // 19045 is an enablement package on 19041: EQ 19041 is not decided against it (unknown, planned)
+    const q = await plan(['other/eq19041.cab'], '10.0.19045.1000');
+    expect(q.skipped).toEqual([]);
+    expect(q.images[0]!.steps[0]!.applicability!.result).toBe('unknown');
+  });
+
+  it('keeps "unknown" for a parent whose version is not a Windows version', async () => {
+    const p = await plan(['other/notos.cab'], '10.0.19045.1');
+    expect(p.skipped).toEqual([]);
+    expect(p.images[0]!.steps[0]!.applicability).toEqual({ result: 'unknown', detail: 'parent Some-Addon-Package 6.1.1.6: not known for build 10.0.19045.1' });
+  });
+
+  it.skipIf(!hasCorpus)('the real Windows6.1-KB2999226-x64.msu is skipped for --target-build 10.0.19045.1 (CLI), and the summary counts unknown steps', async () => {
+    const src = corpusPath('msu', 'Windows6.1-KB2999226-x64.msu');
+    await mkdir(path.join(dir, 'real'), { recursive: true });
+    await copyFile(src, path.join(dir, 'real', 'Windows6.1-KB2999226-x64.msu'));
+    const out = path.join(dir, 'real', 'plan.json');
+    const r = await runCli('plan', path.join(dir, 'real', 'Windows6.1-KB2999226-x64.msu'), '--target-build', '10.0.19045.1', '--arch', 'amd64', '-o', out);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('steps: 0, applicability unknown: 0\n');
+    const p = JSON.parse(await readFile(out, 'utf8')) as Plan;
+    expect(p.images[0]!.steps).toEqual([]);
+    expect(p.skipped.map((s) => [s.item, s.reason, s.detail])).toEqual([[
+      'Package_for_KB2999226~31bf3856ad364e35~amd64~~6.1.1.6', 'not-applicable',
+      'parent Microsoft-Windows-Client-Features-Package 6.1.7601.17514 is Windows 6.1, the target is 10.0.19045 (build 10.0.19045.1): a package for another Windows version can never apply',
+    ]]);
+  });
+});
+
 describe('buildPlan: target from a WIM', () => {
   const wimlib = hasTool('wimlib-imagex');
   if (!wimlib) skipNote('plan against a captured WIM', 'wimlib-imagex');
@@ -211,6 +264,16 @@ describe('buildPlan: target from a WIM', () => {
     expect(one.images.map((i) => i.image)).toEqual(['install.wim#2']);
     expect(one.target.kind === 'wim' && one.target.indexes).toEqual([2]);
     await expect(buildPlan({ inputs: ['updates/lcu-new.msu'], target: { wim: 'install.wim', indexes: [3] }, cwd: dir })).rejects.toThrow(/image 3 does not exist/);
+  }, 60_000);
+
+  it.skipIf(!wimlib)('refuses a WIM that is not a Windows image (architecture and version unknown) instead of planning amd64 into it', async () => {
+    const tree = path.join(dir, 'plain-tree');
+    await writeFiles(tree, { 'readme.txt': 'just files' });
+    await wimCapture(tree, path.join(dir, 'plain.wim'), 'Some files');
+    const err = await buildPlan({ inputs: ['updates/lcu-new.msu'], target: { wim: 'plain.wim' }, cwd: dir }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(MsuError);
+    expect((err as MsuError).kind).toBe('input');
+    expect((err as MsuError).describe()).toBe('plain.wim: image 1 is not a Windows image (its architecture is unknown): give the target with --target-build and --arch instead');
   }, 60_000);
 
   it.skipIf(!wimlib)('plans boot.wim index 2 and winre.wim in the Dynamic Update order', async () => {
