@@ -13,7 +13,7 @@
 import { createHash } from 'node:crypto';
 import { cp, mkdir, readFile, readdir, rm, stat, chmod } from 'node:fs/promises';
 import path from 'node:path';
-import { IoError, MsuError, UsageError, ioError } from '../errors.js';
+import { FormatError, IoError, MsuError, UsageError, ioError } from '../errors.js';
 import { type Plan } from '../plan/plan-types.js';
 import { readPlanFile } from '../plan/plan-check.js';
 import { copyPlanInput, resolvePlanInputs, verifyPlanInput, type ResolvedPlanInput } from '../plan/plan-inputs.js';
@@ -21,6 +21,7 @@ import { canonicalJson } from '../util/json.js';
 import { writeFileAtomic } from '../util/fsout.js';
 import { runTool } from '../util/exec.js';
 import { wimUpdate, type WimUpdateCommand } from '../wim/wimlib.js';
+import { isoList } from '../wim/iso.js';
 import { DEFAULT_LABELS, generateDismWorker, servicedImages, STATUS_FILES, type DismImageLayout, type DismWorkerFile } from './guest/dism-worker.js';
 import { assertMatchesPlan, compareWithPlan, parseDismDrivers, parseDismPackages, type DismDriver, type DismPackage, type PlanDifference } from './dism-output.js';
 import { validateRunSpec, type RunSpec } from './spec.js';
@@ -112,6 +113,7 @@ export async function prepareDismRun(plan: Plan, opts: PrepareDismOptions): Prom
 
   await mustExist(opts.iso, 'install ISO');
   if (opts.worker) await mustExist(opts.worker, 'worker disk');
+  if (!opts.dryRun) await requireWindowsIso(opts.iso, images, opts.worker === undefined);
 
   const commands: HostCommand[] = [];
   const copies = images.flatMap((im) =>
@@ -240,6 +242,20 @@ export async function prepareDismRun(plan: Plan, opts: PrepareDismOptions): Prom
     artifacts.push({ path: F.scratch, kind: 'disk', description: 'scratch disk' }, { path: F.output, kind: 'disk', description: 'output disk' });
   }
   return { runDir, spec, artifacts, commands, dryRun: opts.dryRun === true };
+}
+
+/**
+ * The install ISO holds what the run takes from it (WinPE boot files unless a worker disk is
+ * given, the WIMs the plan services), or a FormatError says so before anything is built;
+ * xorriso would fail later with its own words.
+ */
+async function requireWindowsIso(iso: string, images: DismImageLayout[], bootFromIso: boolean): Promise<void> {
+  const have = new Set((await isoList(iso)).map((e) => e.path.toLowerCase()));
+  const need = new Set<string>();
+  if (bootFromIso) for (const p of ['/bootmgr', '/sources/boot.wim']) need.add(p);
+  for (const im of images) need.add(im.wim === 'boot.wim' ? '/sources/boot.wim' : '/sources/install.wim');
+  const missing = [...need].filter((p) => !have.has(p));
+  if (missing.length > 0) throw new FormatError('E_NOT_WINDOWS_ISO', `not a Windows install ISO: ${missing.join(', ')} missing`, { file: iso });
 }
 
 /**

@@ -384,6 +384,37 @@ export async function readRunDir(runDir: string): Promise<{ events: RunEvent[]; 
   return { events: parseEventsJsonl(evText, ev), result: result as unknown as RunResult, kind };
 }
 
+/**
+ * What `msu run report RUN-DIR` shows: report.json, or the report rebuilt from events.jsonl and
+ * result.json. A path that is not a run directory (missing, a file, neither of those files) is bad
+ * input (FormatError, exit 3); an unreadable one an IoError (exit 6).
+ */
+export async function loadRunDirReport(runDir: string): Promise<RunReport> {
+  const notRunDir = (why: string): FormatError => new FormatError('E_NOT_RUN_DIR', `not a run directory: ${why}`, { file: runDir });
+  let st;
+  try {
+    st = await stat(runDir);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') throw notRunDir('no such directory');
+    throw ioError(err, runDir);
+  }
+  if (!st.isDirectory()) throw notRunDir('not a directory');
+  const exists = async (rel: string): Promise<boolean> => {
+    try {
+      await stat(path.join(runDir, rel));
+      return true;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+      throw ioError(err, path.join(runDir, rel));
+    }
+  };
+  if (await exists(RUN_FILES.report)) return readRunReport(path.join(runDir, RUN_FILES.report));
+  if (!(await exists(RUN_FILES.events))) throw notRunDir(`it holds neither ${RUN_FILES.report} nor ${RUN_FILES.events}`);
+  const { events, result, kind } = await readRunDir(runDir);
+  return buildRunReport(kind, result, events);
+}
+
 /** Build the report from what the run left in `runDir` and write `report.json` there (atomically). */
 export async function writeRunReport(runDir: string, dism?: DismRunReport): Promise<RunReport> {
   const { events, result, kind } = await readRunDir(runDir);

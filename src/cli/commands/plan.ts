@@ -1,7 +1,7 @@
 import path from 'node:path';
 import type { Command } from 'commander';
 import type { PlanRequestTarget } from '../../plan/plan.js';
-import { UsageError } from '../../errors.js';
+import { EXIT, UsageError } from '../../errors.js';
 import { canonicalJson } from '../../util/json.js';
 import { writeFileAtomic } from '../../util/fsout.js';
 import type { CliContext } from '../context.js';
@@ -106,14 +106,14 @@ export function register(program: Command, ctx: CliContext): void {
       if ('report' in newer) {
         const d = comparePlanWithRun(older, newer.report);
         if (d.matches && !json) return;
-        if (!d.matches) ctx.exitCode = 1;
+        if (!d.matches) ctx.exitCode = EXIT.mismatch;
         if (json) ctx.printJson(d);
         else ctx.stdout.write(formatPlanRunDiff(d));
         return;
       }
       const d = diffPlans(older, newer.plan);
       if (isEmptyDiff(d)) return;
-      ctx.exitCode = 1;
+      ctx.exitCode = EXIT.mismatch;
       // `plan` has its own --json, and commander gives it the flag wherever it is written.
       if (json) ctx.printJson(d);
       else ctx.stdout.write(formatPlanDiff(d));
@@ -127,7 +127,7 @@ export function register(program: Command, ctx: CliContext): void {
     .action(async (file: string, opts: { json?: boolean }) => {
       const { formatVerifyReport, verifyPackage } = await cbsVerify();
       const r = await verifyPackage(file);
-      if (!r.ok) ctx.exitCode = 1;
+      if (!r.ok) ctx.exitCode = EXIT.mismatch;
       if (opts.json) ctx.printJson(r);
       else ctx.print(formatVerifyReport(r));
     });

@@ -5,7 +5,6 @@ import type { PreparedRun } from '../../vm/dism.js';
 import type { RunEvent, RunResult } from '../../vm/runner.js';
 import type { WuaFilter } from '../../vm/guest/wua-runner.js';
 import type { RunReport } from '../../vm/report.js';
-import { canonicalJson } from '../../util/json.js';
 import type { CliContext } from '../context.js';
 
 // Loaded when a command runs, not at CLI start (see inspect.ts).
@@ -168,16 +167,9 @@ export function register(program: Command, ctx: CliContext): void {
     .argument('<run-dir>', 'the run directory')
     .option('--json', 'print the report JSON')
     .action(async (runDir: string, opts: { json?: boolean }) => {
-      const { buildRunReport, formatRunReport, readRunDir, readRunReport, RUN_FILES } = await vmReport();
-      let report: RunReport;
-      try {
-        report = await readRunReport(path.join(runDir, RUN_FILES.report));
-      } catch (err) {
-        if (!(err instanceof MsuError && err.code === 'E_IO_ENOENT')) throw err;
-        const { events, result, kind } = await readRunDir(runDir);
-        report = buildRunReport(kind, result, events);
-      }
-      if (opts.json) ctx.stdout.write(canonicalJson(report));
+      const { formatRunReport, loadRunDirReport } = await vmReport();
+      const report: RunReport = await loadRunDirReport(runDir);
+      if (opts.json) ctx.printJson(report);
       else ctx.print(formatRunReport(report));
       if (!report.ok) ctx.exitCode = EXIT.runtime;
     });
