@@ -15,6 +15,7 @@ export * from './plan/plan-types.js';
 export { buildPlan, formatPlanSummary, type PlanRequest, type PlanRequestTarget } from './plan/plan.js';
 export * from './plan/plan-diff.js';
 export * from './plan/plan-check.js';
+export { resolvePlanInputs, verifyPlanInput, copyPlanInput, type ResolvedPlanInput } from './plan/plan-inputs.js';
 export * from './cbs/verify.js';
 export * from './wim/index.js';
 export * from './vm/index.js';

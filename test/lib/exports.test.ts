@@ -11,12 +11,12 @@ const BEHIND_COMMANDS: Record<string, string[]> = {
   cbs: ['parseMum', 'parseComponentManifest', 'parseUpdateSes', 'parsePkgProperties', 'detectCbsFileKind'],
   deltas: ['parseContainerIndex', 'analyzeDeltas', 'parseDeltaHeader'],
   plan: ['buildPlan', 'formatPlanSummary'],
-  'plan diff': ['diffPlans', 'formatPlanDiff', 'readPlanFile', 'comparePlanWithRun', 'formatPlanRunDiff'],
+  'plan diff': ['diffPlans', 'formatPlanDiff', 'readPlanFile', 'comparePlanWithRun', 'formatPlanRunDiff', 'checkPlan'],
   verify: ['verifyPackage', 'formatVerifyReport', 'checkCatalogSignature', 'buildCatalog'],
   'image / wim / iso': ['imageInventory', 'wimInfo', 'wimExtract', 'wimUpdate'],
   driver: ['parseInf'],
   vm: ['runVm', 'validateRunSpec', 'qemuArgs', 'probeQemu'],
-  'run dism / run wua / run report': ['prepareDismRun', 'checkDismReports', 'prepareWuaRun', 'buildRunReport', 'readRunReport', 'writeRunReport'],
+  'run dism / run wua / run report': ['prepareDismRun', 'checkDismReports', 'prepareWuaRun', 'buildRunReport', 'readRunReport', 'writeRunReport', 'loadRunDirReport', 'resolvePlanInputs', 'verifyPlanInput', 'copyPlanInput'],
 };
 
 describe('library entry point', () => {
