@@ -19,3 +19,25 @@ export { resolvePlanInputs, verifyPlanInput, copyPlanInput, type ResolvedPlanInp
 export * from './cbs/verify.js';
 export * from './wim/index.js';
 export * from './vm/index.js';
+export * from './delta/index.js';
+export * from './pe/index.js';
+export { decompressLzms, LzmsError } from './delta/lzms.js';
+export {
+  decodeSolidResource,
+  readSolidResourceHeader,
+  solidResourceChunks,
+  type SolidResourceHeader,
+} from './wim/solid-resource.js';
+export { readCompressApiHeader, isCompressApiContainer, type CompressApiHeader } from './delta/compress-api.js';
+export {
+  expandPackage,
+  expandExpress,
+  openExpressPackage,
+  type ExpandPackageOptions,
+  type ExpandPackageReport,
+  type ExpandOptions,
+  type ExpandReport,
+  type ExpandedFile,
+  type NotExpandedFile,
+  type ExpressPackage,
+} from './expand/index.js';

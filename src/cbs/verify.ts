@@ -13,6 +13,7 @@ import { wimExtract } from '../wim/wimlib.js';
 import { catalogHasDigest, readCatalog, type Catalog } from './catalog.js';
 import { parseContainerIndex, type CixHash, type ContainerIndex } from './cix.js';
 import { parseComponentManifest } from './manifest.js';
+import { baseManifestFromWcp, decodeDcmManifest, isDcmManifest } from '../delta/index.js';
 import { byCode } from '../util/json.js';
 
 /**
@@ -100,7 +101,7 @@ function cabinetFiles(cab: Cabinet): PackageFiles<CabEntry> {
   return { container: 'cabinet', files: cab.entries, read: (e) => cab.readFile(e) };
 }
 
-async function verifyFiles<F extends { readonly name: string }>(pkg: PackageFiles<F>, member: string, mismatches: VerifyMismatch[], notes: string[]): Promise<VerifyPackageCounts> {
+async function verifyFiles<F extends { readonly name: string }>(pkg: PackageFiles<F>, member: string, mismatches: VerifyMismatch[], notes: string[], baseManifest?: Uint8Array): Promise<VerifyPackageCounts> {
   const prefix = member === '.' ? '' : `${member}!`;
   const counts: VerifyPackageCounts = {
     member, catalogs: 0, catalogEntries: 0, signatures: { intact: 0, broken: 0, unsigned: 0 }, signed: { checked: 0, found: 0 },
@@ -119,6 +120,29 @@ async function verifyFiles<F extends { readonly name: string }>(pkg: PackageFile
       if (b.length <= 1 << 20) cache.set(e, b);
     }
     return b;
+  };
+
+  // DCM-compressed manifests are checked as decoded (catalogs list those hashes): with the base
+  // manifest the caller gave, else the one in a wcp.dll the package itself ships.
+  let base = baseManifest;
+  const wcp = base ? undefined : entries.find((x) => /(^|[\\/])wcp\.dll$/i.test(x.name));
+  if (wcp) {
+    try {
+      base = baseManifestFromWcp(await pkg.read(wcp));
+      notes.push(`${prefix}${wcp.name}: its base manifest decodes the package's DCM-compressed manifests`);
+    } catch (err) {
+      if (!(err instanceof MsuError) || err.kind === 'io') throw err;
+      notes.push(`${prefix}${wcp.name}: no base manifest taken from it: ${err.message}`);
+    }
+  }
+  const noBase = (e: F): string =>
+    `${prefix}${e.name}: DCM-compressed manifest not checked: give its base manifest (--base-manifest FILE, --wcp wcp.dll or MSU_BASE_MANIFEST)`;
+  /** The manifest as the catalogs hash it: decoded when DCM-compressed; undefined when that needs a base we lack. */
+  const plain = async (e: F): Promise<Uint8Array | undefined> => {
+    const data = await read(e);
+    if (!isDcmManifest(data)) return data;
+    if (!base) return undefined;
+    return decodeDcmManifest(data, base);
   };
 
   const catalogs: Catalog[] = [];
@@ -141,7 +165,19 @@ async function verifyFiles<F extends { readonly name: string }>(pkg: PackageFile
   counts.catalogs = catalogs.length;
 
   for (const e of entries.filter((x) => /\.(mum|manifest)$/i.test(x.name))) {
-    const data = await read(e);
+    let data: Uint8Array | undefined;
+    try {
+      data = await plain(e);
+    } catch (err) {
+      if (!(err instanceof MsuError) || err.kind === 'io') throw err;
+      counts.signed.checked++;
+      mismatches.push({ file: `${prefix}${e.name}`, check: 'catalog-member', detail: `DCM-compressed manifest does not decode with the base manifest: ${err.message}` });
+      continue;
+    }
+    if (!data) {
+      notes.push(noBase(e));
+      continue;
+    }
     const sha1 = createHash('sha1').update(data).digest('hex');
     const sha256 = createHash('sha256').update(data).digest('hex');
     counts.signed.checked++;
@@ -210,7 +246,9 @@ async function verifyFiles<F extends { readonly name: string }>(pkg: PackageFile
   for (const e of entries.filter((x) => /\.manifest$/i.test(x.name) && !/[\\/]/.test(x.name))) {
     let man;
     try {
-      man = parseComponentManifest(await read(e), `${prefix}${e.name}`);
+      const data = await plain(e);
+      if (!data) continue; // already noted above
+      man = parseComponentManifest(data, `${prefix}${e.name}`);
     } catch (err) {
       if (!(err instanceof MsuError) || err.kind === 'io') throw err;
       notes.push(`${prefix}${e.name}: file hashes not checked: ${err.message}`);
@@ -238,6 +276,8 @@ export interface VerifyOptions {
   displayName?: string;
   /** Where a WIM MSU's payload .wim is copied and extracted (default: os.tmpdir()); always cleaned up. */
   tempRoot?: string;
+  /** Base manifest for DCM-compressed manifests (else one from a wcp.dll in the package, if any). */
+  baseManifest?: Uint8Array;
 }
 
 /** Verify a .cab, a cabinet-based .msu or a WIM-based .msu. */
@@ -250,18 +290,18 @@ export async function verifyPackage(file: string, opts: VerifyOptions = {}): Pro
   try {
     const kind = detectContainer(await src.read(0, Math.min(8, src.size), 'signature'));
     if (kind === 'wim') {
-      packages.push(...await verifyWimMsu(file, src, opts.tempRoot ?? os.tmpdir(), mismatches, notes));
+      packages.push(...await verifyWimMsu(file, src, opts.tempRoot ?? os.tmpdir(), mismatches, notes, opts.baseManifest));
     } else if (kind !== 'cab') {
       throw new FormatError('E_NOT_PACKAGE', 'not an MSU or CAB package (no MSCF or MSWIM signature)', { file: name });
     } else {
       const cab = await Cabinet.open(src);
       const bundleMembers = cab.entries.filter((e) => PACKAGE_ROLES.has(classifyMember(e.name).role) && /\.cab$/i.test(e.name));
       if (findPackageMum(cab.entries) || bundleMembers.length === 0) {
-        packages.push(await verifyFiles(cabinetFiles(cab), '.', mismatches, notes));
+        packages.push(await verifyFiles(cabinetFiles(cab), '.', mismatches, notes, opts.baseManifest));
       } else {
         for (const e of [...bundleMembers].sort((a, b) => byCode(a.name, b.name))) {
           const inner = await openMemberCab(cab, e);
-          packages.push(await verifyFiles(cabinetFiles(inner), e.name, mismatches, notes));
+          packages.push(await verifyFiles(cabinetFiles(inner), e.name, mismatches, notes, opts.baseManifest));
         }
       }
     }
@@ -286,7 +326,7 @@ function naming<T>(where: string): (err: unknown) => T {
  * is extracted (image 1) into a private temp directory and its files are verified. The `.psf`
  * beside it is not read: container index sources that point into it are counted notChecked.
  */
-async function verifyWimMsu(file: string, outer: FileSource, tempRoot: string, mismatches: VerifyMismatch[], notes: string[]): Promise<VerifyPackageCounts[]> {
+async function verifyWimMsu(file: string, outer: FileSource, tempRoot: string, mismatches: VerifyMismatch[], notes: string[], base?: Uint8Array): Promise<VerifyPackageCounts[]> {
   const name = outer.name;
   const entries = (await wimDirDetailed(file, 1).catch(naming<WimStreamEntry[]>(name))).filter((e) => !e.isDirectory);
   const out: VerifyPackageCounts[] = [];
@@ -297,12 +337,12 @@ async function verifyWimMsu(file: string, outer: FileSource, tempRoot: string, m
     if (!PACKAGE_ROLES.has(role)) continue;
     const where = `${name}!${member}`;
     if (/\.wim$/i.test(member)) {
-      out.push(await verifyPayloadWim(file, outer, e.e, member, tempRoot, mismatches, notes));
+      out.push(await verifyPayloadWim(file, outer, e.e, member, tempRoot, mismatches, notes, base));
     } else if (/\.cab$/i.test(member)) {
       const bytes: ByteSource = e.e.storedInPlace
         ? new SliceSource(outer, e.e.offset, e.e.size, where)
         : new BufferSource(await wimReadFile(file, 1, e.e.path).catch(naming<Uint8Array>(where)), where);
-      out.push(await verifyFiles(cabinetFiles(await Cabinet.open(bytes)), member, mismatches, notes));
+      out.push(await verifyFiles(cabinetFiles(await Cabinet.open(bytes)), member, mismatches, notes, base));
     } else {
       notes.push(`${member}: package member that is neither a .cab nor a .wim, not verified`);
     }
@@ -319,6 +359,7 @@ interface TreeFile {
 
 async function verifyPayloadWim(
   file: string, outer: FileSource, e: WimStreamEntry, member: string, tempRoot: string, mismatches: VerifyMismatch[], notes: string[],
+  base?: Uint8Array,
 ): Promise<VerifyPackageCounts> {
   const where = `${outer.name}!${member}`;
   let dir: string;
@@ -347,7 +388,7 @@ async function verifyPayloadWim(
         }
       },
     };
-    return await verifyFiles(pkg, member, mismatches, notes);
+    return await verifyFiles(pkg, member, mismatches, notes, base);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

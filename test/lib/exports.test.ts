@@ -17,6 +17,8 @@ const BEHIND_COMMANDS: Record<string, string[]> = {
   driver: ['parseInf'],
   vm: ['runVm', 'validateRunSpec', 'qemuArgs', 'probeQemu'],
   'run dism / run wua / run report': ['prepareDismRun', 'checkDismReports', 'prepareWuaRun', 'buildRunReport', 'readRunReport', 'writeRunReport', 'loadRunDirReport', 'resolvePlanInputs', 'verifyPlanInput', 'copyPlanInput'],
+  'delta apply': ['applyDelta', 'readDeltaHeader', 'unwrapDelta', 'decodeDcmManifest', 'isDcmManifest', 'baseManifestFromWcp', 'parsePe'],
+  expand: ['expandPackage', 'expandExpress', 'openExpressPackage', 'decodeCompressApiContainer', 'decompressLzms'],
 };
 
 describe('library entry point', () => {

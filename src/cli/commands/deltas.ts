@@ -2,13 +2,13 @@ import { readFile, stat } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { EXIT, FormatError, ioError } from '../../errors.js';
 import type { DeltaReport } from '../../cbs/chains.js';
-import type { DeltaHeader } from '../../cbs/delta-header.js';
+import type { DeltaHeader } from '../../delta/header.js';
 import type { CliContext } from '../context.js';
 
 // Loaded when a command runs, not at CLI start (see inspect.ts).
 const msuCix = () => import('../../msu/cix.js');
 const cbsChains = () => import('../../cbs/chains.js');
-const cbsDeltaHeader = () => import('../../cbs/delta-header.js');
+const cbsDeltaHeader = () => import('../../delta/header.js');
 
 const MAX_DELTA_BYTES = 2 * 1024 * 1024 * 1024 - 1;
 
@@ -108,6 +108,7 @@ function describeHeader(h: DeltaHeader): string[] {
   if (h.reverse) out.push('reverse     yes (reversal data)');
   if (h.preprocessSize !== undefined) out.push(`preprocess  ${h.preprocessSize} bytes`);
   if (h.patchSize !== undefined) out.push(`patch       ${h.patchSize} bytes`);
+  if (h.applicable) out.push(`apply       ${h.applicable === 'yes' ? 'yes (msu delta apply)' : `unsupported: ${h.applicable} (needs phase 2 of the delta engine)`}`);
   if (h.pa31) out.push(`pa31        extension ${h.pa31.fields.join(' ')}, hash ${h.pa31.extensionHash || '-'}`);
   if (h.pa19) {
     const p = h.pa19;

@@ -9,6 +9,8 @@ import { register as iso } from './iso.js';
 import { register as vm } from './vm.js';
 import { register as run } from './run.js';
 import { register as plan } from './plan.js';
+import { register as delta } from './delta.js';
+import { register as expand } from './expand.js';
 
 export type Register = (program: Command, ctx: CliContext) => void;
 
@@ -23,4 +25,6 @@ export const commands: Register[] = [
   vm,
   run,
   plan,
+  delta,
+  expand,
 ];
