@@ -11,8 +11,11 @@ export { buildCabinet, buildCabinetSet, type CabWriteFile, type CabWriteFolder, 
 export * from './msu/index.js';
 export * from './cbs/index.js';
 export * from './drivers/index.js';
-export { buildPlan, formatPlanSummary, type PlanRequest, type PlanRequestTarget } from './cbs/plan.js';
-export * from './cbs/plan-diff.js';
+export * from './plan/plan-types.js';
+export { buildPlan, formatPlanSummary, type PlanRequest, type PlanRequestTarget } from './plan/plan.js';
+export * from './plan/plan-diff.js';
+export * from './plan/plan-check.js';
+export { resolvePlanInputs, verifyPlanInput, copyPlanInput, type ResolvedPlanInput } from './plan/plan-inputs.js';
 export * from './cbs/verify.js';
 export * from './wim/index.js';
 export * from './vm/index.js';

@@ -14,7 +14,7 @@ import { catalogHasDigest, readCatalog, type Catalog } from './catalog.js';
 import { parseContainerIndex, type CixHash, type ContainerIndex } from './cix.js';
 import { parseComponentManifest } from './manifest.js';
 import { baseManifestFromWcp, decodeDcmManifest, isDcmManifest } from '../delta/index.js';
-import { byCode } from './plan-rules.js';
+import { byCode } from '../util/json.js';
 
 /**
  * Offline integrity check of an update package: every hash the package itself declares is

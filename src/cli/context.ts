@@ -9,6 +9,8 @@ export interface CliContext {
   debug: boolean;
   /** Exit code a command wants when it did not throw (e.g. 1 for "plans differ"). */
   exitCode: number;
+  /** Set when stdout was closed by its reader (`msu … | head`): further output is dropped (src/cli/main.ts). */
+  stdoutClosed: boolean;
   print(text: string): void;
   printJson(value: unknown): void;
   /** Progress line on stderr, only when stderr is a TTY (never pollutes --json or pipes). */
@@ -19,15 +21,18 @@ export interface CliContext {
 export function makeContext(stdout: Writable, stderr: Writable): CliContext {
   const isTty = Boolean((stderr as NodeJS.WriteStream).isTTY);
   let lastProgress = 0;
-  return {
+  const ctx: CliContext = {
     stdout,
     stderr,
     debug: false,
     exitCode: 0,
+    stdoutClosed: false,
     print(text) {
+      if (ctx.stdoutClosed) return;
       stdout.write(text.endsWith('\n') ? text : text + '\n');
     },
     printJson(value) {
+      if (ctx.stdoutClosed) return;
       stdout.write(canonicalJson(value));
     },
     progress(text) {
@@ -42,4 +47,5 @@ export function makeContext(stdout: Writable, stderr: Writable): CliContext {
       stderr.write(`msu: warning: ${text}\n`);
     },
   };
+  return ctx;
 }

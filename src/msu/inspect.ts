@@ -117,11 +117,13 @@ export function summarizeMum(mum: MumPackage, member: string): Omit<PackageSumma
   if (pkg?.restart) s.restart = pkg.restart;
   if (pkg?.psfName) s.psfName = pkg.psfName;
   if (ci) {
-    s.psfx = {};
-    if (ci.PackageFormat) s.psfx.packageFormat = ci.PackageFormat;
-    if (ci.PSFXVersion) s.psfx.psfxVersion = ci.PSFXVersion;
-    if (ci.PSFXDeltaFormat) s.psfx.deltaFormat = ci.PSFXDeltaFormat;
-    if (ci.Version) s.psfx.version = ci.Version;
+    // <customInformation> is common (plain KB packages carry one too): only its PSFX fields make a psfx entry
+    const psfx: NonNullable<PackageSummary['psfx']> = {};
+    if (ci.PackageFormat) psfx.packageFormat = ci.PackageFormat;
+    if (ci.PSFXVersion) psfx.psfxVersion = ci.PSFXVersion;
+    if (ci.PSFXDeltaFormat) psfx.deltaFormat = ci.PSFXDeltaFormat;
+    if (ci.Version) psfx.version = ci.Version;
+    if (Object.keys(psfx).length > 0) s.psfx = psfx;
   }
   return s;
 }

@@ -11,15 +11,17 @@
  * QEMU argv and the list of host commands are written into the run directory.
  */
 import { createHash } from 'node:crypto';
-import { cp, mkdir, readFile, readdir, stat, chmod } from 'node:fs/promises';
+import { cp, mkdir, readFile, readdir, rm, stat, chmod } from 'node:fs/promises';
 import path from 'node:path';
 import { FormatError, IoError, MsuError, UsageError, ioError } from '../errors.js';
-import { type Plan } from '../cbs/plan-types.js';
-import { readPlanFile } from '../cbs/plan-diff.js';
+import { type Plan } from '../plan/plan-types.js';
+import { readPlanFile } from '../plan/plan-check.js';
+import { copyPlanInput, resolvePlanInputs, verifyPlanInput, type ResolvedPlanInput } from '../plan/plan-inputs.js';
 import { canonicalJson } from '../util/json.js';
 import { writeFileAtomic } from '../util/fsout.js';
 import { runTool } from '../util/exec.js';
 import { wimUpdate, type WimUpdateCommand } from '../wim/wimlib.js';
+import { isoList } from '../wim/iso.js';
 import { DEFAULT_LABELS, generateDismWorker, MEDIA_DIR, servicedImages, STATUS_FILES, WARNING_CODES, type DismImageLayout, type DismWorkerFile } from './guest/dism-worker.js';
 import { assertMatchesPlan, compareWithPlan, parseDismDrivers, parseDismPackages, type DismDriver, type DismPackage, type PlanDifference } from './dism-output.js';
 import { validateRunSpec, type RunSpec } from './spec.js';
@@ -90,15 +92,15 @@ export function dismRunId(plan: Plan): string {
   return 'dism-' + createHash('sha256').update(canonicalJson(plan)).digest('hex').slice(0, 12);
 }
 
-/** `shown` is the name the user knows (the plan's relative path), used in the error. */
-async function mustExist(p: string, what: string, dir = false, shown = p): Promise<void> {
+/** An ISO or disk the user named on the command line: a regular file, or an IoError naming it. */
+async function mustExist(p: string, what: string): Promise<void> {
   let st;
   try {
     st = await stat(p);
   } catch (err) {
-    throw ioError(err, shown, `open ${what}`);
+    throw ioError(err, p, `open ${what}`);
   }
-  if (dir ? !st.isDirectory() : !st.isFile()) throw new IoError('E_IO_NOT_FILE', `${what} is not a ${dir ? 'directory' : 'regular file'}`, { file: shown });
+  if (!st.isFile()) throw new IoError('E_IO_NOT_FILE', `${what} is not a regular file`, { file: p });
 }
 
 export async function prepareDismRun(plan: Plan, opts: PrepareDismOptions): Promise<PreparedRun> {
@@ -111,23 +113,42 @@ export async function prepareDismRun(plan: Plan, opts: PrepareDismOptions): Prom
 
   await mustExist(opts.iso, 'install ISO');
   if (opts.worker) await mustExist(opts.worker, 'worker disk');
-  for (const im of images) {
-    for (const st of im.steps) {
-      for (const f of st.files) await mustExist(path.resolve(baseDir, f.src), `plan input ${f.inputId}`, f.kind === 'driver-folder', f.src);
-    }
-  }
+  if (!opts.dryRun) await requireWindowsIso(opts.iso, images, opts.worker === undefined);
 
   const commands: HostCommand[] = [];
   const copies = images.flatMap((im) =>
     im.steps.flatMap((st) =>
       st.files.map((f) => ({
-        from: path.resolve(baseDir, f.src),
+        id: f.inputId,
+        from: '',
         to: path.join(at(F.inputsTree), ...st.isoDir.split('/'), f.isoName),
         dir: f.kind === 'driver-folder',
       })),
     ),
   );
-  for (const c of copies) commands.push({ tool: 'cp', args: [c.dir ? '-r' : '', c.from, c.to].filter(Boolean), why: 'copy a plan input into its step folder on the inputs ISO' });
+  // Every input a step uses: inside the base directory, and (dry run too) the bytes the plan pins.
+  const resolved = await resolvePlanInputs(plan, baseDir, copies.map((c) => c.id));
+  for (const c of copies) c.from = resolved.get(c.id)!.abs;
+  const placements = new Map<string, string[]>();
+  for (const c of copies) placements.set(c.id, [...(placements.get(c.id) ?? []), c.to]);
+  if (opts.dryRun) {
+    for (const id of placements.keys()) await verifyPlanInput(resolved.get(id)!);
+  } else {
+    await copyInputs(at(F.inputsTree), placements, resolved);
+  }
+
+  // An input used by several steps (a combined SSU+LCU MSU) is copied once; the other step folders hard-link it.
+  const linked = new Set<string>();
+  for (const c of copies) {
+    if (!linked.has(c.id)) {
+      linked.add(c.id);
+      commands.push({ tool: 'cp', args: [c.dir ? '-r' : '', c.from, c.to].filter(Boolean), why: `copy plan input ${c.id} into its step folder on the inputs ISO, checking its size and sha256 against the plan` });
+    } else {
+      const first = placements.get(c.id)![0]!;
+      const why = `hard link plan input ${c.id} into another step folder (stored once on the ISO)`;
+      commands.push(c.dir ? { tool: 'cp', args: ['-al', first, c.to], why } : { tool: 'ln', args: [first, c.to], why });
+    }
+  }
   commands.push({
     tool: 'xorriso',
     args: ['-as', 'mkisofs', '-iso-level', '3', '-J', '-joliet-long', '-r', '-V', DEFAULT_LABELS.inputs, '-o', at(F.inputsIso), at(F.inputsTree)],
@@ -192,7 +213,7 @@ export async function prepareDismRun(plan: Plan, opts: PrepareDismOptions): Prom
     timeouts: { bootMin: 30, heartbeatMin: 15, perBootMin: 600, totalMin: 720, maxBoots: 1 },
   });
 
-  const manifest = { runId, images: images.map((im) => describeImage(im, images)), copies: copies.map((c) => ({ from: path.relative(baseDir, c.from), to: path.relative(runDir, c.to) })) };
+  const manifest = { runId, images: images.map((im) => describeImage(im, images)), copies: copies.map((c) => ({ from: resolved.get(c.id)!.input.path, to: path.relative(runDir, c.to).split(path.sep).join('/') })) };
   const artifacts: HostArtifact[] = [];
   for (const f of files) {
     const name = f.path.split('\\').pop()!;
@@ -204,18 +225,9 @@ export async function prepareDismRun(plan: Plan, opts: PrepareDismOptions): Prom
   await writeArtifact(runDir, artifacts, F.argv, canonicalJson(dryRunArgv(spec, runDir)), 'argv', 'QEMU argv (TCG, plain OVMF; the real run probes the host)');
 
   if (!opts.dryRun) {
-    for (const c of copies) {
-      await mkdir(path.dirname(c.to), { recursive: true });
-      try {
-        await cp(c.from, c.to, { recursive: c.dir, errorOnExist: false });
-      } catch (err) {
-        throw ioError(err, c.from, 'copy');
-      }
-    }
-    await mkdir(at(F.inputsTree), { recursive: true });
     await writeArtifact(runDir, [], `${F.inputsTree}/msu-inputs.txt`, `msu-toolkit inputs for run ${runId}\r\n`, 'inputs-tree', 'marker');
     for (const c of commands) {
-      if (c.tool === 'cp') continue;
+      if (c.tool === 'cp' || c.tool === 'ln') continue;
       if (c.tool === 'createStatusDisk') {
         await createStatusDisk(c.args[0]!, { sizeMiB: Number(c.args[1]!.split('=')[1]), label: c.args[2]!.split('=')[1]! });
       } else if (c.tool === 'wimlib-imagex') {
@@ -230,6 +242,42 @@ export async function prepareDismRun(plan: Plan, opts: PrepareDismOptions): Prom
     artifacts.push({ path: F.scratch, kind: 'disk', description: 'scratch disk' }, { path: F.output, kind: 'disk', description: 'output disk' });
   }
   return { runDir, spec, artifacts, commands, dryRun: opts.dryRun === true };
+}
+
+/**
+ * The install ISO holds what the run takes from it (WinPE boot files unless a worker disk is
+ * given, the WIMs the plan services), or a FormatError says so before anything is built;
+ * xorriso would fail later with its own words.
+ */
+async function requireWindowsIso(iso: string, images: DismImageLayout[], bootFromIso: boolean): Promise<void> {
+  const have = new Set((await isoList(iso)).map((e) => e.path.toLowerCase()));
+  const need = new Set<string>();
+  if (bootFromIso) for (const p of ['/bootmgr', '/sources/boot.wim']) need.add(p);
+  for (const im of images) need.add(im.wim === 'boot.wim' ? '/sources/boot.wim' : '/sources/install.wim');
+  const missing = [...need].filter((p) => !have.has(p));
+  if (missing.length > 0) throw new FormatError('E_NOT_WINDOWS_ISO', `not a Windows install ISO: ${missing.join(', ')} missing`, { file: iso });
+}
+
+/**
+ * Copy every plan input into a fresh inputs tree (the run directory must not hold one yet),
+ * each checked against the plan while it is copied. On any failure the tree is removed again.
+ */
+async function copyInputs(tree: string, placements: Map<string, string[]>, resolved: Map<string, ResolvedPlanInput>): Promise<void> {
+  try {
+    await mkdir(path.dirname(tree), { recursive: true });
+    await mkdir(tree);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') {
+      throw new IoError('E_RUN_DIR_USED', 'the run directory already holds an inputs tree from an earlier run; give a new --run-dir', { file: tree });
+    }
+    throw ioError(err, tree, 'create directory');
+  }
+  try {
+    for (const [id, dests] of placements) await copyPlanInput(resolved.get(id)!, dests);
+  } catch (err) {
+    await rm(tree, { recursive: true, force: true });
+    throw err;
+  }
 }
 
 function describeImage(im: DismImageLayout, all: DismImageLayout[]): Record<string, unknown> {
@@ -431,26 +479,9 @@ export async function collectDismOutputs(runDir: string, destDir: string): Promi
   return outs;
 }
 
-/**
- * Read a plan file (readPlanFile's checks) plus the step and input shapes the generators
- * rely on.
- */
+/** Read and check a plan file: the one plan validator (src/plan/plan-check.ts), as `plan diff` uses it. */
 export async function loadPlanFile(file: string): Promise<Plan> {
-  const o = await readPlanFile(file);
-  o.images.forEach((im, i) => {
-    if (!im || typeof im.image !== 'string' || !Array.isArray(im.steps)) throw new FormatError('E_PLAN', `images[${i}] needs "image" (string) and "steps" (array)`, { file });
-    im.steps.forEach((st, k) => {
-      if (!st || typeof st.n !== 'number' || typeof st.action !== 'string' || !Array.isArray(st.inputs) || !Array.isArray(st.items)) {
-        throw new FormatError('E_PLAN', `images[${i}].steps[${k}] needs n, action, inputs[] and items[]`, { file });
-      }
-    });
-  });
-  o.inputs.forEach((inp, i) => {
-    if (!inp || typeof inp.id !== 'string' || typeof inp.path !== 'string' || !['msu', 'cab', 'driver-folder'].includes(inp.kind as string)) {
-      throw new FormatError('E_PLAN', `inputs[${i}] needs id, path and kind (msu | cab | driver-folder)`, { file });
-    }
-  });
-  return o;
+  return readPlanFile(file);
 }
 
 export interface DismFinish {

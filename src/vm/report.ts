@@ -9,8 +9,8 @@
 import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { FormatError, ioError } from '../errors.js';
-import type { Plan } from '../cbs/plan-types.js';
-import { checkPlan } from '../cbs/plan-diff.js';
+import type { Plan } from '../plan/plan-types.js';
+import { checkPlan } from '../plan/plan-check.js';
 import type { RunEvent, RunResult } from './runner.js';
 import type { DismRunReport } from './dism.js';
 import { dismLayout, servicedImages } from './guest/dism-worker.js';
@@ -393,6 +393,37 @@ export async function readRunDir(runDir: string): Promise<{ events: RunEvent[]; 
   const spec = await readJsonFile(path.join(runDir, RUN_FILES.spec), 'E_RUN_SPEC');
   const kind = isObj(spec) && typeof spec.kind === 'string' ? spec.kind : 'generic';
   return { events: parseEventsJsonl(evText, ev), result: result as unknown as RunResult, kind };
+}
+
+/**
+ * What `msu run report RUN-DIR` shows: report.json, or the report rebuilt from events.jsonl and
+ * result.json. A path that is not a run directory (missing, a file, neither of those files) is bad
+ * input (FormatError, exit 3); an unreadable one an IoError (exit 6).
+ */
+export async function loadRunDirReport(runDir: string): Promise<RunReport> {
+  const notRunDir = (why: string): FormatError => new FormatError('E_NOT_RUN_DIR', `not a run directory: ${why}`, { file: runDir });
+  let st;
+  try {
+    st = await stat(runDir);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') throw notRunDir('no such directory');
+    throw ioError(err, runDir);
+  }
+  if (!st.isDirectory()) throw notRunDir('not a directory');
+  const exists = async (rel: string): Promise<boolean> => {
+    try {
+      await stat(path.join(runDir, rel));
+      return true;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+      throw ioError(err, path.join(runDir, rel));
+    }
+  };
+  if (await exists(RUN_FILES.report)) return readRunReport(path.join(runDir, RUN_FILES.report));
+  if (!(await exists(RUN_FILES.events))) throw notRunDir(`it holds neither ${RUN_FILES.report} nor ${RUN_FILES.events}`);
+  const { events, result, kind } = await readRunDir(runDir);
+  return buildRunReport(kind, result, events);
 }
 
 /** Build the report from what the run left in `runDir` and write `report.json` there (atomically). */

@@ -95,6 +95,13 @@ async function xorriso(args: string[], file: string, opts: IsoRunOptions = {}, e
         .filter((l) => /: (FAILURE|SORRY|FATAL|ABORT|MISHAP)\s*:/.test(l))
         .map((l) => l.replace(/^xorriso\s*:\s*/, '').trim());
       const msg = [...new Set(problems)].join(' | ') || tailLines(err.stderr, 4);
+      // xorriso's own words, translated into what the user can act on (docs/cli.md exit codes)
+      if (/Cannot read all bytes from ISO file|larger than readable size|Premature end of (file|input)/i.test(msg + err.stderr)) {
+        return Promise.reject(new TruncatedError(`the ISO image is truncated or unreadable part-way (xorriso: ${msg})`, { file, cause: err }));
+      }
+      if (/Failed to open device|failure with writing|Cannot (create|open|write) .*(disk|file)|Permission denied|No space left|Read-only file system|Not a directory/i.test(msg)) {
+        return Promise.reject(new IoError('E_IO_WRITE', `cannot write the output (xorriso: ${msg})`, { file, cause: err }));
+      }
       if (/not a valid ISO|Cannot find|no ISO 9660|NOT READABLE|Failed to read|not recognized|unsuitable|No ISO/i.test(msg)) {
         return Promise.reject(new FormatError('E_ISO_INVALID', `not a readable ISO 9660 image: ${msg}`, { file, cause: err }));
       }
@@ -110,7 +117,8 @@ const VD_OFFSET = 16 * 2048;
 /** The file exists and starts like an ISO 9660 image; xorriso itself would treat junk as a blank image. */
 async function requireFile(file: string): Promise<number> {
   let size: number;
-  const head = Buffer.alloc(6);
+  const vd = Buffer.alloc(2048);
+  const head = vd.subarray(0, 6);
   try {
     const st = await stat(file);
     if (!st.isFile()) throw new IoError('E_IO_NOT_FILE', 'not a regular file', { file });
@@ -118,7 +126,7 @@ async function requireFile(file: string): Promise<number> {
     if (size >= VD_OFFSET + 6) {
       const fh = await open(file, 'r');
       try {
-        await fh.read(head, 0, 6, VD_OFFSET);
+        await fh.read(vd, 0, 2048, VD_OFFSET);
       } finally {
         await fh.close();
       }
@@ -129,6 +137,12 @@ async function requireFile(file: string): Promise<number> {
   if (size < VD_OFFSET + 2048) throw new TruncatedError(`too small for an ISO 9660 image (${size} bytes; the first volume descriptor ends at byte ${VD_OFFSET + 2048})`, { file });
   if (head.subarray(1, 6).toString('latin1') !== 'CD001') {
     throw new FormatError('E_ISO_INVALID', `not an ISO 9660 image: no "CD001" volume descriptor at byte ${VD_OFFSET}`, { file, where: `byte ${VD_OFFSET + 1}` });
+  }
+  // Volume Space Size (ECMA-119 8.4.8, both-endian at descriptor bytes 80-87): a shorter file lost its tail,
+  // which xorriso only notices (with a warning) when it reads a file stored there.
+  if (head[0] === 1) {
+    const blocks = vd.readUInt32LE(80);
+    if (size < blocks * 2048) throw new TruncatedError(`the ISO image is truncated: its volume is ${blocks * 2048} bytes, the file ${size}`, { file });
   }
   return size;
 }
@@ -577,11 +591,12 @@ export async function isoRebuild(srcDir: string, outIso: string, opts: IsoRebuil
     await xorriso(args, outIso, opts, { SOURCE_DATE_EPOCH: String(epoch) });
     await rename(tmp, outIso);
   } catch (err) {
-    await rm(tmp, { force: true });
+    await rm(tmp, { force: true }).catch(() => undefined);
     throw err instanceof MsuError ? err : ioError(err, outIso, 'write');
   } finally {
-    await rm(splitDir, { recursive: true, force: true });
-    await rm(bootDir, { recursive: true, force: true });
+    // an output directory that cannot hold files holds no split parts either: the error above says why
+    await rm(splitDir, { recursive: true, force: true }).catch(() => undefined);
+    await rm(bootDir, { recursive: true, force: true }).catch(() => undefined);
   }
   return isoBootInfo(outIso, opts);
 }

@@ -1,7 +1,7 @@
 import { describe, expect, it, beforeAll, afterAll } from 'vitest';
 import { mkdtemp, readFile, readdir, rm, writeFile, stat } from 'node:fs/promises';
 import { execFileSync } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
 import { Cabinet } from '../../src/cab/cabinet.js';
@@ -10,6 +10,7 @@ import { csumCompute } from '../../src/cab/checksum.js';
 import { BufferSource } from '../../src/util/source.js';
 import { MsuError } from '../../src/errors.js';
 import { hasTool, skipNote } from '../helpers/tools.js';
+import { seededBytes } from '../helpers/rng.js';
 
 let tmp: string;
 beforeAll(async () => { tmp = await mkdtemp(path.join(os.tmpdir(), 'msu-cab-')); });
@@ -27,7 +28,7 @@ function manifestLike(n: number, seed: number): Uint8Array {
 const files = (): CabWriteFile[] => [
   { name: 'update.mum', data: Buffer.from('<assembly/>'), modified: '2013-08-27T23:54:56' },
   { name: 'amd64_x\\f\\big.dll', data: manifestLike(3000, 1) },
-  { name: 'rand.bin', data: randomBytes(70_000) },
+  { name: 'rand.bin', data: seededBytes(70_000, 1001) },
   { name: 'empty.txt', data: new Uint8Array(0) },
   { name: 'tail.txt', data: manifestLike(10, 2) },
 ];
@@ -121,7 +122,7 @@ describe('cabinet sets', () => {
   it('follows NEXT_CABINET and joins folders that span cabinets', async () => {
     const input = files();
     const names = Array.from({ length: 40 }, (_, i) => `set${i + 1}.cab`);
-    const parts = buildCabinetSet({ folders: [{ compression: 'mszip', files: input }, { compression: 'none', files: [{ name: 'z.bin', data: randomBytes(40000) }] }], blocksPerCabinet: 3, names });
+    const parts = buildCabinetSet({ folders: [{ compression: 'mszip', files: input }, { compression: 'none', files: [{ name: 'z.bin', data: seededBytes(40000, 1002) }] }], blocksPerCabinet: 3, names });
     expect(parts.length).toBeGreaterThanOrEqual(3);
     const dir = await mkdtemp(path.join(tmp, 'set-'));
     for (let i = 0; i < parts.length; i++) await writeFile(path.join(dir, names[i]!), parts[i]!);
@@ -147,12 +148,12 @@ describe('cabinet sets', () => {
 
 describe('extraction writes every member shape', () => {
   it('empty, inside one block, across blocks, and streamed (over 1 MiB); timestamps from CFFILE as UTC', async () => {
-    const big = Buffer.concat(Array.from({ length: 40 }, (_, i) => Buffer.concat([manifestLike(400, i), randomBytes(20_000)])));
+    const big = Buffer.concat(Array.from({ length: 40 }, (_, i) => Buffer.concat([manifestLike(400, i), seededBytes(20_000, 1003 + 17 * i)])));
     expect(big.length).toBeGreaterThan(1 << 20);
     const input: CabWriteFile[] = [
       { name: 'update.mum', data: Buffer.from('<assembly/>'), modified: '2013-08-27T23:54:56' },
       { name: 'empty.txt', data: new Uint8Array(0), modified: '2020-01-02T03:04:06' },
-      { name: 'span.bin', data: randomBytes(70_000), modified: '2021-06-30T12:00:00' },
+      { name: 'span.bin', data: seededBytes(70_000, 1004), modified: '2021-06-30T12:00:00' },
       { name: 'd\\big.bin', data: big, modified: '2022-12-31T23:59:58' },
       { name: 'after.txt', data: manifestLike(5, 9) },
     ];
@@ -172,7 +173,7 @@ describe('extraction writes every member shape', () => {
 describe.each([['on the calling thread', 10], ['on the writer thread', 400]] as const)('extraction with many members, writes %s', (_how, n) => {
   const many = (): CabWriteFile[] => Array.from({ length: n }, (_, i) => ({
     name: `d${i % 7}\\m${i}.manifest`,
-    data: i % 50 === 0 ? Buffer.concat([manifestLike(2000, i), randomBytes(30_000)]) : manifestLike(3 + (i % 40), i),
+    data: i % 50 === 0 ? Buffer.concat([manifestLike(2000, i), seededBytes(30_000, 1005 + 17 * i)]) : manifestLike(3 + (i % 40), i),
     modified: '2024-02-29T12:34:56',
   }));
 
@@ -231,13 +232,13 @@ describe('member names', () => {
 
 describe('nested cabinet inside a stored outer cabinet (MSU layout)', () => {
   it('opens the inner cabinet in place and reads only a small part of the outer file', async () => {
-    const big = randomBytes(3 * 1024 * 1024);
+    const big = seededBytes(3 * 1024 * 1024, 1006);
     const inner = buildCabinet({ folders: [
       { compression: 'mszip', files: [{ name: 'update.mum', data: Buffer.from('<assembly>inner</assembly>') }] },
       { compression: 'none', files: [{ name: 'payload.bin', data: big }] },
     ] });
     const outer = buildCabinet({ folders: [{ compression: 'none', files: [
-      { name: 'WSUSSCAN.cab', data: randomBytes(100_000) },
+      { name: 'WSUSSCAN.cab', data: seededBytes(100_000, 1007) },
       { name: 'Windows10.0-KB5000001-x64.cab', data: inner },
     ] }] });
     const src = new BufferSource(outer, 'kb.msu');

@@ -80,7 +80,8 @@ beforeAll(() => {
   tmp = mkdtempSync(path.join(os.tmpdir(), 'msu-lazy-'));
   sample = path.join(tmp, 'Windows10.0-KB5099999-x64.msu');
   writeFileSync(sample, buildSyntheticMsu(SAMPLE_OPTIONS).msu);
-});
+  // a fresh clone has no dist: the full tsc build takes over a minute on a busy 2-core machine
+}, 600_000);
 
 afterAll(() => {
   if (tmp) rmSync(tmp, { recursive: true, force: true });

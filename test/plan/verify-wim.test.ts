@@ -8,7 +8,7 @@ import { formatVerifyReport, verifyPackage, type VerifyPackageCounts } from '../
 import { MsuError, ToolError } from '../../src/errors.js';
 import { pseudoRandom } from '../../src/msu/synthetic.js';
 import { loadContainerIndex } from '../../src/msu/cix.js';
-import { buildPlan } from '../../src/cbs/plan.js';
+import { buildPlan } from '../../src/plan/plan.js';
 import { catalogOf } from '../helpers/catalog.js';
 import { runCli } from '../helpers/cli.js';
 import { hasTool, skipNote } from '../helpers/tools.js';

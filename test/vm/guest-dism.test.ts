@@ -1,8 +1,9 @@
-import { readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import type { Plan } from '../../src/cbs/plan-types.js';
+import type { Plan } from '../../src/plan/plan-types.js';
 import { GOLDEN, loadPlan, SAFEOS, SSU, winrePlan } from './plans.js';
+import { expectGolden } from '../helpers/golden.js';
 import { dismLayout, EXIT_CODES, generateDismWorker, servicedImages, WARNING_CODES } from '../../src/vm/guest/dism-worker.js';
 import { cmdLineProblems } from '../helpers/cmd-lines.js';
 import { ProtocolParser } from '../../src/vm/protocol.js';
@@ -48,19 +49,14 @@ describe('generateDismWorker golden files', () => {
       'Windows\\System32\\winpeshl.ini',
     ]);
     for (const f of out.files) {
-      const golden = path.join(GOLDEN, goldenName(f.path));
-      // regenerate deliberately with MSU_UPDATE_GOLDEN=1, then review the diff
-      if (process.env.MSU_UPDATE_GOLDEN === '1' || !existsSync(golden)) writeFileSync(golden, f.content);
-      expect(f.content, f.path).toBe(readFileSync(golden, 'utf8'));
+      expectGolden(goldenName(f.path), f.content);
     }
   });
 
   it('a plan with winre.wim: worker.cmd byte-identical to its golden copy, the other files unchanged', () => {
     const w = generateDismWorker(winrePlan(), { runId: 'golden-dism' });
-    const golden = path.join(GOLDEN, 'dism-worker-winre.cmd');
     const worker = w.files.find((f) => f.path.endsWith('worker.cmd'))!.content;
-    if (process.env.MSU_UPDATE_GOLDEN === '1' || !existsSync(golden)) writeFileSync(golden, worker);
-    expect(worker).toBe(readFileSync(golden, 'utf8'));
+    expectGolden('dism-worker-winre.cmd', worker);
     for (const f of w.files.filter((x) => !x.path.endsWith('worker.cmd'))) expect(f.content, f.path).toBe(out.files.find((x) => x.path === f.path)!.content);
   });
 });

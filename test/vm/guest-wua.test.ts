@@ -1,14 +1,11 @@
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_CRITERIA, encodeTaskXml, generateWuaRunner, wuaParams, wuaUnattendXml } from '../../src/vm/guest/wua-runner.js';
 import { parseXml, type XmlElement } from '../../src/util/xml.js';
 import { MsuError } from '../../src/errors.js';
 import { hasPsParser, psCommands, psFind, psFunctions, psMembers, psSyntaxErrors, psTree, type PsNode } from '../helpers/ps-syntax.js';
 import { skipNote } from '../helpers/tools.js';
+import { expectGolden } from '../helpers/golden.js';
 
-const GOLDEN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../fixtures/golden');
 
 const OPTS = {
   runId: 'golden-wua',
@@ -38,9 +35,7 @@ describe('generateWuaRunner', () => {
       ['wua-params.json', files.paramsJson],
     ];
     for (const [name, content] of pairs) {
-      const golden = path.join(GOLDEN, name);
-      if (process.env.MSU_UPDATE_GOLDEN === '1' || !existsSync(golden)) writeFileSync(golden, content);
-      expect(content, name).toBe(readFileSync(golden, 'utf8'));
+      expectGolden(name, content);
     }
   });
 

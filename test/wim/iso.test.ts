@@ -1,5 +1,4 @@
 import { execFileSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, readdir, rm, truncate, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -8,6 +7,7 @@ import { FormatError, UsageError } from '../../src/errors.js';
 import { bootArgsFromMkisofs, isoBootInfo, isoExtract, isoList, isoRebuild, ISO_SINGLE_EXTENT_MAX, largeInstallWim, parseLsdl, shUnquote } from '../../src/wim/iso.js';
 import { runCli } from '../helpers/cli.js';
 import { hasTool, skipNote } from '../helpers/tools.js';
+import { seededBytes } from '../helpers/rng.js';
 import { tempDir } from './fixture.js';
 
 const HAVE = hasTool('xorriso');
@@ -169,7 +169,7 @@ describe.skipIf(!HAVE || !hasTool('wimlib-imagex'))('isoRebuild --split-wim', ()
       await mkdir(payload, { recursive: true });
       await writeFile(path.join(media, 'boot', 'etfsboot.com'), Buffer.alloc(4096, 0xeb));
       await writeFile(path.join(media, 'efi', 'microsoft', 'boot', 'efisys.bin'), Buffer.alloc(1474560, 0));
-      for (let i = 0; i < 3; i++) await writeFile(path.join(payload, `f${i}.bin`), randomBytes(1_200_000));
+      for (let i = 0; i < 3; i++) await writeFile(path.join(payload, `f${i}.bin`), seededBytes(1_200_000, 2000 + i));
       const wim = path.join(media, 'sources', 'install.wim');
       execFileSync('wimlib-imagex', ['capture', payload, wim, 'Test', '--compress=none', '--no-acls'], { stdio: 'ignore' });
       const before = await readFile(wim);

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { UsageError } from '../../errors.js';
+import { EXIT, UsageError } from '../../errors.js';
 import type { DriverCheckReport } from '../../drivers/package.js';
 import type { WindowsArch } from '../../wim/types.js';
 import type { CliContext } from '../context.js';
@@ -56,7 +56,7 @@ export function register(program: Command, ctx: CliContext): void {
       });
       if (opts.json) ctx.printJson({ ...report, dir: shownPath(report.dir) });
       else ctx.print(formatReport(report).join('\n'));
-      if (report.errors > 0) ctx.exitCode = 1;
+      if (report.errors > 0) ctx.exitCode = EXIT.mismatch;
     });
 
   driver

@@ -1,16 +1,14 @@
 import path from 'node:path';
 import type { Command } from 'commander';
-import { MsuError, UsageError } from '../../errors.js';
+import { EXIT, MismatchError, MsuError, UsageError } from '../../errors.js';
 import type { PreparedRun } from '../../vm/dism.js';
 import type { RunEvent, RunResult } from '../../vm/runner.js';
 import type { WuaFilter } from '../../vm/guest/wua-runner.js';
 import type { RunReport } from '../../vm/report.js';
-import { canonicalJson } from '../../util/json.js';
 import type { CliContext } from '../context.js';
 
 // Loaded when a command runs, not at CLI start (see inspect.ts).
 const vmDism = () => import('../../vm/dism.js');
-const vmDismOutput = () => import('../../vm/dism-output.js');
 const vmWua = () => import('../../vm/wua.js');
 const vmRunner = () => import('../../vm/runner.js');
 const vmReport = () => import('../../vm/report.js');
@@ -32,6 +30,10 @@ export function parseFilterArg(v: string): WuaFilter {
   if (key === 'category') return { category: m[2]! };
   if (key === 'update') return { updateId: m[2]! };
   return { kb: m[2]! };
+}
+
+function differenceError(n: number): MismatchError {
+  return new MismatchError('E_PLAN_MISMATCH', `the serviced images differ from the plan: ${n} difference(s), listed in the report above and in report.json`);
 }
 
 /** What the commands print: paths as the user gave them or relative to the run directory. */
@@ -75,7 +77,7 @@ export function register(program: Command, ctx: CliContext): void {
     .requiredOption('--iso <file>', 'the Windows installation ISO (required)')
     .option('--worker <qcow2>', 'a prepared worker system disk instead of WinPE from the ISO')
     .option('--run-dir <dir>', 'run directory (default: ./msu-run-dism)')
-    .option('--base-dir <dir>', 'directory the plan\'s input paths are relative to (default: the current directory, as for msu plan)')
+    .option('--base-dir <dir>', 'directory the plan\'s input paths are relative to; no input may lie outside it (default: the plan file\'s directory)')
     .option('--dry-run', 'write the generated scripts, spec and QEMU argv, start nothing')
     .option('--json', 'canonical JSON output')
     .action(async (planFile: string, opts: { iso: string; worker?: string; runDir?: string; baseDir?: string; dryRun?: boolean; json?: boolean }) => {
@@ -89,7 +91,8 @@ export function register(program: Command, ctx: CliContext): void {
           iso: opts.iso,
           ...(opts.worker ? { worker: opts.worker } : {}),
           runDir,
-          baseDir: opts.baseDir ?? process.cwd(),
+          // a plan's input paths are relative to the plan file (msu plan writes them so)
+          baseDir: opts.baseDir ?? path.dirname(planFile),
           dryRun: opts.dryRun === true,
         });
       } catch (err) {
@@ -103,17 +106,14 @@ export function register(program: Command, ctx: CliContext): void {
       if (opts.json) ctx.printJson({ ...summary(prepared, runDir), result, report, ...(result.ok && !differences.length ? { outputs: shownOutputs } : {}) });
       else ctx.print(formatRunReport(report));
       if (!result.ok) {
-        ctx.exitCode = 7;
+        ctx.exitCode = EXIT.runtime;
         return;
       }
       if (differences.length > 0) {
-        // the report on disk says what differs; the error says it once more and exits 1
-        if (opts.json) {
-          ctx.exitCode = 1;
-          return;
-        }
-        const { assertMatchesPlan } = await vmDismOutput();
-        assertMatchesPlan(plan, report.dism!.packages, report.dism!.drivers, { notApplicable: new Set(report.dism!.notApplicable) });
+        // the same exit code in both modes; the report (printed, and on disk) says what differs
+        ctx.exitCode = EXIT.mismatch;
+        if (!opts.json) ctx.stderr.write(`msu: ${differenceError(differences.length).describe()}\n`);
+        return;
       }
       if (!opts.json) {
         ctx.print('the serviced images match the plan; output:');
@@ -166,7 +166,7 @@ export function register(program: Command, ctx: CliContext): void {
         ctx.print(formatRunReport(report));
         if (output) ctx.print(`updated image: ${output}`);
       }
-      if (!result.ok) ctx.exitCode = 7;
+      if (!result.ok) ctx.exitCode = EXIT.runtime;
     });
 
   run
@@ -175,17 +175,10 @@ export function register(program: Command, ctx: CliContext): void {
     .argument('<run-dir>', 'the run directory')
     .option('--json', 'print the report JSON')
     .action(async (runDir: string, opts: { json?: boolean }) => {
-      const { buildRunReport, formatRunReport, readRunDir, readRunReport, RUN_FILES } = await vmReport();
-      let report: RunReport;
-      try {
-        report = await readRunReport(path.join(runDir, RUN_FILES.report));
-      } catch (err) {
-        if (!(err instanceof MsuError && err.code === 'E_IO_ENOENT')) throw err;
-        const { events, result, kind } = await readRunDir(runDir);
-        report = buildRunReport(kind, result, events);
-      }
-      if (opts.json) ctx.stdout.write(canonicalJson(report));
+      const { formatRunReport, loadRunDirReport } = await vmReport();
+      const report: RunReport = await loadRunDirReport(runDir);
+      if (opts.json) ctx.printJson(report);
       else ctx.print(formatRunReport(report));
-      if (!report.ok) ctx.exitCode = 7;
+      if (!report.ok) ctx.exitCode = EXIT.runtime;
     });
 }

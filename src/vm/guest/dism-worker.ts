@@ -23,7 +23,7 @@
  * echoed only inside ASCII-only JSON through cmdEscape.
  */
 import { FormatError, UnsupportedError } from '../../errors.js';
-import type { Plan, PlanAction, PlanImage, PlanInput, PlanStep } from '../../cbs/plan-types.js';
+import type { Plan, PlanAction, PlanImage, PlanInput, PlanStep } from '../../plan/plan-types.js';
 import { cmdEchoLine, cmdEscape, cmdVar, cmdWord } from './cmd-escape.js';
 import { PROTOCOL_PREFIX } from '../protocol.js';
 
