@@ -13,6 +13,6 @@ export * from './cbs/index.js';
 export * from './drivers/index.js';
 export { buildPlan, formatPlanSummary, type PlanRequest, type PlanRequestTarget } from './cbs/plan.js';
 export * from './cbs/plan-diff.js';
-export * from './cbs/verify.js';
+export * from './verify/index.js';
 export * from './wim/index.js';
 export * from './vm/index.js';

@@ -9,7 +9,7 @@ import type { CliContext } from '../context.js';
 // Loaded when a command runs, not at CLI start (see inspect.ts).
 const cbsPlan = () => import('../../cbs/plan.js');
 const cbsPlanDiff = () => import('../../cbs/plan-diff.js');
-const cbsVerify = () => import('../../cbs/verify.js');
+const cbsVerify = () => import('../../verify/index.js');
 const vmReport = () => import('../../vm/report.js');
 
 const collect = (v: string, prev: string[] = []): string[] => [...prev, v];

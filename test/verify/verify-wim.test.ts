@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildCabinet } from '../../src/cab/writer.js';
-import { formatVerifyReport, verifyPackage, type VerifyPackageCounts } from '../../src/cbs/verify.js';
+import { formatVerifyReport, verifyPackage, type VerifyPackageCounts } from '../../src/verify/index.js';
 import { MsuError, ToolError } from '../../src/errors.js';
 import { pseudoRandom } from '../../src/msu/synthetic.js';
 import { loadContainerIndex } from '../../src/msu/cix.js';
@@ -13,7 +13,7 @@ import { catalogOf } from '../helpers/catalog.js';
 import { runCli } from '../helpers/cli.js';
 import { hasTool, skipNote } from '../helpers/tools.js';
 import { captureWim, wimBytes, type TreeFiles } from '../helpers/wim-msu.js';
-import { packageMum, PKT, removeDir, tempDir } from './fixtures.js';
+import { packageMum, PKT, removeDir, tempDir } from '../plan/fixtures.js';
 
 const wimlib = hasTool('wimlib-imagex');
 if (!wimlib) skipNote('msu verify on WIM-based MSUs', 'wimlib-imagex');

@@ -10,10 +10,10 @@ import { copyWimMsuMember } from '../msu/wim-msu.js';
 import { BufferSource, FileSource, SliceSource, type ByteSource } from '../util/source.js';
 import { wimDirDetailed, wimReadFile, type WimStreamEntry } from '../wim/streams.js';
 import { wimExtract } from '../wim/wimlib.js';
-import { catalogHasDigest, readCatalog, type Catalog } from './catalog.js';
-import { parseContainerIndex, type CixHash, type ContainerIndex } from './cix.js';
-import { parseComponentManifest } from './manifest.js';
-import { byCode } from './plan-rules.js';
+import { catalogHasDigest, readCatalog, type Catalog } from '../cbs/catalog.js';
+import { parseContainerIndex, type CixHash, type ContainerIndex } from '../cbs/cix.js';
+import { parseComponentManifest } from '../cbs/manifest.js';
+import { byCode } from '../cbs/plan-rules.js';
 
 /**
  * Offline integrity check of an update package: every hash the package itself declares is

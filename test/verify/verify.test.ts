@@ -4,11 +4,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Cabinet } from '../../src/cab/cabinet.js';
 import { buildCabinet } from '../../src/cab/writer.js';
 import { parseCatalog } from '../../src/cbs/catalog.js';
-import { verifyPackage } from '../../src/cbs/verify.js';
+import { verifyPackage } from '../../src/verify/index.js';
 import { MsuError } from '../../src/errors.js';
 import { corpusPath, hasCorpus } from '../helpers/corpus.js';
 import { runCli } from '../helpers/cli.js';
-import { bareCab, msu, packageMum, removeDir, tempDir, writeFiles } from './fixtures.js';
+import { bareCab, msu, packageMum, removeDir, tempDir, writeFiles } from '../plan/fixtures.js';
 
 const KB = () => corpusPath('cab', 'Windows6.1-KB2883457-amd64.cab');
 let dir: string;
