@@ -16,3 +16,4 @@ export * from './cbs/plan-diff.js';
 export * from './verify/index.js';
 export * from './wim/index.js';
 export * from './vm/index.js';
+export * from './delta/index.js';

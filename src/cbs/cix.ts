@@ -73,18 +73,7 @@ export interface ContainerIndex {
 const NS = 'urn:ContainerIndex';
 const MAX_U64 = (1n << 64n) - 1n;
 
-/** FILETIME (100 ns ticks since 1601-01-01 UTC) to an ISO date; null when outside what Date can show. */
-export function filetimeToIso(ft: bigint | string): string | null {
-  let t: bigint;
-  try {
-    t = typeof ft === 'bigint' ? ft : BigInt(ft);
-  } catch {
-    return null;
-  }
-  const ms = t / 10000n - 11644473600000n;
-  if (ms < -8640000000000000n || ms > 8640000000000000n) return null;
-  return new Date(Number(ms)).toISOString();
-}
+export { filetimeToIso } from '../util/filetime.js';
 
 class CixReader {
   constructor(readonly file: string | undefined) {}

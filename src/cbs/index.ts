@@ -17,7 +17,6 @@ export * from './ses.js';
 export * from './pkgprops.js';
 export * from './classify.js';
 export * from './cix.js';
-export * from './delta-header.js';
 export * from './chains.js';
 export * from './catalog.js';
 export * from './catalog-writer.js';

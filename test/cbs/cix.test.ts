@@ -6,7 +6,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FormatError, MsuError, UnsupportedError } from '../../src/errors.js';
 import { filetimeToIso, parseContainerIndex, type ContainerIndex } from '../../src/cbs/cix.js';
-import { parseDeltaHeader } from '../../src/cbs/delta-header.js';
+import { parseDeltaHeader } from '../../src/delta/header.js';
 import { corpusPath, hasCorpus } from '../helpers/corpus.js';
 import { hasTool, skipNote } from '../helpers/tools.js';
 

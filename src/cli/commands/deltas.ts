@@ -2,13 +2,13 @@ import { readFile, stat } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { EXIT, FormatError, ioError } from '../../errors.js';
 import type { DeltaReport } from '../../cbs/chains.js';
-import type { DeltaHeader } from '../../cbs/delta-header.js';
+import type { DeltaHeader } from '../../delta/header.js';
 import type { CliContext } from '../context.js';
 
 // Loaded when a command runs, not at CLI start (see inspect.ts).
 const msuCix = () => import('../../msu/cix.js');
 const cbsChains = () => import('../../cbs/chains.js');
-const cbsDeltaHeader = () => import('../../cbs/delta-header.js');
+const cbsDeltaHeader = () => import('../../delta/header.js');
 
 const MAX_DELTA_BYTES = 2 * 1024 * 1024 * 1024 - 1;
 

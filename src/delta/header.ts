@@ -1,7 +1,7 @@
 import { FormatError, MsuError } from '../errors.js';
 import { ByteReader } from '../util/reader.js';
-import { crc32 } from './crc32.js';
-import { filetimeToIso } from './cix.js';
+import { crc32 } from '../util/crc32.js';
+import { filetimeToIso } from '../util/filetime.js';
 
 /**
  * Headers of Microsoft delta streams (formats.md §4): PA30 (msdelta.dll), PA31 (UpdateCompression.dll /

@@ -3,8 +3,8 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { crc32 } from '../../src/cbs/crc32.js';
-import { DeltaHeaderError, parseDeltaHeader } from '../../src/cbs/delta-header.js';
+import { crc32 } from '../../src/util/crc32.js';
+import { DeltaHeaderError, parseDeltaHeader } from '../../src/delta/header.js';
 import { corpusPath, hasCorpus } from '../helpers/corpus.js';
 import { runCli } from '../helpers/cli.js';
 
