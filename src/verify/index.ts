@@ -1,275 +1,107 @@
-import { createHash } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { Cabinet, type CabEntry } from '../cab/cabinet.js';
-import { FormatError, ioError, MsuError } from '../errors.js';
+import { EXIT, FormatError, ioError, MsuError } from '../errors.js';
 import { detectContainer, findPackageMum, openMemberCab } from '../msu/inspect.js';
 import { classifyMember, PACKAGE_ROLES } from '../msu/members.js';
 import { copyWimMsuMember } from '../msu/wim-msu.js';
 import { BufferSource, FileSource, SliceSource, type ByteSource } from '../util/source.js';
 import { wimDirDetailed, wimReadFile, type WimStreamEntry } from '../wim/streams.js';
-import { wimExtract } from '../wim/wimlib.js';
-import { catalogHasDigest, readCatalog, type Catalog } from '../cbs/catalog.js';
-import { parseContainerIndex, type CixHash, type ContainerIndex } from '../cbs/cix.js';
-import { parseComponentManifest } from '../cbs/manifest.js';
-import { byCode } from '../cbs/plan-rules.js';
+import { wimExtract, wimVerify } from '../wim/wimlib.js';
+import { scanCabinet } from './cabinet.js';
+import {
+  CheckList, compareChecks, countOutcomes, overallOutcome, REASON_TEXT, VERIFY_SCHEMA,
+  type VerifyCheck, type VerifyOutcome, type VerifyPackageSummary, type VerifyReport,
+} from './model.js';
+import { checkPackageFiles, type PackageContext, type PackageFiles } from './package.js';
 
 /**
  * Offline integrity check of an update package: every hash the package itself declares is
- * recomputed over the bytes it ships, and each catalog's signature is checked over the
- * catalog's content. The signing certificate is not chained to a Microsoft root (no trust
- * store offline): a pass means "as its signer signed it", not "signed by Microsoft".
+ * recomputed over the bytes it ships (or rebuilds), and each catalog's signature is checked over
+ * the catalog's content. Each check ends verified, mismatch or not checked (with the reason). The
+ * signing certificate is not chained to a Microsoft root (no trust store offline): a pass means
+ * "as its signer signed it", not "signed by Microsoft".
  */
-export const VERIFY_SCHEMA = 'msu-toolkit/verify@1';
-
-export type VerifyCheck =
-  | 'catalog-member'      // a .mum/.manifest whose SHA-1 and SHA-256 are in no catalog of the package
-  | 'catalog-unreadable'
-  | 'catalog-signature'   // the catalog's signature does not verify over its content (chain not checked)
-  | 'cix-unreadable'
-  | 'cix-source-missing'  // a Source name that is not a member of the cab
-  | 'cix-source-hash'     // stored member bytes differ from Source/Hash
-  | 'cix-file-hash'       // RAW source: the member is the target file, so File/Hash must match too
-  | 'cix-length'          // RAW source: member size differs from File@length
-  | 'manifest-file-hash'; // a component manifest's file hash differs from the cix hash of that file (same algorithm)
-
-export interface VerifyMismatch {
-  /** `member!path` inside the package (member is `.` for a bare cab). */
-  file: string;
-  check: VerifyCheck;
-  detail: string;
-  expected?: string;
-  actual?: string;
-}
-
-export interface VerifyPackageCounts {
-  /** Member of the bundle (`.` for a bare cab). */
-  member: string;
-  catalogs: number;
-  catalogEntries: number;
-  /** Catalog signatures: intact (verifies over the content, chain not checked), broken, or absent. */
-  signatures: { intact: number; broken: number; unsigned: number };
-  /** .mum and .manifest files checked against the catalogs, and how many were found. */
-  signed: { checked: number; found: number };
-  cix: {
-    indexes: number;
-    files: number;
-    /** RAW sources whose member hash, target hash and length were recomputed. */
-    rawChecked: number;
-    /** Delta (PA30/PA31/PA19) members whose Source hash was recomputed. */
-    deltaSourcesChecked: number;
-    /** Target hashes of delta files (need the delta applied) and PSF-addressed sources (bytes outside the package). */
-    notChecked: number;
-  };
-  /** Component manifest file hashes compared with the cix hash of the same file. */
-  manifestFiles: { checked: number; notChecked: number };
-}
-
-export interface VerifyReport {
-  schema: typeof VERIFY_SCHEMA;
-  file: string;
-  ok: boolean;
-  packages: VerifyPackageCounts[];
-  mismatches: VerifyMismatch[];
-  notes: string[];
-}
-
-const ALGS: Record<string, string> = { SHA1: 'sha1', SHA256: 'sha256', SHA384: 'sha384', SHA512: 'sha512', MD5: 'md5' };
-
-function digest(alg: string, data: Uint8Array): string | undefined {
-  const a = ALGS[alg.toUpperCase().replace(/-/g, '')];
-  return a ? createHash(a).update(data).digest('hex') : undefined;
-}
-
-const norm = (n: string): string => n.replace(/\//g, '\\').toLowerCase();
-
-/**
- * The files of one CBS package, wherever they live (a cabinet, an extracted payload WIM):
- * the checks below only need names and bytes.
- */
-export interface PackageFiles<F extends { readonly name: string } = { readonly name: string }> {
-  /** What holds the files, for messages ("cabinet", "payload WIM"). */
-  container: string;
-  /** Names are relative and backslash-separated, as CBS writes them. */
-  files: readonly F[];
-  read(f: F): Promise<Uint8Array>;
-}
-
-function cabinetFiles(cab: Cabinet): PackageFiles<CabEntry> {
-  return { container: 'cabinet', files: cab.entries, read: (e) => cab.readFile(e) };
-}
-
-async function verifyFiles<F extends { readonly name: string }>(pkg: PackageFiles<F>, member: string, mismatches: VerifyMismatch[], notes: string[]): Promise<VerifyPackageCounts> {
-  const prefix = member === '.' ? '' : `${member}!`;
-  const counts: VerifyPackageCounts = {
-    member, catalogs: 0, catalogEntries: 0, signatures: { intact: 0, broken: 0, unsigned: 0 }, signed: { checked: 0, found: 0 },
-    cix: { indexes: 0, files: 0, rawChecked: 0, deltaSourcesChecked: 0, notChecked: 0 },
-    manifestFiles: { checked: 0, notChecked: 0 },
-  };
-  const byName = new Map<string, F>();
-  for (const e of pkg.files) byName.set(norm(e.name), e);
-  const entries = [...pkg.files].sort((a, b) => byCode(a.name, b.name));
-  const cache = new Map<F, Uint8Array>();
-  const read = async (e: F): Promise<Uint8Array> => {
-    let b = cache.get(e);
-    if (!b) {
-      b = await pkg.read(e);
-      // Metadata is small and read twice (catalog and cix checks); payload is not kept.
-      if (b.length <= 1 << 20) cache.set(e, b);
-    }
-    return b;
-  };
-
-  const catalogs: Catalog[] = [];
-  for (const e of entries.filter((x) => /\.cat$/i.test(x.name))) {
-    try {
-      const { catalog: cat, signature: sig } = await readCatalog(await read(e), `${prefix}${e.name}`);
-      catalogs.push(cat);
-      counts.catalogEntries += cat.entries.length;
-      counts.signatures[sig.state]++;
-      if (sig.state === 'broken') {
-        mismatches.push({ file: `${prefix}${e.name}`, check: 'catalog-signature', detail: `signature${sig.signer ? ` of ${sig.signer}` : ''} does not verify: ${sig.reason ?? 'unknown reason'}` });
-      } else if (sig.state === 'unsigned') {
-        notes.push(`${prefix}${e.name}: the catalog carries no signature`);
-      }
-    } catch (err) {
-      if (!(err instanceof MsuError) || err.kind === 'io') throw err;
-      mismatches.push({ file: `${prefix}${e.name}`, check: 'catalog-unreadable', detail: err.message });
-    }
-  }
-  counts.catalogs = catalogs.length;
-
-  for (const e of entries.filter((x) => /\.(mum|manifest)$/i.test(x.name))) {
-    const data = await read(e);
-    const sha1 = createHash('sha1').update(data).digest('hex');
-    const sha256 = createHash('sha256').update(data).digest('hex');
-    counts.signed.checked++;
-    if (catalogs.some((c) => catalogHasDigest(c, sha256) || catalogHasDigest(c, sha1))) counts.signed.found++;
-    else {
-      mismatches.push({
-        file: `${prefix}${e.name}`, check: 'catalog-member', actual: sha256,
-        detail: `neither its SHA-256 ${sha256} nor its SHA-1 ${sha1} is listed in the package's ${catalogs.length} catalog(s)`,
-      });
-    }
-  }
-
-  const cixFiles = new Map<string, CixHash>();
-  for (const e of entries.filter((x) => /\.cix\.xml$/i.test(x.name))) {
-    let cix: ContainerIndex;
-    try {
-      cix = parseContainerIndex(await read(e), `${prefix}${e.name}`);
-    } catch (err) {
-      if (!(err instanceof MsuError) || err.kind === 'io') throw err;
-      mismatches.push({ file: `${prefix}${e.name}`, check: 'cix-unreadable', detail: err.message });
-      continue;
-    }
-    counts.cix.indexes++;
-    for (const f of cix.files) {
-      counts.cix.files++;
-      if (f.hash) cixFiles.set(norm(f.name), f.hash);
-      const src = f.source;
-      const where = `${prefix}${f.name}`;
-      if (!src || src.name === undefined) {
-        counts.cix.notChecked++;
-        continue;
-      }
-      const m = byName.get(norm(src.name));
-      if (!m) {
-        mismatches.push({ file: where, check: 'cix-source-missing', detail: `${e.name} names source member ${JSON.stringify(src.name)}, which the ${pkg.container} does not hold` });
-        continue;
-      }
-      const data = await read(m);
-      const raw = src.type.toUpperCase() === 'RAW';
-      if (src.hash) {
-        const got = digest(src.hash.alg, data);
-        if (got === undefined) notes.push(`${where}: hash algorithm ${src.hash.alg} not supported, source not checked`);
-        else if (got !== src.hash.value) {
-          mismatches.push({ file: `${prefix}${m.name}`, check: 'cix-source-hash', expected: src.hash.value, actual: got, detail: `${src.hash.alg} of the stored ${src.type} source of ${f.name} differs from ${e.name}` });
-        }
-      }
-      if (raw) {
-        counts.cix.rawChecked++;
-        if (data.length !== f.length) {
-          mismatches.push({ file: `${prefix}${m.name}`, check: 'cix-length', expected: String(f.length), actual: String(data.length), detail: `RAW source of ${f.name} has ${data.length} bytes, ${e.name} says ${f.length}` });
-        }
-        if (f.hash) {
-          const got = digest(f.hash.alg, data);
-          if (got !== undefined && got !== f.hash.value) {
-            mismatches.push({ file: `${prefix}${m.name}`, check: 'cix-file-hash', expected: f.hash.value, actual: got, detail: `${f.hash.alg} of ${f.name} (stored RAW) differs from ${e.name}` });
-          }
-        }
-      } else {
-        if (src.hash) counts.cix.deltaSourcesChecked++;
-        counts.cix.notChecked++;
-      }
-    }
-  }
-
-  // Component manifests hash the files as installed; the cix hashes the same target files.
-  for (const e of entries.filter((x) => /\.manifest$/i.test(x.name) && !/[\\/]/.test(x.name))) {
-    let man;
-    try {
-      man = parseComponentManifest(await read(e), `${prefix}${e.name}`);
-    } catch (err) {
-      if (!(err instanceof MsuError) || err.kind === 'io') throw err;
-      notes.push(`${prefix}${e.name}: file hashes not checked: ${err.message}`);
-      continue;
-    }
-    const dir = e.name.replace(/\.manifest$/i, '');
-    for (const f of man.files) {
-      if (!f.hash) continue;
-      const cixHash = cixFiles.get(norm(`${dir}\\${f.name}`));
-      if (!cixHash || cixHash.alg.toLowerCase().replace(/-/g, '') !== f.hash.alg) {
-        counts.manifestFiles.notChecked++;
-        continue;
-      }
-      counts.manifestFiles.checked++;
-      if (cixHash.value !== f.hash.digestHex) {
-        mismatches.push({ file: `${prefix}${e.name}`, check: 'manifest-file-hash', expected: f.hash.digestHex, actual: cixHash.value, detail: `hash of ${f.name} differs from the container index` });
-      }
-    }
-  }
-  return counts;
-}
+export * from './model.js';
+export { type PackageFiles } from './package.js';
 
 export interface VerifyOptions {
   /** Name used in the report and in errors (default: `file`). */
   displayName?: string;
-  /** Where a WIM MSU's payload .wim is copied and extracted (default: os.tmpdir()); always cleaned up. */
+  /** Where WIM members are copied and extracted (default: os.tmpdir()); always cleaned up. */
   tempRoot?: string;
+  /** The base manifest DCM-compressed component manifests are deltas against (from wcp.dll). */
+  baseManifest?: Uint8Array;
 }
 
-/** Verify a .cab, a cabinet-based .msu or a WIM-based .msu. */
+interface Run {
+  ctx: PackageContext;
+  tempRoot: string;
+  checks: VerifyCheck[];
+  packages: VerifyPackageSummary[];
+  notes: string[];
+}
+
+const cmp = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
+
+/** Verify a .cab, a cabinet-based .msu, a WIM-based .msu, or a CBS package stored in a WIM/ESD. */
 export async function verifyPackage(file: string, opts: VerifyOptions = {}): Promise<VerifyReport> {
   const name = opts.displayName ?? file;
-  const mismatches: VerifyMismatch[] = [];
-  const notes: string[] = [];
-  const packages: VerifyPackageCounts[] = [];
+  const run: Run = {
+    ctx: opts.baseManifest ? { baseManifest: opts.baseManifest } : {},
+    tempRoot: opts.tempRoot ?? os.tmpdir(), checks: [], packages: [], notes: [],
+  };
   const src = await FileSource.open(file, name);
   try {
     const kind = detectContainer(await src.read(0, Math.min(8, src.size), 'signature'));
-    if (kind === 'wim') {
-      packages.push(...await verifyWimMsu(file, src, opts.tempRoot ?? os.tmpdir(), mismatches, notes));
-    } else if (kind !== 'cab') {
-      throw new FormatError('E_NOT_PACKAGE', 'not an MSU or CAB package (no MSCF or MSWIM signature)', { file: name });
-    } else {
+    if (kind === 'wim') await verifyWim(file, src, run);
+    else if (kind !== 'cab') throw new FormatError('E_NOT_PACKAGE', 'not an MSU or CAB package (no MSCF or MSWIM signature)', { file: name });
+    else {
       const cab = await Cabinet.open(src);
       const bundleMembers = cab.entries.filter((e) => PACKAGE_ROLES.has(classifyMember(e.name).role) && /\.cab$/i.test(e.name));
       if (findPackageMum(cab.entries) || bundleMembers.length === 0) {
-        packages.push(await verifyFiles(cabinetFiles(cab), '.', mismatches, notes));
+        await verifyCabinet(cab, '.', run);
       } else {
-        for (const e of [...bundleMembers].sort((a, b) => byCode(a.name, b.name))) {
-          const inner = await openMemberCab(cab, e);
-          packages.push(await verifyFiles(cabinetFiles(inner), e.name, mismatches, notes));
+        // The outer cabinet's own CFDATA checksums first; its members are then read in place.
+        const outer = new CheckList('.');
+        await scanCabinet(cab, outer, { keep: false, label: path.basename(name) });
+        run.checks.push(...outer.checks);
+        for (const e of [...bundleMembers].sort((a, b) => cmp(a.name, b.name))) {
+          await verifyCabinet(await openMemberCab(cab, e), e.name, run);
         }
       }
     }
   } finally {
     await src.close().catch(() => undefined);
   }
-  mismatches.sort((a, b) => byCode(a.file, b.file) || byCode(a.check, b.check));
-  return { schema: VERIFY_SCHEMA, file: path.basename(name), ok: mismatches.length === 0, packages, mismatches, notes };
+  const checks = run.checks.sort(compareChecks);
+  const counts = countOutcomes(checks);
+  const outcome = overallOutcome(counts);
+  return {
+    schema: VERIFY_SCHEMA, file: path.basename(name), outcome, ok: outcome === 'verified', counts,
+    packages: run.packages, checks, mismatches: checks.filter((c) => c.outcome === 'mismatch'), notes: run.notes,
+  };
+}
+
+async function verifyFiles<F extends { readonly name: string }>(pkg: PackageFiles<F>, member: string, list: CheckList, run: Run): Promise<void> {
+  const stats = await checkPackageFiles(pkg, list, run.ctx);
+  run.checks.push(...list.checks);
+  run.packages.push({ member, container: pkg.container, ...stats, counts: countOutcomes(list.checks) });
+}
+
+async function verifyCabinet(cab: Cabinet, member: string, run: Run): Promise<void> {
+  const list = new CheckList(member);
+  const scan = await scanCabinet(cab, list, { keep: true });
+  const pkg: PackageFiles<CabEntry> = {
+    container: 'cabinet',
+    files: cab.entries,
+    read: async (e) => {
+      if (scan.unreadable.has(e)) return undefined;
+      return scan.bytes.get(e) ?? cab.readFile(e);
+    },
+  };
+  await verifyFiles(pkg, member, list, run);
 }
 
 /** Put `where` on a failure from a step that only knew a path (wimlib runs on temp copies). */
@@ -280,64 +112,85 @@ function naming<T>(where: string): (err: unknown) => T {
   };
 }
 
+/** `wimlib-imagex verify`: every blob's SHA-1 and the integrity table when the WIM has one. */
+async function checkWimIntegrity(wim: string, list: CheckList, label: string): Promise<boolean> {
+  try {
+    await wimVerify(wim);
+    list.verified(label, 'wim-integrity', 'wimlib-imagex verify: blob hashes (and the integrity table, when present) match');
+    return true;
+  } catch (err) {
+    if (!(err instanceof MsuError) || err.kind !== 'input') throw err;
+    list.mismatch(label, 'wim-integrity', `wimlib-imagex verify: ${err.message}`);
+    return false;
+  }
+}
+
 /**
- * WIM-based MSU (Windows 11 build 25336+): each package member is verified like a package cab.
- * `.cab` members are opened as cabinets (in place when stored as-is); the LCU payload `.wim`
- * is extracted (image 1) into a private temp directory and its files are verified. The `.psf`
- * beside it is not read: container index sources that point into it are counted notChecked.
+ * A WIM: either a CBS package stored in a WIM/ESD (update.mum at the image root), verified like a
+ * package cab after extracting image 1, or a WIM-based MSU (Windows 11 build 25336+), whose package
+ * members are each verified like a package cab (`.cab`) or an extracted payload WIM (`.wim`).
  */
-async function verifyWimMsu(file: string, outer: FileSource, tempRoot: string, mismatches: VerifyMismatch[], notes: string[]): Promise<VerifyPackageCounts[]> {
+async function verifyWim(file: string, outer: FileSource, run: Run): Promise<void> {
   const name = outer.name;
   const entries = (await wimDirDetailed(file, 1).catch(naming<WimStreamEntry[]>(name))).filter((e) => !e.isDirectory);
-  const out: VerifyPackageCounts[] = [];
-  for (const e of entries.map((x) => ({ e: x, member: x.path.replace(/^\//, '') })).sort((a, b) => byCode(a.member, b.member))) {
+  const top = new CheckList('.');
+  const intact = await checkWimIntegrity(file, top, `[${path.basename(name)}]`);
+  run.checks.push(...top.checks);
+  if (!intact) return;
+  if (entries.some((e) => e.path.toLowerCase() === '/update.mum')) {
+    await verifyWimImage(file, name, '.', 'WIM image', run);
+    return;
+  }
+  let found = 0;
+  for (const e of entries.map((x) => ({ e: x, member: x.path.replace(/^\//, '') })).sort((a, b) => cmp(a.member, b.member))) {
     const { member } = e;
     const role = classifyMember(member).role;
-    if (role === 'psf') notes.push(`${member}: not read; container index sources addressed by PSF byte range are counted as not checked`);
+    if (role === 'psf') run.notes.push(`${member}: not read; container index sources addressed by PSF byte range are not checked`);
     if (!PACKAGE_ROLES.has(role)) continue;
     const where = `${name}!${member}`;
     if (/\.wim$/i.test(member)) {
-      out.push(await verifyPayloadWim(file, outer, e.e, member, tempRoot, mismatches, notes));
+      found++;
+      await verifyPayloadWim(file, outer, e.e, member, run);
     } else if (/\.cab$/i.test(member)) {
+      found++;
       const bytes: ByteSource = e.e.storedInPlace
         ? new SliceSource(outer, e.e.offset, e.e.size, where)
         : new BufferSource(await wimReadFile(file, 1, e.e.path).catch(naming<Uint8Array>(where)), where);
-      out.push(await verifyFiles(cabinetFiles(await Cabinet.open(bytes)), member, mismatches, notes));
+      await verifyCabinet(await Cabinet.open(bytes), member, run);
     } else {
-      notes.push(`${member}: package member that is neither a .cab nor a .wim, not verified`);
+      run.notes.push(`${member}: package member that is neither a .cab nor a .wim, not verified`);
     }
   }
-  if (out.length === 0) notes.push('no package member (.cab or payload .wim) in this WIM MSU');
-  return out;
+  if (found === 0) {
+    const list = new CheckList('.');
+    list.notChecked('.', 'package', 'nothing-declared', 'not checked: no update.mum at the image root and no package member (.cab or payload .wim)');
+    run.checks.push(...list.checks);
+  }
 }
 
-/** A file of an extracted payload WIM: its package-relative name and where it was extracted. */
+/** A file of an extracted WIM image: its package-relative name and where it was extracted. */
 interface TreeFile {
   readonly name: string;
   readonly path: string;
 }
 
-async function verifyPayloadWim(
-  file: string, outer: FileSource, e: WimStreamEntry, member: string, tempRoot: string, mismatches: VerifyMismatch[], notes: string[],
-): Promise<VerifyPackageCounts> {
-  const where = `${outer.name}!${member}`;
-  let dir: string;
+async function tempDir(root: string): Promise<string> {
   try {
-    dir = await mkdtemp(path.join(tempRoot, 'msu-verify-wim-'));
+    return await mkdtemp(path.join(root, 'msu-verify-wim-'));
   } catch (err) {
-    throw ioError(err, tempRoot, 'create a temp directory');
+    throw ioError(err, root, 'create a temp directory');
   }
+}
+
+/** Extract image 1 of `wim` into a private temp directory and verify its files as one package. */
+async function verifyWimImage(wim: string, where: string, member: string, container: string, run: Run, dir?: string): Promise<void> {
+  const own = dir === undefined;
+  const base = dir ?? await tempDir(run.tempRoot);
   try {
-    const tree = path.join(dir, 'tree');
-    const extracted = await (async () => {
-      // wimlib reads a WIM only from a file: copy the member out, extract image 1, drop the copy.
-      const copy = await copyWimMsuMember(file, outer, e, dir);
-      const r = await wimExtract(copy, 1, ['/'], tree, { noGlobs: true, strict: true });
-      await rm(copy, { force: true });
-      return r.files;
-    })().catch(naming<string[]>(where));
+    const tree = path.join(base, 'tree');
+    const extracted = (await wimExtract(wim, 1, ['/'], tree, { noGlobs: true, strict: true }).catch(naming<{ files: string[] }>(where))).files;
     const pkg: PackageFiles<TreeFile> = {
-      container: 'payload WIM',
+      container,
       files: extracted.map((rel) => ({ name: rel.split('/').join('\\'), path: path.join(tree, ...rel.split('/')) })),
       read: async (f) => {
         try {
@@ -347,20 +200,65 @@ async function verifyPayloadWim(
         }
       },
     };
-    return await verifyFiles(pkg, member, mismatches, notes);
+    await verifyFiles(pkg, member, new CheckList(member), run);
+  } finally {
+    if (own) await rm(base, { recursive: true, force: true });
+  }
+}
+
+/**
+ * The LCU payload `.wim` of a WIM MSU: wimlib reads a WIM only from a file, so the member is
+ * copied into a private temp directory, checked (`wimlib-imagex verify`), its image 1 extracted
+ * there and verified; the directory is removed afterwards, also on failure.
+ */
+async function verifyPayloadWim(file: string, outer: FileSource, e: WimStreamEntry, member: string, run: Run): Promise<void> {
+  const where = `${outer.name}!${member}`;
+  const dir = await tempDir(run.tempRoot);
+  try {
+    const copy = await copyWimMsuMember(file, outer, e, dir).catch(naming<string>(where));
+    const list = new CheckList(member);
+    const intact = await checkWimIntegrity(copy, list, `[${member}]`);
+    run.checks.push(...list.checks);
+    if (intact) {
+      await verifyWimImage(copy, where, member, 'payload WIM', run, dir);
+    }
+    await rm(copy, { force: true });
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
 }
 
-/** Human text for a verify report. */
+/** Exit code for a report: 0 all verified, 1 any mismatch, EXIT.unchecked when something was not checked (0 with allowUnchecked). */
+export function verifyExitCode(r: Pick<VerifyReport, 'outcome'>, opts: { allowUnchecked?: boolean } = {}): number {
+  if (r.outcome === 'mismatch') return EXIT.mismatch;
+  if (r.outcome === 'not-checked' && !opts.allowUnchecked) return EXIT.unchecked;
+  return EXIT.ok;
+}
+
+const OUTCOME_TEXT: Record<VerifyOutcome, string> = { verified: 'OK', mismatch: 'MISMATCH', 'not-checked': 'NOT CHECKED' };
+
+/** Human text for a verify report: packages, every mismatch and not-checked item, then one line of counts. */
 export function formatVerifyReport(r: VerifyReport): string {
-  const lines = [`${r.file}: ${r.ok ? 'OK' : `${r.mismatches.length} mismatch(es)`}`];
+  const lines = [`${r.file}: ${OUTCOME_TEXT[r.outcome]}`];
   for (const p of r.packages) {
-    lines.push(`  ${p.member}: ${p.catalogs} catalog(s), ${p.signatures.intact} with an intact signature; ${p.signed.found}/${p.signed.checked} .mum/.manifest listed in them; cix ${p.cix.files} file(s): ${p.cix.rawChecked} RAW checked, ${p.cix.deltaSourcesChecked} delta sources checked, ${p.cix.notChecked} not checkable; manifest file hashes ${p.manifestFiles.checked} checked`);
+    lines.push(`  ${p.member} (${p.container}): ${p.catalogs} catalog(s), ${p.signatures.intact} with an intact signature; ${p.counts.verified} verified, ${p.counts.mismatch} mismatch, ${p.counts.notChecked} not checked`);
   }
-  for (const m of r.mismatches) lines.push(`  MISMATCH ${m.check}: ${m.file}: ${m.detail}${m.expected !== undefined ? ` (expected ${m.expected}, got ${m.actual})` : ''}`);
+  for (const m of r.checks.filter((c) => c.outcome === 'mismatch')) {
+    lines.push(`  MISMATCH ${m.check}: ${m.file}: ${m.detail}${m.expected !== undefined ? ` (expected ${m.expected}, got ${m.actual})` : ''}`);
+  }
+  // Not-checked items grouped by reason, so a package with hundreds of deltas stays readable.
+  const byReason = new Map<string, VerifyCheck[]>();
+  for (const c of r.checks.filter((x) => x.outcome === 'not-checked')) {
+    const k = c.reason ?? 'unsupported';
+    byReason.set(k, [...(byReason.get(k) ?? []), c]);
+  }
+  for (const [reason, cs] of [...byReason].sort((a, b) => cmp(a[0], b[0]))) {
+    lines.push(`  NOT CHECKED (${REASON_TEXT[reason as keyof typeof REASON_TEXT] ?? reason}): ${cs.length} check(s)`);
+    for (const c of cs.slice(0, 20)) lines.push(`    ${c.check}: ${c.file}`);
+    if (cs.length > 20) lines.push(`    … and ${cs.length - 20} more (--json lists every check)`);
+  }
   for (const n of r.notes) lines.push(`  note: ${n}`);
   lines.push('  (catalog signatures are checked over the content, not chained to a Microsoft root: a pass means the package is as its signer signed it)');
+  lines.push(`verified ${r.counts.verified}, mismatch ${r.counts.mismatch}, not checked ${r.counts.notChecked}`);
   return lines.join('\n') + '\n';
 }

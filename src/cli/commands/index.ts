@@ -9,6 +9,7 @@ import { register as iso } from './iso.js';
 import { register as vm } from './vm.js';
 import { register as run } from './run.js';
 import { register as plan } from './plan.js';
+import { register as verify } from './verify.js';
 
 export type Register = (program: Command, ctx: CliContext) => void;
 
@@ -23,4 +24,5 @@ export const commands: Register[] = [
   vm,
   run,
   plan,
+  verify,
 ];

@@ -9,7 +9,6 @@ import type { CliContext } from '../context.js';
 // Loaded when a command runs, not at CLI start (see inspect.ts).
 const cbsPlan = () => import('../../cbs/plan.js');
 const cbsPlanDiff = () => import('../../cbs/plan-diff.js');
-const cbsVerify = () => import('../../verify/index.js');
 const vmReport = () => import('../../vm/report.js');
 
 const collect = (v: string, prev: string[] = []): string[] => [...prev, v];
@@ -112,18 +111,5 @@ export function register(program: Command, ctx: CliContext): void {
       // `plan` has its own --json, and commander gives it the flag wherever it is written.
       if (json) ctx.printJson(d);
       else ctx.stdout.write(formatPlanDiff(d));
-    });
-
-  program
-    .command('verify')
-    .description('recompute every hash an .msu/.cab package declares (catalog members, container index); exit 1 on a mismatch')
-    .argument('<package>', 'the .msu or .cab file')
-    .option('--json', 'print the report as JSON')
-    .action(async (file: string, opts: { json?: boolean }) => {
-      const { formatVerifyReport, verifyPackage } = await cbsVerify();
-      const r = await verifyPackage(file);
-      if (!r.ok) ctx.exitCode = 1;
-      if (opts.json) ctx.printJson(r);
-      else ctx.print(formatVerifyReport(r));
     });
 }
