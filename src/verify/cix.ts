@@ -25,6 +25,37 @@ export interface CixMembers<F> {
 
 const RAW = 1;
 
+/** What the header says before anything is applied: PE-aware and reverse deltas are not checked (phase 2). */
+export function deltaPrecheck(data: Uint8Array, what: string): Rebuilt | undefined {
+  let header;
+  try {
+    header = readDeltaHeader(data);
+  } catch (err) {
+    if (!(err instanceof MsuError) || err.kind === 'io') throw err;
+    return { error: `${what} is not a readable delta: ${err.message}` };
+  }
+  if (header.reverse) return fail('reverse-delta');
+  if (header.fileType !== undefined && header.fileType !== RAW) {
+    const flags = header.flags !== undefined ? `, flags 0x${header.flags.toString(16)}` : '';
+    return fail('pe-transforms', `not checked: PE transforms (phase 2): PE-aware delta (FileType ${header.fileTypeName ?? header.fileType}${flags})`);
+  }
+  return undefined;
+}
+
+/** Apply a delta for a check: the bytes, or why not (not checked), or a mismatch when it does not apply. */
+export function applyForCheck(data: Uint8Array, basis: Uint8Array | null, maxTargetSize: number | undefined, what: string): Rebuilt {
+  try {
+    return { bytes: applyDelta(data, basis, maxTargetSize === undefined ? {} : { maxTargetSize }).target };
+  } catch (err) {
+    if (!(err instanceof MsuError) || err.kind === 'io') throw err;
+    if (err.code === 'E_DELTA_PE') return fail('pe-transforms');
+    if (err.code === 'E_DELTA_REVERSE') return fail('reverse-delta');
+    if (err.code === 'E_DELTA_NOT_IMPLEMENTED') return fail('no-delta-engine');
+    if (err.kind === 'unsupported') return fail('unsupported', `not checked: ${err.message}`);
+    return { error: `${what} does not apply: ${err.message}` };
+  }
+}
+
 function fail(reason: NotCheckedReason, detail?: string): Rebuilt {
   return detail === undefined ? { reason } : { reason, detail };
 }
@@ -78,30 +109,11 @@ export async function checkContainerIndex<F extends { readonly name: string }>(
     const data = await pkg.read(m);
     if (!data) return fail('data-unreadable');
     if (src.type.toUpperCase() === 'RAW') return { bytes: data };
-    let header;
-    try {
-      header = readDeltaHeader(data);
-    } catch (err) {
-      if (!(err instanceof MsuError) || err.kind === 'io') throw err;
-      return { error: `${src.type} source ${src.name} is not a readable delta: ${err.message}` };
-    }
-    if (header.reverse) return fail('reverse-delta');
-    if (header.fileType !== undefined && header.fileType !== RAW) {
-      const flags = header.flags !== undefined ? `, flags 0x${header.flags.toString(16)}` : '';
-      return fail('pe-transforms', `not checked: PE transforms (phase 2): PE-aware delta (FileType ${header.fileTypeName ?? header.fileType}${flags})`);
-    }
+    const pre = deltaPrecheck(data, `${src.type} source ${src.name}`);
+    if (pre) return pre;
     const basis = await fromBasis(f, path);
     if (basis !== null && !(basis instanceof Uint8Array)) return basis;
-    try {
-      return { bytes: applyDelta(data, basis, { maxTargetSize: f.length }).target };
-    } catch (err) {
-      if (!(err instanceof MsuError) || err.kind === 'io') throw err;
-      if (err.code === 'E_DELTA_PE') return fail('pe-transforms');
-      if (err.code === 'E_DELTA_REVERSE') return fail('reverse-delta');
-      if (err.code === 'E_DELTA_NOT_IMPLEMENTED') return fail('no-delta-engine');
-      if (err.kind === 'unsupported') return fail('unsupported', `not checked: ${err.message}`);
-      return { error: `${src.type} delta ${src.name} does not apply: ${err.message}` };
-    }
+    return applyForCheck(data, basis, f.length, `${src.type} delta ${src.name}`);
   };
 
   const out = new Map<string, Rebuilt>();

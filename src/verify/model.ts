@@ -16,7 +16,6 @@ export type VerifyCheckKind =
   | 'manifest-decode'     // a DCM-compressed component manifest decoded against the base manifest
   | 'manifest-unreadable'
   | 'payload-hash'        // a file against the hash its component manifest declares
-  | 'payload-missing'     // a file a component manifest declares that the package neither holds nor rebuilds
   | 'filehashes'          // a member against $filehashes$.dat
   | 'filehashes-unreadable'
   | 'cix-unreadable'
@@ -39,6 +38,7 @@ export type NotCheckedReason =
   | 'external-basis'      // a delta on a file of the target image
   | 'psf-not-read'        // a Source addressed by PSF byte range
   | 'data-unreadable'     // the bytes could not be read (see the cabinet-data mismatch)
+  | 'not-in-package'      // a file a component manifest declares that the package neither holds nor rebuilds
   | 'unsupported'         // a hash algorithm or format feature not implemented
   | 'nothing-declared';
 
@@ -52,6 +52,7 @@ export const REASON_TEXT: Record<NotCheckedReason, string> = {
   'external-basis': 'needs a basis file from the target image',
   'psf-not-read': 'source lies in the .psf, which is not read',
   'data-unreadable': 'bytes unreadable (see the cabinet-data mismatch)',
+  'not-in-package': 'the package neither holds nor rebuilds the file',
   unsupported: 'not supported',
   'nothing-declared': 'nothing in it declares a hash',
 };

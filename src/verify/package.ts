@@ -5,7 +5,7 @@ import { FILEHASHES_NAME, parseFileHashes } from '../cbs/filehashes.js';
 import { parseComponentManifest, type ComponentManifest } from '../cbs/manifest.js';
 import { decodeDcmManifest, isDcmManifest } from '../delta/index.js';
 import { MsuError } from '../errors.js';
-import { checkContainerIndex, type Rebuilt } from './cix.js';
+import { applyForCheck, checkContainerIndex, deltaPrecheck, type Rebuilt } from './cix.js';
 import { digestHex, nodeHash } from './digest.js';
 import { REASON_TEXT, type CheckList } from './model.js';
 
@@ -234,7 +234,21 @@ export async function checkPackageFiles<F extends { readonly name: string }>(
         else list.compare(path, 'payload-hash', f.hash.digestHex, digestHex(f.hash.alg, b)!, what);
         continue;
       }
-      list.mismatch(path, 'payload-missing', `${e.name} declares it; the ${pkg.container} neither holds nor rebuilds it`);
+      // PSFX layout: n\ holds a delta against nothing (the whole file), f\ a forward delta against the target image's file.
+      const nullDelta = byName.get(normName(`${dir}\\n\\${f.name}`));
+      if (nullDelta) {
+        const d = await read(nullDelta);
+        const r = !d ? { reason: 'data-unreadable' as const } : (deltaPrecheck(d, nullDelta.name) ?? applyForCheck(d, null, undefined, nullDelta.name));
+        if (r.bytes) list.compare(path, 'payload-hash', f.hash.digestHex, digestHex(f.hash.alg, r.bytes)!, `${what} (rebuilt from ${nullDelta.name})`);
+        else if (r.error) list.mismatch(path, 'payload-hash', r.error);
+        else list.notChecked(path, 'payload-hash', r.reason ?? 'unsupported', r.detail);
+        continue;
+      }
+      if (byName.has(normName(`${dir}\\f\\${f.name}`))) {
+        list.notChecked(path, 'payload-hash', 'external-basis', 'not checked: shipped as a forward delta (f\\) against the file of the target image');
+        continue;
+      }
+      list.notChecked(path, 'payload-hash', 'not-in-package', `not checked: ${e.name} declares it; the ${pkg.container} neither holds nor rebuilds it`);
     }
   }
 

@@ -1,17 +1,31 @@
+import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Cabinet } from '../../src/cab/cabinet.js';
 import { buildCabinet } from '../../src/cab/writer.js';
 import { parseCatalog } from '../../src/cbs/catalog.js';
-import { verifyPackage } from '../../src/verify/index.js';
-import { MsuError } from '../../src/errors.js';
+import { verifyExitCode, verifyPackage } from '../../src/verify/index.js';
+import { EXIT, MsuError } from '../../src/errors.js';
 import { corpusPath, hasCorpus } from '../helpers/corpus.js';
 import { runCli } from '../helpers/cli.js';
 import { bareCab, msu, packageMum, removeDir, tempDir, writeFiles } from '../plan/fixtures.js';
 
 const KB = () => corpusPath('cab', 'Windows6.1-KB2883457-amd64.cab');
 let dir: string;
+
+/** A component manifest declaring one file by SHA-256, as Microsoft writes it. */
+function componentManifest(file: string, data: Uint8Array): string {
+  const h = createHash('sha256').update(data).digest('base64');
+  return `<?xml version="1.0" encoding="utf-8"?>
+<assembly xmlns="urn:schemas-microsoft-com:asm.v3" manifestVersion="1.0">
+  <assemblyIdentity name="X-Comp" version="10.0.19041.1" processorArchitecture="amd64" language="neutral" buildType="release" publicKeyToken="31bf3856ad364e35" versionScope="nonSxS"/>
+  <file name="${file}" destinationPath="$(runtime.system32)\\" sourceName="${file}">
+    <asmv2:hash xmlns:asmv2="urn:schemas-microsoft-com:asm.v2" xmlns:dsig="http://www.w3.org/2000/09/xmldsig#"><dsig:Transforms><dsig:Transform Algorithm="urn:schemas-microsoft-com:HashTransforms.Identity"/></dsig:Transforms><dsig:DigestMethod Algorithm="http://www.w3.org/2000/09/xmldsig#sha256"/><dsig:DigestValue>${h}</dsig:DigestValue></asmv2:hash>
+  </file>
+</assembly>
+`;
+}
 
 /** Every member of the corpus cab, in order, as the writer wants them. */
 async function corpusMembers(): Promise<Array<{ name: string; data: Uint8Array }>> {
@@ -33,16 +47,24 @@ afterAll(async () => removeDir(dir));
 describe.skipIf(!hasCorpus)('verify: genuine KB2883457 cab', () => {
   it('finds every .mum and .manifest in the package catalogs and every RAW cix source intact', async () => {
     const r = await verifyPackage(KB());
-    expect(r.ok).toBe(true);
     expect(r.mismatches).toEqual([]);
-    expect(r.packages).toEqual([{
-      member: '.', catalogs: 6, catalogEntries: 21,
-      // all six catalogs carry Microsoft's signature, intact over their content
-      signatures: { intact: 6, broken: 0, unsigned: 0 },
-      signed: { checked: 10, found: 10 },
-      cix: { indexes: 1, files: 22, rawChecked: 16, deltaSourcesChecked: 6, notChecked: 6 },
-      manifestFiles: { checked: 0, notChecked: 6 },
-    }]);
+    // Its PE-aware deltas cannot be applied yet: the honest answer is "not checked", not OK.
+    expect(r.ok).toBe(false);
+    expect(r.outcome).toBe('not-checked');
+    const p = r.packages[0]!;
+    expect([p.member, p.container, p.catalogs, p.catalogEntries]).toEqual(['.', 'cabinet', 6, 21]);
+    // all six catalogs carry Microsoft's signature, intact over their content
+    expect(p.signatures).toEqual({ intact: 6, broken: 0, unsigned: 0 });
+    expect(p.counts).toEqual(r.counts);
+    const count = (check: string, outcome: string) => r.checks.filter((c) => c.check === check && c.outcome === outcome).length;
+    expect(count('catalog-member', 'verified')).toBe(10);
+    expect(count('catalog-signature', 'verified')).toBe(6);
+    expect(count('cix-source-hash', 'verified')).toBe(22);
+    expect(count('cix-file-hash', 'verified')).toBe(16);
+    expect(count('cabinet-data', 'verified')).toBe(1);
+    // The manifests declare SHA-256 for the six delta-built files, the cix SHA-1: bytes needed.
+    expect(count('payload-hash', 'not-checked')).toBe(6);
+    expect(r.counts.verified + r.counts.notChecked).toBe(r.checks.length);
   });
 
   it('a catalog changed after signing is a catalog-signature mismatch naming its signer', async () => {
@@ -74,21 +96,25 @@ describe.skipIf(!hasCorpus)('verify: genuine KB2883457 cab', () => {
     const file = path.join(dir, 'tampered.cab');
     await writeFiles(dir, { 'tampered.cab': buildCabinet({ folders: [{ compression: 'mszip', files: members }] }) });
     const r = await verifyPackage(file);
-    expect(r.ok).toBe(false);
+    expect(r.outcome).toBe('mismatch');
     expect(r.mismatches.map((m) => [m.file, m.check])).toEqual([
       ['update.mum', 'catalog-member'], ['update.mum', 'cix-file-hash'], ['update.mum', 'cix-source-hash'],
     ]);
     const src = r.mismatches.find((m) => m.check === 'cix-source-hash')!;
     expect(src.expected).toBe('dcb3981119225f993918dc820469d69d97ec6bb6');
     expect(src.actual).not.toBe(src.expected);
-    expect(r.packages[0]!.signed).toEqual({ checked: 10, found: 9 });
+    expect(r.checks.filter((c) => c.check === 'catalog-member').map((c) => c.outcome).sort()).toEqual([...Array(9).fill('verified'), 'mismatch'].sort());
     const cli = await runCli('verify', file);
     expect(cli.code).toBe(1);
-    expect(cli.stdout).toContain('tampered.cab: 3 mismatch(es)');
+    expect(cli.stdout).toContain('tampered.cab: MISMATCH');
     expect(cli.stdout).toContain('MISMATCH catalog-member: update.mum');
+    expect(cli.stdout).toMatch(/\nverified \d+, mismatch 3, not checked \d+\n$/);
     const ok = await runCli('verify', KB(), '--json');
-    expect(ok.code).toBe(0);
-    expect(JSON.parse(ok.stdout).ok).toBe(true);
+    expect(ok.code).toBe(EXIT.unchecked);
+    const j = JSON.parse(ok.stdout);
+    expect([j.ok, j.outcome, j.counts.mismatch]).toEqual([false, 'not-checked', 0]);
+    expect(j.checks).toHaveLength(j.counts.verified + j.counts.notChecked);
+    expect((await runCli('verify', KB(), '--allow-unchecked')).code).toBe(0);
   });
 
   it('reports a truncated RAW member (length and hash) and a missing delta source', async () => {
@@ -104,7 +130,9 @@ describe.skipIf(!hasCorpus)('verify: genuine KB2883457 cab', () => {
       ['update.mum', 'catalog-member'],
     ]);
     expect(r.packages[0]!.catalogs).toBe(5);
-    expect(r.packages[0]!.signed).toEqual({ checked: 10, found: 9 });
+    // The File rebuilt from the missing member '3' is not checked, nor the one chained on it.
+    const recenv = r.checks.find((c) => c.check === 'cix-file-hash' && /22435.*\\recenv\.exe$/.test(c.file))!;
+    expect([recenv.outcome, recenv.reason]).toEqual(['not-checked', 'data-unreadable']);
   });
 });
 
@@ -112,11 +140,20 @@ describe('verify: synthetic and bad input', () => {
   it('checks each package cab inside an MSU: the synthetic catalogs list every .mum and .manifest, unsigned', async () => {
     await writeFiles(dir, { 'syn.msu': msu({ kb: 5099999, ubr: 4170 }) });
     const r = await verifyPackage(path.join(dir, 'syn.msu'));
-    expect(r.ok).toBe(true);
-    expect(r.packages.map((p) => [p.member, p.catalogs, p.signed.checked, p.signed.found, p.signatures.unsigned])).toEqual([
-      ['SSU-19041.4160-x64.cab', 1, 1, 1, 1], ['Windows10.0-KB5099999-x64.cab', 2, 5, 5, 2],
+    expect(r.mismatches).toEqual([]);
+    // Unsigned catalogs: nothing mismatched, but the signatures could not be checked.
+    expect(r.outcome).toBe('not-checked');
+    expect(verifyExitCode(r)).toBe(EXIT.unchecked);
+    expect(r.packages.map((p) => [p.member, p.catalogs, p.signatures.unsigned])).toEqual([
+      ['SSU-19041.4160-x64.cab', 1, 1], ['Windows10.0-KB5099999-x64.cab', 2, 2],
     ]);
-    expect(r.notes).toContain('Windows10.0-KB5099999-x64.cab!update.cat: the catalog carries no signature');
+    const members = r.checks.filter((c) => c.check === 'catalog-member');
+    expect(members.map((c) => c.package).sort()).toEqual(['SSU-19041.4160-x64.cab', ...Array(5).fill('Windows10.0-KB5099999-x64.cab')]);
+    expect(members.every((c) => c.outcome === 'verified')).toBe(true);
+    const unsigned = r.checks.find((c) => c.file === 'Windows10.0-KB5099999-x64.cab!update.cat' && c.check === 'catalog-signature')!;
+    expect([unsigned.outcome, unsigned.reason]).toEqual(['not-checked', 'catalog-unsigned']);
+    // The outer MSU cabinet's own CFDATA checksums are checked too.
+    expect(r.checks.filter((c) => c.check === 'cabinet-data' && c.package === '.').map((c) => c.outcome)).toEqual(['verified']);
   });
 
   it('reports a catalog that is not PKCS#7, and the members it should have listed', async () => {
@@ -144,6 +181,55 @@ describe('verify: synthetic and bad input', () => {
     const r = await verifyPackage(path.join(dir, 'nocat.cab'));
     expect(r.mismatches.map((m) => [m.file, m.check])).toEqual([['update.mum', 'catalog-member']]);
     expect(r.mismatches[0]!.detail).toContain("in the package's 0 catalog(s)");
+  });
+
+  it('a cabinet that is no update and has no catalogs is "not checked: nothing declares a hash", never OK', async () => {
+    await writeFiles(dir, { 'plain.cab': buildCabinet({ folders: [{ compression: 'mszip', files: [{ name: 'readme.txt', data: new TextEncoder().encode('hello') }] }] }) });
+    const r = await verifyPackage(path.join(dir, 'plain.cab'));
+    expect(r.outcome).toBe('not-checked');
+    expect(r.checks.map((c) => [c.check, c.outcome, c.reason ?? ''])).toEqual([['package', 'not-checked', 'nothing-declared'], ['cabinet-data', 'verified', '']]);
+    const cli = await runCli('verify', path.join(dir, 'plain.cab'));
+    expect(cli.code).toBe(8);
+    expect(cli.stdout).toContain('NOT CHECKED (nothing in it declares a hash): 1 check(s)');
+    expect(cli.stdout.trimEnd().split('\n').pop()).toBe('verified 1, mismatch 0, not checked 1');
+  });
+
+  it('flipped compressed bytes are a cabinet-data mismatch naming the member, not an abort; a flipped stored payload byte a payload-hash mismatch', async () => {
+    const dll = new Uint8Array(70000).map((_, i) => (i * 7) & 0xff);
+    const man = componentManifest('t.dll', dll);
+    const files = [
+      { name: 'update.mum', data: new TextEncoder().encode(packageMum({ name: 'Package_for_X', version: '10.0.19041.1', kb: 'KB1' })) },
+      { name: 'x_comp.manifest', data: new TextEncoder().encode(man) },
+      { name: 'x_comp\\t.dll', data: dll },
+    ];
+    const cab = buildCabinet({ folders: [{ compression: 'mszip', files }] });
+    const coff = new DataView(cab.buffer, cab.byteOffset).getUint32(36, true);
+    const bad = Uint8Array.from(cab);
+    bad[coff + 8 + 20] ^= 0xff;
+    await writeFiles(dir, { 'flip.cab': bad });
+    const r = await verifyPackage(path.join(dir, 'flip.cab'));
+    const data = r.mismatches.filter((m) => m.check === 'cabinet-data');
+    expect(data.map((m) => m.file)).toEqual(['update.mum', 'x_comp.manifest', 'x_comp\\t.dll']);
+    expect(data[0]!.detail).toMatch(/^folder 0: checksum mismatch: CFDATA csum is 0x/);
+    // Nothing else can be read from that folder: the other checks say so instead of guessing.
+    expect(r.checks.find((c) => c.check === 'payload-hash')!.reason).toBe('data-unreadable');
+
+    const stored = buildCabinet({ folders: [{ compression: 'none', files: files.map((f) => (f.name.endsWith('.dll') ? { ...f, data: dll.map((b, i) => (i === 1234 ? b ^ 1 : b)) } : f)) }] });
+    await writeFiles(dir, { 'payload.cab': stored });
+    const p = await verifyPackage(path.join(dir, 'payload.cab'));
+    expect(p.mismatches.map((m) => [m.file, m.check])).toEqual([['update.mum', 'catalog-member'], ['x_comp.manifest', 'catalog-member'], ['x_comp\\t.dll', 'payload-hash']]);
+    expect(p.mismatches[2]!.expected).toBe(createHash('sha256').update(dll).digest('hex'));
+  });
+
+  it('a declared file the package neither holds nor rebuilds is not checked (it may come from the image), a forward delta (f\\) needs the image', async () => {
+    const man = componentManifest('gone.dll', new Uint8Array([1, 2, 3]));
+    await writeFiles(dir, { 'missing.cab': bareCab('<assembly/>', { 'x_comp.manifest': man }) });
+    const r = await verifyPackage(path.join(dir, 'missing.cab'));
+    const c = r.checks.find((x) => x.check === 'payload-hash')!;
+    expect([c.file, c.outcome, c.reason]).toEqual(['x_comp\\gone.dll', 'not-checked', 'not-in-package']);
+    await writeFiles(dir, { 'fwd.cab': bareCab('<assembly/>', { 'x_comp.manifest': man, 'x_comp\\f\\gone.dll': 'PA30 forward delta' }) });
+    const f = (await verifyPackage(path.join(dir, 'fwd.cab'))).checks.find((x) => x.check === 'payload-hash')!;
+    expect([f.outcome, f.reason, f.detail]).toEqual(['not-checked', 'external-basis', 'not checked: shipped as a forward delta (f\\) against the file of the target image']);
   });
 });
 
