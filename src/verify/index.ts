@@ -217,7 +217,7 @@ async function verifyPayloadWim(file: string, outer: FileSource, e: WimStreamEnt
   try {
     const copy = await copyWimMsuMember(file, outer, e, dir).catch(naming<string>(where));
     const list = new CheckList(member);
-    const intact = await checkWimIntegrity(copy, list, `[${member}]`);
+    const intact = await checkWimIntegrity(copy, list, '[WIM]');
     run.checks.push(...list.checks);
     if (intact) {
       await verifyWimImage(copy, where, member, 'payload WIM', run, dir);
