@@ -17,3 +17,4 @@ export * from './verify/index.js';
 export * from './wim/index.js';
 export * from './vm/index.js';
 export * from './delta/index.js';
+export * from './pe/index.js';

@@ -1,5 +1,6 @@
 import { FormatError, MsuError } from '../errors.js';
 import { ByteReader } from '../util/reader.js';
+import { BitReader } from './bits.js';
 import { crc32 } from '../util/crc32.js';
 import { filetimeToIso } from '../util/filetime.js';
 
@@ -66,7 +67,7 @@ export interface DeltaHeader {
   /** DELTA_FLAG_* names (msdelta.h); bits with no name appear as hex. */
   flagNames?: string[];
   targetSize?: number;
-  /** ALG_ID of the target hash: 0 none, 0x8003 MD5, 0x8004 SHA1, 0x800C SHA-256. */
+  /** ALG_ID of the target hash: 0 none, 0x8001 MD2, 0x8002 MD4, 0x8003 MD5, 0x8004 SHA1, 0x800C SHA-256. */
   hashAlgId?: number;
   hashAlgName?: string;
   /** Target hash, lowercase hex ('' when the delta carries none). */
@@ -78,6 +79,11 @@ export interface DeltaHeader {
   patchSize?: number;
   pa31?: Pa31Extension;
   pa19?: Pa19Info;
+  /**
+   * Whether `msu delta apply` can apply it: 'yes', or what it needs that this version does not do
+   * ('PE transforms', 'reverse delta', 'PA19'): phase 2 of the delta engine (docs/delta.md).
+   */
+  applicable?: 'yes' | 'PE transforms' | 'reverse delta' | 'PA19';
 }
 
 export class DeltaHeaderError extends FormatError {
@@ -140,6 +146,8 @@ export const DELTA_FLAGS: ReadonlyArray<[number, string]> = [
 /** ALG_ID values (wincrypt.h) a delta target hash can use. */
 export const HASH_ALGS: Record<number, string> = {
   0: 'none',
+  0x8001: 'MD2',
+  0x8002: 'MD4',
   0x8003: 'MD5',
   0x8004: 'SHA1',
   0x800c: 'SHA256',
@@ -184,83 +192,25 @@ function bitNames(value: number, table: ReadonlyArray<[number, string]>): string
 
 const hex = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.length).toString('hex');
 
-/**
- * LSB-first bit reader over one PA30 bitstream. Every read is bounded by the stream's usable bits,
- * so a hostile stream ends in a DeltaHeaderError, never a loop or an out-of-range index.
- */
-class BitStream {
-  private bit: number;
-  private readonly end: number;
-
-  constructor(
-    private readonly bytes: Uint8Array,
-    /** Offset of bytes[0] in the delta file, for messages. */
-    private readonly base: number,
-    private readonly file: string | undefined,
-    what: string,
-  ) {
-    if (bytes.length === 0) throw this.fail(`${what} is empty`);
-    const pad = bytes[0]! & 7;
-    this.end = bytes.length * 8 - pad;
-    if (this.end < 3) throw this.fail(`${what} is shorter than its own padding header`);
-    this.bit = 3;
-  }
-
-  private fail(message: string): DeltaHeaderError {
-    return new DeltaHeaderError(message, this.file, `offset ${this.base + (this.bit >> 3)}`);
-  }
-
-  private readBit(what: string): number {
-    if (this.bit >= this.end) throw this.fail(`truncated ${what}: bitstream ended`);
-    const v = (this.bytes[this.bit >> 3]! >> (this.bit & 7)) & 1;
-    this.bit++;
-    return v;
-  }
-
-  private readBits(n: number, what: string): bigint {
-    if (this.bit + n > this.end) throw this.fail(`truncated ${what}: needs ${n} bits, ${this.end - this.bit} left`);
-    let v = 0n;
-    for (let i = 0; i < n; i++) v |= BigInt(this.readBit(what)) << BigInt(i);
-    return v;
-  }
-
-  /** Variable-length integer: n zero bits, a one bit, then (n+1) nibbles; at most 64 bits. */
-  int(what: string): bigint {
-    let zeros = 0;
-    while (this.readBit(what) === 0) {
-      if (++zeros >= 16) throw this.fail(`invalid ${what}: length prefix longer than 16 bits`);
-    }
-    return this.readBits((zeros + 1) * 4, what);
-  }
-
-  /** Integer that must fit in [0, max]. */
-  num(what: string, max = Number.MAX_SAFE_INTEGER): number {
-    const v = this.int(what);
-    if (v > BigInt(max)) throw this.fail(`${what} is absurdly large (0x${v.toString(16)})`);
-    return Number(v);
-  }
-
-  /** Whole bytes not yet consumed (the final partial byte is padding). */
-  bytesLeft(): number {
-    return Math.max(0, Math.floor((this.end - this.bit) / 8));
-  }
-
-  /** Length-prefixed, byte-aligned buffer; `max` caps the length before anything is read. */
-  buffer(what: string, max = Number.MAX_SAFE_INTEGER): Uint8Array {
-    const len = this.int(`${what} length`);
-    const aligned = (this.bit + 7) & ~7;
-    const start = aligned >> 3;
-    const avail = Math.max(0, Math.floor((this.end - aligned) / 8));
-    if (len > BigInt(max)) throw this.fail(`${what} is ${len} bytes, more than the ${max} allowed`);
-    if (len > BigInt(avail)) throw this.fail(`truncated ${what}: ${len} bytes declared, ${avail} left`);
-    const n = Number(len);
-    this.bit = (start + n) * 8;
-    return this.bytes.subarray(start, start + n);
-  }
-}
-
 /** Parse the header of a PA30/PA31/PA19 delta (optionally preceded by a CRC32). Throws DeltaHeaderError. */
 export function parseDeltaHeader(bytes: Uint8Array, file?: string): DeltaHeader {
+  return parseDeltaStream(bytes, file).header;
+}
+
+/** A parsed PA30/PA31 delta: its header and the buffers after it (PA19 has none). */
+export interface DeltaStream {
+  header: DeltaHeader;
+  /** PE preprocess buffer (empty for RAW deltas). */
+  preprocess?: Uint8Array;
+  patch?: Uint8Array;
+  /** Reverse deltas (FileTypeSet & 0x100): the one reversal-data buffer. */
+  reversal?: Uint8Array;
+  /** Offset in the input of the patch (or reversal) buffer, for messages. */
+  patchOffset?: number;
+}
+
+/** Parse a whole PA30/PA31 (or the PA19 header), keeping the buffers. Throws DeltaHeaderError. */
+export function parseDeltaStream(bytes: Uint8Array, file?: string): DeltaStream {
   try {
     return parse(bytes, file);
   } catch (err) {
@@ -275,7 +225,7 @@ function magicAt(bytes: Uint8Array, at: number): DeltaFormat | undefined {
   return MAGICS[String.fromCharCode(bytes[at]!, bytes[at + 1]!, bytes[at + 2]!, bytes[at + 3]!)];
 }
 
-function parse(bytes: Uint8Array, file?: string): DeltaHeader {
+function parse(bytes: Uint8Array, file?: string): DeltaStream {
   let start = 0;
   let format = magicAt(bytes, 0);
   const out: Partial<DeltaHeader> = { size: bytes.length };
@@ -295,7 +245,8 @@ function parse(bytes: Uint8Array, file?: string): DeltaHeader {
   const header: DeltaHeader = { format, size: bytes.length, headerFieldsParsed: false, ...out };
   if (format === 'PA19') {
     parsePa19(body, start, header, file);
-    return header;
+    header.applicable = 'PA19';
+    return { header };
   }
 
   const r = new ByteReader(body, start);
@@ -304,23 +255,23 @@ function parse(bytes: Uint8Array, file?: string): DeltaHeader {
   header.fileTime = ft.toString();
   header.fileTimeIso = filetimeToIso(ft);
 
-  const outer = new BitStream(body.subarray(FILETIME_AND_MAGIC), start + FILETIME_AND_MAGIC, file, `${format} bitstream`);
+  const outer = new BitReader(body.subarray(FILETIME_AND_MAGIC), `${format} bitstream`, start + FILETIME_AND_MAGIC);
   let fields = outer;
   if (format === 'PA31') {
     const sub = outer.buffer('PA31 header buffer');
-    fields = new BitStream(sub, start + (sub.byteOffset - body.byteOffset), file, 'PA31 header bitstream');
+    fields = new BitReader(sub, 'PA31 header bitstream', outer.fileOffsetOf(sub));
   }
-  header.fileTypeSet = fields.num('FileTypeSet');
-  header.fileType = fields.num('FileType');
-  header.flags = fields.num('Flags');
-  header.targetSize = fields.num('TargetSize');
-  header.hashAlgId = fields.num('HashAlgId', 0xffffffff);
+  header.fileTypeSet = fields.number('FileTypeSet');
+  header.fileType = fields.number('FileType');
+  header.flags = fields.number('Flags');
+  header.targetSize = fields.number('TargetSize');
+  header.hashAlgId = fields.number('HashAlgId', 0xffffffff);
   header.targetHash = hex(fields.buffer('TargetHash', MAX_HASH_SIZE));
   if (format === 'PA31') {
     const f: [number, number, number] = [
-      fields.num('PA31 extension field 1', 0xffffffff),
-      fields.num('PA31 extension field 2', 0xffffffff),
-      fields.num('PA31 extension field 3', 0xffffffff),
+      fields.number('PA31 extension field 1', 0xffffffff),
+      fields.number('PA31 extension field 2', 0xffffffff),
+      fields.number('PA31 extension field 3', 0xffffffff),
     ];
     header.pa31 = { fields: f, extensionHash: hex(fields.buffer('PA31 extension hash', MAX_HASH_SIZE)) };
   }
@@ -335,19 +286,27 @@ function parse(bytes: Uint8Array, file?: string): DeltaHeader {
   header.reverse = (header.fileTypeSet & 0x100) !== 0;
   header.headerFieldsParsed = true;
 
-  // The buffers after the header are only sized here, which still catches truncated files.
+  const stream: DeltaStream = { header };
   if (header.reverse) {
-    header.patchSize = outer.buffer('reversal data').length;
+    stream.reversal = outer.buffer('reversal data');
+    stream.patchOffset = outer.fileOffsetOf(stream.reversal);
+    header.patchSize = stream.reversal.length;
   } else {
-    header.preprocessSize = outer.buffer('preprocess buffer').length;
-    header.patchSize = outer.buffer('patch buffer').length;
+    stream.preprocess = outer.buffer('preprocess buffer');
+    stream.patch = outer.buffer('patch buffer');
+    stream.patchOffset = outer.fileOffsetOf(stream.patch);
+    header.preprocessSize = stream.preprocess.length;
+    header.patchSize = stream.patch.length;
   }
   const trailing = outer.bytesLeft();
   if (trailing > 0) throw new DeltaHeaderError(`${trailing} bytes follow the last buffer of the ${format} stream`, file);
-  return header;
+  header.applicable = header.reverse ? 'reverse delta'
+    : header.fileType !== 1 && header.preprocessSize! > 0 ? 'PE transforms'
+    : 'yes';
+  return stream;
 }
 
-const HASH_SIZES: Record<number, number> = { 0: 0, 0x8003: 16, 0x8004: 20, 0x800c: 32, 0x800d: 48, 0x800e: 64 };
+const HASH_SIZES: Record<number, number> = { 0: 0, 0x8001: 16, 0x8002: 16, 0x8003: 16, 0x8004: 20, 0x800c: 32, 0x800d: 48, 0x800e: 64 };
 const KNOWN_FILE_TYPES = 0x1ff;
 
 /** Values msdelta itself would refuse: they mean the stream is corrupt, not merely unusual. */

@@ -63,12 +63,14 @@ describe('msu cbs', () => {
     expect(JSON.parse(p.stdout).props.kb).toBe('KB3157663');
   });
 
-  it.skipIf(!hasCorpus)('a DCM-compressed manifest exits "unsupported" with one line naming the file', async () => {
+  it.skipIf(!hasCorpus)('a DCM-compressed manifest without a base manifest exits "usage" with one line saying what to pass', async () => {
     const f = corpusPath('manifests', 'amd64_microsoft-windows-core_31bf3856ad364e35_10.0.26100.1_none_a943f5e781a44c5c.manifest');
     const r = await runCli('cbs', f);
-    expect(r.code).toBe(EXIT.unsupported);
+    expect(r.code).toBe(EXIT.usage);
     expect(r.stdout).toBe('');
-    expect(r.stderr).toBe(`msu: ${f}: WinSxS-compressed manifest (DCM\\x01: PA30 delta against the base manifest embedded in wcp.dll); decompression is not yet supported\n`);
+    expect(r.stderr).toBe(
+      `msu: ${f}: a DCM manifest is a delta against the base manifest in wcp.dll of the same servicing build: pass --base-manifest FILE, --wcp wcp.dll, or set MSU_BASE_MANIFEST\n`,
+    );
   });
 
   it('bad input: exit codes and one-line messages, never a stack', async () => {

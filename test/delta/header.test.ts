@@ -7,38 +7,9 @@ import { crc32 } from '../../src/util/crc32.js';
 import { DeltaHeaderError, parseDeltaHeader } from '../../src/delta/header.js';
 import { corpusPath, hasCorpus } from '../helpers/corpus.js';
 import { runCli } from '../helpers/cli.js';
+import { BitWriter } from '../helpers/pa30-build.js';
 
 const read = (...p: string[]): Buffer => readFileSync(corpusPath('deltas', ...p));
-
-/** Test-side writer for the PA30 bitstream (LSB first; integers as n zeros, a one, (n+1) nibbles). */
-class BitWriter {
-  private bits: number[] = [0, 0, 0];
-  int(v: bigint | number): this {
-    const x = BigInt(v);
-    let nibbles = 1;
-    while (x >> BigInt(nibbles * 4) !== 0n) nibbles++;
-    for (let i = 0; i < nibbles - 1; i++) this.bits.push(0);
-    this.bits.push(1);
-    for (let i = 0; i < nibbles * 4; i++) this.bits.push(Number((x >> BigInt(i)) & 1n));
-    return this;
-  }
-  buffer(b: Uint8Array): this {
-    this.int(b.length);
-    while (this.bits.length % 8) this.bits.push(0);
-    for (const byte of b) for (let i = 0; i < 8; i++) this.bits.push((byte >> i) & 1);
-    return this;
-  }
-  finish(): Uint8Array {
-    const pad = (8 - (this.bits.length % 8)) % 8;
-    const bits = [...this.bits, ...new Array<number>(pad).fill(0)];
-    bits[0] = pad & 1;
-    bits[1] = (pad >> 1) & 1;
-    bits[2] = (pad >> 2) & 1;
-    const out = new Uint8Array(bits.length / 8);
-    bits.forEach((b, i) => (out[i >> 3]! |= b << (i & 7)));
-    return out;
-  }
-}
 
 function delta(magic: string, fileTime: bigint, stream: Uint8Array): Uint8Array {
   const head = Buffer.alloc(12);

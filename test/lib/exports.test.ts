@@ -17,6 +17,7 @@ const BEHIND_COMMANDS: Record<string, string[]> = {
   driver: ['parseInf'],
   vm: ['runVm', 'validateRunSpec', 'qemuArgs', 'probeQemu'],
   'run dism / run wua / run report': ['prepareDismRun', 'checkDismReports', 'prepareWuaRun', 'buildRunReport', 'readRunReport', 'writeRunReport'],
+  'delta apply': ['applyDelta', 'readDeltaHeader', 'unwrapDelta', 'decodeDcmManifest', 'isDcmManifest', 'baseManifestFromWcp', 'parsePe'],
 };
 
 describe('library entry point', () => {

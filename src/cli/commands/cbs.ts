@@ -3,9 +3,11 @@ import type { Command } from 'commander';
 import { FormatError, UsageError, ioError } from '../../errors.js';
 import type { CbsFile, CbsFileKind } from '../../cbs/index.js';
 import type { CliContext } from '../context.js';
+import { loadBaseManifest, NEEDS_BASE_MANIFEST } from './delta.js';
 
 // Loaded when the command runs, not at CLI start (see inspect.ts).
 const cbsLib = () => import('../../cbs/index.js');
+const deltaLib = () => import('../../delta/index.js');
 type CbsLib = Awaited<ReturnType<typeof cbsLib>>;
 
 // A 24H2 LCU update.mum is a few MB; anything far larger is not a CBS text file.
@@ -18,7 +20,9 @@ export function register(program: Command, ctx: CliContext): void {
     .argument('<file>', 'the file to parse; its kind is detected from content and name')
     .option('--kind <kind>', 'force the kind: mum | manifest | ses | pkgprops')
     .option('--json', 'print the full model as canonical JSON')
-    .action(async (file: string, opts: { json?: boolean; kind?: string }) => {
+    .option('--base-manifest <file>', 'base manifest for DCM-compressed manifests (default: $MSU_BASE_MANIFEST)')
+    .option('--wcp <file>', 'wcp.dll of the same servicing build, to take the base manifest from')
+    .action(async (file: string, opts: { json?: boolean; kind?: string; baseManifest?: string; wcp?: string }) => {
       const kind = opts.kind as CbsFileKind | undefined;
       if (kind !== undefined && !['mum', 'manifest', 'ses', 'pkgprops'].includes(kind)) {
         throw new UsageError(`--kind must be one of mum, manifest, ses, pkgprops (got ${JSON.stringify(kind)})`);
@@ -32,13 +36,30 @@ export function register(program: Command, ctx: CliContext): void {
       } catch (err) {
         throw ioError(err, file);
       }
+      let decodedFrom: string | undefined;
+      const delta = await deltaLib();
+      if (delta.isDcmManifest(bytes)) {
+        // WinSxS-compressed manifest: a delta against the base manifest of its servicing build.
+        const base = await loadBaseManifest(opts);
+        if (!base) throw new UsageError(NEEDS_BASE_MANIFEST, { file });
+        try {
+          bytes = delta.decodeDcmManifest(bytes, base.bytes);
+        } catch (err) {
+          throw ioError(err, file);
+        }
+        decodedFrom = base.from;
+      } else if (opts.baseManifest !== undefined || opts.wcp !== undefined) {
+        await loadBaseManifest(opts); // still reports an unreadable or wrong base file
+      }
       const lib = await cbsLib();
       const parsed = lib.parseCbsFile(bytes, file, kind);
       if (opts.json) {
         ctx.printJson(parsed);
         return;
       }
-      ctx.print(summarize(parsed, lib).join('\n'));
+      const lines = summarize(parsed, lib);
+      if (decodedFrom !== undefined) lines.unshift(`stored      DCM-compressed, decoded with the base manifest from ${decodedFrom}`);
+      ctx.print(lines.join('\n'));
     });
 }
 

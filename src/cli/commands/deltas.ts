@@ -109,6 +109,7 @@ function describeHeader(h: DeltaHeader): string[] {
   if (h.reverse) out.push('reverse     yes (reversal data)');
   if (h.preprocessSize !== undefined) out.push(`preprocess  ${h.preprocessSize} bytes`);
   if (h.patchSize !== undefined) out.push(`patch       ${h.patchSize} bytes`);
+  if (h.applicable) out.push(`apply       ${h.applicable === 'yes' ? 'yes (msu delta apply)' : `unsupported: ${h.applicable} (needs phase 2 of the delta engine)`}`);
   if (h.pa31) out.push(`pa31        extension ${h.pa31.fields.join(' ')}, hash ${h.pa31.extensionHash || '-'}`);
   if (h.pa19) {
     const p = h.pa19;

@@ -1,0 +1,130 @@
+import { readFile, stat } from 'node:fs/promises';
+import path from 'node:path';
+import type { Command } from 'commander';
+import { FormatError, UsageError, ioError } from '../../errors.js';
+import { writeFileAtomic } from '../../util/fsout.js';
+import type { CliContext } from '../context.js';
+
+// Loaded when the command runs, not at CLI start (see inspect.ts).
+const deltaLib = () => import('../../delta/index.js');
+
+const MAX_INPUT = 2 * 1024 * 1024 * 1024 - 1;
+
+async function readInput(file: string, what: string): Promise<Uint8Array> {
+  try {
+    const st = await stat(file);
+    if (st.isDirectory()) throw Object.assign(new Error('is a directory'), { code: 'EISDIR' });
+    if (st.size > MAX_INPUT) throw new FormatError('E_TOO_LARGE', `file is ${st.size} bytes, more than any ${what} (limit ${MAX_INPUT})`, { file });
+    return await readFile(file);
+  } catch (err) {
+    throw ioError(err, file);
+  }
+}
+
+interface ApplyOpts {
+  source?: string;
+  baseManifest?: string;
+  wcp?: string;
+  output: string;
+  hashCheck: boolean;
+  json?: boolean;
+}
+
+/** The base manifest for DCM manifests: --base-manifest, --wcp, or MSU_BASE_MANIFEST; undefined when none is given. */
+export async function loadBaseManifest(opts: { baseManifest?: string; wcp?: string }): Promise<{ bytes: Uint8Array; from: string } | undefined> {
+  if (opts.baseManifest !== undefined && opts.wcp !== undefined) throw new UsageError('give --base-manifest or --wcp, not both');
+  if (opts.baseManifest !== undefined) return { bytes: await readInput(opts.baseManifest, 'base manifest'), from: opts.baseManifest };
+  if (opts.wcp !== undefined) {
+    const { baseManifestFromWcp } = await deltaLib();
+    const pe = await readInput(opts.wcp, 'wcp.dll');
+    try {
+      return { bytes: baseManifestFromWcp(pe), from: opts.wcp };
+    } catch (err) {
+      throw ioError(err, opts.wcp);
+    }
+  }
+  const env = process.env.MSU_BASE_MANIFEST;
+  if (env) return { bytes: await readInput(env, 'base manifest'), from: 'MSU_BASE_MANIFEST' };
+  return undefined;
+}
+
+export const NEEDS_BASE_MANIFEST =
+  'a DCM manifest is a delta against the base manifest in wcp.dll of the same servicing build: pass --base-manifest FILE, --wcp wcp.dll, or set MSU_BASE_MANIFEST';
+
+export function register(program: Command, ctx: CliContext): void {
+  const delta = program
+    .command('delta')
+    .description('apply MSDelta deltas (PA30/PA31, RAW file type; docs/delta.md)');
+
+  delta
+    .command('apply')
+    .description('apply a PA30/PA31 delta (CRC32 prefix, DCM/DCN/DCD wrappers detected) to a source file, or to nothing')
+    .argument('<delta>', 'the delta file')
+    .option('--source <file>', 'the file the delta was made against (default: the empty source)')
+    .option('--base-manifest <file>', 'for DCM manifests: the base manifest (as taken from wcp.dll)')
+    .option('--wcp <file>', 'for DCM manifests: wcp.dll of the same servicing build, to take the base manifest from')
+    .requiredOption('-o, --output <file>', 'write the target here, atomically (required)')
+    .option('--no-hash-check', 'do not check the target hash the delta carries (forensics only)')
+    .option('--json', 'print what was done as canonical JSON')
+    .action(async (deltaFile: string, opts: ApplyOpts) => {
+      const lib = await deltaLib();
+      const bytes = await readInput(deltaFile, 'delta');
+      const wrapper = (() => {
+        try {
+          return lib.unwrapDelta(bytes).kind;
+        } catch (err) {
+          throw ioError(err, deltaFile);
+        }
+      })();
+      let source: Uint8Array | null = null;
+      let sourceName: string | null = null;
+      if (wrapper === 'dcm' && opts.source === undefined) {
+        const base = await loadBaseManifest(opts);
+        if (!base) throw new UsageError(NEEDS_BASE_MANIFEST, { file: deltaFile });
+        source = base.bytes;
+        sourceName = base.from;
+      } else {
+        if (opts.baseManifest !== undefined || opts.wcp !== undefined) {
+          if (wrapper !== 'dcm') throw new UsageError('--base-manifest and --wcp are for DCM manifests; use --source for other deltas');
+          throw new UsageError('give --source or a base manifest (--base-manifest/--wcp), not both');
+        }
+        if (opts.source !== undefined) {
+          source = await readInput(opts.source, 'source');
+          sourceName = opts.source;
+        }
+      }
+      let result;
+      try {
+        result = lib.applyDelta(bytes, source, { checkHash: opts.hashCheck });
+      } catch (err) {
+        throw ioError(err, deltaFile);
+      }
+      await writeFileAtomic(path.resolve(opts.output), result.target);
+      const h = result.header;
+      const hashState = h.hashAlgId === 0 ? 'none in the delta' : opts.hashCheck ? 'checked' : 'NOT checked (--no-hash-check)';
+      if (opts.json) {
+        ctx.printJson({
+          delta: deltaFile,
+          wrapper,
+          format: h.format,
+          source: sourceName,
+          output: opts.output,
+          targetSize: result.target.length,
+          hashAlgorithm: h.hashAlgName,
+          targetHash: h.targetHash,
+          hashChecked: result.hashChecked,
+          hashCheckSkipped: !opts.hashCheck && h.hashAlgId !== 0,
+        });
+        return;
+      }
+      ctx.print(
+        [
+          `delta       ${deltaFile} (${h.format}${wrapper === 'none' ? '' : `, ${wrapper} wrapper`})`,
+          `source      ${sourceName ?? '(empty)'}`,
+          `target      ${opts.output}, ${result.target.length} bytes`,
+          `hash        ${h.hashAlgName}${h.targetHash ? ` ${h.targetHash}` : ''}: ${hashState}`,
+        ].join('\n'),
+      );
+      if (!opts.hashCheck && h.hashAlgId !== 0) ctx.warn(`${opts.output}: written without checking its ${h.hashAlgName} hash (--no-hash-check)`);
+    });
+}

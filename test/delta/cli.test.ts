@@ -1,0 +1,141 @@
+import { createHash } from 'node:crypto';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { EXIT } from '../../src/errors.js';
+import { runCli } from '../helpers/cli.js';
+import { corpusPath, hasCorpus } from '../helpers/corpus.js';
+import { buildDelta, PatchWriter } from '../helpers/pa30-build.js';
+import { buildPe } from '../helpers/pe-build.js';
+
+const dir = mkdtempSync(path.join(tmpdir(), 'msu-delta-cli-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+afterEach(() => {
+  delete process.env.MSU_BASE_MANIFEST;
+});
+
+const sha256 = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
+const put = (name: string, data: Uint8Array | string): string => {
+  const p = path.join(dir, name);
+  writeFileSync(p, data);
+  return p;
+};
+const out = (name: string): string => path.join(dir, name);
+const D = (...p: string[]): string => corpusPath('deltas', ...p);
+const CORE = 'amd64_microsoft-windows-core_31bf3856ad364e35_10.0.26100.1_none_a943f5e781a44c5c.manifest';
+
+describe.skipIf(!hasCorpus)('msu delta apply on real deltas', () => {
+  it('rebuilds where.exe from cmd.exe, atomically, and says no hash was there to check', async () => {
+    const o = out('where.exe');
+    const r = await runCli('delta', 'apply', D('cmd__to__where__raw.pa30'), '--source', D('sources', 'cmd.exe'), '-o', o);
+    expect(r.code).toBe(EXIT.ok);
+    expect(sha256(readFileSync(o))).toBe(sha256(readFileSync(D('sources', 'where.exe'))));
+    expect(r.stdout).toContain(`target      ${o}, 65536 bytes\n`);
+    expect(r.stdout).toContain('hash        none: none in the delta\n');
+    expect(readdirSync(dir).filter((f) => f.startsWith('.msu-tmp'))).toEqual([]);
+  });
+
+  it('--json reports the same facts as canonical JSON', async () => {
+    const o = out('where2.exe');
+    const r = await runCli('delta', 'apply', D('cmd__to__where__raw.pa30'), '--source', D('sources', 'cmd.exe'), '-o', o, '--json');
+    expect(r.code).toBe(EXIT.ok);
+    expect(JSON.parse(r.stdout)).toMatchObject({ format: 'PA30', wrapper: 'none', targetSize: 65536, hashChecked: false, hashCheckSkipped: false });
+  });
+
+  it('a PE-aware delta exits 4 with one line, and writes nothing', async () => {
+    const o = out('advapi32.dll');
+    const r = await runCli('delta', 'apply', D('advapi32_pe.pa30'), '--source', D('sources', 'advapi32_old.dll'), '-o', o);
+    expect(r.code).toBe(EXIT.unsupported);
+    expect(r.stderr).toBe(`msu: ${D('advapi32_pe.pa30')}: unsupported: PE transforms (FileType AMD64, flags 0xe63e)\n`);
+    expect(r.stdout).toBe('');
+    expect(existsSync(o)).toBe(false);
+  });
+
+  it('a hostile delta exits 3 and leaves an existing output file as it was', async () => {
+    const o = put('keep.bin', 'already here');
+    const r = await runCli('delta', 'apply', D('hostile', 'fuzz_crash_3.pa30'), '-o', o);
+    expect(r.code).toBe(EXIT.input);
+    expect(r.stderr.split('\n')).toHaveLength(2);
+    expect(readFileSync(o, 'utf8')).toBe('already here');
+  });
+
+  it('a DCM manifest needs a base manifest, from --base-manifest, --wcp or MSU_BASE_MANIFEST', async () => {
+    const dcm = corpusPath('manifests', CORE);
+    const base = readFileSync(corpusPath('manifests', 'base_manifest.bin'));
+    const none = await runCli('delta', 'apply', dcm, '-o', out('core0.xml'));
+    expect(none.code).toBe(EXIT.usage);
+    expect(none.stderr).toContain('pass --base-manifest FILE, --wcp wcp.dll, or set MSU_BASE_MANIFEST');
+    expect(existsSync(out('core0.xml'))).toBe(false);
+
+    const a = await runCli('delta', 'apply', dcm, '--base-manifest', corpusPath('manifests', 'base_manifest.bin'), '-o', out('core1.xml'));
+    expect(a.code).toBe(EXIT.ok);
+    const xml = readFileSync(out('core1.xml'));
+    expect(xml.toString('utf8')).toContain('name="Microsoft-Windows-Core"');
+
+    const wcp = put('wcp.dll', buildPe([{ type: 0x266, name: 1, lang: 0, data: base }]));
+    const b = await runCli('delta', 'apply', dcm, '--wcp', wcp, '-o', out('core2.xml'));
+    expect(b.code).toBe(EXIT.ok);
+    expect(sha256(readFileSync(out('core2.xml')))).toBe(sha256(xml));
+
+    process.env.MSU_BASE_MANIFEST = corpusPath('manifests', 'base_manifest.bin');
+    const c = await runCli('delta', 'apply', dcm, '-o', out('core3.xml'));
+    expect(c.code).toBe(EXIT.ok);
+    expect(c.stdout).toContain('source      MSU_BASE_MANIFEST\n');
+    expect(sha256(readFileSync(out('core3.xml')))).toBe(sha256(xml));
+  });
+
+  it('msu cbs decodes a DCM manifest with a base manifest and prints its model', async () => {
+    const dcm = corpusPath('manifests', CORE);
+    const r = await runCli('cbs', dcm, '--base-manifest', corpusPath('manifests', 'base_manifest.bin'));
+    expect(r.code).toBe(EXIT.ok);
+    expect(r.stdout).toContain(`keyform     ${CORE.replace(/\.manifest$/, '')}\n`);
+    expect(r.stdout.split('\n')[0]).toBe(`stored      DCM-compressed, decoded with the base manifest from ${corpusPath('manifests', 'base_manifest.bin')}`);
+    const wcpNoBase = put('other.dll', buildPe([{ type: 16, name: 1, lang: 0, data: Buffer.from('v') }]));
+    const bad = await runCli('cbs', dcm, '--wcp', wcpNoBase);
+    expect(bad.code).toBe(EXIT.input);
+    expect(bad.stderr).toBe(`msu: ${wcpNoBase}: no base manifest in this PE image (no resource of type 0x266): is it wcp.dll?\n`);
+  });
+
+  it('msu delta-header says which deltas need phase 2', async () => {
+    const pe = await runCli('delta-header', D('advapi32_pe.pa30'));
+    expect(pe.stdout).toContain('apply       unsupported: PE transforms (needs phase 2 of the delta engine)\n');
+    const raw = await runCli('delta-header', D('advapi32_raw.pa30'));
+    expect(raw.stdout).toContain('apply       yes (msu delta apply)\n');
+  });
+});
+
+describe('msu delta apply on built deltas', () => {
+  const target = Buffer.from('hello, hello, hello world');
+  const w = new PatchWriter().literal(...target.subarray(0, 7)).distance(7, 12).literal(...target.subarray(19));
+
+  it('checks the embedded hash; a mismatch exits 1 and writes nothing; --no-hash-check writes and says so', async () => {
+    const good = put('good.pa30', buildDelta({ targetSize: target.length, hashOf: { alg: 0x800c, target }, patch: w.finish() }));
+    const ok = await runCli('delta', 'apply', good, '-o', out('good.txt'));
+    expect(ok.code).toBe(EXIT.ok);
+    expect(readFileSync(out('good.txt'), 'utf8')).toBe(target.toString());
+    expect(ok.stdout).toContain(`hash        SHA256 ${sha256(target)}: checked\n`);
+
+    const wrong = Buffer.from(target);
+    wrong[0] = 0x48;
+    const bad = put('bad.pa30', buildDelta({ targetSize: target.length, hashOf: { alg: 0x800c, target: wrong }, patch: w.finish() }));
+    const r = await runCli('delta', 'apply', bad, '-o', out('bad.txt'));
+    expect(r.code).toBe(EXIT.mismatch);
+    expect(r.stderr).toContain('target SHA256 mismatch');
+    expect(existsSync(out('bad.txt'))).toBe(false);
+
+    const f = await runCli('delta', 'apply', bad, '-o', out('forensic.txt'), '--no-hash-check');
+    expect(f.code).toBe(EXIT.ok);
+    expect(readFileSync(out('forensic.txt'), 'utf8')).toBe(target.toString());
+    expect(f.stdout).toContain('NOT checked (--no-hash-check)');
+    expect(f.stderr).toContain('written without checking its SHA256 hash (--no-hash-check)');
+  });
+
+  it('usage errors: -o is required; --base-manifest is only for DCM', async () => {
+    const good = put('good2.pa30', buildDelta({ targetSize: target.length, patch: w.finish() }));
+    expect((await runCli('delta', 'apply', good)).code).toBe(EXIT.usage);
+    const r = await runCli('delta', 'apply', good, '--base-manifest', good, '-o', out('x'));
+    expect(r.code).toBe(EXIT.usage);
+    expect(r.stderr).toContain('--base-manifest and --wcp are for DCM manifests');
+  });
+});
