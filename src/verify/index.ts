@@ -6,7 +6,7 @@ import { EXIT, FormatError, ioError, MsuError } from '../errors.js';
 import { detectContainer, findPackageMum, openMemberCab } from '../msu/inspect.js';
 import { classifyMember, PACKAGE_ROLES } from '../msu/members.js';
 import { copyWimMsuMember } from '../msu/wim-msu.js';
-import { BufferSource, FileSource, SliceSource, type ByteSource } from '../util/source.js';
+import { BufferSource, FileSource, SliceSource } from '../util/source.js';
 import { wimDirDetailed, wimReadFile, type WimStreamEntry } from '../wim/streams.js';
 import { wimExtract, wimVerify } from '../wim/wimlib.js';
 import { scanCabinet } from './cabinet.js';
@@ -14,7 +14,7 @@ import {
   CheckList, compareChecks, countOutcomes, overallOutcome, REASON_TEXT, VERIFY_SCHEMA,
   type VerifyCheck, type VerifyOutcome, type VerifyPackageSummary, type VerifyReport,
 } from './model.js';
-import { checkPackageFiles, type PackageContext, type PackageFiles } from './package.js';
+import { baseManifestFromFiles, checkPackageFiles, type PackageContext, type PackageFiles } from './package.js';
 
 /**
  * Offline integrity check of an update package: every hash the package itself declares is
@@ -36,7 +36,7 @@ export interface VerifyOptions {
 }
 
 interface Run {
-  ctx: PackageContext;
+  ctx: PackageContext & { notes: string[] };
   tempRoot: string;
   checks: VerifyCheck[];
   packages: VerifyPackageSummary[];
@@ -49,7 +49,7 @@ const cmp = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 export async function verifyPackage(file: string, opts: VerifyOptions = {}): Promise<VerifyReport> {
   const name = opts.displayName ?? file;
   const run: Run = {
-    ctx: opts.baseManifest ? { baseManifest: opts.baseManifest } : {},
+    ctx: { notes: [], ...(opts.baseManifest ? { baseManifest: opts.baseManifest } : {}) },
     tempRoot: opts.tempRoot ?? os.tmpdir(), checks: [], packages: [], notes: [],
   };
   const src = await FileSource.open(file, name);
@@ -67,7 +67,9 @@ export async function verifyPackage(file: string, opts: VerifyOptions = {}): Pro
         const outer = new CheckList('.');
         await scanCabinet(cab, outer, { keep: false, label: path.basename(name) });
         run.checks.push(...outer.checks);
-        for (const e of [...bundleMembers].sort((a, b) => cmp(a.name, b.name))) {
+        const sorted = [...bundleMembers].sort((a, b) => cmp(a.name, b.name));
+        await baseFromServicingStack(sorted.filter((e) => classifyMember(e.name).role === 'ssu').map((e) => ({ member: e.name, open: () => openMemberCab(cab, e) })), run);
+        for (const e of sorted) {
           await verifyCabinet(await openMemberCab(cab, e), e.name, run);
         }
       }
@@ -75,6 +77,7 @@ export async function verifyPackage(file: string, opts: VerifyOptions = {}): Pro
   } finally {
     await src.close().catch(() => undefined);
   }
+  run.notes.push(...run.ctx.notes);
   const checks = run.checks.sort(compareChecks);
   const counts = countOutcomes(checks);
   const outcome = overallOutcome(counts);
@@ -102,6 +105,20 @@ async function verifyCabinet(cab: Cabinet, member: string, run: Run): Promise<vo
     },
   };
   await verifyFiles(pkg, member, list, run);
+}
+
+/** No base manifest given: take it from wcp.dll in the bundle's servicing stack cab, when it ships one as a plain file. */
+async function baseFromServicingStack(ssus: Array<{ member: string; open: () => Promise<Cabinet> }>, run: Run): Promise<void> {
+  if (run.ctx.baseManifest) return;
+  for (const s of ssus) {
+    const cab = await s.open();
+    const got = await baseManifestFromFiles(cab.entries, (e) => cab.readFile(e));
+    if (got) {
+      run.ctx.baseManifest = got.bytes;
+      run.ctx.notes.push(`${s.member}!${got.from}: base manifest for DCM manifests taken from this wcp.dll`);
+      return;
+    }
+  }
 }
 
 /** Put `where` on a failure from a step that only knew a path (wimlib runs on temp copies). */
@@ -142,7 +159,13 @@ async function verifyWim(file: string, outer: FileSource, run: Run): Promise<voi
     return;
   }
   let found = 0;
-  for (const e of entries.map((x) => ({ e: x, member: x.path.replace(/^\//, '') })).sort((a, b) => cmp(a.member, b.member))) {
+  const members = entries.map((x) => ({ e: x, member: x.path.replace(/^\//, '') })).sort((a, b) => cmp(a.member, b.member));
+  const openCab = async (e: WimStreamEntry, where: string): Promise<Cabinet> => Cabinet.open(e.storedInPlace
+    ? new SliceSource(outer, e.offset, e.size, where)
+    : new BufferSource(await wimReadFile(file, 1, e.path).catch(naming<Uint8Array>(where)), where));
+  await baseFromServicingStack(members.filter((m) => /\.cab$/i.test(m.member) && classifyMember(m.member).role === 'ssu')
+    .map((m) => ({ member: m.member, open: () => openCab(m.e, `${name}!${m.member}`) })), run);
+  for (const e of members) {
     const { member } = e;
     const role = classifyMember(member).role;
     if (role === 'psf') run.notes.push(`${member}: not read; container index sources addressed by PSF byte range are not checked`);
@@ -153,10 +176,7 @@ async function verifyWim(file: string, outer: FileSource, run: Run): Promise<voi
       await verifyPayloadWim(file, outer, e.e, member, run);
     } else if (/\.cab$/i.test(member)) {
       found++;
-      const bytes: ByteSource = e.e.storedInPlace
-        ? new SliceSource(outer, e.e.offset, e.e.size, where)
-        : new BufferSource(await wimReadFile(file, 1, e.e.path).catch(naming<Uint8Array>(where)), where);
-      await verifyCabinet(await Cabinet.open(bytes), member, run);
+      await verifyCabinet(await openCab(e.e, where), member, run);
     } else {
       run.notes.push(`${member}: package member that is neither a .cab nor a .wim, not verified`);
     }

@@ -3,7 +3,7 @@ import { catalogHasDigest, readCatalog, type Catalog } from '../cbs/catalog.js';
 import { parseContainerIndex, type ContainerIndex } from '../cbs/cix.js';
 import { FILEHASHES_NAME, parseFileHashes } from '../cbs/filehashes.js';
 import { parseComponentManifest, type ComponentManifest } from '../cbs/manifest.js';
-import { decodeDcmManifest, isDcmManifest } from '../delta/index.js';
+import { baseManifestFromWcp, decodeDcmManifest, isDcmManifest } from '../delta/index.js';
 import { MsuError } from '../errors.js';
 import { applyForCheck, checkContainerIndex, deltaPrecheck, type Rebuilt } from './cix.js';
 import { digestHex, nodeHash } from './digest.js';
@@ -25,6 +25,29 @@ export interface PackageFiles<F extends { readonly name: string } = { readonly n
 export interface PackageContext {
   /** The base manifest DCM-compressed component manifests are deltas against. */
   baseManifest?: Uint8Array;
+  /** Where notes about the run go (e.g. where the base manifest came from). */
+  notes?: string[];
+}
+
+const WCP = /(^|\\)wcp\.dll$/i;
+
+/**
+ * The base manifest from the package's own servicing stack: the first wcp.dll among `files` (by
+ * name) that is a PE image carrying one. A wcp.dll shipped as a delta (f\\, r\\) is skipped.
+ */
+export async function baseManifestFromFiles<F extends { readonly name: string }>(
+  files: readonly F[], read: (f: F) => Promise<Uint8Array | undefined>,
+): Promise<{ bytes: Uint8Array; from: string } | undefined> {
+  for (const f of files.filter((x) => WCP.test(x.name) && !/\\[fr]\\wcp\.dll$/i.test(x.name)).sort((a, b) => cmp(a.name, b.name))) {
+    const data = await read(f);
+    if (!data) continue;
+    try {
+      return { bytes: baseManifestFromWcp(data), from: f.name };
+    } catch (err) {
+      if (!(err instanceof MsuError) || err.kind === 'io') throw err;
+    }
+  }
+  return undefined;
 }
 
 export const normName = (n: string): string => n.replace(/\//g, '\\').toLowerCase();
@@ -85,6 +108,16 @@ export async function checkPackageFiles<F extends { readonly name: string }>(
     return catalogs.some((c) => catalogHasDigest(c, sha256) || catalogHasDigest(c, sha1));
   };
 
+  // No base manifest given: the package's own servicing stack may carry wcp.dll.
+  let baseManifest = ctx.baseManifest;
+  if (!baseManifest) {
+    const own = await baseManifestFromFiles(entries, read);
+    if (own) {
+      baseManifest = own.bytes;
+      ctx.notes?.push(`${list.pkg === '.' ? '' : `${list.pkg}!`}${own.from}: base manifest for DCM manifests taken from this wcp.dll`);
+    }
+  }
+
   // Component manifests as XML (decoded when DCM), for the catalog check and the payload check.
   const decoded = new Map<F, Uint8Array>();
   const dcm = new Set<F>();
@@ -99,13 +132,13 @@ export async function checkPackageFiles<F extends { readonly name: string }>(
       decoded.set(e, data);
       continue;
     }
-    if (!ctx.baseManifest) {
+    if (!baseManifest) {
       undecoded.set(e, { reason: 'no-base-manifest' });
       list.notChecked(e.name, 'manifest-decode', 'no-base-manifest');
       continue;
     }
     try {
-      decoded.set(e, decodeDcmManifest(data, ctx.baseManifest));
+      decoded.set(e, decodeDcmManifest(data, baseManifest));
       dcm.add(e);
       list.verified(e.name, 'manifest-decode', 'DCM manifest decoded against the base manifest, target hash matched');
     } catch (err) {

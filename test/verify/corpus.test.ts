@@ -20,6 +20,7 @@ import { verifyExitCode, verifyPackage, type VerifyReport } from '../../src/veri
 import { corpusPath, hasCorpus } from '../helpers/corpus.js';
 import { runCli } from '../helpers/cli.js';
 import { uniform } from '../helpers/rng.js';
+import { buildPe } from '../helpers/pe-build.js';
 import { removeDir, tempDir, writeFiles } from '../plan/fixtures.js';
 
 interface Member {
@@ -69,7 +70,7 @@ const pack = (files: Member[]): Uint8Array => buildCabinet({ folders: [{ compres
 
 let dir: string;
 let base: Uint8Array;
-/** True once the delta helper's engine decodes DCM manifests; until then those checks are "not checked: no delta engine". */
+/** True once the delta engine applies RAW deltas (DCM manifests are such); until then those checks are "not checked: no delta engine". */
 let dcmWorks = false;
 
 beforeAll(async () => {
@@ -138,8 +139,11 @@ describe.skipIf(!hasCorpus)('verify: genuine corpus packages', () => {
     const cix = parseContainerIndex((await membersOf(KB2883457())).find((m) => m.name === '_manifest_.cix.xml')!.data);
     const fileChecks = r.checks.filter((c) => c.check === 'cix-file-hash');
     expect(fileChecks).toHaveLength(cix.files.length);
-    // RAW files are rebuilt and hashed; members 1..5 are PE-aware deltas.
-    expect(fileChecks.filter((c) => c.outcome === 'verified')).toHaveLength(cix.files.filter((f) => f.source?.type === 'RAW').length);
+    // RAW files are hashed as stored; member 0 is a baseless RAW-type PA30 delta the engine rebuilds
+    // (startrep.exe, its SHA-1 then matches the cix); members 1..5 are PE-aware deltas.
+    const startrep = fileChecks.find((c) => /22435.*\\startrep\.exe$/.test(c.file))!;
+    expect(startrep.outcome).toBe(dcmWorks ? 'verified' : 'not-checked');
+    expect(fileChecks.filter((c) => c.outcome === 'verified')).toHaveLength(cix.files.filter((f) => f.source?.type === 'RAW').length + (dcmWorks ? 1 : 0));
     expect(fileChecks.filter((c) => c.reason === 'pe-transforms')).toHaveLength(5);
     expect(reasons(r).every((x) => ['pe-transforms', 'no-delta-engine'].includes(x))).toBe(true);
     expect(verifyExitCode(r)).toBe(EXIT.unchecked);
@@ -326,5 +330,49 @@ describe.skipIf(!hasCorpus)('verify: one tampered member of each kind gives a mi
     const cli = await runCli('verify', path.join(dir, 'winpe-cli.cab'), '--allow-unchecked');
     expect(cli.code).toBe(1);
     expect(cli.stdout).toContain(`MISMATCH payload-hash: ${target.name.replace(/\\[^\\]*$/, '')}\\cscript.exe.mui`);
+  });
+});
+
+describe.skipIf(!hasCorpus)('verify: the base manifest, found the ways msu cbs finds it', () => {
+  const SS = 'amd64_microsoft-windows-servicingstack_31bf3856ad364e35_10.0.19041.1_none_0123456789abcdef';
+  const wcp = (): Uint8Array => buildPe([{ type: 0x266, name: 1, lang: 0, data: base }]);
+  const dcmChecks = (r: VerifyReport) => r.checks.filter((c) => c.check === 'manifest-decode').map((c) => c.outcome);
+
+  it('--base-manifest, --wcp and MSU_BASE_MANIFEST give the same report; without any, DCM checks say what to pass', async () => {
+    await writeFiles(dir, { 'wcp.dll': wcp() });
+    const a = await runCli('verify', OPENSSH(), '--base-manifest', BASE(), '--json');
+    const b = await runCli('verify', OPENSSH(), '--wcp', path.join(dir, 'wcp.dll'), '--json');
+    const saved = process.env.MSU_BASE_MANIFEST;
+    process.env.MSU_BASE_MANIFEST = BASE();
+    let c;
+    try {
+      c = await runCli('verify', OPENSSH(), '--json');
+    } finally {
+      if (saved === undefined) delete process.env.MSU_BASE_MANIFEST;
+      else process.env.MSU_BASE_MANIFEST = saved;
+    }
+    expect(b.stdout).toBe(a.stdout);
+    expect(c.stdout).toBe(a.stdout);
+    expect(dcmChecks(JSON.parse(a.stdout))).toEqual(Array(3).fill(dcmWorks ? 'verified' : 'not-checked'));
+    const none = await runCli('verify', OPENSSH());
+    expect(none.code).toBe(EXIT.unchecked);
+    expect(none.stdout).toContain('NOT CHECKED (no base manifest given (--base-manifest, --wcp or MSU_BASE_MANIFEST)): 9 check(s)');
+    expect((await runCli('verify', OPENSSH(), '--wcp', BASE())).code).toBe(EXIT.input);
+  });
+
+  it('takes it from wcp.dll of the package\'s own servicing stack: in the package, or in the SSU cab of the MSU', async () => {
+    const members = await membersOf(OPENSSH());
+    await writeFiles(dir, { 'with-ss.cab': pack([...members, { name: `${SS}\\wcp.dll`, data: wcp() }]) });
+    const r = await verifyPackage(path.join(dir, 'with-ss.cab'));
+    expect(r.mismatches).toEqual([]);
+    expect(dcmChecks(r)).toEqual(Array(3).fill(dcmWorks ? 'verified' : 'not-checked'));
+    expect(r.notes).toContain(`${SS}\\wcp.dll: base manifest for DCM manifests taken from this wcp.dll`);
+
+    const ssu = pack([{ name: 'update.mum', data: new TextEncoder().encode('<assembly/>') }, { name: `${SS}\\wcp.dll`, data: wcp() }]);
+    await writeFiles(dir, { 'bundle.msu': pack([{ name: 'SSU-19041.1-x64.cab', data: ssu }, { name: 'Windows10.0-KB1234567-x64.cab', data: pack(members) }]) });
+    const m = await verifyPackage(path.join(dir, 'bundle.msu'));
+    expect(m.notes).toContain(`SSU-19041.1-x64.cab!${SS}\\wcp.dll: base manifest for DCM manifests taken from this wcp.dll`);
+    expect(m.checks.filter((c) => c.check === 'manifest-decode' && c.package === 'Windows10.0-KB1234567-x64.cab').map((c) => c.outcome))
+      .toEqual(Array(3).fill(dcmWorks ? 'verified' : 'not-checked'));
   });
 });

@@ -60,10 +60,14 @@ describe.skipIf(!hasCorpus)('verify: genuine KB2883457 cab', () => {
     expect(count('catalog-member', 'verified')).toBe(10);
     expect(count('catalog-signature', 'verified')).toBe(6);
     expect(count('cix-source-hash', 'verified')).toBe(22);
-    expect(count('cix-file-hash', 'verified')).toBe(16);
+    // 16 RAW files, and startrep.exe rebuilt by the delta engine from the baseless RAW-type delta '0'.
+    expect(count('cix-file-hash', 'verified')).toBe(17);
     expect(count('cabinet-data', 'verified')).toBe(1);
-    // The manifests declare SHA-256 for the six delta-built files, the cix SHA-1: bytes needed.
-    expect(count('payload-hash', 'not-checked')).toBe(6);
+    // The manifests declare SHA-256 for the six delta-built files, the cix SHA-1: the bytes are needed,
+    // and only startrep.exe can be rebuilt; the other five are PE-aware deltas.
+    expect(count('payload-hash', 'verified')).toBe(1);
+    expect(count('payload-hash', 'not-checked')).toBe(5);
+    expect(r.checks.filter((c) => c.outcome === 'not-checked').every((c) => c.reason === 'pe-transforms')).toBe(true);
     expect(r.counts.verified + r.counts.notChecked).toBe(r.checks.length);
   });
 
