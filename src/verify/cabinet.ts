@@ -5,6 +5,8 @@ import type { CheckList } from './model.js';
 
 /** Largest folder whose members are kept in memory during the scan (larger ones are read again on demand). */
 const KEEP_FOLDER_MAX = 256 * 1024 * 1024;
+/** Most member bytes kept for one cabinet: a multi-GB package keeps its first folders, reads the rest again. */
+const KEEP_TOTAL_MAX = 512 * 1024 * 1024;
 /** CFDATA blocks hold at most 32 KiB uncompressed. */
 const CFDATA_MAX = 32768;
 
@@ -23,10 +25,12 @@ export interface CabinetScan {
 export async function scanCabinet(cab: Cabinet, list: CheckList, opts: { keep: boolean; label?: string }): Promise<CabinetScan> {
   const out: CabinetScan = { bytes: new Map(), unreadable: new Set() };
   const label = opts.label ? `${opts.label} ` : '';
+  let kept = 0;
   for (const span of cab.folders) {
     const members = cab.entries.filter((e) => e.folder === span.index).sort((a, b) => a.uoffFolderStart - b.uoffFolderStart);
     const end = members.reduce((m, e) => Math.max(m, e.uoffFolderStart + e.cbFile), 0);
-    const keep = opts.keep && end <= KEEP_FOLDER_MAX;
+    const keep = opts.keep && end <= KEEP_FOLDER_MAX && kept + end <= KEEP_TOTAL_MAX;
+    if (keep) kept += end;
     const buffers = new Map<CabEntry, Uint8Array>();
     if (keep) for (const e of members) buffers.set(e, new Uint8Array(e.cbFile));
     let at = 0;
