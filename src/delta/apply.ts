@@ -44,7 +44,7 @@ export function applyDelta(delta: Uint8Array, source: Uint8Array | null, opts: A
   const base = stream.patchOffset ?? 0;
   let target: Uint8Array | undefined;
   if (patch.length >= 4 && new DataView(patch.buffer, patch.byteOffset, 4).getUint32(0, true) === COMPRESS_API_MAGIC) {
-    const plain = decodeCompressApiContainer(patch, { maxSize: Math.max(targetSize, 0) + patch.length * 64 + 0x10000 });
+    const plain = decodeCompressApiContainer(patch, { maxSize: Math.min(max, targetSize + patch.length * 64 + 0x10000) });
     // A container whose plain size is TargetSize is the target itself; otherwise it wraps the PseudoLzx stream.
     if (plain.length === targetSize) target = plain;
     else patch = plain;

@@ -4,13 +4,14 @@ import { FormatError, TruncatedError } from '../errors.js';
  * The one bit reader of the delta engine: LSB-first (byte 0 bit 0 comes first), over one bitstream
  * whose first 3 bits give the number of unused bits at the top of its last byte (docs/delta.md).
  *
- * Reads past the usable bits do not index outside the data: the bytes are copied once into a buffer
- * with zero padding, so `peek` may look ahead freely, and every consuming read checks the bound.
+ * Reads past the usable bits never index outside the data: `peek` reads zeros there, and every
+ * consuming read checks the bound.
  * Hot loops (the PseudoLzx decoder) peek and `consume`, then call `check()` once per token.
  */
 export class BitReader {
-  /** The stream's bytes followed by 8 zero bytes, so a 32-bit window never leaves the array. */
   private readonly buf: Uint8Array;
+  /** Bytes from which a 32-bit window is read without looking past the array. */
+  private readonly safeEnd: number;
   /** Bit position of the next read, counted from the start of the stream (bit 0 of byte 0). */
   pos: number;
   /** Number of usable bits: 8 * length - padding. */
@@ -24,8 +25,8 @@ export class BitReader {
     readonly base = 0,
   ) {
     if (bytes.length === 0) throw new TruncatedError(`${what} is empty`, { where: `offset ${base}` });
-    this.buf = new Uint8Array(bytes.length + 8);
-    this.buf.set(bytes);
+    this.buf = bytes;
+    this.safeEnd = bytes.length - 4;
     const pad = bytes[0]! & 7;
     this.end = bytes.length * 8 - pad;
     if (this.end < 3) throw new TruncatedError(`${what} is shorter than its own padding header`, { where: `offset ${base}` });
@@ -53,7 +54,16 @@ export class BitReader {
     const p = this.pos;
     const i = p >>> 3;
     const b = this.buf;
-    return ((b[i]! | (b[i + 1]! << 8) | (b[i + 2]! << 16) | (b[i + 3]! << 24)) >>> (p & 7)) & 0xffffff;
+    if (i <= this.safeEnd) return ((b[i]! | (b[i + 1]! << 8) | (b[i + 2]! << 16) | (b[i + 3]! << 24)) >>> (p & 7)) & 0xffffff;
+    return this.peekTail(i, p & 7);
+  }
+
+  /** peek24 within the last 4 bytes: bytes past the data read as 0, never indexing outside it. */
+  private peekTail(i: number, shift: number): number {
+    const b = this.buf;
+    let v = 0;
+    for (let k = 0; k < 4; k++) if (i + k < b.length) v |= b[i + k]! << (8 * k);
+    return (v >>> shift) & 0xffffff;
   }
 
   /** Advance without a bound check; callers check() before trusting what they read. */

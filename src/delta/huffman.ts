@@ -116,13 +116,15 @@ export class HuffmanTable {
   }
 }
 
-function reverse(code: number, len: number): number {
+const REV8 = Uint8Array.from({ length: 256 }, (_, b) => {
   let r = 0;
-  for (let i = 0; i < len; i++) {
-    r = (r << 1) | (code & 1);
-    code >>>= 1;
-  }
+  for (let i = 0; i < 8; i++) r |= ((b >> i) & 1) << (7 - i);
   return r;
+});
+
+/** The low `len` (<= 16) bits of `code`, reversed. */
+function reverse(code: number, len: number): number {
+  return ((REV8[code & 0xff]! << 8) | REV8[(code >>> 8) & 0xff]!) >>> (16 - len);
 }
 
 /** Flat code lengths for an alphabet of n symbols: b = bitlength(n-1); the first 2^b - n get b-1, the rest b. */

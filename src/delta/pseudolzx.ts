@@ -211,11 +211,9 @@ export function decodePseudoLzx(
       else {
         const base = 2 + (x & 1);
         const h = (x >> 1) - 1;
-        if (h < 4) distance = base * (1 << h) + r.bits(h, 'distance');
-        else {
-          const hi = base * 2 ** (h - 4) + r.bits(h - 4, 'distance');
-          distance = hi * 16 + aligned.decode(r);
-        }
+        // h <= 30, so base << (h - 4) stays below 2^31; the final * 16 is done in doubles.
+        if (h < 4) distance = (base << h) + r.bits(h, 'distance');
+        else distance = ((base << (h - 4)) + r.bits(h - 4, 'distance')) * 16 + aligned.decode(r);
       }
     }
 

@@ -140,7 +140,7 @@ export async function checkPackageFiles<F extends { readonly name: string }>(
     try {
       decoded.set(e, decodeDcmManifest(data, baseManifest));
       dcm.add(e);
-      list.verified(e.name, 'manifest-decode', 'DCM manifest decoded against the base manifest, target hash matched');
+      list.verified(e.name, 'manifest-decode', 'DCM manifest decoded against the base manifest (the catalogs then vouch for the result)');
     } catch (err) {
       if (!(err instanceof MsuError) || err.kind === 'io') throw err;
       if (err.code === 'E_DELTA_NOT_IMPLEMENTED') {

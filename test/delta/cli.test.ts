@@ -3,6 +3,9 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSy
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { Cabinet } from '../../src/cab/index.js';
+import { buildCabinet } from '../../src/cab/writer.js';
+import { verifyPackage, type VerifyReport } from '../../src/verify/index.js';
 import { EXIT } from '../../src/errors.js';
 import { runCli } from '../helpers/cli.js';
 import { corpusPath, hasCorpus } from '../helpers/corpus.js';
@@ -138,4 +141,52 @@ describe('msu delta apply on built deltas', () => {
     expect(r.code).toBe(EXIT.usage);
     expect(r.stderr).toContain('--base-manifest and --wcp are for DCM manifests');
   });
+});
+
+describe.skipIf(!hasCorpus)('msu verify checks DCM-compressed manifests as decoded', () => {
+  const FOD = corpusPath('cab', 'fod', 'OpenSSH-Client-Package~31bf3856ad364e35~amd64~~.cab');
+  const BASE = corpusPath('manifests', 'base_manifest.bin');
+
+  const members = (r: VerifyReport, outcome: string): number => r.checks.filter((c) => c.check === 'catalog-member' && c.outcome === outcome).length;
+
+  it('without a base manifest: no false mismatch, each DCM manifest not checked; with one: all 11 listed in the catalogs', async () => {
+    const without = await verifyPackage(FOD);
+    expect(without.mismatches).toEqual([]);
+    expect(members(without, 'verified')).toBe(8);
+    expect(without.checks.filter((c) => c.check === 'catalog-member' && c.reason === 'no-base-manifest')).toHaveLength(3);
+    const withBase = await verifyPackage(FOD, { baseManifest: readFileSync(BASE) });
+    expect(withBase.outcome).toBe('verified');
+    expect(members(withBase, 'verified')).toBe(11);
+    // A wrong base manifest is a mismatch, not a pass.
+    const wrong = Buffer.from(readFileSync(BASE));
+    wrong.fill(0x41, 2000, 6000);
+    const bad = await verifyPackage(FOD, { baseManifest: wrong });
+    expect(bad.outcome).toBe('mismatch');
+    // Decoded with the wrong base, the manifests are garbage: not in the catalogs, not parseable.
+    expect(bad.mismatches.every((m) => ['catalog-member', 'manifest-decode', 'manifest-unreadable'].includes(m.check))).toBe(true);
+    expect([...new Set(bad.mismatches.map((m) => m.file))]).toHaveLength(3);
+    expect(bad.mismatches.every((m) => /\.manifest$/.test(m.file))).toBe(true);
+  }, 60_000);
+
+  it('uses the base manifest of a wcp.dll the package ships, and the CLI takes --base-manifest', async () => {
+    const cab = await Cabinet.openFile(FOD);
+    const files: { name: string; data: Uint8Array }[] = [];
+    try {
+      for (const e of cab.entries) if (/\.(mum|manifest|cat)$/i.test(e.name)) files.push({ name: e.name, data: await cab.readFile(e) });
+    } finally {
+      await cab.close();
+    }
+    const wcp = buildPe([{ type: 0x266, name: 1, lang: 0, data: readFileSync(BASE) }]);
+    files.push({ name: 'amd64_microsoft-windows-servicingstack_31bf3856ad364e35_10.0.19041.1_none_0000000000000000\\wcp.dll', data: wcp });
+    const pkg = put('fod-with-ssu.cab', buildCabinet({ folders: [{ compression: 'none', files }] }));
+    const r = await verifyPackage(pkg);
+    // Only metadata was copied: the payload files are not in this package (not checked), nothing mismatches.
+    expect(r.mismatches).toEqual([]);
+    expect(members(r, 'verified')).toBe(11);
+    expect(r.notes.some((n) => n.endsWith('wcp.dll: base manifest for DCM manifests taken from this wcp.dll'))).toBe(true);
+
+    const cli = await runCli('verify', FOD, '--base-manifest', BASE);
+    expect(cli.code).toBe(EXIT.ok);
+    expect(cli.stdout).toContain('OpenSSH-Client-Package~31bf3856ad364e35~amd64~~.cab: OK');
+  }, 60_000);
 });

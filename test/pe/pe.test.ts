@@ -5,6 +5,7 @@ import { MsuError } from '../../src/errors.js';
 import { isPeImage, listResources, parsePe, resourceData } from '../../src/pe/index.js';
 import { corpusPath, hasCorpus } from '../helpers/corpus.js';
 import { buildPe } from '../helpers/pe-build.js';
+import { rng } from '../helpers/rng.js';
 
 function thrown(fn: () => unknown): MsuError {
   try {
@@ -100,3 +101,25 @@ describe.skipIf(!hasCorpus)('PE reader on real images (values as objdump -p repo
     expect(parsePe(read('notepad.exe')).subsystem).toBe(2);
   });
 });
+
+describe.skipIf(!hasCorpus)('PE reader on mutated real images', () => {
+  it('seeded byte changes in the headers and the resource tree of where.exe give a result or one MsuError', () => {
+    const good = readFileSync(corpusPath('deltas', 'sources', 'where.exe'));
+    const rnd = rng(0x5045);
+    let errors = 0;
+    for (let n = 0; n < 300; n++) {
+      const m = Buffer.from(good);
+      // Half the changes hit the headers and section table, half the resource directory (0xe000..0xe810).
+      for (let k = 0; k < 1 + rnd(3); k++) m[n % 2 ? rnd(0x400) : 0xe000 + rnd(0x810)] = rnd(256);
+      try {
+        const pe = parsePe(m);
+        for (const res of listResources(pe, m)) resourceData(pe, m, res);
+      } catch (err) {
+        if (!(err instanceof MsuError)) throw new Error(`mutation ${n}: ${String(err)}`);
+        errors++;
+      }
+    }
+    expect(errors).toBeGreaterThan(0);
+  });
+});
+
