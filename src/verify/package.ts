@@ -268,16 +268,20 @@ export async function checkPackageFiles<F extends { readonly name: string }>(
         continue;
       }
       // PSFX layout: n\ holds a delta against nothing (the whole file), f\ a forward delta against the target image's file.
-      const nullDelta = byName.get(normName(`${dir}\\n\\${f.name}`));
-      if (nullDelta) {
-        const d = await read(nullDelta);
-        const r = !d ? { reason: 'data-unreadable' as const } : (deltaPrecheck(d, nullDelta.name) ?? applyForCheck(d, null, undefined, nullDelta.name));
-        if (r.bytes) list.compare(path, 'payload-hash', f.hash.digestHex, digestHex(f.hash.alg, r.bytes)!, `${what} (rebuilt from ${nullDelta.name})`);
+      // Either is a member, or a File of the container index (expanded from the .psf).
+      const nPath = `${dir}\\n\\${f.name}`;
+      const nullDelta = byName.get(normName(nPath));
+      const nTarget = targets.get(normName(nPath));
+      if (nullDelta || nTarget) {
+        const d = nTarget ? nTarget.bytes : await read(nullDelta!);
+        const r: Rebuilt = !d ? (nTarget && !nTarget.bytes ? nTarget : { reason: 'data-unreadable' })
+          : (deltaPrecheck(d, nPath) ?? applyForCheck(d, null, undefined, nPath));
+        if (r.bytes) list.compare(path, 'payload-hash', f.hash.digestHex, digestHex(f.hash.alg, r.bytes)!, `${what} (rebuilt from ${nPath})`);
         else if (r.error) list.mismatch(path, 'payload-hash', r.error);
         else list.notChecked(path, 'payload-hash', r.reason ?? 'unsupported', r.detail);
         continue;
       }
-      if (byName.has(normName(`${dir}\\f\\${f.name}`))) {
+      if (byName.has(normName(`${dir}\\f\\${f.name}`)) || targets.has(normName(`${dir}\\f\\${f.name}`))) {
         list.notChecked(path, 'payload-hash', 'external-basis', 'not checked: shipped as a forward delta (f\\) against the file of the target image');
         continue;
       }

@@ -9,6 +9,7 @@ import { verifyExitCode, verifyPackage } from '../../src/verify/index.js';
 import { EXIT, MsuError } from '../../src/errors.js';
 import { corpusPath, hasCorpus } from '../helpers/corpus.js';
 import { runCli } from '../helpers/cli.js';
+import { buildDelta, PatchWriter } from '../helpers/pa30-build.js';
 import { bareCab, msu, packageMum, removeDir, tempDir, writeFiles } from '../plan/fixtures.js';
 
 const KB = () => corpusPath('cab', 'Windows6.1-KB2883457-amd64.cab');
@@ -223,6 +224,28 @@ describe('verify: synthetic and bad input', () => {
     const p = await verifyPackage(path.join(dir, 'payload.cab'));
     expect(p.mismatches.map((m) => [m.file, m.check])).toEqual([['update.mum', 'catalog-member'], ['x_comp.manifest', 'catalog-member'], ['x_comp\\t.dll', 'payload-hash']]);
     expect(p.mismatches[2]!.expected).toBe(createHash('sha256').update(dll).digest('hex'));
+  });
+
+  it('a PSFX n\\ null delta is applied to nothing and its output checked against the manifest', async () => {
+    const target = new TextEncoder().encode('the whole file, rebuilt from a delta against nothing');
+    const delta = buildDelta({ targetSize: target.length, hashOf: { alg: 0x800c, target }, patch: new PatchWriter().literal(...target).finish() });
+    const good = buildCabinet({ folders: [{ compression: 'mszip', files: [
+      { name: 'x_comp.manifest', data: new TextEncoder().encode(componentManifest('t.dll', target)) },
+      { name: 'x_comp\\n\\t.dll', data: delta },
+    ] }] });
+    await writeFiles(dir, { 'null.cab': good });
+    const r = await verifyPackage(path.join(dir, 'null.cab'));
+    const c = r.checks.find((x) => x.check === 'payload-hash')!;
+    expect([c.file, c.outcome]).toEqual(['x_comp\\t.dll', 'verified']);
+    // The manifest declares other bytes: the rebuilt file mismatches.
+    const other = buildCabinet({ folders: [{ compression: 'mszip', files: [
+      { name: 'x_comp.manifest', data: new TextEncoder().encode(componentManifest('t.dll', new Uint8Array([1]))) },
+      { name: 'x_comp\\n\\t.dll', data: delta },
+    ] }] });
+    await writeFiles(dir, { 'null-bad.cab': other });
+    const m = (await verifyPackage(path.join(dir, 'null-bad.cab'))).mismatches.find((x) => x.check === 'payload-hash')!;
+    expect(m.file).toBe('x_comp\\t.dll');
+    expect(m.actual).toBe(createHash('sha256').update(target).digest('hex'));
   });
 
   it('a declared file the package neither holds nor rebuilds is not checked (it may come from the image), a forward delta (f\\) needs the image', async () => {
