@@ -130,7 +130,10 @@ export function parseComponentManifest(input: string | Uint8Array, file?: string
   if (compressed) {
     throw new UnsupportedError(
       'E_DCM_UNSUPPORTED',
-      `WinSxS-compressed manifest (${compressed.kind}\\x01: ${compressed.description}); decompression is not yet supported`,
+      `WinSxS-compressed manifest (${compressed.kind}\\x01: ${compressed.description}); ` +
+        (compressed.kind === 'DCM'
+          ? 'decode it first with its base manifest (decodeDcmManifest; msu cbs --base-manifest or --wcp)'
+          : 'decompression is not yet supported'),
       { file },
     );
   }

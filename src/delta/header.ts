@@ -5,19 +5,15 @@ import { crc32 } from '../util/crc32.js';
 import { filetimeToIso } from '../util/filetime.js';
 
 /**
- * Headers of Microsoft delta streams (formats.md §4): PA30 (msdelta.dll), PA31 (UpdateCompression.dll /
- * dpx.dll) and the legacy PA19 (mspatcha.dll). Only the header is read: enough to know the target size
- * and hash, the file type and transforms, and to check a delta against the cix that references it.
- * Applying deltas is a later milestone.
+ * Headers of Microsoft delta streams (docs/delta.md): PA30 (msdelta.dll), PA31 (UpdateCompression.dll /
+ * dpx.dll) and the legacy PA19 (mspatcha.dll). `parseDeltaStream` reads the header and keeps the buffers
+ * after it for applyDelta; `parseDeltaHeader` is the header alone (`msu delta-header`, cix checks).
  *
- * PA30/PA31 layout: magic, FILETIME (u64 LE), then an LSB-first bitstream whose first 3 bits give the
- * number of padding bits in its last byte. Integers are a run of n zero bits and a one bit (n < 16),
- * then (n+1)*4 value bits, LSB first. A buffer is an integer length, padding to the next byte
- * boundary, then that many bytes. PA30 has the DELTA_HEADER_INFO fields inline; PA31 wraps them in a
- * buffer that is itself a bitstream and appends three 32-bit extension integers and a second hash.
- * The PA31 layout is stated alike by two independent public decoders (jlevere/msdelta, tinyrange/trex);
- * no real PA31 sample was at hand to check it, and the extension fields' meaning is not public.
- * PA19 (patchapi.h options, Wine mspatcha's header description) is read up to the input file count.
+ * PA30/PA31: magic, FILETIME (u64 LE), then one bitstream (src/delta/bits.ts). PA30 has the
+ * DELTA_HEADER_INFO fields inline; PA31 wraps them in a buffer that is itself a bitstream and appends
+ * three extension integers and a second hash. No real PA31 sample was at hand to check that layout,
+ * and the extension fields' meaning is not public. PA19 (patchapi.h options, Wine mspatcha's header
+ * description) is read up to the input file count.
  */
 
 export type DeltaFormat = 'PA30' | 'PA31' | 'PA19';

@@ -256,6 +256,22 @@ describe('applyDelta on deltas built from the format description', () => {
     expect(r.hashChecked).toBe(true);
   });
 
+  it('reads extended distance slots (x >= 36) with aligned bits far back into a large reference', () => {
+    const R = 17_000_000;
+    const reference = new Uint8Array(R);
+    const w = new PatchWriter();
+    const want: number[] = [];
+    // x = 36 and 39 (2 extended bits), x = 40 (3 bits), x = 48 (4 bits): each copies 4 bytes from R + pos - d.
+    for (const d of [300_000, 800_013, 1_100_007, 16_800_001]) {
+      const src = R + want.length - d;
+      for (let i = 0; i < 4; i++) reference[src + i] = (d + i * 17) & 0xff || 1;
+      w.distance(d, 4);
+      for (let i = 0; i < 4; i++) want.push(reference[src + i]!);
+    }
+    const r = applyDelta(buildDelta({ targetSize: want.length, patch: w.finish() }), reference);
+    expect([...r.target]).toEqual(want);
+  });
+
   it('PA31 carries the same payload behind its header buffer', () => {
     const { reference, target, patch } = builtCase();
     const delta = buildDelta({ magic: 'PA31', targetSize: target.length, hashOf: { alg: 0x8004, target }, patch });
