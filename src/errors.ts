@@ -100,6 +100,8 @@ export const EXIT = {
   tool: 5,
   io: 6,
   runtime: 7,
+  /** msu verify: nothing mismatched, but something could not be checked. */
+  unchecked: 8,
   internal: 70,
 } as const;
 

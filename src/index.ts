@@ -16,7 +16,7 @@ export { buildPlan, formatPlanSummary, type PlanRequest, type PlanRequestTarget 
 export * from './plan/plan-diff.js';
 export * from './plan/plan-check.js';
 export { resolvePlanInputs, verifyPlanInput, copyPlanInput, type ResolvedPlanInput } from './plan/plan-inputs.js';
-export * from './cbs/verify.js';
+export * from './verify/index.js';
 export * from './wim/index.js';
 export * from './vm/index.js';
 export * from './delta/index.js';

@@ -11,7 +11,8 @@ import { detectContainer, openMemberCab } from './container.js';
 
 export const INSPECT_SCHEMA = 'msu-toolkit/inspect@1';
 
-export type ContainerKind = 'cab-msu' | 'wim-msu' | 'cab';
+/** wim-package: a CBS package stored in a WIM/ESD (update.mum at the image root). */
+export type ContainerKind = 'cab-msu' | 'wim-msu' | 'cab' | 'wim-package';
 
 export interface InspectMember {
   name: string;

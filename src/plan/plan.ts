@@ -517,7 +517,8 @@ export async function buildPlan(req: PlanRequest): Promise<Plan> {
       const note = report.packages.find((p) => p.note)?.note;
       globalSkips.push({ input: id, reason: 'unsupported', detail: note ?? 'no CBS package found in the input' });
     }
-    input.kind = report.container === 'cab' ? 'cab' : 'msu';
+    // A package cabinet or a package stored in a WIM/ESD is one bare package; the rest are bundles.
+    input.kind = report.container === 'cab' || report.container === 'wim-package' ? 'cab' : 'msu';
     for (const p of pkgs) {
       const cls = isCheckpointPackage(p.class, p.name, p.kb, p.version) ? 'checkpoint-lcu' : p.class;
       const pp: PlanPackage = { identity: p.identity, class: cls };

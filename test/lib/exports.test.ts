@@ -12,7 +12,7 @@ const BEHIND_COMMANDS: Record<string, string[]> = {
   deltas: ['parseContainerIndex', 'analyzeDeltas', 'parseDeltaHeader'],
   plan: ['buildPlan', 'formatPlanSummary'],
   'plan diff': ['diffPlans', 'formatPlanDiff', 'readPlanFile', 'comparePlanWithRun', 'formatPlanRunDiff', 'checkPlan'],
-  verify: ['verifyPackage', 'formatVerifyReport', 'checkCatalogSignature', 'buildCatalog'],
+  verify: ['verifyPackage', 'formatVerifyReport', 'checkCatalogSignature', 'buildCatalog', 'verifyExitCode', 'parseFileHashes'],
   'image / wim / iso': ['imageInventory', 'wimInfo', 'wimExtract', 'wimUpdate'],
   driver: ['parseInf'],
   vm: ['runVm', 'validateRunSpec', 'qemuArgs', 'probeQemu'],

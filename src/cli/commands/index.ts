@@ -9,6 +9,7 @@ import { register as iso } from './iso.js';
 import { register as vm } from './vm.js';
 import { register as run } from './run.js';
 import { register as plan } from './plan.js';
+import { register as verify } from './verify.js';
 import { register as delta } from './delta.js';
 import { register as expand } from './expand.js';
 
@@ -25,6 +26,7 @@ export const commands: Register[] = [
   vm,
   run,
   plan,
+  verify,
   delta,
   expand,
 ];

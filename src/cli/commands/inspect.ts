@@ -40,7 +40,7 @@ function describePackage(p: PackageSummary): string[] {
 
 export function formatInspect(r: InspectReport): string {
   const lines = [
-    `${r.file}: ${r.container === 'cab-msu' ? 'MSU (cabinet)' : r.container === 'wim-msu' ? 'MSU (WIM)' : 'CAB package'}, ${human(r.size)}`,
+    `${r.file}: ${r.container === 'cab-msu' ? 'MSU (cabinet)' : r.container === 'wim-msu' ? 'MSU (WIM)' : r.container === 'wim-package' ? 'CBS package (WIM)' : 'CAB package'}, ${human(r.size)}`,
   ];
   if (r.kb) lines.push(`KB: ${r.kb}`);
   lines.push(`servicing stack update included: ${r.ssu.present ? `yes (${r.ssu.members.join(', ')})` : 'no'}`);

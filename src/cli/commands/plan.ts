@@ -5,13 +5,11 @@ import { EXIT, UsageError } from '../../errors.js';
 import { canonicalJson } from '../../util/json.js';
 import { writeFileAtomic } from '../../util/fsout.js';
 import type { CliContext } from '../context.js';
-import { loadBaseManifest } from './delta.js';
 
 // Loaded when a command runs, not at CLI start (see inspect.ts).
 const cbsPlan = () => import('../../plan/plan.js');
 const cbsPlanDiff = () => import('../../plan/plan-diff.js');
 const planCheck = () => import('../../plan/plan-check.js');
-const cbsVerify = () => import('../../cbs/verify.js');
 const vmReport = () => import('../../vm/report.js');
 
 const collect = (v: string, prev: string[] = []): string[] => [...prev, v];
@@ -118,21 +116,5 @@ export function register(program: Command, ctx: CliContext): void {
       // `plan` has its own --json, and commander gives it the flag wherever it is written.
       if (json) ctx.printJson(d);
       else ctx.stdout.write(formatPlanDiff(d));
-    });
-
-  program
-    .command('verify')
-    .description('recompute every hash an .msu/.cab package declares (catalog members, container index); exit 1 on a mismatch')
-    .argument('<package>', 'the .msu or .cab file')
-    .option('--json', 'print the report as JSON')
-    .option('--base-manifest <file>', 'base manifest for DCM-compressed manifests (default: $MSU_BASE_MANIFEST)')
-    .option('--wcp <file>', 'wcp.dll of the same servicing build, to take the base manifest from')
-    .action(async (file: string, opts: { json?: boolean; baseManifest?: string; wcp?: string }) => {
-      const { formatVerifyReport, verifyPackage } = await cbsVerify();
-      const base = await loadBaseManifest(opts);
-      const r = await verifyPackage(file, base ? { baseManifest: base.bytes } : {});
-      if (!r.ok) ctx.exitCode = EXIT.mismatch;
-      if (opts.json) ctx.printJson(r);
-      else ctx.print(formatVerifyReport(r));
     });
 }
