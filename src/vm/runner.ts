@@ -21,15 +21,17 @@ import { copyFile, mkdtemp, rename, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { execa, type ResultPromise } from 'execa';
 import { ioError, MsuError, UsageError } from '../errors.js';
 import { runTool } from '../util/exec.js';
+import { writeFileAtomic } from '../util/fsout.js';
 import { canonicalJson } from '../util/json.js';
+import { delay, settlesWithin } from '../util/timers.js';
+import { spawnChild, type RunChild } from './child.js';
 import { compareVersions, ovmfPaths, probeAccel, probeQemu, QEMU_BINARY, requireDevices, type QemuFeatures } from './features.js';
 import { type GuestEvent, SerialTail, type SerialItem } from './protocol.js';
 import { QmpClient, type QmpEvent } from './qmp.js';
 import { qemuArgs, runPaths, type OvmfPaths } from './qemu-args.js';
-import { effectiveTimeouts, type RunSpec, type Timeouts } from './spec.js';
+import { applyTimeoutOverrides, effectiveTimeouts, type RunSpec, type TimeoutOverrides, type Timeouts } from './spec.js';
 import { copyOutStatusDisk, createStatusDisk, readStatusJson } from './status-disk.js';
 import { checkSwtpm, logTail, startSwtpm, SWTPM_BINARY, swtpmArgs, type SwtpmProcess } from './tpm.js';
 
@@ -50,13 +52,21 @@ export type RunEventBody =
   | { type: 'guest'; boot: number; event: GuestEvent }
   | { type: 'protocol-warning'; line: number; message: string }
   | { type: 'guest-reset'; boots: number }
-  | { type: 'status'; start: number; boots: number; bootAgeSec: number; heartbeatAgeSec: number | null; step?: string; pct?: number }
+  | { type: 'status'; start: number; boots: number; bootAgeSec: number; heartbeatAgeSec: number | null; step?: string; pct?: number; deadline?: NextDeadline }
+  /** The run was asked to stop (SIGINT/SIGTERM); `hard`: kill at once (a second Ctrl-C). */
+  | { type: 'abort'; hard: boolean; reason: string }
   | { type: 'watchdog'; limit: WatchdogLimit; message: string }
   | { type: 'powerdown'; reason: string }
   | { type: 'screendump'; file: string }
   | { type: 'finished'; ok: boolean; message: string };
 
 export type RunEvent = RunEventBody & { t: number };
+
+/** The watchdog that fires next if nothing happens, and how soon. */
+export interface NextDeadline {
+  limit: WatchdogLimit;
+  remainingSec: number;
+}
 
 export type FailureCode =
   | 'watchdog'
@@ -111,7 +121,12 @@ export interface RunOptions {
   /** Created if missing; must not hold an earlier run. */
   runDir: string;
   onEvent?: (e: RunEvent) => void;
+  /** Abort = stop the run: screendump, QMP `quit`, SIGKILL after 3 s; ends as `aborted`. */
   signal?: AbortSignal;
+  /** Abort = kill QEMU and swtpm at once (a second Ctrl-C); ends as `aborted`. */
+  killSignal?: AbortSignal;
+  /** Wall-clock limits that replace the spec's (after tcgFactor): --timeout, --boot-timeout, --idle-timeout. */
+  timeoutOverrides?: TimeoutOverrides;
   /** Relative paths in the spec resolve against this (the spec file's directory). Default: cwd. */
   baseDir?: string;
   qemuBinary?: string;
@@ -133,7 +148,6 @@ type Outcome =
   | { kind: 'shutdown' }
   | { kind: 'fail'; failure: RunFailure; stop: boolean; dumpName: string };
 
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 const fmtSec = (s: number) => (s >= 120 ? `${Math.round(s / 60)} min` : `${Math.round(s * 10) / 10} s`);
 
 function resolveSpec(spec: RunSpec, baseDir: string): RunSpec {
@@ -157,7 +171,16 @@ export async function runVm(specIn: RunSpec, opts: RunOptions): Promise<RunResul
   prepareRunDir(runDir, opts.runDir);
 
   let hostError: string | undefined;
-  let runningChild: ResultPromise | undefined;
+  let runningChild: RunChild | undefined;
+  let runningTpm: SwtpmProcess | undefined;
+  const abortReason = (sig: AbortSignal) => (typeof sig.reason === 'string' ? ` (${sig.reason})` : '');
+  // a second Ctrl-C: no more asking, kill what this run started
+  const onKill = () => {
+    emit({ type: 'abort', hard: true, reason: 'killed' });
+    runningChild?.kill('SIGKILL');
+    runningTpm?.kill();
+  };
+  opts.killSignal?.addEventListener('abort', onKill, { once: true });
   const emit = (e: RunEventBody): void => {
     const full = { t: Math.round(now() - t0), ...e } as RunEvent;
     // never throw from here: emit runs inside timers and socket handlers, where a throw would
@@ -181,7 +204,7 @@ export async function runVm(specIn: RunSpec, opts: RunOptions): Promise<RunResul
 
   // ---- prepare
   const spec = resolveSpec(specIn, opts.baseDir ?? process.cwd());
-  writeFileSync(P.spec, canonicalJson(specIn));
+  await writeFileAtomic(P.spec, canonicalJson(specIn));
   const features = opts.features ?? (await probeQemu(bin));
   requireDevices(spec, features);
   if (spec.vm.tpm) await checkSwtpm(swtpmBin);
@@ -191,7 +214,7 @@ export async function runVm(specIn: RunSpec, opts: RunOptions): Promise<RunResul
     accel = probe.accel;
     if (probe.warning) warn(probe.warning);
   }
-  const to = effectiveTimeouts(spec.timeouts, accel);
+  const to = applyTimeoutOverrides(effectiveTimeouts(spec.timeouts, accel), opts.timeoutOverrides ?? {});
   emit({ type: 'prepare', accel, qemu: features.version.text, timeouts: to });
 
   let ovmf: OvmfPaths | undefined;
@@ -257,6 +280,11 @@ export async function runVm(specIn: RunSpec, opts: RunOptions): Promise<RunResul
   let outcome: Outcome;
   try {
     for (;;) {
+      if (opts.signal?.aborted || opts.killSignal?.aborted) {
+        const sig = opts.signal?.aborted ? opts.signal : opts.killSignal!;
+        outcome = { kind: 'fail', failure: { code: 'aborted', message: `the run was cancelled${abortReason(sig)}` }, stop: false, dumpName: 'aborted' };
+        break;
+      }
       if (st.starts >= to.maxBoots) {
         const message = `watchdog "maxBoots" fired: the guest rebooted ${st.starts} times and timeouts.maxBoots = ${to.maxBoots} allows no further boot (reboot storm?)`;
         emit({ type: 'watchdog', limit: 'maxBoots', message });
@@ -270,7 +298,8 @@ export async function runVm(specIn: RunSpec, opts: RunOptions): Promise<RunResul
     }
   } finally {
     // an exception in the loop must not leave our QEMU running (oneBoot stops its swtpm)
-    if (runningChild && runningChild.exitCode === null && runningChild.signalCode === null) runningChild.kill('SIGKILL');
+    runningChild?.kill('SIGKILL');
+    opts.killSignal?.removeEventListener('abort', onKill);
     if (sockDir) await rm(sockDir, { recursive: true, force: true });
   }
 
@@ -312,7 +341,11 @@ export async function runVm(specIn: RunSpec, opts: RunOptions): Promise<RunResul
   if (st.tpm) result.tpm = st.tpm;
   if (failure) result.failure = failure;
   emit({ type: 'finished', ok, message: failure ? failure.message : `finished after ${st.boots} boot(s)` });
-  writeFileSync(P.result, canonicalJson(result));
+  try {
+    await writeFileAtomic(P.result, canonicalJson(result));
+  } catch (err) {
+    throw ioError(err, P.result, 'write');
+  }
   return result;
 
   // ---- one QEMU process (with its own swtpm for vm.tpm)
@@ -326,6 +359,7 @@ export async function runVm(specIn: RunSpec, opts: RunOptions): Promise<RunResul
         const msg = e instanceof MsuError ? e.message : String(e);
         return { kind: 'fail', failure: { code: 'tpm-error', message: `swtpm did not start (boot ${start}): ${msg}` }, stop: false, dumpName: 'tpm' };
       }
+      runningTpm = tpm;
       emit({ type: 'swtpm-start', start, pid: tpm.pid });
       void tpm.exited.then((r) => emit({ type: 'swtpm-exit', start, exitCode: r.exitCode, signal: r.signal }));
     }
@@ -334,9 +368,10 @@ export async function runVm(specIn: RunSpec, opts: RunOptions): Promise<RunResul
     } finally {
       if (tpm) {
         // QEMU is normally gone by now; after an exception it may not be, and swtpm waits for it
-        if (runningChild && runningChild.exitCode === null && runningChild.signalCode === null) runningChild.kill('SIGKILL');
+        runningChild?.kill('SIGKILL');
         // swtpm --terminate leaves once QEMU is gone; stop() only signals it if it lingers
         await tpm.stop();
+        runningTpm = undefined;
       }
     }
   }
@@ -344,23 +379,25 @@ export async function runVm(specIn: RunSpec, opts: RunOptions): Promise<RunResul
   async function qemuBoot(tpm: SwtpmProcess | undefined): Promise<Outcome> {
     const start = ++st.starts;
     rmSync(qmpSocket, { force: true });
-    const child: ResultPromise = execa(bin, args, { reject: false, stdin: 'ignore', stdout: 'ignore', stderr: 'pipe', buffer: false, cleanup: true });
-    runningChild = child;
-    emit({ type: 'qemu-start', start, pid: child.pid ?? null });
-    let stderrTail = '';
-    child.stderr?.on('data', (d: Buffer) => {
-      appendFileSync(P.qemuStderr, d);
-      stderrTail = (stderrTail + d.toString('utf8')).slice(-2000);
+    // detached (own process group): the terminal's Ctrl-C reaches msu, which stops QEMU over QMP
+    const child = spawnChild(bin, args, (d) => {
+      try {
+        appendFileSync(P.qemuStderr, d);
+      } catch (err) {
+        hostError ??= ioError(err, P.qemuStderr, 'write').describe();
+      }
     });
+    runningChild = child;
+    emit({ type: 'qemu-start', start, pid: child.pid });
     let exited = false;
-    const exitP = child.then((r) => {
+    const exitP = child.exited.then((r) => {
       exited = true;
-      emit({ type: 'qemu-exit', start, exitCode: r.exitCode ?? null, signal: r.signal ?? null });
+      emit({ type: 'qemu-exit', start, exitCode: r.exitCode, signal: r.signal });
       return r;
     });
-    const lastStderr = () => stderrTail.split('\n').map((l) => l.trim()).filter(Boolean).slice(-3).join(' | ');
+    const lastStderr = () => child.stderrTail();
     const killQemu = async () => {
-      if (!exited) child.kill('SIGKILL'); // only the process this run spawned
+      child.kill('SIGKILL'); // only the process this run spawned
       await exitP;
     };
 
@@ -374,7 +411,7 @@ export async function runVm(specIn: RunSpec, opts: RunOptions): Promise<RunResul
         log: (dir, line) => appendFileSync(P.qmpLog, `${dir === 'out' ? '>' : '<'} ${line}\n`),
       });
     } catch (e) {
-      await Promise.race([exitP, sleep(2000)]);
+      await settlesWithin(exitP, 2000);
       await killQemu();
       tail.drain().forEach(handleItem);
       const why = lastStderr() || (e as Error).message;
@@ -467,7 +504,7 @@ export async function runVm(specIn: RunSpec, opts: RunOptions): Promise<RunResul
         case 'STOP':
           if (stopping) break;
           // The VM paused without us asking: find out why (KVM internal error, I/O error …).
-          void sleep(1000).then(async () => {
+          void delay(1000).then(async () => {
             if (stopping || decided || !qmp.isOpen) return;
             try {
               const s = await qmp.execute<{ running: boolean; status: string }>('query-status');
@@ -483,7 +520,7 @@ export async function runVm(specIn: RunSpec, opts: RunOptions): Promise<RunResul
     if (tpm) {
       void tpm.exited.then(async (r) => {
         // when QEMU is going away too, its own exit (or SHUTDOWN) is the story, not swtpm's
-        await Promise.race([exitP, sleep(1000)]);
+        await settlesWithin(exitP, 1000);
         if (exited) return;
         const why = logTail(tpmPaths.log);
         fail('tpm-error', `swtpm exited while QEMU was running (boot ${start}, exit code ${r.exitCode ?? r.signal ?? 'none'})${why ? `: ${why}` : ''}`, 'tpm');
@@ -501,11 +538,14 @@ export async function runVm(specIn: RunSpec, opts: RunOptions): Promise<RunResul
 
     void exitP.then(async () => {
       // let a SHUTDOWN event still queued on the socket win over "exited"
-      await Promise.race([qmp.closed, sleep(500)]);
-      await sleep(50);
+      await settlesWithin(qmp.closed, 500);
+      await delay(50);
       fail('qemu-exited', `QEMU exited unexpectedly (boot ${start}, exit code ${(await exitP).exitCode ?? 'none'})${lastStderr() ? `: ${lastStderr()}` : ''}`, 'exit');
     });
-    const onAbort = () => fail('aborted', 'the run was cancelled', 'aborted');
+    const onAbort = () => {
+      emit({ type: 'abort', hard: false, reason: typeof opts.signal?.reason === 'string' ? opts.signal.reason : 'cancelled' });
+      fail('aborted', `the run was cancelled${abortReason(opts.signal!)}`, 'aborted');
+    };
     if (opts.signal?.aborted) onAbort();
     opts.signal?.addEventListener('abort', onAbort, { once: true });
 
@@ -518,6 +558,19 @@ export async function runVm(specIn: RunSpec, opts: RunOptions): Promise<RunResul
       }
       if (hostError !== undefined) fail('host-error', hostError, 'host-error');
     }, opts.tickMs ?? 200);
+    /** The watchdog that would fire first from here on, mirroring the checks in watch(). */
+    const nextDeadline = (t: number): NextDeadline | undefined => {
+      const c: Array<[WatchdogLimit, number]> = [
+        ['total', runStart + to.totalSec * 1000],
+        ['perBoot', startT + to.perBootSec * 1000],
+      ];
+      if (bootSeenAt === undefined && doneAt === undefined) c.push(['boot', startT + to.bootSec * 1000]);
+      if (bootSeenAt !== undefined && doneAt === undefined) c.push(['heartbeat', lastLife + to.heartbeatSec * 1000]);
+      if (doneAt !== undefined) c.push(['poweroffAfterDone', (powerdownAt ?? doneAt + to.graceSec * 1000) + to.graceSec * 1000]);
+      c.sort((x, y) => x[1] - y[1]);
+      const [limit, at] = c[0]!;
+      return { limit, remainingSec: Math.max(0, Math.round((at - t) / 1000)) };
+    };
     const watch = (): void => {
       try {
         tail.poll().forEach(handleItem);
@@ -552,6 +605,8 @@ export async function runVm(specIn: RunSpec, opts: RunOptions): Promise<RunResul
         };
         if (st.lastStep) ev.step = `${st.lastStep.name} (${st.lastStep.state})`;
         if (st.lastPct !== undefined) ev.pct = st.lastPct;
+        const next = nextDeadline(t);
+        if (next) ev.deadline = next;
         emit(ev);
       }
     };
@@ -568,14 +623,15 @@ export async function runVm(specIn: RunSpec, opts: RunOptions): Promise<RunResul
 
     if (o.kind === 'fail' && o.stop) {
       // a crashed guest is paused (-action panic=pause) and cannot answer the power button
-      await stopVm(qmp, o.dumpName, start, exited ? undefined : exitP, o.failure.code !== 'guest-panicked');
+      // a crashed guest cannot answer the power button; a cancelled run is not asked, it is quit
+      await stopVm(qmp, o.dumpName, start, exited ? undefined : exitP, o.failure.code !== 'guest-panicked' && o.failure.code !== 'aborted');
     } else {
       // guest-reset / guest-shutdown: QEMU exits by itself
-      await Promise.race([exitP, sleep(10_000)]);
+      await settlesWithin(exitP, 10_000);
       if (!exited) {
         warn(`QEMU did not exit after ${st.shutdownReason} (boot ${start}); quitting it`);
         await qmp.quit().catch(() => undefined);
-        await Promise.race([exitP, sleep(3000)]);
+        await settlesWithin(exitP, 3000);
       }
     }
     await killQemu();
@@ -600,11 +656,11 @@ export async function runVm(specIn: RunSpec, opts: RunOptions): Promise<RunResul
     if (powerdown && to.graceSec > 0 && qmp.isOpen) {
       emit({ type: 'powerdown', reason: dumpName });
       await qmp.systemPowerdown().catch(() => undefined);
-      await Promise.race([running, sleep(to.graceSec * 1000)]);
+      await settlesWithin(running, to.graceSec * 1000);
     }
     if (qmp.isOpen) {
       await qmp.quit(3000).catch(() => undefined);
-      await Promise.race([running, sleep(3000)]);
+      await settlesWithin(running, 3000);
     }
   }
 
