@@ -8,7 +8,7 @@
  */
 import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { FormatError, ioError } from '../errors.js';
+import { FormatError, ioError, MsuError } from '../errors.js';
 import type { Plan } from '../cbs/plan-types.js';
 import { checkPlan } from '../cbs/plan-diff.js';
 import type { RunEvent, RunResult } from './runner.js';
@@ -330,10 +330,20 @@ export function parseEventsJsonl(text: string, file: string): RunEvent[] {
   return out;
 }
 
-/** A run report from `report.json`, or from a run directory holding one. */
+/**
+ * A run report from `report.json`, or from a run directory: its report.json, else rebuilt from
+ * events.jsonl and result.json (`msu vm run` writes no report; an interrupted run may not have).
+ */
 export async function readRunReport(fileOrDir: string): Promise<RunReport> {
-  const file = (await isDirectory(fileOrDir)) ? path.join(fileOrDir, RUN_FILES.report) : fileOrDir;
-  return checkRunReport(await readJsonFile(file, 'E_RUN_REPORT'), file);
+  if (!(await isDirectory(fileOrDir))) return checkRunReport(await readJsonFile(fileOrDir, 'E_RUN_REPORT'), fileOrDir);
+  const file = path.join(fileOrDir, RUN_FILES.report);
+  try {
+    return checkRunReport(await readJsonFile(file, 'E_RUN_REPORT'), file);
+  } catch (err) {
+    if (!(err instanceof MsuError && err.code === 'E_IO_ENOENT')) throw err;
+  }
+  const { events, result, kind } = await readRunDir(fileOrDir);
+  return buildRunReport(kind, result, events);
 }
 
 /**
