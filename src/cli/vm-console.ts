@@ -3,7 +3,7 @@
  * - Progress: on a terminal one live status line (phase, elapsed, next deadline, last guest
  *   event), refreshed every second; without one a plain line per event on stderr;
  *   `--json-events`: the RunEvents as JSON Lines on stderr. stdout stays for data.
- * - Ctrl-C / SIGTERM: the first asks the runner to stop the VM (result.json says `aborted`),
+ * - Ctrl-C / SIGTERM / SIGHUP: the first asks the runner to stop the VM (result.json says `aborted`),
  *   the second kills QEMU at once. The command then exits 130 (EXIT.interrupted).
  */
 import { InterruptedError, MsuError } from '../errors.js';
@@ -29,7 +29,8 @@ export interface VmConsole {
   onEvent(e: RunEvent): void;
 }
 
-const STOP_SIGNALS = ['SIGINT', 'SIGTERM'] as const;
+// SIGHUP: a closed terminal must not leave the VM (in its own process group) running
+const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 
 /** Run `body` (which calls runVm with the console's signals and onEvent); says whether the user interrupted it. */
 export async function withVmConsole<T>(ctx: CliContext, opts: VmConsoleOptions, body: (c: VmConsole) => Promise<T>): Promise<{ value: T; interrupted: boolean }> {
@@ -102,10 +103,10 @@ export function addRunConsoleOptions<C extends WithOption>(cmd: C): C {
 
 /** The deadlines the user set, as the runner takes them. */
 export async function timeoutOverrides(f: RunConsoleFlags): Promise<TimeoutOverrides> {
-  const { parseDuration } = await import('../vm/spec.js');
+  const { checkTimeoutOverrides, parseDuration } = await import('../vm/spec.js');
   const o: TimeoutOverrides = {};
   if (f.timeout !== undefined) o.totalSec = parseDuration(f.timeout, '--timeout');
   if (f.bootTimeout !== undefined) o.bootSec = parseDuration(f.bootTimeout, '--boot-timeout');
   if (f.idleTimeout !== undefined) o.heartbeatSec = parseDuration(f.idleTimeout, '--idle-timeout');
-  return o;
+  return checkTimeoutOverrides(o);
 }

@@ -428,15 +428,25 @@ export interface TimeoutOverrides {
   heartbeatSec?: number;
 }
 
-/** Apply overrides to effective timeouts; the per-boot cap follows them so the limits stay ordered. */
+/** Refuse overrides that contradict each other (a boot deadline beyond the whole run's limit). */
+export function checkTimeoutOverrides(o: TimeoutOverrides): TimeoutOverrides {
+  if (o.bootSec !== undefined && o.totalSec !== undefined && o.bootSec > o.totalSec) {
+    throw new UsageError(`--boot-timeout (${formatDuration(o.bootSec)}) is longer than --timeout (${formatDuration(o.totalSec)})`);
+  }
+  return o;
+}
+
+/**
+ * Apply overrides to effective timeouts. A shorter total pulls the boot deadline and the
+ * per-boot cap down with it, so `--timeout` alone is enough to bound a run.
+ */
 export function applyTimeoutOverrides(t: Timeouts, o: TimeoutOverrides): Timeouts {
+  checkTimeoutOverrides(o);
   const out = { ...t };
   if (o.totalSec !== undefined) out.totalSec = o.totalSec;
   if (o.bootSec !== undefined) out.bootSec = o.bootSec;
   if (o.heartbeatSec !== undefined) out.heartbeatSec = o.heartbeatSec;
-  if (out.bootSec > out.totalSec) {
-    throw new UsageError(`the boot deadline (${formatDuration(out.bootSec)}) is longer than the whole run may take (${formatDuration(out.totalSec)}); give a longer --timeout or a shorter --boot-timeout`);
-  }
+  out.bootSec = Math.min(out.bootSec, out.totalSec);
   out.perBootSec = Math.min(Math.max(out.perBootSec, out.bootSec), out.totalSec);
   return out;
 }

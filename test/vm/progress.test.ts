@@ -72,6 +72,8 @@ describe('deadlines', () => {
     expect(o).toEqual({ ...tcg, totalSec: 7200, bootSec: 600, heartbeatSec: 300, perBootSec: 7200 });
     expect(applyTimeoutOverrides(TO, {})).toEqual(TO);
     expect(applyTimeoutOverrides(TO, { bootSec: 900 }).perBootSec).toBe(900);
-    expect(() => applyTimeoutOverrides(TO, { bootSec: 7200 })).toThrow('the boot deadline (2 h) is longer than the whole run may take (60 min); give a longer --timeout or a shorter --boot-timeout');
+    // --timeout alone bounds everything: the boot deadline and per-boot cap come down with it
+    expect(applyTimeoutOverrides(TO, { totalSec: 40 })).toEqual({ ...TO, totalSec: 40, bootSec: 40, perBootSec: 40 });
+    expect(() => applyTimeoutOverrides(TO, { bootSec: 7200, totalSec: 3600 })).toThrow('--boot-timeout (2 h) is longer than --timeout (60 min)');
   });
 });

@@ -484,5 +484,11 @@ describe.skipIf(!hasQemu)('msu vm CLI', () => {
     expect(j.devices['ide-hd']).toBe(true);
     expect(j.devices['virtio-sound-pci']).toBe(Number(j.qemu.split('.')[0]) * 100 + Number(j.qemu.split('.')[1]) >= 802);
     expect(j.tools['qemu-img']).toBe(true);
+    // every external tool a command runs, with its Debian package (issue 13: virt-customize and wimlib-imagex were missing)
+    for (const [tool, pkg] of [['virt-customize', 'guestfs-tools'], ['wimlib-imagex', 'wimtools'], ['xorriso', 'xorriso'], ['mcopy', 'mtools'], ['swtpm', 'swtpm'], ['qemu-img', 'qemu-utils'], ['qemu-system-x86_64', 'qemu-system-x86']]) {
+      expect(typeof j.tools[tool]).toBe('boolean');
+      expect(j.toolPackages[tool]).toBe(pkg);
+    }
+    expect(j.tools['virt-customize']).toBe(hasTool('virt-customize'));
   });
 });
