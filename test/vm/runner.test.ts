@@ -274,6 +274,51 @@ describe.skipIf(!hasQemu)('runVm with real QEMU (TCG, SeaBIOS, boot-sector guest
   });
 });
 
+describe.skipIf(!hasQemu)('runVm: stop and kill', () => {
+  it('stop: QEMU is quit over QMP (exit code 0), not powered down, and the reason is in the message', { timeout: 30_000 }, async () => {
+    const c = setup(simpleBootSector([line({ type: 'boot', n: 1 })], 'hang'), { timeouts: { heartbeatSec: 20, graceSec: 20 } });
+    const ac = new AbortController();
+    const t0 = Date.now();
+    const r = await c.run({ signal: ac.signal, onEvent: (e) => (c.events.push(e), e.type === 'guest' && ac.abort('SIGTERM')) });
+    expect(Date.now() - t0).toBeLessThan(10_000); // no 20 s grace for the power button
+    expect(r.failure).toEqual({ code: 'aborted', message: 'the run was cancelled (SIGTERM)' });
+    expect(c.events.some((e) => e.type === 'powerdown')).toBe(false);
+    expect(c.events.find((e) => e.type === 'qemu-exit')).toMatchObject({ exitCode: 0, signal: null });
+    expect(JSON.parse(readFileSync(path.join(c.runDir, 'result.json'), 'utf8')).failure.code).toBe('aborted');
+    expect(pids(c.events).every(processGone)).toBe(true);
+  });
+
+  it('kill: QEMU and swtpm get SIGKILL at once; the run still ends as aborted with a result.json', { timeout: 30_000 }, async () => {
+    const c = setup(simpleBootSector([line({ type: 'boot', n: 1 })], 'hang'), { vm: hasSwtpm ? { tpm: {} } : {}, timeouts: { heartbeatSec: 20, graceSec: 20 } });
+    const stop = new AbortController();
+    const kill = new AbortController();
+    const r = await c.run({
+      signal: stop.signal,
+      killSignal: kill.signal,
+      onEvent: (e) => {
+        c.events.push(e);
+        if (e.type === 'guest') {
+          stop.abort('SIGINT');
+          kill.abort('SIGINT again');
+        }
+      },
+    });
+    expect(r.failure?.code).toBe('aborted');
+    expect(c.events.find((e) => e.type === 'qemu-exit')).toMatchObject({ signal: 'SIGKILL' });
+    expect(c.events.filter((e) => e.type === 'abort').map((e) => (e as { hard: boolean }).hard)).toEqual([false, true]);
+    if (hasSwtpm) expect(c.events.find((e) => e.type === 'swtpm-exit')).toMatchObject({ signal: 'SIGKILL' });
+    expect([...tpmPids(c.events), ...pids(c.events)].every(processGone)).toBe(true);
+    expect(existsSync(path.join(c.runDir, 'result.json'))).toBe(true);
+  });
+
+  it('a stop before QEMU starts starts nothing and ends as aborted', { timeout: 30_000 }, async () => {
+    const c = setup(simpleBootSector([line({ type: 'boot', n: 1 })], 'hang'));
+    const r = await c.run({ signal: AbortSignal.abort('SIGINT') });
+    expect(r).toMatchObject({ ok: false, starts: 0, failure: { code: 'aborted', message: 'the run was cancelled (SIGINT)' } });
+    expect(c.events.some((e) => e.type === 'qemu-start')).toBe(false);
+  });
+});
+
 describe.skipIf(!hasQemu)('runVm: guest crash (pvpanic)', () => {
   it('a guest writing "panicked" to port 0x505 fails the run as guest-panicked, with a screendump of the paused VM', { timeout: 30_000 }, async () => {
     const c = setup(simpleBootSector([line({ type: 'boot', n: 1 }), line({ type: 'step', id: 'wu', name: 'Install', state: 'running' })], 'panic'), { timeouts: { heartbeatSec: 20, graceSec: 5 } });
