@@ -6,7 +6,7 @@
  *     phase, elapsed, time to the next deadline, the last guest event.
  */
 import type { GuestEvent } from './protocol.js';
-import type { NextDeadline, RunEvent, WatchdogLimit } from './runner.js';
+import type { NextDeadline, RunEvent, WatchdogLimit } from './run-types.js';
 import { formatDuration, type Timeouts } from './spec.js';
 
 /** 75 s → "1:15", 3725 s → "1:02:05". */
