@@ -55,7 +55,7 @@ beforeAll(() => {
   tmp = mkdtempSync(path.join(os.tmpdir(), 'msu-lazy-'));
   sample = path.join(tmp, 'Windows10.0-KB5099999-x64.msu');
   writeFileSync(sample, buildSyntheticMsu(SAMPLE_OPTIONS).msu);
-});
+}, 180_000); // a build on a busy host can take over a minute
 
 afterAll(() => {
   if (tmp) rmSync(tmp, { recursive: true, force: true });

@@ -15,7 +15,7 @@ const BEHIND_COMMANDS: Record<string, string[]> = {
   verify: ['verifyPackage', 'formatVerifyReport', 'checkCatalogSignature', 'buildCatalog'],
   'image / wim / iso': ['imageInventory', 'wimInfo', 'wimExtract', 'wimUpdate'],
   driver: ['parseInf'],
-  vm: ['runVm', 'validateRunSpec', 'qemuArgs', 'probeQemu'],
+  vm: ['runVm', 'validateRunSpec', 'qemuArgs', 'probeQemu', 'RunProgress', 'describeTimeouts', 'parseDuration', 'applyTimeoutOverrides'],
   'run dism / run wua / run report': ['prepareDismRun', 'checkDismReports', 'prepareWuaRun', 'buildRunReport', 'readRunReport', 'writeRunReport'],
 };
 
