@@ -44,12 +44,18 @@ export function register(program: Command, ctx: CliContext): void {
         timeoutOverrides: overrides,
         onEvent: (e) => {
           // with --json the event stream is the command's data (stdout)
-          if (opts.json) ctx.stdout.write(JSON.stringify(e) + '\n');
+          if (opts.json) {
+            ctx.clearProgress(); // the live line is on stderr, but on the same terminal
+            ctx.stdout.write(JSON.stringify(e) + '\n');
+          }
           c.onEvent(e);
         },
       }),
     );
-    if (opts.json) ctx.stdout.write(JSON.stringify({ type: 'result', result }) + '\n');
+    if (opts.json) {
+      ctx.clearProgress();
+      ctx.stdout.write(JSON.stringify({ type: 'result', result }) + '\n');
+    }
     else {
       ctx.print(result.ok ? `ok: ${spec.id} finished after ${result.boots} boot(s)` : `failed: ${spec.id}: ${result.failure?.message ?? 'unknown failure'}`);
       for (const s of result.screendumps) ctx.print(`screendump: ${s}`);
