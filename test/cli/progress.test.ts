@@ -2,45 +2,9 @@
  * The live progress line (src/cli/context.ts) on a terminal and without one. A small terminal
  * model replays what stdout and stderr wrote, in order, and gives the rows a person would see.
  */
-import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { makeContext } from '../../src/cli/context.js';
-
-/** One terminal behind both streams: \r returns to column 0, ESC[2K clears the row, \n ends it. */
-class Terminal {
-  rows: string[] = [''];
-  private col = 0;
-  write(s: string): void {
-    for (let i = 0; i < s.length; i++) {
-      if (s.startsWith('\x1b[2K', i)) {
-        this.rows[this.rows.length - 1] = '';
-        i += 3;
-      } else if (s[i] === '\r') this.col = 0;
-      else if (s[i] === '\n') {
-        this.rows.push('');
-        this.col = 0;
-      } else {
-        const row = this.rows[this.rows.length - 1]!;
-        this.rows[this.rows.length - 1] = row.slice(0, this.col) + s[i] + row.slice(this.col + 1);
-        this.col++;
-      }
-    }
-  }
-  /** Rows with text, as seen. */
-  get screen(): string[] {
-    return this.rows.filter((r) => r.length > 0);
-  }
-}
-
-class TermStream extends Writable {
-  constructor(private readonly term: Terminal, readonly isTTY: boolean, readonly columns = 80) {
-    super();
-  }
-  override _write(chunk: Buffer, _enc: string, cb: () => void): void {
-    this.term.write(chunk.toString('utf8'));
-    cb();
-  }
-}
+import { Terminal, TermStream } from '../helpers/terminal.js';
 
 function terminal(columns = 80) {
   const term = new Terminal();

@@ -13,6 +13,8 @@ import type { RunEvent, RunResult } from '../../src/vm/runner.js';
 import { bootDisk, simpleBootSector, type GuestEnd } from '../helpers/bootsector.js';
 import { ensureBuilt, msuBin } from '../helpers/built-cli.js';
 import { runCli } from '../helpers/cli.js';
+import { Terminal, TermStream } from '../helpers/terminal.js';
+import { main } from '../../src/cli/main.js';
 import { hasTool, skipNote } from '../helpers/tools.js';
 import { PLAN_FILE } from './plans.js';
 
@@ -196,6 +198,25 @@ describe.skipIf(!hasQemu)('msu vm run: deadlines and progress without a terminal
     expect(events.every((e) => typeof e.t === 'number')).toBe(true);
     // the same stream the run directory keeps
     expect(readFileSync(path.join(j.runDir, 'events.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l))).toEqual(events);
+  });
+
+  it('on a terminal: one live status line while it runs, cleared before the result', { timeout: 30_000 }, async () => {
+    const j = job([line({ type: 'boot', n: 1 }), line({ type: 'step', id: 's', name: 'say hello', state: 'running' }), line({ type: 'done' })], 'poweroff');
+    const term = new Terminal();
+    const out = new TermStream(term, true, 200);
+    const err = new TermStream(term, true, 200);
+    const code = await main(['node', 'msu', 'vm', 'run', j.spec, '--run-dir', j.runDir], out, err);
+    expect(code).toBe(0);
+    // what stays on screen: the deadlines note and the result, nothing of the live line
+    expect(term.screen).toEqual([
+      'msu: deadlines (no KVM: TCG, spec values × 1): boot 60 s, idle 60 s, per boot 2 min, total 3 min, at most 12 boot(s); --boot-timeout, --idle-timeout and --timeout set them',
+      `ok: job${n} finished after 1 boot(s)`,
+    ]);
+    // what was shown along the way: live lines (\r, no newline) with phase, elapsed time and deadline
+    const live = err.chunks.filter((c) => c.startsWith('\r\x1b[2K') && c.length > 4 && !c.endsWith('\n'));
+    expect(live.length).toBeGreaterThan(0);
+    expect(live.some((c) => /^\r\x1b\[2Kstart 1: booting · 0:0\d · boot deadline in 0:\d\d$/.test(c) || /boot 1: say hello · 0:0\d · idle deadline in/.test(c) || /^\r\x1b\[2Kshutdown/.test(c))).toBe(true);
+    expect(out.chunks.join('')).toBe(`ok: job${n} finished after 1 boot(s)\n`);
   });
 
   it('a bad duration is a usage error naming the option', async () => {
