@@ -37,7 +37,7 @@ import { QmpClient, type QmpEvent } from './qmp.js';
 import { qemuArgs, type OvmfPaths } from './qemu-args.js';
 import { RunArtifacts } from './run-artifacts.js';
 import type { RunEvent, RunEventBody, RunFailure, RunResult } from './run-types.js';
-import { applyTimeoutOverrides, effectiveTimeouts, type RunSpec, type TimeoutOverrides } from './spec.js';
+import { applyTimeoutOverrides, effectiveTimeouts, type RunSpec, type TimeoutOverrides, type Timeouts } from './spec.js';
 import { copyOutStatusDisk, createStatusDisk, readStatusJson } from './status-disk.js';
 import { checkSwtpm, logTail, startSwtpm, SWTPM_BINARY, swtpmArgs, type SwtpmProcess } from './tpm.js';
 
@@ -114,58 +114,7 @@ export async function runVm(specIn: RunSpec, opts: RunOptions): Promise<RunResul
   // ---- prepare
   const spec = resolveSpec(specIn, opts.baseDir ?? process.cwd());
   await art.writeSpec(specIn);
-  const features = opts.features ?? (await probeQemu(bin));
-  requireDevices(spec, features);
-  if (spec.vm.tpm) await checkSwtpm(swtpmBin);
-  let accel = opts.accel ?? (spec.vm.accel === 'auto' ? undefined : spec.vm.accel);
-  if (accel === undefined) {
-    const probe = await probeAccel(bin);
-    accel = probe.accel;
-    if (probe.warning) warn(probe.warning);
-  }
-  const to = applyTimeoutOverrides(effectiveTimeouts(spec.timeouts, accel), opts.timeoutOverrides ?? {});
-  emit({ type: 'prepare', accel, qemu: features.version.text, timeouts: to });
-
-  let ovmf: OvmfPaths | undefined;
-  if (spec.vm.firmware.type === 'ovmf') {
-    ovmf = opts.ovmf ?? ovmfPaths(spec.vm.firmware.secureBoot);
-    const template = spec.vm.firmware.varsTemplate ?? ovmf.varsTemplate;
-    try {
-      await copyFile(template, P.ovmfVars);
-    } catch (err) {
-      throw ioError(err, template);
-    }
-  }
-  for (const d of spec.vm.disks) {
-    if (!d.overlayOf || existsSync(d.path)) continue;
-    // absolute backing path: qemu-img resolves a relative one against the overlay's directory
-    await runTool('qemu-img', ['create', '-f', 'qcow2', '-b', d.overlayOf, '-F', d.overlayFormat ?? 'qcow2', d.path], { file: d.overlayOf });
-  }
-  for (const d of spec.vm.disks) if (!existsSync(d.path)) throw ioError(Object.assign(new Error('missing'), { code: 'ENOENT' }), d.path);
-  if (spec.vm.statusDisk) {
-    const params = { id: spec.id, kind: spec.kind, script: spec.guest?.script ?? null, params: spec.guest?.params ?? {} };
-    await createStatusDisk(P.statusDisk, { sizeMiB: spec.vm.statusDisk.sizeMiB, files: { ...opts.statusFiles, 'params.json': canonicalJson(params) } });
-  }
-  if (spec.inputs.length > 0) {
-    const iso = path.join(runDir, 'inputs.iso');
-    const grafts = spec.inputs.map((i) => `${i.dest.replace(/\\/g, '/')}=${i.src}`);
-    await runTool('xorriso', ['-as', 'mkisofs', '-quiet', '-iso-level', '3', '-J', '-joliet-long', '-r', '-V', 'MSU_INPUTS', '-o', iso, '-graft-points', ...grafts], { file: iso });
-    spec.vm.cdroms = [...spec.vm.cdroms, { role: 'inputs', path: iso }];
-  }
-
-  // socket paths are limited to ~107 bytes; fall back to a short private temp dir
-  let sockDir: string | undefined;
-  let qmpSocket = path.join(runDir, 'qmp.sock');
-  let tpmSocket = P.tpmSocket;
-  if (Buffer.byteLength(qmpSocket) > 100 || (spec.vm.tpm && Buffer.byteLength(tpmSocket) > 100)) {
-    sockDir = await mkdtemp(path.join(os.tmpdir(), 'msu-qmp-'));
-    qmpSocket = path.join(sockDir, 'qmp.sock');
-    tpmSocket = path.join(sockDir, 'swtpm.sock');
-  }
-  const tpmPaths = { stateDir: P.tpmDir, socket: tpmSocket, log: P.tpmLog };
-  if (spec.vm.tpm) swtpmArgs(tpmPaths); // refuse paths swtpm cannot take before the first boot
-  const args = qemuArgs(spec, { accel, qemuVersion: features.version.text, devices: features.devices, ...(ovmf ? { ovmf } : {}), runDir, qmpSocket, tpmSocket });
-  const png = compareVersions(features.version.text, '7.1') >= 0;
+  const { accel, to, args, png, qmpSocket, tpmPaths, sockDir } = await prepareHost(spec, opts, art, bin, swtpmBin, emit, warn);
 
   // ---- what the run learns, across QEMU processes
   const tail = new SerialTail(P.serialLog);
@@ -360,7 +309,7 @@ export async function runVm(specIn: RunSpec, opts: RunOptions): Promise<RunResul
     }
 
     // ---- the state machine for this process
-    const cfg: BootConfig = { timeouts: to, accel: accel!, rebootPolicy: spec.vm.rebootPolicy, start, runStart, statusEveryMs: (opts.statusEverySec ?? 5) * 1000 };
+    const cfg: BootConfig = { timeouts: to, accel, rebootPolicy: spec.vm.rebootPolicy, start, runStart, statusEveryMs: (opts.statusEverySec ?? 5) * 1000 };
     const state = initialBootState(cfg, now());
     let resolveOutcome!: (o: Outcome) => void;
     const outcomeP = new Promise<Outcome>((r) => (resolveOutcome = r));
@@ -507,6 +456,79 @@ export async function runVm(specIn: RunSpec, opts: RunOptions): Promise<RunResul
       await settlesWithin(running, 3000);
     }
   }
+}
+
+/** What the boot loop needs from preparation. */
+interface HostSetup {
+  accel: 'kvm' | 'tcg';
+  to: Timeouts;
+  args: string[];
+  /** QEMU can write PNG screendumps (7.1+). */
+  png: boolean;
+  qmpSocket: string;
+  tpmPaths: { stateDir: string; socket: string; log: string };
+  /** A private temp dir for sockets whose paths would be too long; removed after the run. */
+  sockDir: string | undefined;
+}
+
+/** Probe QEMU and the accelerator, settle the deadlines, and make the disks, status disk, inputs ISO and sockets ready. */
+async function prepareHost(spec: RunSpec, opts: RunOptions, art: RunArtifacts, bin: string, swtpmBin: string, emit: (e: RunEventBody) => void, warn: (m: string) => void): Promise<HostSetup> {
+  const P = art.paths;
+  const runDir = art.runDir;
+  const features = opts.features ?? (await probeQemu(bin));
+  requireDevices(spec, features);
+  if (spec.vm.tpm) await checkSwtpm(swtpmBin);
+  let accel = opts.accel ?? (spec.vm.accel === 'auto' ? undefined : spec.vm.accel);
+  if (accel === undefined) {
+    const probe = await probeAccel(bin);
+    accel = probe.accel;
+    if (probe.warning) warn(probe.warning);
+  }
+  const to = applyTimeoutOverrides(effectiveTimeouts(spec.timeouts, accel), opts.timeoutOverrides ?? {});
+  emit({ type: 'prepare', accel, qemu: features.version.text, timeouts: to });
+
+  let ovmf: OvmfPaths | undefined;
+  if (spec.vm.firmware.type === 'ovmf') {
+    ovmf = opts.ovmf ?? ovmfPaths(spec.vm.firmware.secureBoot);
+    const template = spec.vm.firmware.varsTemplate ?? ovmf.varsTemplate;
+    try {
+      await copyFile(template, P.ovmfVars);
+    } catch (err) {
+      throw ioError(err, template);
+    }
+  }
+  for (const d of spec.vm.disks) {
+    if (!d.overlayOf || existsSync(d.path)) continue;
+    // absolute backing path: qemu-img resolves a relative one against the overlay's directory
+    await runTool('qemu-img', ['create', '-f', 'qcow2', '-b', d.overlayOf, '-F', d.overlayFormat ?? 'qcow2', d.path], { file: d.overlayOf });
+  }
+  for (const d of spec.vm.disks) if (!existsSync(d.path)) throw ioError(Object.assign(new Error('missing'), { code: 'ENOENT' }), d.path);
+  if (spec.vm.statusDisk) {
+    const params = { id: spec.id, kind: spec.kind, script: spec.guest?.script ?? null, params: spec.guest?.params ?? {} };
+    await createStatusDisk(P.statusDisk, { sizeMiB: spec.vm.statusDisk.sizeMiB, files: { ...opts.statusFiles, 'params.json': canonicalJson(params) } });
+  }
+  if (spec.inputs.length > 0) {
+    const iso = path.join(runDir, 'inputs.iso');
+    const grafts = spec.inputs.map((i) => `${i.dest.replace(/\\/g, '/')}=${i.src}`);
+    await runTool('xorriso', ['-as', 'mkisofs', '-quiet', '-iso-level', '3', '-J', '-joliet-long', '-r', '-V', 'MSU_INPUTS', '-o', iso, '-graft-points', ...grafts], { file: iso });
+    spec.vm.cdroms = [...spec.vm.cdroms, { role: 'inputs', path: iso }];
+  }
+
+  // socket paths are limited to ~107 bytes; fall back to a short private temp dir
+  let sockDir: string | undefined;
+  let qmpSocket = path.join(runDir, 'qmp.sock');
+  let tpmSocket = P.tpmSocket;
+  if (Buffer.byteLength(qmpSocket) > 100 || (spec.vm.tpm && Buffer.byteLength(tpmSocket) > 100)) {
+    sockDir = await mkdtemp(path.join(os.tmpdir(), 'msu-qmp-'));
+    qmpSocket = path.join(sockDir, 'qmp.sock');
+    tpmSocket = path.join(sockDir, 'swtpm.sock');
+  }
+  const tpmPaths = { stateDir: P.tpmDir, socket: tpmSocket, log: P.tpmLog };
+  if (spec.vm.tpm) swtpmArgs(tpmPaths); // refuse paths swtpm cannot take before the first boot
+  const args = qemuArgs(spec, { accel, qemuVersion: features.version.text, devices: features.devices, ...(ovmf ? { ovmf } : {}), runDir, qmpSocket, tpmSocket });
+  const png = compareVersions(features.version.text, '7.1') >= 0;
+
+  return { accel, to, args, png, qmpSocket, tpmPaths, sockDir };
 }
 
 /** An abort reason worth showing ("SIGINT"), or ''. */
