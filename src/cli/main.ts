@@ -52,6 +52,7 @@ export async function main(
     }
     return ctx.exitCode;
   } catch (err) {
+    ctx.clearProgress();
     if (err instanceof CommanderError) {
       // --help and --version end up here with exit code 0
       return err.exitCode === 0 ? EXIT.ok : EXIT.usage;

@@ -13,3 +13,6 @@ export * from './wua.js';
 export { generateDismWorker, dismLayout, servicedImages, DEFAULT_LABELS, STATUS_FILES, EXIT_CODES, WARNING_CODES, type DismImageLayout, type DismStepLayout, type DismWorkerFile, type DismServicedImage, type DismWinreCopy } from './guest/dism-worker.js';
 export { generateWuaRunner, type WuaRunnerOptions, type WuaFilter } from './guest/wua-runner.js';
 export * from './tpm.js';
+export { RunProgress, describeTimeouts, clock } from './progress.js';
+export { checkWatchdogs, nextDeadline, type WatchClock, type WatchContext, type WatchVerdict } from './watchdogs.js';
+export { step as bootMachineStep, initialBootState, checkNewStart, type BootPhase, type BootEvent, type BootState, type BootConfig, type Effect as BootEffect, type Outcome as BootOutcome, type RunView } from './boot-machine.js';

@@ -341,10 +341,13 @@ export function parseEventsJsonl(text: string, file: string): RunEvent[] {
   return out;
 }
 
-/** A run report from `report.json`, or from a run directory holding one. */
+/**
+ * A run report from `report.json`, or from a run directory: its report.json, else rebuilt from
+ * events.jsonl and result.json (`msu vm run` writes no report; an interrupted run may not have).
+ */
 export async function readRunReport(fileOrDir: string): Promise<RunReport> {
-  const file = (await isDirectory(fileOrDir)) ? path.join(fileOrDir, RUN_FILES.report) : fileOrDir;
-  return checkRunReport(await readJsonFile(file, 'E_RUN_REPORT'), file);
+  if (await isDirectory(fileOrDir)) return loadRunDirReport(fileOrDir);
+  return checkRunReport(await readJsonFile(fileOrDir, 'E_RUN_REPORT'), fileOrDir);
 }
 
 /**

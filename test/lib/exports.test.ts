@@ -15,7 +15,7 @@ const BEHIND_COMMANDS: Record<string, string[]> = {
   verify: ['verifyPackage', 'formatVerifyReport', 'checkCatalogSignature', 'buildCatalog', 'verifyExitCode', 'parseFileHashes'],
   'image / wim / iso': ['imageInventory', 'wimInfo', 'wimExtract', 'wimUpdate'],
   driver: ['parseInf'],
-  vm: ['runVm', 'validateRunSpec', 'qemuArgs', 'probeQemu'],
+  vm: ['runVm', 'validateRunSpec', 'qemuArgs', 'probeQemu', 'RunProgress', 'describeTimeouts', 'parseDuration', 'applyTimeoutOverrides'],
   'run dism / run wua / run report': ['prepareDismRun', 'checkDismReports', 'prepareWuaRun', 'buildRunReport', 'readRunReport', 'writeRunReport', 'loadRunDirReport', 'resolvePlanInputs', 'verifyPlanInput', 'copyPlanInput'],
   'delta apply': ['applyDelta', 'readDeltaHeader', 'unwrapDelta', 'decodeDcmManifest', 'isDcmManifest', 'baseManifestFromWcp', 'parsePe'],
   expand: ['expandPackage', 'expandExpress', 'openExpressPackage', 'decodeCompressApiContainer', 'decompressLzms'],

@@ -2,10 +2,11 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import { EXIT, MismatchError, MsuError, UsageError } from '../../errors.js';
 import type { PreparedRun } from '../../vm/dism.js';
-import type { RunEvent, RunResult } from '../../vm/runner.js';
+import type { RunResult } from '../../vm/runner.js';
 import type { WuaFilter } from '../../vm/guest/wua-runner.js';
 import type { RunReport } from '../../vm/report.js';
 import type { CliContext } from '../context.js';
+import { addRunConsoleOptions, timeoutOverrides, withVmConsole, type RunConsoleFlags } from '../vm-console.js';
 
 // Loaded when a command runs, not at CLI start (see inspect.ts).
 const vmDism = () => import('../../vm/dism.js');
@@ -47,30 +48,20 @@ function printDryRun(ctx: CliContext, p: PreparedRun, runDir: string, json: bool
   for (const a of p.artifacts) ctx.print(`  ${a.path}  ${a.description}`);
 }
 
-async function execute(ctx: CliContext, p: PreparedRun, json: boolean): Promise<RunResult> {
-  const ac = new AbortController();
-  const onSigint = (): void => ac.abort('interrupted');
+/** Run the prepared spec with progress on stderr and Ctrl-C handling (src/cli/vm-console.ts). */
+async function execute(ctx: CliContext, p: PreparedRun, json: boolean, flags: RunConsoleFlags): Promise<{ result: RunResult; interrupted: boolean }> {
+  const overrides = await timeoutOverrides(flags);
   const { runVm } = await vmRunner();
-  process.once('SIGINT', onSigint);
-  try {
-    return await runVm(p.spec, {
-      runDir: p.runDir,
-      signal: ac.signal,
-      onEvent: (e: RunEvent) => {
-        if (json) return;
-        if (e.type === 'warning') ctx.warn(e.message);
-        else if (e.type === 'guest' && e.event.type === 'step') ctx.progress(`${e.event.name} (${e.event.state})`);
-      },
-    });
-  } finally {
-    process.removeListener('SIGINT', onSigint);
-  }
+  const { value, interrupted } = await withVmConsole(ctx, { json, jsonEvents: flags.jsonEvents === true }, (c) =>
+    runVm(p.spec, { runDir: p.runDir, signal: c.signal, killSignal: c.killSignal, timeoutOverrides: overrides, onEvent: c.onEvent }),
+  );
+  return { result: value, interrupted };
 }
 
 export function register(program: Command, ctx: CliContext): void {
   const run = program.command('run').description('execute a plan in QEMU: DISM in a WinPE worker, or Windows Update in an Audit Mode image');
 
-  run
+  addRunConsoleOptions(run
     .command('dism')
     .description('service install.wim/boot.wim from PLAN with DISM in a WinPE worker VM; exit 1 if the result differs from the plan, 7 if the run fails')
     .argument('<plan>', 'plan file (msu plan)')
@@ -79,8 +70,8 @@ export function register(program: Command, ctx: CliContext): void {
     .option('--run-dir <dir>', 'run directory (default: ./msu-run-dism)')
     .option('--base-dir <dir>', 'directory the plan\'s input paths are relative to; no input may lie outside it (default: the plan file\'s directory)')
     .option('--dry-run', 'write the generated scripts, spec and QEMU argv, start nothing')
-    .option('--json', 'canonical JSON output')
-    .action(async (planFile: string, opts: { iso: string; worker?: string; runDir?: string; baseDir?: string; dryRun?: boolean; json?: boolean }) => {
+    .option('--json', 'canonical JSON output'))
+    .action(async (planFile: string, opts: { iso: string; worker?: string; runDir?: string; baseDir?: string; dryRun?: boolean; json?: boolean } & RunConsoleFlags) => {
       const { loadPlanFile, prepareDismRun } = await vmDism();
       const { formatRunReport } = await vmReport();
       const plan = await loadPlanFile(planFile);
@@ -99,14 +90,14 @@ export function register(program: Command, ctx: CliContext): void {
         throw err instanceof MsuError ? err.inFile(planFile) : err;
       }
       if (opts.dryRun) return printDryRun(ctx, prepared, runDir, opts.json === true);
-      const result = await execute(ctx, prepared, opts.json === true);
+      const { result, interrupted } = await execute(ctx, prepared, opts.json === true, opts);
       const { finishDismRun } = await vmDism();
       const { report, differences, outputs } = await finishDismRun(plan, prepared.runDir, result);
       const shownOutputs = outputs.map((o) => path.relative(prepared.runDir, o));
       if (opts.json) ctx.printJson({ ...summary(prepared, runDir), result, report, ...(result.ok && !differences.length ? { outputs: shownOutputs } : {}) });
       else ctx.print(formatRunReport(report));
-      if (!result.ok) {
-        ctx.exitCode = EXIT.runtime;
+      if (interrupted || !result.ok) {
+        ctx.exitCode = interrupted ? EXIT.interrupted : EXIT.runtime;
         return;
       }
       if (differences.length > 0) {
@@ -127,7 +118,7 @@ export function register(program: Command, ctx: CliContext): void {
     throw new UsageError(`--arch must be amd64, x86 or arm64, got ${JSON.stringify(v)}`);
   };
 
-  run
+  addRunConsoleOptions(run
     .command('wua')
     .description('install Windows updates in an Audit Mode image over as many reboots as needed; exit 7 if the run fails')
     .argument('<image>', 'Audit Mode qcow2 image (left unchanged: the run works on an overlay)')
@@ -140,8 +131,8 @@ export function register(program: Command, ctx: CliContext): void {
     .option('--output <qcow2>', 'after a clean run, the updated image flattened into a standalone qcow2 (default: RUN-DIR/serviced.qcow2)')
     .option('--compress', 'compress the output qcow2 (qemu-img convert -c)')
     .option('--dry-run', 'write the generated files, spec and QEMU argv, start nothing')
-    .option('--json', 'canonical JSON output')
-    .action(async (image: string, opts: { criteria?: string; include?: string[]; exclude?: string[]; maxRounds: string; arch?: string; runDir?: string; output?: string; compress?: boolean; dryRun?: boolean; json?: boolean }) => {
+    .option('--json', 'canonical JSON output'))
+    .action(async (image: string, opts: { criteria?: string; include?: string[]; exclude?: string[]; maxRounds: string; arch?: string; runDir?: string; output?: string; compress?: boolean; dryRun?: boolean; json?: boolean } & RunConsoleFlags) => {
       const runDir = opts.runDir ?? 'msu-run-wua';
       const { prepareWuaRun, finishWuaRun } = await vmWua();
       const { formatRunReport } = await vmReport();
@@ -155,8 +146,8 @@ export function register(program: Command, ctx: CliContext): void {
         ...(opts.arch !== undefined ? { arch: wuaArch(opts.arch) } : {}),
       });
       if (opts.dryRun) return printDryRun(ctx, prepared, runDir, opts.json === true);
-      const result = await execute(ctx, prepared, opts.json === true);
-      if (result.ok) ctx.progress('compacting the updated image');
+      const { result, interrupted } = await execute(ctx, prepared, opts.json === true, opts);
+      if (result.ok && !interrupted) ctx.progress('compacting the updated image');
       const done = await finishWuaRun(prepared.runDir, result, { ...(opts.output ? { output: opts.output } : {}), compress: opts.compress === true });
       const { report } = done;
       // shown relative to the working directory: no machine paths in the JSON
@@ -166,7 +157,8 @@ export function register(program: Command, ctx: CliContext): void {
         ctx.print(formatRunReport(report));
         if (output) ctx.print(`updated image: ${output}`);
       }
-      if (!result.ok) ctx.exitCode = EXIT.runtime;
+      if (interrupted) ctx.exitCode = EXIT.interrupted;
+      else if (!result.ok) ctx.exitCode = EXIT.runtime;
     });
 
   run
