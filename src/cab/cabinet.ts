@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { ioError, MsuError } from '../errors.js';
 import { FileSource, type ByteSource } from '../util/source.js';
-import { StagedDir } from '../util/fsout.js';
+import { byteString, safeRelativePath, showPath, StagedDir } from '../util/fsout.js';
 import { CabError, CFHEADER_FIXED, parseCfFiles, parseCfFolders, parseCfHeader } from './header.js';
 import { memberWriterFor, type OpenMember } from './member-writer.js';
 import { DecodeContext, decodeFolder, StoredFolderSource, type CabPart, type FolderSpan } from './folder.js';
@@ -19,7 +19,10 @@ export interface CabEntry extends CfFile {
 export interface ExtractOptions {
   /** Only members for which this returns true. */
   filter?: (e: CabEntry) => boolean;
+  /** Check every non-zero CFDATA csum (default true): a mismatch is a CabError and nothing is written. */
   verifyChecksums?: boolean;
+  /** Replace regular files of the same name already in `dest` (default: refuse, naming them). */
+  overwrite?: boolean;
   /** Called after each member is written. */
   onProgress?: (done: number, total: number, name: string) => void;
 }
@@ -149,7 +152,7 @@ export class Cabinet {
    * Bytes of one member: decodes its folder from the start and stops as soon as
    * the member is complete (folders reset only at their start, so that is the least work).
    */
-  async readFile(entry: CabEntry, opts: { verifyChecksums?: boolean } = {}): Promise<Uint8Array> {
+  async readFile(entry: CabEntry, opts: { /** default true */ verifyChecksums?: boolean } = {}): Promise<Uint8Array> {
     const span = this.folders[entry.folder];
     if (!span) throw new CabError(`member ${entry.name} refers to a missing folder`, this.name);
     if (entry.cbFile === 0) return new Uint8Array(0);
@@ -163,7 +166,7 @@ export class Cabinet {
         const lo = Math.max(start, at), hi = Math.min(end, at + block.length);
         if (lo < hi) out.set(block.subarray(lo - at, hi - at), lo - start);
       },
-      { until: end, verify: opts.verifyChecksums, file: this.name },
+      { until: end, verify: opts.verifyChecksums ?? true, file: this.name },
     );
     if (produced < end) {
       throw new CabError(`member ${entry.name} ends at ${end} but folder ${span.index} holds only ${produced} bytes`, this.name);
@@ -188,7 +191,7 @@ export class Cabinet {
    */
   async extract(dest: string, opts: ExtractOptions = {}): Promise<ExtractResult> {
     const chosen = this.entries.filter((e) => (opts.filter ? opts.filter(e) : true));
-    const staged = await StagedDir.create(dest);
+    const staged = await StagedDir.create(dest, { overwrite: opts.overwrite });
     const result: ExtractResult = { files: [], bytes: 0 };
     try {
       const byFolder = new Map<number, CabEntry[]>();
@@ -198,11 +201,15 @@ export class Cabinet {
         byFolder.set(e.folder, list);
       }
       // Resolve every output path first: a hostile name fails before anything is decoded.
+      // Paths are byte strings (see byteString): a name without the UTF-8 flag goes to disk as its bytes.
       const paths = new Map<CabEntry, string>();
       const seen = new Map<string, CabEntry>();
       for (const e of chosen) {
-        const p = staged.pathForSync(e.name, this.name);
-        const key = p.toLowerCase();
+        const rel = e.nameBytes
+          ? safeRelativePath(Buffer.from(e.nameBytes).toString('latin1'), this.name, true)
+          : byteString(safeRelativePath(e.name, this.name));
+        const p = staged.pathForBytesSync(rel);
+        const key = e.nameBytes ? rel : showPath(rel).toLowerCase();
         if (seen.has(key)) {
           // Windows names are case-insensitive; the later entry wins, as with cabextract.
           paths.delete(seen.get(key)!);
@@ -211,7 +218,8 @@ export class Cabinet {
         paths.set(e, p);
       }
       let done = 0;
-      const writer = memberWriterFor(chosen.length, (p) => path.join(dest, path.relative(staged.staging, p)));
+      const stagingLen = staged.stagingBytes.length + 1;
+      const writer = memberWriterFor(chosen.length, (p) => path.join(dest, showPath(p.slice(stagingLen))));
       const context = new DecodeContext();
       try {
         for (const folderIndex of [...byFolder.keys()].sort((a, b) => a - b)) {
@@ -253,7 +261,7 @@ export class Cabinet {
               while (next < members.length && members[next]!.uoffFolderStart + members[next]!.cbFile <= blockEnd) next++;
               return writer.backpressure();
             },
-            { until: need, verify: opts.verifyChecksums, file: this.name, context },
+            { until: need, verify: opts.verifyChecksums ?? true, file: this.name, context },
           );
           if (produced < need) {
             const short = members.find((e) => e.uoffFolderStart + e.cbFile > produced)!;
@@ -269,7 +277,7 @@ export class Cabinet {
         await writer.abandon();
         throw err;
       }
-      await staged.commit([...paths.values()].map((p) => path.relative(staged.staging, p)));
+      await staged.commit();
       result.files.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
       return result;
     } catch (err) {

@@ -150,7 +150,13 @@ function cachedFatDateTime(cache: Map<number, string | null>, date: number, time
   return v;
 }
 
-const utf8 = new TextDecoder('utf-8', { fatal: true });
+// not fatal: a flagged name that is not UTF-8 gets U+FFFD for the bad bytes and the rest of the cabinet still reads
+const utf8 = new TextDecoder('utf-8');
+
+/** Display form of a name without the UTF-8 flag: its code page is unknown, so bytes over 0x7F show as `\xNN`. */
+function escapeHigh(latin1: string): string {
+  return latin1.replace(/[\x80-\xff]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+}
 
 /** Parse the CFFILE table. `bytes` holds the cabinet from offset `base` on. */
 export function parseCfFiles(bytes: Uint8Array, base: number, h: CfHeader, folderCount: number, file?: string): CfFile[] {
@@ -178,13 +184,16 @@ export function parseCfFiles(bytes: Uint8Array, base: number, h: CfHeader, folde
       throw err;
     }
     let name: string;
-    if (attribs & _A_NAME_IS_UTF) {
-      try {
-        name = utf8.decode(raw);
-      } catch {
-        throw new CabError(`CFFILE ${i}: name is flagged UTF-8 but is not valid UTF-8`, file);
+    let nameBytes: Uint8Array | undefined;
+    if (attribs & _A_NAME_IS_UTF) name = utf8.decode(raw);
+    else {
+      name = asBuffer.toString('latin1', raw.byteOffset - bytes.byteOffset, raw.byteOffset - bytes.byteOffset + raw.length);
+      if (/[\x80-\xff]/.test(name)) {
+        // kept as bytes for the disk, as cabextract writes them
+        nameBytes = raw.slice();
+        name = escapeHigh(name);
       }
-    } else name = asBuffer.toString('latin1', raw.byteOffset - bytes.byteOffset, raw.byteOffset - bytes.byteOffset + raw.length);
+    }
     const special = iFolder >= ifoldCONTINUED_FROM_PREV && iFolder <= ifoldCONTINUED_PREV_AND_NEXT;
     if (!special && iFolder >= folderCount) {
       throw new CabError(`CFFILE ${i} (${JSON.stringify(name)}) refers to folder ${iFolder}, but the cabinet has ${folderCount}`, file);
@@ -192,7 +201,9 @@ export function parseCfFiles(bytes: Uint8Array, base: number, h: CfHeader, folde
     if (uoffFolderStart + cbFile > 0x7fffffff * 2) {
       throw new CabError(`CFFILE ${i} (${JSON.stringify(name)}): offset ${uoffFolderStart} + size ${cbFile} is absurd`, file);
     }
-    files.push({ index: i, name, cbFile, uoffFolderStart, iFolder, date, time, attribs, modified: cachedFatDateTime(times, date, time) });
+    const entry: CfFile = { index: i, name, cbFile, uoffFolderStart, iFolder, date, time, attribs, modified: cachedFatDateTime(times, date, time) };
+    if (nameBytes) entry.nameBytes = nameBytes;
+    files.push(entry);
   }
   return files;
 }
