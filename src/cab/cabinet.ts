@@ -157,7 +157,10 @@ export class Cabinet {
     if (!span) throw new CabError(`member ${entry.name} refers to a missing folder`, this.name);
     if (entry.cbFile === 0) return new Uint8Array(0);
     const stored = this.storedSource(entry);
-    if (stored) return stored.read(0, entry.cbFile, entry.name);
+    if (stored) {
+      if (opts.verifyChecksums ?? true) await stored.verify(0, entry.cbFile);
+      return stored.read(0, entry.cbFile, entry.name);
+    }
     const out = new Uint8Array(entry.cbFile);
     const start = entry.uoffFolderStart, end = start + entry.cbFile;
     const produced = await decodeFolder(
@@ -178,7 +181,7 @@ export class Cabinet {
    * A member of a stored (uncompressed) folder as an in-place ByteSource, or null
    * when the member is compressed or its folder spans cabinets.
    */
-  storedSource(entry: CabEntry): ByteSource | null {
+  storedSource(entry: CabEntry): StoredFolderSource | null {
     const span = this.folders[entry.folder];
     if (!span || span.compression.method !== 'none' || span.segments.length !== 1) return null;
     const { part, folder } = span.segments[0]!;

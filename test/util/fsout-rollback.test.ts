@@ -34,7 +34,7 @@ function setup(i: number): string {
   return target;
 }
 
-async function stage(target: string): Promise<InstanceType<typeof StagedDir>> {
+async function stage(target: string): Promise<import('../../src/util/fsout.js').StagedDir> {
   const s = await StagedDir.create(target, { overwrite: true });
   const put = (rel: string, text: string): void => {
     mkdirSync(path.dirname(path.join(s.staging, rel)), { recursive: true });
