@@ -13,6 +13,9 @@ export class CabError extends FormatError {
   }
 }
 
+/** Longest CFFILE.szName in the CAB specification, its NUL included. */
+export const CB_MAX_FILENAME = 256;
+
 /** Size of the fixed part of CFHEADER. */
 export const CFHEADER_FIXED = 36;
 
@@ -96,7 +99,14 @@ export function parseCfHeader(bytes: Uint8Array, fileSize: number, file?: string
   if (h.headerSize + folderBytes > coffFiles) {
     throw new CabError(`${cFolders} CFFOLDER entries do not fit before the CFFILE table at ${coffFiles}`, file);
   }
-  if (cFiles > 0 && coffFiles + cFiles * 17 > cbCabinet) {
+  // cabextract reads the CFFILE table right after the CFFOLDER table, the specification at
+  // coffFiles: a gap between the two could show one list to one tool and another list to
+  // another (libmspack's hidden-files.cab), so it is refused
+  if (coffFiles !== h.headerSize + folderBytes) {
+    throw new CabError(`CFFILE table offset ${coffFiles} is not where the CFFOLDER table ends (${h.headerSize + folderBytes}): entries could be hidden in the gap`, file);
+  }
+  if (cFiles === 0) throw new CabError('the cabinet holds no files (CFHEADER.cFiles is 0)', file);
+  if (coffFiles + cFiles * 17 > cbCabinet) {
     throw new CabError(`${cFiles} CFFILE entries cannot fit in a ${cbCabinet}-byte cabinet`, file);
   }
   return h;
@@ -182,6 +192,10 @@ export function parseCfFiles(bytes: Uint8Array, base: number, h: CfHeader, folde
     } catch (err) {
       if (err instanceof Error) err.message = err.message.replace('CFFILE.szName', `CFFILE[${i}].szName`);
       throw err;
+    }
+    // CB_MAX_FILENAME is 256 bytes with the NUL; cabextract refuses longer and empty names too
+    if (raw.length === 0 || raw.length > CB_MAX_FILENAME - 1) {
+      throw new CabError(`CFFILE ${i}: the name is ${raw.length === 0 ? 'empty' : `${raw.length} bytes long (at most ${CB_MAX_FILENAME - 1})`}`, file);
     }
     let name: string;
     let nameBytes: Uint8Array | undefined;
