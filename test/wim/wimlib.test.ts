@@ -129,6 +129,19 @@ describe.skipIf(!HAVE)('wimlib-imagex wrapper on a WIM built in the test', () =>
     await expect(wimExtract(wim, 1, ['/Windows/INF/oem*.inf'], path.join(dir, 'ext4'), { noGlobs: true })).rejects.toMatchObject({ code: 'E_WIM_NO_PATH' });
   });
 
+  it('wimExtract over existing files: refused unless overwrite, which replaces regular files only', async () => {
+    const out = path.join(dir, 'ext-over');
+    await mkdir(path.join(out, 'Windows', 'INF'), { recursive: true });
+    await writeFile(path.join(out, 'Windows', 'INF', 'oem0.inf'), 'mine');
+    await writeFile(path.join(out, 'Windows', 'INF', 'other.inf'), 'other');
+    await expect(wimExtract(wim, 1, ['/Windows/INF/oem*.inf'], out)).rejects.toMatchObject({ code: 'E_TARGET_EXISTS', message: expect.stringContaining('Windows/INF/oem0.inf (a file)') });
+    expect((await readdir(path.join(out, 'Windows', 'INF'))).sort()).toEqual(['oem0.inf', 'other.inf']);
+    expect(await readFile(path.join(out, 'Windows', 'INF', 'oem0.inf'), 'utf8')).toBe('mine');
+    await wimExtract(wim, 1, ['/Windows/INF/oem*.inf'], out, { overwrite: true });
+    expect(await readFile(path.join(out, 'Windows', 'INF', 'oem0.inf'), 'utf8')).toContain('Red Hat');
+    expect((await readdir(path.join(out, 'Windows', 'INF'))).sort()).toEqual(['oem0.inf', 'oem1.inf', 'other.inf']);
+  });
+
   it('wimUpdate adds, renames and deletes atomically; a failing batch leaves the file byte-identical', async () => {
     const w = path.join(dir, 'upd.wim');
     await wimExport(wim, 1, w, { compress: 'XPRESS' });
