@@ -14,6 +14,7 @@ const BEHIND_COMMANDS: Record<string, string[]> = {
   'plan diff': ['diffPlans', 'formatPlanDiff', 'readPlanFile', 'comparePlanWithRun', 'formatPlanRunDiff'],
   verify: ['verifyPackage', 'formatVerifyReport', 'checkCatalogSignature', 'buildCatalog'],
   'image / wim / iso': ['imageInventory', 'wimInfo', 'wimExtract', 'wimUpdate'],
+  'extraction commit (extract, iso extract)': ['StagedDir', 'safeRelativePath', 'byteString', 'showPath'],
   driver: ['parseInf'],
   vm: ['runVm', 'validateRunSpec', 'qemuArgs', 'probeQemu'],
   'run dism / run wua / run report': ['prepareDismRun', 'checkDismReports', 'prepareWuaRun', 'buildRunReport', 'readRunReport', 'writeRunReport'],
