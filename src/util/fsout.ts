@@ -1,5 +1,5 @@
-import { mkdirSync } from 'node:fs';
-import { link, lstat, mkdir, mkdtemp, readdir, rename, rm, rmdir, writeFile, open } from 'node:fs/promises';
+import { lstatSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync } from 'node:fs';
+import { mkdir, mkdtemp, rename, rm, rmdir, writeFile, open } from 'node:fs/promises';
 import path from 'node:path';
 import { FormatError, IoError, ioError } from '../errors.js';
 
@@ -172,21 +172,23 @@ export class StagedDir {
     const overwrite = this.opts.overwrite ?? false;
     const moves: { rel: string; replace: boolean }[] = [];
     const conflicts: string[] = [];
-    const visit = async (rel: string): Promise<void> => {
-      const ents = await readdir(fsPath(rel ? `${S}/${rel}` : S), { withFileTypes: true, encoding: 'buffer' });
+    // synchronous calls: one per path, 20,000 of them for an LCU's payload, where a thread-pool
+    // hop per call would cost more than the call itself
+    const visit = (rel: string): void => {
+      const ents = readdirSync(fsPath(rel ? `${S}/${rel}` : S), { withFileTypes: true, encoding: 'buffer' });
       const names = ents.map((e) => ({ name: e.name.toString('latin1'), dir: e.isDirectory() }))
         .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
       for (const { name, dir } of names) {
         const r = rel ? `${rel}/${name}` : name;
         let st;
         try {
-          st = await lstat(fsPath(`${D}/${r}`));
+          st = lstatSync(fsPath(`${D}/${r}`));
         } catch (err) {
           if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw ioError(err, showPath(`${D}/${r}`), 'check');
           moves.push({ rel: r, replace: false });
           continue;
         }
-        if (dir && st.isDirectory()) await visit(r);
+        if (dir && st.isDirectory()) visit(r);
         else if (!dir && st.isFile() && overwrite) moves.push({ rel: r, replace: true });
         else {
           const what = st.isSymbolicLink() ? 'a symbolic link' : st.isDirectory() ? 'a directory' : st.isFile() ? 'a file' : 'a special file';
@@ -194,7 +196,7 @@ export class StagedDir {
         }
       }
     };
-    await visit('');
+    visit('');
     if (conflicts.length > 0) {
       const shown = conflicts.slice(0, CONFLICTS_SHOWN).join(', ');
       const more = conflicts.length > CONFLICTS_SHOWN ? ` and ${conflicts.length - CONFLICTS_SHOWN} more` : '';
@@ -214,23 +216,30 @@ export class StagedDir {
         const from = `${S}/${m.rel}`, to = `${D}/${m.rel}`;
         current = to;
         if (m.replace) {
-          aside ??= byteString(path.resolve(await mkdtemp(path.join(this.dest, '.msu-old-'))));
+          aside ??= byteString(path.resolve(mkdtempSync(path.join(this.dest, '.msu-old-'))));
           const backup = `${aside}/${i}`;
-          await rename(fsPath(to), fsPath(backup));
+          renameSync(fsPath(to), fsPath(backup));
           done.push({ to, backup });
-          await rename(fsPath(from), fsPath(to));
+          renameSync(fsPath(from), fsPath(to));
         } else {
-          await moveNew(from, to);
+          // the path was checked absent just now; a directory that appeared meanwhile makes
+          // rename fail (ENOTEMPTY/ENOTDIR). Another process writing into the target while we
+          // extract is not guarded against.
+          renameSync(fsPath(from), fsPath(to));
           done.push({ to });
         }
       }
     } catch (err) {
       for (const d of done.reverse()) {
         // what we moved in is ours to remove; what we set aside goes back
-        await rm(fsPath(d.to), { recursive: true, force: true }).catch(() => undefined);
-        if (d.backup) await rename(fsPath(d.backup), fsPath(d.to)).catch(() => undefined);
+        try {
+          rmSync(fsPath(d.to), { recursive: true, force: true });
+          if (d.backup) renameSync(fsPath(d.backup), fsPath(d.to));
+        } catch {
+          // best effort: keep undoing the rest
+        }
       }
-      if (aside) await rm(fsPath(aside), { recursive: true, force: true }).catch(() => undefined);
+      if (aside) rmSync(fsPath(aside), { recursive: true, force: true });
       throw ioError(err, showPath(current), 'move into place');
     }
     if (aside) await rm(fsPath(aside), { recursive: true, force: true });
@@ -240,23 +249,6 @@ export class StagedDir {
   async abort(): Promise<void> {
     await rm(this.staging, { recursive: true, force: true });
     if (this.createdDest) await removeEmptyUpTo(path.resolve(this.dest), path.resolve(this.createdDest));
-  }
-}
-
-/**
- * Move a path that did not exist in the target. A directory moves whole (rename fails on a
- * non-empty directory that appeared meanwhile); anything else is hard-linked, which fails
- * rather than replace a file created meanwhile. A file system without hard links gets a rename.
- */
-async function moveNew(from: string, to: string): Promise<void> {
-  const st = await lstat(fsPath(from));
-  if (st.isDirectory()) return rename(fsPath(from), fsPath(to));
-  try {
-    await link(fsPath(from), fsPath(to));
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP' && code !== 'EMLINK') throw err;
-    await rename(fsPath(from), fsPath(to));
   }
 }
 

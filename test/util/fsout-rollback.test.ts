@@ -1,7 +1,7 @@
 /**
  * A failure in the middle of moving staged files into the target (disk full, a file created by
  * someone else meanwhile) is undone: what was moved in is removed, what was set aside for
- * --overwrite is put back. The fault is injected into node:fs/promises at the Nth link/rename.
+ * --overwrite is put back. The fault is injected into node:fs/promises at the Nth rename.
  */
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -9,14 +9,13 @@ import path from 'node:path';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 
 const fault = vi.hoisted(() => ({ at: -1, calls: 0 }));
-vi.mock('node:fs/promises', async (orig) => {
-  const real = await orig<typeof import('node:fs/promises')>();
-  const wrap = <F extends (...a: never[]) => Promise<unknown>>(f: F): F =>
-    (async (...a: Parameters<F>) => {
-      if (fault.at >= 0 && fault.calls++ === fault.at) throw Object.assign(new Error('injected: no space left on device'), { code: 'ENOSPC' });
-      return f(...a);
-    }) as F;
-  return { ...real, default: { ...real, link: wrap(real.link), rename: wrap(real.rename) }, link: wrap(real.link), rename: wrap(real.rename) };
+vi.mock('node:fs', async (orig) => {
+  const real = await orig<typeof import('node:fs')>();
+  const renameSync: typeof real.renameSync = (...a) => {
+    if (fault.at >= 0 && fault.calls++ === fault.at) throw Object.assign(new Error('injected: no space left on device'), { code: 'ENOSPC' });
+    return real.renameSync(...a);
+  };
+  return { ...real, default: { ...real, renameSync }, renameSync };
 });
 
 const { StagedDir } = await import('../../src/util/fsout.js');
