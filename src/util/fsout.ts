@@ -98,13 +98,17 @@ export interface StageOptions {
 export class StagedDir {
   /** Directories already created under staging (extracting 20,000 members must not mean 20,000 mkdir calls). */
   private readonly made = new Set<string>();
+  /** The staging dir as a byte string (see byteString). */
+  readonly stagingBytes: string;
   private constructor(
     readonly dest: string,
     readonly staging: string,
     private readonly opts: StageOptions,
     /** The topmost directory create() made for `dest` (undefined when dest existed). */
     private readonly createdDest: string | undefined,
-  ) {}
+  ) {
+    this.stagingBytes = byteString(staging);
+  }
 
   static async create(dest: string, opts: StageOptions = {}): Promise<StagedDir> {
     let created: string | undefined;
@@ -138,10 +142,6 @@ export class StagedDir {
     return p;
   }
 
-  /** The staging dir as a byte string (see byteString). */
-  get stagingBytes(): string {
-    return byteString(this.staging);
-  }
 
   /**
    * Staging path, as a byte string, for `rel`: a byte-string relative path already checked by
