@@ -113,7 +113,7 @@ export class Cabinet {
       try {
         listing ??= (await readdir(dir)).sort();
       } catch (err) {
-        throw ioError(err, dir, 'list the directory of');
+        throw ioError(err, dir, 'list');
       }
       const hit = listing.includes(name) ? name : listing.find((n) => n.toLowerCase() === name.toLowerCase());
       if (hit === undefined) {
