@@ -5,6 +5,7 @@ export { type ByteSource, FileSource, BufferSource, SliceSource } from './util/s
 export { parseXml, decodeText, type XmlElement } from './util/xml.js';
 export { canonicalJson } from './util/json.js';
 export { safeRelativePath, resolveUnder, writeFileAtomic, StagedDir } from './util/fsout.js';
+export { byteString, showPath, NAME_MAX, type StageOptions } from './util/fsout.js';
 export { VERSION } from './version.js';
 export * from './cab/index.js';
 export { buildCabinet, buildCabinetSet, type CabWriteFile, type CabWriteFolder, type CabWriteOptions } from './cab/writer.js';

@@ -392,7 +392,7 @@ export async function expandExpress(
     report.expanded.sort((a, b) => pos.get(a.id)! - pos.get(b.id)!);
     report.notExpanded.sort((a, b) => pos.get(a.id)! - pos.get(b.id)!);
     await opts.beforeCommit?.(staged, report);
-    await staged.commit(report.expanded.map((e) => e.name));
+    await staged.commit();
     return report;
   } catch (err) {
     await staged.abort();

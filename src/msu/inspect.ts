@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { Cabinet, type CabEntry } from '../cab/cabinet.js';
+import { cfhdrNEXT_CABINET, cfhdrPREV_CABINET } from '../cab/types.js';
 import { FormatError, MsuError } from '../errors.js';
 import { parseMum, type MumPackage } from '../cbs/mum.js';
 import { classifyPackage } from '../cbs/classify.js';
@@ -165,6 +166,16 @@ export async function inspectFile(file: string, opts: { displayName?: string } =
     }
     if (kind !== 'cab') {
       throw new FormatError('E_NOT_PACKAGE', 'not an MSU or CAB package (no MSCF or MSWIM signature)', { file: name });
+    }
+    const flags = src.size >= 32 ? (await src.read(30, 2, 'CFHEADER.flags')).reduce((v, b, i) => v | (b << (8 * i)), 0) : 0;
+    if (flags & (cfhdrPREV_CABINET | cfhdrNEXT_CABINET)) {
+      // one cabinet of a set: inspect the whole set (or say which cabinet is missing)
+      const set = await Cabinet.openFile(file);
+      try {
+        return await inspectCabinet(set, name, src.size);
+      } finally {
+        await set.close();
+      }
     }
     const cab = await Cabinet.open(src);
     return await inspectCabinet(cab, name, src.size);

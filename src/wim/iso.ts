@@ -191,9 +191,9 @@ export async function isoList(iso: string, opts: IsoRunOptions = {}): Promise<Is
 }
 
 /** Extract the whole ISO tree under destDir (staged: nothing is left behind on failure). Returns the files written. */
-export async function isoExtract(iso: string, destDir: string, opts: IsoRunOptions = {}): Promise<string[]> {
+export async function isoExtract(iso: string, destDir: string, opts: IsoRunOptions & { overwrite?: boolean } = {}): Promise<string[]> {
   await requireFile(iso);
-  const staged = await StagedDir.create(destDir);
+  const staged = await StagedDir.create(destDir, { overwrite: opts.overwrite });
   try {
     // xorriso refuses to extract into an existing directory root; give it a fresh one.
     const into = path.join(staged.staging, 'root');
@@ -209,10 +209,7 @@ export async function isoExtract(iso: string, destDir: string, opts: IsoRunOptio
       }
     };
     await walk(into, '');
-    const tops = await readdir(into);
-    for (const t of tops) await rename(path.join(into, t), path.join(staged.staging, t));
-    await rm(into, { recursive: true, force: true });
-    await staged.commit(tops);
+    await staged.commit('root');
     return files;
   } catch (err) {
     await staged.abort();

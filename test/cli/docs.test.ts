@@ -209,7 +209,7 @@ describe('docs/cli.md', () => {
   });
 
   it('reports stale documentation: an option or command the CLI does not have', () => {
-    const staleOption = DOC.replace('| `--verify` | check the CFDATA', '| `--verify`, `--strict` | check the CFDATA');
+    const staleOption = DOC.replace('| `--overwrite` | replace regular files of the same name already in DIR | refuse conflicts |\n| `--json` | print `{file,', '| `--overwrite`, `--strict` | replace regular files of the same name already in DIR | refuse conflicts |\n| `--json` | print `{file,');
     expect(added(staleOption)).toEqual(['msu extract: documents --strict, which the command does not have']);
     const staleCommand = `${DOC}\n### \`msu wim capture\`\n\nCaptures a directory.\n`;
     expect(added(staleCommand)).toEqual(['heading `msu wim capture`: no such command']);

@@ -120,6 +120,34 @@ describe.skipIf(!HAVE)('ISO list / extract / boot info / rebuild', () => {
     expect((await readdir(dir)).filter((n) => n.startsWith('.msu-tmp'))).toEqual([]);
   });
 
+  it('extracting over existing content: conflicts refused before anything is written, --overwrite replaces regular files only, no symlink followed', async () => {
+    const out = path.join(dir, 'over');
+    await mkdir(path.join(out, 'sources'), { recursive: true });
+    await writeFile(path.join(out, 'setup.exe'), 'mine');
+    await writeFile(path.join(out, 'sources', 'keep.txt'), 'keep');
+    const r = await runCli('iso', 'extract', iso, out);
+    expect(r.code).toBe(6);
+    expect(r.stderr).toContain('1 path(s) to extract already exist in the target: setup.exe (a file)');
+    expect((await readdir(out)).sort()).toEqual(['setup.exe', 'sources']);
+    expect(await readFile(path.join(out, 'setup.exe'), 'utf8')).toBe('mine');
+    const ok = await runCli('iso', 'extract', iso, out, '--overwrite');
+    expect(ok.code).toBe(0);
+    expect(await readFile(path.join(out, 'setup.exe'), 'utf8')).not.toBe('mine');
+    expect(await readFile(path.join(out, 'sources', 'keep.txt'), 'utf8')).toBe('keep');
+    expect((await readdir(out)).sort()).toEqual(['boot', 'efi', 'setup.exe', 'sources']);
+    // a symlinked directory in the target: refused even with --overwrite, nothing lands outside
+    const out2 = path.join(dir, 'over2'), outside = path.join(dir, 'outside');
+    await mkdir(out2);
+    await mkdir(outside);
+    const { symlink } = await import('node:fs/promises');
+    await symlink('../outside', path.join(out2, 'efi'));
+    const s = await runCli('iso', 'extract', iso, out2, '--overwrite');
+    expect(s.code).toBe(6);
+    expect(s.stderr).toContain('efi (a symbolic link)');
+    expect(await readdir(outside)).toEqual([]);
+    expect(await readdir(out2)).toEqual(['efi']);
+  });
+
   it('CLI: msu iso info / list / rebuild', async () => {
     const info = await runCli('iso', 'info', iso);
     expect(info.code).toBe(0);

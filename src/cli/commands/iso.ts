@@ -28,10 +28,11 @@ export function register(program: Command, ctx: CliContext): void {
     .description('extract the whole ISO tree into a directory (nothing is left behind on failure)')
     .argument('<iso>', 'the ISO image')
     .argument('<dir>', 'destination directory (created if needed)')
+    .option('--overwrite', 'replace regular files of the same name already in the target')
     .option('--json', 'print the extracted files as canonical JSON')
-    .action(async (file: string, dir: string, opts: { json?: boolean }) => {
+    .action(async (file: string, dir: string, opts: { overwrite?: boolean; json?: boolean }) => {
       const { isoExtract } = await wimIso();
-      const files = await isoExtract(file, dir, { onProgress: progress });
+      const files = await isoExtract(file, dir, { onProgress: progress, overwrite: opts.overwrite });
       if (opts.json) return ctx.printJson({ files: [...files].sort() });
       ctx.print(`extracted ${files.length} file${files.length === 1 ? '' : 's'}`);
     });
