@@ -46,9 +46,7 @@ describe('golden files', () => {
 
 describe('randomness in tests is seeded', () => {
   it('no test draws from node:crypto random bytes or Math.random (test/helpers/rng.ts has seeded generators)', () => {
-    // test/cab/fuzz.test.ts is being seeded on its own branch (helper "cab"); drop it from this list once merged
-    const pending = new Set(['cab/fuzz.test.ts']);
-    const offenders = testSources().filter((f) => !pending.has(f) && f !== 'lib/hygiene.test.ts').filter((f) => {
+    const offenders = testSources().filter((f) => f !== 'lib/hygiene.test.ts').filter((f) => {
       const s = readFileSync(path.join(TEST_DIR, f), 'utf8');
       return /import\s*\{[^}]*\brandom(Bytes|Int|UUID|Fill)\b[^}]*\}\s*from\s*'node:crypto'/.test(s) || /\bcrypto\.random/.test(s) || /Math\.random\s*\(/.test(s);
     });
