@@ -252,6 +252,16 @@ export async function expandExpress(
         const h = hasher(f.hash);
         let kind: ExpandSourceKind;
         let basisLabel = 'none';
+        // a delta applies to its Basis (an earlier File or one under --basis-dir), or to nothing
+        const applyOnBasis = async (blob: Uint8Array, f: CixFile): Promise<Uint8Array> => {
+          let source: Uint8Array | null = null;
+          if (f.basis) {
+            const b = await basisBytes(f);
+            source = b.bytes;
+            basisLabel = b.label;
+          }
+          return applyDelta(blob, source, { checkHash: true, maxTargetSize: f.length }).target;
+        };
         let produced = 0;
         const s = f.source;
         if (!s) {
@@ -287,13 +297,7 @@ export async function expandExpress(
             const k = sourceKind(blob);
             if (k === null || k === 'LZMS') throw new FormatError('E_EXPAND_BLOB', `cabinet member ${s.name} (type ${s.type}) is not a delta`, { file: cixOrigin, where });
             kind = k;
-            let source: Uint8Array | null = null;
-            if (f.basis) {
-              const b = await basisBytes(f);
-              source = b.bytes;
-              basisLabel = b.label;
-            }
-            target = applyDelta(blob, source, { checkHash: true, maxTargetSize: f.length }).target;
+            target = await applyOnBasis(blob, f);
           }
           h?.update(target);
           produced = target.length;
@@ -342,13 +346,7 @@ export async function expandExpress(
             if (k === 'LZMS') {
               target = decodeCompressApiContainer(blob, { maxSize: f.length });
             } else {
-              let source: Uint8Array | null = null;
-              if (f.basis) {
-                const b = await basisBytes(f);
-                source = b.bytes;
-                basisLabel = b.label;
-              }
-              target = applyDelta(blob, source, { checkHash: true, maxTargetSize: f.length }).target;
+              target = await applyOnBasis(blob, f);
             }
             h?.update(target);
             produced = target.length;
