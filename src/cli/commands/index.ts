@@ -10,6 +10,7 @@ import { register as vm } from './vm.js';
 import { register as run } from './run.js';
 import { register as plan } from './plan.js';
 import { register as delta } from './delta.js';
+import { register as scancab } from './scancab.js';
 
 export type Register = (program: Command, ctx: CliContext) => void;
 
@@ -25,4 +26,5 @@ export const commands: Register[] = [
   run,
   plan,
   delta,
+  scancab,
 ];

@@ -1,0 +1,8 @@
+export * from './types.js';
+export { ScanCabError, ScanRulesError } from './errors.js';
+export { PackageXmlReader, type PackageXml } from './package-xml.js';
+export { parseCoreFragment, parseExtendedFragment, parseLocalizedFragment } from './fragments.js';
+export { buildScanIndex, sha256File } from './reader.js';
+export { loadScanIndex, defaultCacheDir, type LoadOptions } from './cache.js';
+export { ScanQuery, selectUpdates, base64ToHex, type PayloadFile, type UpdateView, type UpdateFilter } from './query.js';
+export { parseScanRules, applyRules, decide, candidates, type ScanRules, type RuleDecision } from './rules.js';
