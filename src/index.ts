@@ -18,3 +18,5 @@ export * from './wim/index.js';
 export * from './vm/index.js';
 export * from './delta/index.js';
 export * from './pe/index.js';
+export * from './scancab/index.js';
+export { XmlPullTokenizer, type XmlPullHandler } from './util/xml-pull.js';
