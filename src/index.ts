@@ -20,3 +20,4 @@ export * from './delta/index.js';
 export * from './pe/index.js';
 export * from './scancab/index.js';
 export { XmlPullTokenizer, type XmlPullHandler } from './util/xml-pull.js';
+export { downloadAll, parseDownloadList, validateItems, MANIFEST as DOWNLOAD_MANIFEST, type DownloadItem, type DownloadOptions, type DownloadResult, type ManifestEntry } from './util/download.js';

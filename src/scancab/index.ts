@@ -6,3 +6,4 @@ export { buildScanIndex, sha256File } from './reader.js';
 export { loadScanIndex, defaultCacheDir, type LoadOptions } from './cache.js';
 export { ScanQuery, selectUpdates, base64ToHex, type PayloadFile, type UpdateView, type UpdateFilter } from './query.js';
 export { parseScanRules, applyRules, decide, candidates, type ScanRules, type RuleDecision } from './rules.js';
+export { downloadsFor, type ScanDownload } from './fetch-list.js';

@@ -11,6 +11,7 @@ import { register as run } from './run.js';
 import { register as plan } from './plan.js';
 import { register as delta } from './delta.js';
 import { register as scancab } from './scancab.js';
+import { register as fetch } from './fetch.js';
 
 export type Register = (program: Command, ctx: CliContext) => void;
 
@@ -27,4 +28,5 @@ export const commands: Register[] = [
   plan,
   delta,
   scancab,
+  fetch,
 ];
