@@ -1,14 +1,24 @@
-import { mkdir, readFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { closeSync, openSync, readSync } from 'node:fs';
+import { mkdir, readFile, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { writeFileAtomic } from '../util/fsout.js';
+import type { ScanSource } from './query.js';
 import { buildScanIndex, sha256File } from './reader.js';
-import { INDEX_VERSION, type ScanIndex } from './types.js';
+import { INDEX_VERSION, type ScanIndex, type ScanUpdate } from './types.js';
 
 /**
- * Where built indexes are kept: --cache-dir, else $MSU_CACHE_DIR, else
+ * Where built indexes are kept: --cache-dir, else $MSU_CACHE_DIR/scancab, else
  * $XDG_CACHE_HOME/msu-toolkit/scancab, else ~/.cache/msu-toolkit/scancab.
- * One file per cabinet, named by its SHA-256: a changed cabinet is a new index.
+ *
+ * Layout, per cabinet SHA-256: `<sha>.ndjson` (a header line, then one update a line,
+ * by RevisionId, each with its payload URLs and the revisions it bundles),
+ * `<sha>.keys.json` (RevisionIds, line offsets, KB → lines; written last, so its
+ * presence means the index is complete) and `<sha>.uids.json` (UpdateId → lines).
+ * A KB query reads the keys and a few lines, not the whole index.
+ * `stat/<key>` remembers the SHA-256 of a file by path, size, mtime and inode,
+ * so a query does not hash a large cabinet again.
  */
 export function defaultCacheDir(env: NodeJS.ProcessEnv = process.env): string {
   if (env.MSU_CACHE_DIR) return path.join(env.MSU_CACHE_DIR, 'scancab');
@@ -16,11 +26,25 @@ export function defaultCacheDir(env: NodeJS.ProcessEnv = process.env): string {
   return path.join(base, 'msu-toolkit', 'scancab');
 }
 
-function looksLikeIndex(v: unknown, sha256: string): v is ScanIndex {
-  if (!v || typeof v !== 'object') return false;
-  const ix = v as Partial<ScanIndex>;
-  return ix.indexVersion === INDEX_VERSION && ix.sha256 === sha256 && Array.isArray(ix.updates)
-    && typeof ix.fileLocations === 'object' && ix.fileLocations !== null && Array.isArray(ix.cabinets);
+export interface ScanMeta {
+  indexVersion: number;
+  sha256: string;
+  packageId: string;
+  protocolVersion: string;
+  creationDate: string;
+  form: 'single' | 'multi';
+  cabinets: string[];
+  revisions: number;
+  /** Category UpdateId → title. */
+  names: Record<string, string>;
+}
+
+type CachedRecord = ScanUpdate & { urls: Record<string, string>; bundles: number[] };
+
+interface Keys {
+  revs: number[];
+  offsets: number[];
+  kb: Record<string, number[]>;
 }
 
 export interface LoadOptions {
@@ -28,27 +52,200 @@ export interface LoadOptions {
   cacheDir?: string | null;
 }
 
-/** The index of a scan cabinet: from the cache when it holds one for these exact bytes, else built and cached. */
-export async function loadScanIndex(file: string, opts: LoadOptions = {}): Promise<ScanIndex & { fromCache: boolean }> {
-  const sha256 = await sha256File(file);
-  const dir = opts.cacheDir === undefined ? defaultCacheDir() : opts.cacheDir;
-  const cached = dir ? path.join(dir, `${sha256}.json`) : null;
-  if (cached) {
+function metaOf(ix: ScanIndex): ScanMeta {
+  const names: Record<string, string> = {};
+  for (const u of ix.updates) if (u.updateType === 'Category' && u.title) names[u.updateId] = u.title;
+  return {
+    indexVersion: ix.indexVersion, sha256: ix.sha256, packageId: ix.packageId, protocolVersion: ix.protocolVersion,
+    creationDate: ix.creationDate, form: ix.form, cabinets: ix.cabinets, revisions: ix.updates.length, names,
+  };
+}
+
+async function writeCache(dir: string, ix: ScanIndex): Promise<void> {
+  const bundled = new Map<number, number[]>();
+  for (const u of ix.updates) for (const b of u.bundledBy) bundled.set(b, [...(bundled.get(b) ?? []), u.revisionId]);
+  const chunks: Buffer[] = [Buffer.from(JSON.stringify(metaOf(ix)) + '\n')];
+  let pos = chunks[0]!.length;
+  const keys: Keys = { revs: [], offsets: [], kb: {} };
+  const uids: Record<string, number[]> = {};
+  ix.updates.forEach((u, i) => {
+    const urls: Record<string, string> = {};
+    for (const id of u.payloadFiles) if (ix.fileLocations[id] !== undefined) urls[id] = ix.fileLocations[id]!;
+    const rec: CachedRecord = { ...u, urls, bundles: bundled.get(u.revisionId) ?? [] };
+    const line = Buffer.from(JSON.stringify(rec) + '\n');
+    keys.revs.push(u.revisionId);
+    keys.offsets.push(pos);
+    pos += line.length;
+    chunks.push(line);
+    if (u.kb) (keys.kb[u.kb] ??= []).push(i);
+    (uids[u.updateId] ??= []).push(i);
+  });
+  keys.offsets.push(pos);
+  await mkdir(dir, { recursive: true });
+  await writeFileAtomic(path.join(dir, `${ix.sha256}.ndjson`), Buffer.concat(chunks));
+  await writeFileAtomic(path.join(dir, `${ix.sha256}.uids.json`), JSON.stringify(uids));
+  await writeFileAtomic(path.join(dir, `${ix.sha256}.keys.json`), JSON.stringify(keys));
+}
+
+/** A ScanSource reading the cached index line by line. */
+class CachedSource implements ScanSource {
+  private readonly memo = new Map<number, CachedRecord>();
+  private readonly urls = new Map<string, string>();
+  private uids?: Record<string, number[]>;
+  private everything?: ScanUpdate[];
+
+  constructor(private readonly base: string, readonly meta: ScanMeta, private readonly keys: Keys, private readonly fd: number) {}
+
+  close(): void {
+    closeSync(this.fd);
+  }
+
+  private line(i: number): CachedRecord {
+    const hit = this.memo.get(i);
+    if (hit) return hit;
+    const start = this.keys.offsets[i]!, end = this.keys.offsets[i + 1]!;
+    const buf = Buffer.alloc(end - start);
+    readSync(this.fd, buf, 0, buf.length, start);
+    const rec = JSON.parse(buf.toString('utf8')) as CachedRecord;
+    if (rec.revisionId !== this.keys.revs[i]) throw new Error('cache index is inconsistent');
+    for (const [id, url] of Object.entries(rec.urls)) this.urls.set(id, url);
+    this.memo.set(i, rec);
+    return rec;
+  }
+
+  private indexOf(rev: number): number {
+    let lo = 0, hi = this.keys.revs.length - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      const v = this.keys.revs[mid]!;
+      if (v === rev) return mid;
+      if (v < rev) lo = mid + 1;
+      else hi = mid - 1;
+    }
+    return -1;
+  }
+
+  get(rev: number): ScanUpdate | undefined {
+    const i = this.indexOf(rev);
+    return i < 0 ? undefined : this.line(i);
+  }
+  bundled(rev: number): number[] {
+    const i = this.indexOf(rev);
+    return i < 0 ? [] : this.line(i).bundles;
+  }
+  url(id: string): string | undefined { return this.urls.get(id); }
+  categoryName(id: string): string | undefined { return this.meta.names[id]; }
+  byKb(kb: string): ScanUpdate[] { return (this.keys.kb[kb] ?? []).map((i) => this.line(i)); }
+  byUpdateId(id: string): ScanUpdate[] {
+    this.uids ??= JSON.parse(readSyncAll(`${this.base}.uids.json`)) as Record<string, number[]>;
+    return (this.uids[id] ?? []).map((i) => this.line(i));
+  }
+  all(): ScanUpdate[] {
+    this.everything ??= this.keys.revs.map((_r, i) => this.line(i));
+    return this.everything;
+  }
+}
+
+function readSyncAll(file: string): string {
+  const fd = openSync(file, 'r');
+  try {
+    const chunks: Buffer[] = [];
+    const b = Buffer.alloc(1 << 20);
+    for (let n; (n = readSync(fd, b, 0, b.length, null)) > 0;) chunks.push(Buffer.from(b.subarray(0, n)));
+    return Buffer.concat(chunks).toString('utf8');
+  } finally {
+    closeSync(fd);
+  }
+}
+
+async function openCached(dir: string, sha256: string): Promise<CachedSource | null> {
+  const base = path.join(dir, sha256);
+  try {
+    const keys = JSON.parse(await readFile(`${base}.keys.json`, 'utf8')) as Keys;
+    if (!Array.isArray(keys.revs) || !Array.isArray(keys.offsets) || keys.offsets.length !== keys.revs.length + 1 || typeof keys.kb !== 'object') return null;
+    const fd = openSync(`${base}.ndjson`, 'r');
+    const head = Buffer.alloc(Math.min(keys.offsets[0] ?? 0, 16 * 1024 * 1024));
+    readSync(fd, head, 0, head.length, 0);
+    const meta = JSON.parse(head.toString('utf8')) as ScanMeta;
+    if (meta.indexVersion !== INDEX_VERSION || meta.sha256 !== sha256 || meta.revisions !== keys.revs.length) {
+      closeSync(fd);
+      return null;
+    }
+    return new CachedSource(base, meta, keys, fd);
+  } catch {
+    return null; // absent or damaged: rebuilt (the cache is never trusted over the cabinet)
+  }
+}
+
+/** The SHA-256 of a file, remembered in the cache by path, size, mtime and inode. */
+async function cabinetHash(file: string, dir: string | null): Promise<string> {
+  if (!dir) return sha256File(file);
+  let memo: string | null = null;
+  try {
+    const st = await stat(file);
+    const key = createHash('sha256').update(`${path.resolve(file)}\0${st.size}\0${st.mtimeMs}\0${st.ino}\0${st.dev}`).digest('hex');
+    memo = path.join(dir, 'stat', key);
+    const v = (await readFile(memo, 'utf8')).trim();
+    if (/^[0-9a-f]{64}$/.test(v)) return v;
+  } catch {
+    // not remembered yet
+  }
+  const h = await sha256File(file);
+  if (memo) {
     try {
-      const v: unknown = JSON.parse(await readFile(cached, 'utf8'));
-      if (looksLikeIndex(v, sha256)) return { ...v, fromCache: true };
+      await mkdir(path.dirname(memo), { recursive: true });
+      await writeFileAtomic(memo, h);
     } catch {
-      // absent or unreadable: rebuilt below (the cache is never trusted over the cabinet)
+      // a read-only cache only costs the next run a hash
     }
   }
+  return h;
+}
+
+export interface OpenedScan {
+  meta: ScanMeta;
+  source: ScanSource;
+  fromCache: boolean;
+  close(): void;
+}
+
+/**
+ * The index of a scan cabinet for querying: the cached one when the cache holds
+ * one for these exact bytes (read lazily), else built (and cached).
+ */
+export async function openScanIndex(file: string, opts: LoadOptions = {}): Promise<OpenedScan> {
+  const dir = opts.cacheDir === undefined ? defaultCacheDir() : opts.cacheDir;
+  const sha256 = await cabinetHash(file, dir);
+  if (dir) {
+    const c = await openCached(dir, sha256);
+    if (c) return { meta: c.meta, source: c, fromCache: true, close: () => c.close() };
+  }
   const ix = await buildScanIndex(file, sha256);
-  if (cached) {
+  if (dir) {
     try {
-      await mkdir(dir!, { recursive: true });
-      await writeFileAtomic(cached, JSON.stringify(ix));
+      await writeCache(dir, ix);
     } catch {
       // a read-only cache directory only costs the next run a rebuild
     }
   }
-  return { ...ix, fromCache: false };
+  const { MemorySource } = await import('./query.js');
+  return { meta: metaOf(ix), source: new MemorySource(ix), fromCache: false, close: () => undefined };
+}
+
+/** The whole index in memory (from the cache when present). */
+export async function loadScanIndex(file: string, opts: LoadOptions = {}): Promise<ScanIndex & { fromCache: boolean }> {
+  const o = await openScanIndex(file, opts);
+  try {
+    const updates = o.source.all().map((u) => {
+      const { urls: _u, bundles: _b, ...rest } = u as CachedRecord;
+      return rest as ScanUpdate;
+    });
+    const fileLocations: Record<string, string> = {};
+    if (o.fromCache) for (const u of o.source.all()) Object.assign(fileLocations, (u as CachedRecord).urls);
+    else Object.assign(fileLocations, (o.source as unknown as { index: ScanIndex }).index.fileLocations);
+    const { names: _n, revisions: _r, ...m } = o.meta;
+    return { ...m, updates, fileLocations, fromCache: o.fromCache };
+  } finally {
+    o.close();
+  }
 }

@@ -21,7 +21,7 @@ export function downloadsFor(q: ScanQuery, decisions: RuleDecision[]): { files: 
   const noUrl: ScanDownload[] = [];
   for (const d of decisions) {
     if (!d.selected) continue;
-    const u = q.byRev.get(d.revisionId)!;
+    const u = q.get(d.revisionId)!;
     for (const p of q.payload(u)) {
       const e = { name: p.name, sha1: p.sha1, url: p.url ?? '', size: p.size, updateId: u.updateId, kb: u.kb ?? null };
       if (!p.url) noUrl.push(e);

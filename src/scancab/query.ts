@@ -33,31 +33,74 @@ export function base64ToHex(id: string): string {
   return Buffer.from(id, 'base64').toString('hex');
 }
 
-/** Lookups over an index, built once per query run. */
-export class ScanQuery {
-  readonly byRev = new Map<number, ScanUpdate>();
-  private readonly byUpdateId = new Map<string, ScanUpdate[]>();
-  private readonly bundled = new Map<number, number[]>();
+/**
+ * Where a query reads updates from: the whole index in memory, or the cached
+ * index on disk read record by record (a KB query then touches a few records).
+ */
+export interface ScanSource {
+  get(rev: number): ScanUpdate | undefined;
+  /** Revisions whose BundledBy names `rev`. */
+  bundled(rev: number): number[];
+  url(fileId: string): string | undefined;
+  categoryName(id: string): string | undefined;
+  byKb(kb: string): ScanUpdate[];
+  byUpdateId(id: string): ScanUpdate[];
+  /** Every update, by RevisionId. */
+  all(): ScanUpdate[];
+}
+
+/** A ScanSource over a whole index in memory. */
+export class MemorySource implements ScanSource {
+  private readonly byRev = new Map<number, ScanUpdate>();
+  private readonly byUid = new Map<string, ScanUpdate[]>();
+  private readonly kbs = new Map<string, ScanUpdate[]>();
+  private readonly bundledMap = new Map<number, number[]>();
   private readonly names = new Map<string, string>();
 
   constructor(readonly index: ScanIndex) {
     for (const u of index.updates) {
       this.byRev.set(u.revisionId, u);
-      const l = this.byUpdateId.get(u.updateId) ?? [];
+      const l = this.byUid.get(u.updateId) ?? [];
       l.push(u);
-      this.byUpdateId.set(u.updateId, l);
+      this.byUid.set(u.updateId, l);
+      if (u.kb) {
+        const k = this.kbs.get(u.kb) ?? [];
+        k.push(u);
+        this.kbs.set(u.kb, k);
+      }
       for (const b of u.bundledBy) {
-        const k = this.bundled.get(b) ?? [];
+        const k = this.bundledMap.get(b) ?? [];
         k.push(u.revisionId);
-        this.bundled.set(b, k);
+        this.bundledMap.set(b, k);
       }
       if (u.updateType === 'Category' && u.title) this.names.set(u.updateId, u.title);
     }
   }
 
+  get(rev: number): ScanUpdate | undefined { return this.byRev.get(rev); }
+  bundled(rev: number): number[] { return this.bundledMap.get(rev) ?? []; }
+  url(id: string): string | undefined { return this.index.fileLocations[id]; }
+  categoryName(id: string): string | undefined { return this.names.get(id); }
+  byKb(kb: string): ScanUpdate[] { return this.kbs.get(kb) ?? []; }
+  byUpdateId(id: string): ScanUpdate[] { return this.byUid.get(id) ?? []; }
+  all(): ScanUpdate[] { return this.index.updates; }
+}
+
+/** Lookups over an index (in memory or cached on disk). */
+export class ScanQuery {
+  readonly source: ScanSource;
+
+  constructor(from: ScanIndex | ScanSource) {
+    this.source = 'updates' in from ? new MemorySource(from) : from;
+  }
+
+  get(rev: number): ScanUpdate | undefined {
+    return this.source.get(rev);
+  }
+
   /** Category title (e.g. "Security Updates", "Windows 7") or its UpdateId when the package lacks it. */
   categoryName(id: string): string {
-    return this.names.get(id) ?? id;
+    return this.source.categoryName(id) ?? id;
   }
 
   categoryNames(u: ScanUpdate, type: 'Product' | 'UpdateClassification'): string[] {
@@ -65,7 +108,7 @@ export class ScanQuery {
   }
 
   byUpdate(id: string): ScanUpdate[] {
-    return this.byUpdateId.get(id.toLowerCase()) ?? [];
+    return this.source.byUpdateId(id.toLowerCase());
   }
 
   /** Superseding revisions, transitively, breadth first; a cycle ends the walk instead of looping. */
@@ -78,7 +121,7 @@ export class ScanQuery {
       for (const r of frontier) {
         if (seen.has(r)) continue;
         seen.add(r);
-        const s = this.byRev.get(r);
+        const s = this.source.get(r);
         if (!s) continue;
         out.push(s);
         next.push(...s.supersededBy);
@@ -90,20 +133,20 @@ export class ScanQuery {
 
   /** Whether a revision in this package supersedes it. */
   isSuperseded(u: ScanUpdate): boolean {
-    return u.supersededBy.some((r) => r !== u.revisionId && this.byRev.has(r));
+    return u.supersededBy.some((r) => r !== u.revisionId && this.source.get(r) !== undefined);
   }
 
   /** Revisions bundled in this one, transitively (bundles of bundles), cycle-safe. */
   bundledRevisions(u: ScanUpdate): number[] {
     const seen = new Set<number>([u.revisionId]);
     const out: number[] = [];
-    const stack = [...(this.bundled.get(u.revisionId) ?? [])];
+    const stack = [...this.source.bundled(u.revisionId)];
     while (stack.length) {
       const r = stack.pop()!;
       if (seen.has(r)) continue;
       seen.add(r);
       out.push(r);
-      stack.push(...(this.bundled.get(r) ?? []));
+      stack.push(...this.source.bundled(r));
     }
     return out.sort((a, b) => a - b);
   }
@@ -111,11 +154,11 @@ export class ScanQuery {
   /** The update's payload files and those of the revisions it bundles. */
   payload(u: ScanUpdate): PayloadFile[] {
     const out = new Map<string, PayloadFile>();
-    for (const x of [u, ...this.bundledRevisions(u).map((r) => this.byRev.get(r)!)]) {
+    for (const x of [u, ...this.bundledRevisions(u).map((r) => this.source.get(r)).filter((x): x is ScanUpdate => !!x)]) {
       for (const id of x.payloadFiles) {
         if (out.has(id)) continue;
         const f = x.files.find((g) => g.digest === id);
-        const url = this.index.fileLocations[id] ?? null;
+        const url = this.source.url(id) ?? null;
         out.set(id, {
           id,
           sha1: base64ToHex(id),
@@ -166,7 +209,8 @@ export function selectUpdates(q: ScanQuery, f: UpdateFilter): ScanUpdate[] {
   const kb = f.kb?.replace(/^KB/i, '');
   const uid = f.update?.toLowerCase();
   const has = (names: string[], needle: string) => names.some((n) => n.toLowerCase().includes(needle.toLowerCase()));
-  return q.index.updates.filter((u) => {
+  const pool = uid !== undefined ? q.source.byUpdateId(uid) : kb !== undefined ? q.source.byKb(kb) : q.source.all();
+  return pool.filter((u) => {
     if (uid !== undefined) return u.updateId === uid;
     if (u.updateType === 'Category' || u.updateType === 'Detectoid') return false;
     if (u.bundledBy.length && kb === undefined) return false;

@@ -70,7 +70,7 @@ export interface RuleDecision {
 
 /** The updates a rules file is judged on: deployable software, not the leaves inside a bundle. */
 export function candidates(q: ScanQuery): ScanUpdate[] {
-  return q.index.updates.filter((u) => u.updateType !== 'Category' && u.updateType !== 'Detectoid' && u.bundledBy.length === 0);
+  return q.source.all().filter((u) => u.updateType !== 'Category' && u.updateType !== 'Detectoid' && u.bundledBy.length === 0);
 }
 
 export function decide(q: ScanQuery, rules: ScanRules, u: ScanUpdate): RuleDecision {

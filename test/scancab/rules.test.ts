@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { mkdtemp, readdir, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { buildScanIndex, loadScanIndex, parseScanRules, applyRules, ScanQuery, selectUpdates, ScanCabError } from '../../src/scancab/index.js';
+import { buildScanIndex, loadScanIndex, openScanIndex, parseScanRules, applyRules, ScanQuery, selectUpdates, ScanCabError } from '../../src/scancab/index.js';
 import { MsuError } from '../../src/errors.js';
 import { buildScanCab, buildScanCab2, packageXml, type FixtureUpdate } from '../helpers/scancab-build.js';
 import { runCli } from '../helpers/cli.js';
@@ -90,17 +90,26 @@ describe('scan cabinet queries and rules', () => {
     expect(() => parseScanRules([])).toThrow(/JSON object/);
   });
 
-  it('index cache: built once, keyed by SHA-256, reused; a corrupt cache file is rebuilt', async () => {
+  it('index cache: built once, keyed by SHA-256, read lazily by KB; a damaged cache is rebuilt', async () => {
     const file = await tmp('s.cab', buildScanCab(fixture()));
     const cacheDir = path.join(path.dirname(file), 'cache');
     const a = await loadScanIndex(file, { cacheDir });
     expect(a.fromCache).toBe(false);
     const sha = createHash('sha256').update(buildScanCab(fixture())).digest('hex');
-    expect(await readdir(cacheDir)).toEqual([`${sha}.json`]);
+    expect((await readdir(cacheDir)).sort()).toEqual([`${sha}.keys.json`, `${sha}.ndjson`, `${sha}.uids.json`, 'stat']);
     const b = await loadScanIndex(file, { cacheDir });
     expect(b.fromCache).toBe(true);
     expect(b.updates).toEqual(a.updates);
-    await writeFile(path.join(cacheDir, `${sha}.json`), '{"indexVersion":1,');
+    // a KB query on the cached index answers as the in-memory one does
+    const o = await openScanIndex(file, { cacheDir });
+    expect(o.fromCache).toBe(true);
+    const lazy = new ScanQuery(o.source).view(new ScanQuery(o.source).byUpdate(gid(10))[0]!);
+    const mem = new ScanQuery(a).view(new ScanQuery(a).byUpdate(gid(10))[0]!);
+    expect(lazy).toEqual(mem);
+    expect(selectUpdates(new ScanQuery(o.source), { kb: '2001' }).map((u) => u.revisionId)).toEqual([20]);
+    expect(new ScanQuery(o.source).view(o.source.get(20)!).payload.map((p) => p.url)).toEqual(['http://127.0.0.1/d.cab']);
+    o.close();
+    await writeFile(path.join(cacheDir, `${sha}.keys.json`), '{"revs":[1],');
     const c = await loadScanIndex(file, { cacheDir });
     expect(c.fromCache).toBe(false);
     expect(c.updates).toEqual(a.updates);

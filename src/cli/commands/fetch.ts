@@ -44,8 +44,15 @@ export function register(program: Command, ctx: CliContext): void {
         if (!opts.rules) throw new UsageError('a scan cabinet needs --rules to say which updates to fetch');
         const lib = await scancabLib();
         const rules = lib.parseScanRules(await readJsonFile(opts.rules, 'E_RULES', 'rules file'), opts.rules);
-        const q = new lib.ScanQuery(await lib.loadScanIndex(source, { cacheDir: opts.cacheDir }));
-        const { files, noUrl } = lib.downloadsFor(q, lib.applyRules(q, rules));
+        const opened = await lib.openScanIndex(source, { cacheDir: opts.cacheDir });
+        const q = new lib.ScanQuery(opened.source);
+        let sel;
+        try {
+          sel = lib.downloadsFor(q, lib.applyRules(q, rules));
+        } finally {
+          opened.close();
+        }
+        const { files, noUrl } = sel;
         for (const f of noUrl) notes.push(`${f.name} (${f.kb ? `KB${f.kb}` : f.updateId}) has no download URL in the cabinet`);
         items = files;
         dl.validateItems(items, source);

@@ -46,31 +46,37 @@ export function register(program: Command, ctx: CliContext): void {
     .option('--json', 'print the result as JSON')
     .action(async (file: string, opts: ScancabOpts) => {
       const lib = await scancabLib();
-      const ix = await lib.loadScanIndex(file, { cacheDir: opts.cache ? opts.cacheDir : null });
-      const q = new lib.ScanQuery(ix);
       let rules: import('../../scancab/index.js').ScanRules | undefined;
       if (opts.rules) {
         const { readJsonFile } = await jsonLib();
         rules = lib.parseScanRules(await readJsonFile(opts.rules, 'E_RULES', 'rules file'), opts.rules);
       }
+      const opened = await lib.openScanIndex(file, { cacheDir: opts.cache ? opts.cacheDir : null });
+      const ix = opened.meta;
+      const q = new lib.ScanQuery(opened.source);
       const chosen = lib.selectUpdates(q, {
         kb: opts.kb, update: opts.update, product: opts.product, classification: opts.classification,
         // the rules decide about superseded updates themselves
         superseded: opts.superseded || Boolean(rules),
       });
-      const views = chosen.map((u) => ({ view: q.view(u), decision: rules ? lib.decide(q, rules, u) : undefined }));
+      let views: { view: UpdateView; decision?: RuleDecision }[];
+      try {
+        views = chosen.map((u) => ({ view: q.view(u), decision: rules ? lib.decide(q, rules, u) : undefined }));
+      } finally {
+        opened.close();
+      }
       if (opts.json) {
         ctx.printJson({
           file: path.basename(file),
           sha256: ix.sha256,
           packageId: ix.packageId,
           form: ix.form,
-          revisions: ix.updates.length,
+          revisions: ix.revisions,
           updates: views.map(({ view, decision }) => (decision ? { ...view, rules: { selected: decision.selected, reason: decision.reason } } : view)),
         });
         return;
       }
-      const lines = [`${path.basename(file)}: offline-scan package ${ix.packageId} (${ix.form === 'multi' ? `${ix.cabinets.length} cabinets` : 'one cabinet'}), ${ix.updates.length} revisions; ${views.length} shown`];
+      const lines = [`${path.basename(file)}: offline-scan package ${ix.packageId} (${ix.form === 'multi' ? `${ix.cabinets.length} cabinets` : 'one cabinet'}), ${ix.revisions} revisions; ${views.length} shown`];
       if (rules) lines.push(`rules: ${views.filter((v) => v.decision?.selected).length} selected`);
       for (const { view, decision } of views) lines.push(...formatView(view, decision));
       ctx.print(lines.join('\n'));
