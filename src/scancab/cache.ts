@@ -64,27 +64,44 @@ function metaOf(ix: ScanIndex): ScanMeta {
 async function writeCache(dir: string, ix: ScanIndex): Promise<void> {
   const bundled = new Map<number, number[]>();
   for (const u of ix.updates) for (const b of u.bundledBy) bundled.set(b, [...(bundled.get(b) ?? []), u.revisionId]);
-  const chunks: Buffer[] = [Buffer.from(JSON.stringify(metaOf(ix)) + '\n')];
-  let pos = chunks[0]!.length;
-  const keys: Keys = { revs: [], offsets: [], kb: {} };
+  const n = ix.updates.length;
+  // keys.bin: count (u32), RevisionIds (u32 × n), line offsets (f64 × n+1)
+  const bin = new ArrayBuffer(4 + 4 * n + 8 * (n + 1) + 4);
+  const dv = new DataView(bin);
+  dv.setUint32(0, n, true);
+  const offAt = 4 + 4 * n + 4; // offsets 8-aligned after a pad word
+  const kb: Record<string, number[]> = {};
   const uids: Record<string, number[]> = {};
-  ix.updates.forEach((u, i) => {
-    const urls: Record<string, string> = {};
-    for (const id of u.payloadFiles) if (ix.fileLocations[id] !== undefined) urls[id] = ix.fileLocations[id]!;
-    const rec: CachedRecord = { ...u, urls, bundles: bundled.get(u.revisionId) ?? [] };
-    const line = Buffer.from(JSON.stringify(rec) + '\n');
-    keys.revs.push(u.revisionId);
-    keys.offsets.push(pos);
-    pos += line.length;
-    chunks.push(line);
-    if (u.kb) (keys.kb[u.kb] ??= []).push(i);
-    (uids[u.updateId] ??= []).push(i);
-  });
-  keys.offsets.push(pos);
+  const header = JSON.stringify(metaOf(ix)) + '\n';
+  let pos = Buffer.byteLength(header);
+  // lines are produced while the file is written: the index is never one string
+  function* lines(): Generator<string> {
+    yield header;
+    let batch = '';
+    for (let i = 0; i < n; i++) {
+      const u = ix.updates[i]!;
+      const urls: Record<string, string> = {};
+      for (const id of u.payloadFiles) if (ix.fileLocations[id] !== undefined) urls[id] = ix.fileLocations[id]!;
+      const line = JSON.stringify({ ...u, urls, bundles: bundled.get(u.revisionId) ?? [] }) + '\n';
+      dv.setUint32(4 + 4 * i, u.revisionId, true);
+      dv.setFloat64(offAt + 8 * i, pos, true);
+      pos += Buffer.byteLength(line);
+      if (u.kb) (kb[u.kb] ??= []).push(i);
+      (uids[u.updateId] ??= []).push(i);
+      batch += line;
+      if (batch.length > 1 << 20) {
+        yield batch;
+        batch = '';
+      }
+    }
+    if (batch) yield batch;
+    dv.setFloat64(offAt + 8 * n, pos, true);
+  }
   await mkdir(dir, { recursive: true });
-  await writeFileAtomic(path.join(dir, `${ix.sha256}.ndjson`), Buffer.concat(chunks));
+  await writeFileAtomic(path.join(dir, `${ix.sha256}.ndjson`), lines());
   await writeFileAtomic(path.join(dir, `${ix.sha256}.uids.json`), JSON.stringify(uids));
-  await writeFileAtomic(path.join(dir, `${ix.sha256}.keys.json`), JSON.stringify(keys));
+  await writeFileAtomic(path.join(dir, `${ix.sha256}.kb.json`), JSON.stringify(kb));
+  await writeFileAtomic(path.join(dir, `${ix.sha256}.keys.bin`), new Uint8Array(bin));
 }
 
 /** A ScanSource reading the cached index line by line. */
@@ -161,17 +178,30 @@ function readSyncAll(file: string): string {
 async function openCached(dir: string, sha256: string): Promise<CachedSource | null> {
   const base = path.join(dir, sha256);
   try {
-    const keys = JSON.parse(await readFile(`${base}.keys.json`, 'utf8')) as Keys;
-    if (!Array.isArray(keys.revs) || !Array.isArray(keys.offsets) || keys.offsets.length !== keys.revs.length + 1 || typeof keys.kb !== 'object') return null;
+    const bin = await readFile(`${base}.keys.bin`);
+    const dv = new DataView(bin.buffer, bin.byteOffset, bin.byteLength);
+    const n = dv.getUint32(0, true);
+    const offAt = 4 + 4 * n + 4;
+    if (bin.length !== offAt + 8 * (n + 1)) return null;
+    const revs = new Array<number>(n), offsets = new Array<number>(n + 1);
+    for (let i = 0; i < n; i++) revs[i] = dv.getUint32(4 + 4 * i, true);
+    for (let i = 0; i <= n; i++) offsets[i] = dv.getFloat64(offAt + 8 * i, true);
+    const kb = JSON.parse(await readFile(`${base}.kb.json`, 'utf8')) as Record<string, number[]>;
     const fd = openSync(`${base}.ndjson`, 'r');
-    const head = Buffer.alloc(Math.min(keys.offsets[0] ?? 0, 16 * 1024 * 1024));
+    const head = Buffer.alloc(Math.min(offsets[0] ?? 0, 16 * 1024 * 1024));
     readSync(fd, head, 0, head.length, 0);
-    const meta = JSON.parse(head.toString('utf8')) as ScanMeta;
-    if (meta.indexVersion !== INDEX_VERSION || meta.sha256 !== sha256 || meta.revisions !== keys.revs.length) {
+    let meta: ScanMeta;
+    try {
+      meta = JSON.parse(head.toString('utf8')) as ScanMeta;
+    } catch {
       closeSync(fd);
       return null;
     }
-    return new CachedSource(base, meta, keys, fd);
+    if (meta.indexVersion !== INDEX_VERSION || meta.sha256 !== sha256 || meta.revisions !== n) {
+      closeSync(fd);
+      return null;
+    }
+    return new CachedSource(base, meta, { revs, offsets, kb }, fd);
   } catch {
     return null; // absent or damaged: rebuilt (the cache is never trusted over the cabinet)
   }

@@ -111,11 +111,15 @@ export async function buildScanIndex(file: string, sha256?: string): Promise<Sca
       }
       const pending = new Map<CabEntry, Uint8Array[]>();
       await cab.streamMembers(chosen, (e, chunk, last) => {
+        // a fragment inside one block is parsed in place (synchronously, before the block is reused)
         let parts = pending.get(e);
-        if (!parts) pending.set(e, (parts = []));
-        parts.push(chunk.slice());
-        if (!last) return;
-        pending.delete(e);
+        if (!parts && last) parts = [chunk];
+        else {
+          if (!parts) pending.set(e, (parts = []));
+          parts.push(chunk.slice());
+          if (!last) return;
+          pending.delete(e);
+        }
         const bytes = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
         const f = kinds.get(e)!;
         const u = byRev.get(f.rev)!;

@@ -96,7 +96,7 @@ describe('scan cabinet queries and rules', () => {
     const a = await loadScanIndex(file, { cacheDir });
     expect(a.fromCache).toBe(false);
     const sha = createHash('sha256').update(buildScanCab(fixture())).digest('hex');
-    expect((await readdir(cacheDir)).sort()).toEqual([`${sha}.keys.json`, `${sha}.ndjson`, `${sha}.uids.json`, 'stat']);
+    expect((await readdir(cacheDir)).sort()).toEqual([`${sha}.kb.json`, `${sha}.keys.bin`, `${sha}.ndjson`, `${sha}.uids.json`, 'stat']);
     const b = await loadScanIndex(file, { cacheDir });
     expect(b.fromCache).toBe(true);
     expect(b.updates).toEqual(a.updates);
@@ -109,7 +109,7 @@ describe('scan cabinet queries and rules', () => {
     expect(selectUpdates(new ScanQuery(o.source), { kb: '2001' }).map((u) => u.revisionId)).toEqual([20]);
     expect(new ScanQuery(o.source).view(o.source.get(20)!).payload.map((p) => p.url)).toEqual(['http://127.0.0.1/d.cab']);
     o.close();
-    await writeFile(path.join(cacheDir, `${sha}.keys.json`), '{"revs":[1],');
+    await writeFile(path.join(cacheDir, `${sha}.keys.bin`), new Uint8Array([5, 0, 0, 0, 1]));
     const c = await loadScanIndex(file, { cacheDir });
     expect(c.fromCache).toBe(false);
     expect(c.updates).toEqual(a.updates);
