@@ -1,5 +1,6 @@
 // CAB/MSU benchmark: msu inspect vs cabextract on a generated 1 GB-class MSU, and MSZIP/LZX
 // extraction throughput vs cabextract. Run `npm run bench` (builds first). Needs cabextract.
+// `node bench/cab.mjs --extract-only` skips the 1 GB-class MSU (inspect) part.
 import { mkdirSync, rmSync, writeFileSync, existsSync, readFileSync, statSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
@@ -30,7 +31,7 @@ ${Array.from({ length: 8 }, (_, k) => `  <file name="c${i}_${k}.dll" destination
 // 1. A 1 GB-class MSU: stored outer cab; payload cab with 20,000 members (19,000 manifests
 //    in MSZIP folders of ~8,000 files as makecab splits them, 1,000 binaries stored).
 const bigMsu = path.join(out, 'Windows10.0-KB5999999-x64.msu');
-if (!existsSync(bigMsu)) {
+if (!process.argv.includes('--extract-only') && !existsSync(bigMsu)) {
   console.error('generating the 1 GB-class MSU (once; cached in bench/out)...');
   const mum = Buffer.from(`<?xml version="1.0" encoding="UTF-8"?><assembly xmlns="urn:schemas-microsoft-com:asm.v3" manifestVersion="1.0"><assemblyIdentity name="Package_for_RollupFix" version="26100.2894.1.5" processorArchitecture="amd64" language="neutral" publicKeyToken="${PKT}"/><package identifier="KB5999999" releaseType="Security Update" restart="possible"><parent buildCompare="EQ" serviceCompare="GE" revisionCompare="GE" integrate="separate" disposition="detect"><assemblyIdentity name="Microsoft-Windows-Foundation-Package" version="10.0.26100.1" processorArchitecture="amd64" language="neutral" publicKeyToken="${PKT}"/></parent></package></assembly>`);
   const manifests = [{ name: 'update.mum', data: mum }];
@@ -48,9 +49,9 @@ if (!existsSync(bigMsu)) {
   ] }] });
   writeFileSync(bigMsu, msu);
 }
-const msuSize = statSync(bigMsu).size;
-
-{
+const extractOnly = process.argv.includes('--extract-only');
+if (!extractOnly) {
+  const msuSize = statSync(bigMsu).size;
   const child = path.join(here, 'lib', 'inspect-child.mjs');
   const ours = best(3, () => { const r = measure('node', [child, bigMsu]); return { ...JSON.parse(r.stdout), ms: r.ms, rssMB: r.rssMB ?? JSON.parse(r.stdout).rssMB }; });
   const cli = best(3, () => measure('node', [msuBin, 'inspect', '--json', bigMsu]));
@@ -77,17 +78,20 @@ const TMPFS = existsSync('/dev/shm') ? '/dev/shm' : null;
 function extractBench(label, cabFile, root = out) {
   const size = statSync(cabFile).size;
   const a = path.join(root, `msu-bench-x-${label}-ours`), b = path.join(root, `msu-bench-x-${label}-cabextract`);
-  const ours = [], theirs = [];
+  // both check CFDATA checksums by default; `--no-checksum` shows what the check costs us
+  const ours = [], theirs = [], unchecked = [];
   for (let i = 0; i < 5; i++) {
     rmSync(a, { recursive: true, force: true });
     ours.push(measure('node', [msuBin, 'extract', cabFile, '-d', a]));
     rmSync(b, { recursive: true, force: true });
     theirs.push(measure('cabextract', ['-q', '-d', b, cabFile]));
+    rmSync(a, { recursive: true, force: true });
+    unchecked.push(measure('node', [msuBin, 'extract', '--no-checksum', cabFile, '-d', a]));
   }
   rmSync(a, { recursive: true, force: true }); rmSync(b, { recursive: true, force: true });
   const med = (runs) => runs.map((x) => x.ms).sort((x, y) => x - y)[Math.floor(runs.length / 2)];
-  const o = med(ours), t = med(theirs);
-  return { cabMB: size / 2 ** 20, msuMs: o, cabextractMs: t, ratio: t / o };
+  const o = med(ours), t = med(theirs), u = med(unchecked);
+  return { cabMB: size / 2 ** 20, msuMs: o, cabextractMs: t, ratio: t / o, noChecksumMs: u, checksumCost: o / u - 1 };
 }
 
 // 2. MSZIP: 250 MB of manifests and semi-compressible binaries.
@@ -135,19 +139,47 @@ if (existsSync(corpusCab)) {
   for (const span of cab.folders.slice(0, 100)) bytes += await decodeFolder(span, () => {});
   results.lzx.decoderMBps = bytes / 2 ** 20 / (Number(process.hrtime.bigint() - t0) / 1e9);
   await cab.close();
+  results.lzx.decoderChecksumCost = await decoderChecksumCost(lzxCab, 100);
+
 } else console.error('LZX: ../shared/corpus not found, skipped');
 
+results.mszip.decoderChecksumCost = await decoderChecksumCost(mszipCab);
+
+/**
+ * What checking CFDATA checksums costs the decoder, in process (no file writes, so the disk
+ * and other processes' I/O do not blur it): decode with and without, alternating, median of 9.
+ */
+async function decoderChecksumCost(file, maxFolders = Infinity) {
+  const cab = await Cabinet.openFile(file);
+  const spans = cab.folders.slice(0, maxFolders);
+  const run = async (verify) => {
+    const t0 = process.hrtime.bigint();
+    for (const span of spans) await decodeFolder(span, () => {}, { verify });
+    return Number(process.hrtime.bigint() - t0) / 1e6;
+  };
+  const on = [], off = [];
+  await run(true);
+  for (let i = 0; i < 9; i++) { on.push(await run(true)); off.push(await run(false)); }
+  await cab.close();
+  const med = (xs) => xs.sort((a, b) => a - b)[4];
+  return { onMs: med(on), offMs: med(off), cost: med(on) / med(off) - 1 };
+}
+
 const r = results;
-console.log(`
+const cost = (x) => `checksums cost ${fmt(x.checksumCost * 100, 1)} % (--no-checksum ${fmt(x.noChecksumMs, 0)} ms)`;
+const dcost = (x) => `decoder alone: checksums cost ${fmt(x.decoderChecksumCost.cost * 100, 1)} % (${fmt(x.decoderChecksumCost.onMs, 0)} vs ${fmt(x.decoderChecksumCost.offMs, 0)} ms)`;
+if (r.inspect) console.log(`
 msu inspect on a ${fmt(r.inspect.fileMB, 0)} MiB MSU (${r.inspect.members} payload members)
   msu inspect (CLI, incl. node start)   ${fmt(r.inspect.msuInspectCliMs, 0)} ms   peak RSS ${fmt(r.inspect.msuInspectCliRssMB, 0)} MB
   library call                          ${fmt(r.inspect.libraryMs, 0)} ms   read ${fmt(r.inspect.bytesRead / 2 ** 20, 2)} MiB (${fmt(r.inspect.fractionRead * 100, 3)} % of the file)
   cabextract -l (outer only)            ${fmt(r.inspect.cabextractListMs, 0)} ms   peak RSS ${fmt(r.inspect.cabextractListRssMB, 0)} MB
-  cabextract + cabextract -F update.mum ${fmt(r.inspect.cabextractPipelineMs, 0)} ms   ratio ${fmt(r.inspect.cabextractPipelineMs / r.inspect.msuInspectCliMs, 1)}x faster
-MSZIP extraction (${fmt(r.mszip.cabMB, 0)} MiB cab, 20,120 members), target >= 0.8x:
-  to disk   msu ${fmt(r.mszip.msuMs, 0)} ms, cabextract ${fmt(r.mszip.cabextractMs, 0)} ms, throughput ratio ${fmt(r.mszip.ratio, 2)}x${r.mszipTmpfs ? `
-  to tmpfs  msu ${fmt(r.mszipTmpfs.msuMs, 0)} ms, cabextract ${fmt(r.mszipTmpfs.cabextractMs, 0)} ms, throughput ratio ${fmt(r.mszipTmpfs.ratio, 2)}x` : ''}`);
+  cabextract + cabextract -F update.mum ${fmt(r.inspect.cabextractPipelineMs, 0)} ms   ratio ${fmt(r.inspect.cabextractPipelineMs / r.inspect.msuInspectCliMs, 1)}x faster`);
+console.log(`MSZIP extraction (${fmt(r.mszip.cabMB, 0)} MiB cab, 20,120 members), target >= 0.8x:
+  to disk   msu ${fmt(r.mszip.msuMs, 0)} ms, cabextract ${fmt(r.mszip.cabextractMs, 0)} ms, throughput ratio ${fmt(r.mszip.ratio, 2)}x; ${cost(r.mszip)}${r.mszipTmpfs ? `
+  to tmpfs  msu ${fmt(r.mszipTmpfs.msuMs, 0)} ms, cabextract ${fmt(r.mszipTmpfs.cabextractMs, 0)} ms, throughput ratio ${fmt(r.mszipTmpfs.ratio, 2)}x; ${cost(r.mszipTmpfs)}` : ''}
+  ${dcost(r.mszip)}`);
 if (r.lzx) console.log(`LZX:21 extraction (${fmt(r.lzx.cabMB, 0)} MiB cab), target >= 0.5x; decoder alone ${fmt(r.lzx.decoderMBps, 0)} MB/s:
-  to disk   msu ${fmt(r.lzx.msuMs, 0)} ms, cabextract ${fmt(r.lzx.cabextractMs, 0)} ms, throughput ratio ${fmt(r.lzx.ratio, 2)}x${r.lzxTmpfs ? `
-  to tmpfs  msu ${fmt(r.lzxTmpfs.msuMs, 0)} ms, cabextract ${fmt(r.lzxTmpfs.cabextractMs, 0)} ms, throughput ratio ${fmt(r.lzxTmpfs.ratio, 2)}x` : ''}`);
+  to disk   msu ${fmt(r.lzx.msuMs, 0)} ms, cabextract ${fmt(r.lzx.cabextractMs, 0)} ms, throughput ratio ${fmt(r.lzx.ratio, 2)}x; ${cost(r.lzx)}${r.lzxTmpfs ? `
+  to tmpfs  msu ${fmt(r.lzxTmpfs.msuMs, 0)} ms, cabextract ${fmt(r.lzxTmpfs.cabextractMs, 0)} ms, throughput ratio ${fmt(r.lzxTmpfs.ratio, 2)}x; ${cost(r.lzxTmpfs)}` : ''}
+  ${dcost(r.lzx)}`);
 writeFileSync(path.join(out, 'cab-results.json'), JSON.stringify(results, null, 2));

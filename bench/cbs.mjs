@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseComponentManifest } from '../dist/src/cbs/manifest.js';
 import { parseMum } from '../dist/src/cbs/mum.js';
-import { buildPlan } from '../dist/src/cbs/plan.js';
+import { buildPlan } from '../dist/src/plan/plan.js';
 import { buildSyntheticMsu, SAMPLE_OPTIONS } from '../dist/src/msu/synthetic.js';
 
 const argN = process.argv.indexOf('--manifests');

@@ -3,7 +3,7 @@
  * scripts, a human message, and (when known) the file it concerns. The CLI prints
  * `msu: <file>: <message>` and maps the class to an exit code; anything else is a bug.
  */
-export type ExitKind = 'input' | 'usage' | 'tool' | 'io' | 'mismatch' | 'unsupported' | 'runtime';
+export type ExitKind = 'input' | 'usage' | 'tool' | 'io' | 'mismatch' | 'unsupported' | 'runtime' | 'interrupted';
 
 export interface ErrorContext {
   /** File the problem is in (as the user named it, never resolved to an absolute path). */
@@ -100,7 +100,11 @@ export const EXIT = {
   tool: 5,
   io: 6,
   runtime: 7,
+  /** msu verify: nothing mismatched, but something could not be checked. */
+  unchecked: 8,
   internal: 70,
+  /** Stopped by SIGINT/SIGTERM (128 + SIGINT, as shells report it). */
+  interrupted: 130,
 } as const;
 
 export function exitCodeFor(err: unknown): number {
@@ -120,4 +124,11 @@ export function ioError(err: unknown, file: string, action = 'read'): MsuError {
     : e?.code === 'ENOSPC' ? 'no space left on device'
     : (e?.message ?? String(err));
   return new IoError(`E_IO_${e?.code ?? 'UNKNOWN'}`, `cannot ${action}: ${why}`, { file, cause: err });
+}
+
+/** The user stopped the command (Ctrl-C, SIGTERM); what was written so far says how far it got. */
+export class InterruptedError extends MsuError {
+  constructor(code: string, message: string, ctx: ErrorContext = {}) {
+    super(code, message, ctx, 'interrupted');
+  }
 }

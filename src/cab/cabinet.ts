@@ -1,14 +1,18 @@
+import { readdir } from 'node:fs/promises';
 import path from 'node:path';
-import { ioError, MsuError } from '../errors.js';
+import { FormatError, ioError, MsuError } from '../errors.js';
 import { FileSource, type ByteSource } from '../util/source.js';
-import { StagedDir } from '../util/fsout.js';
+import { byteString, safeRelativePath, showPath, StagedDir } from '../util/fsout.js';
 import { CabError, CFHEADER_FIXED, parseCfFiles, parseCfFolders, parseCfHeader } from './header.js';
 import { memberWriterFor, type OpenMember } from './member-writer.js';
 import { DecodeContext, decodeFolder, StoredFolderSource, type CabPart, type FolderSpan } from './folder.js';
 import {
-  cfhdrNEXT_CABINET, ifoldCONTINUED_FROM_PREV, ifoldCONTINUED_PREV_AND_NEXT, ifoldCONTINUED_TO_NEXT,
+  cfhdrNEXT_CABINET, cfhdrPREV_CABINET, ifoldCONTINUED_FROM_PREV, ifoldCONTINUED_PREV_AND_NEXT, ifoldCONTINUED_TO_NEXT,
   type CfFile, type CfHeader,
 } from './types.js';
+
+/** More parts than any real set has (the format's iCabinet is 16 bits; Windows media never split cabinets): a loop guard. */
+const MAX_SET_PARTS = 1000;
 
 /** A member as the set presents it: folder indexes are global across the cabinets of a set. */
 export interface CabEntry extends CfFile {
@@ -19,7 +23,10 @@ export interface CabEntry extends CfFile {
 export interface ExtractOptions {
   /** Only members for which this returns true. */
   filter?: (e: CabEntry) => boolean;
+  /** Check every non-zero CFDATA csum (default true): a mismatch is a CabError and nothing is written. */
   verifyChecksums?: boolean;
+  /** Replace regular files of the same name already in `dest` (default: refuse, naming them). */
+  overwrite?: boolean;
   /** Called after each member is written. */
   onProgress?: (done: number, total: number, name: string) => void;
 }
@@ -67,39 +74,90 @@ export class Cabinet {
     return this.parts[0]!.header;
   }
 
-  /** Open one cabinet from a source (any following cabinets of a set are not opened). */
+  /**
+   * Open one cabinet from a source. A cabinet that is part of a set (PREV_CABINET or
+   * NEXT_CABINET) is refused as incomplete: a source has no directory to find the others in.
+   */
   static async open(source: ByteSource): Promise<Cabinet> {
     const { part, files } = await readPart(source);
     return Cabinet.assemble([{ part, files }]);
   }
 
   /**
-   * Open a cabinet file; when it announces a next cabinet (NEXT_CABINET), the
-   * following cabinets of the set are opened from the same directory.
+   * Open a cabinet file and, when it is part of a set, every cabinet of the set: back through
+   * szCabinetPrev and on through szCabinetNext, each found in the same directory, by exact
+   * name or else case-insensitively (as cabextract finds them). Any cabinet of a set opens
+   * the whole set; a missing one is an error (E_CAB_SET_INCOMPLETE), never a partial listing.
    */
-  static async openFile(file: string, opts: { followSet?: boolean } = {}): Promise<Cabinet> {
+  static async openFile(file: string): Promise<Cabinet> {
     const parts: { part: CabPart; files: CfFile[] }[] = [];
-    let current = file;
-    try {
-      for (;;) {
-        const src = await FileSource.open(current);
-        const p = await readPart(src);
-        parts.push(p);
-        const next = p.part.header.szCabinetNext;
-        if (!(opts.followSet ?? true) || !(p.part.header.flags & cfhdrNEXT_CABINET) || !next) break;
-        if (next.includes('/') || next.includes('\\') || next === '..' || parts.length > 1000) {
-          throw new CabError(`next cabinet name ${JSON.stringify(next)} is not a plain file name`, current);
-        }
-        current = path.join(path.dirname(file), next);
+    const dir = path.dirname(file);
+    let listing: string[] | undefined;
+    const seen = new Set<string>();
+    const load = async (p: string): Promise<{ part: CabPart; files: CfFile[] }> => {
+      if (seen.has(p) || seen.size >= MAX_SET_PARTS) throw new CabError('the cabinet set names a cabinet twice (a loop) or has too many parts', p);
+      seen.add(p);
+      const src = await FileSource.open(p);
+      try {
+        return await readPart(src);
+      } catch (err) {
+        await src.close();
+        throw err;
       }
+    };
+    /** The file of the set's cabinet `name`, named by `from`: exact name first, else the one name that matches ignoring case. */
+    const locate = async (name: string, from: string, which: 'next' | 'previous'): Promise<string> => {
+      if (name === '' || name.includes('/') || name.includes('\\') || name === '.' || name === '..') {
+        throw new CabError(`${which} cabinet name ${JSON.stringify(name)} is not a plain file name`, from);
+      }
+      try {
+        listing ??= (await readdir(dir)).sort();
+      } catch (err) {
+        throw ioError(err, dir, 'list');
+      }
+      const hit = listing.includes(name) ? name : listing.find((n) => n.toLowerCase() === name.toLowerCase());
+      if (hit === undefined) {
+        throw new FormatError(
+          'E_CAB_SET_INCOMPLETE',
+          `incomplete cabinet set: the ${which} cabinet ${JSON.stringify(name)} is not in the same directory`,
+          { file: from },
+        );
+      }
+      return path.join(dir, hit);
+    };
+    try {
+      parts.push(await load(file));
+      for (let first = parts[0]!; first.part.header.flags & cfhdrPREV_CABINET; first = parts[0]!) {
+        parts.unshift(await load(await locate(first.part.header.szCabinetPrev ?? '', first.part.source.name, 'previous')));
+      }
+      for (let last = parts[parts.length - 1]!; last.part.header.flags & cfhdrNEXT_CABINET; last = parts[parts.length - 1]!) {
+        parts.push(await load(await locate(last.part.header.szCabinetNext ?? '', last.part.source.name, 'next')));
+      }
+      for (const p of parts) {
+        if (p.part.header.setID !== parts[0]!.part.header.setID) {
+          throw new CabError(`cabinet is not part of the same set as ${parts[0]!.part.source.name} (setID ${p.part.header.setID}, not ${parts[0]!.part.header.setID})`, p.part.source.name);
+        }
+      }
+      return Cabinet.assemble(parts);
     } catch (err) {
       for (const p of parts) await p.part.source.close();
       throw err;
     }
-    return Cabinet.assemble(parts);
   }
 
   private static assemble(parts: { part: CabPart; files: CfFile[] }[]): Cabinet {
+    const first = parts[0]!.part, last = parts[parts.length - 1]!.part;
+    const incomplete = (msg: string, file: string): never => {
+      throw new FormatError('E_CAB_SET_INCOMPLETE', `incomplete cabinet set: ${msg}`, { file });
+    };
+    if (first.header.flags & cfhdrPREV_CABINET) incomplete(`it continues a previous cabinet ${JSON.stringify(first.header.szCabinetPrev ?? '')}, which was not opened`, first.source.name);
+    if (parts[0]!.files.some((f) => f.iFolder === ifoldCONTINUED_FROM_PREV || f.iFolder === ifoldCONTINUED_PREV_AND_NEXT)) {
+      incomplete('files continue from a previous cabinet, which was not opened', first.source.name);
+    }
+    if (last.header.flags & cfhdrNEXT_CABINET) incomplete(`it continues in the next cabinet ${JSON.stringify(last.header.szCabinetNext ?? '')}, which was not opened`, last.source.name);
+    if (parts[parts.length - 1]!.files.some((f) => f.iFolder === ifoldCONTINUED_TO_NEXT || f.iFolder === ifoldCONTINUED_PREV_AND_NEXT)) {
+      incomplete('files continue in a next cabinet, which was not opened', last.source.name);
+    }
     const spans: FolderSpan[] = [];
     const entries: CabEntry[] = [];
     // A folder spans cabinets when a file crosses the boundary (CONTINUED_TO_NEXT in
@@ -149,12 +207,15 @@ export class Cabinet {
    * Bytes of one member: decodes its folder from the start and stops as soon as
    * the member is complete (folders reset only at their start, so that is the least work).
    */
-  async readFile(entry: CabEntry, opts: { verifyChecksums?: boolean } = {}): Promise<Uint8Array> {
+  async readFile(entry: CabEntry, opts: { /** default true */ verifyChecksums?: boolean } = {}): Promise<Uint8Array> {
     const span = this.folders[entry.folder];
     if (!span) throw new CabError(`member ${entry.name} refers to a missing folder`, this.name);
     if (entry.cbFile === 0) return new Uint8Array(0);
     const stored = this.storedSource(entry);
-    if (stored) return stored.read(0, entry.cbFile, entry.name);
+    if (stored) {
+      if (opts.verifyChecksums ?? true) await stored.verify(0, entry.cbFile);
+      return stored.read(0, entry.cbFile, entry.name);
+    }
     const out = new Uint8Array(entry.cbFile);
     const start = entry.uoffFolderStart, end = start + entry.cbFile;
     const produced = await decodeFolder(
@@ -163,7 +224,7 @@ export class Cabinet {
         const lo = Math.max(start, at), hi = Math.min(end, at + block.length);
         if (lo < hi) out.set(block.subarray(lo - at, hi - at), lo - start);
       },
-      { until: end, verify: opts.verifyChecksums, file: this.name },
+      { until: end, verify: opts.verifyChecksums ?? true, file: this.name },
     );
     if (produced < end) {
       throw new CabError(`member ${entry.name} ends at ${end} but folder ${span.index} holds only ${produced} bytes`, this.name);
@@ -223,7 +284,7 @@ export class Cabinet {
    * A member of a stored (uncompressed) folder as an in-place ByteSource, or null
    * when the member is compressed or its folder spans cabinets.
    */
-  storedSource(entry: CabEntry): ByteSource | null {
+  storedSource(entry: CabEntry): StoredFolderSource | null {
     const span = this.folders[entry.folder];
     if (!span || span.compression.method !== 'none' || span.segments.length !== 1) return null;
     const { part, folder } = span.segments[0]!;
@@ -236,7 +297,7 @@ export class Cabinet {
    */
   async extract(dest: string, opts: ExtractOptions = {}): Promise<ExtractResult> {
     const chosen = this.entries.filter((e) => (opts.filter ? opts.filter(e) : true));
-    const staged = await StagedDir.create(dest);
+    const staged = await StagedDir.create(dest, { overwrite: opts.overwrite });
     const result: ExtractResult = { files: [], bytes: 0 };
     try {
       const byFolder = new Map<number, CabEntry[]>();
@@ -246,11 +307,15 @@ export class Cabinet {
         byFolder.set(e.folder, list);
       }
       // Resolve every output path first: a hostile name fails before anything is decoded.
+      // Paths are byte strings (see byteString): a name without the UTF-8 flag goes to disk as its bytes.
       const paths = new Map<CabEntry, string>();
       const seen = new Map<string, CabEntry>();
       for (const e of chosen) {
-        const p = staged.pathForSync(e.name, this.name);
-        const key = p.toLowerCase();
+        const rel = e.nameBytes
+          ? safeRelativePath(Buffer.from(e.nameBytes).toString('latin1'), this.name, true)
+          : byteString(safeRelativePath(e.name, this.name));
+        const p = staged.pathForBytesSync(rel);
+        const key = e.nameBytes ? rel : showPath(rel).toLowerCase();
         if (seen.has(key)) {
           // Windows names are case-insensitive; the later entry wins, as with cabextract.
           paths.delete(seen.get(key)!);
@@ -259,7 +324,8 @@ export class Cabinet {
         paths.set(e, p);
       }
       let done = 0;
-      const writer = memberWriterFor(chosen.length, (p) => path.join(dest, path.relative(staged.staging, p)));
+      const stagingLen = staged.stagingBytes.length + 1;
+      const writer = memberWriterFor(chosen.length, (p) => path.join(dest, showPath(p.slice(stagingLen))));
       const context = new DecodeContext();
       try {
         for (const folderIndex of [...byFolder.keys()].sort((a, b) => a - b)) {
@@ -301,7 +367,7 @@ export class Cabinet {
               while (next < members.length && members[next]!.uoffFolderStart + members[next]!.cbFile <= blockEnd) next++;
               return writer.backpressure();
             },
-            { until: need, verify: opts.verifyChecksums, file: this.name, context },
+            { until: need, verify: opts.verifyChecksums ?? true, file: this.name, context },
           );
           if (produced < need) {
             const short = members.find((e) => e.uoffFolderStart + e.cbFile > produced)!;
@@ -317,7 +383,7 @@ export class Cabinet {
         await writer.abandon();
         throw err;
       }
-      await staged.commit([...paths.values()].map((p) => path.relative(staged.staging, p)));
+      await staged.commit();
       result.files.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
       return result;
     } catch (err) {

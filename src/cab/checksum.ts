@@ -4,12 +4,18 @@
  * first one highest. A CFDATA.csum covers cbData, cbUncomp, abReserve and the data.
  */
 export function csumCompute(data: Uint8Array, seed: number): number {
-  let csum = seed >>> 0;
+  let csum = seed | 0;
   const words = data.length >>> 2;
-  let p = 0;
-  for (let i = 0; i < words; i++, p += 4) {
-    csum ^= data[p]! | (data[p + 1]! << 8) | (data[p + 2]! << 16) | (data[p + 3]! << 24);
+  // checked on every extraction by default: whole words at a time, aligned ones through an
+  // Int32Array view (on a little-endian host), about three times the speed of byte loads
+  if (LITTLE_ENDIAN && (data.byteOffset & 3) === 0) {
+    const w = new Int32Array(data.buffer, data.byteOffset, words);
+    for (let i = 0; i < words; i++) csum ^= w[i]!;
+  } else {
+    const v = new DataView(data.buffer, data.byteOffset, data.length);
+    for (let i = 0, p = 0; i < words; i++, p += 4) csum ^= v.getInt32(p, true);
   }
+  const p = words << 2;
   let ul = 0;
   const rest = data.length & 3;
   if (rest === 3) ul = (data[p]! << 16) | (data[p + 1]! << 8) | data[p + 2]!;
@@ -17,6 +23,8 @@ export function csumCompute(data: Uint8Array, seed: number): number {
   else if (rest === 1) ul = data[p]!;
   return (csum ^ ul) >>> 0;
 }
+
+const LITTLE_ENDIAN = new Uint8Array(Uint32Array.of(1).buffer)[0] === 1;
 
 /** csum field value for a CFDATA block: data first, then the header fields after csum. */
 export function cfdataChecksum(headerAfterCsum: Uint8Array, data: Uint8Array): number {

@@ -285,6 +285,26 @@ export class StoredFolderSource implements ByteSource {
     throw new CabError(`offset ${at} is past the end of stored folder ${this.folder.index}`, this.part.source.name);
   }
 
+  /**
+   * Check the CFDATA checksums of the blocks that hold [offset, offset + length): a member
+   * read in place is verified without decoding the folder from its start.
+   */
+  async verify(offset: number, length: number): Promise<void> {
+    const end = this.offset + offset + length;
+    for (let at = this.offset + offset; at < end;) {
+      const b = await this.locate(at);
+      const raw = await this.part.source.read(b.hdr, this.hdrSize + b.size, 'CFDATA');
+      const csum = new ByteReader(raw, b.hdr).u32();
+      if (csum !== 0) {
+        const sum = cfdataChecksum(raw.subarray(4, this.hdrSize), raw.subarray(this.hdrSize));
+        if (sum !== csum) {
+          throw new CabError(`checksum mismatch: CFDATA csum is 0x${csum.toString(16)}, computed 0x${sum.toString(16)}`, this.part.source.name, `folder ${this.folder.index}, CFDATA at offset ${b.hdr}`);
+        }
+      }
+      at = b.start + b.size;
+    }
+  }
+
   async read(offset: number, length: number, what = 'data'): Promise<Uint8Array> {
     if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0 || offset + length > this.size) {
       throw new CabError(`truncated ${what}: needs ${length} bytes at offset ${offset}, member has ${this.size}`, this.name);

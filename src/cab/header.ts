@@ -13,6 +13,9 @@ export class CabError extends FormatError {
   }
 }
 
+/** Longest CFFILE.szName in the CAB specification, its NUL included. */
+export const CB_MAX_FILENAME = 256;
+
 /** Size of the fixed part of CFHEADER. */
 export const CFHEADER_FIXED = 36;
 
@@ -96,7 +99,14 @@ export function parseCfHeader(bytes: Uint8Array, fileSize: number, file?: string
   if (h.headerSize + folderBytes > coffFiles) {
     throw new CabError(`${cFolders} CFFOLDER entries do not fit before the CFFILE table at ${coffFiles}`, file);
   }
-  if (cFiles > 0 && coffFiles + cFiles * 17 > cbCabinet) {
+  // cabextract reads the CFFILE table right after the CFFOLDER table, the specification at
+  // coffFiles: a gap between the two could show one list to one tool and another list to
+  // another (libmspack's hidden-files.cab), so it is refused
+  if (coffFiles !== h.headerSize + folderBytes) {
+    throw new CabError(`CFFILE table offset ${coffFiles} is not where the CFFOLDER table ends (${h.headerSize + folderBytes}): entries could be hidden in the gap`, file);
+  }
+  if (cFiles === 0) throw new CabError('the cabinet holds no files (CFHEADER.cFiles is 0)', file);
+  if (coffFiles + cFiles * 17 > cbCabinet) {
     throw new CabError(`${cFiles} CFFILE entries cannot fit in a ${cbCabinet}-byte cabinet`, file);
   }
   return h;
@@ -150,7 +160,13 @@ function cachedFatDateTime(cache: Map<number, string | null>, date: number, time
   return v;
 }
 
-const utf8 = new TextDecoder('utf-8', { fatal: true });
+// not fatal: a flagged name that is not UTF-8 gets U+FFFD for the bad bytes and the rest of the cabinet still reads
+const utf8 = new TextDecoder('utf-8');
+
+/** Display form of a name without the UTF-8 flag: its code page is unknown, so bytes over 0x7F show as `\xNN`. */
+function escapeHigh(latin1: string): string {
+  return latin1.replace(/[\x80-\xff]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+}
 
 /** Parse the CFFILE table. `bytes` holds the cabinet from offset `base` on. */
 export function parseCfFiles(bytes: Uint8Array, base: number, h: CfHeader, folderCount: number, file?: string): CfFile[] {
@@ -177,14 +193,21 @@ export function parseCfFiles(bytes: Uint8Array, base: number, h: CfHeader, folde
       if (err instanceof Error) err.message = err.message.replace('CFFILE.szName', `CFFILE[${i}].szName`);
       throw err;
     }
+    // CB_MAX_FILENAME is 256 bytes with the NUL; cabextract refuses longer and empty names too
+    if (raw.length === 0 || raw.length > CB_MAX_FILENAME - 1) {
+      throw new CabError(`CFFILE ${i}: the name is ${raw.length === 0 ? 'empty' : `${raw.length} bytes long (at most ${CB_MAX_FILENAME - 1})`}`, file);
+    }
     let name: string;
-    if (attribs & _A_NAME_IS_UTF) {
-      try {
-        name = utf8.decode(raw);
-      } catch {
-        throw new CabError(`CFFILE ${i}: name is flagged UTF-8 but is not valid UTF-8`, file);
+    let nameBytes: Uint8Array | undefined;
+    if (attribs & _A_NAME_IS_UTF) name = utf8.decode(raw);
+    else {
+      name = asBuffer.toString('latin1', raw.byteOffset - bytes.byteOffset, raw.byteOffset - bytes.byteOffset + raw.length);
+      if (/[\x80-\xff]/.test(name)) {
+        // kept as bytes for the disk, as cabextract writes them
+        nameBytes = raw.slice();
+        name = escapeHigh(name);
       }
-    } else name = asBuffer.toString('latin1', raw.byteOffset - bytes.byteOffset, raw.byteOffset - bytes.byteOffset + raw.length);
+    }
     const special = iFolder >= ifoldCONTINUED_FROM_PREV && iFolder <= ifoldCONTINUED_PREV_AND_NEXT;
     if (!special && iFolder >= folderCount) {
       throw new CabError(`CFFILE ${i} (${JSON.stringify(name)}) refers to folder ${iFolder}, but the cabinet has ${folderCount}`, file);
@@ -192,7 +215,9 @@ export function parseCfFiles(bytes: Uint8Array, base: number, h: CfHeader, folde
     if (uoffFolderStart + cbFile > 0x7fffffff * 2) {
       throw new CabError(`CFFILE ${i} (${JSON.stringify(name)}): offset ${uoffFolderStart} + size ${cbFile} is absurd`, file);
     }
-    files.push({ index: i, name, cbFile, uoffFolderStart, iFolder, date, time, attribs, modified: cachedFatDateTime(times, date, time) });
+    const entry: CfFile = { index: i, name, cbFile, uoffFolderStart, iFolder, date, time, attribs, modified: cachedFatDateTime(times, date, time) };
+    if (nameBytes) entry.nameBytes = nameBytes;
+    files.push(entry);
   }
   return files;
 }

@@ -13,11 +13,13 @@
 import { closeSync, futimesSync, openSync, writeSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import { IoError, ioError } from '../errors.js';
+import { fsPath } from '../util/fsout.js';
 
 /** Members up to this size are written in one piece; larger ones stream. */
 const SMALL = 64 << 10;
 
 export interface OpenMember {
+  /** A byte string (src/util/fsout.ts byteString): names that are not UTF-8 reach the disk as their bytes. */
   readonly path: string;
   readonly size: number;
   readonly mtime: Date | undefined;
@@ -86,7 +88,7 @@ export class SyncMemberWriter implements MemberWriter {
   data(m: OpenMember, data: Uint8Array): void {
     if (m.chunks) return gather(m, data);
     try {
-      m.fd ??= openSync(m.path, 'w');
+      m.fd ??= openSync(fsPath(m.path), 'w');
       writeAll(m.fd, data);
     } catch (err) {
       throw ioError(err, this.show(m.path), 'write');
@@ -106,7 +108,7 @@ export class SyncMemberWriter implements MemberWriter {
     if (m.chunks) {
       const body = joined(m.chunks);
       m.chunks = undefined;
-      m.fd = openSync(m.path, 'w');
+      m.fd = openSync(fsPath(m.path), 'w');
       try {
         writeAll(m.fd, body);
       } catch (e) {
@@ -114,7 +116,7 @@ export class SyncMemberWriter implements MemberWriter {
         throw e;
       }
     }
-    m.fd ??= openSync(m.path, 'w');
+    m.fd ??= openSync(fsPath(m.path), 'w');
     const fd = m.fd;
     m.fd = undefined;
     closeWithTime(fd, m.mtime);
@@ -137,7 +139,7 @@ export class SyncMemberWriter implements MemberWriter {
 /**
  * One batch for the worker: small files packed in `buf`, and the operations in order, as
  * rows of five numbers [kind, stream id, offset in buf, length, mtime ms or NaN] plus the
- * paths of `file` and `open` rows joined with NUL (names never hold one). Flat arrays clone
+ * paths of `file` and `open` rows joined with NUL (names never hold one), as byte strings. Flat arrays clone
  * in one copy; 20,000 small objects would not.
  */
 const OP_FILE = 0, OP_OPEN = 1, OP_WRITE = 2, OP_CLOSE = 3;
@@ -175,11 +177,11 @@ parentPort.on('message', (msg) => {
       const kind = ops[i], id = ops[i + 1], off = ops[i + 2], len = ops[i + 3], mtime = Number.isNaN(ops[i + 4]) ? null : ops[i + 4];
       path = kind === 0 || kind === 1 ? paths[p++] : names.get(id);
       if (kind === 0) {
-        const fd = fs.openSync(path, 'w');
+        const fd = fs.openSync(Buffer.from(path, 'latin1'), 'w');
         try { writeAll(fd, buf, off, len); } catch (e) { fs.closeSync(fd); throw e; }
         done(fd, mtime);
       } else if (kind === 1) {
-        fds.set(id, fs.openSync(path, 'w'));
+        fds.set(id, fs.openSync(Buffer.from(path, 'latin1'), 'w'));
         names.set(id, path);
       } else if (kind === 2) {
         writeAll(fds.get(id), buf, off, len);

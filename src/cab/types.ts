@@ -77,7 +77,13 @@ export interface CfFolder {
 export interface CfFile {
   /** Position in the CFFILE table. */
   index: number;
+  /**
+   * The name as text: decoded UTF-8 when flagged _A_NAME_IS_UTF (invalid sequences become
+   * U+FFFD, as cabextract does); otherwise the bytes, with each byte over 0x7F shown as `\xNN`.
+   */
   name: string;
+  /** The name's raw bytes when it has the UTF-8 flag clear and bytes over 0x7F: what is written to disk. */
+  nameBytes?: Uint8Array;
   cbFile: number;
   uoffFolderStart: number;
   iFolder: number;

@@ -183,61 +183,99 @@ export function buildCabinet(opts: CabWriteOptions): Uint8Array {
 }
 
 /**
- * Build a cabinet set: CFDATA blocks are dealt out so that each cabinet holds at
- * most `blocksPerCabinet` of them. A file that crosses a boundary continues its
- * folder in the next cabinet (CONTINUED_TO_NEXT / CONTINUED_FROM_PREV); the folder
- * then ends with that file and the next files start a new folder, so a continued
- * folder only ever holds the continued file, which is what readers such as
- * cabextract expect when they join the folders.
+ * Build a cabinet set the way Microsoft's tools split one (the CAB specification's
+ * convention, which cabextract and 7-Zip follow): CFDATA blocks are laid out until a cabinet
+ * holds `cabinetDataSize` bytes of CFDATA (headers included); the block that does not fit is
+ * split at the boundary, its first piece with cbUncomp 0 ("continued in the next cabinet")
+ * and the rest at the start of the next cabinet, where the folder goes on as that cabinet's
+ * first folder. A file of a folder that spans cabinets is listed in each cabinet from the
+ * folder's first to the one holding its last byte: CONTINUED_TO_NEXT in the first,
+ * CONTINUED_FROM_PREV in the last, CONTINUED_PREV_AND_NEXT in between. A folder only ever
+ * continues through a split block, so some file always crosses the boundary and says that
+ * the folder goes on.
  */
-export function buildCabinetSet(opts: CabWriteOptions & { blocksPerCabinet: number; names: string[] }): Uint8Array[] {
-  type Piece = { typeCompress: number; blocks: Block[]; start: number; end: number; files: FolderOut['files'] };
-  const cabs: Piece[][] = [[]];
-  let room = opts.blocksPerCabinet;
-  const deal = (enc: FolderOut) => {
-    let pos = 0;
-    let i = 0;
-    while (i < enc.blocks.length) {
-      if (room === 0) { cabs.push([]); room = opts.blocksPerCabinet; }
-      const take = enc.blocks.slice(i, i + room);
-      const len = take.reduce((n, b) => n + b.cbUncomp, 0);
-      cabs[cabs.length - 1]!.push({ typeCompress: enc.typeCompress, blocks: take, start: pos, end: pos + len, files: enc.files });
-      pos += len; i += take.length; room -= take.length;
-    }
-  };
-  for (const folder of opts.folders) {
-    let remaining = folder.files;
-    while (remaining.length > 0) {
-      const whole = encodeFolder({ ...folder, files: remaining });
-      const fits = room === 0 ? 0 : room;
-      if (whole.blocks.length <= fits) { deal(whole); break; }
-      // The file holding the boundary ends this folder; the rest starts a new one.
-      const boundary = fits * CFDATA_MAX_UNCOMP;
-      let k = whole.files.findIndex(({ f, offset }) => offset + f.data.length > boundary);
-      if (k < 0) k = whole.files.length - 1;
-      deal(encodeFolder({ ...folder, files: remaining.slice(0, k + 1) }));
-      remaining = remaining.slice(k + 1);
-      if (room > 0 && remaining.length > 0) { cabs.push([]); room = opts.blocksPerCabinet; }
-    }
-  }
-  if (cabs[cabs.length - 1]!.length === 0) cabs.pop();
-  if (cabs.length > opts.names.length) throw new UsageError(`cabinet set needs ${cabs.length} names, got ${opts.names.length}`);
+export function buildCabinetSet(opts: CabWriteOptions & { cabinetDataSize: number; names: string[] }): Uint8Array[] {
   const n = normalise(opts);
+  const hdr = 8 + n.reserve.data;
+  if (!Number.isSafeInteger(opts.cabinetDataSize) || opts.cabinetDataSize < 2 * (hdr + 1)) {
+    throw new UsageError(`cabinetDataSize ${opts.cabinetDataSize} is too small (at least ${2 * (hdr + 1)} bytes)`);
+  }
+  /** One folder's blocks (or pieces of blocks) in one cabinet; `first`..`last` index the folder's blocks touched. */
+  type Piece = { folder: number; blocks: Block[]; first: number; last: number };
+  const cabs: Piece[][] = [[]];
+  let room = opts.cabinetDataSize;
+  const enc = opts.folders.map(encodeFolder);
+  enc.forEach((f, fi) => {
+    if (room < hdr + 1) { cabs.push([]); room = opts.cabinetDataSize; }
+    let piece: Piece = { folder: fi, blocks: [], first: 0, last: -1 };
+    cabs[cabs.length - 1]!.push(piece);
+    f.blocks.forEach((b, bi) => {
+      let data = b.data;
+      const more = bi < f.blocks.length - 1;
+      for (;;) {
+        // a whole block must leave room for a piece of the next one, so that the folder
+        // never continues at a block boundary, where no file would say it goes on
+        if (hdr + data.length + (more ? hdr + 1 : 0) <= room || data.length < 2) {
+          piece.blocks.push({ data, cbUncomp: b.cbUncomp });
+          piece.last = bi;
+          room -= hdr + data.length;
+          break;
+        }
+        const take = Math.min(data.length - 1, room - hdr);
+        if (take >= 1) {
+          piece.blocks.push({ data: data.subarray(0, take), cbUncomp: 0 });
+          piece.last = bi;
+          data = data.subarray(take);
+        }
+        cabs.push([]);
+        room = opts.cabinetDataSize;
+        piece = { folder: fi, blocks: [], first: bi, last: bi };
+        cabs[cabs.length - 1]!.push(piece);
+      }
+    });
+  });
+  if (cabs.length > opts.names.length) throw new UsageError(`cabinet set needs ${cabs.length} names, got ${opts.names.length}`);
+  // uncompressed start of each block, per folder
+  const starts = enc.map((f) => {
+    const out = [0];
+    for (const b of f.blocks) out.push(out[out.length - 1]! + b.cbUncomp);
+    return out;
+  });
+  // A file is listed from the cabinet its folder starts in to the one holding its last byte:
+  // cabextract takes the files of a folder that spans cabinets from the cabinet where the
+  // folder starts, and ignores ones first listed later (libmspack's multi-part test cabinets
+  // list every file of a spanning folder in every cabinet of it).
+  const folderFrom = new Map<number, number>();
+  const spans = new Map<CabWriteFile, { from: number; to: number }>();
+  cabs.forEach((pieces, ci) => {
+    for (const p of pieces) {
+      if (!folderFrom.has(p.folder)) folderFrom.set(p.folder, ci);
+      const st = starts[p.folder]!;
+      const lo = st[p.first]!, hi = st[p.last + 1] ?? lo;
+      const lastPiece = p.last === enc[p.folder]!.blocks.length - 1;
+      for (const { f, offset } of enc[p.folder]!.files) {
+        const end = offset + f.data.length;
+        const inside = f.data.length === 0 ? offset >= lo && (offset < hi || (offset === hi && lastPiece)) : offset < hi && end > lo;
+        if (!inside) continue;
+        const s = spans.get(f);
+        if (!s) spans.set(f, { from: folderFrom.get(p.folder)!, to: ci });
+        else if (f.data.length > 0) s.to = ci;
+      }
+    }
+  });
   return cabs.map((pieces, ci) => {
     const rows: Parameters<typeof layout>[1] = [];
     pieces.forEach((p, li) => {
-      for (const { f, offset } of p.files) {
-        const end = offset + f.data.length;
-        const inside = (offset >= p.start && offset < p.end) || (f.data.length === 0 && offset === p.start);
-        if (!inside && !(offset < p.end && end > p.start)) continue;
-        const fromPrev = offset < p.start;
-        const toNext = end > p.end;
+      for (const { f, offset } of enc[p.folder]!.files) {
+        const s = spans.get(f);
+        if (!s || ci < s.from || ci > s.to) continue;
+        const fromPrev = ci > s.from, toNext = ci < s.to;
         const iFolder = fromPrev && toNext ? ifoldCONTINUED_PREV_AND_NEXT : fromPrev ? ifoldCONTINUED_FROM_PREV : toNext ? ifoldCONTINUED_TO_NEXT : li;
         rows.push({ name: f.name, size: f.data.length, offset, iFolder, modified: f.modified ?? '2020-01-01T00:00:00', attribs: f.attribs ?? _A_ARCH });
       }
     });
     return layout(
-      pieces.map((p) => ({ typeCompress: p.typeCompress, blocks: p.blocks })),
+      pieces.map((p) => ({ typeCompress: enc[p.folder]!.typeCompress, blocks: p.blocks })),
       rows,
       { ...n, iCabinet: ci, prev: ci > 0 ? opts.names[ci - 1] : undefined, next: ci < cabs.length - 1 ? opts.names[ci + 1] : undefined },
     );

@@ -11,8 +11,9 @@ import type { CixBasis, CixFile, CixHash, ContainerIndex } from './cix.js';
  * raw: Source is RAW. baseless: a delta with no Basis (applied to empty).
  * file: a delta on another File of this index. external: a delta on a file known by length + hash.
  * location: a delta on a file found through a DeltaBasisSearch Location.
+ * copy: no Source, only `<Basis file="N"/>`: the File is a copy of File N (same length and hash).
  */
-export type BasisKind = 'raw' | 'baseless' | 'file' | 'external' | 'location';
+export type BasisKind = 'raw' | 'baseless' | 'file' | 'external' | 'location' | 'copy';
 
 /** Why a chain cannot be resolved inside the container. */
 export type ChainEnd = 'ok' | 'cycle' | 'dangling';
@@ -31,7 +32,8 @@ export interface FileChain {
   chainTruncated?: boolean;
   /**
    * Delta applications needed to rebuild this File: 0 for RAW, 1 for a baseless / external / location
-   * delta, 1 + the basis File's depth for a chained delta. Absent when the chain is broken.
+   * delta, 1 + the basis File's depth for a chained delta, the basis File's depth for a copy (a copy
+   * applies nothing). Absent when the chain is broken.
    */
   depth?: number;
   end: ChainEnd;
@@ -49,6 +51,7 @@ export type DeltaProblem =
   | { kind: 'dangling-basis'; file: number; basis: number }
   | { kind: 'dangling-location'; file: number; loc: number }
   | { kind: 'no-source'; file: number }
+  | { kind: 'copy-differs'; file: number; basis: number }
   | { kind: 'source-out-of-range'; file: number; offset: number; length: number; psfSize: number }
   | { kind: 'overlapping-sources'; files: [number, number]; ranges: [[number, number], [number, number]] };
 
@@ -85,6 +88,8 @@ export interface DeltaReport {
   /** Per Source@type, keys sorted. */
   sourceTypes: Record<string, SourceTypeTotal>;
   kinds: Record<BasisKind, number>;
+  /** Files rebuilt by applying a delta (baseless, chained, external or location): copies and RAW files apply none. */
+  deltaApplications: number;
   /** Files per chain depth ("0", "1", ...), only for resolvable chains. */
   depths: Record<string, number>;
   maxDepth: number;
@@ -110,6 +115,7 @@ export function splitCixName(name: string): { component: string; subfolder: stri
 }
 
 function directKind(f: CixFile): BasisKind {
+  if (!f.source && f.basis?.file !== undefined) return 'copy';
   if (!f.source || f.source.type.toUpperCase() === 'RAW') return 'raw';
   const b: CixBasis | undefined = f.basis;
   if (!b) return 'baseless';
@@ -162,7 +168,7 @@ export function analyzeDeltas(cix: ContainerIndex, opts: { psfSize?: number } = 
       path.push(cur);
       const f = byId.get(cur)!;
       const kind = directKind(f);
-      if (kind !== 'file') {
+      if (kind !== 'file' && kind !== 'copy') {
         path.pop();
         tail = { depth: kind === 'raw' ? 0 : 1, end: 'ok', rootKind: kind, rootId: cur };
         resolved.set(cur, tail);
@@ -178,14 +184,15 @@ export function analyzeDeltas(cix: ContainerIndex, opts: { psfSize?: number } = 
       }
       cur = next;
     }
-    // Unwind: everything left on the path chains onto `tail`.
+    // Unwind: everything left on the path chains onto `tail`; a delta adds one application, a copy none.
     for (let i = path.length - 1; i >= 0; i--) {
       const t: Resolved = tail!;
+      const step = directKind(byId.get(path[i]!)!) === 'copy' ? 0 : 1;
       const r: Resolved = {
         end: t.end,
         rootKind: t.rootKind,
         rootId: t.rootId,
-        ...(t.depth === undefined ? {} : { depth: t.depth + 1 }),
+        ...(t.depth === undefined ? {} : { depth: t.depth + step }),
       };
       resolved.set(path[i]!, r);
       tail = r;
@@ -194,7 +201,7 @@ export function analyzeDeltas(cix: ContainerIndex, opts: { psfSize?: number } = 
 
   const files: FileChain[] = [];
   const sourceTypes: Record<string, SourceTypeTotal> = {};
-  const kinds: Record<BasisKind, number> = { raw: 0, baseless: 0, file: 0, external: 0, location: 0 };
+  const kinds: Record<BasisKind, number> = { raw: 0, baseless: 0, file: 0, external: 0, location: 0, copy: 0 };
   const depths: Record<string, number> = {};
   let maxDepth = 0;
   for (const id of ids) {
@@ -203,7 +210,7 @@ export function analyzeDeltas(cix: ContainerIndex, opts: { psfSize?: number } = 
     const kind = directKind(f);
     const chain: number[] = [];
     let chainTruncated = false;
-    if (kind === 'file') {
+    if (kind === 'file' || kind === 'copy') {
       const seen = new Set<number>([id]);
       for (let n = f.basis!.file; n !== undefined && !seen.has(n); ) {
         if (chain.length === CHAIN_LIST_MAX) {
@@ -213,7 +220,7 @@ export function analyzeDeltas(cix: ContainerIndex, opts: { psfSize?: number } = 
         chain.push(n);
         seen.add(n);
         const g = byId.get(n);
-        n = g && directKind(g) === 'file' ? g.basis!.file : undefined;
+        n = g && (directKind(g) === 'file' || directKind(g) === 'copy') ? g.basis!.file : undefined;
       }
     }
     const { component, subfolder } = splitCixName(f.name);
@@ -236,12 +243,18 @@ export function analyzeDeltas(cix: ContainerIndex, opts: { psfSize?: number } = 
       depths[String(r.depth)] = (depths[String(r.depth)] ?? 0) + 1;
       maxDepth = Math.max(maxDepth, r.depth);
     }
-    const type = f.source?.type ?? '(none)';
+    const type = f.source?.type ?? (kind === 'copy' ? '(copy)' : '(none)');
     const t = (sourceTypes[type] ??= { files: 0, sourceBytes: 0, targetBytes: 0 });
     t.files++;
     t.sourceBytes += f.source?.length ?? 0;
     t.targetBytes += f.length;
-    if (!f.source) problems.push({ kind: 'no-source', file: id });
+    if (!f.source && kind !== 'copy') problems.push({ kind: 'no-source', file: id });
+    if (kind === 'copy') {
+      const b = byId.get(f.basis!.file!);
+      // A copy repeats its Basis: the same length, and the same hash when both give one.
+      const differs = b !== undefined && (b.length !== f.length || (f.hash !== undefined && b.hash !== undefined && (f.hash.alg.toUpperCase() !== b.hash.alg.toUpperCase() || f.hash.value !== b.hash.value)));
+      if (differs) problems.push({ kind: 'copy-differs', file: id, basis: b.id });
+    }
     if (kind === 'location' || (kind === 'external' && f.basis!.loc !== undefined)) {
       if (!locs.has(f.basis!.loc!)) problems.push({ kind: 'dangling-location', file: id, loc: f.basis!.loc! });
     }
@@ -255,6 +268,7 @@ export function analyzeDeltas(cix: ContainerIndex, opts: { psfSize?: number } = 
     ...(opts.psfSize === undefined ? {} : { psfSize: opts.psfSize }),
     sourceTypes: sortRecord(sourceTypes),
     kinds,
+    deltaApplications: kinds.baseless + kinds.file + kinds.external + kinds.location,
     depths: sortRecord(depths, (a, b) => Number(a) - Number(b)),
     maxDepth,
     sharedRanges,
@@ -359,6 +373,8 @@ export function describeProblem(p: DeltaProblem): string {
       return `File ${p.file}: Basis loc ${p.loc} is not a DeltaBasisSearch Location`;
     case 'no-source':
       return `File ${p.file}: no Delta/Source`;
+    case 'copy-differs':
+      return `File ${p.file}: a copy of Basis File ${p.basis}, but its length or hash differs from that File`;
     case 'source-out-of-range':
       return `File ${p.file}: Source ${p.offset}+${p.length} ends past the PSF (${p.psfSize} bytes)`;
     case 'overlapping-sources':

@@ -20,7 +20,7 @@ export * from './cix.js';
 export * from './chains.js';
 export * from './catalog.js';
 export * from './catalog-writer.js';
-export * from './plan-types.js';
+export * from './filehashes.js';
 
 export type CbsFileKind = 'mum' | 'manifest' | 'ses' | 'pkgprops';
 

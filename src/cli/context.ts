@@ -7,27 +7,62 @@ export interface CliContext {
   stderr: Writable;
   /** Global --debug: stack traces on errors. */
   debug: boolean;
+  /** stderr is a terminal: progress is one live line there, not a line per event. */
+  readonly live: boolean;
   /** Exit code a command wants when it did not throw (e.g. 1 for "plans differ"). */
   exitCode: number;
+  /** Set when stdout was closed by its reader (`msu … | head`): further output is dropped (src/cli/main.ts). */
+  stdoutClosed: boolean;
   print(text: string): void;
   printJson(value: unknown): void;
   /** Progress line on stderr, only when stderr is a TTY (never pollutes --json or pipes). */
   progress(text: string): void;
+  /**
+   * Something happened that is worth a line: on a TTY it replaces the live line (not
+   * throttled), without one it is printed as a plain line on stderr (CI logs, pipes).
+   */
+  event(text: string): void;
+  /** Remove the live line, if one is shown. print, printJson, info and warn do it themselves. */
+  clearProgress(): void;
+  /** A note on stderr (`msu: TEXT`), e.g. the deadlines a run starts with. */
+  info(text: string): void;
   warn(text: string): void;
 }
 
 export function makeContext(stdout: Writable, stderr: Writable): CliContext {
-  const isTty = Boolean((stderr as NodeJS.WriteStream).isTTY);
+  const tty = stderr as NodeJS.WriteStream;
+  const isTty = Boolean(tty.isTTY);
   let lastProgress = 0;
-  return {
+  // the one place that knows whether a live line is on screen: everything that prints clears it
+  // first, so a progress line never runs into the output ("…k4_f99.txtextracted 600 file(s)")
+  let shown = false;
+  const clear = (): void => {
+    if (!shown) return;
+    shown = false;
+    stderr.write('\r\x1b[2K');
+  };
+  const show = (text: string): void => {
+    // a line wider than the terminal wraps, and \r then only returns to its last row
+    const width = (tty.columns ?? 80) - 1;
+    const line = text.length > width ? text.slice(0, Math.max(0, width - 1)) + '…' : text;
+    stderr.write(`\r\x1b[2K${line}`);
+    shown = line.length > 0;
+  };
+  const ctx: CliContext = {
     stdout,
     stderr,
     debug: false,
+    live: isTty,
     exitCode: 0,
+    stdoutClosed: false,
     print(text) {
+      if (ctx.stdoutClosed) return;
+      clear();
       stdout.write(text.endsWith('\n') ? text : text + '\n');
     },
     printJson(value) {
+      if (ctx.stdoutClosed) return;
+      clear();
       stdout.write(canonicalJson(value));
     },
     progress(text) {
@@ -35,11 +70,21 @@ export function makeContext(stdout: Writable, stderr: Writable): CliContext {
       const now = Date.now();
       if (now - lastProgress < 100) return;
       lastProgress = now;
-      stderr.write(`\r\x1b[2K${text}`);
+      show(text);
+    },
+    event(text) {
+      if (isTty) show(text);
+      else stderr.write(text + '\n');
+    },
+    clearProgress: clear,
+    info(text) {
+      clear();
+      stderr.write(`msu: ${text}\n`);
     },
     warn(text) {
-      if (isTty) stderr.write('\r\x1b[2K');
+      clear();
       stderr.write(`msu: warning: ${text}\n`);
     },
   };
+  return ctx;
 }

@@ -1,6 +1,6 @@
 import type { Writable } from 'node:stream';
 import { Command, CommanderError } from 'commander';
-import { exitCodeFor, EXIT, MsuError } from '../errors.js';
+import { exitCodeFor, EXIT, ioError, MsuError } from '../errors.js';
 import { makeContext, type CliContext } from './context.js';
 import { commands } from './commands/index.js';
 import { VERSION } from '../version.js';
@@ -34,11 +34,25 @@ export async function main(
   stderr: NodeJS.WritableStream & Writable = process.stderr,
 ): Promise<number> {
   const ctx = makeContext(stdout, stderr);
+  // A reader that stops early (`msu run dism --dry-run | head`) closes the pipe: EPIPE is its way of
+  // saying "enough", not a failure, so output stops quietly; any other stdout error is an I/O error.
+  let stdoutError: NodeJS.ErrnoException | undefined;
+  stdout.on('error', (err: NodeJS.ErrnoException) => {
+    ctx.stdoutClosed = true;
+    if (err.code !== 'EPIPE') stdoutError ??= err;
+  });
   const program = buildProgram(ctx);
   try {
     await program.parseAsync(argv);
+    // a failed write reports its error on a later tick: let it arrive before deciding the exit code
+    await new Promise((resolve) => setImmediate(resolve));
+    if (stdoutError) {
+      stderr.write(`msu: ${ioError(stdoutError, 'standard output', 'write').describe()}\n`);
+      return EXIT.io;
+    }
     return ctx.exitCode;
   } catch (err) {
+    ctx.clearProgress();
     if (err instanceof CommanderError) {
       // --help and --version end up here with exit code 0
       return err.exitCode === 0 ? EXIT.ok : EXIT.usage;

@@ -163,6 +163,8 @@ export interface InfDdInstall {
   services: InfServiceInstall[];
   /** `Include=` system INFs this section pulls in. */
   includes: string[];
+  /** Architectures whose Models lines reach this section (an `.NTarm` section serves ARM32 only). */
+  archs: InfArch[];
   line: number;
 }
 
@@ -224,56 +226,79 @@ export function decodeInf(bytes: Uint8Array): { text: string; encoding: InfEncod
   }
 }
 
-interface RawLine {
-  line: number;
-  text: string;
+/**
+ * Input limits. SetupAPI itself caps a string built from %strkey% tokens at 4096 characters
+ * (SetupGetStringField remarks), so a longer expansion is never a working INF; the byte and
+ * line caps keep hostile input linear and bounded (the largest real INFs are a few MiB and
+ * well under 500,000 lines).
+ */
+export const MAX_INF_BYTES = 16 * 1024 * 1024;
+export const MAX_INF_LINES = 500_000;
+export const MAX_INF_FIELDS = 2_000_000;
+export const MAX_EXPANDED_CHARS = 4096;
+
+/**
+ * Next index of `ch` at or after `from`, remembering the last answer so that a scan over a
+ * line stays linear (indexOf from every position would be quadratic on a hostile line).
+ */
+function seeker(text: string, ch: string): (from: number) => number {
+  let at = -2;
+  return (from) => {
+    if (at === -1 || (at >= from && at !== -2)) return at;
+    at = text.indexOf(ch, from);
+    return at;
+  };
 }
 
 /** Strip a comment (outside quotes) and report whether a quote was left open. */
 function stripComment(text: string): { code: string; openQuote: boolean } {
+  const nextQuote = seeker(text, '"');
+  const nextSemi = seeker(text, ';');
   let inQuote = false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text[i];
-    if (c === '"') inQuote = !inQuote; // `""` toggles twice: stays consistent
-    else if (c === ';' && !inQuote) return { code: text.slice(0, i), openQuote: false };
+  let i = 0;
+  for (;;) {
+    const q = nextQuote(i);
+    const semi = nextSemi(i);
+    if (!inQuote && semi >= 0 && (q < 0 || semi < q)) return { code: text.slice(0, semi), openQuote: false };
+    if (q < 0) return { code: text, openQuote: inQuote };
+    inQuote = !inQuote; // `""` toggles twice: stays consistent
+    i = q + 1;
   }
-  return { code: text, openQuote: inQuote };
 }
 
-/** Join `\` continuations; comments removed; line number of the first physical line kept. */
-function logicalLines(text: string, file: string | undefined): RawLine[] {
-  const physical = text.split(/\r\n|\n|\r/);
-  const out: RawLine[] = [];
-  let pending: RawLine | undefined;
-  for (let i = 0; i < physical.length; i++) {
-    const { code, openQuote } = stripComment(physical[i] ?? '');
-    if (openQuote) throw new InfError('unterminated quoted string', file, i + 1);
-    let body = code.trimEnd();
-    const continues = body.endsWith('\\') && !/^\s*\[/.test(body);
-    if (continues) body = body.slice(0, -1);
-    if (pending) pending.text += ' ' + body.trim();
-    else pending = { line: i + 1, text: body };
-    if (!continues) {
-      out.push(pending);
-      pending = undefined;
+/** Indexes of the separators `sep` outside quotes (one linear pass), at most `max` of them. */
+function unquotedIndexes(text: string, sep: string, first: boolean, max = Infinity): number[] {
+  const out: number[] = [];
+  const nextQuote = seeker(text, '"');
+  const nextSep = seeker(text, sep);
+  let inQuote = false;
+  let i = 0;
+  for (;;) {
+    const q = nextQuote(i);
+    const c = nextSep(i);
+    if (c < 0) return out;
+    if (q >= 0 && q < c) {
+      inQuote = !inQuote;
+      i = q + 1;
+      continue;
     }
+    if (!inQuote) {
+      out.push(c);
+      if (first || out.length > max) return out;
+    }
+    i = c + 1;
   }
-  if (pending) out.push(pending);
-  return out;
 }
 
-/** Split on commas outside quotes; fields trimmed, quotes kept. */
-function splitFields(text: string): string[] {
+/** Split on commas outside quotes; fields trimmed, quotes kept. Undefined when there are more than `max` fields. */
+function splitFields(text: string, max = Infinity): string[] | undefined {
   const fields: string[] = [];
-  let inQuote = false;
   let start = 0;
-  for (let i = 0; i < text.length; i++) {
-    const c = text[i];
-    if (c === '"') inQuote = !inQuote;
-    else if (c === ',' && !inQuote) {
-      fields.push(text.slice(start, i).trim());
-      start = i + 1;
-    }
+  const commas = unquotedIndexes(text, ',', false, max);
+  if (commas.length >= max) return undefined;
+  for (const c of commas) {
+    fields.push(text.slice(start, c).trim());
+    start = c + 1;
   }
   fields.push(text.slice(start).trim());
   return fields;
@@ -281,29 +306,30 @@ function splitFields(text: string): string[] {
 
 /** Index of the first `=` outside quotes, or -1. */
 function findEquals(text: string): number {
-  let inQuote = false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text[i];
-    if (c === '"') inQuote = !inQuote;
-    else if (c === '=' && !inQuote) return i;
-  }
-  return -1;
+  return unquotedIndexes(text, '=', true)[0] ?? -1;
 }
 
 /** Remove quoting: `"a""b"` → `a"b`; unquoted text stays as is. */
 export function unquote(field: string): string {
-  let out = '';
+  if (!field.includes('"')) return field;
+  const parts: string[] = [];
   let inQuote = false;
-  for (let i = 0; i < field.length; i++) {
-    const c = field[i];
-    if (c === '"') {
-      if (inQuote && field[i + 1] === '"') {
-        out += '"';
-        i++;
-      } else inQuote = !inQuote;
-    } else out += c;
+  let i = 0;
+  for (;;) {
+    const q = field.indexOf('"', i);
+    if (q < 0) {
+      parts.push(field.slice(i));
+      return parts.join('');
+    }
+    parts.push(field.slice(i, q));
+    if (inQuote && field[q + 1] === '"') {
+      parts.push('"');
+      i = q + 2;
+    } else {
+      inQuote = !inQuote;
+      i = q + 1;
+    }
   }
-  return out;
 }
 
 function parseNumber(s: string | undefined): number | undefined {
@@ -339,26 +365,45 @@ export function parseTargetOs(decoration: string): InfTargetOs | undefined {
   return t;
 }
 
+/** Physical line breaks: CRLF, LF or CR. Yields [start, end) of each line without building an array. */
+function* physicalLines(text: string): Generator<[number, number]> {
+  let start = 0;
+  const re = /\r\n|\n|\r/g;
+  let m: RegExpExecArray | null;
+  while ((m = re.exec(text))) {
+    yield [start, m.index];
+    start = m.index + m[0].length;
+  }
+  yield [start, text.length];
+}
+
+/**
+ * Parse INF bytes. Throws InfError for broken syntax and for input over the limits above
+ * (MAX_INF_BYTES, MAX_INF_LINES, MAX_INF_FIELDS, a field expanding past MAX_EXPANDED_CHARS).
+ */
 export function parseInf(bytes: Uint8Array, file?: string, opts: ParseInfOptions = {}): Inf {
+  if (bytes.length > MAX_INF_BYTES) {
+    throw new InfError(`INF is ${bytes.length} bytes; refusing anything over ${MAX_INF_BYTES} (${MAX_INF_BYTES / 1024 / 1024} MiB)`, file, 1);
+  }
   const { text, encoding } = decodeInf(bytes);
   const issues: InfIssue[] = [];
   const warn = (code: string, message: string, line: number): void => {
     issues.push({ level: 'warning', code, message, file, line });
   };
 
-  // Pass 1: sections and raw entries.
+  // Pass 1: logical lines (comments removed, `\` continuations joined) into sections of raw entries.
   const byName = new Map<string, InfSection>();
   const order: InfSection[] = [];
-  const rawEntries = new Map<InfSection, Array<{ line: number; rawKey?: string; rawFields: string[] }>>();
   let current: InfSection | undefined;
   let outsideReported = false;
   const tokens = new Set<string>();
-  for (const { line, text: code } of logicalLines(text, file)) {
+  let fieldCount = 0;
+  const addLine = (line: number, code: string): void => {
     const t = code.trim();
-    if (t === '') continue;
+    if (t === '') return;
     if (t.startsWith('[')) {
       const close = t.indexOf(']');
-      if (close < 0) throw new InfError(`unterminated section header ${JSON.stringify(t)}`, file, line);
+      if (close < 0) throw new InfError(`unterminated section header ${JSON.stringify(t.length > 80 ? t.slice(0, 80) + '…' : t)}`, file, line);
       const name = t.slice(1, close).trim();
       if (t.slice(close + 1).trim() !== '') warn('INF_TEXT_AFTER_SECTION', `text after section header [${name}] is ignored`, line);
       const key = lc(name);
@@ -367,32 +412,54 @@ export function parseInf(bytes: Uint8Array, file?: string, opts: ParseInfOptions
         current = { name, line, entries: [] };
         byName.set(key, current);
         order.push(current);
-        rawEntries.set(current, []);
       }
-      continue;
+      return;
     }
     for (const m of t.matchAll(TEMPLATE_TOKEN)) if (!SIGNATURES.has(m[0].toUpperCase())) tokens.add(m[0]);
     if (!current) {
       if (!outsideReported) warn('INF_OUTSIDE_SECTION', 'text before the first section header is ignored', line);
       outsideReported = true;
-      continue;
+      return;
     }
     const eq = findEquals(t);
-    const list = rawEntries.get(current)!;
-    if (eq >= 0) list.push({ line, rawKey: t.slice(0, eq).trim(), rawFields: splitFields(t.slice(eq + 1)) });
-    else list.push({ line, rawFields: splitFields(t) });
+    // The budget is checked while splitting, so one huge line never builds its fields first.
+    const rawFields = splitFields(eq >= 0 ? t.slice(eq + 1) : t, MAX_INF_FIELDS - fieldCount);
+    if (rawFields === undefined || (fieldCount += rawFields.length + 1) > MAX_INF_FIELDS) {
+      throw new InfError(`more than ${MAX_INF_FIELDS} values; refusing the INF`, file, line);
+    }
+    // `fields` is filled in pass 2, once [Strings] is known.
+    if (eq >= 0) current.entries.push({ line, rawKey: t.slice(0, eq).trim(), fields: [], rawFields });
+    else current.entries.push({ line, fields: [], rawFields });
+  };
+  let n = 0;
+  let pending: { line: number; parts: string[] } | undefined;
+  for (const [s, e] of physicalLines(text)) {
+    n++;
+    if (n > MAX_INF_LINES) throw new InfError(`more than ${MAX_INF_LINES} lines; refusing the INF`, file, n);
+    const { code, openQuote } = stripComment(text.slice(s, e));
+    if (openQuote) throw new InfError('unterminated quoted string', file, n);
+    let body = code.trimEnd();
+    const continues = body.endsWith('\\') && !/^\s*\[/.test(body);
+    if (continues) body = body.slice(0, -1);
+    if (pending) pending.parts.push(body.trim());
+    else pending = { line: n, parts: [body] };
+    if (!continues) {
+      addLine(pending.line, pending.parts.join(' '));
+      pending = undefined;
+    }
   }
+  if (pending) addLine(pending.line, pending.parts.join(' '));
   const isTemplate = tokens.size > 0 || /\.inx$/i.test(file ?? '');
 
   // Pass 2: strings. [Strings] first, then the chosen locale overrides, then other locales fill gaps.
-  const strings: Record<string, string> = {};
+  const strings: Record<string, string> = Object.create(null) as Record<string, string>;
   const stringSections = order.filter((s) => /^strings(\.|$)/i.test(s.name));
   const base = stringSections.filter((s) => lc(s.name) === 'strings');
   const preferred = opts.locale ? stringSections.filter((s) => lc(s.name) === `strings.${lc(opts.locale!)}`) : [];
   const others = stringSections.filter((s) => !base.includes(s) && !preferred.includes(s));
   const fill = (secs: InfSection[], override: boolean): void => {
     for (const s of secs) {
-      for (const e of rawEntries.get(s)!) {
+      for (const e of s.entries) {
         if (e.rawKey === undefined) continue;
         const k = lc(unquote(e.rawKey));
         if (!override && k in strings) continue;
@@ -405,6 +472,8 @@ export function parseInf(bytes: Uint8Array, file?: string, opts: ParseInfOptions
   fill(preferred, true);
   fill(others, false);
 
+  // An unknown key is reported once, at its first use: a hostile INF cannot multiply warnings.
+  const unknownSeen = new Set<string>();
   const lookup = (key: string, whole: string, line: number): string => {
     if (key === '') return '%';
     const v = strings[lc(key)];
@@ -412,50 +481,73 @@ export function parseInf(bytes: Uint8Array, file?: string, opts: ParseInfOptions
     // %12% style DIRIDs and template tokens are not string keys.
     if (/^\d+$/.test(key)) return whole;
     if (isTemplate && TEMPLATE_KEY.test(key)) return whole;
-    warn('INF_UNKNOWN_STRKEY', `%${key}% is not defined in [Strings]`, line);
+    if (!unknownSeen.has(lc(key))) {
+      unknownSeen.add(lc(key));
+      warn('INF_UNKNOWN_STRKEY', `%${key}% is not defined in [Strings]`, line);
+    }
     return whole;
   };
   // Quotes and %strkey% in one pass: a substituted value is text, never re-read for quotes.
+  // Pieces are collected and joined once, and the length is checked before each piece is kept.
   const expand = (f: string, line: number): string => {
-    let out = '';
+    if (!f.includes('%') && !f.includes('"')) return f;
+    const limit = Math.max(MAX_EXPANDED_CHARS, f.length);
+    // Pieces are joined 1024 at a time into flat chunks: a field of millions of references
+    // costs about its own length in memory, not a string object per piece.
+    const chunks: string[] = [];
+    let parts: string[] = [];
+    let len = 0;
+    const put = (piece: string): void => {
+      len += piece.length;
+      if (len > limit) {
+        throw new InfError(`%strkey% substitution makes a value longer than ${MAX_EXPANDED_CHARS} characters, the SetupAPI limit`, file, line);
+      }
+      parts.push(piece);
+      if (parts.length === 1024) {
+        chunks.push(parts.join(''));
+        parts = [];
+      }
+    };
     let inQuote = false;
-    for (let i = 0; i < f.length; i++) {
-      const c = f[i];
-      if (c === '"') {
-        if (inQuote && f[i + 1] === '"') {
-          out += '"';
-          i++;
-        } else inQuote = !inQuote;
-      } else if (c === '%') {
-        const j = f.indexOf('%', i + 1);
-        if (j < 0) {
-          out += c;
-          continue;
+    let i = 0;
+    while (i < f.length) {
+      let j = i;
+      while (j < f.length && f.charCodeAt(j) !== 0x22 && f.charCodeAt(j) !== 0x25) j++;
+      if (j > i) put(f.slice(i, j));
+      if (j >= f.length) break;
+      if (f[j] === '"') {
+        if (inQuote && f[j + 1] === '"') {
+          put('"');
+          i = j + 2;
+        } else {
+          inQuote = !inQuote;
+          i = j + 1;
         }
-        out += lookup(f.slice(i + 1, j), f.slice(i, j + 1), line);
-        i = j;
-      } else out += c;
+        continue;
+      }
+      const k = f.indexOf('%', j + 1);
+      if (k < 0) {
+        put('%');
+        i = j + 1;
+        continue;
+      }
+      put(lookup(f.slice(j + 1, k), f.slice(j, k + 1), line));
+      i = k + 1;
     }
-    return out;
+    chunks.push(parts.join(''));
+    return chunks.join('');
   };
 
-  const sections: InfSection[] = [];
   for (const s of order) {
     const isStrings = stringSections.includes(s);
-    for (const e of rawEntries.get(s)!) {
-      const entry: InfEntry = {
-        line: e.line,
-        fields: isStrings ? e.rawFields.map(unquote) : e.rawFields.map((f) => expand(f, e.line)),
-        rawFields: e.rawFields,
-      };
-      if (e.rawKey !== undefined) {
-        entry.rawKey = e.rawKey;
-        entry.key = isStrings ? unquote(e.rawKey) : expand(e.rawKey, e.line);
-      }
-      s.entries.push(entry);
+    for (const entry of s.entries) {
+      const fields = isStrings ? entry.rawFields.map(unquote) : entry.rawFields.map((f) => expand(f, entry.line));
+      // Unchanged fields share the raw array: half the memory for plain INFs.
+      entry.fields = fields.every((f, i) => f === entry.rawFields[i]) ? entry.rawFields : fields;
+      if (entry.rawKey !== undefined) entry.key = isStrings ? unquote(entry.rawKey) : expand(entry.rawKey, entry.line);
     }
-    sections.push(s);
   }
+  const sections = order;
 
   const inf: Inf = {
     file,
@@ -463,7 +555,7 @@ export function parseInf(bytes: Uint8Array, file?: string, opts: ParseInfOptions
     isTemplate,
     templateTokens: [...tokens].sort(),
     sections,
-    strings,
+    strings: { ...strings },
     version: { catalogFiles: {} },
     manufacturers: [],
     models: [],
@@ -600,12 +692,15 @@ function buildModel(inf: Inf, byName: Map<string, InfSection>, warn: Warn): void
             warn('INF_MISSING_SECTION', `install section [${installSection}] of ${model.hardwareId ?? model.description} does not exist`, me.line);
             continue;
           }
-          if (!installSeen.has(lc(dd))) installSeen.set(lc(dd), readDdInstall(inf, dd, installSection, warn));
+          let seen = installSeen.get(lc(dd));
+          if (!seen) installSeen.set(lc(dd), (seen = readDdInstall(inf, dd, installSection, warn)));
+          if (!seen.archs.includes(arch)) seen.archs.push(arch);
         }
       }
     }
   }
   inf.installs = [...installSeen.values()];
+  for (const dd of inf.installs) dd.archs = KNOWN_ARCHS.filter((a) => dd.archs.includes(a));
 }
 
 /**
@@ -694,6 +789,7 @@ function readDdInstall(inf: Inf, section: string, installName: string, warn: War
     coInstallerFiles: findSection(inf, `${s.name}.CoInstallers`) ? copyFilesOf(inf, `${s.name}.CoInstallers`, warn) : [],
     services,
     includes,
+    archs: [],
     line: s.line,
   };
 }

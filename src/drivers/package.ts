@@ -10,7 +10,7 @@ import { listFiles } from '../util/walk.js';
 import type { WindowsArch } from '../wim/types.js';
 import { allExposedIds, findQemuDevice, QEMU_DEVICES, qemuDeviceIds, type ExposedIds, type QemuDevice } from './devices.js';
 import { matchHardwareIds, normalizeHardwareId, parsePciId, type HardwareIdMatch, type PciId } from './hwid.js';
-import { catalogFor, InfError, infArchs, modelArchs, parseInf, type Inf, type InfArch, type InfModel } from './inf.js';
+import { catalogFor, InfError, infArchs, MAX_INF_BYTES, modelArchs, parseInf, type Inf, type InfArch, type InfDdInstall, type InfModel, type InfSourceFile } from './inf.js';
 
 export type FindingLevel = 'error' | 'warning' | 'info';
 
@@ -37,7 +37,10 @@ export interface InfSummary {
   class?: string;
   provider?: string;
   driverVer?: string;
+  /** Catalog for the architecture asked for (or amd64 / the INF's first architecture). */
   catalog?: string;
+  /** Catalog per architecture checked: CatalogFile.NT<arch>, else .NT, else undecorated. */
+  catalogs: Partial<Record<InfArch, string>>;
   archs: InfArch[];
   hardwareIds: string[];
   services: InfServiceSummary[];
@@ -75,7 +78,6 @@ export interface DriverCheckOptions {
   disableLegacy?: boolean;
 }
 
-const MAX_INF_BYTES = 16 * 1024 * 1024;
 const MAX_FILES = 200_000;
 
 /** Case-insensitive listing of the package (Windows file names are case-insensitive). */
@@ -176,7 +178,11 @@ export async function checkDriverPackage(dir: string, opts: DriverCheckOptions =
   const infs: InfSummary[] = [];
   const parsed: Array<{ rel: string; inf: Inf }> = [];
 
-  if (listing.infs.filter((f) => /\.inf$/i.test(f)).length === 0) {
+  if (!st.isDirectory() && !/\.(inf|inx)$/i.test(dir)) {
+    // A file named directly that is not an INF: one finding, and it is not parsed as one.
+    listing.infs.splice(0);
+    add('error', 'DRV_NO_INF', `${path.basename(dir)} is not an .inf file: DISM and pnputil install only .inf files (name the INF or its folder)`);
+  } else if (listing.infs.filter((f) => /\.inf$/i.test(f)).length === 0) {
     add('error', 'DRV_NO_INF', 'no .inf file in the package: DISM and pnputil have nothing to install');
   }
 
@@ -206,10 +212,14 @@ export async function checkDriverPackage(dir: string, opts: DriverCheckOptions =
         add('error', 'DRV_INF_SYNTAX', err.message, rel, err.line);
         continue;
       }
-      throw err;
+      // Anything else is a parser bug, but one INF must not stop the check of the package.
+      add('error', 'DRV_INF_UNREADABLE', `INF could not be parsed (${err instanceof Error ? err.message : String(err)})`, rel);
+      continue;
     }
     for (const i of inf.issues) add(i.level, i.code, i.message, rel, i.line);
-    const services = inf.installs.flatMap((d) => d.services).filter((s) => s.name !== '');
+    const services = installsFor(inf, arch).flatMap((d) => d.services).filter((s) => s.name !== '');
+    const catalogs = catalogsFor(inf, arch);
+    const catalog = catalogFor(inf, arch ?? primaryArch(inf));
     const summary: InfSummary = {
       file: rel,
       isTemplate: inf.isTemplate,
@@ -219,7 +229,8 @@ export async function checkDriverPackage(dir: string, opts: DriverCheckOptions =
       ...(inf.version.driverVer
         ? { driverVer: [inf.version.driverVer.date ?? inf.version.driverVer.rawDate, inf.version.driverVer.version].filter(Boolean).join(',') }
         : {}),
-      ...(catalogFor(inf, arch ?? 'amd64') ? { catalog: catalogFor(inf, arch ?? 'amd64') } : {}),
+      ...(catalog ? { catalog } : {}),
+      catalogs,
       archs: infArchs(inf),
       hardwareIds: [...new Set(modelsFor(inf, arch).flatMap(modelIds))],
       services: dedupeServices(services),
@@ -252,6 +263,22 @@ export async function checkDriverPackage(dir: string, opts: DriverCheckOptions =
     errors: findings.filter((f) => f.level === 'error').length,
     warnings: findings.filter((f) => f.level === 'warning').length,
   };
+}
+
+/** CatalogFile per architecture checked (decorated forms first). */
+function catalogsFor(inf: Inf, arch: InfArch | undefined): Partial<Record<InfArch, string>> {
+  const out: Partial<Record<InfArch, string>> = {};
+  for (const a of checkedArchs(inf, arch)) {
+    const c = catalogFor(inf, a);
+    if (c) out[a] = c;
+  }
+  return out;
+}
+
+/** Architecture shown in the one-line summary when none was asked for: amd64 if served, else the first. */
+function primaryArch(inf: Inf): InfArch {
+  const archs = infArchs(inf);
+  return archs.includes('amd64') || archs.length === 0 ? 'amd64' : archs[0]!;
 }
 
 function dedupeServices(list: Array<{ name: string; startType?: number; serviceType?: number; serviceBinary?: string }>): InfServiceSummary[] {
@@ -287,10 +314,13 @@ function checkOneInf(rel: string, inf: Inf, arch: InfArch | undefined, listing: 
 
   const infDir = path.posix.dirname(rel) === '.' ? '' : path.posix.dirname(rel);
   const have = (name: string): boolean => listing.files.has(name.toLowerCase());
-  const archsToCheck: InfArch[] = arch ? [arch] : archs.length > 0 ? archs : ['x86'];
+  // Windows reads only the sections decorated for its own architecture: an INF that does not
+  // install on the target is reported once (DRV_ARCH_MISMATCH) and not checked further for it.
+  const archsToCheck: InfArch[] = checkedArchs(inf, arch);
   const catalogLine = inf.sections.find((s) => s.name.toLowerCase() === 'version')?.entries.find((e) => e.key?.toLowerCase().startsWith('catalogfile'))?.line;
   for (const a of archsToCheck) {
-    const level: FindingLevel = a === 'amd64' || a === 'arm64' ? 'error' : 'warning';
+    // x64 and ARM Windows enforce kernel-mode code signing; 32-bit x86 only warns.
+    const level: FindingLevel = a === 'x86' ? 'warning' : 'error';
     const cat = catalogFor(inf, a);
     if (!cat) {
       add(level, 'DRV_NO_CATALOG', `no CatalogFile for ${a} in [Version]: the package is unsigned; on ${a} it may stage but will not load (Code 52)`, rel);
@@ -302,36 +332,61 @@ function checkOneInf(rel: string, inf: Inf, arch: InfArch | undefined, listing: 
     }
   }
 
-  // Files: SourceDisksFiles (+ .arch) must all be present; CopyFiles sources should be listed there.
-  const diskPath = new Map<string, string>();
-  const sdf = new Map<string, { path: string; line: number }>();
-  for (const a of [undefined, ...archsToCheck]) {
+  // Files, per architecture: [SourceDisksNames/Files] plus their .<arch> forms (which win for
+  // the same disk or file) must all be present; CopyFiles of the install sections reached on
+  // that architecture should be listed there. The same finding for several archs is kept once.
+  const said = new Set<string>();
+  const once: Add = (level, code, message, file, line) => {
+    const k = `${code}\0${message}\0${line ?? ''}`;
+    if (said.has(k)) return;
+    said.add(k);
+    add(level, code, message, file, line);
+  };
+  for (const a of archsToCheck) {
+    const diskPath = new Map<string, string>();
+    for (const d of inf.sourceDisksNames) if (d.arch === undefined) diskPath.set(d.diskId, d.path ?? '');
     for (const d of inf.sourceDisksNames) if (d.arch === a) diskPath.set(d.diskId, d.path ?? '');
-    for (const f of inf.sourceDisksFiles) {
-      if (f.arch !== a) continue;
+    const sdf = new Map<string, InfSourceFile>();
+    for (const f of inf.sourceDisksFiles) if (f.arch === undefined) sdf.set(f.fileName.toLowerCase(), f);
+    for (const f of inf.sourceDisksFiles) if (f.arch === a) sdf.set(f.fileName.toLowerCase(), f);
+    for (const f of sdf.values()) {
       const p = joinRel(infDir, diskPath.get(f.diskId) ?? '', f.subdir ?? '', f.fileName);
-      sdf.set(f.fileName.toLowerCase(), { path: p ?? '', line: f.line });
-      if (p === undefined) add('error', 'DRV_BAD_PATH', `SourceDisksFiles entry ${f.fileName} points outside the package`, rel, f.line);
-      else if (!have(p)) add('error', 'DRV_FILE_MISSING', `${f.fileName} (SourceDisksFiles) is not in the package at ${p}`, rel, f.line);
+      if (p === undefined) once('error', 'DRV_BAD_PATH', `SourceDisksFiles entry ${f.fileName} points outside the package`, rel, f.line);
+      else if (!have(p)) once('error', 'DRV_FILE_MISSING', `${f.fileName} (SourceDisksFiles) is not in the package at ${p}`, rel, f.line);
     }
-  }
-  const copied = new Set<string>();
-  for (const dd of inf.installs) {
-    for (const cf of [...dd.copyFiles, ...dd.coInstallerFiles]) {
-      const k = cf.source.toLowerCase();
-      if (copied.has(k)) continue;
-      copied.add(k);
-      if (sdf.has(k)) continue;
-      add('warning', 'DRV_FILE_NOT_IN_SOURCEDISKSFILES', `${cf.source} is copied by [${cf.section ?? dd.section}] but not listed in [SourceDisksFiles]`, rel, cf.line);
-      const p = joinRel(infDir, cf.source);
-      if (p !== undefined && !have(p)) add('error', 'DRV_FILE_MISSING', `${cf.source} (CopyFiles) is not in the package`, rel, cf.line);
-    }
-    for (const s of dd.services) {
-      if (s.startType === 0) {
-        add('info', 'DRV_BOOT_CRITICAL', `service ${s.name} has StartType 0 (boot start): a boot disk behind it needs this driver injected into the image offline`, rel, s.line);
+    for (const dd of inf.installs) {
+      if (!dd.archs.includes(a) && inf.models.length > 0) continue;
+      for (const cf of [...dd.copyFiles, ...dd.coInstallerFiles]) {
+        if (sdf.has(cf.source.toLowerCase())) continue;
+        once('warning', 'DRV_FILE_NOT_IN_SOURCEDISKSFILES', `${cf.source} is copied by [${cf.section ?? dd.section}] but not listed in [SourceDisksFiles]`, rel, cf.line);
+        const p = joinRel(infDir, cf.source);
+        if (p !== undefined && !have(p)) once('error', 'DRV_FILE_MISSING', `${cf.source} (CopyFiles) is not in the package`, rel, cf.line);
+      }
+      for (const s of dd.services) {
+        if (s.startType === 0) {
+          once('info', 'DRV_BOOT_CRITICAL', `service ${s.name} has StartType 0 (boot start): a boot disk behind it needs this driver injected into the image offline`, rel, s.line);
+        }
       }
     }
   }
+}
+
+/**
+ * Architectures whose sections are checked: the one asked for when the INF installs on it
+ * (none when it does not), else every architecture the INF installs on. An INF without
+ * Models lines (not a PnP package) is checked for the asked architecture, or x86.
+ */
+function checkedArchs(inf: Inf, arch: InfArch | undefined): InfArch[] {
+  const archs = infArchs(inf);
+  if (inf.models.length === 0) return [arch ?? 'x86'];
+  if (arch) return archs.includes(arch) ? [arch] : [];
+  return archs;
+}
+
+/** Install sections (and so services) Windows uses on the checked architectures. */
+function installsFor(inf: Inf, arch: InfArch | undefined): InfDdInstall[] {
+  const archs = checkedArchs(inf, arch);
+  return inf.installs.filter((d) => d.archs.some((a) => archs.includes(a)));
 }
 
 /** Join INF-relative pieces (backslashes allowed); undefined when the result leaves the package. */

@@ -102,7 +102,15 @@ export function memberMatcher(patterns: string[]): (e: { name: string }) => bool
 export async function extractCabinet(
   file: string,
   dest: string,
-  opts: { inner?: string; members?: string[]; verify?: boolean; onProgress?: (done: number, total: number, name: string) => void } = {},
+  opts: {
+    inner?: string;
+    members?: string[];
+    /** Check CFDATA checksums (default true). */
+    verify?: boolean;
+    /** Replace regular files of the same name already in dest (default: refuse). */
+    overwrite?: boolean;
+    onProgress?: (done: number, total: number, name: string) => void;
+  } = {},
 ): Promise<ExtractResult> {
   if (!opts.inner && (await containerOf(file)) === 'wim') {
     // a WIM MSU's members are files of its image: wimlib extracts them (atomically, into a staging dir)
@@ -110,7 +118,7 @@ export async function extractCabinet(
     const chosen = (await listWimMsu(file)).filter(match);
     if (chosen.length === 0) throw new UsageError(`no member matches ${(opts.members ?? []).map((m) => JSON.stringify(m)).join(', ')}`, { file });
     const { wimExtract } = await import('../wim/wimlib.js');
-    await wimExtract(file, 1, chosen.map((m) => `/${m.name}`), dest, { noGlobs: true, strict: true });
+    await wimExtract(file, 1, chosen.map((m) => `/${m.name}`), dest, { noGlobs: true, strict: true, overwrite: opts.overwrite });
     chosen.forEach((m, i) => opts.onProgress?.(i + 1, chosen.length, m.name));
     return { files: chosen.map((m) => ({ name: m.name, size: m.size })), bytes: chosen.reduce((n, m) => n + m.size, 0) };
   }
@@ -120,7 +128,7 @@ export async function extractCabinet(
     if ((opts.members?.length ?? 0) > 0 && !cab.entries.some(match)) {
       throw new UsageError(`no member matches ${opts.members!.map((m) => JSON.stringify(m)).join(', ')}`, { file });
     }
-    return await cab.extract(dest, { filter: match, verifyChecksums: opts.verify, onProgress: opts.onProgress });
+    return await cab.extract(dest, { filter: match, verifyChecksums: opts.verify ?? true, overwrite: opts.overwrite, onProgress: opts.onProgress });
   } finally {
     await close();
   }

@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { Cabinet, type CabEntry } from '../cab/cabinet.js';
+import { cfhdrNEXT_CABINET, cfhdrPREV_CABINET } from '../cab/types.js';
 import { FormatError, MsuError } from '../errors.js';
 import { parseMum, type MumPackage } from '../cbs/mum.js';
 import { classifyPackage } from '../cbs/classify.js';
@@ -11,7 +12,8 @@ import { detectContainer, openMemberCab } from './container.js';
 
 export const INSPECT_SCHEMA = 'msu-toolkit/inspect@1';
 
-export type ContainerKind = 'cab-msu' | 'wim-msu' | 'cab';
+/** wim-package: a CBS package stored in a WIM/ESD (update.mum at the image root). */
+export type ContainerKind = 'cab-msu' | 'wim-msu' | 'cab' | 'wim-package';
 
 export interface InspectMember {
   name: string;
@@ -117,11 +119,13 @@ export function summarizeMum(mum: MumPackage, member: string): Omit<PackageSumma
   if (pkg?.restart) s.restart = pkg.restart;
   if (pkg?.psfName) s.psfName = pkg.psfName;
   if (ci) {
-    s.psfx = {};
-    if (ci.PackageFormat) s.psfx.packageFormat = ci.PackageFormat;
-    if (ci.PSFXVersion) s.psfx.psfxVersion = ci.PSFXVersion;
-    if (ci.PSFXDeltaFormat) s.psfx.deltaFormat = ci.PSFXDeltaFormat;
-    if (ci.Version) s.psfx.version = ci.Version;
+    // <customInformation> is common (plain KB packages carry one too): only its PSFX fields make a psfx entry
+    const psfx: NonNullable<PackageSummary['psfx']> = {};
+    if (ci.PackageFormat) psfx.packageFormat = ci.PackageFormat;
+    if (ci.PSFXVersion) psfx.psfxVersion = ci.PSFXVersion;
+    if (ci.PSFXDeltaFormat) psfx.deltaFormat = ci.PSFXDeltaFormat;
+    if (ci.Version) psfx.version = ci.Version;
+    if (Object.keys(psfx).length > 0) s.psfx = psfx;
   }
   return s;
 }
@@ -162,6 +166,16 @@ export async function inspectFile(file: string, opts: { displayName?: string } =
     }
     if (kind !== 'cab') {
       throw new FormatError('E_NOT_PACKAGE', 'not an MSU or CAB package (no MSCF or MSWIM signature)', { file: name });
+    }
+    const flags = src.size >= 32 ? (await src.read(30, 2, 'CFHEADER.flags')).reduce((v, b, i) => v | (b << (8 * i)), 0) : 0;
+    if (flags & (cfhdrPREV_CABINET | cfhdrNEXT_CABINET)) {
+      // one cabinet of a set: inspect the whole set (or say which cabinet is missing)
+      const set = await Cabinet.openFile(file);
+      try {
+        return await inspectCabinet(set, name, src.size);
+      } finally {
+        await set.close();
+      }
     }
     const cab = await Cabinet.open(src);
     return await inspectCabinet(cab, name, src.size);

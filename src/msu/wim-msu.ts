@@ -20,6 +20,8 @@ import {
  */
 export async function inspectWimMsu(file: string, name: string, size: number): Promise<InspectReport> {
   const entries = (await wimDirDetailed(file, 1)).filter((e) => !e.isDirectory);
+  const mumEntry = entries.find((e) => e.path.toLowerCase() === '/update.mum');
+  if (mumEntry) return inspectWimPackage(file, name, size, entries, mumEntry);
   const warnings: string[] = [];
   const members: InspectMember[] = entries
     .map((e) => ({ name: e.path.replace(/^\//, ''), size: e.size, role: classifyMember(e.path).role, compression: e.storedInPlace ? 'None' : 'compressed' }))
@@ -59,6 +61,23 @@ export async function inspectWimMsu(file: string, name: string, size: number): P
   report.kb = kbs[0] ?? kbFromName(name);
   if (!report.packages.some((p) => p.identity)) warnings.push('no CBS package found inside the bundle');
   return report;
+}
+
+/**
+ * A CBS package stored in a WIM/ESD: update.mum, the .mum/.cat pairs and the manifests sit at the
+ * root of image 1, as they would in a package cabinet.
+ */
+async function inspectWimPackage(file: string, name: string, size: number, entries: WimStreamEntry[], mumEntry: WimStreamEntry): Promise<InspectReport> {
+  const members: InspectMember[] = entries
+    .map((e) => ({ name: e.path.replace(/^\//, ''), size: e.size, role: 'other' as const, compression: e.storedInPlace ? 'None' : 'compressed' }))
+    .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  const mum = parseMum(await wimReadFile(file, 1, mumEntry.path), `${name}!update.mum`);
+  const counts = countKinds(members);
+  const summary: PackageSummary = { ...summarizeMum(mum, '.'), express: counts.cix > 0, counts, compression: ['WIM'] };
+  return {
+    schema: INSPECT_SCHEMA, file: path.basename(name), size, container: 'wim-package', members, packages: [summary],
+    ssu: { present: false, members: [] }, psf: [], warnings: [], ...(summary.kb ? { kb: summary.kb } : {}),
+  };
 }
 
 /** The LCU payload WIM: wimlib needs a file, so the member is copied to a private temp dir, read, and removed. */

@@ -54,7 +54,7 @@ export async function buildScanIndex(file: string, sha256?: string): Promise<Sca
   const display = path.basename(file);
   let outer: Cabinet;
   try {
-    outer = await Cabinet.openFile(file, { followSet: false });
+    outer = await Cabinet.openFile(file);
   } catch (err) {
     if (err instanceof MsuError) throw err.inFile(display);
     throw ioError(err, display);

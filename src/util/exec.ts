@@ -29,6 +29,8 @@ export const DEBIAN_PACKAGES: Readonly<Record<string, string>> = {
   mdir: 'mtools',
   mmd: 'mtools',
   'virt-customize': 'guestfs-tools',
+  guestfish: 'guestfish',
+  hivexget: 'libhivex-bin',
   '7zz': '7zip',
   swtpm: 'swtpm',
   swtpm_setup: 'swtpm-tools',

@@ -1,15 +1,36 @@
-import { mkdirSync } from 'node:fs';
-import { mkdir, mkdtemp, rename, rm, writeFile, open } from 'node:fs/promises';
+import { lstatSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync } from 'node:fs';
+import { mkdir, mkdtemp, rename, rm, rmdir, writeFile, open } from 'node:fs/promises';
 import path from 'node:path';
-import { FormatError, ioError } from '../errors.js';
+import { FormatError, IoError, ioError } from '../errors.js';
+
+/** The longest file name component Linux file systems (and NTFS) accept, in bytes. */
+export const NAME_MAX = 255;
+
+/**
+ * Paths as byte strings: one char per byte (latin1), so that a name which is not UTF-8 (a
+ * cabinet name without the UTF-8 flag is raw bytes in some code page) reaches the disk as the
+ * bytes it is, as cabextract writes it. `byteString` converts a normal (UTF-16) path; `fsPath`
+ * turns a byte string into the Buffer the fs functions take; `showPath` is for messages.
+ */
+export function byteString(p: string): string {
+  return Buffer.from(p, 'utf8').toString('latin1');
+}
+export function fsPath(b: string): Buffer {
+  return Buffer.from(b, 'latin1');
+}
+export function showPath(b: string): string {
+  return Buffer.from(b, 'latin1').toString('utf8');
+}
 
 /**
  * Map an archive member name (Windows-style, possibly hostile) to a relative
  * POSIX path under the extraction root, or throw. Rejects absolute paths, drive
- * letters, `..`, empty components, NUL and control characters: nothing an
- * archive says can make us write outside the directory the user named.
+ * letters, `..`, empty components, NUL and control characters, and components over 255
+ * bytes: nothing an archive says can make us write outside the directory the user named, and
+ * a name no file system takes fails here rather than half-way through writing.
+ * `oneBytePerChar`: the name is a byte string (see byteString).
  */
-export function safeRelativePath(memberName: string, file?: string): string {
+export function safeRelativePath(memberName: string, file?: string, oneBytePerChar = false): string {
   const bad = (why: string): never => {
     throw new FormatError('E_UNSAFE_NAME', `member name ${JSON.stringify(memberName)} ${why}`, { file });
   };
@@ -22,6 +43,9 @@ export function safeRelativePath(memberName: string, file?: string): string {
   for (const p of parts) {
     if (p === '..') bad('climbs out of the target directory');
     if (p === '' || p === '.') bad('has an empty or "." path component');
+    // Linux (and NTFS) name components hold at most 255 bytes: refuse here, before anything is written
+    const bytes = oneBytePerChar ? p.length : Buffer.byteLength(p);
+    if (bytes > NAME_MAX) bad(`has a path component of ${bytes} bytes (at most ${NAME_MAX})`);
   }
   return parts.join('/');
 }
@@ -49,22 +73,51 @@ export async function writeFileAtomic(dest: string, data: Uint8Array | string | 
   }
 }
 
+/** How many conflicting paths an error names before it says "and N more". */
+const CONFLICTS_SHOWN = 5;
+
+export interface StageOptions {
+  /** Replace a regular file of the same name already in the target (never a directory, symlink or anything else). */
+  overwrite?: boolean;
+}
+
 /**
- * A staging directory for multi-file output: everything is written under a
- * hidden temp dir inside `dest`, then moved into place only when all of it
- * succeeded. On failure the staging dir is removed and `dest` is as before.
+ * A staging directory for multi-file output, and the one commit every extraction shares
+ * (cabinets, MSUs, WIMs, ISOs). Everything is written under a hidden temp dir inside `dest`;
+ * commit() then
+ *   1. checks every destination path first, lstat per component: an existing directory is
+ *      entered only when it is a real directory (a symlink is never followed), a path that
+ *      exists as anything else is a conflict unless it is a regular file and `overwrite` is
+ *      set. Conflicts are refused, naming the first few, before anything is moved;
+ *   2. moves entries in: a subtree missing from the target moves with one rename, a file is
+ *      hard-linked (which never replaces anything), a replaced file is first set aside;
+ *   3. on a failure while moving, undoes what it did: removes what it created, puts back what
+ *      it set aside. Nothing the user had is removed.
+ * abort() drops the staging dir and the target dir too when create() made it.
  */
 export class StagedDir {
   /** Directories already created under staging (extracting 20,000 members must not mean 20,000 mkdir calls). */
   private readonly made = new Set<string>();
-  private constructor(readonly dest: string, readonly staging: string) {}
+  /** The staging dir as a byte string (see byteString). */
+  readonly stagingBytes: string;
+  private constructor(
+    readonly dest: string,
+    readonly staging: string,
+    private readonly opts: StageOptions,
+    /** The topmost directory create() made for `dest` (undefined when dest existed). */
+    private readonly createdDest: string | undefined,
+  ) {
+    this.stagingBytes = byteString(staging);
+  }
 
-  static async create(dest: string): Promise<StagedDir> {
+  static async create(dest: string, opts: StageOptions = {}): Promise<StagedDir> {
+    let created: string | undefined;
     try {
-      await mkdir(dest, { recursive: true });
+      created = await mkdir(dest, { recursive: true });
       const staging = path.resolve(await mkdtemp(path.join(dest, '.msu-tmp-')));
-      return new StagedDir(dest, staging);
+      return new StagedDir(dest, staging, opts, created);
     } catch (err) {
+      if (created) await removeEmptyUpTo(path.resolve(dest), path.resolve(created));
       throw ioError(err, dest, 'create directory');
     }
   }
@@ -89,42 +142,124 @@ export class StagedDir {
     return p;
   }
 
+
+  /**
+   * Staging path, as a byte string, for `rel`: a byte-string relative path already checked by
+   * safeRelativePath. Parent directories are created once.
+   */
+  pathForBytesSync(rel: string): string {
+    const p = `${this.stagingBytes}/${rel}`;
+    const dir = p.slice(0, p.lastIndexOf('/'));
+    if (!this.made.has(dir)) {
+      mkdirSync(fsPath(dir), { recursive: true });
+      this.made.add(dir);
+    }
+    return p;
+  }
+
   /** Open a member for writing in the staging area. */
   async open(memberName: string, file?: string) {
     return open(await this.pathFor(memberName, file), 'w');
   }
 
-  /** Move every staged top-level entry into dest (replacing same-named files), then drop staging. */
-  async commit(relNames: string[]): Promise<void> {
-    const tops = [...new Set(relNames.map((n) => safeRelativePath(n).split('/')[0]!))].sort();
-    for (const top of tops) {
-      const from = path.join(this.staging, top);
-      const to = path.join(this.dest, top);
-      try {
-        await rename(from, to);
-      } catch (err) {
-        const code = (err as NodeJS.ErrnoException).code;
-        if (code === 'ENOTEMPTY' || code === 'EEXIST' || code === 'EISDIR') {
-          await mergeInto(from, to);
-        } else throw ioError(err, to, 'move into place');
+  /**
+   * Move everything staged into dest, all or nothing (see the class comment), then drop
+   * staging. On an error the target is as it was; the caller still calls abort().
+   * `sub`: commit the contents of this directory of staging instead of all of it.
+   */
+  async commit(sub?: string): Promise<void> {
+    const S = sub ? `${this.stagingBytes}/${byteString(sub)}` : this.stagingBytes, D = byteString(path.resolve(this.dest));
+    const overwrite = this.opts.overwrite ?? false;
+    const moves: { rel: string; replace: boolean }[] = [];
+    const conflicts: string[] = [];
+    // synchronous calls: one per path, 20,000 of them for an LCU's payload, where a thread-pool
+    // hop per call would cost more than the call itself
+    const visit = (rel: string): void => {
+      const ents = readdirSync(fsPath(rel ? `${S}/${rel}` : S), { withFileTypes: true, encoding: 'buffer' });
+      const names = ents.map((e) => ({ name: e.name.toString('latin1'), dir: e.isDirectory() }))
+        .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+      for (const { name, dir } of names) {
+        const r = rel ? `${rel}/${name}` : name;
+        let st;
+        try {
+          st = lstatSync(fsPath(`${D}/${r}`));
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw ioError(err, showPath(`${D}/${r}`), 'check');
+          moves.push({ rel: r, replace: false });
+          continue;
+        }
+        if (dir && st.isDirectory()) visit(r);
+        else if (!dir && st.isFile() && overwrite) moves.push({ rel: r, replace: true });
+        else {
+          const what = st.isSymbolicLink() ? 'a symbolic link' : st.isDirectory() ? 'a directory' : st.isFile() ? 'a file' : 'a special file';
+          conflicts.push(`${showPath(r)} (${what})`);
+        }
       }
+    };
+    visit('');
+    if (conflicts.length > 0) {
+      const shown = conflicts.slice(0, CONFLICTS_SHOWN).join(', ');
+      const more = conflicts.length > CONFLICTS_SHOWN ? ` and ${conflicts.length - CONFLICTS_SHOWN} more` : '';
+      throw new IoError(
+        'E_TARGET_EXISTS',
+        `${conflicts.length} path(s) to extract already exist in the target: ${shown}${more}; nothing was written` +
+          (overwrite ? '' : ' (overwrite replaces regular files only)'),
+        { file: this.dest },
+      );
     }
+    // Set-aside copies of replaced files live beside staging (same file system, renames only).
+    let aside: string | undefined;
+    const done: { to: string; backup?: string }[] = [];
+    let current = '';
+    try {
+      for (const [i, m] of moves.entries()) {
+        const from = `${S}/${m.rel}`, to = `${D}/${m.rel}`;
+        current = to;
+        if (m.replace) {
+          aside ??= byteString(path.resolve(mkdtempSync(path.join(this.dest, '.msu-old-'))));
+          const backup = `${aside}/${i}`;
+          renameSync(fsPath(to), fsPath(backup));
+          done.push({ to, backup });
+          renameSync(fsPath(from), fsPath(to));
+        } else {
+          // the path was checked absent just now; a directory that appeared meanwhile makes
+          // rename fail (ENOTEMPTY/ENOTDIR). Another process writing into the target while we
+          // extract is not guarded against.
+          renameSync(fsPath(from), fsPath(to));
+          done.push({ to });
+        }
+      }
+    } catch (err) {
+      for (const d of done.reverse()) {
+        // what we moved in is ours to remove; what we set aside goes back
+        try {
+          rmSync(fsPath(d.to), { recursive: true, force: true });
+          if (d.backup) renameSync(fsPath(d.backup), fsPath(d.to));
+        } catch {
+          // best effort: keep undoing the rest
+        }
+      }
+      if (aside) rmSync(fsPath(aside), { recursive: true, force: true });
+      throw ioError(err, showPath(current), 'move into place');
+    }
+    if (aside) await rm(fsPath(aside), { recursive: true, force: true });
     await rm(this.staging, { recursive: true, force: true });
   }
 
   async abort(): Promise<void> {
     await rm(this.staging, { recursive: true, force: true });
+    if (this.createdDest) await removeEmptyUpTo(path.resolve(this.dest), path.resolve(this.createdDest));
   }
 }
 
-async function mergeInto(from: string, to: string): Promise<void> {
-  const { readdir, stat } = await import('node:fs/promises');
-  const st = await stat(from);
-  if (!st.isDirectory()) {
-    await rm(to, { recursive: true, force: true });
-    await rename(from, to);
-    return;
+/** rmdir `dir` and its parents up to and including `top`, stopping at the first that is not empty. */
+async function removeEmptyUpTo(dir: string, top: string): Promise<void> {
+  for (let d = dir; d === top || d.startsWith(top + path.sep); d = path.dirname(d)) {
+    try {
+      await rmdir(d);
+    } catch {
+      return;
+    }
+    if (d === top) return;
   }
-  await mkdir(to, { recursive: true });
-  for (const name of await readdir(from)) await mergeInto(path.join(from, name), path.join(to, name));
 }

@@ -8,7 +8,7 @@
  * of `|`-separated column names, a row of dashes, then one row per record.
  */
 import { FormatError, MismatchError, TruncatedError } from '../errors.js';
-import type { Plan } from '../cbs/plan-types.js';
+import type { Plan } from '../plan/plan-types.js';
 import { decodeText } from '../util/xml.js';
 import { dismLayout, servicedImages } from './guest/dism-worker.js';
 

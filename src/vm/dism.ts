@@ -11,16 +11,18 @@
  * QEMU argv and the list of host commands are written into the run directory.
  */
 import { createHash } from 'node:crypto';
-import { cp, mkdir, readFile, readdir, stat, chmod } from 'node:fs/promises';
+import { cp, mkdir, readFile, readdir, rm, stat, chmod } from 'node:fs/promises';
 import path from 'node:path';
 import { FormatError, IoError, MsuError, UsageError, ioError } from '../errors.js';
-import { type Plan } from '../cbs/plan-types.js';
-import { readPlanFile } from '../cbs/plan-diff.js';
+import { type Plan } from '../plan/plan-types.js';
+import { readPlanFile } from '../plan/plan-check.js';
+import { copyPlanInput, resolvePlanInputs, verifyPlanInput, type ResolvedPlanInput } from '../plan/plan-inputs.js';
 import { canonicalJson } from '../util/json.js';
 import { writeFileAtomic } from '../util/fsout.js';
 import { runTool } from '../util/exec.js';
 import { wimUpdate, type WimUpdateCommand } from '../wim/wimlib.js';
-import { DEFAULT_LABELS, generateDismWorker, servicedImages, STATUS_FILES, type DismImageLayout, type DismWorkerFile } from './guest/dism-worker.js';
+import { isoList } from '../wim/iso.js';
+import { DEFAULT_LABELS, generateDismWorker, MEDIA_DIR, servicedImages, STATUS_FILES, WARNING_CODES, type DismImageLayout, type DismWorkerFile } from './guest/dism-worker.js';
 import { assertMatchesPlan, compareWithPlan, parseDismDrivers, parseDismPackages, type DismDriver, type DismPackage, type PlanDifference } from './dism-output.js';
 import { validateRunSpec, type RunSpec } from './spec.js';
 import type { RunResult } from './runner.js';
@@ -90,15 +92,15 @@ export function dismRunId(plan: Plan): string {
   return 'dism-' + createHash('sha256').update(canonicalJson(plan)).digest('hex').slice(0, 12);
 }
 
-/** `shown` is the name the user knows (the plan's relative path), used in the error. */
-async function mustExist(p: string, what: string, dir = false, shown = p): Promise<void> {
+/** An ISO or disk the user named on the command line: a regular file, or an IoError naming it. */
+async function mustExist(p: string, what: string): Promise<void> {
   let st;
   try {
     st = await stat(p);
   } catch (err) {
-    throw ioError(err, shown, `open ${what}`);
+    throw ioError(err, p, `open ${what}`);
   }
-  if (dir ? !st.isDirectory() : !st.isFile()) throw new IoError('E_IO_NOT_FILE', `${what} is not a ${dir ? 'directory' : 'regular file'}`, { file: shown });
+  if (!st.isFile()) throw new IoError('E_IO_NOT_FILE', `${what} is not a regular file`, { file: p });
 }
 
 export async function prepareDismRun(plan: Plan, opts: PrepareDismOptions): Promise<PreparedRun> {
@@ -111,23 +113,42 @@ export async function prepareDismRun(plan: Plan, opts: PrepareDismOptions): Prom
 
   await mustExist(opts.iso, 'install ISO');
   if (opts.worker) await mustExist(opts.worker, 'worker disk');
-  for (const im of images) {
-    for (const st of im.steps) {
-      for (const f of st.files) await mustExist(path.resolve(baseDir, f.src), `plan input ${f.inputId}`, f.kind === 'driver-folder', f.src);
-    }
-  }
+  if (!opts.dryRun) await requireWindowsIso(opts.iso, images, opts.worker === undefined);
 
   const commands: HostCommand[] = [];
   const copies = images.flatMap((im) =>
     im.steps.flatMap((st) =>
       st.files.map((f) => ({
-        from: path.resolve(baseDir, f.src),
+        id: f.inputId,
+        from: '',
         to: path.join(at(F.inputsTree), ...st.isoDir.split('/'), f.isoName),
         dir: f.kind === 'driver-folder',
       })),
     ),
   );
-  for (const c of copies) commands.push({ tool: 'cp', args: [c.dir ? '-r' : '', c.from, c.to].filter(Boolean), why: 'copy a plan input into its step folder on the inputs ISO' });
+  // Every input a step uses: inside the base directory, and (dry run too) the bytes the plan pins.
+  const resolved = await resolvePlanInputs(plan, baseDir, copies.map((c) => c.id));
+  for (const c of copies) c.from = resolved.get(c.id)!.abs;
+  const placements = new Map<string, string[]>();
+  for (const c of copies) placements.set(c.id, [...(placements.get(c.id) ?? []), c.to]);
+  if (opts.dryRun) {
+    for (const id of placements.keys()) await verifyPlanInput(resolved.get(id)!);
+  } else {
+    await copyInputs(at(F.inputsTree), placements, resolved);
+  }
+
+  // An input used by several steps (a combined SSU+LCU MSU) is copied once; the other step folders hard-link it.
+  const linked = new Set<string>();
+  for (const c of copies) {
+    if (!linked.has(c.id)) {
+      linked.add(c.id);
+      commands.push({ tool: 'cp', args: [c.dir ? '-r' : '', c.from, c.to].filter(Boolean), why: `copy plan input ${c.id} into its step folder on the inputs ISO, checking its size and sha256 against the plan` });
+    } else {
+      const first = placements.get(c.id)![0]!;
+      const why = `hard link plan input ${c.id} into another step folder (stored once on the ISO)`;
+      commands.push(c.dir ? { tool: 'cp', args: ['-al', first, c.to], why } : { tool: 'ln', args: [first, c.to], why });
+    }
+  }
   commands.push({
     tool: 'xorriso',
     args: ['-as', 'mkisofs', '-iso-level', '3', '-J', '-joliet-long', '-r', '-V', DEFAULT_LABELS.inputs, '-o', at(F.inputsIso), at(F.inputsTree)],
@@ -143,7 +164,7 @@ export async function prepareDismRun(plan: Plan, opts: PrepareDismOptions): Prom
     commands.push({
       tool: 'wimlib-imagex',
       args: ['update', at(`${F.bootTree}/sources/boot.wim`), '2', '--rebuild', '--no-acls'],
-      why: 'add startnet.cmd, worker.cmd, heartbeat.cmd, msu-diskpart.txt to boot.wim index 2 (Windows\\System32) via wimUpdate',
+      why: 'add startnet.cmd, worker.cmd, heartbeat.cmd, msu-diskpart.txt and winpeshl.ini (runs startnet.cmd instead of X:\\setup.exe) to boot.wim index 2 (Windows\\System32) via wimUpdate',
     });
     commands.push({
       tool: 'xorriso',
@@ -192,7 +213,7 @@ export async function prepareDismRun(plan: Plan, opts: PrepareDismOptions): Prom
     timeouts: { bootMin: 30, heartbeatMin: 15, perBootMin: 600, totalMin: 720, maxBoots: 1 },
   });
 
-  const manifest = { runId, images: images.map((im) => describeImage(im, images)), copies: copies.map((c) => ({ from: path.relative(baseDir, c.from), to: path.relative(runDir, c.to) })) };
+  const manifest = { runId, images: images.map((im) => describeImage(im, images)), copies: copies.map((c) => ({ from: resolved.get(c.id)!.input.path, to: path.relative(runDir, c.to).split(path.sep).join('/') })) };
   const artifacts: HostArtifact[] = [];
   for (const f of files) {
     const name = f.path.split('\\').pop()!;
@@ -204,18 +225,9 @@ export async function prepareDismRun(plan: Plan, opts: PrepareDismOptions): Prom
   await writeArtifact(runDir, artifacts, F.argv, canonicalJson(dryRunArgv(spec, runDir)), 'argv', 'QEMU argv (TCG, plain OVMF; the real run probes the host)');
 
   if (!opts.dryRun) {
-    for (const c of copies) {
-      await mkdir(path.dirname(c.to), { recursive: true });
-      try {
-        await cp(c.from, c.to, { recursive: c.dir, errorOnExist: false });
-      } catch (err) {
-        throw ioError(err, c.from, 'copy');
-      }
-    }
-    await mkdir(at(F.inputsTree), { recursive: true });
     await writeArtifact(runDir, [], `${F.inputsTree}/msu-inputs.txt`, `msu-toolkit inputs for run ${runId}\r\n`, 'inputs-tree', 'marker');
     for (const c of commands) {
-      if (c.tool === 'cp') continue;
+      if (c.tool === 'cp' || c.tool === 'ln') continue;
       if (c.tool === 'createStatusDisk') {
         await createStatusDisk(c.args[0]!, { sizeMiB: Number(c.args[1]!.split('=')[1]), label: c.args[2]!.split('=')[1]! });
       } else if (c.tool === 'wimlib-imagex') {
@@ -230,6 +242,42 @@ export async function prepareDismRun(plan: Plan, opts: PrepareDismOptions): Prom
     artifacts.push({ path: F.scratch, kind: 'disk', description: 'scratch disk' }, { path: F.output, kind: 'disk', description: 'output disk' });
   }
   return { runDir, spec, artifacts, commands, dryRun: opts.dryRun === true };
+}
+
+/**
+ * The install ISO holds what the run takes from it (WinPE boot files unless a worker disk is
+ * given, the WIMs the plan services), or a FormatError says so before anything is built;
+ * xorriso would fail later with its own words.
+ */
+async function requireWindowsIso(iso: string, images: DismImageLayout[], bootFromIso: boolean): Promise<void> {
+  const have = new Set((await isoList(iso)).map((e) => e.path.toLowerCase()));
+  const need = new Set<string>();
+  if (bootFromIso) for (const p of ['/bootmgr', '/sources/boot.wim']) need.add(p);
+  for (const im of images) need.add(im.wim === 'boot.wim' ? '/sources/boot.wim' : '/sources/install.wim');
+  const missing = [...need].filter((p) => !have.has(p));
+  if (missing.length > 0) throw new FormatError('E_NOT_WINDOWS_ISO', `not a Windows install ISO: ${missing.join(', ')} missing`, { file: iso });
+}
+
+/**
+ * Copy every plan input into a fresh inputs tree (the run directory must not hold one yet),
+ * each checked against the plan while it is copied. On any failure the tree is removed again.
+ */
+async function copyInputs(tree: string, placements: Map<string, string[]>, resolved: Map<string, ResolvedPlanInput>): Promise<void> {
+  try {
+    await mkdir(path.dirname(tree), { recursive: true });
+    await mkdir(tree);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') {
+      throw new IoError('E_RUN_DIR_USED', 'the run directory already holds an inputs tree from an earlier run; give a new --run-dir', { file: tree });
+    }
+    throw ioError(err, tree, 'create directory');
+  }
+  try {
+    for (const [id, dests] of placements) await copyPlanInput(resolved.get(id)!, dests);
+  } catch (err) {
+    await rm(tree, { recursive: true, force: true });
+    throw err;
+  }
 }
 
 function describeImage(im: DismImageLayout, all: DismImageLayout[]): Record<string, unknown> {
@@ -291,11 +339,20 @@ export function dryRunArgv(spec: RunSpec, runDir: string): string[] {
   ];
 }
 
+/** A step that ended with an exit code the worker accepts but that still deserves a look. */
+export interface DismStepWarning {
+  step: string;
+  exitCode: number;
+  meaning: string;
+}
+
 export interface DismRunReport {
   packages: Record<string, DismPackage[]>;
   drivers: Record<string, DismDriver[]>;
   notApplicable: string[];
   differences: PlanDifference[];
+  /** Steps that succeeded with a documented non-fatal code (0x800F0806, 0x8007007E). */
+  warnings?: DismStepWarning[];
 }
 
 /**
@@ -332,13 +389,20 @@ export async function readDismReports(plan: Plan, statusDir: string): Promise<Di
       }
     }
   }
-  const notApplicable = await notApplicableSteps(path.join(statusDir, STATUS_FILES.lines));
+  const steps = await acceptedSteps(path.join(statusDir, STATUS_FILES.lines));
+  const notApplicable = steps.filter((s) => s.exitCode === -2146498530).map((s) => s.step).sort();
+  const warnings = dismWarnings(steps);
   const differences = compareWithPlan(plan, packages, drivers, { notApplicable: new Set(notApplicable) });
-  return { packages, drivers, notApplicable, differences };
+  return { packages, drivers, notApplicable, differences, warnings };
 }
 
-/** Steps whose allowed exit code was 0x800F081E (not applicable), from status.jsonl. */
-async function notApplicableSteps(file: string): Promise<string[]> {
+/** Steps whose accepted exit code is a documented non-fatal one, in the order they ran. */
+export function dismWarnings(steps: Array<{ step: string; exitCode: number }>): DismStepWarning[] {
+  return steps.filter((s) => WARNING_CODES.has(s.exitCode)).map((s) => ({ step: s.step, exitCode: s.exitCode, meaning: WARNING_CODES.get(s.exitCode)! }));
+}
+
+/** Steps the worker accepted (ok) with their exit codes, from status.jsonl, in file order. */
+async function acceptedSteps(file: string): Promise<Array<{ step: string; exitCode: number }>> {
   let text: string;
   try {
     text = await readFile(file, 'latin1');
@@ -346,16 +410,41 @@ async function notApplicableSteps(file: string): Promise<string[]> {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
     throw ioError(err, file);
   }
-  const out: string[] = [];
+  const out: Array<{ step: string; exitCode: number }> = [];
   text.split(/\r?\n/).forEach((line) => {
     if (!line.trim()) return;
     try {
       const v = JSON.parse(line) as { type?: string; id?: string; exitCode?: number; ok?: boolean };
-      if (v.type === 'step' && v.ok === true && v.exitCode === -2146498530 && typeof v.id === 'string') out.push(v.id);
+      if (v.type === 'step' && v.ok === true && typeof v.exitCode === 'number' && typeof v.id === 'string') out.push({ step: v.id, exitCode: v.exitCode });
     } catch {
       // a torn last line (power loss mid-write) is not evidence of anything
     }
   });
+  return out;
+}
+
+/**
+ * Logs the worker's failure path copied onto the status disk (dism.log, WinPE's DISM and CBS
+ * logs), as paths relative to the run directory, sorted.
+ */
+export async function dismLogFiles(runDir: string): Promise<string[]> {
+  const root = path.join(runDir, 'status', STATUS_FILES.logs);
+  const out: string[] = [];
+  const walk = async (dir: string): Promise<void> => {
+    let names: string[];
+    try {
+      names = await readdir(dir);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw ioError(err, dir);
+    }
+    for (const n of names) {
+      const p = path.join(dir, n);
+      if ((await stat(p)).isDirectory()) await walk(p);
+      else out.push(path.relative(runDir, p).split(path.sep).join('/'));
+    }
+  };
+  await walk(root);
   return out.sort();
 }
 
@@ -378,29 +467,21 @@ export async function collectDismOutputs(runDir: string, destDir: string): Promi
     }
   }
   if (outs.length === 0) throw new UsageError('the output disk holds no install.wim, boot.wim or .swm parts', { file: img });
+  // Setup's own files from the serviced boot.wim index 2: they belong in the media's sources folder
+  for (const name of ['setup.exe', 'setuphost.exe']) {
+    const found = files.find((f) => f.toLowerCase() === `${MEDIA_DIR}/sources/${name}`);
+    if (!found) continue;
+    const dest = path.join(destDir, MEDIA_DIR, 'sources', name);
+    await mkdir(path.dirname(dest), { recursive: true });
+    await cp(path.join(raw, ...found.split('/')), dest);
+    outs.push(dest);
+  }
   return outs;
 }
 
-/**
- * Read a plan file (readPlanFile's checks) plus the step and input shapes the generators
- * rely on.
- */
+/** Read and check a plan file: the one plan validator (src/plan/plan-check.ts), as `plan diff` uses it. */
 export async function loadPlanFile(file: string): Promise<Plan> {
-  const o = await readPlanFile(file);
-  o.images.forEach((im, i) => {
-    if (!im || typeof im.image !== 'string' || !Array.isArray(im.steps)) throw new FormatError('E_PLAN', `images[${i}] needs "image" (string) and "steps" (array)`, { file });
-    im.steps.forEach((st, k) => {
-      if (!st || typeof st.n !== 'number' || typeof st.action !== 'string' || !Array.isArray(st.inputs) || !Array.isArray(st.items)) {
-        throw new FormatError('E_PLAN', `images[${i}].steps[${k}] needs n, action, inputs[] and items[]`, { file });
-      }
-    });
-  });
-  o.inputs.forEach((inp, i) => {
-    if (!inp || typeof inp.id !== 'string' || typeof inp.path !== 'string' || !['msu', 'cab', 'driver-folder'].includes(inp.kind as string)) {
-      throw new FormatError('E_PLAN', `inputs[${i}] needs id, path and kind (msu | cab | driver-folder)`, { file });
-    }
-  });
-  return o;
+  return readPlanFile(file);
 }
 
 export interface DismFinish {
@@ -417,9 +498,10 @@ export interface DismFinish {
  * gets its WIMs copied out to `RUNDIR/output`.
  */
 export async function finishDismRun(plan: Plan, runDir: string, result: RunResult): Promise<DismFinish> {
-  if (!result.ok) return { report: await writeRunReport(runDir), differences: [], outputs: [] };
+  const logs = await dismLogFiles(runDir);
+  if (!result.ok) return { report: await writeRunReport(runDir, undefined, { logs }), differences: [], outputs: [] };
   const dism = await readDismReports(plan, path.join(runDir, 'status'));
-  const report = await writeRunReport(runDir, dism);
+  const report = await writeRunReport(runDir, dism, { logs });
   if (dism.differences.length > 0) return { report, differences: dism.differences, outputs: [] };
   const outputs = await collectDismOutputs(runDir, path.join(runDir, 'output'));
   return { report, differences: [], outputs };

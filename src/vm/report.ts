@@ -9,8 +9,8 @@
 import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { FormatError, ioError } from '../errors.js';
-import type { Plan } from '../cbs/plan-types.js';
-import { checkPlan } from '../cbs/plan-diff.js';
+import type { Plan } from '../plan/plan-types.js';
+import { checkPlan } from '../plan/plan-check.js';
 import type { RunEvent, RunResult } from './runner.js';
 import type { DismRunReport } from './dism.js';
 import { dismLayout, servicedImages } from './guest/dism-worker.js';
@@ -60,6 +60,8 @@ export interface RunReport {
   updates: ReportUpdate[];
   /** DISM path: what the serviced images report, and the differences from the plan. */
   dism?: DismRunReport;
+  /** Guest logs the run left (path A failure path: dism.log, DISM and CBS logs), relative to the run directory. */
+  logs?: string[];
 }
 
 const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -168,6 +170,15 @@ export function formatRunReport(r: RunReport): string {
   if (r.updates.length) {
     lines.push('updates:');
     for (const u of r.updates) lines.push(`  round ${u.round}  ${u.outcome.padEnd(21)} ${u.kb.join(',') || '-'}  ${u.title}${u.hresult && u.hresult !== '0x00000000' ? `  ${u.hresult}` : ''}`);
+  }
+  const warnings = r.dism?.warnings ?? [];
+  if (warnings.length) {
+    lines.push('warnings:');
+    for (const w of warnings) lines.push(`  ${w.step}: exit ${w.exitCode} (${w.meaning})`);
+  }
+  if (r.logs?.length) {
+    lines.push('guest logs (relative to the run directory):');
+    for (const l of r.logs) lines.push(`  ${l}`);
   }
   const diffs = r.dism?.differences ?? [];
   if (diffs.length) {
@@ -330,10 +341,13 @@ export function parseEventsJsonl(text: string, file: string): RunEvent[] {
   return out;
 }
 
-/** A run report from `report.json`, or from a run directory holding one. */
+/**
+ * A run report from `report.json`, or from a run directory: its report.json, else rebuilt from
+ * events.jsonl and result.json (`msu vm run` writes no report; an interrupted run may not have).
+ */
 export async function readRunReport(fileOrDir: string): Promise<RunReport> {
-  const file = (await isDirectory(fileOrDir)) ? path.join(fileOrDir, RUN_FILES.report) : fileOrDir;
-  return checkRunReport(await readJsonFile(file, 'E_RUN_REPORT'), file);
+  if (await isDirectory(fileOrDir)) return loadRunDirReport(fileOrDir);
+  return checkRunReport(await readJsonFile(fileOrDir, 'E_RUN_REPORT'), fileOrDir);
 }
 
 /**
@@ -384,10 +398,42 @@ export async function readRunDir(runDir: string): Promise<{ events: RunEvent[]; 
   return { events: parseEventsJsonl(evText, ev), result: result as unknown as RunResult, kind };
 }
 
+/**
+ * What `msu run report RUN-DIR` shows: report.json, or the report rebuilt from events.jsonl and
+ * result.json. A path that is not a run directory (missing, a file, neither of those files) is bad
+ * input (FormatError, exit 3); an unreadable one an IoError (exit 6).
+ */
+export async function loadRunDirReport(runDir: string): Promise<RunReport> {
+  const notRunDir = (why: string): FormatError => new FormatError('E_NOT_RUN_DIR', `not a run directory: ${why}`, { file: runDir });
+  let st;
+  try {
+    st = await stat(runDir);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') throw notRunDir('no such directory');
+    throw ioError(err, runDir);
+  }
+  if (!st.isDirectory()) throw notRunDir('not a directory');
+  const exists = async (rel: string): Promise<boolean> => {
+    try {
+      await stat(path.join(runDir, rel));
+      return true;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+      throw ioError(err, path.join(runDir, rel));
+    }
+  };
+  if (await exists(RUN_FILES.report)) return readRunReport(path.join(runDir, RUN_FILES.report));
+  if (!(await exists(RUN_FILES.events))) throw notRunDir(`it holds neither ${RUN_FILES.report} nor ${RUN_FILES.events}`);
+  const { events, result, kind } = await readRunDir(runDir);
+  return buildRunReport(kind, result, events);
+}
+
 /** Build the report from what the run left in `runDir` and write `report.json` there (atomically). */
-export async function writeRunReport(runDir: string, dism?: DismRunReport): Promise<RunReport> {
+export async function writeRunReport(runDir: string, dism?: DismRunReport, extra: { logs?: string[] } = {}): Promise<RunReport> {
   const { events, result, kind } = await readRunDir(runDir);
   const report = buildRunReport(kind, result, events, dism);
+  if (extra.logs && extra.logs.length > 0) report.logs = [...extra.logs];
   await writeFileAtomic(path.join(runDir, RUN_FILES.report), canonicalJson(report));
   return report;
 }

@@ -4,8 +4,12 @@
  * follow QMP events and the serial protocol, enforce the watchdogs, and finish with a
  * cross-check of what the guest said, what it left on the status disk, and how it stopped.
  *
+ * Concerns, one module each: the state machine of a QEMU process (boot-machine.ts), the
+ * watchdogs (watchdogs.ts), the processes (child.ts, tpm.ts), QMP (qmp.ts), the serial
+ * protocol (protocol.ts) and the run directory (run-artifacts.ts). This file wires them up.
+ *
  * Run directory (all names fixed; content deterministic except where noted):
- *   spec.json        the validated spec (canonical JSON)
+ *   spec.json        the validated spec (canonical JSON, written atomically)
  *   serial.log       everything the guest wrote to COM1, all boots appended
  *   qmp.log          QMP traffic, one JSON per line, ">" sent / "<" received (event timestamps dropped)
  *   qemu-stderr.log  QEMU's own diagnostics
@@ -13,105 +17,42 @@
  *   screendumps/     NN-<reason>.png|ppm taken when a watchdog or failure stopped the VM
  *   status/          files copied off the status disk after the run
  *   tpm/, swtpm.log  swtpm's state (vm.tpm; kept across boots) and its log
- *   result.json      RunResult (carries `durationMs`)
+ *   result.json      RunResult (carries `durationMs`; written atomically)
  * Durations appear only in events.jsonl and result.json.
  */
-import { appendFileSync, existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { copyFile, mkdtemp, rename, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { execa, type ResultPromise } from 'execa';
 import { ioError, MsuError, UsageError } from '../errors.js';
 import { runTool } from '../util/exec.js';
 import { canonicalJson } from '../util/json.js';
+import { delay, settlesWithin } from '../util/timers.js';
+import { checkNewStart, initialBootState, step, type BootConfig, type BootEvent, type Outcome, type RunView } from './boot-machine.js';
+import { spawnChild, type RunChild } from './child.js';
 import { compareVersions, ovmfPaths, probeAccel, probeQemu, QEMU_BINARY, requireDevices, type QemuFeatures } from './features.js';
-import { type GuestEvent, SerialTail, type SerialItem } from './protocol.js';
+import { SerialTail, type SerialItem } from './protocol.js';
 import { QmpClient, type QmpEvent } from './qmp.js';
-import { qemuArgs, runPaths, type OvmfPaths } from './qemu-args.js';
-import { effectiveTimeouts, type RunSpec, type Timeouts } from './spec.js';
+import { qemuArgs, type OvmfPaths } from './qemu-args.js';
+import { RunArtifacts } from './run-artifacts.js';
+import type { RunEvent, RunEventBody, RunFailure, RunResult } from './run-types.js';
+import { applyTimeoutOverrides, effectiveTimeouts, type RunSpec, type TimeoutOverrides, type Timeouts } from './spec.js';
 import { copyOutStatusDisk, createStatusDisk, readStatusJson } from './status-disk.js';
 import { checkSwtpm, logTail, startSwtpm, SWTPM_BINARY, swtpmArgs, type SwtpmProcess } from './tpm.js';
 
-/** Which watchdog fired. */
-export type WatchdogLimit = 'boot' | 'heartbeat' | 'perBoot' | 'total' | 'maxBoots' | 'poweroffAfterDone';
-
-/** Event payloads; every emitted RunEvent also carries `t` (ms since the run started). */
-export type RunEventBody =
-  | { type: 'prepare'; accel: 'kvm' | 'tcg'; qemu: string; timeouts: Timeouts }
-  | { type: 'warning'; message: string }
-  | { type: 'qemu-start'; start: number; pid: number | null }
-  | { type: 'qemu-exit'; start: number; exitCode: number | null; signal: string | null }
-  | { type: 'swtpm-start'; start: number; pid: number | null }
-  | { type: 'swtpm-exit'; start: number; exitCode: number | null; signal: string | null }
-  /** QMP `query-tpm` right after each QEMU start (vm.tpm): proof the TPM device is attached. */
-  | { type: 'tpm'; start: number; devices: unknown[] }
-  | { type: 'qmp'; event: string; data: Record<string, unknown> }
-  | { type: 'guest'; boot: number; event: GuestEvent }
-  | { type: 'protocol-warning'; line: number; message: string }
-  | { type: 'guest-reset'; boots: number }
-  | { type: 'status'; start: number; boots: number; bootAgeSec: number; heartbeatAgeSec: number | null; step?: string; pct?: number }
-  | { type: 'watchdog'; limit: WatchdogLimit; message: string }
-  | { type: 'powerdown'; reason: string }
-  | { type: 'screendump'; file: string }
-  | { type: 'finished'; ok: boolean; message: string };
-
-export type RunEvent = RunEventBody & { t: number };
-
-export type FailureCode =
-  | 'watchdog'
-  | 'guest-error'
-  | 'guest-panicked'
-  | 'block-io-error'
-  | 'vm-stopped'
-  | 'qemu-start'
-  | 'qemu-exited'
-  | 'unexpected-shutdown'
-  | 'no-done'
-  | 'status-missing'
-  | 'status-mismatch'
-  | 'aborted'
-  | 'tpm-error'
-  | 'host-error';
-
-export interface RunFailure {
-  code: FailureCode;
-  message: string;
-  limit?: WatchdogLimit;
-}
-
-export interface RunResult {
-  id: string;
-  ok: boolean;
-  accel: 'kvm' | 'tcg';
-  /** QEMU processes started. */
-  starts: number;
-  /** `boot` events the guest sent. */
-  boots: number;
-  /** Reason of the last SHUTDOWN event ("guest-shutdown", "guest-reset", "host-qmp-quit", …). */
-  shutdownReason?: string;
-  /** Last terminal protocol event. */
-  terminal?: 'done' | 'error';
-  guestErrors: Array<{ code: string; message: string }>;
-  lastStep?: { id: string; name: string; state: string };
-  results: Array<Record<string, unknown>>;
-  /** Parsed status file from the status disk (expect.statusFile), if present. */
-  status?: unknown;
-  /** vm.tpm: the TPM QEMU reported (`query-tpm`) at the first start. */
-  tpm?: { model: string; backend: string };
-  failure?: RunFailure;
-  /** Relative to the run directory. */
-  screendumps: string[];
-  statusFiles: string[];
-  warnings: string[];
-  durationMs: number;
-}
+export type { FailureCode, NextDeadline, RunEvent, RunEventBody, RunFailure, RunResult, WatchdogLimit } from './run-types.js';
 
 export interface RunOptions {
   /** Created if missing; must not hold an earlier run. */
   runDir: string;
   onEvent?: (e: RunEvent) => void;
+  /** Abort = stop the run: screendump, QMP `quit`, SIGKILL after 3 s; ends as `aborted`. */
   signal?: AbortSignal;
+  /** Abort = kill QEMU and swtpm at once (a second Ctrl-C); ends as `aborted`. */
+  killSignal?: AbortSignal;
+  /** Wall-clock limits that replace the spec's (after tcgFactor): --timeout, --boot-timeout, --idle-timeout. */
+  timeoutOverrides?: TimeoutOverrides;
   /** Relative paths in the spec resolve against this (the spec file's directory). Default: cwd. */
   baseDir?: string;
   qemuBinary?: string;
@@ -127,14 +68,6 @@ export interface RunOptions {
   /** How often a `status` progress event is emitted. Default 5 s. */
   statusEverySec?: number;
 }
-
-type Outcome =
-  | { kind: 'reset' }
-  | { kind: 'shutdown' }
-  | { kind: 'fail'; failure: RunFailure; stop: boolean; dumpName: string };
-
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-const fmtSec = (s: number) => (s >= 120 ? `${Math.round(s / 60)} min` : `${Math.round(s * 10) / 10} s`);
 
 function resolveSpec(spec: RunSpec, baseDir: string): RunSpec {
   const r = (p: string) => path.resolve(baseDir, p);
@@ -153,19 +86,18 @@ export async function runVm(specIn: RunSpec, opts: RunOptions): Promise<RunResul
   const bin = opts.qemuBinary ?? QEMU_BINARY;
   const swtpmBin = opts.swtpmBinary ?? SWTPM_BINARY;
   const runDir = path.resolve(opts.runDir);
-  const P = runPaths(runDir);
-  prepareRunDir(runDir, opts.runDir);
+  const art = RunArtifacts.prepare(runDir, opts.runDir);
+  const P = art.paths;
 
   let hostError: string | undefined;
-  let runningChild: ResultPromise | undefined;
   const emit = (e: RunEventBody): void => {
     const full = { t: Math.round(now() - t0), ...e } as RunEvent;
     // never throw from here: emit runs inside timers and socket handlers, where a throw would
     // take the process down and leave QEMU behind; the boot loop turns hostError into a failure
     try {
-      appendFileSync(P.events, JSON.stringify(full) + '\n');
+      art.appendEvent(full);
     } catch (err) {
-      hostError ??= ioError(err, P.events, 'write').describe();
+      hostError ??= err instanceof MsuError ? err.describe() : String(err);
     }
     try {
       opts.onEvent?.(full);
@@ -181,7 +113,368 @@ export async function runVm(specIn: RunSpec, opts: RunOptions): Promise<RunResul
 
   // ---- prepare
   const spec = resolveSpec(specIn, opts.baseDir ?? process.cwd());
-  writeFileSync(P.spec, canonicalJson(specIn));
+  await art.writeSpec(specIn);
+  const { accel, to, args, png, qmpSocket, tpmPaths, sockDir } = await prepareHost(spec, opts, art, bin, swtpmBin, emit, warn);
+
+  // ---- what the run learns, across QEMU processes
+  const tail = new SerialTail(P.serialLog);
+  const st = {
+    starts: 0,
+    shutdownReason: undefined as string | undefined,
+    doneOk: undefined as boolean | undefined,
+    guestErrors: [] as Array<{ code: string; message: string }>,
+    results: [] as Array<Record<string, unknown>>,
+    screendumps: [] as string[],
+    tpm: undefined as { model: string; backend: string } | undefined,
+  };
+  const view: RunView = { periods: 0, boots: 0 };
+  /** The current QEMU process's dispatcher, while one runs. */
+  let dispatch: ((ev: BootEvent) => void) | undefined;
+  let runningQemu: RunChild | undefined;
+  let runningTpm: SwtpmProcess | undefined;
+
+  // the second Ctrl-C: no more asking, kill what this run started
+  const onKill = () => {
+    emit({ type: 'abort', hard: true, reason: reasonOf(opts.killSignal) || 'killed' });
+    runningQemu?.kill('SIGKILL');
+    runningTpm?.kill();
+    dispatch?.({ kind: 'abort', reason: reasonOf(opts.signal) || reasonOf(opts.killSignal) });
+  };
+  opts.killSignal?.addEventListener('abort', onKill, { once: true });
+
+  /** Serial protocol: run-level bookkeeping, the event, then the state machine. */
+  const handleItem = (item: SerialItem): void => {
+    if (item.kind === 'warning') {
+      emit({ type: 'protocol-warning', line: item.line, message: item.message });
+      return;
+    }
+    const ev = item.event;
+    if (ev.type === 'boot') view.boots++;
+    else if (ev.type === 'step') view.lastStep = { id: ev.id, name: ev.name, state: ev.state };
+    else if (ev.type === 'progress') view.lastPct = ev.pct;
+    else if (ev.type === 'result') st.results.push(ev.data);
+    else if (ev.type === 'error') {
+      st.guestErrors.push({ code: ev.code, message: ev.message });
+      view.terminal = 'error';
+    } else if (ev.type === 'done') {
+      view.terminal = 'done';
+      st.doneOk = ev.ok;
+    }
+    emit({ type: 'guest', boot: view.boots, event: ev });
+    dispatch?.({ kind: 'guest', event: ev });
+  };
+  const pollSerial = (): void => {
+    try {
+      tail.poll().forEach(handleItem);
+    } catch (e) {
+      warn(e instanceof MsuError ? e.describe() : String(e));
+    }
+  };
+
+  // ---- boot loop
+  const runStart = now();
+  let outcome: Outcome;
+  try {
+    for (;;) {
+      const stopSignal = opts.signal?.aborted ? opts.signal : opts.killSignal?.aborted ? opts.killSignal : undefined;
+      if (stopSignal) {
+        const reason = reasonOf(stopSignal);
+        outcome = { kind: 'fail', failure: { code: 'aborted', message: `the run was cancelled${reason ? ` (${reason})` : ''}` }, stop: false, dumpName: 'aborted' };
+        break;
+      }
+      const refused = checkNewStart(view.periods, to);
+      if (refused) {
+        if (refused.kind === 'fail') emit({ type: 'watchdog', limit: 'maxBoots', message: refused.failure.message });
+        outcome = refused;
+        break;
+      }
+      view.periods++;
+      const o = await oneStart();
+      if (o.kind === 'reset' && hostError === undefined) continue;
+      outcome = o;
+      break;
+    }
+  } finally {
+    // an exception in the loop must not leave our QEMU or swtpm running
+    runningQemu?.kill('SIGKILL');
+    runningTpm?.kill();
+    opts.killSignal?.removeEventListener('abort', onKill);
+    if (sockDir) await rm(sockDir, { recursive: true, force: true });
+  }
+
+  // ---- finish
+  let failure: RunFailure | undefined = outcome.kind === 'fail' ? outcome.failure : undefined;
+  if (!failure && hostError !== undefined) failure = { code: 'host-error', message: hostError };
+  let status: unknown;
+  let statusFiles: string[] = [];
+  if (spec.vm.statusDisk) {
+    try {
+      statusFiles = await copyOutStatusDisk(P.statusDisk, path.join(runDir, 'status'));
+      if (spec.expect.statusFile) status = await readStatusJson(P.statusDisk, spec.expect.statusFile);
+    } catch (e) {
+      const msg = e instanceof MsuError ? e.describe() : String(e);
+      if (!failure) failure = { code: 'status-missing', message: `cannot read the status disk: ${msg}` };
+      else warn(`cannot read the status disk: ${msg}`);
+    }
+  }
+  if (!failure) failure = crossCheck(spec, { ...st, terminal: view.terminal }, status);
+
+  const ok = failure === undefined;
+  const result: RunResult = {
+    id: spec.id,
+    ok,
+    accel,
+    starts: st.starts,
+    boots: view.boots,
+    guestErrors: st.guestErrors,
+    results: st.results,
+    screendumps: st.screendumps,
+    statusFiles,
+    warnings,
+    durationMs: Math.round(now() - t0),
+  };
+  if (st.shutdownReason) result.shutdownReason = st.shutdownReason;
+  if (view.terminal) result.terminal = view.terminal;
+  if (view.lastStep) result.lastStep = view.lastStep;
+  if (status !== undefined) result.status = status;
+  if (st.tpm) result.tpm = st.tpm;
+  if (failure) result.failure = failure;
+  emit({ type: 'finished', ok, message: failure ? failure.message : `finished after ${view.boots} boot(s)` });
+  await art.writeResult(result);
+  return result;
+
+  // ---- one QEMU start, with its own swtpm for vm.tpm
+  async function oneStart(): Promise<Outcome> {
+    let tpm: SwtpmProcess | undefined;
+    if (spec.vm.tpm) {
+      const start = st.starts + 1;
+      try {
+        tpm = await startSwtpm(tpmPaths, { binary: swtpmBin });
+      } catch (e) {
+        const msg = e instanceof MsuError ? e.message : String(e);
+        return { kind: 'fail', failure: { code: 'tpm-error', message: `swtpm did not start (boot ${start}): ${msg}` }, stop: false, dumpName: 'tpm' };
+      }
+      runningTpm = tpm;
+      emit({ type: 'swtpm-start', start, pid: tpm.pid });
+      void tpm.exited.then((r) => emit({ type: 'swtpm-exit', start, exitCode: r.exitCode, signal: r.signal }));
+    }
+    try {
+      return await qemuProcess(tpm);
+    } finally {
+      if (tpm) {
+        // QEMU is normally gone by now; after an exception it may not be, and swtpm waits for it
+        runningQemu?.kill('SIGKILL');
+        // swtpm --terminate leaves once QEMU is gone; stop() only signals it if it lingers
+        await tpm.stop();
+        runningTpm = undefined;
+      }
+    }
+  }
+
+  /** One QEMU process: start it, drive the state machine until it decides, then stop it. */
+  async function qemuProcess(tpm: SwtpmProcess | undefined): Promise<Outcome> {
+    const start = ++st.starts;
+    rmSync(qmpSocket, { force: true });
+    // detached (own process group): the terminal's Ctrl-C reaches msu, which stops QEMU over QMP
+    const child = spawnChild(bin, args, (d) => {
+      try {
+        art.appendQemuStderr(d);
+      } catch (err) {
+        hostError ??= err instanceof MsuError ? err.describe() : String(err);
+      }
+    });
+    runningQemu = child;
+    emit({ type: 'qemu-start', start, pid: child.pid });
+    const exitP = child.exited.then((r) => {
+      emit({ type: 'qemu-exit', start, exitCode: r.exitCode, signal: r.signal });
+      return r;
+    });
+    const killQemu = async () => {
+      child.kill('SIGKILL'); // only the process this run spawned
+      await exitP;
+      runningQemu = undefined;
+    };
+
+    const ac = new AbortController();
+    void exitP.then(() => ac.abort('QEMU exited'));
+    let qmp: QmpClient;
+    try {
+      qmp = await QmpClient.connect(qmpSocket, { signal: ac.signal, connectTimeoutMs: 30_000, log: (dir, line) => art.appendQmp(dir, line) });
+    } catch (e) {
+      await settlesWithin(exitP, 2000);
+      await killQemu();
+      tail.drain().forEach(handleItem);
+      const why = child.stderrTail() || (e as Error).message;
+      return { kind: 'fail', failure: { code: 'qemu-start', message: `QEMU did not start (boot ${start}): ${why}` }, stop: false, dumpName: 'start' };
+    }
+
+    // ---- the state machine for this process
+    const cfg: BootConfig = { timeouts: to, accel, rebootPolicy: spec.vm.rebootPolicy, start, runStart, statusEveryMs: (opts.statusEverySec ?? 5) * 1000 };
+    const state = initialBootState(cfg, now());
+    let resolveOutcome!: (o: Outcome) => void;
+    const outcomeP = new Promise<Outcome>((r) => (resolveOutcome = r));
+    const run = (ev: BootEvent): void => {
+      for (const fx of step(state, ev, now(), cfg, view)) {
+        if (fx.do === 'emit') emit(fx.event);
+        else if (fx.do === 'powerdown') qmp.systemPowerdown().catch(() => undefined);
+        else resolveOutcome(fx.outcome);
+      }
+    };
+    dispatch = (ev) => {
+      try {
+        run(ev);
+      } catch (err) {
+        hostError ??= `internal error handling ${ev.kind}: ${(err as Error)?.message ?? String(err)}`;
+      }
+    };
+
+    qmp.onEvent((ev: QmpEvent) => onQmpEvent(ev, qmp));
+    if (tpm) {
+      void tpm.exited.then(async (r) => {
+        // when QEMU is going away too, its own exit (or SHUTDOWN) is the story, not swtpm's
+        await settlesWithin(exitP, 1000);
+        if (child.hasExited) return;
+        dispatch?.({ kind: 'tpm-exited', exitCode: r.exitCode ?? r.signal ?? 'none', why: logTail(tpmPaths.log) });
+      });
+      await queryTpm(qmp, start);
+    }
+    void exitP.then(async (r) => {
+      // let a SHUTDOWN event still queued on the socket win over "exited"
+      await settlesWithin(qmp.closed, 500);
+      await delay(50);
+      dispatch?.({ kind: 'qemu-exited', exitCode: r.exitCode, why: child.stderrTail() });
+    });
+    const onAbort = () => {
+      emit({ type: 'abort', hard: false, reason: reasonOf(opts.signal) || 'cancelled' });
+      dispatch?.({ kind: 'abort', reason: reasonOf(opts.signal) });
+    };
+    if (opts.signal?.aborted) onAbort();
+    opts.signal?.addEventListener('abort', onAbort, { once: true });
+    const tick = setInterval(() => {
+      pollSerial();
+      dispatch?.({ kind: 'tick' });
+      if (hostError !== undefined) dispatch?.({ kind: 'host-error', message: hostError });
+    }, opts.tickMs ?? 200);
+
+    try {
+      await qmp.cont();
+    } catch (e) {
+      dispatch({ kind: 'start-failed', message: `QEMU did not start the guest (boot ${start}): ${(e as Error).message}` });
+    }
+    const o = await outcomeP;
+    clearInterval(tick);
+    opts.signal?.removeEventListener('abort', onAbort);
+
+    if (o.kind === 'fail' && o.stop) {
+      // a crashed guest cannot answer the power button; a cancelled run is not asked, it is quit
+      const powerdown = o.failure.code !== 'guest-panicked' && o.failure.code !== 'aborted';
+      await stopQemu(qmp, o.dumpName, start, child.hasExited ? undefined : exitP, powerdown);
+    } else {
+      // guest-reset / guest-shutdown: QEMU exits by itself
+      await settlesWithin(exitP, 10_000);
+      if (!child.hasExited) {
+        warn(`QEMU did not exit after ${st.shutdownReason} (boot ${start}); quitting it`);
+        await qmp.quit().catch(() => undefined);
+        await settlesWithin(exitP, 3000);
+      }
+    }
+    await killQemu();
+    qmp.close();
+    // last lines written just before the power-off / reset
+    tail.drain().forEach(handleItem);
+    dispatch = undefined;
+    return o;
+  }
+
+  /** QMP events: logged, recorded, then turned into machine events. */
+  function onQmpEvent(ev: QmpEvent, qmp: QmpClient): void {
+    emit({ type: 'qmp', event: ev.event, data: ev.data });
+    const reason = typeof ev.data.reason === 'string' ? ev.data.reason : undefined;
+    switch (ev.event) {
+      case 'SHUTDOWN':
+        st.shutdownReason = reason; // also while stopping: "host-qmp-quit" is how a stop ended
+        dispatch?.({ kind: 'shutdown', reason });
+        break;
+      case 'RESET':
+        if (ev.data.guest !== true || spec.vm.rebootPolicy !== 'in-place') break;
+        // the guest wrote its lines before resetting: read them first so the machine has its boot
+        pollSerial();
+        dispatch?.({ kind: 'reset' });
+        break;
+      case 'GUEST_PANICKED':
+        dispatch?.({ kind: 'panic', info: ev.data.info ?? ev.data });
+        break;
+      case 'BLOCK_IO_ERROR':
+        dispatch?.({ kind: 'io-error', device: String(ev.data.device ?? ev.data['node-name'] ?? '?'), reason: String(ev.data.reason ?? ev.data.operation ?? 'unknown') });
+        break;
+      case 'STOP':
+        // the VM paused without us asking? find out why (KVM internal error, I/O error …)
+        void delay(1000).then(async () => {
+          if (!dispatch || !qmp.isOpen || runningQemu?.hasExited !== false) return;
+          try {
+            const s = await qmp.execute<{ running: boolean; status: string }>('query-status');
+            if (!s.running && s.status !== 'shutdown') dispatch?.({ kind: 'vm-stopped', status: s.status, why: runningQemu?.stderrTail() ?? '' });
+          } catch {
+            /* QEMU went away: the exit handler decides */
+          }
+        });
+        break;
+    }
+  }
+
+  /** vm.tpm: record QMP `query-tpm` (proof the TPM is attached); an empty answer fails the run. */
+  async function queryTpm(qmp: QmpClient, start: number): Promise<void> {
+    try {
+      const devices = await qmp.execute<Array<{ model?: string; options?: { type?: string } }>>('query-tpm');
+      emit({ type: 'tpm', start, devices });
+      const d = devices[0];
+      if (!d) return dispatch?.({ kind: 'tpm-missing' });
+      st.tpm ??= { model: String(d.model ?? '?'), backend: String(d.options?.type ?? '?') };
+    } catch (e) {
+      warn(`query-tpm failed (boot ${start}): ${(e as Error).message}`);
+    }
+  }
+
+  /** Screendump, then (unless told not to) the power button and `grace`, then `quit`, then the caller's SIGKILL. */
+  async function stopQemu(qmp: QmpClient, dumpName: string, start: number, running: Promise<unknown> | undefined, powerdown: boolean): Promise<void> {
+    if (!running || !qmp.isOpen || opts.killSignal?.aborted) return;
+    const dump = art.screendump(start, dumpName, png);
+    try {
+      await qmp.screendump(dump.abs, png);
+      st.screendumps.push(dump.rel);
+      emit({ type: 'screendump', file: dump.rel });
+    } catch (e) {
+      warn(`screendump failed: ${(e as Error).message}`);
+    }
+    if (powerdown && to.graceSec > 0 && qmp.isOpen) {
+      emit({ type: 'powerdown', reason: dumpName });
+      await qmp.systemPowerdown().catch(() => undefined);
+      await settlesWithin(running, to.graceSec * 1000);
+    }
+    if (qmp.isOpen) {
+      await qmp.quit(3000).catch(() => undefined);
+      await settlesWithin(running, 3000);
+    }
+  }
+}
+
+/** What the boot loop needs from preparation. */
+interface HostSetup {
+  accel: 'kvm' | 'tcg';
+  to: Timeouts;
+  args: string[];
+  /** QEMU can write PNG screendumps (7.1+). */
+  png: boolean;
+  qmpSocket: string;
+  tpmPaths: { stateDir: string; socket: string; log: string };
+  /** A private temp dir for sockets whose paths would be too long; removed after the run. */
+  sockDir: string | undefined;
+}
+
+/** Probe QEMU and the accelerator, settle the deadlines, and make the disks, status disk, inputs ISO and sockets ready. */
+async function prepareHost(spec: RunSpec, opts: RunOptions, art: RunArtifacts, bin: string, swtpmBin: string, emit: (e: RunEventBody) => void, warn: (m: string) => void): Promise<HostSetup> {
+  const P = art.paths;
+  const runDir = art.runDir;
   const features = opts.features ?? (await probeQemu(bin));
   requireDevices(spec, features);
   if (spec.vm.tpm) await checkSwtpm(swtpmBin);
@@ -191,7 +484,7 @@ export async function runVm(specIn: RunSpec, opts: RunOptions): Promise<RunResul
     accel = probe.accel;
     if (probe.warning) warn(probe.warning);
   }
-  const to = effectiveTimeouts(spec.timeouts, accel);
+  const to = applyTimeoutOverrides(effectiveTimeouts(spec.timeouts, accel), opts.timeoutOverrides ?? {});
   emit({ type: 'prepare', accel, qemu: features.version.text, timeouts: to });
 
   let ovmf: OvmfPaths | undefined;
@@ -235,409 +528,12 @@ export async function runVm(specIn: RunSpec, opts: RunOptions): Promise<RunResul
   const args = qemuArgs(spec, { accel, qemuVersion: features.version.text, devices: features.devices, ...(ovmf ? { ovmf } : {}), runDir, qmpSocket, tpmSocket });
   const png = compareVersions(features.version.text, '7.1') >= 0;
 
-  // ---- boot loop
-  const tail = new SerialTail(P.serialLog);
-  const st = {
-    starts: 0,
-    boots: 0,
-    resets: 0,
-    shutdownReason: undefined as string | undefined,
-    terminal: undefined as 'done' | 'error' | undefined,
-    doneOk: undefined as boolean | undefined,
-    guestErrors: [] as Array<{ code: string; message: string }>,
-    lastStep: undefined as { id: string; name: string; state: string } | undefined,
-    lastPct: undefined as number | undefined,
-    results: [] as Array<Record<string, unknown>>,
-    screendumps: [] as string[],
-    tpm: undefined as { model: string; backend: string } | undefined,
-  };
-  // Set while a QEMU process runs, so serial events can feed that boot's watchdog state.
-  let handleItemHook: ((item: SerialItem) => void) | undefined;
-  const runStart = now();
-  let outcome: Outcome;
-  try {
-    for (;;) {
-      if (st.starts >= to.maxBoots) {
-        const message = `watchdog "maxBoots" fired: the guest rebooted ${st.starts} times and timeouts.maxBoots = ${to.maxBoots} allows no further boot (reboot storm?)`;
-        emit({ type: 'watchdog', limit: 'maxBoots', message });
-        outcome = { kind: 'fail', failure: { code: 'watchdog', limit: 'maxBoots', message }, stop: false, dumpName: 'maxBoots' };
-        break;
-      }
-      const o = await oneBoot();
-      if (o.kind === 'reset' && hostError === undefined) continue;
-      outcome = o;
-      break;
-    }
-  } finally {
-    // an exception in the loop must not leave our QEMU running (oneBoot stops its swtpm)
-    if (runningChild && runningChild.exitCode === null && runningChild.signalCode === null) runningChild.kill('SIGKILL');
-    if (sockDir) await rm(sockDir, { recursive: true, force: true });
-  }
-
-  // ---- finish
-  let failure: RunFailure | undefined = outcome.kind === 'fail' ? outcome.failure : undefined;
-  if (!failure && hostError !== undefined) failure = { code: 'host-error', message: hostError };
-  let status: unknown;
-  let statusFiles: string[] = [];
-  if (spec.vm.statusDisk) {
-    try {
-      statusFiles = await copyOutStatusDisk(P.statusDisk, path.join(runDir, 'status'));
-      if (spec.expect.statusFile) status = await readStatusJson(P.statusDisk, spec.expect.statusFile);
-    } catch (e) {
-      const msg = e instanceof MsuError ? e.describe() : String(e);
-      if (!failure) failure = { code: 'status-missing', message: `cannot read the status disk: ${msg}` };
-      else warn(`cannot read the status disk: ${msg}`);
-    }
-  }
-  if (!failure) failure = crossCheck(spec, st, status);
-
-  const ok = failure === undefined;
-  const result: RunResult = {
-    id: spec.id,
-    ok,
-    accel,
-    starts: st.starts,
-    boots: st.boots,
-    guestErrors: st.guestErrors,
-    results: st.results,
-    screendumps: st.screendumps,
-    statusFiles,
-    warnings,
-    durationMs: Math.round(now() - t0),
-  };
-  if (st.shutdownReason) result.shutdownReason = st.shutdownReason;
-  if (st.terminal) result.terminal = st.terminal;
-  if (st.lastStep) result.lastStep = st.lastStep;
-  if (status !== undefined) result.status = status;
-  if (st.tpm) result.tpm = st.tpm;
-  if (failure) result.failure = failure;
-  emit({ type: 'finished', ok, message: failure ? failure.message : `finished after ${st.boots} boot(s)` });
-  writeFileSync(P.result, canonicalJson(result));
-  return result;
-
-  // ---- one QEMU process (with its own swtpm for vm.tpm)
-  async function oneBoot(): Promise<Outcome> {
-    let tpm: SwtpmProcess | undefined;
-    if (spec.vm.tpm) {
-      const start = st.starts + 1;
-      try {
-        tpm = await startSwtpm(tpmPaths, { binary: swtpmBin });
-      } catch (e) {
-        const msg = e instanceof MsuError ? e.message : String(e);
-        return { kind: 'fail', failure: { code: 'tpm-error', message: `swtpm did not start (boot ${start}): ${msg}` }, stop: false, dumpName: 'tpm' };
-      }
-      emit({ type: 'swtpm-start', start, pid: tpm.pid });
-      void tpm.exited.then((r) => emit({ type: 'swtpm-exit', start, exitCode: r.exitCode, signal: r.signal }));
-    }
-    try {
-      return await qemuBoot(tpm);
-    } finally {
-      if (tpm) {
-        // QEMU is normally gone by now; after an exception it may not be, and swtpm waits for it
-        if (runningChild && runningChild.exitCode === null && runningChild.signalCode === null) runningChild.kill('SIGKILL');
-        // swtpm --terminate leaves once QEMU is gone; stop() only signals it if it lingers
-        await tpm.stop();
-      }
-    }
-  }
-
-  async function qemuBoot(tpm: SwtpmProcess | undefined): Promise<Outcome> {
-    const start = ++st.starts;
-    rmSync(qmpSocket, { force: true });
-    const child: ResultPromise = execa(bin, args, { reject: false, stdin: 'ignore', stdout: 'ignore', stderr: 'pipe', buffer: false, cleanup: true });
-    runningChild = child;
-    emit({ type: 'qemu-start', start, pid: child.pid ?? null });
-    let stderrTail = '';
-    child.stderr?.on('data', (d: Buffer) => {
-      appendFileSync(P.qemuStderr, d);
-      stderrTail = (stderrTail + d.toString('utf8')).slice(-2000);
-    });
-    let exited = false;
-    const exitP = child.then((r) => {
-      exited = true;
-      emit({ type: 'qemu-exit', start, exitCode: r.exitCode ?? null, signal: r.signal ?? null });
-      return r;
-    });
-    const lastStderr = () => stderrTail.split('\n').map((l) => l.trim()).filter(Boolean).slice(-3).join(' | ');
-    const killQemu = async () => {
-      if (!exited) child.kill('SIGKILL'); // only the process this run spawned
-      await exitP;
-    };
-
-    const ac = new AbortController();
-    void exitP.then(() => ac.abort('QEMU exited'));
-    let qmp: QmpClient;
-    try {
-      qmp = await QmpClient.connect(qmpSocket, {
-        signal: ac.signal,
-        connectTimeoutMs: 30_000,
-        log: (dir, line) => appendFileSync(P.qmpLog, `${dir === 'out' ? '>' : '<'} ${line}\n`),
-      });
-    } catch (e) {
-      await Promise.race([exitP, sleep(2000)]);
-      await killQemu();
-      tail.drain().forEach(handleItem);
-      const why = lastStderr() || (e as Error).message;
-      return { kind: 'fail', failure: { code: 'qemu-start', message: `QEMU did not start (boot ${start}): ${why}` }, stop: false, dumpName: 'start' };
-    }
-
-    const startT = now();
-    let bootSeenAt: number | undefined;
-    let lastLife = startT;
-    let lastResetAt = -Infinity;
-    let doneAt: number | undefined;
-    let powerdownAt: number | undefined;
-    let lastStatusAt = startT;
-    let stopping = false;
-    let decided: Outcome | undefined;
-    let resolveOutcome!: (o: Outcome) => void;
-    const outcomeP = new Promise<Outcome>((r) => (resolveOutcome = r));
-    const decide = (o: Outcome) => {
-      if (decided || stopping) return;
-      decided = o;
-      resolveOutcome(o);
-    };
-    const fail = (code: FailureCode, message: string, dumpName: string, limit?: WatchdogLimit) => {
-      const failure: RunFailure = { code, message };
-      if (limit) failure.limit = limit;
-      decide({ kind: 'fail', failure, stop: true, dumpName });
-    };
-
-    handleItemHook = (item) => {
-      if (item.kind !== 'event') return;
-      lastLife = now();
-      if (item.event.type === 'boot') {
-        bootSeenAt = lastLife;
-        if (spec.vm.rebootPolicy === 'in-place' && st.boots > to.maxBoots) {
-          const message = `watchdog "maxBoots" fired: boot ${st.boots} exceeds timeouts.maxBoots = ${to.maxBoots} (reboot storm?)`;
-          emit({ type: 'watchdog', limit: 'maxBoots', message });
-          fail('watchdog', message, 'maxBoots', 'maxBoots');
-        }
-      }
-      if ((item.event.type === 'done' || item.event.type === 'error') && doneAt === undefined) doneAt = lastLife;
-    };
-
-    qmp.onEvent((ev: QmpEvent) => {
-      try {
-        onQmpEvent(ev);
-      } catch (err) {
-        hostError ??= `internal error handling QMP event ${ev.event}: ${(err as Error)?.message ?? String(err)}`;
-      }
-    });
-    const onQmpEvent = (ev: QmpEvent): void => {
-      emit({ type: 'qmp', event: ev.event, data: ev.data });
-      const reason = typeof ev.data.reason === 'string' ? ev.data.reason : undefined;
-      switch (ev.event) {
-        case 'SHUTDOWN':
-          st.shutdownReason = reason;
-          if (reason === 'guest-reset') decide({ kind: 'reset' });
-          else if (reason === 'guest-shutdown') decide({ kind: 'shutdown' });
-          else fail('unexpected-shutdown', `QEMU shut down for a reason the runner did not cause: ${reason ?? 'unknown'} (boot ${start})`, 'shutdown');
-          break;
-        case 'RESET': {
-          // in-place reboots: one guest reboot can produce two RESET events ~0.1 s apart;
-          // a second RESET counts only if the guest booted in between or enough time passed
-          if (ev.data.guest !== true || spec.vm.rebootPolicy !== 'in-place') break;
-          // the guest wrote its lines before resetting: read them first so bootSeenAt is current
-          try {
-            tail.poll().forEach(handleItem);
-          } catch {
-            /* the tick reports read errors */
-          }
-          const t = now();
-          if (bootSeenAt === undefined && t - lastResetAt < 300) break;
-          lastResetAt = t;
-          st.resets++;
-          emit({ type: 'guest-reset', boots: st.boots });
-          if (st.resets + 1 > to.maxBoots) {
-            const message = `watchdog "maxBoots" fired: the guest rebooted ${st.resets} times and timeouts.maxBoots = ${to.maxBoots} allows no further boot (reboot storm?)`;
-            emit({ type: 'watchdog', limit: 'maxBoots', message });
-            fail('watchdog', message, 'maxBoots', 'maxBoots');
-          }
-          bootSeenAt = undefined;
-          lastLife = t;
-          break;
-        }
-        case 'GUEST_PANICKED':
-          fail('guest-panicked', `the guest panicked (boot ${start}): ${JSON.stringify(ev.data.info ?? ev.data)}`, 'panic');
-          break;
-        case 'BLOCK_IO_ERROR':
-          fail('block-io-error', `disk I/O error on ${String(ev.data.device ?? ev.data['node-name'] ?? '?')} (${String(ev.data.reason ?? ev.data.operation ?? 'unknown')}); is the host disk full?`, 'io-error');
-          break;
-        case 'STOP':
-          if (stopping) break;
-          // The VM paused without us asking: find out why (KVM internal error, I/O error …).
-          void sleep(1000).then(async () => {
-            if (stopping || decided || !qmp.isOpen) return;
-            try {
-              const s = await qmp.execute<{ running: boolean; status: string }>('query-status');
-              if (!s.running && s.status !== 'shutdown') fail('vm-stopped', `the VM stopped by itself (status "${s.status}", boot ${start})${lastStderr() ? `: ${lastStderr()}` : ''}`, 'stopped');
-            } catch {
-              /* QEMU went away: the exit handler decides */
-            }
-          });
-          break;
-      }
-    };
-
-    if (tpm) {
-      void tpm.exited.then(async (r) => {
-        // when QEMU is going away too, its own exit (or SHUTDOWN) is the story, not swtpm's
-        await Promise.race([exitP, sleep(1000)]);
-        if (exited) return;
-        const why = logTail(tpmPaths.log);
-        fail('tpm-error', `swtpm exited while QEMU was running (boot ${start}, exit code ${r.exitCode ?? r.signal ?? 'none'})${why ? `: ${why}` : ''}`, 'tpm');
-      });
-      try {
-        const devices = await qmp.execute<Array<{ model?: string; options?: { type?: string } }>>('query-tpm');
-        emit({ type: 'tpm', start, devices });
-        const d = devices[0];
-        if (!d) fail('tpm-error', `QEMU reports no TPM device (query-tpm is empty, boot ${start})`, 'tpm');
-        else st.tpm ??= { model: String(d.model ?? '?'), backend: String(d.options?.type ?? '?') };
-      } catch (e) {
-        warn(`query-tpm failed (boot ${start}): ${(e as Error).message}`);
-      }
-    }
-
-    void exitP.then(async () => {
-      // let a SHUTDOWN event still queued on the socket win over "exited"
-      await Promise.race([qmp.closed, sleep(500)]);
-      await sleep(50);
-      fail('qemu-exited', `QEMU exited unexpectedly (boot ${start}, exit code ${(await exitP).exitCode ?? 'none'})${lastStderr() ? `: ${lastStderr()}` : ''}`, 'exit');
-    });
-    const onAbort = () => fail('aborted', 'the run was cancelled', 'aborted');
-    if (opts.signal?.aborted) onAbort();
-    opts.signal?.addEventListener('abort', onAbort, { once: true });
-
-    const statusEvery = (opts.statusEverySec ?? 5) * 1000;
-    const tick = setInterval(() => {
-      try {
-        watch();
-      } catch (err) {
-        hostError ??= `internal error in the watchdog: ${(err as Error)?.message ?? String(err)}`;
-      }
-      if (hostError !== undefined) fail('host-error', hostError, 'host-error');
-    }, opts.tickMs ?? 200);
-    const watch = (): void => {
-      try {
-        tail.poll().forEach(handleItem);
-      } catch (e) {
-        warn(e instanceof MsuError ? e.describe() : String(e));
-      }
-      const t = now();
-      const fire = (limit: WatchdogLimit, message: string) => {
-        emit({ type: 'watchdog', limit, message });
-        fail('watchdog', message, limit, limit);
-      };
-      if (t - runStart > to.totalSec * 1000) fire('total', `watchdog "total" fired: the run took longer than ${fmtSec(to.totalSec)} (timeouts.totalSec${accel === 'tcg' ? ' × tcgFactor' : ''}), boot ${start}`);
-      else if (t - startT > to.perBootSec * 1000) fire('perBoot', `watchdog "perBoot" fired: boot ${start} ran longer than ${fmtSec(to.perBootSec)} (timeouts.perBootSec${accel === 'tcg' ? ' × tcgFactor' : ''})`);
-      else if (bootSeenAt === undefined && doneAt === undefined && t - startT > to.bootSec * 1000) fire('boot', `watchdog "boot" fired: no boot event from the guest within ${fmtSec(to.bootSec)} of start ${start} (timeouts.bootSec${accel === 'tcg' ? ' × tcgFactor' : ''})`);
-      else if (bootSeenAt !== undefined && doneAt === undefined && t - lastLife > to.heartbeatSec * 1000) fire('heartbeat', `watchdog "heartbeat" fired: no protocol line from the guest for ${fmtSec((t - lastLife) / 1000)} in boot ${start} (timeouts.heartbeatSec = ${fmtSec(to.heartbeatSec)}); last step: ${st.lastStep ? `${st.lastStep.id} ${st.lastStep.state}` : 'none'}`);
-      else if (doneAt !== undefined && powerdownAt === undefined && t - doneAt > to.graceSec * 1000) {
-        // The guest said it finished but did not power off: nudge it (known bug 4).
-        powerdownAt = t;
-        emit({ type: 'powerdown', reason: `guest sent ${st.terminal} but did not power off within ${fmtSec(to.graceSec)}` });
-        qmp.systemPowerdown().catch(() => undefined);
-      } else if (powerdownAt !== undefined && t - powerdownAt > to.graceSec * 1000) {
-        fire('poweroffAfterDone', `watchdog "poweroffAfterDone" fired: the guest sent ${st.terminal} but did not power off, not even after system_powerdown (${fmtSec(to.graceSec)} each, timeouts.graceSec)`);
-      }
-      if (t - lastStatusAt >= statusEvery && !decided) {
-        lastStatusAt = t;
-        const ev: Extract<RunEventBody, { type: 'status' }> = {
-          type: 'status',
-          start,
-          boots: st.boots,
-          bootAgeSec: Math.round((t - startT) / 1000),
-          heartbeatAgeSec: bootSeenAt === undefined ? null : Math.round((t - lastLife) / 1000),
-        };
-        if (st.lastStep) ev.step = `${st.lastStep.name} (${st.lastStep.state})`;
-        if (st.lastPct !== undefined) ev.pct = st.lastPct;
-        emit(ev);
-      }
-    };
-
-    try {
-      await qmp.cont();
-    } catch (e) {
-      if (!decided) fail('qemu-start', `QEMU did not start the guest (boot ${start}): ${(e as Error).message}`, 'start');
-    }
-    const o = await outcomeP;
-    clearInterval(tick);
-    opts.signal?.removeEventListener('abort', onAbort);
-    stopping = true;
-
-    if (o.kind === 'fail' && o.stop) {
-      // a crashed guest is paused (-action panic=pause) and cannot answer the power button
-      await stopVm(qmp, o.dumpName, start, exited ? undefined : exitP, o.failure.code !== 'guest-panicked');
-    } else {
-      // guest-reset / guest-shutdown: QEMU exits by itself
-      await Promise.race([exitP, sleep(10_000)]);
-      if (!exited) {
-        warn(`QEMU did not exit after ${st.shutdownReason} (boot ${start}); quitting it`);
-        await qmp.quit().catch(() => undefined);
-        await Promise.race([exitP, sleep(3000)]);
-      }
-    }
-    await killQemu();
-    qmp.close();
-    // last lines written just before the power-off / reset
-    tail.drain().forEach(handleItem);
-    handleItemHook = undefined;
-    return o;
-  }
-
-  async function stopVm(qmp: QmpClient, dumpName: string, start: number, running: Promise<unknown> | undefined, powerdown: boolean): Promise<void> {
-    if (!running || !qmp.isOpen) return;
-    mkdirSync(P.screendumps, { recursive: true });
-    const rel = `screendumps/${String(start).padStart(2, '0')}-${dumpName}.${png ? 'png' : 'ppm'}`;
-    try {
-      await qmp.screendump(path.join(runDir, rel), png);
-      st.screendumps.push(rel);
-      emit({ type: 'screendump', file: rel });
-    } catch (e) {
-      warn(`screendump failed: ${(e as Error).message}`);
-    }
-    if (powerdown && to.graceSec > 0 && qmp.isOpen) {
-      emit({ type: 'powerdown', reason: dumpName });
-      await qmp.systemPowerdown().catch(() => undefined);
-      await Promise.race([running, sleep(to.graceSec * 1000)]);
-    }
-    if (qmp.isOpen) {
-      await qmp.quit(3000).catch(() => undefined);
-      await Promise.race([running, sleep(3000)]);
-    }
-  }
-
-  function handleItem(item: SerialItem): void {
-    if (item.kind === 'warning') {
-      emit({ type: 'protocol-warning', line: item.line, message: item.message });
-      return;
-    }
-    const ev = item.event;
-    if (ev.type === 'boot') st.boots++;
-    else if (ev.type === 'step') st.lastStep = { id: ev.id, name: ev.name, state: ev.state };
-    else if (ev.type === 'progress') st.lastPct = ev.pct;
-    else if (ev.type === 'result') st.results.push(ev.data);
-    else if (ev.type === 'error') {
-      st.guestErrors.push({ code: ev.code, message: ev.message });
-      st.terminal = 'error';
-    } else if (ev.type === 'done') {
-      st.terminal = 'done';
-      st.doneOk = ev.ok;
-    }
-    emit({ type: 'guest', boot: st.boots, event: ev });
-    handleItemHook?.(item);
-  }
+  return { accel, to, args, png, qmpSocket, tpmPaths, sockDir };
 }
 
-function prepareRunDir(runDir: string, shown: string): void {
-  try {
-    mkdirSync(runDir, { recursive: true });
-  } catch (err) {
-    throw ioError(err, shown, 'create');
-  }
-  const old = readdirSync(runDir).filter((f) => ['serial.log', 'events.jsonl', 'result.json', 'qmp.log'].includes(f));
-  if (old.length > 0) throw new UsageError(`run directory already holds a run (${old.join(', ')}); choose a new directory`, { file: shown });
+/** An abort reason worth showing ("SIGINT"), or ''. */
+function reasonOf(sig: AbortSignal | undefined): string {
+  return sig?.aborted && typeof sig.reason === 'string' ? sig.reason : '';
 }
 
 /** Completion = terminal serial event + status file + guest-shutdown; any disagreement fails the run. */

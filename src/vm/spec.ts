@@ -3,7 +3,7 @@
  * `validateRunSpec()` turns untrusted JSON into a complete RunSpec (defaults filled in),
  * or throws one SpecError naming the field.
  */
-import { FormatError, type ErrorContext } from '../errors.js';
+import { FormatError, UsageError, type ErrorContext } from '../errors.js';
 
 export type RunKind = 'dism-worker' | 'audit-wua' | 'generic';
 export type Accel = 'auto' | 'kvm' | 'tcg';
@@ -415,4 +415,59 @@ export function effectiveTimeouts(t: Timeouts, accel: 'kvm' | 'tcg'): Timeouts {
   if (accel === 'kvm') return { ...t };
   const f = t.tcgFactor;
   return { ...t, bootSec: t.bootSec * f, heartbeatSec: t.heartbeatSec * f, perBootSec: t.perBootSec * f, totalSec: t.totalSec * f };
+}
+
+/**
+ * Deadlines the user sets for one run (`--timeout`, `--boot-timeout`, `--idle-timeout`), in
+ * wall-clock seconds. They replace the spec's or the generated values after `tcgFactor`:
+ * what the user asks for is what the runner enforces.
+ */
+export interface TimeoutOverrides {
+  totalSec?: number;
+  bootSec?: number;
+  heartbeatSec?: number;
+}
+
+/** Refuse overrides that contradict each other (a boot deadline beyond the whole run's limit). */
+export function checkTimeoutOverrides(o: TimeoutOverrides): TimeoutOverrides {
+  if (o.bootSec !== undefined && o.totalSec !== undefined && o.bootSec > o.totalSec) {
+    throw new UsageError(`--boot-timeout (${formatDuration(o.bootSec)}) is longer than --timeout (${formatDuration(o.totalSec)})`);
+  }
+  return o;
+}
+
+/**
+ * Apply overrides to effective timeouts. A shorter total pulls the boot deadline and the
+ * per-boot cap down with it, so `--timeout` alone is enough to bound a run.
+ */
+export function applyTimeoutOverrides(t: Timeouts, o: TimeoutOverrides): Timeouts {
+  checkTimeoutOverrides(o);
+  const out = { ...t };
+  if (o.totalSec !== undefined) out.totalSec = o.totalSec;
+  if (o.bootSec !== undefined) out.bootSec = o.bootSec;
+  if (o.heartbeatSec !== undefined) out.heartbeatSec = o.heartbeatSec;
+  out.bootSec = Math.min(out.bootSec, out.totalSec);
+  out.perBootSec = Math.min(Math.max(out.perBootSec, out.bootSec), out.totalSec);
+  return out;
+}
+
+const UNIT_SEC: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400 };
+
+/** `90s`, `30m`, `1.5h`, `2d`, or plain seconds (`600`), within the spec's limits (1 s .. 7 days). */
+export function parseDuration(text: string, option: string): number {
+  const m = /^([0-9]+(?:\.[0-9]+)?)([smhd]?)$/.exec(text.trim());
+  const sec = m ? Number(m[1]) * UNIT_SEC[m[2] || 's']! : NaN;
+  if (!Number.isFinite(sec) || sec < TIMEOUT_LIMITS.minSec || sec > TIMEOUT_LIMITS.maxSec) {
+    throw new UsageError(`${option} must be a duration from 1s to 7d such as 90s, 30m, 2h (plain numbers are seconds), got ${JSON.stringify(text)}`);
+  }
+  return sec;
+}
+
+/** Seconds as the user would say them: 45 s, 7.5 min, 5 h, 5 d. */
+export function formatDuration(sec: number): string {
+  const r = (n: number) => String(Math.round(n * 10) / 10);
+  if (sec < 120) return `${r(sec)} s`;
+  if (sec < 2 * 3600) return `${r(sec / 60)} min`;
+  if (sec < 2 * 86400) return `${r(sec / 3600)} h`;
+  return `${r(sec / 86400)} d`;
 }

@@ -4,6 +4,7 @@
  * the guest's parameters on it; the guest writes status.json and logs; the host reads
  * them back. FAT32 needs at least 65525 clusters, so small disks get FAT16 instead.
  */
+import { createHash } from 'node:crypto';
 import { mkdir, mkdtemp, open, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -29,13 +30,27 @@ export interface StatusDiskOptions {
   label?: string;
 }
 
+/**
+ * The MBR disk signature and FAT volume serial of a disk with this label. Windows tells MBR
+ * disks apart by their signature and keeps a second disk with the same signature offline, so
+ * every disk of a run gets its own (the labels differ); both are non-zero, and the same label
+ * always gives the same values, so images stay reproducible.
+ */
+export function diskIds(label: string): { signature: number; serial: number } {
+  const h = createHash('sha256').update(`msu-toolkit disk ${label}`).digest();
+  const nonZero = (n: number): number => (n === 0 ? 0x4d535530 : n);
+  return { signature: nonZero(h.readUInt32LE(0)), serial: nonZero(h.readUInt32LE(4)) };
+}
+
 export function fatTypeFor(sizeMiB: number): 'fat32' | 'fat16' {
   return sizeMiB >= FAT32_MIN_MIB ? 'fat32' : 'fat16';
 }
 
 /** A classic MBR with one partition entry; CHS fields set to the "use LBA" maximum. */
-export function buildMbr(totalSectors: number, type: number): Buffer {
+export function buildMbr(totalSectors: number, type: number, signature = 0): Buffer {
   const mbr = Buffer.alloc(SECTOR);
+  // disk signature at 440 (Windows' identity for an MBR disk), then two reserved zero bytes
+  mbr.writeUInt32LE(signature >>> 0, 440);
   const e = 446;
   mbr[e] = 0x00; // not bootable
   mbr.set([0xfe, 0xff, 0xff], e + 1);
@@ -66,20 +81,21 @@ export async function createStatusDisk(img: string, opts: StatusDiskOptions): Pr
   if (!Number.isInteger(opts.sizeMiB) || opts.sizeMiB < 4 || opts.sizeMiB > MAX_DISK_MIB) throw new UsageError(`status disk size must be 4..${MAX_DISK_MIB} MiB, got ${opts.sizeMiB}`);
   const fat = fatTypeFor(opts.sizeMiB);
   const total = (opts.sizeMiB * 1024 * 1024) / SECTOR;
+  const label = (opts.label ?? 'MSUSTATUS').toUpperCase().slice(0, 11);
+  const ids = diskIds(label);
   try {
     const fh = await open(img, 'w');
     try {
       await fh.truncate(opts.sizeMiB * 1024 * 1024);
-      await fh.write(buildMbr(total, fat === 'fat32' ? TYPE_FAT32_LBA : TYPE_FAT16_LBA), 0, SECTOR, 0);
+      await fh.write(buildMbr(total, fat === 'fat32' ? TYPE_FAT32_LBA : TYPE_FAT16_LBA, ids.signature), 0, SECTOR, 0);
     } finally {
       await fh.close();
     }
   } catch (err) {
     throw ioError(err, img, 'create');
   }
-  // Fixed serial number: the same inputs give the same boot sector.
-  const label = (opts.label ?? 'MSUSTATUS').toUpperCase().slice(0, 11);
-  const args = ['-i', part(img), '-H', String(PART_START_LBA), '-N', '4d535530', '-v', label];
+  // Serial from the label: the same inputs give the same boot sector, and no two disks of a run share one.
+  const args = ['-i', part(img), '-H', String(PART_START_LBA), '-N', ids.serial.toString(16).padStart(8, '0'), '-v', label];
   if (fat === 'fat32') args.push('-F');
   // mformat picks FAT12 for small disks by cluster count; the MBR type says FAT16, so keep
   // clusters small enough for FAT16's minimum of 4085 (and under its maximum of 65524)

@@ -7,7 +7,8 @@
  * guest survive its reboots. Only the process started here is ever signalled, by its pid.
  */
 import { appendFileSync, existsSync, mkdirSync, openSync, readSync, closeSync, fstatSync, rmSync, statSync } from 'node:fs';
-import { execa, type ResultPromise } from 'execa';
+import { settlesWithin } from '../util/timers.js';
+import { spawnChild } from './child.js';
 import { ToolError, UnsupportedError, UsageError } from '../errors.js';
 import { missingToolMessage, runTool } from '../util/exec.js';
 
@@ -89,6 +90,8 @@ export interface SwtpmProcess {
    * SIGTERM, then SIGKILL. Removes the socket if swtpm could not.
    */
   stop(graceMs?: number): Promise<SwtpmExit>;
+  /** SIGKILL at once (a second Ctrl-C). */
+  kill(): void;
 }
 
 export interface StartSwtpmOptions {
@@ -107,37 +110,28 @@ export async function startSwtpm(p: SwtpmPaths, opts: StartSwtpmOptions = {}): P
   mkdirSync(p.stateDir, { recursive: true });
   // a socket left by a SIGKILLed swtpm of this run would make the readiness check lie
   rmSync(p.socket, { force: true });
-  const child: ResultPromise = execa(opts.binary ?? SWTPM_BINARY, args, { reject: false, stdin: 'ignore', stdout: 'ignore', stderr: 'pipe', buffer: false, cleanup: true });
-  let stderrTail = '';
-  child.stderr?.on('data', (d: Buffer) => {
-    stderrTail = (stderrTail + d.toString('utf8')).slice(-2000);
+  // detached (src/vm/child.ts): the terminal's Ctrl-C must not take the TPM away under a running VM
+  const child = spawnChild(opts.binary ?? SWTPM_BINARY, args, (d) => {
     try {
       appendFileSync(p.log, d); // the same file swtpm logs into (--log), so all of it is in one place
     } catch {
       /* the message below still carries the tail */
     }
   });
-  let done = false;
   let spawnError: string | undefined;
-  const exited: Promise<SwtpmExit> = child.then(
-    (r) => {
-      done = true;
-      spawnError = r.code;
-      return { exitCode: r.exitCode ?? null, signal: r.signal ?? null };
-    },
-    () => {
-      done = true;
-      return { exitCode: null, signal: null };
-    },
-  );
+  const exited: Promise<SwtpmExit> = child.exited.then((r) => {
+    spawnError = r.error;
+    return { exitCode: r.exitCode, signal: r.signal };
+  });
+  const isDone = () => child.hasExited;
 
   const stop = async (graceMs = 3000): Promise<SwtpmExit> => {
-    if (!done) await Promise.race([exited, sleep(graceMs)]);
-    if (!done) {
+    if (!isDone()) await settlesWithin(exited, graceMs);
+    if (!isDone()) {
       child.kill('SIGTERM'); // only the process started above
-      await Promise.race([exited, sleep(2000)]);
+      await settlesWithin(exited, 2000);
     }
-    if (!done) child.kill('SIGKILL');
+    child.kill('SIGKILL');
     const r = await exited;
     rmSync(p.socket, { force: true });
     return r;
@@ -145,10 +139,10 @@ export async function startSwtpm(p: SwtpmPaths, opts: StartSwtpmOptions = {}): P
 
   const deadline = Date.now() + (opts.readyTimeoutMs ?? 10_000);
   for (;;) {
-    if (done) {
+    if (isDone()) {
       const r = await exited;
       if (spawnError === 'ENOENT') throw new ToolError('E_TOOL_MISSING', missingToolMessage(opts.binary ?? SWTPM_BINARY));
-      const why = stderrTail.split('\n').map((l) => l.trim()).filter(Boolean).slice(-3).join(' | ') || logTail(p.log) || `exit code ${r.exitCode ?? r.signal ?? 'none'}`;
+      const why = child.stderrTail() || logTail(p.log) || `exit code ${r.exitCode ?? r.signal ?? 'none'}`;
       throw new ToolError('E_VM_TPM_START', `swtpm exited before it was ready: ${why}`, { file: p.log });
     }
     if (isSocket(p.socket)) break;
@@ -165,6 +159,7 @@ export async function startSwtpm(p: SwtpmPaths, opts: StartSwtpmOptions = {}): P
     pid: child.pid ?? null,
     exited,
     stop,
+    kill: () => child.kill('SIGKILL'),
   };
 }
 

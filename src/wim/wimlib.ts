@@ -300,6 +300,8 @@ export interface WimExtractOptions extends WimRunOptions {
   noGlobs?: boolean;
   /** Fail when a path or glob matches nothing. Default: ignore (wimlib --nullglob, which applies to globs only). */
   strict?: boolean;
+  /** Replace regular files of the same name already in destDir (see StagedDir). Default: refuse. */
+  overwrite?: boolean;
 }
 
 export interface WimExtractResult {
@@ -333,7 +335,7 @@ export async function wimExtract(
   if (paths.length === 0) throw new UsageError('nothing to extract: no paths given', { file });
   const idx = checkIndex(index, file);
   const imgPaths = paths.map((p) => imagePath(p, file));
-  const staged = await StagedDir.create(destDir);
+  const staged = await StagedDir.create(destDir, { overwrite: opts.overwrite });
   try {
     const args = ['extract', file, idx, ...imgPaths, `--dest-dir=${staged.staging}`, '--no-acls', '--preserve-dir-structure'];
     // wimlib refuses --nullglob together with --no-globs
@@ -342,7 +344,7 @@ export async function wimExtract(
     const r = await wimlib(args, file, opts);
     checkTree(r.stderr, file);
     const files = await walkFiles(staged.staging);
-    await staged.commit(await readdir(staged.staging));
+    await staged.commit();
     return { files };
   } catch (err) {
     await staged.abort();

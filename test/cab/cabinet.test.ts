@@ -1,7 +1,7 @@
 import { describe, expect, it, beforeAll, afterAll } from 'vitest';
 import { mkdtemp, readFile, readdir, rm, writeFile, stat } from 'node:fs/promises';
 import { execFileSync } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
 import { Cabinet } from '../../src/cab/cabinet.js';
@@ -10,6 +10,7 @@ import { csumCompute } from '../../src/cab/checksum.js';
 import { BufferSource } from '../../src/util/source.js';
 import { MsuError } from '../../src/errors.js';
 import { hasTool, skipNote } from '../helpers/tools.js';
+import { seededBytes } from '../helpers/rng.js';
 
 let tmp: string;
 beforeAll(async () => { tmp = await mkdtemp(path.join(os.tmpdir(), 'msu-cab-')); });
@@ -27,7 +28,7 @@ function manifestLike(n: number, seed: number): Uint8Array {
 const files = (): CabWriteFile[] => [
   { name: 'update.mum', data: Buffer.from('<assembly/>'), modified: '2013-08-27T23:54:56' },
   { name: 'amd64_x\\f\\big.dll', data: manifestLike(3000, 1) },
-  { name: 'rand.bin', data: randomBytes(70_000) },
+  { name: 'rand.bin', data: seededBytes(70_000, 1001) },
   { name: 'empty.txt', data: new Uint8Array(0) },
   { name: 'tail.txt', data: manifestLike(10, 2) },
 ];
@@ -121,7 +122,7 @@ describe('cabinet sets', () => {
   it('follows NEXT_CABINET and joins folders that span cabinets', async () => {
     const input = files();
     const names = Array.from({ length: 40 }, (_, i) => `set${i + 1}.cab`);
-    const parts = buildCabinetSet({ folders: [{ compression: 'mszip', files: input }, { compression: 'none', files: [{ name: 'z.bin', data: randomBytes(40000) }] }], blocksPerCabinet: 3, names });
+    const parts = buildCabinetSet({ folders: [{ compression: 'mszip', files: input }, { compression: 'none', files: [{ name: 'z.bin', data: seededBytes(40000, 1002) }] }], cabinetDataSize: 40_000, names });
     expect(parts.length).toBeGreaterThanOrEqual(3);
     const dir = await mkdtemp(path.join(tmp, 'set-'));
     for (let i = 0; i < parts.length; i++) await writeFile(path.join(dir, names[i]!), parts[i]!);
@@ -130,29 +131,28 @@ describe('cabinet sets', () => {
     expect(cab.entries.map((e) => e.name)).toEqual([...input.map((f) => f.name), 'z.bin']);
     expect(sha(await cab.readFile(cab.find('tail.txt')!))).toBe(sha(input[4]!.data));
     const ours = await ourExtract(cab);
-    // The oracle here is the input itself: cabextract rejects the continued folders of
-    // sets we write (see docs/cab.md), so it cannot serve as the comparison for sets.
+    // cabextract as the oracle for sets: test/cab/sets.test.ts
     for (const f of input) expect(ours.get(f.name.replace(/\\/g, '/'))).toBe(sha(f.data));
     expect(cab.parts.some((p) => p.header.szCabinetPrev)).toBe(true);
     await cab.close();
   });
 
   it('reports a member cut off by a missing next cabinet', async () => {
-    const parts = buildCabinetSet({ folders: [{ compression: 'mszip', files: files() }], blocksPerCabinet: 1, names: Array.from({ length: 40 }, (_, i) => `a${i + 1}.cab`) });
+    const parts = buildCabinetSet({ folders: [{ compression: 'mszip', files: files() }], cabinetDataSize: 20_000, names: Array.from({ length: 40 }, (_, i) => `a${i + 1}.cab`) });
     const dir = await mkdtemp(path.join(tmp, 'set-missing-'));
     await writeFile(path.join(dir, 'a1.cab'), parts[0]!);
-    await expect(Cabinet.openFile(path.join(dir, 'a1.cab'))).rejects.toMatchObject({ code: 'E_IO_ENOENT', file: expect.stringMatching(/a2\.cab$/) });
+    await expect(Cabinet.openFile(path.join(dir, 'a1.cab'))).rejects.toMatchObject({ code: 'E_CAB_SET_INCOMPLETE', file: expect.stringMatching(/a1\.cab$/), message: expect.stringContaining('"a2.cab"') });
   });
 });
 
 describe('extraction writes every member shape', () => {
   it('empty, inside one block, across blocks, and streamed (over 1 MiB); timestamps from CFFILE as UTC', async () => {
-    const big = Buffer.concat(Array.from({ length: 40 }, (_, i) => Buffer.concat([manifestLike(400, i), randomBytes(20_000)])));
+    const big = Buffer.concat(Array.from({ length: 40 }, (_, i) => Buffer.concat([manifestLike(400, i), seededBytes(20_000, 1003 + 17 * i)])));
     expect(big.length).toBeGreaterThan(1 << 20);
     const input: CabWriteFile[] = [
       { name: 'update.mum', data: Buffer.from('<assembly/>'), modified: '2013-08-27T23:54:56' },
       { name: 'empty.txt', data: new Uint8Array(0), modified: '2020-01-02T03:04:06' },
-      { name: 'span.bin', data: randomBytes(70_000), modified: '2021-06-30T12:00:00' },
+      { name: 'span.bin', data: seededBytes(70_000, 1004), modified: '2021-06-30T12:00:00' },
       { name: 'd\\big.bin', data: big, modified: '2022-12-31T23:59:58' },
       { name: 'after.txt', data: manifestLike(5, 9) },
     ];
@@ -172,7 +172,7 @@ describe('extraction writes every member shape', () => {
 describe.each([['on the calling thread', 10], ['on the writer thread', 400]] as const)('extraction with many members, writes %s', (_how, n) => {
   const many = (): CabWriteFile[] => Array.from({ length: n }, (_, i) => ({
     name: `d${i % 7}\\m${i}.manifest`,
-    data: i % 50 === 0 ? Buffer.concat([manifestLike(2000, i), randomBytes(30_000)]) : manifestLike(3 + (i % 40), i),
+    data: i % 50 === 0 ? Buffer.concat([manifestLike(2000, i), seededBytes(30_000, 1005 + 17 * i)]) : manifestLike(3 + (i % 40), i),
     modified: '2024-02-29T12:34:56',
   }));
 
@@ -202,20 +202,38 @@ describe.each([['on the calling thread', 10], ['on the writer thread', 400]] as 
 });
 
 describe('member names', () => {
-  it('names without the UTF-8 flag are ISO-8859-1 (every byte one code point, as cabextract reads them)', async () => {
-    const cab = Buffer.from(buildCabinet({ folders: [{ compression: 'none', files: [{ name: 'aXb.txt', data: Buffer.from('x') }, { name: 'plain.txt', data: Buffer.from('y') }] }] }));
-    const at = cab.indexOf('aXb.txt');
-    cab[at + 1] = 0x93; // a C1 control in ISO-8859-1; a curly quote in windows-1252
-    const c = await Cabinet.open(new BufferSource(cab, 'names.cab'));
-    expect(c.entries.map((e) => e.name)).toEqual(['a\u0093b.txt', 'plain.txt']);
+  /** A cabinet whose names are raw bytes: `a<0x93>b.txt` without the UTF-8 flag, `u<0xff>v.txt` flagged UTF-8 but invalid. */
+  const oddNames = (): Buffer => {
+    const cab = Buffer.from(buildCabinet({ folders: [{ compression: 'none', files: [
+      { name: 'aXb.txt', data: Buffer.from('x') }, { name: 'uYv.txt', data: Buffer.from('u') },
+      { name: 'plain.txt', data: Buffer.from('y') }, { name: 'ok\u00e9.txt', data: Buffer.from('z') },
+    ] }] }));
+    const a = cab.indexOf('aXb.txt');
+    cab[a + 1] = 0x93; // a curly quote in windows-1252, a C1 control in ISO-8859-1, invalid UTF-8
+    const u = cab.indexOf('uYv.txt');
+    cab[u + 1] = 0xff;
+    cab.writeUInt16LE(0x80 | 0x20, u - 2); // CFFILE.attribs: _A_NAME_IS_UTF | _A_ARCH
+    return cab;
+  };
+
+  it('names without the UTF-8 flag are listed escaped and written as their raw bytes; an invalid UTF-8 name does not stop the rest', async () => {
+    const bytes = oddNames();
+    const c = await Cabinet.open(new BufferSource(bytes, 'names.cab'));
+    expect(c.entries.map((e) => e.name)).toEqual(['a\\x93b.txt', 'u\ufffdv.txt', 'plain.txt', 'ok\u00e9.txt']);
+    expect(Buffer.from(c.entries[0]!.nameBytes!).toString('latin1')).toBe('a\x93b.txt');
+    const d = await mkdtemp(path.join(tmp, 'names-'));
+    const r = await c.extract(path.join(d, 'ours'));
+    expect(r.files.length).toBe(4);
+    const ours = (await readdir(path.join(d, 'ours'), { encoding: 'buffer' })).map((b) => b.toString('hex')).sort();
+    expect(ours).toContain(Buffer.from('a\x93b.txt', 'latin1').toString('hex'));
+    expect(ours).toContain(Buffer.from('u\ufffdv.txt').toString('hex'));
     if (hasTool('cabextract')) {
-      // cabextract writes the name's bytes as they are; read byte for byte, they are our name
-      const d = await mkdtemp(path.join(tmp, 'names-'));
-      await writeFile(path.join(d, 'names.cab'), cab);
-      execFileSync('cabextract', ['-q', '-d', path.join(d, 'out'), path.join(d, 'names.cab')]);
-      const raw = (await readdir(path.join(d, 'out'), { encoding: 'buffer' })).map((b) => b.toString('latin1')).sort();
-      expect(raw).toEqual(['a\u0093b.txt', 'plain.txt']);
-    }
+      // cabextract writes an unflagged name's bytes as they are, and U+FFFD for bad UTF-8: byte for byte our names
+      await writeFile(path.join(d, 'names.cab'), bytes);
+      execFileSync('cabextract', ['-q', '-d', path.join(d, 'oracle'), path.join(d, 'names.cab')]);
+      const theirs = (await readdir(path.join(d, 'oracle'), { encoding: 'buffer' })).map((b) => b.toString('hex')).sort();
+      expect(ours).toEqual(theirs);
+    } else skipNote('cabextract name comparison', 'cabextract');
   });
 
   it('a name without its terminating NUL is reported with the entry index', async () => {
@@ -231,13 +249,13 @@ describe('member names', () => {
 
 describe('nested cabinet inside a stored outer cabinet (MSU layout)', () => {
   it('opens the inner cabinet in place and reads only a small part of the outer file', async () => {
-    const big = randomBytes(3 * 1024 * 1024);
+    const big = seededBytes(3 * 1024 * 1024, 1006);
     const inner = buildCabinet({ folders: [
       { compression: 'mszip', files: [{ name: 'update.mum', data: Buffer.from('<assembly>inner</assembly>') }] },
       { compression: 'none', files: [{ name: 'payload.bin', data: big }] },
     ] });
     const outer = buildCabinet({ folders: [{ compression: 'none', files: [
-      { name: 'WSUSSCAN.cab', data: randomBytes(100_000) },
+      { name: 'WSUSSCAN.cab', data: seededBytes(100_000, 1007) },
       { name: 'Windows10.0-KB5000001-x64.cab', data: inner },
     ] }] });
     const src = new BufferSource(outer, 'kb.msu');

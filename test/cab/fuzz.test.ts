@@ -7,9 +7,8 @@
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { randomBytes } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
-import { rng } from '../helpers/rng.js';
+import { rng, uniform } from '../helpers/rng.js';
 import { Cabinet } from '../../src/cab/cabinet.js';
 import { buildCabinet } from '../../src/cab/writer.js';
 import { MsuError } from '../../src/errors.js';
@@ -45,6 +44,14 @@ function mutate(good: Uint8Array, rnd: (n: number) => number): Uint8Array {
   }
 }
 
+/** Seeded noise: the same cabinet, and so the same 600 mutants, on every run. */
+function noise(len: number, seed: number): Buffer {
+  const r = uniform(seed);
+  const b = Buffer.alloc(len);
+  for (let i = 0; i < len; i++) b[i] = Math.floor(r() * 256);
+  return b;
+}
+
 const text = (i: number): Buffer => Buffer.from(`<file name="f${i}.dll" destinationPath="$(runtime.system32)\\"/>\n`.repeat(40 + i));
 
 async function exercise(bytes: Uint8Array, name: string, verify: boolean): Promise<string> {
@@ -69,12 +76,19 @@ async function exercise(bytes: Uint8Array, name: string, verify: boolean): Promi
 }
 
 describe('mutated cabinets', () => {
-  const good = buildCabinet({
+  const build = () => buildCabinet({
     folders: [
       { compression: 'mszip', files: Array.from({ length: 12 }, (_, i) => ({ name: `m\\${i}.manifest`, data: text(i) })) },
-      { compression: 'none', files: [{ name: 'bin\\a.dll', data: randomBytes(40_000) }, { name: 'empty', data: new Uint8Array(0) }] },
+      { compression: 'none', files: [{ name: 'bin\\a.dll', data: noise(40_000, 4242) }, { name: 'empty', data: new Uint8Array(0) }] },
     ],
     reserve: { header: 20, folder: 4, data: 2 },
+  });
+  const good = build();
+
+  it('the fixture is the same bytes on every run (no unseeded randomness)', () => {
+    expect(Buffer.from(build()).equals(Buffer.from(good))).toBe(true);
+    expect(noise(16, 4242).equals(noise(16, 4242))).toBe(true);
+    expect(noise(16, 4242).equals(noise(16, 4243))).toBe(false);
   });
 
   it('600 mutations: success or one MsuError, and nothing partial on disk', async () => {

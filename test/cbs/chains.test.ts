@@ -42,7 +42,8 @@ describe('analyzeDeltas', () => {
       [3, 'file', 2, [2], 'baseless', 2, 'ok'],
       [4, 'file', 3, [3, 2], 'baseless', 2, 'ok'],
     ]);
-    expect(r.kinds).toEqual({ raw: 1, baseless: 1, file: 2, external: 0, location: 0 });
+    expect(r.kinds).toEqual({ raw: 1, baseless: 1, file: 2, external: 0, location: 0, copy: 0 });
+    expect(r.deltaApplications).toBe(3);
     expect(r.depths).toEqual({ 0: 1, 1: 1, 2: 1, 3: 1 });
     expect(r.maxDepth).toBe(3);
     expect(r.sourceTypes).toEqual({
@@ -151,7 +152,8 @@ describe('analyzeDeltas', () => {
       },
     ]);
     expect(r.files.find((f) => f.id === 5)).toMatchObject({ kind: 'baseless', component: compA, subfolder: 'n' });
-    expect(r.kinds).toEqual({ raw: 0, baseless: 1, file: 0, external: 3, location: 1 });
+    expect(r.kinds).toEqual({ raw: 0, baseless: 1, file: 0, external: 3, location: 1, copy: 0 });
+    expect(r.deltaApplications).toBe(5);
   });
 
   it('splits PSFX names', () => {
@@ -206,7 +208,8 @@ describe.skipIf(!hasCorpus)('analyzeDeltas on the KB2883457 cix', () => {
       execFileSync('cabextract', ['-q', '-d', dir, '-F', '_manifest_.cix.xml', corpusPath('cab', 'Windows6.1-KB2883457-amd64.cab')], { stdio: 'ignore' });
       const r = analyzeDeltas(parseContainerIndex(readFileSync(path.join(dir, '_manifest_.cix.xml'))));
       expect(r.fileCount).toBe(22);
-      expect(r.kinds).toEqual({ raw: 16, baseless: 1, file: 5, external: 0, location: 0 });
+      expect(r.kinds).toEqual({ raw: 16, baseless: 1, file: 5, external: 0, location: 0, copy: 0 });
+      expect(r.deltaApplications).toBe(6);
       // 30 is baseless; 29 on 30; 21 and 5 on 29; 22 on 21; 6 on 5.
       expect(r.depths).toEqual({ 0: 16, 1: 1, 2: 1, 3: 2, 4: 2 });
       expect(r.files.find((f) => f.id === 6)!.chain).toEqual([5, 29, 30]);
@@ -233,7 +236,7 @@ describe('msu deltas', () => {
     const p = write('ok.cix.xml', xml([{ id: 1, type: 'RAW' }, { id: 2 }, { id: 3, basis: on(2) }, { id: 4, name: 'c\\f\\x.dll', basis: ext(8, '00ff') }]));
     const r = await runCli('deltas', p);
     expect(r.code).toBe(0);
-    expect(r.stdout).toContain('bases       raw 1, baseless 1, chained 1, external 1, location 0\n');
+    expect(r.stdout).toContain('bases       raw 1, baseless 1, chained 1, external 1, location 0, copy 0\napplies     3 delta(s); copies apply none\n');
     expect(r.stdout).toContain('depths      0:1 1:2 2:1 (max 2)\n');
     expect(r.stdout).toContain('    f\\x.dll  [File 4]  8 bytes, SHA256 00ff\n');
     expect(r.stdout).toContain('problems    none\n');
@@ -259,5 +262,90 @@ describe('msu deltas', () => {
     expect(r.code).toBe(3);
     expect(r.stderr).toBe(`msu: ${p}: File@length is not a non-negative integer: "-1" (File id=1)\n`);
     expect(r.stdout).toBe('');
+  });
+});
+
+describe.skipIf(!hasCorpus)('analyzeDeltas on the KB2999226 cix (copy entries)', () => {
+  const tool = hasTool('cabextract');
+  it.skipIf(!tool)('resolves the copy entries to their Basis, no problems; counts and depth equal a count taken from the XML text', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'msu-chain-'));
+    try {
+      const msu = corpusPath('msu', 'Windows6.1-KB2999226-x64.msu');
+      execFileSync('cabextract', ['-q', '-d', dir, '-F', 'Windows6.1-KB2999226-x64.cab', msu], { stdio: 'ignore' });
+      execFileSync('cabextract', ['-q', '-d', dir, '-F', '_manifest_.cix.xml', path.join(dir, 'Windows6.1-KB2999226-x64.cab')], { stdio: 'ignore' });
+      const text = readFileSync(path.join(dir, '_manifest_.cix.xml'), 'utf8');
+      // Independent count: regular expressions over the XML text, not the cix parser.
+      const files = new Map<number, { source?: string; basis?: number; length: number; hash: string }>();
+      for (const m of text.matchAll(/<File ([^>]*)>([\s\S]*?)<\/File>/g)) {
+        const id = Number(/\bid="(\d+)"/.exec(m[1]!)![1]);
+        const length = Number(/\blength="(\d+)"/.exec(m[1]!)![1]);
+        const hash = /^<Hash alg="SHA1" value="([0-9a-f]+)"/i.exec(m[2]!)![1]!.toLowerCase();
+        const source = /<Source type="(\w+)"/.exec(m[2]!)?.[1];
+        const basis = /<Basis file="(\d+)"/.exec(m[2]!)?.[1];
+        files.set(id, { length, hash, ...(source ? { source } : {}), ...(basis ? { basis: Number(basis) } : {}) });
+      }
+      const raw = [...files.values()].filter((f) => f.source === 'RAW').length;
+      const applications = [...files.values()].filter((f) => f.source !== undefined && f.source !== 'RAW').length;
+      const copies = [...files.entries()].filter(([, f]) => f.source === undefined && f.basis !== undefined);
+      // Depth as the CIX defines it: delta applications along the Basis chain; a copy applies none.
+      const depth = (id: number): number => {
+        const f = files.get(id)!;
+        if (f.source === 'RAW') return 0;
+        if (f.basis === undefined) return 1;
+        return depth(f.basis) + (f.source === undefined ? 0 : 1);
+      };
+      const maxDepth = Math.max(...[...files.keys()].map(depth));
+      expect(copies).toHaveLength(48);
+      for (const [, f] of copies) {
+        expect(files.get(f.basis!)!.length).toBe(f.length);
+        expect(files.get(f.basis!)!.hash).toBe(f.hash);
+      }
+
+      const r = analyzeDeltas(parseContainerIndex(text));
+      expect(r.problems).toEqual([]);
+      expect(r.fileCount).toBe(files.size);
+      expect(r.kinds.raw).toBe(raw);
+      expect(r.kinds.copy).toBe(copies.length);
+      expect(r.deltaApplications).toBe(applications);
+      expect(r.maxDepth).toBe(maxDepth);
+      expect([raw, applications, maxDepth]).toEqual([22, 48, 9]);
+      for (const [id] of copies) expect(r.files.find((f) => f.id === id)!.depth).toBe(depth(id));
+
+      const cli = await runCli('deltas', msu, '--json');
+      expect(cli.code).toBe(0);
+      const j = JSON.parse(cli.stdout);
+      expect([j.kinds.raw, j.kinds.copy, j.deltaApplications, j.maxDepth, j.problems.length]).toEqual([22, 48, 48, 9, 0]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+  if (!tool) skipNote('KB2999226 chain analysis', 'cabextract');
+});
+
+describe('analyzeDeltas: copy entries', () => {
+  const h = (v: string) => ({ alg: 'SHA1', value: v });
+  const cix = (copy: Partial<CixFile>): ContainerIndex => ({
+    name: 'c', type: 'CAB', locations: [], files: [
+      { id: 1, name: 'a', length: 10, hash: h('aa'), source: { type: 'RAW', name: 'a' } },
+      { id: 2, name: 'b', length: 12, hash: h('bb'), source: { type: 'PA30', name: '0' }, basis: { file: 1 } },
+      { id: 3, name: 'c', length: 12, hash: h('bb'), basis: { file: 2 }, ...copy },
+    ],
+  });
+
+  it('a copy is an edge to its Basis that applies nothing: depth of the Basis, no RAW root, no problem', () => {
+    const r = analyzeDeltas(cix({}));
+    const c = r.files.find((f) => f.id === 3)!;
+    expect([c.kind, c.depth, c.rootId, c.chain]).toEqual(['copy', 1, 1, [2, 1]]);
+    expect(r.kinds).toEqual({ raw: 1, baseless: 0, file: 1, external: 0, location: 0, copy: 1 });
+    expect(r.deltaApplications).toBe(1);
+    expect(r.sourceTypes['(copy)']).toEqual({ files: 1, sourceBytes: 0, targetBytes: 12 });
+    expect(r.problems).toEqual([]);
+  });
+
+  it('a copy whose length or hash differs from its Basis is a problem; a dangling one too', () => {
+    expect(analyzeDeltas(cix({ length: 13 })).problems).toEqual([{ kind: 'copy-differs', file: 3, basis: 2 }]);
+    const p = analyzeDeltas(cix({ hash: h('cc') })).problems;
+    expect(p.map(describeProblem)).toEqual(['File 3: a copy of Basis File 2, but its length or hash differs from that File']);
+    expect(analyzeDeltas(cix({ basis: { file: 9 } })).problems).toEqual([{ kind: 'dangling-basis', file: 3, basis: 9 }]);
   });
 });

@@ -10,27 +10,11 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildSyntheticMsu, SAMPLE_OPTIONS } from '../../src/msu/synthetic.js';
 import { VERSION } from '../../src/version.js';
+import { ensureBuilt, msuBin, repoRoot } from '../helpers/built-cli.js';
 
-const root = fileURLToPath(new URL('../../', import.meta.url));
-const bin = path.join(root, 'bin/msu.js');
+const root = repoRoot;
+const bin = msuBin;
 const hook = pathToFileURL(path.join(root, 'test/helpers/load-recorder.mjs')).href;
-
-/** src/**.ts files whose dist/src/**.js is missing or older than the source. */
-function staleOutputs(): string[] {
-  const stale: string[] = [];
-  const walk = (dir: string): void => {
-    for (const e of readdirSync(dir, { withFileTypes: true })) {
-      const p = path.join(dir, e.name);
-      if (e.isDirectory()) walk(p);
-      else if (e.name.endsWith('.ts') && !e.name.endsWith('.d.ts')) {
-        const out = path.join(root, 'dist', path.relative(root, p)).replace(/\.ts$/, '.js');
-        if (!existsSync(out) || statSync(out).mtimeMs < statSync(p).mtimeMs) stale.push(path.relative(root, p));
-      }
-    }
-  };
-  walk(path.join(root, 'src'));
-  return stale;
-}
 
 interface Run {
   code: number | null;
@@ -66,21 +50,13 @@ function run(...args: string[]): Run {
 const under = (r: Run, dir: string): string[] => r.files.filter((f) => f.startsWith(dir));
 
 beforeAll(() => {
-  // The CLI under test is the built one; build it only when dist is missing or older
-  // than a source file. tsc emits even when some file has a type error (that is for
-  // `tsc --noEmit` to report), so only a build that leaves dist stale fails here.
-  if (staleOutputs().length > 0) {
-    try {
-      execFileSync(process.execPath, [path.join(root, 'node_modules/typescript/bin/tsc'), '-p', path.join(root, 'tsconfig.json')], { cwd: root, stdio: 'pipe' });
-    } catch (err) {
-      const left = staleOutputs();
-      if (left.length > 0) throw new Error(`build failed; dist is stale for ${left.slice(0, 5).join(', ')}: ${String((err as { stdout?: Buffer }).stdout ?? err)}`);
-    }
-  }
+  // The CLI under test is the built one (test/helpers/built-cli.ts).
+  ensureBuilt();
   tmp = mkdtempSync(path.join(os.tmpdir(), 'msu-lazy-'));
   sample = path.join(tmp, 'Windows10.0-KB5099999-x64.msu');
   writeFileSync(sample, buildSyntheticMsu(SAMPLE_OPTIONS).msu);
-});
+  // a fresh clone has no dist: the full tsc build takes over a minute on a busy 2-core machine
+}, 600_000);
 
 afterAll(() => {
   if (tmp) rmSync(tmp, { recursive: true, force: true });

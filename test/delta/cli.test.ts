@@ -5,7 +5,7 @@ import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { Cabinet } from '../../src/cab/index.js';
 import { buildCabinet } from '../../src/cab/writer.js';
-import { verifyPackage } from '../../src/cbs/verify.js';
+import { verifyPackage, type VerifyReport } from '../../src/verify/index.js';
 import { EXIT } from '../../src/errors.js';
 import { runCli } from '../helpers/cli.js';
 import { corpusPath, hasCorpus } from '../helpers/corpus.js';
@@ -147,21 +147,25 @@ describe.skipIf(!hasCorpus)('msu verify checks DCM-compressed manifests as decod
   const FOD = corpusPath('cab', 'fod', 'OpenSSH-Client-Package~31bf3856ad364e35~amd64~~.cab');
   const BASE = corpusPath('manifests', 'base_manifest.bin');
 
-  it('without a base manifest: no false mismatch, a note per DCM manifest; with one: all 11 listed in the catalogs', async () => {
+  const members = (r: VerifyReport, outcome: string): number => r.checks.filter((c) => c.check === 'catalog-member' && c.outcome === outcome).length;
+
+  it('without a base manifest: no false mismatch, each DCM manifest not checked; with one: all 11 listed in the catalogs', async () => {
     const without = await verifyPackage(FOD);
-    expect(without.ok).toBe(true);
-    expect(without.packages[0]!.signed).toEqual({ checked: 8, found: 8 });
-    expect(without.notes.filter((n) => n.includes('DCM-compressed manifest not checked'))).toHaveLength(3);
+    expect(without.mismatches).toEqual([]);
+    expect(members(without, 'verified')).toBe(8);
+    expect(without.checks.filter((c) => c.check === 'catalog-member' && c.reason === 'no-base-manifest')).toHaveLength(3);
     const withBase = await verifyPackage(FOD, { baseManifest: readFileSync(BASE) });
-    expect(withBase.ok).toBe(true);
-    expect(withBase.packages[0]!.signed).toEqual({ checked: 11, found: 11 });
+    expect(withBase.outcome).toBe('verified');
+    expect(members(withBase, 'verified')).toBe(11);
     // A wrong base manifest is a mismatch, not a pass.
     const wrong = Buffer.from(readFileSync(BASE));
     wrong.fill(0x41, 2000, 6000);
     const bad = await verifyPackage(FOD, { baseManifest: wrong });
-    expect(bad.ok).toBe(false);
-    expect(bad.mismatches.every((m) => m.check === 'catalog-member')).toBe(true);
-    expect(bad.mismatches.length).toBeGreaterThan(0);
+    expect(bad.outcome).toBe('mismatch');
+    // Decoded with the wrong base, the manifests are garbage: not in the catalogs, not parseable.
+    expect(bad.mismatches.every((m) => ['catalog-member', 'manifest-decode', 'manifest-unreadable'].includes(m.check))).toBe(true);
+    expect([...new Set(bad.mismatches.map((m) => m.file))]).toHaveLength(3);
+    expect(bad.mismatches.every((m) => /\.manifest$/.test(m.file))).toBe(true);
   }, 60_000);
 
   it('uses the base manifest of a wcp.dll the package ships, and the CLI takes --base-manifest', async () => {
@@ -176,12 +180,13 @@ describe.skipIf(!hasCorpus)('msu verify checks DCM-compressed manifests as decod
     files.push({ name: 'amd64_microsoft-windows-servicingstack_31bf3856ad364e35_10.0.19041.1_none_0000000000000000\\wcp.dll', data: wcp });
     const pkg = put('fod-with-ssu.cab', buildCabinet({ folders: [{ compression: 'none', files }] }));
     const r = await verifyPackage(pkg);
-    expect(r.ok).toBe(true);
-    expect(r.packages[0]!.signed).toEqual({ checked: 11, found: 11 });
-    expect(r.notes.some((n) => n.endsWith("wcp.dll: its base manifest decodes the package's DCM-compressed manifests"))).toBe(true);
+    // Only metadata was copied: the payload files are not in this package (not checked), nothing mismatches.
+    expect(r.mismatches).toEqual([]);
+    expect(members(r, 'verified')).toBe(11);
+    expect(r.notes.some((n) => n.endsWith('wcp.dll: base manifest for DCM manifests taken from this wcp.dll'))).toBe(true);
 
     const cli = await runCli('verify', FOD, '--base-manifest', BASE);
     expect(cli.code).toBe(EXIT.ok);
-    expect(cli.stdout).toContain('11/11 .mum/.manifest listed in them');
+    expect(cli.stdout).toContain('OpenSSH-Client-Package~31bf3856ad364e35~amd64~~.cab: OK');
   }, 60_000);
 });

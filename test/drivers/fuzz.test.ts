@@ -30,7 +30,8 @@ function mutate(text: string, rnd: (n: number) => number): string {
 
 describe.skipIf(!hasCorpus)('mutated real INFs', () => {
   const dir = corpusPath('inf');
-  const infs = readdirSync(dir).filter((f) => /\.inf$/i.test(f)).map((f) => ({ f, text: readFileSync(`${dir}/${f}`, 'latin1') }));
+  // collected even when skipped: read the corpus only when it is there
+  const infs = !hasCorpus ? [] : readdirSync(dir).filter((f) => /\.inf$/i.test(f)).map((f) => ({ f, text: readFileSync(`${dir}/${f}`, 'latin1') }));
 
   it('3,000 mutations, ANSI and UTF-16LE: parsed, or one InfError naming a line', () => {
     expect(infs.length).toBeGreaterThan(3);

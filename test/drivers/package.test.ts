@@ -34,6 +34,7 @@ describe('checkDriverPackage', () => {
         provider: 'Example Audio',
         driverVer: '2024-03-15,1.2.3.4',
         catalog: 'vsnd.cat',
+        catalogs: { amd64: 'vsnd.cat' },
         archs: ['amd64'],
         hardwareIds: ['PCI\\VEN_1AF4&DEV_1059&SUBSYS_11001AF4&REV_01', 'PCI\\VEN_1AF4&DEV_1059'],
         services: [{ name: 'vsnd', startType: 3, serviceType: 1, serviceBinary: '%13%\\vsnd.sys' }],
@@ -127,7 +128,8 @@ describe('checkDriverPackage', () => {
     expect(finding(r1, 'DRV_NO_CATALOG')).toMatchObject({ level: 'error', file: 'vsnd.inf' });
     expect(finding(r1, 'DRV_NO_CATALOG')!.message).toContain('Code 52');
     // On x86 an unsigned package is only a warning.
-    expect(finding(await checkDriverPackage(undeclared, { arch: 'x86' }), 'DRV_NO_CATALOG')!.level).toBe('warning');
+    const undeclaredX86 = await makePackage({ 'vsnd.inf': sndInf({ catalog: null, decorations: '' }), 'vsnd.sys': SYS });
+    expect(finding(await checkDriverPackage(undeclaredX86, { arch: 'x86' }), 'DRV_NO_CATALOG')!.level).toBe('warning');
     const absent = await makePackage({ 'vsnd.inf': sndInf(), 'vsnd.sys': SYS });
     const r2 = await checkDriverPackage(absent, { arch: 'amd64' });
     expect(finding(r2, 'DRV_CATALOG_MISSING')).toMatchObject({ level: 'error', file: 'vsnd.inf', line: 8 });

@@ -59,3 +59,58 @@ export async function psSyntaxErrors(src: string): Promise<string[]> {
   if (out.length === 0 && tree.rootNode.hasError) out.push('tree has an error flag but no ERROR node');
   return out;
 }
+
+/** A parsed PowerShell node (the subset the structure tests use). */
+export interface PsNode {
+  type: string;
+  text: string;
+  children: PsNode[];
+}
+
+function toPsNode(n: SyntaxNode): PsNode {
+  const children: PsNode[] = [];
+  for (let i = 0; i < n.childCount; i++) {
+    const c = n.child(i);
+    if (c) children.push(toPsNode(c));
+  }
+  return { type: n.type, text: n.text, children };
+}
+
+/** The script as a tree (throws when it does not parse cleanly: structure tests need a valid script). */
+export async function psTree(src: string): Promise<PsNode> {
+  const errs = await psSyntaxErrors(src);
+  if (errs.length > 0) throw new Error(`script does not parse: ${errs.join('; ')}`);
+  const tree = (await getParser()).parse(src)!;
+  return toPsNode(tree.rootNode);
+}
+
+/** Every node of `type` under `n` (pre-order). */
+export function psFind(n: PsNode, type: string): PsNode[] {
+  const out: PsNode[] = [];
+  const walk = (x: PsNode): void => {
+    if (x.type === type) out.push(x);
+    x.children.forEach(walk);
+  };
+  walk(n);
+  return out;
+}
+
+/** function name -> its function_statement node. */
+export function psFunctions(root: PsNode): Map<string, PsNode> {
+  const m = new Map<string, PsNode>();
+  for (const f of psFind(root, 'function_statement')) {
+    const name = f.children.find((c) => c.type === 'function_name');
+    if (name) m.set(name.text, f);
+  }
+  return m;
+}
+
+/** Command names invoked under `n`, in source order (`Fail`, `Restart-ForNextRound`, `shutdown.exe` ...). */
+export function psCommands(n: PsNode): string[] {
+  return psFind(n, 'command_name').map((c) => c.text);
+}
+
+/** Member names accessed or invoked under `n` (`Install`, `IsBusy`, `GetBaseException` ...). */
+export function psMembers(n: PsNode): string[] {
+  return psFind(n, 'member_name').map((c) => c.text);
+}

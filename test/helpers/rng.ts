@@ -18,3 +18,14 @@ export function uniform(seed: number): () => number {
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 }
+
+/** `n` pseudo-random bytes from `seed` (mulberry32): incompressible test data that is the same on every run. */
+export function seededBytes(n: number, seed: number): Buffer {
+  const next = uniform(seed);
+  const out = Buffer.alloc(n);
+  for (let i = 0; i < n; i += 4) {
+    const v = Math.floor(next() * 4294967296) >>> 0;
+    for (let k = 0; k < 4 && i + k < n; k++) out[i + k] = (v >>> (8 * k)) & 0xff;
+  }
+  return out;
+}

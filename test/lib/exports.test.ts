@@ -11,13 +11,15 @@ const BEHIND_COMMANDS: Record<string, string[]> = {
   cbs: ['parseMum', 'parseComponentManifest', 'parseUpdateSes', 'parsePkgProperties', 'detectCbsFileKind'],
   deltas: ['parseContainerIndex', 'analyzeDeltas', 'parseDeltaHeader'],
   plan: ['buildPlan', 'formatPlanSummary'],
-  'plan diff': ['diffPlans', 'formatPlanDiff', 'readPlanFile', 'comparePlanWithRun', 'formatPlanRunDiff'],
-  verify: ['verifyPackage', 'formatVerifyReport', 'checkCatalogSignature', 'buildCatalog'],
+  'plan diff': ['diffPlans', 'formatPlanDiff', 'readPlanFile', 'comparePlanWithRun', 'formatPlanRunDiff', 'checkPlan'],
+  verify: ['verifyPackage', 'formatVerifyReport', 'checkCatalogSignature', 'buildCatalog', 'verifyExitCode', 'parseFileHashes'],
   'image / wim / iso': ['imageInventory', 'wimInfo', 'wimExtract', 'wimUpdate'],
+  'extraction commit (extract, iso extract)': ['StagedDir', 'safeRelativePath', 'byteString', 'showPath'],
   driver: ['parseInf'],
-  vm: ['runVm', 'validateRunSpec', 'qemuArgs', 'probeQemu'],
-  'run dism / run wua / run report': ['prepareDismRun', 'checkDismReports', 'prepareWuaRun', 'buildRunReport', 'readRunReport', 'writeRunReport'],
+  vm: ['runVm', 'validateRunSpec', 'qemuArgs', 'probeQemu', 'RunProgress', 'describeTimeouts', 'parseDuration', 'applyTimeoutOverrides'],
+  'run dism / run wua / run report': ['prepareDismRun', 'checkDismReports', 'prepareWuaRun', 'buildRunReport', 'readRunReport', 'writeRunReport', 'loadRunDirReport', 'resolvePlanInputs', 'verifyPlanInput', 'copyPlanInput'],
   'delta apply': ['applyDelta', 'readDeltaHeader', 'unwrapDelta', 'decodeDcmManifest', 'isDcmManifest', 'baseManifestFromWcp', 'parsePe'],
+  expand: ['expandPackage', 'expandExpress', 'openExpressPackage', 'decodeCompressApiContainer', 'decompressLzms'],
 };
 
 describe('library entry point', () => {

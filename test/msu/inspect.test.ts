@@ -184,3 +184,33 @@ describe.skipIf(!hasCorpus)('msu deltas on a package', () => {
     expect(j.kinds).toMatchObject({ raw: 16, baseless: 1, file: 5 });
   });
 });
+
+describe('inspect: <customInformation> without PSFX fields', () => {
+  const mum = (ci: string): string => `<?xml version="1.0" encoding="utf-8"?>
+<assembly xmlns="urn:schemas-microsoft-com:asm.v3" manifestVersion="1.0">
+  <assemblyIdentity name="Package_for_KB5099003" version="10.0.19041.1" processorArchitecture="amd64" language="neutral" publicKeyToken="31bf3856ad364e35"/>
+  <package identifier="KB5099003" releaseType="Update">${ci}
+    <update name="main"><component><assemblyIdentity name="x-main" version="10.0.19041.1" processorArchitecture="amd64" language="neutral" publicKeyToken="31bf3856ad364e35" versionScope="nonSxS"/></component></update>
+  </package>
+</assembly>
+`;
+  let dir: string;
+  beforeAll(async () => {
+    dir = await mkdtemp(path.join(os.tmpdir(), 'msu-inspect-ci-'));
+    const cab = (ci: string): Uint8Array => buildCabinet({ folders: [{ compression: 'none', files: [{ name: 'update.mum', data: Buffer.from(mum(ci)) }] }] });
+    await writeFile(path.join(dir, 'plain.cab'), cab('<customInformation><file name="x.dll" /></customInformation>'));
+    await writeFile(path.join(dir, 'psfx.cab'), cab('<customInformation PackageFormat="PSFX" PSFXVersion="3.0" />'));
+  });
+  afterAll(async () => rm(dir, { recursive: true, force: true }));
+
+  it('prints no empty PSFX line and no empty "psfx" object', async () => {
+    const text = await runCli('inspect', path.join(dir, 'plain.cab'));
+    expect(text.code).toBe(0);
+    expect(text.stdout).not.toMatch(/PSFX:/);
+    const json = await runCli('inspect', path.join(dir, 'plain.cab'), '--json');
+    expect(json.stdout).not.toContain('"psfx"');
+    // a package that does carry PSFX fields still shows them
+    const psfx = await runCli('inspect', path.join(dir, 'psfx.cab'));
+    expect(psfx.stdout).toMatch(/ {2}PSFX: packageFormat=PSFX psfxVersion=3\.0\n/);
+  });
+});

@@ -1,16 +1,13 @@
-import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { expectGolden as expectGoldenFile } from '../helpers/golden.js';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { expect } from 'vitest';
 import { buildCabinet } from '../../src/cab/writer.js';
 import { buildSyntheticMsu, SAMPLE_OPTIONS, type SyntheticMsuOptions } from '../../src/msu/synthetic.js';
 
 /** Plan test inputs, built in code: small synthetic MSUs and bare CBS cabs. */
 
 export const PKT = '31bf3856ad364e35';
-const GOLDEN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../fixtures/golden');
 
 /** Small synthetic MSU (same layout as the real ones, few manifests). */
 export function msu(o: Partial<SyntheticMsuOptions>): Uint8Array {
@@ -56,16 +53,7 @@ export async function removeDir(dir: string): Promise<void> {
   await rm(dir, { recursive: true, force: true });
 }
 
-/**
- * Compare with a reviewed golden file. UPDATE_GOLDEN=1 rewrites it (then review the diff);
- * a missing golden fails rather than being created silently.
- */
+/** Compare with a reviewed golden file (test/helpers/golden.ts says how to regenerate one; a missing one fails). */
 export async function expectGolden(name: string, actual: string): Promise<void> {
-  const file = path.join(GOLDEN, name);
-  if (process.env.UPDATE_GOLDEN === '1') {
-    await writeFile(file, actual);
-    return;
-  }
-  expect(existsSync(file), `golden ${name} missing: run with UPDATE_GOLDEN=1 and review it`).toBe(true);
-  expect(actual).toBe(await readFile(file, 'utf8'));
+  expectGoldenFile(name, actual);
 }

@@ -1,8 +1,8 @@
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildPlan } from '../../src/cbs/plan.js';
-import { diffPlans, formatPlanDiff, isEmptyDiff } from '../../src/cbs/plan-diff.js';
-import type { Plan } from '../../src/cbs/plan-types.js';
+import { buildPlan } from '../../src/plan/plan.js';
+import { diffPlans, formatPlanDiff, isEmptyDiff } from '../../src/plan/plan-diff.js';
+import type { Plan } from '../../src/plan/plan-types.js';
 import { canonicalJson } from '../../src/util/json.js';
 import { runCli } from '../helpers/cli.js';
 import { bareCab, expectGolden, msu, packageMum, removeDir, tempDir, writeFiles } from './fixtures.js';
@@ -113,6 +113,53 @@ describe('msu plan diff (CLI)', () => {
       expect([x.code, x.stdout]).toEqual([3, '']);
       expect(x.stderr).toContain(msg);
       expect(x.stderr).not.toContain('    at ');
+    }
+  });
+});
+
+describe('one plan validator for plan diff, run dism and plan diff PLAN RUNDIR', () => {
+  /** oldPlan with one change made by hand, as a reviewer (or an attacker) could. */
+  const edited = (f: (p: Plan) => void): string => {
+    const p = JSON.parse(canonicalJson(oldPlan)) as Plan;
+    f(p);
+    return canonicalJson(p);
+  };
+  const cases: Array<[string, (p: Plan) => void, string]> = [
+    ['dup-step', (p) => { p.images[0]!.steps[1]!.n = p.images[0]!.steps[0]!.n; }, 'malformed plan: install.wim#1: step 1 appears twice'],
+    ['unknown-input', (p) => { p.images[0]!.steps[0]!.inputs = ['in99']; }, 'malformed plan: install.wim#1 step 1 uses unknown input "in99"'],
+    ['format-c', (p) => { (p.images[0]!.steps[0]! as { action: string }).action = 'format-c'; }, 'malformed plan: install.wim#1 step 1: unknown action "format-c" (expected add-package, add-driver, cleanup-components, reset-base)'],
+    ['zeros', (p) => { p.inputs[0]!.sha256 = '0'; }, 'malformed plan: inputs[0] (in1): sha256 must be 64 lowercase hex digits'],
+    ['escape', (p) => { p.inputs[0]!.path = '../../etc/passwd'; }, 'malformed plan: inputs[0] (in1): path "../../etc/passwd" climbs out of the plan directory (..)'],
+    ['dup-id', (p) => { p.inputs[1]!.id = p.inputs[0]!.id; }, 'malformed plan: inputs[1]: id "in1" is used by inputs[0] too'],
+    ['kind', (p) => { (p.inputs[0]! as { kind: string }).kind = 'exe'; }, 'malformed plan: inputs[0] (in1): unknown kind "exe" (expected msu, cab, driver-folder)'],
+    ['cleanup-inputs', (p) => { p.images[0]!.steps.find((s) => s.action === 'cleanup-components')!.inputs = ['in1']; }, 'malformed plan: install.wim#1 step 4 (cleanup-components) takes no inputs'],
+    ['skip-input', (p) => { p.skipped.push({ input: 'in42', reason: 'duplicate', detail: 'x' }); }, 'names unknown input "in42"'],
+  ];
+
+  it('plan diff refuses each broken plan (exit 3, one line naming the file), on either side, where it used to show a difference', async () => {
+    for (const [name, f, msg] of cases) {
+      const file = path.join(root, `edited-${name}.json`);
+      await writeFiles(root, { [`edited-${name}.json`]: edited(f) });
+      for (const args of [[path.join(root, 'old.json'), file], [file, path.join(root, 'old.json')]]) {
+        const r = await runCli('plan', 'diff', ...args);
+        expect([name, r.code, r.stdout]).toEqual([name, 3, '']);
+        expect(r.stderr.startsWith(`msu: ${file}: malformed plan: `)).toBe(true);
+        expect(r.stderr).toContain(msg);
+        expect(r.stderr.split('\n')).toHaveLength(2);
+      }
+    }
+  });
+
+  it('run dism --dry-run refuses the same plans with the same message before anything is written', async () => {
+    await writeFiles(root, { 'Win.iso': 'iso' });
+    for (const [name, , msg] of cases) {
+      const file = path.join(root, `edited-${name}.json`);
+      const runDir = path.join(root, `run-${name}`);
+      const r = await runCli('run', 'dism', file, '--iso', path.join(root, 'Win.iso'), '--run-dir', runDir, '--dry-run');
+      expect([name, r.code]).toEqual([name, 3]);
+      expect(r.stderr.startsWith(`msu: ${file}: malformed plan: `)).toBe(true);
+      expect(r.stderr).toContain(msg);
+      await expect(import('node:fs/promises').then((fs) => fs.stat(runDir))).rejects.toMatchObject({ code: 'ENOENT' });
     }
   });
 });

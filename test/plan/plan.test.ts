@@ -1,8 +1,9 @@
-import { mkdir, readFile } from 'node:fs/promises';
+import { copyFile, mkdir, readFile } from 'node:fs/promises';
+import { corpusPath, hasCorpus } from '../helpers/corpus.js';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildPlan, type PlanRequest } from '../../src/cbs/plan.js';
-import type { Plan, PlanSkip } from '../../src/cbs/plan-types.js';
+import { buildPlan, type PlanRequest } from '../../src/plan/plan.js';
+import type { Plan, PlanSkip } from '../../src/plan/plan-types.js';
 import { MsuError } from '../../src/errors.js';
 import { canonicalJson } from '../../src/util/json.js';
 import { runCli } from '../helpers/cli.js';
@@ -183,6 +184,58 @@ describe('buildPlan: checkpoint cumulative updates (24H2)', () => {
   });
 });
 
+describe('buildPlan: parents that name another Windows', () => {
+  const W7 = { name: 'Microsoft-Windows-Client-Features-Package', version: '6.1.7601.17514' };
+  beforeAll(async () => {
+    await writeFiles(dir, {
+      'other/win7.cab': bareCab(packageMum({ name: 'Package_for_KB2999226', version: '6.1.1.6', kb: 'KB2999226', parent: W7 })),
+      'other/eq19041.cab': bareCab(packageMum({ name: 'Package_for_KB5099001', version: '10.0.19041.100', kb: 'KB5099001', parent: { name: 'Microsoft-Windows-Client-Features-Package', version: '10.0.19041.1' } })),
+      'other/notos.cab': bareCab(packageMum({ name: 'Package_for_KB5099002', version: '1.0.0.0', kb: 'KB5099002', parent: { name: 'Some-Addon-Package', version: '6.1.1.6' } })),
+    });
+  });
+  const plan = (inputs: string[], build: string): Promise<Plan> => buildPlan({ inputs, target: { build, arch: 'amd64' }, cwd: dir });
+
+  it('skips a Windows 7 package for a Windows 10 target instead of planning it as unknown', async () => {
+    const p = await plan(['other/win7.cab'], '10.0.19045.1');
+    expect(p.images[0]!.steps).toEqual([]);
+    expect(p.skipped).toEqual([{
+      input: 'in1', item: 'Package_for_KB2999226~31bf3856ad364e35~amd64~~6.1.1.6', reason: 'not-applicable', images: ['install.wim#1'],
+      detail: 'parent Microsoft-Windows-Client-Features-Package 6.1.7601.17514 is Windows 6.1, the target is 10.0.19045 (build 10.0.19045.1): a package for another Windows version can never apply',
+    }]);
+  });
+
+  it('skips a parent with buildCompare EQ naming another build; the enablement base build still counts as the same', async () => {
+    const p = await plan(['other/eq19041.cab'], '10.0.22621.1000');
+    expect(p.skipped.map((s) => s.detail)).toEqual(['parent Microsoft-Windows-Client-Features-Package 10.0.19041.1 needs build EQ 19041, the target is build 22621 (build 10.0.22621.1000)']);
+    // 19045 is an enablement package on 19041: EQ 19041 is not decided against it (unknown, planned)
+    const q = await plan(['other/eq19041.cab'], '10.0.19045.1000');
+    expect(q.skipped).toEqual([]);
+    expect(q.images[0]!.steps[0]!.applicability!.result).toBe('unknown');
+  });
+
+  it('keeps "unknown" for a parent whose version is not a Windows version', async () => {
+    const p = await plan(['other/notos.cab'], '10.0.19045.1');
+    expect(p.skipped).toEqual([]);
+    expect(p.images[0]!.steps[0]!.applicability).toEqual({ result: 'unknown', detail: 'parent Some-Addon-Package 6.1.1.6: not known for build 10.0.19045.1' });
+  });
+
+  it.skipIf(!hasCorpus)('the real Windows6.1-KB2999226-x64.msu is skipped for --target-build 10.0.19045.1 (CLI), and the summary counts unknown steps', async () => {
+    const src = corpusPath('msu', 'Windows6.1-KB2999226-x64.msu');
+    await mkdir(path.join(dir, 'real'), { recursive: true });
+    await copyFile(src, path.join(dir, 'real', 'Windows6.1-KB2999226-x64.msu'));
+    const out = path.join(dir, 'real', 'plan.json');
+    const r = await runCli('plan', path.join(dir, 'real', 'Windows6.1-KB2999226-x64.msu'), '--target-build', '10.0.19045.1', '--arch', 'amd64', '-o', out);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('steps: 0, applicability unknown: 0\n');
+    const p = JSON.parse(await readFile(out, 'utf8')) as Plan;
+    expect(p.images[0]!.steps).toEqual([]);
+    expect(p.skipped.map((s) => [s.item, s.reason, s.detail])).toEqual([[
+      'Package_for_KB2999226~31bf3856ad364e35~amd64~~6.1.1.6', 'not-applicable',
+      'parent Microsoft-Windows-Client-Features-Package 6.1.7601.17514 is Windows 6.1, the target is 10.0.19045 (build 10.0.19045.1): a package for another Windows version can never apply',
+    ]]);
+  });
+});
+
 describe('buildPlan: target from a WIM', () => {
   const wimlib = hasTool('wimlib-imagex');
   if (!wimlib) skipNote('plan against a captured WIM', 'wimlib-imagex');
@@ -211,6 +264,16 @@ describe('buildPlan: target from a WIM', () => {
     expect(one.images.map((i) => i.image)).toEqual(['install.wim#2']);
     expect(one.target.kind === 'wim' && one.target.indexes).toEqual([2]);
     await expect(buildPlan({ inputs: ['updates/lcu-new.msu'], target: { wim: 'install.wim', indexes: [3] }, cwd: dir })).rejects.toThrow(/image 3 does not exist/);
+  }, 60_000);
+
+  it.skipIf(!wimlib)('refuses a WIM that is not a Windows image (architecture and version unknown) instead of planning amd64 into it', async () => {
+    const tree = path.join(dir, 'plain-tree');
+    await writeFiles(tree, { 'readme.txt': 'just files' });
+    await wimCapture(tree, path.join(dir, 'plain.wim'), 'Some files');
+    const err = await buildPlan({ inputs: ['updates/lcu-new.msu'], target: { wim: 'plain.wim' }, cwd: dir }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(MsuError);
+    expect((err as MsuError).kind).toBe('input');
+    expect((err as MsuError).describe()).toBe('plain.wim: image 1 is not a Windows image (its architecture is unknown): give the target with --target-build and --arch instead');
   }, 60_000);
 
   it.skipIf(!wimlib)('plans boot.wim index 2 and winre.wim in the Dynamic Update order', async () => {
@@ -250,12 +313,50 @@ describe('msu plan (CLI)', () => {
     expect(p.images[0]!.steps).toHaveLength(3);
   });
 
+  /** Run the CLI with the current directory at `cwd` (plans printed to stdout are relative to it). */
+  const inDir = async <T>(cwd: string, f: () => Promise<T>): Promise<T> => {
+    const before = process.cwd();
+    process.chdir(cwd);
+    try {
+      return await f();
+    } finally {
+      process.chdir(before);
+    }
+  };
+
   it('prints canonical JSON with --json', async () => {
-    const r = await runCli('plan', path.join(dir, 'updates/lcu-new.msu'), '--target-build', '10.0.19044.1288', '--arch', 'amd64', '--json');
+    const r = await inDir(dir, () => runCli('plan', 'updates/lcu-new.msu', '--target-build', '10.0.19044.1288', '--arch', 'amd64', '--json'));
     expect(r.code).toBe(0);
     const p = JSON.parse(r.stdout) as Plan;
     expect(r.stdout).toBe(canonicalJson(p));
     expect(p.images[0]!.steps.map((s) => s.action)).toEqual(['add-package', 'add-package', 'cleanup-components']);
+  });
+
+  it('without -o or --json, stdout is the plan alone (valid JSON) and the summary goes to stderr, with the count of unknown steps', async () => {
+    const r = await inDir(dir, () => runCli('plan', 'updates/lcu-new.msu', '--target-build', '10.0.19044.1288', '--arch', 'amd64'));
+    expect(r.code).toBe(0);
+    const p = JSON.parse(r.stdout) as Plan;
+    expect(r.stdout).toBe(canonicalJson(p));
+    expect(r.stderr).toContain('install.wim#1: 3 step(s)');
+    const unknown = p.images.flatMap((i) => i.steps).filter((s) => s.applicability?.result === 'unknown').length;
+    expect(r.stderr).toContain(`steps: 3, applicability unknown: ${unknown}\n`);
+  });
+
+  it('plan paths are relative to the plan file; an input outside its directory is refused (msu run could not use it)', async () => {
+    const out = path.join(dir, 'plans', 'p.json');
+    await mkdir(path.dirname(out), { recursive: true });
+    const r = await inDir(dir, () => runCli('plan', 'updates/lcu-new.msu', '--target-build', '10.0.19044.1288', '--arch', 'amd64', '-o', out));
+    expect(r.code).toBe(2);
+    expect(r.stderr).toBe(`msu: updates/lcu-new.msu: input is outside plans, the directory of the plan (plan paths are relative to it, and msu run refuses anything outside); write the plan into a directory that holds every input\n`);
+    // written above the inputs, the plan names them relative to itself, whatever the current directory
+    const r2 = await inDir(path.join(dir, 'plans'), () => runCli('plan', '../updates/lcu-new.msu', '--target-build', '10.0.19044.1288', '--arch', 'amd64', '-o', path.join(dir, 'up.json')));
+    expect(r2.code).toBe(0);
+    const p = JSON.parse(await readFile(path.join(dir, 'up.json'), 'utf8')) as Plan;
+    expect(p.inputs.map((i) => i.path)).toEqual(['updates/lcu-new.msu']);
+    // printed to stdout, the plan is relative to the current directory: an input outside it is refused too
+    const r3 = await inDir(path.join(dir, 'plans'), () => runCli('plan', '../updates/lcu-new.msu', '--target-build', '10.0.19044.1288', '--arch', 'amd64', '--json'));
+    expect([r3.code, r3.stdout]).toEqual([2, '']);
+    expect(r3.stderr).toContain('input is outside the current directory');
   });
 
   it('exits 2 on usage errors', async () => {

@@ -1,14 +1,17 @@
-import { mkdtempSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync, existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
-import { GOLDEN, loadPlan, SAFEOS, SSU, winrePlan } from './plans.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { GOLDEN, loadPlan, pinPlan, SAFEOS, SSU, winrePlan } from './plans.js';
+import type { Plan } from '../../src/plan/plan-types.js';
 import { assertMatchesPlan, compareWithPlan, parseDismDrivers, parseDismPackages } from '../../src/vm/dism-output.js';
 import { checkDismReports, collectDismOutputs, dismRunId, finishDismRun, loadPlanFile, prepareDismRun } from '../../src/vm/dism.js';
 import { MsuError, MismatchError, TruncatedError } from '../../src/errors.js';
 import { runCli } from '../helpers/cli.js';
 import { hasTool, skipNote } from '../helpers/tools.js';
 import { runTool } from '../../src/util/exec.js';
+import { WARNING_CODES } from '../../src/vm/guest/dism-worker.js';
+import { formatRunReport } from '../../src/vm/report.js';
 
 const fixture = (name: string): string => readFileSync(path.join(GOLDEN, name), 'utf8');
 
@@ -142,20 +145,30 @@ describe('compareWithPlan', () => {
 function writeInputs(dir: string): void {
   mkdirSync(path.join(dir, 'updates'), { recursive: true });
   mkdirSync(path.join(dir, 'drivers', 'viosnd'), { recursive: true });
-  for (const f of ['windows11.0-kb5043080-x64.msu', 'windows11.0-kb5053598-x64.msu', 'SSU & friends (100%).cab', 'windows11.0-kb5055000-x64.cab']) writeFileSync(path.join(dir, 'updates', f), 'x');
+  for (const f of ['windows11.0-kb5043080-x64.msu', 'windows11.0-kb5053598-x64.msu', 'SSU & friends (100%).cab', 'windows11.0-kb5055000-x64.cab']) writeFileSync(path.join(dir, 'updates', f), `bytes of ${f}`);
   writeFileSync(path.join(dir, 'drivers', 'viosnd', 'viosnd.inf'), '[Version]\r\n');
-  writeFileSync(path.join(dir, 'plan.json'), fixture('plan-dism.json'));
   writeFileSync(path.join(dir, 'Win.iso'), 'iso');
+}
+
+/** writeInputs, and the golden plans pinned to those files, the plan written beside them as plan.json. */
+async function pinnedInputs(dir: string): Promise<{ plan: Plan; winre: Plan }> {
+  writeInputs(dir);
+  const plan = await pinPlan(loadPlan(), dir);
+  writeFileSync(path.join(dir, 'plan.json'), JSON.stringify(plan));
+  return { plan, winre: await pinPlan(winrePlan(), dir) };
 }
 
 describe('prepareDismRun (dry run) and msu run dism --dry-run', () => {
   const dir = path.join(tmp, 'work');
-  writeInputs(dir);
+  let plan: Plan, winre: Plan;
+  beforeAll(async () => {
+    ({ plan, winre } = await pinnedInputs(dir));
+  });
 
   it('writes the worker files, spec, argv and host commands, and builds a valid one-boot spec', async () => {
     const runDir = path.join(tmp, 'run1');
-    const p = await prepareDismRun(loadPlan(), { iso: path.join(dir, 'Win.iso'), runDir, baseDir: dir, dryRun: true });
-    expect(p.spec.id).toBe(dismRunId(loadPlan()));
+    const p = await prepareDismRun(plan, { iso: path.join(dir, 'Win.iso'), runDir, baseDir: dir, dryRun: true });
+    expect(p.spec.id).toBe(dismRunId(plan));
     expect(p.spec.kind).toBe('dism-worker');
     expect(p.spec.timeouts.maxBoots).toBe(1);
     expect(p.spec.vm.net).toEqual({ mode: 'none' });
@@ -163,7 +176,7 @@ describe('prepareDismRun (dry run) and msu run dism --dry-run', () => {
     expect(p.spec.vm.disks.map((d) => [d.role, path.basename(d.path), d.format])).toEqual([['work', 'scratch.img', 'raw'], ['output', 'output.img', 'raw']]);
     expect(p.spec.expect.statusFile).toBe('status.json');
     expect(p.artifacts.map((a) => a.path)).toEqual([
-      'guest/startnet.cmd', 'guest/worker.cmd', 'guest/heartbeat.cmd', 'guest/msu-diskpart.txt',
+      'guest/startnet.cmd', 'guest/worker.cmd', 'guest/heartbeat.cmd', 'guest/msu-diskpart.txt', 'guest/winpeshl.ini',
       'dism-manifest.json', 'spec.json', 'host-commands.json', 'qemu-argv.json',
     ]);
     expect(readFileSync(path.join(runDir, 'guest', 'worker.cmd'), 'utf8')).toBe(readFileSync(path.join(GOLDEN, 'dism-worker.cmd'), 'utf8').replaceAll('golden-dism', p.spec.id));
@@ -187,8 +200,8 @@ describe('prepareDismRun (dry run) and msu run dism --dry-run', () => {
 
   it('dry run with winre.wim: the worker services WinRE inside install.wim, the manifest names each WinRE copy', async () => {
     const runDir = path.join(tmp, 'run-winre');
-    const p = await prepareDismRun(winrePlan(), { iso: path.join(dir, 'Win.iso'), runDir, baseDir: dir, dryRun: true });
-    expect(p.spec.guest?.params).toEqual({ runId: dismRunId(winrePlan()), images: ['install.wim#1', 'boot.wim#2', 'winre.wim'] });
+    const p = await prepareDismRun(winre, { iso: path.join(dir, 'Win.iso'), runDir, baseDir: dir, dryRun: true });
+    expect(p.spec.guest?.params).toEqual({ runId: dismRunId(winre), images: ['install.wim#1', 'boot.wim#2', 'winre.wim'] });
     expect(readFileSync(path.join(runDir, 'guest', 'worker.cmd'), 'utf8')).toBe(readFileSync(path.join(GOLDEN, 'dism-worker-winre.cmd'), 'utf8').replaceAll('golden-dism', p.spec.id));
     const manifest = JSON.parse(readFileSync(path.join(runDir, 'dism-manifest.json'), 'utf8')) as {
       images: Array<{ image: string; wim: string; index: number; steps: Array<{ id: string; isoDir: string; files: string[]; allow: number[] }>; servicedIn?: unknown }>;
@@ -199,7 +212,7 @@ describe('prepareDismRun (dry run) and msu run dism --dry-run', () => {
     expect(re.steps.map((s) => [s.id, s.isoDir, s.files, s.allow])).toEqual([
       ['i3s1', 'steps/i3s1', ['in3.cab'], [0, 3010]],
       ['i3s2', 'steps/i3s2', ['windows11.0-kb5055000-x64.cab'], [0, 3010, -2146498530]],
-      ['i3s3', '', [], [0, 3010]],
+      ['i3s3', '', [], [0, 3010, -2146498554]],
     ]);
     expect(re.servicedIn).toEqual([
       { host: 'install.wim#1', name: 'install.wim#1/winre.wim', steps: ['i1.winre.s1', 'i1.winre.s2', 'i1.winre.s3'], reports: ['reports/i1.winre.packages.txt', 'reports/i1.winre.drivers.txt'] },
@@ -211,16 +224,85 @@ describe('prepareDismRun (dry run) and msu run dism --dry-run', () => {
       { from: 'updates/windows11.0-kb5055000-x64.cab', to: 'inputs/steps/i3s2/windows11.0-kb5055000-x64.cab' },
     ]);
     expect(manifest.copies).toHaveLength(7);
+    // in3 and in5 serve two steps each: one copy, then a hard link (the ISO stores the bytes once)
+    const cmds = JSON.parse(readFileSync(path.join(runDir, 'host-commands.json'), 'utf8')) as Array<{ tool: string; args: string[] }>;
+    expect(cmds.filter((c) => c.tool === 'cp' || c.tool === 'ln').map((c) => [c.tool, path.relative(runDir, c.args.at(-1)!)])).toEqual([
+      ['cp', 'inputs/steps/i1s1/in3.cab'],
+      ['cp', 'inputs/steps/i1s2/windows11.0-kb5043080-x64.msu'],
+      ['cp', 'inputs/steps/i1s2/windows11.0-kb5053598-x64.msu'],
+      ['cp', 'inputs/steps/i1s3/viosnd'],
+      ['cp', 'inputs/steps/i2s1/windows11.0-kb5055000-x64.cab'],
+      ['ln', 'inputs/steps/i3s1/in3.cab'],
+      ['ln', 'inputs/steps/i3s2/windows11.0-kb5055000-x64.cab'],
+    ]);
   });
 
   it('fails with a typed error naming a missing plan input', async () => {
-    const plan = loadPlan();
-    plan.inputs[0]!.path = 'updates/missing.msu';
-    await expect(prepareDismRun(plan, { iso: path.join(dir, 'Win.iso'), runDir: path.join(tmp, 'run2'), baseDir: dir, dryRun: true })).rejects.toMatchObject({
+    const p = structuredClone(plan);
+    p.inputs[0]!.path = 'updates/missing.msu';
+    await expect(prepareDismRun(p, { iso: path.join(dir, 'Win.iso'), runDir: path.join(tmp, 'run2'), baseDir: dir, dryRun: true })).rejects.toMatchObject({
       file: 'updates/missing.msu',
       message: 'cannot open plan input in1: no such file or directory',
       kind: 'io',
     });
+  });
+
+  it('dry run checks every input against the size and SHA-256 the plan pins, and writes nothing on a mismatch', async () => {
+    const zeros = structuredClone(plan);
+    zeros.inputs[2]!.sha256 = '0'.repeat(64);
+    const runDir = path.join(tmp, 'run-zeros');
+    await expect(prepareDismRun(zeros, { iso: path.join(dir, 'Win.iso'), runDir, baseDir: dir, dryRun: true })).rejects.toMatchObject({
+      kind: 'mismatch', code: 'E_PLAN_INPUT_CHANGED', file: 'updates/SSU & friends (100%).cab',
+      message: expect.stringContaining(`plan input in3 is not the file the plan was made from: its sha256 is ${plan.inputs[2]!.sha256}`),
+    });
+    expect(existsSync(runDir)).toBe(false);
+    // the file replaced after planning (same size, other bytes), and a driver folder that gained a file
+    const other = path.join(tmp, 'replaced');
+    await pinnedInputs(other);
+    writeFileSync(path.join(other, 'updates', 'windows11.0-kb5043080-x64.msu'), 'bytes of windows11.0-kb5043080-x64.msX');
+    const r = await runCli('run', 'dism', path.join(other, 'plan.json'), '--iso', path.join(other, 'Win.iso'), '--run-dir', path.join(tmp, 'run-replaced'), '--dry-run');
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/^msu: updates\/windows11\.0-kb5043080-x64\.msu: plan input in1 is not the file the plan was made from: its sha256 is [0-9a-f]{64}, the plan pins 38 bytes, sha256 [0-9a-f]{64}\n$/);
+    writeFileSync(path.join(other, 'updates', 'windows11.0-kb5043080-x64.msu'), 'bytes of windows11.0-kb5043080-x64.msu');
+    writeFileSync(path.join(other, 'drivers', 'viosnd', 'extra.sys'), 'MZ');
+    const r2 = await runCli('run', 'dism', path.join(other, 'plan.json'), '--iso', path.join(other, 'Win.iso'), '--run-dir', path.join(tmp, 'run-replaced2'), '--dry-run', '--json');
+    expect(r2.code).toBe(1);
+    expect(r2.stdout).toBe('');
+    expect(r2.stderr).toContain('drivers/viosnd: plan input in4 is not the file the plan was made from: its size is 13 bytes');
+  });
+
+  it('a hand-edited plan never reaches files outside the base directory: .., absolute paths and symlinks are refused', async () => {
+    const evil = path.join(tmp, 'evil');
+    await pinnedInputs(evil);
+    const runs: string[] = [];
+    for (const [p, message] of [
+      ['../../etc/passwd', 'malformed plan: inputs[0] (in1): path "../../etc/passwd" climbs out of the plan directory (..)'],
+      ['/etc/passwd', 'malformed plan: inputs[0] (in1): path "/etc/passwd" is absolute'],
+      ['updates/../../x.msu', 'malformed plan: inputs[0] (in1): path "updates/../../x.msu" climbs out of the plan directory (..)'],
+      ['C:/Windows/x.msu', 'malformed plan: inputs[0] (in1): path "C:/Windows/x.msu" has a drive letter'],
+    ] as const) {
+      const edited = structuredClone(plan);
+      edited.inputs[0]!.path = p;
+      writeFileSync(path.join(evil, 'edited.json'), JSON.stringify(edited));
+      const runDir = path.join(tmp, `run-evil-${runs.length}`);
+      runs.push(runDir);
+      const r = await runCli('run', 'dism', path.join(evil, 'edited.json'), '--iso', path.join(evil, 'Win.iso'), '--run-dir', runDir, '--dry-run');
+      expect(r.code).toBe(3);
+      expect(r.stderr).toBe(`msu: ${path.join(evil, 'edited.json')}: ${message}\n`);
+      expect(existsSync(runDir)).toBe(false);
+    }
+    // a symbolic link inside the base directory that leads out of it
+    symlinkSync('/etc/passwd', path.join(evil, 'updates', 'link.msu'));
+    const edited = structuredClone(plan);
+    edited.inputs[0]!.path = 'updates/link.msu';
+    await expect(prepareDismRun(edited, { iso: path.join(evil, 'Win.iso'), runDir: path.join(tmp, 'run-evil-link'), baseDir: evil, dryRun: true })).rejects.toMatchObject({
+      kind: 'input', code: 'E_PLAN_PATH', file: 'updates/link.msu',
+      message: `plan input in1 leads out of the base directory ${evil} through a symbolic link`,
+    });
+    expect(existsSync(path.join(tmp, 'run-evil-link'))).toBe(false);
+    // the library refuses an unsafe path too, even for a plan that did not come through the validator
+    edited.inputs[0]!.path = '../../etc/passwd';
+    await expect(prepareDismRun(edited, { iso: path.join(evil, 'Win.iso'), runDir: path.join(tmp, 'run-evil-lib'), baseDir: evil, dryRun: true })).rejects.toMatchObject({ code: 'E_PLAN_PATH' });
   });
 
   it('CLI dry run prints canonical JSON with relative artifact paths', async () => {
@@ -230,8 +312,8 @@ describe('prepareDismRun (dry run) and msu run dism --dry-run', () => {
     expect(r.code).toBe(0);
     const out = JSON.parse(r.stdout) as { id: string; dryRun: boolean; artifacts: Array<{ path: string }>; hostCommands: string[] };
     expect(out.dryRun).toBe(true);
-    expect(out.id).toBe(dismRunId(loadPlan()));
-    expect(out.artifacts).toHaveLength(8);
+    expect(out.id).toBe(dismRunId(plan));
+    expect(out.artifacts).toHaveLength(9);
     expect(out.hostCommands).toContain('wimlib-imagex');
     expect(existsSync(path.join(runDir, 'guest', 'startnet.cmd'))).toBe(true);
   });
@@ -242,18 +324,23 @@ describe('prepareDismRun (dry run) and msu run dism --dry-run', () => {
     expect(r.code).toBe(3);
     expect(r.stderr).toBe(`msu: ${path.join(tmp, 'bad-plan.json')}: not a plan: schema is "other", expected msu-toolkit/plan@1\n`);
     // WinRE without install.wim: nothing to reach it through
-    const winre = winrePlan();
-    winre.images = winre.images.filter((im) => im.image !== 'install.wim#1');
-    writeFileSync(path.join(dir, 'winre-plan.json'), JSON.stringify(winre));
+    const noInstall = structuredClone(winre);
+    noInstall.images = noInstall.images.filter((im) => im.image !== 'install.wim#1');
+    writeFileSync(path.join(dir, 'winre-plan.json'), JSON.stringify(noInstall));
     const r2 = await runCli('run', 'dism', path.join(dir, 'winre-plan.json'), '--iso', path.join(dir, 'Win.iso'), '--base-dir', dir, '--run-dir', path.join(tmp, 'run4'), '--dry-run');
-    // without --base-dir the inputs resolve against the current directory, where they are not
-    const r3 = await runCli('run', 'dism', path.join(dir, 'plan.json'), '--iso', path.join(dir, 'Win.iso'), '--run-dir', path.join(tmp, 'run5'), '--dry-run');
-    expect(r3.code).toBe(6);
-    expect(r3.stderr).toBe('msu: updates/SSU & friends (100%).cab: cannot open plan input in3: no such file or directory\n');
     expect(r2.code).toBe(4);
     expect(r2.stderr).toBe(
       `msu: ${path.join(dir, 'winre-plan.json')}: plan image "winre.wim": WinRE is serviced inside install.wim (Windows\\System32\\Recovery\\Winre.wim), and the plan services no install.wim image; plan install.wim as well\n`,
     );
+    // without --base-dir the inputs resolve against the plan file's directory: beside it they are found
+    const r3 = await runCli('run', 'dism', path.join(dir, 'plan.json'), '--iso', path.join(dir, 'Win.iso'), '--run-dir', path.join(tmp, 'run5'), '--dry-run');
+    expect([r3.code, r3.stderr]).toEqual([0, '']);
+    // a plan copied elsewhere does not find them (and never looks in the current directory)
+    mkdirSync(path.join(tmp, 'elsewhere'), { recursive: true });
+    writeFileSync(path.join(tmp, 'elsewhere', 'plan.json'), JSON.stringify(plan));
+    const r4 = await runCli('run', 'dism', path.join(tmp, 'elsewhere', 'plan.json'), '--iso', path.join(dir, 'Win.iso'), '--run-dir', path.join(tmp, 'run6'), '--dry-run');
+    expect(r4.code).toBe(6);
+    expect(r4.stderr).toBe('msu: updates/windows11.0-kb5043080-x64.msu: cannot open plan input in1: no such file or directory\n');
   });
 
   it('loadPlanFile refuses non-JSON and shapeless plans', async () => {
@@ -323,7 +410,7 @@ describe('prepareDismRun for real (host tools, no VM)', () => {
 
   it.runIf(missing.length === 0)('builds the inputs ISO, the WinPE boot ISO with the worker in boot.wim index 2, and both disks', async () => {
     const dir = path.join(tmp, 'real');
-    writeInputs(dir);
+    const { winre } = await pinnedInputs(dir);
     // a tiny stand-in for a Windows ISO: boot files and a two-image boot.wim
     const tree = path.join(dir, 'isotree');
     const img = path.join(dir, 'img');
@@ -346,7 +433,14 @@ describe('prepareDismRun for real (host tools, no VM)', () => {
       '-eltorito-alt-boot', '-e', 'efi/microsoft/boot/efisys_noprompt.bin', '-no-emul-boot', '-o', iso, tree]);
 
     const runDir = path.join(tmp, 'real-run');
-    const p = await prepareDismRun(loadPlan(), { iso, runDir, baseDir: dir, scratchMiB: 8, outputMiB: 8 });
+    // first a plan whose pinned hash no longer matches: refused while copying, and nothing is left behind
+    const stale = structuredClone(winre);
+    stale.inputs[4]!.sha256 = 'f'.repeat(64);
+    await expect(prepareDismRun(stale, { iso, runDir, baseDir: dir, scratchMiB: 8, outputMiB: 8 })).rejects.toMatchObject({ code: 'E_PLAN_INPUT_CHANGED', file: 'updates/windows11.0-kb5055000-x64.cab' });
+    expect(existsSync(path.join(runDir, 'inputs'))).toBe(false);
+    expect(existsSync(path.join(runDir, 'inputs.iso'))).toBe(false);
+
+    const p = await prepareDismRun(winre, { iso, runDir, baseDir: dir, scratchMiB: 8, outputMiB: 8 });
     expect(p.artifacts.map((a) => a.path).slice(-4)).toEqual(['inputs.iso', 'boot.iso', 'scratch.img', 'output.img']);
 
     const listing = (await runTool('xorriso', ['-indev', path.join(runDir, 'inputs.iso'), '-find', '/', '-type', 'f'])).stdout;
@@ -358,7 +452,18 @@ describe('prepareDismRun for real (host tools, no VM)', () => {
       '/steps/i1s2/windows11.0-kb5053598-x64.msu',
       '/steps/i1s3/viosnd/viosnd.inf',
       '/steps/i2s1/windows11.0-kb5055000-x64.cab',
+      '/steps/i3s1/in3.cab',
+      '/steps/i3s2/windows11.0-kb5055000-x64.cab',
     ]);
+    // an input two steps use is copied once: the second is a hard link, and the ISO holds its bytes once
+    const ino = (rel: string): number => statSync(path.join(runDir, 'inputs', ...rel.split('/'))).ino;
+    expect(ino('steps/i3s1/in3.cab')).toBe(ino('steps/i1s1/in3.cab'));
+    const lba = (await runTool('xorriso', ['-indev', path.join(runDir, 'inputs.iso'), '-find', '/steps', '-name', 'in3.cab', '-exec', 'report_lba'])).stdout;
+    const extents = [...lba.matchAll(/File data lba:\s+\d+\s*,\s*(\d+)/g)].map((m) => m[1]);
+    expect(extents).toHaveLength(2);
+    expect(extents[0]).toBe(extents[1]);
+    // a second real run into the same run directory is refused instead of mixing two input trees
+    await expect(prepareDismRun(winre, { iso, runDir, baseDir: dir, scratchMiB: 8, outputMiB: 8 })).rejects.toMatchObject({ code: 'E_RUN_DIR_USED' });
     const pvd = readFileSync(path.join(runDir, 'inputs.iso')).subarray(0x8000 + 40, 0x8000 + 72).toString('latin1').trim();
     expect(pvd).toBe('MSUINPUT');
 
@@ -368,6 +473,13 @@ describe('prepareDismRun for real (host tools, no VM)', () => {
     await runTool('wimlib-imagex', ['extract', path.join(out, 'boot.wim'), '2', '/Windows/System32/startnet.cmd', '/Windows/System32/worker.cmd', `--dest-dir=${path.join(out, 'i2')}`, '--no-acls']);
     expect(readFileSync(path.join(out, 'i2', 'startnet.cmd'), 'utf8')).toBe(readFileSync(path.join(runDir, 'guest', 'startnet.cmd'), 'utf8'));
     expect(readFileSync(path.join(out, 'i2', 'worker.cmd'), 'utf8')).toContain(`"run":"${p.spec.id}"`);
+    // WinPE's shell runs winpeshl.ini when present, else X:\setup.exe: the worker image must carry it
+    const dir2 = (await runTool('wimlib-imagex', ['dir', path.join(out, 'boot.wim'), '2'])).stdout.split('\n').map((l) => l.trim());
+    expect(dir2).toContain('/Windows/System32/winpeshl.ini');
+    await runTool('wimlib-imagex', ['extract', path.join(out, 'boot.wim'), '2', '/Windows/System32/winpeshl.ini', `--dest-dir=${path.join(out, 'i2')}`, '--no-acls']);
+    expect(readFileSync(path.join(out, 'i2', 'winpeshl.ini'), 'utf8')).toBe('[LaunchApps]\r\n%SYSTEMROOT%\\System32\\cmd.exe, /k %SYSTEMROOT%\\System32\\startnet.cmd\r\n');
+    const dir1 = (await runTool('wimlib-imagex', ['dir', path.join(out, 'boot.wim'), '1'])).stdout;
+    expect(dir1).not.toContain('winpeshl.ini');
     await runTool('wimlib-imagex', ['extract', path.join(out, 'boot.wim'), '1', '/Windows/System32/startnet.cmd', `--dest-dir=${path.join(out, 'i1')}`, '--no-acls']);
     expect(readFileSync(path.join(out, 'i1', 'startnet.cmd'), 'utf8')).toBe('wpeinit\r\n');
     const eltorito = (await runTool('xorriso', ['-indev', path.join(runDir, 'boot.iso'), '-report_el_torito', 'plain'])).stdout;
@@ -471,6 +583,41 @@ describe('finishDismRun', () => {
     expect(f.differences.map((d) => [d.image, d.kind, d.item])).toContainEqual(['install.wim#1', 'package-missing', lcu]);
     expect(JSON.parse(readFileSync(path.join(runDir, 'report.json'), 'utf8')).dism.differences.length).toBe(f.differences.length);
     expect(existsSync(path.join(runDir, 'output'))).toBe(false);
+  });
+
+  it.runIf(ready)('documented non-fatal codes become warnings; setup.exe and setuphost.exe of boot.wim#2 are copied out for the media', async () => {
+    const runDir = runDirWith('warn', true, fixture('dism-get-packages.txt'));
+    writeFileSync(
+      path.join(runDir, 'status', 'status.jsonl'),
+      '{"type":"step","id":"i1s4","exitCode":-2146498554,"ok":true}\r\n{"type":"step","id":"i2s1","exitCode":-2146498530,"ok":true}\r\n{"type":"step","id":"i1s1","exitCode":0,"ok":true}\r\n',
+    );
+    const src = path.join(runDir, 'src');
+    mkdirSync(src);
+    writeFileSync(path.join(src, 'a.txt'), 'serviced');
+    await runTool('wimlib-imagex', ['capture', src, path.join(runDir, 'boot.wim'), 'WinPE', '--compress=none']);
+    const { createStatusDisk } = await import('../../src/vm/status-disk.js');
+    await createStatusDisk(path.join(runDir, 'output.img'), {
+      sizeMiB: 64,
+      label: 'MSUOUT',
+      files: { 'boot.wim': readFileSync(path.join(runDir, 'boot.wim')), 'media/sources/setup.exe': 'MZ setup', 'media/sources/setuphost.exe': 'MZ setuphost' },
+    });
+    const f = await finishDismRun(loadPlan(), runDir, resultOf(runDir));
+    expect(f.report.dism!.warnings).toEqual([{ step: 'i1s4', exitCode: -2146498554, meaning: WARNING_CODES.get(-2146498554) }]);
+    expect(f.report.dism!.notApplicable).toEqual(['i2s1']);
+    expect(formatRunReport(f.report)).toContain('warnings:\n  i1s4: exit -2146498554 (0x800F0806 CBS_E_PENDING');
+    expect(f.outputs.map((o) => path.relative(runDir, o).split(path.sep).join('/'))).toEqual(['output/boot.wim', 'output/media/sources/setup.exe', 'output/media/sources/setuphost.exe']);
+    expect(readFileSync(path.join(runDir, 'output', 'media', 'sources', 'setuphost.exe'), 'utf8')).toBe('MZ setuphost');
+  });
+
+  it('a failed run points at the logs the worker saved on the status disk', async () => {
+    const runDir = runDirWith('logs', false, 'not a DISM listing at all');
+    mkdirSync(path.join(runDir, 'status', 'logs', 'CBS'), { recursive: true });
+    writeFileSync(path.join(runDir, 'status', 'logs', 'dism.log'), 'dism');
+    writeFileSync(path.join(runDir, 'status', 'logs', 'CBS', 'CBS.log'), 'cbs');
+    const f = await finishDismRun(loadPlan(), runDir, resultOf(runDir));
+    expect(f.report.logs).toEqual(['status/logs/CBS/CBS.log', 'status/logs/dism.log']);
+    expect(JSON.parse(readFileSync(path.join(runDir, 'report.json'), 'utf8')).logs).toEqual(f.report.logs);
+    expect(formatRunReport(f.report)).toContain('guest logs (relative to the run directory):\n  status/logs/CBS/CBS.log\n  status/logs/dism.log');
   });
 
   it('a failed run: the report says which limit fired; the listings are not read and nothing is copied', async () => {

@@ -1,14 +1,11 @@
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { encodeTaskXml, generateWuaRunner, wuaParams } from '../../src/vm/guest/wua-runner.js';
+import { DEFAULT_CRITERIA, encodeTaskXml, generateWuaRunner, wuaParams, wuaUnattendXml } from '../../src/vm/guest/wua-runner.js';
 import { parseXml, type XmlElement } from '../../src/util/xml.js';
 import { MsuError } from '../../src/errors.js';
-import { hasPsParser, psSyntaxErrors } from '../helpers/ps-syntax.js';
+import { hasPsParser, psCommands, psFind, psFunctions, psMembers, psSyntaxErrors, psTree, type PsNode } from '../helpers/ps-syntax.js';
 import { skipNote } from '../helpers/tools.js';
+import { expectGolden } from '../helpers/golden.js';
 
-const GOLDEN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../fixtures/golden');
 
 const OPTS = {
   runId: 'golden-wua',
@@ -38,9 +35,7 @@ describe('generateWuaRunner', () => {
       ['wua-params.json', files.paramsJson],
     ];
     for (const [name, content] of pairs) {
-      const golden = path.join(GOLDEN, name);
-      if (process.env.MSU_UPDATE_GOLDEN === '1' || !existsSync(golden)) writeFileSync(golden, content);
-      expect(content, name).toBe(readFileSync(golden, 'utf8'));
+      expectGolden(name, content);
     }
   });
 
@@ -51,7 +46,10 @@ describe('generateWuaRunner', () => {
     expect(p.include).toEqual([{ kb: '5034441' }, { category: 'Security Updates', title: 'Cumulative Update.*x64' }]);
     expect(p.exclude).toEqual([{ updateId: '0d5d8b6b-1b3a-4e59-9b6e-1f0f2a0b9c11' }, { title: "Preview|it's" }]);
     expect(p.services).toEqual(['wuauserv', 'bits', 'cryptsvc', 'trustedinstaller']);
-    expect(p.criteria).toBe("IsInstalled=0 and IsHidden=0 and Type='Software'");
+    // optional and preview offers (BrowseOnly=1) are never installed by default
+    expect(p.criteria).toBe("IsInstalled=0 and IsHidden=0 and Type='Software' and BrowseOnly=0");
+    expect(p.criteria).toBe(DEFAULT_CRITERIA);
+    expect(JSON.parse(generateWuaRunner({ runId: 'x', criteria: 'IsInstalled=0' }).paramsJson).criteria).toBe('IsInstalled=0');
     for (const needle of ['golden-wua', '5034441', 'Preview', 'Security Updates']) expect(files.runnerPs1.includes(needle), needle).toBe(false);
     // the same script whatever the options
     expect(generateWuaRunner({ runId: 'other', criteria: 'IsInstalled=0' }).runnerPs1).toBe(files.runnerPs1);
@@ -155,5 +153,111 @@ describe('PowerShell syntax check', () => {
 
   it.runIf(hasPsParser)('the generated runner has no syntax errors', async () => {
     expect(await psSyntaxErrors(generateWuaRunner(OPTS).runnerPs1)).toEqual([]);
+  });
+});
+
+describe('the runner does what Windows documents (issue 12), checked on the parsed script', () => {
+  if (!hasPsParser) skipNote('runner structure checks', 'tree-sitter-powershell (npm devDependency)');
+  const src = generateWuaRunner(OPTS).runnerPs1;
+  const fn = async (name: string): Promise<PsNode> => {
+    const f = psFunctions(await psTree(src)).get(name);
+    if (!f) throw new Error(`no function ${name}`);
+    return f;
+  };
+  /** The statements of the script's top level (outside functions), as parsed. */
+  const topIfs = async (): Promise<PsNode[]> => {
+    const root = await psTree(src);
+    return psFind(root, 'if_statement').filter((n) => !psFind(root, 'function_statement').some((f) => f.text.includes(n.text)));
+  };
+
+  it.runIf(hasPsParser)('HRESULTs come from the base exception, not from the MethodInvocationException wrapper', async () => {
+    const f = await fn('Format-HResult');
+    expect(psMembers(f)).toContain('GetBaseException');
+    expect(psMembers(f).filter((m) => m === 'HResult')).toHaveLength(1);
+    // the old form read the wrapper's own HResult
+    expect(f.text).not.toMatch(/\$ErrorRecord\.Exception\.HResult/);
+    // every COM failure path formats through it
+    const round = await fn('Invoke-Round');
+    expect(psCommands(round).filter((c) => c === 'Format-HResult').length).toBeGreaterThanOrEqual(2);
+  });
+
+  it.runIf(hasPsParser)('exclusive updates install alone, a busy installer is waited for (bounded), and a throwing Install() means reboot and retry, counted', async () => {
+    const batch = await fn('Select-InstallBatch');
+    expect(psMembers(batch)).toEqual(expect.arrayContaining(['InstallationBehavior', 'Impact']));
+    // InstallationImpact 2 = RequiresExclusiveHandling; only the first such update goes in the batch
+    expect(batch.text).toMatch(/\[int\]\$_\.InstallationBehavior\.Impact -eq 2/);
+    expect(batch.text).toContain('return ,@($exclusive[0])');
+    const wait = await fn('Wait-InstallerIdle');
+    const loops = psFind(wait, 'while_statement');
+    expect(loops).toHaveLength(1);
+    expect(psMembers(loops[0]!)).toContain('IsBusy');
+    expect(loops[0]!.text).toMatch(/-ge \$deadline\) \{ return \$false \}/);
+    const round = await fn('Invoke-Round');
+    const cmds = psCommands(round);
+    // the batch is chosen, the installer is waited for, then Install() runs on the batch only
+    expect(cmds.indexOf('Select-InstallBatch')).toBeGreaterThan(-1);
+    expect(cmds.indexOf('Wait-InstallerIdle')).toBeGreaterThan(cmds.indexOf('Select-InstallBatch'));
+    expect(round.text).toContain('foreach ($u in $batch) { [void]$coll.Add($u) }');
+    const tries = psFind(round, 'try_statement').filter((t) => psMembers(t.children.find((c) => c.type === 'statement_block')!).includes('Install'));
+    expect(tries).toHaveLength(1);
+    const katch = psFind(tries[0]!, 'catch_clause');
+    expect(katch).toHaveLength(1);
+    expect(psCommands(katch[0]!)).toEqual(['Invoke-InstallRetry', 'Format-HResult']);
+    const retry = await fn('Invoke-InstallRetry');
+    expect(psCommands(retry)).toEqual(['Save-State', 'Fail', 'Send-Event', 'Restart-ForNextRound']);
+    expect(retry.text).toMatch(/installRetries -gt \[int\]\$script:P\.maxInstallRetries/);
+    const p = JSON.parse(generateWuaRunner(OPTS).paramsJson) as Record<string, unknown>;
+    expect([p.installerBusyWaitSec, p.maxInstallRetries]).toEqual([1800, 3]);
+  });
+
+  it.runIf(hasPsParser)('a finished run powers off only with its own status disk attached; otherwise it removes its task and stays up', async () => {
+    const own = await fn('Test-OwnStatusDisk');
+    expect(psCommands(own)).toEqual(expect.arrayContaining(['Get-StatusDir', 'Get-Content', 'ConvertFrom-Json']));
+    expect(own.text).toContain("[string]$p.id -eq [string]$script:P.runId");
+    const finished = (await topIfs()).find((n) => n.text.startsWith('if ($script:State.finished)'));
+    expect(finished).toBeDefined();
+    const inner = psFind(finished!, 'if_statement').filter((n) => n !== finished);
+    const guarded = inner.find((n) => psCommands(n).includes('Test-OwnStatusDisk'))!;
+    expect(psCommands(guarded)).toEqual(['Test-OwnStatusDisk', 'Complete-Run']);
+    // what runs without the status disk: no shutdown anywhere on that path
+    const rest = finished!.text.replace(guarded.text, '');
+    expect(rest).not.toMatch(/Complete-Run|Invoke-Shutdown|shutdown\.exe|Restart-ForNextRound/);
+    expect(rest).toMatch(/Remove-RunnerTask[\s\S]*exit 0/);
+    // a successful run leaves the image as it was: settings restored, task and injected unattend removed
+    const complete = await fn('Complete-Run');
+    const okBranch = psFind(complete, 'if_statement').filter((n) => n.text.startsWith('if ($Ok) {')).sort((a, b) => b.text.length - a.text.length)[0]!;
+    expect(psCommands(okBranch)).toEqual(['Restore-Settings', 'Remove-RunnerTask', 'Remove-InjectedUnattend']);
+    const unattend = await fn('Remove-InjectedUnattend');
+    expect(unattend.text).toContain("Join-Path $Root 'backup\\unattend.xml'");
+    expect(psCommands(unattend)).toEqual(['Join-Path', 'Join-Path', 'Remove-Item', 'Test-Path', 'Copy-Item', 'Write-Log']);
+    expect(JSON.parse(generateWuaRunner(OPTS).paramsJson).removeUnattendWhenDone).toBe(true);
+  });
+
+  it.runIf(hasPsParser)('settings the run changes (UseWUServer, standby, hibernation, disabled services) are recorded first and restored at the end', async () => {
+    const pre = await fn('Invoke-Preflight');
+    const cmds = psCommands(pre);
+    expect(cmds.indexOf('Save-Settings')).toBeGreaterThan(-1);
+    expect(cmds.indexOf('Save-Settings')).toBeLessThan(cmds.indexOf('powercfg.exe'));
+    expect(cmds.indexOf('Save-Settings')).toBeLessThan(cmds.indexOf('Set-ItemProperty'));
+    const save = await fn('Save-Settings');
+    for (const needle of ["'UseWUServer'", "'HibernateEnabled'", 'STANDBYIDLE', 'Current AC Power Setting Index']) expect(save.text).toContain(needle);
+    // recorded once: a later boot must not record the values the run itself set
+    expect(save.text).toMatch(/^function Save-Settings \{\s+#[^\n]*\n\s+if \(\$null -ne \$script:State\.restore\) \{ return \}/);
+    const restore = await fn('Restore-Settings');
+    expect(psCommands(restore)).toEqual(expect.arrayContaining(['Remove-ItemProperty', 'Set-ItemProperty', 'powercfg.exe', 'Set-Service']));
+    expect(restore.text).toContain('/setacvalueindex SCHEME_CURRENT SUB_SLEEP STANDBYIDLE');
+    expect(restore.text).toContain('/hibernate on');
+    expect(restore.text).toContain('-StartupType Disabled');
+    expect(pre.text).toContain('$script:State.restore.services = @($script:State.restore.services) + @([string]$svc.Name)');
+  });
+
+  it('the unattend names the image architecture it is given', () => {
+    for (const arch of ['amd64', 'x86', 'arm64'] as const) {
+      const root = parseXml(wuaUnattendXml(arch), 'unattend.xml');
+      const comps = find(root, 'component');
+      expect(comps).toHaveLength(2);
+      for (const c of comps) expect(c.attrs.processorArchitecture).toBe(arch);
+    }
+    expect(generateWuaRunner({ runId: 'x', arch: 'arm64' }).unattendXml).toContain('processorArchitecture="arm64"');
   });
 });

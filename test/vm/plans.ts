@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Plan } from '../../src/cbs/plan-types.js';
+import type { Plan } from '../../src/plan/plan-types.js';
 
 export const GOLDEN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../fixtures/golden');
 export const PLAN_FILE = path.join(GOLDEN, 'plan-dism.json');
@@ -23,4 +23,20 @@ export function winrePlan(): Plan {
     ],
   });
   return plan;
+}
+
+/**
+ * `plan` with each input's size and SHA-256 taken from the files under `dir` (a plan pins its
+ * inputs, and msu run refuses inputs that differ), as msu plan would have written them.
+ */
+export async function pinPlan(plan: Plan, dir: string): Promise<Plan> {
+  const { hashFile, hashFolder } = await import('../../src/plan/plan-hash.js');
+  const out = JSON.parse(JSON.stringify(plan)) as Plan;
+  for (const i of out.inputs) {
+    const abs = path.join(dir, ...i.path.split('/'));
+    const h = i.kind === 'driver-folder' ? await hashFolder(abs, i.path) : await hashFile(abs, i.path);
+    i.sha256 = h.sha256;
+    i.size = h.size;
+  }
+  return out;
 }

@@ -7,7 +7,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import type { Plan } from '../../src/cbs/plan-types.js';
+import type { Plan } from '../../src/plan/plan-types.js';
 import { loadPlan, PLAN_FILE, SAFEOS } from './plans.js';
 import { MsuError } from '../../src/errors.js';
 import type { RunEvent, RunResult } from '../../src/vm/runner.js';
@@ -193,8 +193,9 @@ describe('report files', () => {
     expect(err).toBeInstanceOf(MsuError);
     expect((err as MsuError).describe()).toBe(`${planFile}: not a run report (schema "msu-toolkit/plan@1", expected ${RUN_REPORT_SCHEMA})`);
     const cli = await runCli('run', 'report', path.dirname(planFile));
-    expect(cli.code).toBe(6);
-    expect(cli.stderr).toMatch(/events\.jsonl: cannot read: no such file or directory/);
+    // a folder with neither report.json nor events.jsonl is not a run directory: bad input (docs/cli.md), not an I/O error
+    expect(cli.code).toBe(3);
+    expect(cli.stderr).toBe(`msu: ${path.dirname(planFile)}: not a run directory: it holds neither report.json nor events.jsonl\n`);
     // the NEW side of plan diff is read once and recognised by its schema
     expect(await readPlanOrRunReport(planFile)).toHaveProperty('plan.schema', 'msu-toolkit/plan@1');
     const junk = path.join(root, 'junk.json');

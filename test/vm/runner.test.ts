@@ -274,6 +274,52 @@ describe.skipIf(!hasQemu)('runVm with real QEMU (TCG, SeaBIOS, boot-sector guest
   });
 });
 
+describe.skipIf(!hasQemu)('runVm: stop and kill', () => {
+  it('stop: QEMU is quit over QMP (exit code 0), not powered down, and the reason is in the message', { timeout: 30_000 }, async () => {
+    const c = setup(simpleBootSector([line({ type: 'boot', n: 1 })], 'hang'), { timeouts: { heartbeatSec: 20, graceSec: 20 } });
+    const ac = new AbortController();
+    const t0 = Date.now();
+    const r = await c.run({ signal: ac.signal, onEvent: (e) => (c.events.push(e), e.type === 'guest' && ac.abort('SIGTERM')) });
+    expect(Date.now() - t0).toBeLessThan(10_000); // no 20 s grace for the power button
+    expect(r.failure).toEqual({ code: 'aborted', message: 'the run was cancelled (SIGTERM)' });
+    expect(c.events.some((e) => e.type === 'powerdown')).toBe(false);
+    expect(c.events.find((e) => e.type === 'qemu-exit')).toMatchObject({ exitCode: 0, signal: null });
+    expect(JSON.parse(readFileSync(path.join(c.runDir, 'result.json'), 'utf8')).failure.code).toBe('aborted');
+    expect(pids(c.events).every(processGone)).toBe(true);
+  });
+
+  it('kill: QEMU and swtpm get SIGKILL at once; the run still ends as aborted with a result.json', { timeout: 30_000 }, async () => {
+    const c = setup(simpleBootSector([line({ type: 'boot', n: 1 })], 'hang'), { vm: hasSwtpm ? { tpm: {} } : {}, timeouts: { heartbeatSec: 20, graceSec: 20 } });
+    const stop = new AbortController();
+    const kill = new AbortController();
+    const r = await c.run({
+      signal: stop.signal,
+      killSignal: kill.signal,
+      onEvent: (e) => {
+        c.events.push(e);
+        if (e.type === 'guest') {
+          stop.abort('SIGINT');
+          kill.abort('SIGINT again');
+        }
+      },
+    });
+    const seen = JSON.stringify(c.events.filter((e) => !['qmp', 'status'].includes(e.type)));
+    expect(r.failure?.code, seen).toBe('aborted');
+    expect(c.events.find((e) => e.type === 'qemu-exit'), seen).toMatchObject({ signal: 'SIGKILL' });
+    expect(c.events.filter((e) => e.type === 'abort').map((e) => (e as { hard: boolean }).hard), seen).toEqual([false, true]);
+    if (hasSwtpm) expect(c.events.find((e) => e.type === 'swtpm-exit'), seen).toMatchObject({ signal: 'SIGKILL' });
+    expect([...tpmPids(c.events), ...pids(c.events)].every(processGone)).toBe(true);
+    expect(existsSync(path.join(c.runDir, 'result.json'))).toBe(true);
+  });
+
+  it('a stop before QEMU starts starts nothing and ends as aborted', { timeout: 30_000 }, async () => {
+    const c = setup(simpleBootSector([line({ type: 'boot', n: 1 })], 'hang'));
+    const r = await c.run({ signal: AbortSignal.abort('SIGINT') });
+    expect(r).toMatchObject({ ok: false, starts: 0, failure: { code: 'aborted', message: 'the run was cancelled (SIGINT)' } });
+    expect(c.events.some((e) => e.type === 'qemu-start')).toBe(false);
+  });
+});
+
 describe.skipIf(!hasQemu)('runVm: guest crash (pvpanic)', () => {
   it('a guest writing "panicked" to port 0x505 fails the run as guest-panicked, with a screendump of the paused VM', { timeout: 30_000 }, async () => {
     const c = setup(simpleBootSector([line({ type: 'boot', n: 1 }), line({ type: 'step', id: 'wu', name: 'Install', state: 'running' })], 'panic'), { timeouts: { heartbeatSec: 20, graceSec: 5 } });
@@ -367,8 +413,8 @@ describe.skipIf(!hasQemu || !hasSwtpm)('runVm with a TPM 2.0 (swtpm)', () => {
 
     const a = setup(simpleBootSector([line({ type: 'boot', n: 1 })], 'hang'), { vm: { tpm: {} }, timeouts: { heartbeatSec: 20, graceSec: 0 } });
     const ac = new AbortController();
-    setTimeout(() => ac.abort(), 1500);
-    const ra = await a.run({ signal: ac.signal });
+    // cancelled once the guest is up (a timer could fire before swtpm even started on a busy host)
+    const ra = await a.run({ signal: ac.signal, onEvent: (e) => (a.events.push(e), e.type === 'guest' && ac.abort()) });
     expect(ra.failure).toEqual({ code: 'aborted', message: 'the run was cancelled' });
     expect(tpmPids(a.events)).toHaveLength(1);
     expect([...tpmPids(a.events), ...pids(a.events)].every(processGone)).toBe(true);
@@ -484,5 +530,11 @@ describe.skipIf(!hasQemu)('msu vm CLI', () => {
     expect(j.devices['ide-hd']).toBe(true);
     expect(j.devices['virtio-sound-pci']).toBe(Number(j.qemu.split('.')[0]) * 100 + Number(j.qemu.split('.')[1]) >= 802);
     expect(j.tools['qemu-img']).toBe(true);
+    // every external tool a command runs, with its Debian package (issue 13: virt-customize and wimlib-imagex were missing)
+    for (const [tool, pkg] of [['virt-customize', 'guestfs-tools'], ['wimlib-imagex', 'wimtools'], ['xorriso', 'xorriso'], ['mcopy', 'mtools'], ['swtpm', 'swtpm'], ['qemu-img', 'qemu-utils'], ['qemu-system-x86_64', 'qemu-system-x86']]) {
+      expect(typeof j.tools[tool]).toBe('boolean');
+      expect(j.toolPackages[tool]).toBe(pkg);
+    }
+    expect(j.tools['virt-customize']).toBe(hasTool('virt-customize'));
   });
 });

@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { FormatError, UsageError } from '../../src/errors.js';
-import { buildMbr, copyOutStatusDisk, createStatusDisk, fatTypeFor, listStatusDisk, readStatusFile, readStatusJson } from '../../src/vm/status-disk.js';
+import { buildMbr, copyOutStatusDisk, diskIds, createStatusDisk, fatTypeFor, listStatusDisk, readStatusFile, readStatusJson } from '../../src/vm/status-disk.js';
 import { hasTool, skipNote } from '../helpers/tools.js';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'msu-status-'));
@@ -29,6 +29,27 @@ describe('MBR', () => {
     expect(mbr.readUInt32LE(446 + 12)).toBe(131072 - 2048);
     expect(mbr.subarray(462, 510).every((b) => b === 0)).toBe(true);
     expect([mbr[510], mbr[511]]).toEqual([0x55, 0xaa]);
+  });
+
+  it.runIf(hasTool('mformat'))('every disk of a run has its own non-zero MBR signature and FAT serial (Windows keeps duplicate signatures offline)', async () => {
+    const disks: Array<[string, number]> = [['MSUSCRATCH', 64], ['MSUOUT', 64], ['MSUSTATUS', 8], ['MSUINPUT', 8]];
+    const seen = { sig: new Set<number>(), serial: new Set<number>() };
+    for (const [label, sizeMiB] of disks) {
+      const img = path.join(dir, `ids-${label}.img`);
+      await createStatusDisk(img, { sizeMiB, label });
+      const sig = readAt(img, 440, 4).readUInt32LE(0);
+      // the volume serial sits in the FAT boot sector: offset 0x43 for FAT32, 0x27 for FAT16
+      const serial = readAt(img, 1024 * 1024 + (fatTypeFor(sizeMiB) === 'fat32' ? 0x43 : 0x27), 4).readUInt32LE(0);
+      expect(sig, label).not.toBe(0);
+      expect(serial, label).not.toBe(0);
+      expect(readAt(img, 444, 2).equals(Buffer.alloc(2)), label).toBe(true);
+      seen.sig.add(sig);
+      seen.serial.add(serial);
+      // the same label gives the same disk identity (reproducible images)
+      expect(diskIds(label)).toEqual({ signature: sig, serial });
+    }
+    expect(seen.sig.size).toBe(disks.length);
+    expect(seen.serial.size).toBe(disks.length);
   });
 
   it('uses FAT16 below the FAT32 cluster minimum', () => {

@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
-import { finishWuaRun, prepareWuaRun, WUA_RUN_FILES } from '../../src/vm/wua.js';
+import { checkWuaImage, cleanupScript, finishWuaRun, injectionArgs, parseInspection, prepareWuaRun, WUA_RUN_FILES, WuaImageError } from '../../src/vm/wua.js';
 import { runVm, type RunResult } from '../../src/vm/runner.js';
 import { validateRunSpec } from '../../src/vm/spec.js';
 import { formatGuestLine } from '../../src/vm/protocol.js';
@@ -25,8 +25,8 @@ describe('prepareWuaRun (dry run)', () => {
     expect(p.spec.kind).toBe('audit-wua');
     expect(p.spec.vm.net).toEqual({ mode: 'user', model: 'e1000e' });
     expect(p.spec.vm.rebootPolicy).toBe('restart-process');
-    // maxRounds * (1 + maxPendingReboots) + 2
-    expect(p.spec.timeouts.maxBoots).toBe(4 * 4 + 2);
+    // maxRounds * (1 + maxPendingReboots) + maxInstallRetries + 2
+    expect(p.spec.timeouts.maxBoots).toBe(4 * 4 + 3 + 2);
     expect(p.spec.vm.disks.map((d) => [d.role, path.basename(d.path)])).toEqual([['system', 'work.qcow2']]);
     expect(p.artifacts.map((a) => a.path)).toEqual([
       'guest/wua-runner.ps1', 'guest/wua-params.json', 'guest/wua-task.xml', 'guest/unattend.xml', 'spec.json', 'host-commands.json', 'qemu-argv.json',
@@ -73,6 +73,16 @@ describe('msu run wua', () => {
     expect([params.maxRounds, params.criteria, params.exclude]).toEqual([3, 'IsInstalled=0', [{ title: 'Preview' }]]);
   });
 
+  it('--arch sets the unattend architecture; an unknown one is a usage error', async () => {
+    const runDir = path.join(tmp, 'cli-arch');
+    const r = await runCli('run', 'wua', image, '--arch', 'arm64', '--run-dir', runDir, '--dry-run');
+    expect(r.code).toBe(0);
+    expect(readFileSync(path.join(runDir, 'guest', 'unattend.xml'), 'utf8')).toContain('processorArchitecture="arm64"');
+    const bad = await runCli('run', 'wua', image, '--arch', 'ia64', '--run-dir', path.join(tmp, 'cli-arch2'), '--dry-run');
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toBe('msu: --arch must be amd64, x86 or arm64, got "ia64"\n');
+  });
+
   it('bad arguments give one line and the usage exit code', async () => {
     const r = await runCli('run', 'wua', image, '--max-rounds', 'many', '--dry-run');
     expect(r.code).toBe(2);
@@ -107,7 +117,8 @@ describe.skipIf(!qemuReady)('finishWuaRun after a real run on the work.qcow2 ove
     try {
       expect(result.ok).toBe(true);
       const out = path.join(dir, 'updated.qcow2');
-      const r = await finishWuaRun(runDir, result, { output: out, compress: true });
+      // the boot-sector guest has no Windows volume to clean (test/vm/wua-inject.test.ts covers the cleanup)
+      const r = await finishWuaRun(runDir, result, { output: out, compress: true, cleanup: false });
       expect(r.output).toBe(out);
       expect(r.report).toMatchObject({ ok: true, boots: 2, steps: [{ id: 'round', outcome: 'ok', boot: 1 }] });
       expect(existsSync(path.join(runDir, 'report.json'))).toBe(true);
@@ -133,5 +144,59 @@ describe.skipIf(!qemuReady)('finishWuaRun after a real run on the work.qcow2 ove
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('the image checks and the cleanup, as data (the real libguestfs runs are in wua-inject.test.ts)', () => {
+  const out = (o: Record<string, string[]>): string => Object.entries(o).map(([k, v]) => [`@@msu-${k}@@`, ...v].join('\n')).join('\n') + '\n';
+
+  it('reads the inspection output: architecture, Panther answer files in any case, the hibernation signature', () => {
+    // as guestfish prints them: find with a leading slash, pread without a line break before the next marker
+    const text = out({ arch: ['x86_64'], panther: ['/UnattendGC', '/Unattend.XML', '/Unattend', '/Unattend/Autounattend.xml', '/setupact.log'], hiberfil: [] }).replace('@@msu-hiberfil@@\n', '@@msu-hiberfil@@\nHIBR\u0000\u0000') + '@@msu-end@@\n';
+    const facts = parseInspection(text, 'C:\\a.xml');
+    expect(facts).toEqual({ arch: 'amd64', hibernated: true, pantherUnattend: ['Unattend/Autounattend.xml'], existingUnattend: 'Unattend.XML', unattendFile: 'C:\\a.xml' });
+    // a missing hiberfil.sys or Panther folder (the commands failed, nothing printed) is no problem
+    expect(parseInspection(out({ arch: ['i386'], panther: [], hiberfil: [], end: [] }), undefined)).toEqual({ arch: 'x86', hibernated: false, pantherUnattend: [] });
+    // a hiberfil.sys that was resumed from ("wake") or zeroed is not hibernated
+    expect(parseInspection(out({ arch: ['aarch64'], panther: [], hiberfil: ['wake'], end: [] }), undefined).hibernated).toBe(false);
+  });
+
+  it('refuses the image with every problem in one typed error; --arch must match the image', () => {
+    const clean = { arch: 'amd64' as const, hibernated: false, pantherUnattend: [] };
+    expect(checkWuaImage(clean, 'a.qcow2')).toBe('amd64');
+    expect(checkWuaImage({ hibernated: false, pantherUnattend: [] }, 'a.qcow2')).toBe('amd64');
+    expect(checkWuaImage({ hibernated: false, pantherUnattend: [] }, 'a.qcow2', 'x86')).toBe('x86');
+    let err: unknown;
+    try {
+      checkWuaImage({ ...clean, hibernated: true, unattendFile: 'D:\\x.xml', pantherUnattend: ['Unattend/Unattend.xml'] }, 'a.qcow2', 'arm64');
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(WuaImageError);
+    const e = err as WuaImageError;
+    expect([e.kind, e.code, e.file]).toEqual(['unsupported', 'E_WUA_IMAGE', 'a.qcow2']);
+    const at = ['Windows is hibernated or was shut down with Fast Startup', 'HKLM\\SYSTEM\\Setup!UnattendFile names "D:\\\\x.xml"', 'Windows\\Panther\\Unattend\\Unattend.xml would be read before', "--arch arm64 does not match the image's Windows (amd64)"].map((p) => e.message.indexOf(p));
+    expect(e.message.startsWith('cannot prepare this Audit Mode image: ')).toBe(true);
+    expect(at.every((i) => i > 0)).toBe(true);
+    expect([...at].sort((a, b) => a - b)).toEqual(at);
+  });
+
+  it('injection moves an existing Panther unattend aside before uploading; the cleanup puts it back after removing the run', () => {
+    const plain = injectionArgs('/r/work.qcow2', '/r/guest', {});
+    expect(plain).not.toContain('--move');
+    expect(plain.slice(-2)).toEqual(['--upload', '/r/guest/unattend.xml:/Windows/Panther/unattend.xml']);
+    const kept = injectionArgs('/r/work.qcow2', '/r/guest', { existingUnattend: 'Unattend.XML' });
+    const move = kept.indexOf('--move');
+    expect(kept.slice(move, move + 2)).toEqual(['--move', '/Windows/Panther/Unattend.XML:/ProgramData/msu-toolkit/backup/unattend.xml']);
+    expect(move).toBeLessThan(kept.lastIndexOf('--upload'));
+    expect(cleanupScript({ existingUnattend: 'Unattend.XML' }).split('\n')).toEqual([
+      '-rm-f /Windows/Panther/unattend.xml',
+      '-mv /ProgramData/msu-toolkit/backup/unattend.xml /Windows/Panther/Unattend.XML',
+      '-rm-rf /ProgramData/msu-toolkit',
+      '-rm-f /Windows/System32/Tasks/msu-toolkit/wua-runner',
+      '-rmdir /Windows/System32/Tasks/msu-toolkit',
+      '',
+    ]);
+    expect(cleanupScript({})).not.toContain('-mv');
   });
 });

@@ -1,5 +1,4 @@
 import { execFileSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, readdir, rm, truncate, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -8,6 +7,7 @@ import { FormatError, UsageError } from '../../src/errors.js';
 import { bootArgsFromMkisofs, isoBootInfo, isoExtract, isoList, isoRebuild, ISO_SINGLE_EXTENT_MAX, largeInstallWim, parseLsdl, shUnquote } from '../../src/wim/iso.js';
 import { runCli } from '../helpers/cli.js';
 import { hasTool, skipNote } from '../helpers/tools.js';
+import { seededBytes } from '../helpers/rng.js';
 import { tempDir } from './fixture.js';
 
 const HAVE = hasTool('xorriso');
@@ -120,6 +120,34 @@ describe.skipIf(!HAVE)('ISO list / extract / boot info / rebuild', () => {
     expect((await readdir(dir)).filter((n) => n.startsWith('.msu-tmp'))).toEqual([]);
   });
 
+  it('extracting over existing content: conflicts refused before anything is written, --overwrite replaces regular files only, no symlink followed', async () => {
+    const out = path.join(dir, 'over');
+    await mkdir(path.join(out, 'sources'), { recursive: true });
+    await writeFile(path.join(out, 'setup.exe'), 'mine');
+    await writeFile(path.join(out, 'sources', 'keep.txt'), 'keep');
+    const r = await runCli('iso', 'extract', iso, out);
+    expect(r.code).toBe(6);
+    expect(r.stderr).toContain('1 path(s) to extract already exist in the target: setup.exe (a file)');
+    expect((await readdir(out)).sort()).toEqual(['setup.exe', 'sources']);
+    expect(await readFile(path.join(out, 'setup.exe'), 'utf8')).toBe('mine');
+    const ok = await runCli('iso', 'extract', iso, out, '--overwrite');
+    expect(ok.code).toBe(0);
+    expect(await readFile(path.join(out, 'setup.exe'), 'utf8')).not.toBe('mine');
+    expect(await readFile(path.join(out, 'sources', 'keep.txt'), 'utf8')).toBe('keep');
+    expect((await readdir(out)).sort()).toEqual(['boot', 'efi', 'setup.exe', 'sources']);
+    // a symlinked directory in the target: refused even with --overwrite, nothing lands outside
+    const out2 = path.join(dir, 'over2'), outside = path.join(dir, 'outside');
+    await mkdir(out2);
+    await mkdir(outside);
+    const { symlink } = await import('node:fs/promises');
+    await symlink('../outside', path.join(out2, 'efi'));
+    const s = await runCli('iso', 'extract', iso, out2, '--overwrite');
+    expect(s.code).toBe(6);
+    expect(s.stderr).toContain('efi (a symbolic link)');
+    expect(await readdir(outside)).toEqual([]);
+    expect(await readdir(out2)).toEqual(['efi']);
+  });
+
   it('CLI: msu iso info / list / rebuild', async () => {
     const info = await runCli('iso', 'info', iso);
     expect(info.code).toBe(0);
@@ -169,7 +197,7 @@ describe.skipIf(!HAVE || !hasTool('wimlib-imagex'))('isoRebuild --split-wim', ()
       await mkdir(payload, { recursive: true });
       await writeFile(path.join(media, 'boot', 'etfsboot.com'), Buffer.alloc(4096, 0xeb));
       await writeFile(path.join(media, 'efi', 'microsoft', 'boot', 'efisys.bin'), Buffer.alloc(1474560, 0));
-      for (let i = 0; i < 3; i++) await writeFile(path.join(payload, `f${i}.bin`), randomBytes(1_200_000));
+      for (let i = 0; i < 3; i++) await writeFile(path.join(payload, `f${i}.bin`), seededBytes(1_200_000, 2000 + i));
       const wim = path.join(media, 'sources', 'install.wim');
       execFileSync('wimlib-imagex', ['capture', payload, wim, 'Test', '--compress=none', '--no-acls'], { stdio: 'ignore' });
       const before = await readFile(wim);

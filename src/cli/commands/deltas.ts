@@ -76,7 +76,8 @@ function summarize(r: DeltaReport, describeProblem: Awaited<ReturnType<typeof cb
     out.push(`  ${type.padEnd(8)} ${String(t.files).padStart(6)} files, ${t.targetBytes} bytes rebuilt${t.sourceBytes ? ` from ${t.sourceBytes} stored` : ''}`);
   }
   const k = r.kinds;
-  out.push(`bases       raw ${k.raw}, baseless ${k.baseless}, chained ${k.file}, external ${k.external}, location ${k.location}`);
+  out.push(`bases       raw ${k.raw}, baseless ${k.baseless}, chained ${k.file}, external ${k.external}, location ${k.location}, copy ${k.copy}`);
+  out.push(`applies     ${r.deltaApplications} delta(s); copies apply none`);
   out.push(`depths      ${Object.entries(r.depths).map(([d, n]) => `${d}:${n}`).join(' ') || '-'} (max ${r.maxDepth})`);
   if (r.sharedRanges) out.push(`shared      ${r.sharedRanges} bytes of PSF streams used by more than one File`);
   out.push(`external    ${r.externalBasisCount} bases needed from the target image`);

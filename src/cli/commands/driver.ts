@@ -1,8 +1,9 @@
 import type { Command } from 'commander';
-import { UsageError } from '../../errors.js';
+import { EXIT, UsageError } from '../../errors.js';
 import type { DriverCheckReport } from '../../drivers/package.js';
 import type { WindowsArch } from '../../wim/types.js';
 import type { CliContext } from '../context.js';
+import { shownPath } from '../paths.js';
 
 // Loaded when a command runs, not at CLI start (see inspect.ts).
 const driverDevices = () => import('../../drivers/devices.js');
@@ -53,9 +54,9 @@ export function register(program: Command, ctx: CliContext): void {
         ...(opts.device !== undefined ? { device: opts.device } : {}),
         ...(opts.disableLegacy ? { disableLegacy: true } : {}),
       });
-      if (opts.json) ctx.printJson(report);
+      if (opts.json) ctx.printJson({ ...report, dir: shownPath(report.dir) });
       else ctx.print(formatReport(report).join('\n'));
-      if (report.errors > 0) ctx.exitCode = 1;
+      if (report.errors > 0) ctx.exitCode = EXIT.mismatch;
     });
 
   driver

@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { UsageError } from '../../errors.js';
 import type { InventoryImage, WimInfo } from '../../wim/index.js';
 import type { CliContext } from '../context.js';
+import { shownPath } from '../paths.js';
 
 // Loaded when a command runs, not at CLI start (see inspect.ts).
 const wimInventory = () => import('../../wim/inventory.js');
@@ -29,7 +30,7 @@ export function register(program: Command, ctx: CliContext): void {
       });
       for (const img of inv.images) for (const w of img.warnings) ctx.warn(`${file}: ${w}`);
       if (opts.json) {
-        ctx.printJson(inv);
+        ctx.printJson({ ...inv, file: shownPath(inv.file) });
         return;
       }
       const out = [`file         ${file} (${inv.imageCount} image${inv.imageCount === 1 ? '' : 's'})`];
@@ -47,7 +48,7 @@ export function register(program: Command, ctx: CliContext): void {
       const { wimInfo } = await wimlib();
       const info = await wimInfo(file);
       if (opts.json) {
-        ctx.printJson(info);
+        ctx.printJson({ ...info, file: shownPath(info.file) });
         return;
       }
       ctx.print(describeWim(info).join('\n'));

@@ -9,7 +9,9 @@ import { register as iso } from './iso.js';
 import { register as vm } from './vm.js';
 import { register as run } from './run.js';
 import { register as plan } from './plan.js';
+import { register as verify } from './verify.js';
 import { register as delta } from './delta.js';
+import { register as expand } from './expand.js';
 import { register as scancab } from './scancab.js';
 import { register as fetch } from './fetch.js';
 
@@ -26,7 +28,9 @@ export const commands: Register[] = [
   vm,
   run,
   plan,
+  verify,
   delta,
+  expand,
   scancab,
   fetch,
 ];

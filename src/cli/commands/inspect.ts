@@ -40,7 +40,7 @@ function describePackage(p: PackageSummary): string[] {
 
 export function formatInspect(r: InspectReport): string {
   const lines = [
-    `${r.file}: ${r.container === 'cab-msu' ? 'MSU (cabinet)' : r.container === 'wim-msu' ? 'MSU (WIM)' : 'CAB package'}, ${human(r.size)}`,
+    `${r.file}: ${r.container === 'cab-msu' ? 'MSU (cabinet)' : r.container === 'wim-msu' ? 'MSU (WIM)' : r.container === 'wim-package' ? 'CBS package (WIM)' : 'CAB package'}, ${human(r.size)}`,
   ];
   if (r.kb) lines.push(`KB: ${r.kb}`);
   lines.push(`servicing stack update included: ${r.ssu.present ? `yes (${r.ssu.members.join(', ')})` : 'no'}`);
@@ -86,12 +86,13 @@ export function register(program: Command, ctx: CliContext): void {
     .argument('[members...]', 'member names or globs (default: all)')
     .requiredOption('-d, --dest <dir>', 'target directory (created if needed)')
     .option('--inner <member>', 'extract from a cabinet inside it (e.g. the payload cab of an MSU)')
-    .option('--verify', 'verify CFDATA checksums')
+    .option('--no-checksum', 'skip the CFDATA checksum check (faster; corrupt data is then written)')
+    .option('--overwrite', 'replace regular files of the same name already in the target')
     .option('--json', 'print what was extracted as JSON')
-    .action(async (file: string, members: string[], opts: { dest: string; inner?: string; verify?: boolean; json?: boolean }) => {
+    .action(async (file: string, members: string[], opts: { dest: string; inner?: string; checksum: boolean; overwrite?: boolean; json?: boolean }) => {
       const { extractCabinet } = await msuExtract();
       const res = await extractCabinet(file, opts.dest, {
-        inner: opts.inner, members, verify: opts.verify,
+        inner: opts.inner, members, verify: opts.checksum, overwrite: opts.overwrite,
         onProgress: (done, total, name) => ctx.progress(`extracting ${done}/${total} ${name}`),
       });
       if (opts.json) ctx.printJson({ file: path.basename(file), files: res.files, bytes: res.bytes });

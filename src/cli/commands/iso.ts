@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import type { IsoBootInfo } from '../../wim/index.js';
 import { UsageError } from '../../errors.js';
 import type { CliContext } from '../context.js';
+import { shownPath } from '../paths.js';
 
 // Loaded when a command runs, not at CLI start (see inspect.ts).
 const wimIso = () => import('../../wim/iso.js');
@@ -27,10 +28,11 @@ export function register(program: Command, ctx: CliContext): void {
     .description('extract the whole ISO tree into a directory (nothing is left behind on failure)')
     .argument('<iso>', 'the ISO image')
     .argument('<dir>', 'destination directory (created if needed)')
+    .option('--overwrite', 'replace regular files of the same name already in the target')
     .option('--json', 'print the extracted files as canonical JSON')
-    .action(async (file: string, dir: string, opts: { json?: boolean }) => {
+    .action(async (file: string, dir: string, opts: { overwrite?: boolean; json?: boolean }) => {
       const { isoExtract } = await wimIso();
-      const files = await isoExtract(file, dir, { onProgress: progress });
+      const files = await isoExtract(file, dir, { onProgress: progress, overwrite: opts.overwrite });
       if (opts.json) return ctx.printJson({ files: [...files].sort() });
       ctx.print(`extracted ${files.length} file${files.length === 1 ? '' : 's'}`);
     });
@@ -43,7 +45,7 @@ export function register(program: Command, ctx: CliContext): void {
     .action(async (file: string, opts: { json?: boolean }) => {
       const { isoBootInfo } = await wimIso();
       const info = await isoBootInfo(file);
-      if (opts.json) return ctx.printJson(info);
+      if (opts.json) return ctx.printJson({ ...info, file: shownPath(info.file) });
       ctx.print(describeBoot(info).join('\n'));
     });
 
@@ -52,7 +54,7 @@ export function register(program: Command, ctx: CliContext): void {
     .description('build a BIOS+UEFI bootable ISO (El Torito, ISO 9660 level 3 + Joliet) from a directory')
     .argument('<dir>', 'the media tree (e.g. from `msu iso extract`)')
     .argument('<out>', 'the ISO to write (written under a temp name, then renamed)')
-    .option('--volid <id>', 'volume id (default: that of --like, else none)')
+    .option('--volid <id>', 'volume id (default: that of --like, else ISOIMAGE)')
     .option('--bios-boot <path>', 'BIOS boot image inside dir', 'boot/etfsboot.com')
     .option('--efi-boot <path>', 'UEFI boot image inside dir', 'efi/microsoft/boot/efisys.bin')
     .option('--like <iso>', 'copy the boot catalog setup of this ISO instead')
@@ -78,8 +80,9 @@ export function register(program: Command, ctx: CliContext): void {
         ...(opts.like !== undefined ? { likeIso: opts.like } : {}),
         ...(splitWimMiB !== undefined ? { splitWimMiB } : {}),
         onProgress: progress,
+        onWarning: (m) => ctx.warn(`${out}: ${m}`),
       });
-      if (opts.json) return ctx.printJson(info);
+      if (opts.json) return ctx.printJson({ ...info, file: shownPath(info.file) });
       ctx.print(describeBoot(info).join('\n'));
     });
 }
@@ -88,7 +91,7 @@ function describeBoot(info: IsoBootInfo): string[] {
   const out = [`file       ${info.file}`, `volume id  ${info.volumeId ?? '(none)'}`];
   if (info.entries.length === 0) out.push('boot       no El Torito boot catalog');
   for (const e of info.entries) {
-    out.push(`boot ${e.n}     ${e.platform} ${e.bootable ? 'bootable' : 'not bootable'} emulation=${e.emulation} load-size=${e.loadSize} lba=${e.lba}${e.path ? ` ${e.path}` : ''}`);
+    out.push(`boot ${e.n}     ${e.platform} ${e.bootable ? 'bootable' : 'not bootable'} emulation=${e.emulation} load-size=${e.loadSize} lba=${e.lba}${e.path ? ` ${e.path}` : ` (not a file in the tree${e.blocks !== undefined ? `, ${e.blocks} blocks` : ''})`}`);
   }
   for (const l of info.systemArea) out.push(`system area ${l}`);
   return out;

@@ -1,16 +1,15 @@
 import path from 'node:path';
 import type { Command } from 'commander';
-import type { PlanRequestTarget } from '../../cbs/plan.js';
-import { UsageError } from '../../errors.js';
+import type { PlanRequestTarget } from '../../plan/plan.js';
+import { EXIT, UsageError } from '../../errors.js';
 import { canonicalJson } from '../../util/json.js';
 import { writeFileAtomic } from '../../util/fsout.js';
 import type { CliContext } from '../context.js';
-import { loadBaseManifest } from './delta.js';
 
 // Loaded when a command runs, not at CLI start (see inspect.ts).
-const cbsPlan = () => import('../../cbs/plan.js');
-const cbsPlanDiff = () => import('../../cbs/plan-diff.js');
-const cbsVerify = () => import('../../cbs/verify.js');
+const cbsPlan = () => import('../../plan/plan.js');
+const cbsPlanDiff = () => import('../../plan/plan-diff.js');
+const planCheck = () => import('../../plan/plan-check.js');
 const vmReport = () => import('../../vm/report.js');
 
 const collect = (v: string, prev: string[] = []): string[] => [...prev, v];
@@ -73,6 +72,8 @@ export function register(program: Command, ctx: CliContext): void {
       const { buildPlan, formatPlanSummary } = await cbsPlan();
       const p = await buildPlan({
         inputs, drivers: opts.drivers ?? [], target: targetOf(opts), cwd: process.cwd(),
+        // plan paths are relative to the plan file's directory (msu run resolves them there)
+        ...(opts.output ? { planDir: path.dirname(path.resolve(opts.output)) } : {}),
         onProgress: (e) => ctx.progress(e.total ? `${e.phase} ${e.file} ${Math.floor((100 * (e.done ?? 0)) / e.total)}%` : `${e.phase} ${e.file}`),
       });
       const text = canonicalJson(p);
@@ -82,7 +83,8 @@ export function register(program: Command, ctx: CliContext): void {
       } else if (opts.json) {
         ctx.printJson(p);
       } else {
-        ctx.print(formatPlanSummary(p));
+        // stdout carries the plan alone (`msu plan … > plan.json` is valid JSON); the summary goes to stderr
+        ctx.stderr.write(formatPlanSummary(p));
         ctx.stdout.write(text);
       }
     });
@@ -95,39 +97,24 @@ export function register(program: Command, ctx: CliContext): void {
     .option('--json', 'print the differences as JSON')
     .action(async (oldFile: string, newFile: string, opts: { json?: boolean }) => {
       const json = opts.json || (plan.opts() as PlanOpts).json;
-      const { diffPlans, formatPlanDiff, isEmptyDiff, readPlanFile } = await cbsPlanDiff();
+      const { diffPlans, formatPlanDiff, isEmptyDiff } = await cbsPlanDiff();
+      const { readPlanFile } = await planCheck();
       const { comparePlanWithRun, formatPlanRunDiff, readPlanOrRunReport } = await vmReport();
       const older = await readPlanFile(oldFile);
       const newer = await readPlanOrRunReport(newFile);
       if ('report' in newer) {
         const d = comparePlanWithRun(older, newer.report);
         if (d.matches && !json) return;
-        if (!d.matches) ctx.exitCode = 1;
+        if (!d.matches) ctx.exitCode = EXIT.mismatch;
         if (json) ctx.printJson(d);
         else ctx.stdout.write(formatPlanRunDiff(d));
         return;
       }
       const d = diffPlans(older, newer.plan);
       if (isEmptyDiff(d)) return;
-      ctx.exitCode = 1;
+      ctx.exitCode = EXIT.mismatch;
       // `plan` has its own --json, and commander gives it the flag wherever it is written.
       if (json) ctx.printJson(d);
       else ctx.stdout.write(formatPlanDiff(d));
-    });
-
-  program
-    .command('verify')
-    .description('recompute every hash an .msu/.cab package declares (catalog members, container index); exit 1 on a mismatch')
-    .argument('<package>', 'the .msu or .cab file')
-    .option('--json', 'print the report as JSON')
-    .option('--base-manifest <file>', 'base manifest for DCM-compressed manifests (default: $MSU_BASE_MANIFEST)')
-    .option('--wcp <file>', 'wcp.dll of the same servicing build, to take the base manifest from')
-    .action(async (file: string, opts: { json?: boolean; baseManifest?: string; wcp?: string }) => {
-      const { formatVerifyReport, verifyPackage } = await cbsVerify();
-      const base = await loadBaseManifest(opts);
-      const r = await verifyPackage(file, base ? { baseManifest: base.bytes } : {});
-      if (!r.ok) ctx.exitCode = 1;
-      if (opts.json) ctx.printJson(r);
-      else ctx.print(formatVerifyReport(r));
     });
 }

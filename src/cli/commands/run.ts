@@ -1,16 +1,15 @@
 import path from 'node:path';
 import type { Command } from 'commander';
-import { MsuError, UsageError } from '../../errors.js';
+import { EXIT, MismatchError, MsuError, UsageError } from '../../errors.js';
 import type { PreparedRun } from '../../vm/dism.js';
-import type { RunEvent, RunResult } from '../../vm/runner.js';
+import type { RunResult } from '../../vm/runner.js';
 import type { WuaFilter } from '../../vm/guest/wua-runner.js';
 import type { RunReport } from '../../vm/report.js';
-import { canonicalJson } from '../../util/json.js';
 import type { CliContext } from '../context.js';
+import { addRunConsoleOptions, timeoutOverrides, withVmConsole, type RunConsoleFlags } from '../vm-console.js';
 
 // Loaded when a command runs, not at CLI start (see inspect.ts).
 const vmDism = () => import('../../vm/dism.js');
-const vmDismOutput = () => import('../../vm/dism-output.js');
 const vmWua = () => import('../../vm/wua.js');
 const vmRunner = () => import('../../vm/runner.js');
 const vmReport = () => import('../../vm/report.js');
@@ -34,6 +33,10 @@ export function parseFilterArg(v: string): WuaFilter {
   return { kb: m[2]! };
 }
 
+function differenceError(n: number): MismatchError {
+  return new MismatchError('E_PLAN_MISMATCH', `the serviced images differ from the plan: ${n} difference(s), listed in the report above and in report.json`);
+}
+
 /** What the commands print: paths as the user gave them or relative to the run directory. */
 function summary(p: PreparedRun, shownRunDir: string): Record<string, unknown> {
   return { id: p.spec.id, kind: p.spec.kind, dryRun: p.dryRun, runDir: shownRunDir, artifacts: p.artifacts, hostCommands: p.commands.map((c) => c.tool) };
@@ -45,40 +48,30 @@ function printDryRun(ctx: CliContext, p: PreparedRun, runDir: string, json: bool
   for (const a of p.artifacts) ctx.print(`  ${a.path}  ${a.description}`);
 }
 
-async function execute(ctx: CliContext, p: PreparedRun, json: boolean): Promise<RunResult> {
-  const ac = new AbortController();
-  const onSigint = (): void => ac.abort('interrupted');
+/** Run the prepared spec with progress on stderr and Ctrl-C handling (src/cli/vm-console.ts). */
+async function execute(ctx: CliContext, p: PreparedRun, json: boolean, flags: RunConsoleFlags): Promise<{ result: RunResult; interrupted: boolean }> {
+  const overrides = await timeoutOverrides(flags);
   const { runVm } = await vmRunner();
-  process.once('SIGINT', onSigint);
-  try {
-    return await runVm(p.spec, {
-      runDir: p.runDir,
-      signal: ac.signal,
-      onEvent: (e: RunEvent) => {
-        if (json) return;
-        if (e.type === 'warning') ctx.warn(e.message);
-        else if (e.type === 'guest' && e.event.type === 'step') ctx.progress(`${e.event.name} (${e.event.state})`);
-      },
-    });
-  } finally {
-    process.removeListener('SIGINT', onSigint);
-  }
+  const { value, interrupted } = await withVmConsole(ctx, { json, jsonEvents: flags.jsonEvents === true }, (c) =>
+    runVm(p.spec, { runDir: p.runDir, signal: c.signal, killSignal: c.killSignal, timeoutOverrides: overrides, onEvent: c.onEvent }),
+  );
+  return { result: value, interrupted };
 }
 
 export function register(program: Command, ctx: CliContext): void {
   const run = program.command('run').description('execute a plan in QEMU: DISM in a WinPE worker, or Windows Update in an Audit Mode image');
 
-  run
+  addRunConsoleOptions(run
     .command('dism')
     .description('service install.wim/boot.wim from PLAN with DISM in a WinPE worker VM; exit 1 if the result differs from the plan, 7 if the run fails')
     .argument('<plan>', 'plan file (msu plan)')
     .requiredOption('--iso <file>', 'the Windows installation ISO (required)')
     .option('--worker <qcow2>', 'a prepared worker system disk instead of WinPE from the ISO')
     .option('--run-dir <dir>', 'run directory (default: ./msu-run-dism)')
-    .option('--base-dir <dir>', 'directory the plan\'s input paths are relative to (default: the current directory, as for msu plan)')
+    .option('--base-dir <dir>', 'directory the plan\'s input paths are relative to; no input may lie outside it (default: the plan file\'s directory)')
     .option('--dry-run', 'write the generated scripts, spec and QEMU argv, start nothing')
-    .option('--json', 'canonical JSON output')
-    .action(async (planFile: string, opts: { iso: string; worker?: string; runDir?: string; baseDir?: string; dryRun?: boolean; json?: boolean }) => {
+    .option('--json', 'canonical JSON output'))
+    .action(async (planFile: string, opts: { iso: string; worker?: string; runDir?: string; baseDir?: string; dryRun?: boolean; json?: boolean } & RunConsoleFlags) => {
       const { loadPlanFile, prepareDismRun } = await vmDism();
       const { formatRunReport } = await vmReport();
       const plan = await loadPlanFile(planFile);
@@ -89,31 +82,29 @@ export function register(program: Command, ctx: CliContext): void {
           iso: opts.iso,
           ...(opts.worker ? { worker: opts.worker } : {}),
           runDir,
-          baseDir: opts.baseDir ?? process.cwd(),
+          // a plan's input paths are relative to the plan file (msu plan writes them so)
+          baseDir: opts.baseDir ?? path.dirname(planFile),
           dryRun: opts.dryRun === true,
         });
       } catch (err) {
         throw err instanceof MsuError ? err.inFile(planFile) : err;
       }
       if (opts.dryRun) return printDryRun(ctx, prepared, runDir, opts.json === true);
-      const result = await execute(ctx, prepared, opts.json === true);
+      const { result, interrupted } = await execute(ctx, prepared, opts.json === true, opts);
       const { finishDismRun } = await vmDism();
       const { report, differences, outputs } = await finishDismRun(plan, prepared.runDir, result);
       const shownOutputs = outputs.map((o) => path.relative(prepared.runDir, o));
       if (opts.json) ctx.printJson({ ...summary(prepared, runDir), result, report, ...(result.ok && !differences.length ? { outputs: shownOutputs } : {}) });
       else ctx.print(formatRunReport(report));
-      if (!result.ok) {
-        ctx.exitCode = 7;
+      if (interrupted || !result.ok) {
+        ctx.exitCode = interrupted ? EXIT.interrupted : EXIT.runtime;
         return;
       }
       if (differences.length > 0) {
-        // the report on disk says what differs; the error says it once more and exits 1
-        if (opts.json) {
-          ctx.exitCode = 1;
-          return;
-        }
-        const { assertMatchesPlan } = await vmDismOutput();
-        assertMatchesPlan(plan, report.dism!.packages, report.dism!.drivers, { notApplicable: new Set(report.dism!.notApplicable) });
+        // the same exit code in both modes; the report (printed, and on disk) says what differs
+        ctx.exitCode = EXIT.mismatch;
+        if (!opts.json) ctx.stderr.write(`msu: ${differenceError(differences.length).describe()}\n`);
+        return;
       }
       if (!opts.json) {
         ctx.print('the serviced images match the plan; output:');
@@ -121,7 +112,13 @@ export function register(program: Command, ctx: CliContext): void {
       }
     });
 
-  run
+  /** --arch: the unattend's processorArchitecture. */
+  const wuaArch = (v: string): 'amd64' | 'x86' | 'arm64' => {
+    if (v === 'amd64' || v === 'x86' || v === 'arm64') return v;
+    throw new UsageError(`--arch must be amd64, x86 or arm64, got ${JSON.stringify(v)}`);
+  };
+
+  addRunConsoleOptions(run
     .command('wua')
     .description('install Windows updates in an Audit Mode image over as many reboots as needed; exit 7 if the run fails')
     .argument('<image>', 'Audit Mode qcow2 image (left unchanged: the run works on an overlay)')
@@ -129,12 +126,13 @@ export function register(program: Command, ctx: CliContext): void {
     .option('--include <filter>', 'only these updates: KB1234567, title=REGEX, category=NAME, update=GUID (repeatable)', collect)
     .option('--exclude <filter>', 'never these updates (same forms as --include; repeatable)', collect)
     .option('--max-rounds <n>', 'install rounds (one per boot) before giving up', '8')
+    .option('--arch <arch>', "the image's architecture for the unattend: amd64, x86 or arm64 (default: read from the image)")
     .option('--run-dir <dir>', 'run directory (default: ./msu-run-wua)')
     .option('--output <qcow2>', 'after a clean run, the updated image flattened into a standalone qcow2 (default: RUN-DIR/serviced.qcow2)')
     .option('--compress', 'compress the output qcow2 (qemu-img convert -c)')
     .option('--dry-run', 'write the generated files, spec and QEMU argv, start nothing')
-    .option('--json', 'canonical JSON output')
-    .action(async (image: string, opts: { criteria?: string; include?: string[]; exclude?: string[]; maxRounds: string; runDir?: string; output?: string; compress?: boolean; dryRun?: boolean; json?: boolean }) => {
+    .option('--json', 'canonical JSON output'))
+    .action(async (image: string, opts: { criteria?: string; include?: string[]; exclude?: string[]; maxRounds: string; arch?: string; runDir?: string; output?: string; compress?: boolean; dryRun?: boolean; json?: boolean } & RunConsoleFlags) => {
       const runDir = opts.runDir ?? 'msu-run-wua';
       const { prepareWuaRun, finishWuaRun } = await vmWua();
       const { formatRunReport } = await vmReport();
@@ -145,10 +143,11 @@ export function register(program: Command, ctx: CliContext): void {
         include: (opts.include ?? []).map(parseFilterArg),
         exclude: (opts.exclude ?? []).map(parseFilterArg),
         maxRounds: positiveInt(opts.maxRounds, '--max-rounds'),
+        ...(opts.arch !== undefined ? { arch: wuaArch(opts.arch) } : {}),
       });
       if (opts.dryRun) return printDryRun(ctx, prepared, runDir, opts.json === true);
-      const result = await execute(ctx, prepared, opts.json === true);
-      if (result.ok) ctx.progress('compacting the updated image');
+      const { result, interrupted } = await execute(ctx, prepared, opts.json === true, opts);
+      if (result.ok && !interrupted) ctx.progress('compacting the updated image');
       const done = await finishWuaRun(prepared.runDir, result, { ...(opts.output ? { output: opts.output } : {}), compress: opts.compress === true });
       const { report } = done;
       // shown relative to the working directory: no machine paths in the JSON
@@ -158,7 +157,8 @@ export function register(program: Command, ctx: CliContext): void {
         ctx.print(formatRunReport(report));
         if (output) ctx.print(`updated image: ${output}`);
       }
-      if (!result.ok) ctx.exitCode = 7;
+      if (interrupted) ctx.exitCode = EXIT.interrupted;
+      else if (!result.ok) ctx.exitCode = EXIT.runtime;
     });
 
   run
@@ -167,17 +167,10 @@ export function register(program: Command, ctx: CliContext): void {
     .argument('<run-dir>', 'the run directory')
     .option('--json', 'print the report JSON')
     .action(async (runDir: string, opts: { json?: boolean }) => {
-      const { buildRunReport, formatRunReport, readRunDir, readRunReport, RUN_FILES } = await vmReport();
-      let report: RunReport;
-      try {
-        report = await readRunReport(path.join(runDir, RUN_FILES.report));
-      } catch (err) {
-        if (!(err instanceof MsuError && err.code === 'E_IO_ENOENT')) throw err;
-        const { events, result, kind } = await readRunDir(runDir);
-        report = buildRunReport(kind, result, events);
-      }
-      if (opts.json) ctx.stdout.write(canonicalJson(report));
+      const { formatRunReport, loadRunDirReport } = await vmReport();
+      const report: RunReport = await loadRunDirReport(runDir);
+      if (opts.json) ctx.printJson(report);
       else ctx.print(formatRunReport(report));
-      if (!report.ok) ctx.exitCode = 7;
+      if (!report.ok) ctx.exitCode = EXIT.runtime;
     });
 }

@@ -85,8 +85,14 @@ function Send-Step([string]$Id, [string]$Name, [string]$StepState) {
 }
 
 function Format-HResult($ErrorRecord) {
+  # COM failures arrive wrapped in MethodInvocationException, whose own HResult is not the
+  # COM code: the innermost (base) exception carries it
   $hr = 0
-  try { $hr = $ErrorRecord.Exception.HResult } catch { }
+  try {
+    $ex = $ErrorRecord
+    if ($ex -is [System.Management.Automation.ErrorRecord]) { $ex = $ex.Exception }
+    $hr = $ex.GetBaseException().HResult
+  } catch { }
   return ('0x{0:X8}' -f $hr)
 }
 
@@ -115,6 +121,68 @@ function Write-Status([hashtable]$Status) {
     }
   } else {
     Write-Log 'status disk not found; status.json kept under ProgramData only'
+  }
+}
+
+function Test-OwnStatusDisk {
+  # This run's status disk: the host's label, and params.json naming this run
+  $dir = Get-StatusDir
+  if (-not $dir) { return $false }
+  try {
+    $p = Get-Content -Raw -Encoding UTF8 -LiteralPath (Join-Path $dir 'params.json') -ErrorAction Stop | ConvertFrom-Json
+    return ([string]$p.id -eq [string]$script:P.runId)
+  } catch { return $false }
+}
+
+function Remove-RunnerTask {
+  try { & schtasks.exe /Delete /TN $script:P.taskName /F 2>&1 | Out-Null } catch { }
+}
+
+function Remove-InjectedUnattend {
+  # The injected Panther unattend goes; the user's own (kept aside at injection) comes back
+  $panther = Join-Path $env:WINDIR 'Panther\unattend.xml'
+  $backup = Join-Path $Root 'backup\unattend.xml'
+  try { Remove-Item -LiteralPath $panther -Force -ErrorAction Stop } catch { }
+  if (Test-Path -LiteralPath $backup) {
+    try { Copy-Item -LiteralPath $backup -Destination $panther -Force -ErrorAction Stop } catch { Write-Log ('could not restore ' + $panther) }
+  }
+}
+
+function Save-Settings {
+  # What the preflight changes, recorded once (first boot), so the end of the run can put it back
+  if ($null -ne $script:State.restore) { return }
+  $au = 'HKLM:\SOFTWARE\Policies\Microsoft\Windows\WindowsUpdate\AU'
+  $useWU = $null
+  try { $useWU = [int](Get-ItemProperty -LiteralPath $au -Name 'UseWUServer' -ErrorAction Stop).UseWUServer } catch { }
+  $hib = $null
+  try { $hib = [int](Get-ItemProperty -LiteralPath 'HKLM:\SYSTEM\CurrentControlSet\Control\Power' -Name 'HibernateEnabled' -ErrorAction Stop).HibernateEnabled } catch { }
+  $standby = $null
+  try {
+    $q = (& powercfg.exe /query SCHEME_CURRENT SUB_SLEEP STANDBYIDLE) -join ' '
+    $m = [regex]::Match($q, 'Current AC Power Setting Index: 0x([0-9a-fA-F]+)')
+    if ($m.Success) { $standby = [Convert]::ToInt32($m.Groups[1].Value, 16) }
+  } catch { }
+  $script:State.restore = @{ useWUServer = $useWU; hibernateEnabled = $hib; standbyAcSec = $standby; services = @() }
+  Save-State
+}
+
+function Restore-Settings {
+  $r = $script:State.restore
+  if ($null -eq $r) { return }
+  $au = 'HKLM:\SOFTWARE\Policies\Microsoft\Windows\WindowsUpdate\AU'
+  try {
+    if ($null -eq $r.useWUServer) { Remove-ItemProperty -LiteralPath $au -Name 'UseWUServer' -ErrorAction SilentlyContinue }
+    else { Set-ItemProperty -LiteralPath $au -Name 'UseWUServer' -Value ([int]$r.useWUServer) -Type DWord }
+  } catch { Write-Log 'could not restore UseWUServer' }
+  try {
+    if ($null -ne $r.standbyAcSec) {
+      & powercfg.exe /setacvalueindex SCHEME_CURRENT SUB_SLEEP STANDBYIDLE ([int]$r.standbyAcSec) | Out-Null
+      & powercfg.exe /setactive SCHEME_CURRENT | Out-Null
+    }
+    if ($r.hibernateEnabled -eq 1) { & powercfg.exe /hibernate on | Out-Null }
+  } catch { Write-Log 'could not restore power settings' }
+  foreach ($name in @($r.services)) {
+    try { Set-Service -Name ([string]$name) -StartupType Disabled } catch { Write-Log ('could not disable ' + $name + ' again') }
   }
 }
 
@@ -156,12 +224,11 @@ function Complete-Run([bool]$Ok, [string]$Code, [string]$Message) {
     Send-Event @{ type = 'result'; data = $status }
     if (-not $Ok) { Send-Event @{ type = 'error'; code = $Code; message = $Message } }
     Send-Event @{ type = 'done'; ok = $Ok }
-    if ($Ok -and $script:P.unregisterTaskWhenDone) {
-      try { & schtasks.exe /Delete /TN $script:P.taskName /F | Out-Null } catch { }
-    }
-    if ($Ok -and $script:P.removeUnattendWhenDone) {
-      $panther = Join-Path $env:WINDIR 'Panther\unattend.xml'
-      try { Remove-Item -LiteralPath $panther -Force -ErrorAction Stop } catch { }
+    if ($Ok) {
+      # leave the image as the user gave it: settings back, no task, no injected unattend
+      Restore-Settings
+      if ($script:P.unregisterTaskWhenDone) { Remove-RunnerTask }
+      if ($script:P.removeUnattendWhenDone) { Remove-InjectedUnattend }
     }
   } catch {
     Write-Log ('while finishing: ' + $_.ToString())
@@ -198,6 +265,7 @@ function Get-AuditState {
 
 function Invoke-Preflight {
   Send-Step 'preflight' 'Preflight checks' 'running'
+  Save-Settings
   try { & powercfg.exe /change standby-timeout-ac 0 | Out-Null; & powercfg.exe /hibernate off | Out-Null } catch { }
   if ($script:P.kvp) {
     # Hyper-V KVP host version values (Windows Update offers integration components by them)
@@ -212,6 +280,8 @@ function Invoke-Preflight {
     if ([string]$svc.StartType -eq 'Disabled') {
       if (-not $script:P.fixDisabledServices) { Fail 'preflight-failed' ('service ' + $name + ' is Disabled') }
       Set-Service -Name $svc.Name -StartupType Manual
+      $script:State.restore.services = @($script:State.restore.services) + @([string]$svc.Name)
+      Save-State
       Send-Event @{ type = 'log'; level = 'warn'; text = ('service ' + $svc.Name + ' was Disabled; set to Manual') }
     }
   }
@@ -305,6 +375,36 @@ function Select-Updates($Updates) {
   return @{ selected = $selected; skipped = $skipped }
 }
 
+function Select-InstallBatch($Updates) {
+  # An update whose InstallationBehavior.Impact is RequiresExclusiveHandling (2) must be installed
+  # alone: with others in one Install() call the whole call fails (WU_E_EXCLUSIVE_INSTALL_CONFLICT).
+  # One exclusive update per round; the others follow in later rounds.
+  $exclusive = @($Updates | Where-Object { [int]$_.InstallationBehavior.Impact -eq 2 })
+  if ($exclusive.Count -gt 0) { return ,@($exclusive[0]) }
+  return ,@($Updates)
+}
+
+function Wait-InstallerIdle($Installer) {
+  # Another installation (Automatic Updates, TiWorker) holds the installer: wait, bounded
+  $deadline = (Get-Date).AddSeconds([int]$script:P.installerBusyWaitSec)
+  while ($Installer.IsBusy) {
+    if ((Get-Date) -ge $deadline) { return $false }
+    Start-Sleep -Seconds 10
+  }
+  return $true
+}
+
+function Invoke-InstallRetry([string]$Why) {
+  # An Install() that could not run is retried after a reboot, a bounded number of times
+  $script:State.installRetries = [int]$script:State.installRetries + 1
+  Save-State
+  if ([int]$script:State.installRetries -gt [int]$script:P.maxInstallRetries) {
+    Fail 'install-failed' ($Why + '; gave up after ' + $script:P.maxInstallRetries + ' reboots')
+  }
+  Send-Event @{ type = 'log'; level = 'warn'; text = ($Why + '; reboot and retry (' + $script:State.installRetries + ' of ' + $script:P.maxInstallRetries + ')') }
+  Restart-ForNextRound $Why
+}
+
 function Get-UpdateInfo($Update) {
   return @{
     updateId = [string]$Update.Identity.UpdateID
@@ -382,17 +482,23 @@ function Invoke-Round([int]$Round) {
   }
   Send-Step 'download' 'Download updates' 'ok'
 
-  Send-Step 'install' ('Install ' + $selected.Count + ' updates') 'running'
+  $batch = Select-InstallBatch $selected
+  Send-Step 'install' ('Install ' + $batch.Count + ' of ' + $selected.Count + ' updates') 'running'
   $coll = New-Object -ComObject Microsoft.Update.UpdateColl
-  foreach ($u in $selected) { [void]$coll.Add($u) }
+  foreach ($u in $batch) { [void]$coll.Add($u) }
   $installer = $session.CreateUpdateInstaller()
   $installer.Updates = $coll
   try { $installer.ForceQuiet = $true } catch { }
+  if (-not (Wait-InstallerIdle $installer)) {
+    Invoke-InstallRetry ('the Windows Update installer stayed busy for ' + $script:P.installerBusyWaitSec + ' s')
+  }
+  $result = $null
   try {
     $result = $installer.Install()
   } catch {
-    Fail 'install-failed' ('IUpdateInstaller.Install threw ' + (Format-HResult $_) + ': ' + $_.Exception.Message)
+    Invoke-InstallRetry ('IUpdateInstaller.Install threw ' + (Format-HResult $_) + ': ' + $_.Exception.Message)
   }
+  $script:State.installRetries = 0
   $failed = 0
   for ($i = 0; $i -lt $coll.Count; $i++) {
     $u = $coll.Item($i)
@@ -416,7 +522,7 @@ function Invoke-Round([int]$Round) {
   Save-State
   if ($failed -gt 0) { Fail 'install-failed' ('' + $failed + ' of ' + $coll.Count + ' updates failed to install in round ' + $Round + ' (see rounds\round-' + $Round + '.json)') }
   Send-Step 'install' 'Install updates' 'ok'
-  return $selected.Count
+  return $batch.Count
 }
 
 function Start-Heartbeat {
@@ -478,7 +584,7 @@ try {
 if (Test-Path -LiteralPath $StateFile) {
   $script:State = Get-Content -Raw -Encoding UTF8 -LiteralPath $StateFile | ConvertFrom-Json
 } else {
-  $script:State = [pscustomobject]@{ run = $script:P.runId; round = 0; boots = 0; seq = 0; pendingReboots = 0; installed = @(); finished = '' }
+  $script:State = [pscustomobject]@{ run = $script:P.runId; round = 0; boots = 0; seq = 0; pendingReboots = 0; installRetries = 0; installed = @(); finished = ''; restore = $null }
 }
 if ([string]$script:State.run -ne [string]$script:P.runId) {
   Fail 'state-mismatch' ('state file belongs to run ' + $script:State.run)
@@ -488,8 +594,18 @@ Save-State
 Send-Event @{ type = 'boot'; n = [int]$script:State.boots }
 
 if ($script:State.finished) {
-  # Booted again after a terminal state: report it again and power off
-  Complete-Run ($script:State.finished -eq 'done') ('already-' + $script:State.finished) 'the run had already finished'
+  # Booted again after a terminal state. With this run's status disk attached the host is still
+  # waiting: report again and power off. Without it, this is the user's image booting: never
+  # shut it down; remove what is left of the run instead.
+  if (Test-OwnStatusDisk) {
+    Complete-Run ($script:State.finished -eq 'done') ('already-' + $script:State.finished) 'the run had already finished'
+  }
+  Write-Log 'run already finished and its status disk is not attached: removing the task, staying up'
+  Stop-Heartbeat
+  Remove-RunnerTask
+  if ($script:State.finished -eq 'done') { Remove-InjectedUnattend }
+  if ($null -ne $script:Lock) { try { $script:Lock.Dispose() } catch { } }
+  exit 0
 }
 
 $audit = Get-AuditState

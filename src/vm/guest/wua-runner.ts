@@ -52,6 +52,10 @@ export interface WuaRunnerOptions {
   tiWorkerWaitSec?: number;
   /** Reboots in a row for a pending reboot before failing with reboot-loop. */
   maxPendingReboots?: number;
+  /** How long to wait while another installation keeps the installer busy (IUpdateInstaller.IsBusy). */
+  installerBusyWaitSec?: number;
+  /** Reboots to retry an Install() call that threw or found the installer busy, before install-failed. */
+  maxInstallRetries?: number;
   /** Fail with audit-lost when the image is no longer in Audit Mode (default true). */
   requireAudit?: boolean;
   /** Set Disabled update services to Manual instead of failing (default true). */
@@ -61,7 +65,10 @@ export interface WuaRunnerOptions {
   /** ...with /ResetBase (default false: keeps updates uninstallable). */
   resetBase?: boolean;
   unregisterTaskWhenDone?: boolean;
-  /** Delete Panther\unattend.xml at the end (default false: the image stays in Audit Mode). */
+  /**
+   * Remove the injected Panther\unattend.xml at the end and put back the one it replaced
+   * (default true: the image boots as it did before the run).
+   */
   removeUnattendWhenDone?: boolean;
   /** Status disk volume label (the host's FAT status disk). */
   statusLabel?: string;
@@ -79,7 +86,11 @@ export interface WuaRunnerFiles {
   paramsJson: string;
 }
 
-export const DEFAULT_CRITERIA = "IsInstalled=0 and IsHidden=0 and Type='Software'";
+/**
+ * Software updates not installed, not hidden, and not optional: BrowseOnly=0 leaves out the
+ * updates Windows Update itself only offers (previews, optional updates) instead of installing.
+ */
+export const DEFAULT_CRITERIA = "IsInstalled=0 and IsHidden=0 and Type='Software' and BrowseOnly=0";
 export const UPDATE_SERVICES = ['wuauserv', 'bits', 'cryptsvc', 'trustedinstaller'] as const;
 
 const GUID_RE = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
@@ -155,13 +166,15 @@ export function wuaParams(opts: WuaRunnerOptions): Record<string, unknown> {
     heartbeatSec: int(opts.heartbeatSec, 60, 5, 3600, 'heartbeatSec'),
     tiWorkerWaitSec: int(opts.tiWorkerWaitSec, 1800, 0, 24 * 3600, 'tiWorkerWaitSec'),
     maxPendingReboots: int(opts.maxPendingReboots, 3, 1, 20, 'maxPendingReboots'),
+    installerBusyWaitSec: int(opts.installerBusyWaitSec, 1800, 0, 24 * 3600, 'installerBusyWaitSec'),
+    maxInstallRetries: int(opts.maxInstallRetries, 3, 1, 20, 'maxInstallRetries'),
     requireAudit: opts.requireAudit ?? true,
     fixDisabledServices: opts.fixDisabledServices ?? true,
     services: [...UPDATE_SERVICES],
     cleanup: opts.cleanup ?? true,
     resetBase: opts.resetBase ?? false,
     unregisterTaskWhenDone: opts.unregisterTaskWhenDone ?? true,
-    removeUnattendWhenDone: opts.removeUnattendWhenDone ?? false,
+    removeUnattendWhenDone: opts.removeUnattendWhenDone ?? true,
     statusLabel,
     taskName: `\\${TASK_FOLDER}\\${TASK_NAME}`,
     kvp,

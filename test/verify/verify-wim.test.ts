@@ -1,19 +1,19 @@
 import { createHash } from 'node:crypto';
-import { mkdir, readdir, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildCabinet } from '../../src/cab/writer.js';
-import { formatVerifyReport, verifyPackage, type VerifyPackageCounts } from '../../src/cbs/verify.js';
+import { formatVerifyReport, verifyPackage, type VerifyCheck, type VerifyPackageSummary } from '../../src/verify/index.js';
 import { MsuError, ToolError } from '../../src/errors.js';
 import { pseudoRandom } from '../../src/msu/synthetic.js';
 import { loadContainerIndex } from '../../src/msu/cix.js';
-import { buildPlan } from '../../src/cbs/plan.js';
+import { buildPlan } from '../../src/plan/plan.js';
 import { catalogOf } from '../helpers/catalog.js';
 import { runCli } from '../helpers/cli.js';
 import { hasTool, skipNote } from '../helpers/tools.js';
 import { captureWim, wimBytes, type TreeFiles } from '../helpers/wim-msu.js';
-import { packageMum, PKT, removeDir, tempDir } from './fixtures.js';
+import { packageMum, PKT, removeDir, tempDir } from '../plan/fixtures.js';
 
 const wimlib = hasTool('wimlib-imagex');
 if (!wimlib) skipNote('msu verify on WIM-based MSUs', 'wimlib-imagex');
@@ -101,20 +101,14 @@ async function buildWimMsu(dir: string, file: string, v: Variant = {}): Promise<
   return out;
 }
 
-const EXPECTED: VerifyPackageCounts[] = [
-  {
-    member: SSU, catalogs: 1, catalogEntries: 1, signatures: { intact: 0, broken: 0, unsigned: 1 }, signed: { checked: 1, found: 1 },
-    cix: { indexes: 0, files: 0, rawChecked: 0, deltaSourcesChecked: 0, notChecked: 0 },
-    manifestFiles: { checked: 0, notChecked: 0 },
-  },
-  {
-    member: PAYLOAD, catalogs: 1, catalogEntries: 2, signatures: { intact: 0, broken: 0, unsigned: 1 }, signed: { checked: 2, found: 2 },
-    // big.dll: its PA30 source lies in the .psf, which verify does not read.
-    cix: { indexes: 1, files: 2, rawChecked: 1, deltaSourcesChecked: 0, notChecked: 1 },
-    manifestFiles: { checked: 1, notChecked: 0 },
-  },
+const EXPECTED: VerifyPackageSummary[] = [
+  // the hand-made catalogs are unsigned: not checked, not a mismatch
+  { member: SSU, container: 'cabinet', catalogs: 1, catalogEntries: 1, signatures: { intact: 0, broken: 0, unsigned: 1 }, counts: { verified: 2, mismatch: 0, notChecked: 1 } },
+  // big.dll: its PA30 source lies in the .psf, which verify does not read.
+  { member: PAYLOAD, container: 'payload WIM', catalogs: 1, catalogEntries: 2, signatures: { intact: 0, broken: 0, unsigned: 1 }, counts: { verified: 5, mismatch: 0, notChecked: 2 } },
 ];
-const PSF_NOTE = `${PSF}: not read; container index sources addressed by PSF byte range are counted as not checked`;
+const PSF_NOTE = `${PSF}: not read; container index sources addressed by PSF byte range are not checked`;
+const row = (c: VerifyCheck): string[] => [c.file, c.check, c.outcome, c.reason ?? ''];
 
 let dir: string;
 let good: string;
@@ -135,19 +129,33 @@ describe.skipIf(!wimlib)('verify a WIM-based MSU', () => {
   it('checks the SSU cab and the extracted payload WIM, and leaves no temp directory', async () => {
     const r = await verifyPackage(good, { tempRoot: scratch });
     expect(r.mismatches).toEqual([]);
-    expect(r.ok).toBe(true);
+    expect(r.outcome).toBe('not-checked');
     expect(r.file).toBe(`windows11.0-${KB.toLowerCase()}-x64.msu`);
     expect(r.packages).toEqual(EXPECTED);
-    // the hand-made catalogs are unsigned: noted, not a mismatch
-    expect(r.notes).toEqual([`${PAYLOAD}!update.cat: the catalog carries no signature`, PSF_NOTE, `${SSU}!update.cat: the catalog carries no signature`].sort());
+    const W = `${PAYLOAD}!`;
+    expect(r.checks.map(row)).toEqual([
+      [`[windows11.0-${KB.toLowerCase()}-x64.msu]`, 'wim-integrity', 'verified', ''],
+      [`${SSU}![folder 0]`, 'cabinet-data', 'verified', ''],
+      [`${SSU}!update.cat`, 'catalog-signature', 'not-checked', 'catalog-unsigned'],
+      [`${SSU}!update.mum`, 'catalog-member', 'verified', ''],
+      [`${W}[WIM]`, 'wim-integrity', 'verified', ''],
+      [`${W}${MANIFEST}`, 'catalog-member', 'verified', ''],
+      [`${W}${COMP}\\big.dll`, 'cix-file-hash', 'not-checked', 'psf-not-read'],
+      [`${W}${DLL}`, 'cix-file-hash', 'verified', ''],
+      [`${W}${DLL}`, 'cix-source-hash', 'verified', ''],
+      [`${W}${DLL}`, 'payload-hash', 'verified', ''],
+      [`${W}update.cat`, 'catalog-signature', 'not-checked', 'catalog-unsigned'],
+      [`${W}update.mum`, 'catalog-member', 'verified', ''],
+    ]);
+    expect(r.notes).toEqual([PSF_NOTE]);
     expect(await readdir(scratch)).toEqual([]);
-    expect(formatVerifyReport(r)).toContain(`  ${PAYLOAD}: 1 catalog(s), 0 with an intact signature; 2/2 .mum/.manifest listed in them; cix 2 file(s): 1 RAW checked, 0 delta sources checked, 1 not checkable; manifest file hashes 1 checked`);
+    expect(formatVerifyReport(r)).toContain(`  ${PAYLOAD} (payload WIM): 1 catalog(s), 0 with an intact signature; 5 verified, 0 mismatch, 2 not checked`);
   });
 
   it('reads members the outer WIM stores compressed the same way', async () => {
     const file = await buildWimMsu(dir, 'lzx.msu', { compress: 'LZX' });
     const r = await verifyPackage(file, { tempRoot: scratch });
-    expect(r.ok).toBe(true);
+    expect(r.outcome).toBe('not-checked');
     expect(r.packages).toEqual(EXPECTED);
     expect(await readdir(scratch)).toEqual([]);
   });
@@ -155,10 +163,10 @@ describe.skipIf(!wimlib)('verify a WIM-based MSU', () => {
   it('reports a changed manifest byte as a catalog-member mismatch named member!path', async () => {
     const file = await buildWimMsu(dir, 'manifest.msu', { tamperManifest: true });
     const r = await verifyPackage(file, { tempRoot: scratch });
-    expect(r.ok).toBe(false);
+    expect(r.outcome).toBe('mismatch');
     expect(r.mismatches.map((m) => [m.file, m.check])).toEqual([[`${PAYLOAD}!${MANIFEST}`, 'catalog-member']]);
     expect(r.mismatches[0]!.detail).toContain("in the package's 1 catalog(s)");
-    expect(r.packages[1]!.signed).toEqual({ checked: 2, found: 1 });
+    expect(r.packages[1]!.counts).toEqual({ verified: 4, mismatch: 1, notChecked: 2 });
     expect(r.packages[0]).toEqual(EXPECTED[0]);
   });
 
@@ -166,37 +174,51 @@ describe.skipIf(!wimlib)('verify a WIM-based MSU', () => {
     const file = await buildWimMsu(dir, 'raw.msu', { tamperDll: true });
     const r = await verifyPackage(file, { tempRoot: scratch });
     expect(r.mismatches.map((m) => [m.file, m.check])).toEqual([
-      [`${PAYLOAD}!${DLL}`, 'cix-file-hash'], [`${PAYLOAD}!${DLL}`, 'cix-source-hash'],
+      [`${PAYLOAD}!${DLL}`, 'cix-file-hash'], [`${PAYLOAD}!${DLL}`, 'cix-source-hash'], [`${PAYLOAD}!${DLL}`, 'payload-hash'],
     ]);
     const src = r.mismatches.find((m) => m.check === 'cix-source-hash')!;
     expect(src.expected).toBe(sha256(DLL_BYTES).toString('hex'));
     expect(src.actual).toBe(sha256(flipped(DLL_BYTES, 100)).toString('hex'));
-    // Same length, and the manifest still agrees with the cix: only the stored bytes are wrong.
-    expect(r.packages[1]!.cix.rawChecked).toBe(1);
-    expect(r.packages[1]!.manifestFiles).toEqual({ checked: 1, notChecked: 0 });
+    // The component manifest's hash is checked against the bytes too, not only against the cix.
+    const payload = r.mismatches.find((m) => m.check === 'payload-hash')!;
+    expect(payload.expected).toBe(sha256(DLL_BYTES).toString('hex'));
   });
 
-  it('names FILE!member when the payload WIM is corrupt, and cleans up', async () => {
+  it('a corrupt payload WIM is a wim-integrity mismatch naming FILE!member, its files not read; cleaned up', async () => {
     const junk = Buffer.concat([Buffer.from('MSWIM\0\0\0'), pseudoRandom('junk', 4000)]);
     const file = await buildWimMsu(dir, 'badwim.msu', { payload: junk });
-    const err = await verifyPackage(file, { displayName: 'badwim.msu', tempRoot: scratch }).catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(MsuError);
-    expect((err as MsuError).code).toBe('E_WIM_CORRUPT');
-    expect((err as MsuError).describe()).toMatch(new RegExp(`^badwim\\.msu!${PAYLOAD.replace(/\./g, '\\.')}: invalid WIM: .*\\(wimlib error \\d+\\)$`));
-    expect((err as MsuError).describe()).not.toContain(scratch);
+    const r = await verifyPackage(file, { displayName: 'badwim.msu', tempRoot: scratch });
+    expect(r.mismatches.map(row)).toEqual([[`${PAYLOAD}![WIM]`, 'wim-integrity', 'mismatch', '']]);
+    expect(r.mismatches[0]!.detail).toMatch(/^wimlib-imagex verify: invalid WIM: .*\(wimlib error \d+\)$/);
+    expect(r.mismatches[0]!.detail).not.toContain(scratch);
+    expect(r.packages.map((p) => p.member)).toEqual([SSU]);
     expect(await readdir(scratch)).toEqual([]);
     const cli = await runCli('verify', file);
-    expect(cli.code).toBe(3);
-    expect(cli.stderr).toContain(`badwim.msu!${PAYLOAD}: invalid WIM`);
+    expect(cli.code).toBe(1);
+    expect(cli.stdout).toContain(`MISMATCH wim-integrity: ${PAYLOAD}![WIM]: wimlib-imagex verify: invalid WIM`);
+  });
+
+  it('a flipped byte inside the outer WIM is a wim-integrity mismatch', async () => {
+    const bytes = Buffer.from(await readFile(good));
+    // The SSU cab is stored in place: flip a byte of it, so a blob's SHA-1 no longer matches.
+    const at = bytes.indexOf(Buffer.from('MSCF'));
+    expect(at).toBeGreaterThan(0);
+    bytes[at + 200] ^= 0xff;
+    await writeFile(path.join(dir, 'flipped.msu'), bytes);
+    const r = await verifyPackage(path.join(dir, 'flipped.msu'), { tempRoot: scratch });
+    expect(r.mismatches.map(row)).toEqual([['[flipped.msu]', 'wim-integrity', 'mismatch', '']]);
+    expect(r.outcome).toBe('mismatch');
+    expect(await readdir(scratch)).toEqual([]);
   });
 
   it('CLI: --json exits 0 on a good WIM MSU and 1 on a mismatch, without leaving temp directories', async () => {
     const before = await leftovers();
-    const ok = await runCli('verify', good, '--json');
+    const ok = await runCli('verify', good, '--json', '--allow-unchecked');
     expect(ok.code).toBe(0);
     const j = JSON.parse(ok.stdout);
-    expect(j.ok).toBe(true);
+    expect(j.outcome).toBe('not-checked');
     expect(j.packages).toEqual(EXPECTED);
+    expect((await runCli('verify', good)).code).toBe(8);
     expect(ok.stdout).not.toContain(os.tmpdir());
     const bad = await runCli('verify', path.join(dir, 'manifest.msu'), '--json');
     expect(bad.code).toBe(1);

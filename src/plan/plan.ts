@@ -1,16 +1,17 @@
 import type { Stats } from 'node:fs';
-import { stat } from 'node:fs/promises';
+import { realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { ioError, MsuError, UsageError } from '../errors.js';
+import { FormatError, ioError, MsuError, UsageError } from '../errors.js';
 import { inspectFile, type PackageSummary } from '../msu/inspect.js';
 import { checkDriverPackage, type DriverCheckReport } from '../drivers/package.js';
 import { imageInventory, type InventoryImage } from '../wim/inventory.js';
 import type { WindowsArch } from '../wim/types.js';
 import { VERSION } from '../version.js';
-import { parsePackageId, versionlessKey } from './identity.js';
-import { supersedes } from './classify.js';
-import { compareVersions, parseVersion } from './version.js';
+import { parsePackageId, versionlessKey } from '../cbs/identity.js';
+import { supersedes } from '../cbs/classify.js';
+import { compareVersions, parseVersion } from '../cbs/version.js';
 import { hashFile, hashFolder, listFiles } from './plan-hash.js';
+import { unsafePlanPath } from './plan-check.js';
 import {
   archAccepts, baseBuild, buildAndUbr, byCode, byInputId, CHECKPOINT_DOC, checkParent, checkpointFor, isCheckpointPackage,
   normalizeArch, PHASES, phaseFor, UNSUPPORTED_CLASSES, type ImageRole, type ParentCheck, type PhaseName,
@@ -37,8 +38,13 @@ export interface PlanRequest {
   /** Driver package folders. */
   drivers?: string[];
   target: PlanRequestTarget;
-  /** Paths in the plan are relative to this (default: process.cwd()). */
+  /** Input arguments are relative to this (default: process.cwd()). */
   cwd?: string;
+  /**
+   * The directory the plan file goes into (default: `cwd`). Paths in the plan are relative to
+   * it, and every input must lie inside it (msu run resolves them there and refuses the rest).
+   */
+  planDir?: string;
   onProgress?: (p: PlanProgress) => void;
 }
 
@@ -67,6 +73,8 @@ interface TargetImage {
   foundation?: string;
   /** major.minor.build.UBR when known. */
   version?: string;
+  /** major, minor and build of the target's Windows, when known (decides parents that name another Windows). */
+  os?: [number, number, number];
   installed: Array<{ id: string; name: string; key: string; version: string; arch: string }>;
   /** Where the foundation/version came from, for details. */
   source: string;
@@ -101,7 +109,29 @@ async function statInput(abs: string, shown: string): Promise<Stats> {
   }
 }
 
-async function expandInputs(paths: string[], cwd: string): Promise<SourceInput[]> {
+/**
+ * The plan path of an input: relative to the plan's directory, and inside it also after
+ * symbolic links, or a UsageError (msu run resolves plan paths there and refuses the rest).
+ */
+async function planPath(abs: string, shown: string, planDir: string): Promise<string> {
+  const rel = relTo(planDir, abs);
+  let inside = unsafePlanPath(rel) === undefined;
+  if (inside) {
+    try {
+      const [root, real] = [await realpath(planDir), await realpath(abs)];
+      inside = real === root || real.startsWith(root + path.sep);
+    } catch (err) {
+      throw ioError(err, shown);
+    }
+  }
+  if (!inside) {
+    const where = planDir === process.cwd() ? 'the current directory' : relTo(process.cwd(), planDir);
+    throw new UsageError(`input is outside ${where}, the directory of the plan (plan paths are relative to it, and msu run refuses anything outside); write the plan into a directory that holds every input`, { file: shown });
+  }
+  return rel;
+}
+
+async function expandInputs(paths: string[], cwd: string, planDir: string): Promise<SourceInput[]> {
   const out: SourceInput[] = [];
   for (const p of paths) {
     const abs = path.resolve(cwd, p);
@@ -109,21 +139,21 @@ async function expandInputs(paths: string[], cwd: string): Promise<SourceInput[]
     if (st.isDirectory()) {
       const files = (await listFiles(abs, p)).filter((f) => UPDATE_FILE.test(f));
       if (files.length === 0) throw new UsageError('folder holds no .msu or .cab file', { file: p });
-      for (const f of files) out.push({ abs: path.join(abs, f), rel: relTo(cwd, path.join(abs, f)), kind: /\.msu$/i.test(f) ? 'msu' : 'cab' });
+      for (const f of files) out.push({ abs: path.join(abs, f), rel: await planPath(path.join(abs, f), `${p}/${f}`, planDir), kind: /\.msu$/i.test(f) ? 'msu' : 'cab' });
     } else {
-      out.push({ abs, rel: relTo(cwd, abs), kind: /\.msu$/i.test(abs) ? 'msu' : 'cab' });
+      out.push({ abs, rel: await planPath(abs, p, planDir), kind: /\.msu$/i.test(abs) ? 'msu' : 'cab' });
     }
   }
   return out;
 }
 
-async function expandDrivers(paths: string[], cwd: string): Promise<SourceInput[]> {
+async function expandDrivers(paths: string[], cwd: string, planDir: string): Promise<SourceInput[]> {
   const out: SourceInput[] = [];
   for (const p of paths) {
     const abs = path.resolve(cwd, p);
     const st = await statInput(abs, p);
     if (!st.isDirectory()) throw new UsageError('a driver input must be a folder (a driver package: .inf, .cat, .sys)', { file: p });
-    out.push({ abs, rel: relTo(cwd, abs), kind: 'driver-folder' });
+    out.push({ abs, rel: await planPath(abs, p, planDir), kind: 'driver-folder' });
   }
   return out;
 }
@@ -136,6 +166,8 @@ function targetImageOf(inv: InventoryImage, label: string, role: ImageRole): { t
   const t: TargetImage = { label, role, arch: normalizeArch(inv.arch), installed, source: label };
   if (inv.foundationVersion) t.foundation = inv.foundationVersion;
   if (inv.version && inv.version.split('.').length === 4) t.version = inv.version;
+  const os = osOf(inv.version);
+  if (os) t.os = os;
   const p: PlanTargetImage = {
     index: inv.index, name: inv.name, arch: inv.arch,
     installedPackages: inv.packages.map((x) => x.packageId).sort(byCode),
@@ -148,7 +180,7 @@ function targetImageOf(inv: InventoryImage, label: string, role: ImageRole): { t
 
 const ARCHS = new Set(['x86', 'amd64', 'arm64']);
 
-async function resolveTarget(req: PlanRequest, cwd: string): Promise<{ target: PlanTarget; images: TargetImage[] }> {
+async function resolveTarget(req: PlanRequest, cwd: string, planDir: string): Promise<{ target: PlanTarget; images: TargetImage[] }> {
   const tg = req.target;
   if ('build' in tg) {
     let parts: number[];
@@ -163,6 +195,7 @@ async function resolveTarget(req: PlanRequest, cwd: string): Promise<{ target: P
     const foundation = `${parts[0]}.${parts[1]}.${baseBuild(parts[2]!)}.1`;
     const img: TargetImage = { label: 'install.wim#1', role: 'install', arch, foundation, installed: [], source: `build ${tg.build}` };
     if (parts.length === 4) img.version = tg.build;
+    img.os = [parts[0]!, parts[1]!, parts[2]!];
     const target: PlanTarget = { kind: 'build', version: tg.build, arch, foundationVersion: foundation };
     if (tg.edition) target.edition = tg.edition;
     return { target, images: [img] };
@@ -170,7 +203,7 @@ async function resolveTarget(req: PlanRequest, cwd: string): Promise<{ target: P
   const progress = (file: string): void => req.onProgress?.({ phase: 'inventory', file });
   const images: TargetImage[] = [];
   const planImages: PlanTargetImage[] = [];
-  const wimRel = relTo(cwd, path.resolve(cwd, tg.wim));
+  const wimRel = relTo(planDir, path.resolve(cwd, tg.wim));
   progress(tg.wim);
   const invs: InventoryImage[] = [];
   if (tg.indexes && tg.indexes.length) {
@@ -179,6 +212,10 @@ async function resolveTarget(req: PlanRequest, cwd: string): Promise<{ target: P
     invs.push(...(await imageInventory(path.resolve(cwd, tg.wim))).images);
   }
   for (const inv of invs) {
+    if (inv.arch === 'unknown' || !inv.version) {
+      // planning amd64 packages into something that is not Windows would be a guess, not a plan
+      throw new FormatError('E_PLAN_TARGET', `image ${inv.index} is not a Windows image (its ${inv.arch === 'unknown' ? 'architecture' : 'version'} is unknown): give the target with --target-build and --arch instead`, { file: tg.wim });
+    }
     const { t, p } = targetImageOf(inv, `install.wim#${inv.index}`, 'install');
     images.push(t);
     planImages.push(p);
@@ -189,14 +226,14 @@ async function resolveTarget(req: PlanRequest, cwd: string): Promise<{ target: P
     const inv = (await imageInventory(path.resolve(cwd, tg.bootWim), 2)).images[0]!;
     const { t, p } = targetImageOf(inv, 'boot.wim#2', 'boot');
     images.push(t);
-    target.bootWim = { file: relTo(cwd, path.resolve(cwd, tg.bootWim)), images: [p] };
+    target.bootWim = { file: relTo(planDir, path.resolve(cwd, tg.bootWim)), images: [p] };
   }
   if (tg.winre) {
     progress(tg.winre);
     const inv = (await imageInventory(path.resolve(cwd, tg.winre), 1)).images[0]!;
     const { t, p } = targetImageOf(inv, 'winre.wim', 'winre');
     images.push(t);
-    target.winre = { file: relTo(cwd, path.resolve(cwd, tg.winre)), images: [p] };
+    target.winre = { file: relTo(planDir, path.resolve(cwd, tg.winre)), images: [p] };
   }
   return { target, images };
 }
@@ -216,6 +253,44 @@ function installedVersionOf(img: TargetImage, name: string, arch: string): strin
   return best;
 }
 
+function osOf(version: string | undefined): [number, number, number] | undefined {
+  if (!version) return undefined;
+  try {
+    const p = parseVersion(version).parts;
+    return p.length >= 3 ? [p[0]!, p[1]!, p[2]!] : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Lowest build number of a Windows release with CBS packages (Windows 2000 was 2195). */
+const MIN_OS_BUILD = 2195;
+
+/**
+ * A parent whose version is a Windows version (major.minor.build with a real build number,
+ * e.g. 6.1.7601.17514) can be decided without knowing what the image has installed: a
+ * different major.minor is another Windows, and buildCompare EQ against another build can
+ * never hold (docs/plan.md, "Parents naming another Windows").
+ */
+function otherWindows(par: { buildCompare?: string }, name: string, version: string, img: TargetImage): ParentCheck | undefined {
+  const os = img.os;
+  let p: number[];
+  try {
+    p = parseVersion(version).parts;
+  } catch {
+    return undefined;
+  }
+  if (!os || p.length < 3 || p[2]! < MIN_OS_BUILD) return undefined;
+  const target = `${os[0]}.${os[1]}.${os[2]}`;
+  if (p[0] !== os[0] || p[1] !== os[1]) {
+    return { result: 'not-applicable', detail: `parent ${name} ${version} is Windows ${p[0]}.${p[1]}, the target is ${target} (${img.source}): a package for another Windows version can never apply` };
+  }
+  if (par.buildCompare?.toUpperCase() === 'EQ' && p[2] !== os[2] && p[2] !== baseBuild(os[2])) {
+    return { result: 'not-applicable', detail: `parent ${name} ${version} needs build EQ ${p[2]}, the target is build ${os[2]} (${img.source})` };
+  }
+  return undefined;
+}
+
 /** Parents are alternatives: the package applies when one of them holds. */
 function applicability(c: Cand, img: TargetImage): ParentCheck {
   const parents = c.pkg.appliesTo;
@@ -231,7 +306,7 @@ function applicability(c: Cand, img: TargetImage): ParentCheck {
     }
     const have = installedVersionOf(img, id.name, id.processorArchitecture);
     if (have === undefined) {
-      results.push({ result: 'unknown', detail: `parent ${id.name} ${id.version}: not known for ${img.source}` });
+      results.push(otherWindows(par, id.name, id.version, img) ?? { result: 'unknown', detail: `parent ${id.name} ${id.version}: not known for ${img.source}` });
       continue;
     }
     results.push(checkParent(par, id.name, id.version, have));
@@ -409,7 +484,8 @@ function planImage(img: TargetImage, cands: Cand[], drivers: Array<{ d: DriverIn
  */
 export async function buildPlan(req: PlanRequest): Promise<Plan> {
   const cwd = path.resolve(req.cwd ?? process.cwd());
-  const sources = [...(await expandInputs(req.inputs, cwd)), ...(await expandDrivers(req.drivers ?? [], cwd))];
+  const planDir = path.resolve(cwd, req.planDir ?? '.');
+  const sources = [...(await expandInputs(req.inputs, cwd, planDir)), ...(await expandDrivers(req.drivers ?? [], cwd, planDir))];
   const byRel = new Map<string, SourceInput>();
   for (const s of sources) byRel.set(s.rel, s);
   const sorted = [...byRel.values()].sort((a, b) => byCode(a.rel, b.rel));
@@ -441,7 +517,8 @@ export async function buildPlan(req: PlanRequest): Promise<Plan> {
       const note = report.packages.find((p) => p.note)?.note;
       globalSkips.push({ input: id, reason: 'unsupported', detail: note ?? 'no CBS package found in the input' });
     }
-    input.kind = report.container === 'cab' ? 'cab' : 'msu';
+    // A package cabinet or a package stored in a WIM/ESD is one bare package; the rest are bundles.
+    input.kind = report.container === 'cab' || report.container === 'wim-package' ? 'cab' : 'msu';
     for (const p of pkgs) {
       const cls = isCheckpointPackage(p.class, p.name, p.kb, p.version) ? 'checkpoint-lcu' : p.class;
       const pp: PlanPackage = { identity: p.identity, class: cls };
@@ -477,7 +554,7 @@ export async function buildPlan(req: PlanRequest): Promise<Plan> {
     }
   }
 
-  const { target, images: timgs } = await resolveTarget(req, cwd);
+  const { target, images: timgs } = await resolveTarget(req, cwd, planDir);
 
   // Driver checks, once per architecture.
   const driverReports = new Map<string, DriverCheckReport>();
@@ -548,6 +625,10 @@ export function formatPlanSummary(plan: Plan): string {
       lines.push(`  ${s.n}. ${s.action}${what}${s.applicability && s.applicability.result !== 'applicable' ? ` [${s.applicability.result}]` : ''}`);
     }
   }
+  const steps = plan.images.flatMap((im) => im.steps);
+  const unknown = steps.filter((s) => s.applicability?.result === 'unknown').length;
+  // "unknown" steps are planned but could not be checked against the target: say how many
+  lines.push(`steps: ${steps.length}, applicability unknown: ${unknown}`);
   if (plan.skipped.length) {
     lines.push(`skipped: ${plan.skipped.length}`);
     for (const s of plan.skipped) lines.push(`  ${s.input}${s.item ? ` ${s.item}` : ''}: ${s.reason}: ${s.detail}${s.images ? ` (${s.images.join(', ')})` : ''}`);

@@ -3,7 +3,8 @@
  * why (Microsoft, "Update Windows installation media with Dynamic Update", the task table),
  * the checkpoint table, and the parent comparisons. docs/plan.md describes each rule.
  */
-import { compareVersions, parseVersion } from './version.js';
+import { compareVersions, parseVersion } from '../cbs/version.js';
+import { byCode } from '../util/json.js';
 
 export const DU_DOC = 'learn.microsoft.com "Update Windows installation media with Dynamic Update"';
 export const CHECKPOINT_DOC = 'learn.microsoft.com "Checkpoint cumulative updates"';
@@ -201,10 +202,8 @@ export function checkParent(
   return { result: ok ? 'applicable' : 'not-applicable', detail: `parent ${parentName} ${parentVersion} against installed ${installed}: ${how}${extra}` };
 }
 
-/** Stable string order (code units), the one order used everywhere in a plan. */
-export function byCode(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
-}
+/** Stable string order (code units), the one order used everywhere in a plan (src/util/json.ts). */
+export { byCode };
 
 /** Input ids `in1`, `in2`, … in numeric order. */
 export function byInputId(a: string, b: string): number {

@@ -1,9 +1,8 @@
-import { readJsonFile } from '../util/json.js';
 import { FormatError } from '../errors.js';
-import { parsePackageId, versionlessKey } from './identity.js';
+import { parsePackageId, versionlessKey } from '../cbs/identity.js';
 import { byCode } from './plan-rules.js';
-import { PLAN_SCHEMA, type Plan, type PlanSkip, type PlanStep } from './plan-types.js';
-import { compareVersions } from './version.js';
+import { type Plan, type PlanSkip, type PlanStep } from './plan-types.js';
+import { compareVersions } from '../cbs/version.js';
 
 /**
  * What changed between two plans, for review. Inputs are matched by path (ids may shift when
@@ -322,54 +321,4 @@ export function formatPlanDiff(d: PlanDiff): string {
   const skipLine = (s: SkipView): string => `${code(s.input)}${s.item ? ` ${code(s.item)}` : ''}: **${s.reason}**: ${s.detail}${s.images ? ` (${s.images.join(', ')})` : ''}`;
   section('Skipped', [...d.skipped.added.map((s) => `- newly skipped ${skipLine(s)}`), ...d.skipped.removed.map((s) => `- no longer skipped ${skipLine(s)}`)]);
   return out.join('\n').replace(/\n+$/, '\n');
-}
-
-/** Read a plan file: JSON with the plan schema and the arrays the diff walks. FormatError naming the file otherwise. */
-export async function readPlanFile(file: string): Promise<Plan> {
-  return checkPlan(await readJsonFile(file, 'E_PLAN'), file);
-}
-
-/** A parsed JSON value checked as a plan (readPlanFile without the read). */
-export function checkPlan(v: unknown, file: string): Plan {
-  const o = v as Partial<Plan> | null;
-  if (!o || typeof o !== 'object' || Array.isArray(o)) throw new FormatError('E_PLAN', 'not a plan: the file is not a JSON object', { file });
-  if (o.schema !== PLAN_SCHEMA) throw new FormatError('E_PLAN', `not a plan: schema is ${JSON.stringify(o.schema)}, expected ${PLAN_SCHEMA}`, { file });
-  const bad = (what: string): never => {
-    throw new FormatError('E_PLAN', `malformed plan: ${what}`, { file });
-  };
-  if (!o.tool || typeof o.tool.version !== 'string') bad('"tool.version" missing');
-  if (!o.target || typeof o.target !== 'object') bad('"target" missing');
-  if (tooDeep(o.target, 32)) bad('"target" is nested too deeply');
-  if (!Array.isArray(o.inputs) || !Array.isArray(o.images) || !Array.isArray(o.skipped)) bad('"inputs", "images" and "skipped" must be arrays');
-  o.inputs!.forEach((i, k) => {
-    if (!i || typeof i.id !== 'string' || typeof i.path !== 'string' || typeof i.sha256 !== 'string' || typeof i.size !== 'number' || !Array.isArray(i.packages)) bad(`inputs[${k}] needs id, path, sha256, size and packages[]`);
-    i.packages.forEach((p, j) => {
-      if (!p || typeof p.identity !== 'string') bad(`inputs[${k}].packages[${j}] needs identity`);
-    });
-  });
-  o.images!.forEach((im, k) => {
-    if (!im || typeof im.image !== 'string' || !Array.isArray(im.steps)) bad(`images[${k}] needs image and steps[]`);
-    im.steps.forEach((s, j) => {
-      if (!s || typeof s.n !== 'number' || typeof s.action !== 'string' || !Array.isArray(s.items) || !Array.isArray(s.inputs)
-        || !s.items.every((x) => typeof x === 'string') || !s.inputs.every((x) => typeof x === 'string')) bad(`images[${k}].steps[${j}] needs n, action, items[] and inputs[]`);
-    });
-  });
-  o.skipped!.forEach((s, k) => {
-    if (!s || typeof s.input !== 'string' || typeof s.reason !== 'string' || typeof s.detail !== 'string') bad(`skipped[${k}] needs input, reason and detail`);
-    if (s.item !== undefined && typeof s.item !== 'string') bad(`skipped[${k}].item must be a string`);
-    if (s.images !== undefined && !(Array.isArray(s.images) && s.images.every((x) => typeof x === 'string'))) bad(`skipped[${k}].images must be a list of strings`);
-  });
-  return o as Plan;
-}
-
-/** True when a JSON value nests deeper than `limit` (checked without recursion). */
-function tooDeep(v: unknown, limit: number): boolean {
-  const stack: Array<[unknown, number]> = [[v, 0]];
-  while (stack.length) {
-    const [x, d] = stack.pop()!;
-    if (!x || typeof x !== 'object') continue;
-    if (d > limit) return true;
-    for (const c of Object.values(x as object)) stack.push([c, d + 1]);
-  }
-  return false;
 }

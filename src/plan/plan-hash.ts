@@ -1,0 +1,98 @@
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { mkdir, open, stat, type FileHandle } from 'node:fs/promises';
+import path from 'node:path';
+import { listFiles } from '../util/walk.js';
+import { ioError } from '../errors.js';
+
+/** Called while a file is hashed: bytes done of total, for the file as the user named it. */
+export type HashProgress = (file: string, done: number, total: number) => void;
+
+/** SHA-256 and size of a file, streamed (update files can be several GB). */
+export async function hashFile(abs: string, display: string, onProgress?: HashProgress): Promise<{ sha256: string; size: number }> {
+  return digestFile(abs, display, onProgress);
+}
+
+/**
+ * Copy a file to `dest` (which must not exist) and hash it in the same streaming pass: the
+ * digest is of exactly the bytes written, so a file replaced mid-copy cannot slip through.
+ */
+export async function copyFileHashed(abs: string, display: string, dest: string, onProgress?: HashProgress): Promise<{ sha256: string; size: number }> {
+  return digestFile(abs, display, onProgress, dest);
+}
+
+async function digestFile(abs: string, display: string, onProgress?: HashProgress, dest?: string): Promise<{ sha256: string; size: number }> {
+  let total: number;
+  try {
+    total = (await stat(abs)).size;
+  } catch (err) {
+    throw ioError(err, display);
+  }
+  let out: FileHandle | undefined;
+  try {
+    out = dest === undefined ? undefined : await open(dest, 'wx');
+  } catch (err) {
+    throw ioError(err, dest!, 'create');
+  }
+  const h = createHash('sha256');
+  let done = 0;
+  try {
+    for await (const chunk of createReadStream(abs, { highWaterMark: 1 << 20 })) {
+      h.update(chunk as Buffer);
+      done += (chunk as Buffer).length;
+      if (out) {
+        try {
+          await out.write(chunk as Buffer);
+        } catch (err) {
+          throw ioError(err, dest!, 'write');
+        }
+      }
+      onProgress?.(display, done, total);
+    }
+  } catch (err) {
+    throw ioError(err, display);
+  } finally {
+    await out?.close();
+  }
+  return { sha256: h.digest('hex'), size: done };
+}
+
+/** Every regular file under a folder (src/util/walk.ts), re-exported for the planner. */
+export { listFiles };
+
+/**
+ * Digest of a driver folder: SHA-256 over one line per file, sorted by relative path,
+ * `<path>\0<size>\0<sha256 hex>\n`. Renaming, adding, removing or changing any file
+ * changes it; timestamps and the folder's own location do not. Symbolic links are not
+ * files of the package (listFiles skips them): never hashed, never copied.
+ * With `destDir` (which must not exist), each file is copied there while it is hashed.
+ */
+export async function hashFolder(abs: string, display: string, onProgress?: HashProgress, destDir?: string): Promise<{ sha256: string; size: number; files: number }> {
+  const files = await listFiles(abs, display);
+  const h = createHash('sha256');
+  let size = 0;
+  if (destDir !== undefined) {
+    try {
+      await mkdir(destDir);
+    } catch (err) {
+      throw ioError(err, destDir, 'create directory');
+    }
+  }
+  for (const rel of files) {
+    const src = path.join(abs, rel), shown = `${display}/${rel}`;
+    let f;
+    if (destDir === undefined) f = await hashFile(src, shown, onProgress);
+    else {
+      const to = path.join(destDir, ...rel.split('/'));
+      try {
+        await mkdir(path.dirname(to), { recursive: true });
+      } catch (err) {
+        throw ioError(err, path.dirname(to), 'create directory');
+      }
+      f = await copyFileHashed(src, shown, to, onProgress);
+    }
+    size += f.size;
+    h.update(`${rel}\0${f.size}\0${f.sha256}\n`);
+  }
+  return { sha256: h.digest('hex'), size, files: files.length };
+}
