@@ -42,3 +42,6 @@ export {
   type NotExpandedFile,
   type ExpressPackage,
 } from './expand/index.js';
+export * from './scancab/index.js';
+export { XmlPullTokenizer, type XmlPullHandler } from './util/xml-pull.js';
+export { downloadAll, parseDownloadList, validateItems, MANIFEST as DOWNLOAD_MANIFEST, type DownloadItem, type DownloadOptions, type DownloadResult, type ManifestEntry } from './util/download.js';

@@ -233,6 +233,54 @@ export class Cabinet {
   }
 
   /**
+   * Stream the bytes of several members, decoding each folder once (reading
+   * members one by one re-decodes a folder from its start each time). `onData`
+   * gets each member's bytes in order, in pieces; `last` marks its final piece
+   * (an empty member gets one empty, last piece).
+   */
+  async streamMembers(
+    chosen: CabEntry[],
+    onData: (e: CabEntry, chunk: Uint8Array, last: boolean) => void | Promise<void>,
+    opts: { verifyChecksums?: boolean } = {},
+  ): Promise<void> {
+    const byFolder = new Map<number, CabEntry[]>();
+    for (const e of chosen) {
+      const list = byFolder.get(e.folder) ?? [];
+      list.push(e);
+      byFolder.set(e.folder, list);
+    }
+    const context = new DecodeContext();
+    for (const folderIndex of [...byFolder.keys()].sort((a, b) => a - b)) {
+      const span = this.folders[folderIndex];
+      if (!span) throw new CabError(`a member refers to missing folder ${folderIndex}`, this.name);
+      const members = byFolder.get(folderIndex)!.sort((a, b) => a.uoffFolderStart - b.uoffFolderStart);
+      for (const e of members) if (e.cbFile === 0) await onData(e, new Uint8Array(0), true);
+      const need = members.reduce((m, e) => Math.max(m, e.uoffFolderStart + e.cbFile), 0);
+      let next = 0;
+      const produced = need === 0 ? 0 : await decodeFolder(
+        span,
+        async (block, at) => {
+          const blockEnd = at + block.length;
+          for (let i = next; i < members.length; i++) {
+            const e = members[i]!;
+            if (e.uoffFolderStart >= blockEnd) break;
+            const mEnd = e.uoffFolderStart + e.cbFile;
+            if (e.cbFile === 0 || mEnd <= at) continue;
+            const lo = Math.max(e.uoffFolderStart, at), hi = Math.min(mEnd, blockEnd);
+            await onData(e, block.subarray(lo - at, hi - at), hi === mEnd);
+          }
+          while (next < members.length && members[next]!.uoffFolderStart + members[next]!.cbFile <= blockEnd) next++;
+        },
+        { until: need, verify: opts.verifyChecksums, file: this.name, context },
+      );
+      if (produced < need) {
+        const short = members.find((e) => e.uoffFolderStart + e.cbFile > produced)!;
+        throw new CabError(`member ${short.name} ends at ${short.uoffFolderStart + short.cbFile} but folder ${span.index} holds only ${produced} bytes`, this.name);
+      }
+    }
+  }
+
+  /**
    * A member of a stored (uncompressed) folder as an in-place ByteSource, or null
    * when the member is compressed or its folder spans cabinets.
    */

@@ -62,7 +62,7 @@ export function resolveUnder(root: string, memberName: string, file?: string): s
 }
 
 /** Write a file so that readers only ever see the complete result: temp name in the same directory, then rename. */
-export async function writeFileAtomic(dest: string, data: Uint8Array | string): Promise<void> {
+export async function writeFileAtomic(dest: string, data: Uint8Array | string | Iterable<string>): Promise<void> {
   const tmp = path.join(path.dirname(dest), `.msu-tmp-${process.pid}-${path.basename(dest)}`);
   try {
     await writeFile(tmp, data);

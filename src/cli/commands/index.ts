@@ -12,6 +12,8 @@ import { register as plan } from './plan.js';
 import { register as verify } from './verify.js';
 import { register as delta } from './delta.js';
 import { register as expand } from './expand.js';
+import { register as scancab } from './scancab.js';
+import { register as fetch } from './fetch.js';
 
 export type Register = (program: Command, ctx: CliContext) => void;
 
@@ -29,4 +31,6 @@ export const commands: Register[] = [
   verify,
   delta,
   expand,
+  scancab,
+  fetch,
 ];

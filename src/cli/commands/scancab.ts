@@ -1,0 +1,84 @@
+import path from 'node:path';
+import type { Command } from 'commander';
+import type { RuleDecision, UpdateView } from '../../scancab/index.js';
+import type { CliContext } from '../context.js';
+
+// Loaded when the command runs, not at CLI start (see inspect.ts).
+const scancabLib = () => import('../../scancab/index.js');
+const jsonLib = () => import('../../util/json.js');
+
+interface ScancabOpts {
+  kb?: string;
+  update?: string;
+  product?: string;
+  classification?: string;
+  superseded?: boolean;
+  rules?: string;
+  cacheDir?: string;
+  cache: boolean;
+  json?: boolean;
+}
+
+function formatView(v: UpdateView, decision?: RuleDecision): string[] {
+  const out = [`${v.kb ? `KB${v.kb}` : '(no KB)'}  ${v.updateId}  revision ${v.revisionId}  ${v.title ?? ''}`.trimEnd()];
+  if (decision) out.push(`  rules: ${decision.selected ? 'selected' : 'not selected'} (${decision.reason})`);
+  out.push(`  type: ${v.updateType ?? '-'}${v.isBundle ? ' (bundle)' : ''}; severity: ${v.msrcSeverity ?? '-'}`);
+  if (v.products.length) out.push(`  products: ${v.products.join(', ')}`);
+  if (v.classifications.length) out.push(`  classification: ${v.classifications.join(', ')}`);
+  for (const s of v.supersededBy) out.push(`  superseded by: ${s.kb ? `KB${s.kb} ` : ''}${s.updateId} (revision ${s.revisionId})`);
+  for (const f of v.payload) out.push(`  file: ${f.name}  ${f.size ?? '?'} bytes  sha1 ${f.sha1}  ${f.url ?? '(no URL)'}`);
+  return out;
+}
+
+export function register(program: Command, ctx: CliContext): void {
+  program
+    .command('scancab')
+    .description('list and query the updates of an offline-scan cabinet (wsusscn2.cab, WSUSSCAN.cab)')
+    .argument('<file>', 'the scan cabinet')
+    .option('--kb <n>', 'only updates with this KB number')
+    .option('--update <guid>', 'only this UpdateId')
+    .option('--product <text>', 'only updates whose product name contains this text')
+    .option('--classification <text>', 'only updates whose classification name contains this text')
+    .option('--superseded', 'include superseded updates (hidden by default)')
+    .option('--rules <file>', 'evaluate a rules file (docs/scancab.md) and show what it selects and why')
+    .option('--cache-dir <dir>', 'where the built index is cached (default: $MSU_CACHE_DIR/scancab or ~/.cache/msu-toolkit/scancab)')
+    .option('--no-cache', 'build the index without reading or writing the cache')
+    .option('--json', 'print the result as JSON')
+    .action(async (file: string, opts: ScancabOpts) => {
+      const lib = await scancabLib();
+      let rules: import('../../scancab/index.js').ScanRules | undefined;
+      if (opts.rules) {
+        const { readJsonFile } = await jsonLib();
+        rules = lib.parseScanRules(await readJsonFile(opts.rules, 'E_RULES', 'rules file'), opts.rules);
+      }
+      const opened = await lib.openScanIndex(file, { cacheDir: opts.cache ? opts.cacheDir : null });
+      const ix = opened.meta;
+      const q = new lib.ScanQuery(opened.source);
+      const chosen = lib.selectUpdates(q, {
+        kb: opts.kb, update: opts.update, product: opts.product, classification: opts.classification,
+        // the rules decide about superseded updates themselves
+        superseded: opts.superseded || Boolean(rules),
+      });
+      let views: { view: UpdateView; decision?: RuleDecision }[];
+      try {
+        views = chosen.map((u) => ({ view: q.view(u), decision: rules ? lib.decide(q, rules, u) : undefined }));
+      } finally {
+        opened.close();
+      }
+      if (opts.json) {
+        ctx.printJson({
+          file: path.basename(file),
+          sha256: ix.sha256,
+          packageId: ix.packageId,
+          form: ix.form,
+          revisions: ix.revisions,
+          updates: views.map(({ view, decision }) => (decision ? { ...view, rules: { selected: decision.selected, reason: decision.reason } } : view)),
+        });
+        return;
+      }
+      const lines = [`${path.basename(file)}: offline-scan package ${ix.packageId} (${ix.form === 'multi' ? `${ix.cabinets.length} cabinets` : 'one cabinet'}), ${ix.revisions} revisions; ${views.length} shown`];
+      if (rules) lines.push(`rules: ${views.filter((v) => v.decision?.selected).length} selected`);
+      for (const { view, decision } of views) lines.push(...formatView(view, decision));
+      ctx.print(lines.join('\n'));
+    });
+}

@@ -1,0 +1,159 @@
+import { decodeEntities, XmlError } from './xml.js';
+
+/**
+ * Streaming pull tokenizer for XML too large to hold as one string (the index
+ * package.xml of an offline-scan cabinet reaches hundreds of MB). Text is pushed
+ * in chunks; complete tokens are handed to the handler as they appear. Same safety
+ * rules as parseXml(): DTDs refused, only predefined and numeric references decoded,
+ * namespace prefixes dropped. Nesting is checked; one token may not exceed
+ * `maxToken` characters, so memory stays bounded whatever the input.
+ */
+export interface XmlPullHandler {
+  open(name: string, attrs: Record<string, string>, selfClosing: boolean): void;
+  close(name: string): void;
+  text?(text: string): void;
+}
+
+const ATTR = /([^\s=/>]+)\s*=\s*(?:"([^"<]*)"|'([^'<]*)')/gy;
+const localName = (n: string): string => {
+  const c = n.indexOf(':');
+  return c < 0 ? n : n.slice(c + 1);
+};
+
+export class XmlPullTokenizer {
+  private buf = '';
+  private readonly stack: string[] = [];
+  private rootSeen = false;
+  private consumed = 0;
+
+  constructor(
+    private readonly handler: XmlPullHandler,
+    private readonly file?: string,
+    private readonly maxToken = 4 * 1024 * 1024,
+  ) {}
+
+  private fail(msg: string): never {
+    throw new XmlError(`malformed XML: ${msg}`, this.file, `character ${this.consumed}`);
+  }
+
+  push(chunk: string): void {
+    this.buf = this.buf.length ? this.buf + chunk : chunk;
+    let i = 0;
+    const b = this.buf;
+    const n = b.length;
+    if (this.consumed === 0 && b.charCodeAt(0) === 0xfeff) i = 1;
+    for (;;) {
+      const lt = b.indexOf('<', i);
+      if (lt < 0) {
+        this.textRun(b.slice(i), false);
+        i = n;
+        break;
+      }
+      if (lt > i) this.textRun(b.slice(i, lt), true);
+      i = lt;
+      const end = this.tokenEnd(b, i);
+      if (end < 0) break; // incomplete token: wait for more text
+      this.token(b.slice(i, end));
+      this.consumed += end - i;
+      i = end;
+    }
+    this.buf = b.slice(i);
+    if (this.buf.length > this.maxToken) this.fail(`a single token is longer than ${this.maxToken} characters`);
+  }
+
+  /** Call after the last chunk. */
+  end(): void {
+    if (this.buf.trim().length) this.fail('the document ends inside markup (truncated?)');
+    if (this.stack.length) this.fail(`unclosed tag '${this.stack[this.stack.length - 1]}' (truncated?)`);
+    if (!this.rootSeen) this.fail('no root element');
+  }
+
+  private textRun(t: string, _complete: boolean): void {
+    if (!t.length) return;
+    if (this.stack.length === 0) {
+      if (t.trim().length) this.fail(this.rootSeen ? 'text after the root element' : 'text before the root element');
+      return;
+    }
+    // A text run split across chunks is delivered in pieces; the formats read here keep values in attributes.
+    this.handler.text?.(decodeEntities(t));
+  }
+
+  /** Index one past the end of the token starting at `i` ('<'), or -1 when not yet complete. */
+  private tokenEnd(b: string, i: number): number {
+    if (b.startsWith('<!--', i)) {
+      const c = b.indexOf('-->', i + 4);
+      return c < 0 ? -1 : c + 3;
+    }
+    if (b.startsWith('<![CDATA[', i)) {
+      const c = b.indexOf(']]>', i + 9);
+      return c < 0 ? -1 : c + 3;
+    }
+    if (b.startsWith('<?', i)) {
+      const c = b.indexOf('?>', i + 2);
+      return c < 0 ? -1 : c + 2;
+    }
+    if (b.length - i < 9 && '<!DOCTYPE'.startsWith(b.slice(i).toUpperCase())) return -1;
+    if (/^<!(DOCTYPE|ENTITY)/i.test(b.slice(i, i + 9))) {
+      throw new XmlError('document type declarations are not allowed (entity expansion is never performed)', this.file);
+    }
+    // a tag: '>' outside quotes
+    let q = 0;
+    for (let k = i + 1; k < b.length; k++) {
+      const c = b.charCodeAt(k);
+      if (q) {
+        if (c === q) q = 0;
+        else if (c === 0x3c) this.fail("'<' inside an attribute value");
+      } else if (c === 0x22 || c === 0x27) q = c;
+      else if (c === 0x3e) return k + 1;
+      else if (c === 0x3c) this.fail("'<' inside a tag");
+    }
+    return -1;
+  }
+
+  private token(t: string): void {
+    if (t.startsWith('<!--') || t.startsWith('<?')) return;
+    if (t.startsWith('<![CDATA[')) {
+      if (!this.stack.length) this.fail('CDATA section outside the root element');
+      this.handler.text?.(t.slice(9, -3));
+      return;
+    }
+    if (t.startsWith('<!')) this.fail('unexpected markup declaration');
+    if (t.startsWith('</')) {
+      const name = t.slice(2, -1).trim();
+      const open = this.stack.pop();
+      if (open === undefined) this.fail(`closing tag '${name}' has no opening tag`);
+      if (open !== name) this.fail(`expected closing tag '${open}' instead of '${name}'`);
+      this.handler.close(localName(name));
+      return;
+    }
+    const self = t.endsWith('/>');
+    const body = t.slice(1, self ? -2 : -1);
+    const m = /^[A-Za-z_:][^\s/>]*/.exec(body);
+    if (!m) this.fail("'<' does not start a tag");
+    const name = m[0];
+    if (this.stack.length === 0 && this.rootSeen) this.fail('a second root element');
+    const attrs: Record<string, string> = {};
+    let pos = name.length;
+    for (;;) {
+      const ws = pos;
+      while (pos < body.length && /\s/.test(body[pos]!)) pos++;
+      if (pos >= body.length) break;
+      if (pos === ws) this.fail(`attributes of '${name}' must be separated by white space`);
+      ATTR.lastIndex = pos;
+      const a = ATTR.exec(body);
+      if (!a) this.fail(`malformed attribute in '${name}'`);
+      const key = localName(a[1]!);
+      if (a[1]!.startsWith('xmlns')) {
+        pos = ATTR.lastIndex;
+        continue;
+      }
+      if (key in attrs) this.fail(`attribute '${a[1]}' is repeated in '${name}'`);
+      attrs[key] = decodeEntities(a[2] ?? a[3] ?? '');
+      pos = ATTR.lastIndex;
+    }
+    this.rootSeen = true;
+    if (!self) this.stack.push(name);
+    this.handler.open(localName(name), attrs, self);
+    if (self) this.handler.close(localName(name));
+  }
+}

@@ -1,0 +1,201 @@
+import { describe, expect, it } from 'vitest';
+import { createHash } from 'node:crypto';
+import { mkdtemp, readdir, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { buildScanIndex, loadScanIndex, openScanIndex, parseScanRules, applyRules, ScanQuery, selectUpdates, ScanCabError } from '../../src/scancab/index.js';
+import { MsuError } from '../../src/errors.js';
+import { buildScanCab, buildScanCab2, packageXml, type FixtureUpdate } from '../helpers/scancab-build.js';
+import { runCli } from '../helpers/cli.js';
+
+const gid = (n: number) => `00000000-0000-4000-8000-${n.toString(16).padStart(12, '0')}`;
+const PRODUCT = gid(0xa01), CLASS_SEC = gid(0xa02), CLASS_CRIT = gid(0xa03);
+const b64 = (s: string) => createHash('sha1').update(s).digest('base64');
+
+function fixture(): FixtureUpdate[] {
+  const cats = (c: string) => [{ type: 'Product', id: PRODUCT }, { type: 'UpdateClassification', id: c }];
+  return [
+    { rev: 1, id: PRODUCT, type: 'Category', title: 'Windows 10' },
+    { rev: 2, id: CLASS_SEC, type: 'Category', title: 'Security Updates' },
+    { rev: 3, id: CLASS_CRIT, type: 'Category', title: 'Critical Updates' },
+    // KB1001 superseded by KB1002, superseded by KB1003
+    { rev: 10, id: gid(10), kb: '1001', severity: 'Important', categories: cats(CLASS_SEC), supersededBy: [11], payload: [{ name: 'a.msu', sha1b64: b64('a'), size: 1, url: 'http://127.0.0.1/a.msu' }] },
+    { rev: 11, id: gid(11), kb: '1002', severity: 'Critical', categories: cats(CLASS_SEC), supersededBy: [12], payload: [{ name: 'b.msu', sha1b64: b64('b'), size: 1, url: 'http://127.0.0.1/b.msu' }] },
+    { rev: 12, id: gid(12), kb: '1003', severity: 'Critical', categories: cats(CLASS_SEC), payload: [{ name: 'c.msu', sha1b64: b64('c'), size: 1, url: 'http://127.0.0.1/c.msu' }] },
+    // a bundle with one leaf carrying the payload
+    { rev: 20, id: gid(20), kb: '2001', categories: cats(CLASS_CRIT), bundle: true, prereqs: [PRODUCT] },
+    { rev: 21, id: gid(21), bundledBy: [20], payload: [{ name: 'd.cab', sha1b64: b64('d'), size: 1, url: 'http://127.0.0.1/d.cab' }] },
+    // supersedence cycle: 30 <-> 31
+    { rev: 30, id: gid(30), kb: '3001', categories: cats(CLASS_CRIT), supersededBy: [31] },
+    { rev: 31, id: gid(31), kb: '3002', categories: cats(CLASS_CRIT), supersededBy: [30] },
+  ];
+}
+
+async function tmp(name: string, data: Uint8Array | string): Promise<string> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'scancab-'));
+  const f = path.join(dir, name);
+  await writeFile(f, data);
+  return f;
+}
+
+describe('scan cabinet queries and rules', () => {
+  it('both forms give the same index; names, chains, bundles and payload resolve', async () => {
+    const one = await buildScanIndex(await tmp('WSUSSCAN.cab', buildScanCab(fixture())));
+    const two = await buildScanIndex(await tmp('wsusscn2.cab', buildScanCab2(fixture(), 3)));
+    expect(one.form).toBe('single');
+    expect(two.form).toBe('multi');
+    expect(two.cabinets).toEqual(['package.cab', 'package2.cab', 'package3.cab', 'package4.cab']);
+    expect(two.updates).toEqual(one.updates);
+    const q = new ScanQuery(two);
+    const v = q.view(q.byUpdate(gid(10))[0]!);
+    expect(v.products).toEqual(['Windows 10']);
+    expect(v.classifications).toEqual(['Security Updates']);
+    expect(v.supersededBy.map((s) => s.kb)).toEqual(['1002', '1003']);
+    expect(v.payload).toEqual([{ id: b64('a'), sha1: createHash('sha1').update('a').digest('hex'), name: 'a.msu', size: 1, url: 'http://127.0.0.1/a.msu' }]);
+    const bundle = q.view(q.byUpdate(gid(20))[0]!);
+    expect(bundle.bundles).toEqual([21]);
+    expect(bundle.payload.map((p) => p.name)).toEqual(['d.cab']);
+    // the cycle ends instead of looping
+    expect(q.view(q.byUpdate(gid(30))[0]!).supersededBy.map((s) => s.revisionId)).toEqual([31]);
+    expect(selectUpdates(q, {}).map((u) => u.kb)).toEqual(['1003', '2001']);
+    expect(selectUpdates(q, { superseded: true, classification: 'security' }).map((u) => u.kb)).toEqual(['1001', '1002', '1003']);
+    expect(selectUpdates(q, { kb: 'KB1001', superseded: true }).map((u) => u.revisionId)).toEqual([10]);
+  });
+
+  it('rules: forbid beats allow, superseded dropped with the superseding KB, severity and default', async () => {
+    const q = new ScanQuery(await buildScanIndex(await tmp('s.cab', buildScanCab(fixture()))));
+    const rules = parseScanRules({ defaultAllow: true, allow: ['KB1001'], forbid: ['kb1003', gid(20)], allowedSeverities: ['Critical'] });
+    const d = Object.fromEntries(applyRules(q, rules).map((r) => [r.revisionId, `${r.selected} ${r.reason}`]));
+    expect(d).toEqual({
+      10: 'true allow KB1001',
+      11: 'false superseded by KB1003 (revision 12)',
+      12: 'false forbid KB1003',
+      20: `false forbid ${gid(20)}`,
+      30: 'false superseded by KB3002 (revision 31)',
+      31: 'false superseded by KB3001 (revision 30)',
+    });
+    const d2 = applyRules(q, parseScanRules({ defaultAllow: true, includeSuperseded: true, allowedSeverities: ['Critical'], products: ['windows 10'] }));
+    expect(d2.filter((r) => r.selected).map((r) => r.kb)).toEqual(['1002', '1003']);
+    expect(d2.find((r) => r.kb === '2001')!.reason).toBe('severity Unspecified not in allowedSeverities');
+    const d3 = applyRules(q, parseScanRules({ classifications: ['Critical'] }));
+    expect(d3.every((r) => !r.selected)).toBe(true);
+    expect(d3.find((r) => r.kb === '1003')!.reason).toBe('classification not in classifications');
+    expect(d3.find((r) => r.kb === '2001')!.reason).toBe('not allowed (defaultAllow is false)');
+  });
+
+  it('rules files are untrusted: unknown keys and bad values fail clearly', () => {
+    expect(() => parseScanRules({ defaultallow: true }, 'r.json')).toThrow(/unknown rules key "defaultallow"/);
+    expect(() => parseScanRules({ allow: ['KB12; rm -rf'] })).toThrow(/neither a KB number nor an UpdateId/);
+    expect(() => parseScanRules({ includeSuperseded: 'yes' })).toThrow(/true or false/);
+    expect(() => parseScanRules([])).toThrow(/JSON object/);
+  });
+
+  it('index cache: built once, keyed by SHA-256, read lazily by KB; a damaged cache is rebuilt', async () => {
+    const file = await tmp('s.cab', buildScanCab(fixture()));
+    const cacheDir = path.join(path.dirname(file), 'cache');
+    const a = await loadScanIndex(file, { cacheDir });
+    expect(a.fromCache).toBe(false);
+    const sha = createHash('sha256').update(buildScanCab(fixture())).digest('hex');
+    expect((await readdir(cacheDir)).sort()).toEqual([`${sha}.kb.json`, `${sha}.keys.bin`, `${sha}.ndjson`, `${sha}.uids.json`, 'stat']);
+    const b = await loadScanIndex(file, { cacheDir });
+    expect(b.fromCache).toBe(true);
+    expect(b.updates).toEqual(a.updates);
+    // a KB query on the cached index answers as the in-memory one does
+    const o = await openScanIndex(file, { cacheDir });
+    expect(o.fromCache).toBe(true);
+    const lazy = new ScanQuery(o.source).view(new ScanQuery(o.source).byUpdate(gid(10))[0]!);
+    const mem = new ScanQuery(a).view(new ScanQuery(a).byUpdate(gid(10))[0]!);
+    expect(lazy).toEqual(mem);
+    expect(selectUpdates(new ScanQuery(o.source), { kb: '2001' }).map((u) => u.revisionId)).toEqual([20]);
+    expect(new ScanQuery(o.source).view(o.source.get(20)!).payload.map((p) => p.url)).toEqual(['http://127.0.0.1/d.cab']);
+    o.close();
+    await writeFile(path.join(cacheDir, `${sha}.keys.bin`), new Uint8Array([5, 0, 0, 0, 1]));
+    const c = await loadScanIndex(file, { cacheDir });
+    expect(c.fromCache).toBe(false);
+    expect(c.updates).toEqual(a.updates);
+  });
+});
+
+describe('hostile scan cabinets', () => {
+  const codeOf = async (p: Promise<unknown>) => {
+    try {
+      await p;
+    } catch (e) {
+      expect(e).toBeInstanceOf(MsuError);
+      return `${(e as MsuError).code}: ${(e as MsuError).message}`;
+    }
+    return 'no error';
+  };
+
+  it('entity expansion attempt: DTD refused', async () => {
+    const xml = '<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "aaaa"><!ENTITY b "&a;&a;&a;">]><OfflineSyncPackage>&b;</OfflineSyncPackage>';
+    expect(await codeOf(buildScanIndex(await tmp('e.cab', buildScanCab([], { xml }))))).toMatch(/E_XML: document type declarations are not allowed/);
+  });
+
+  it('truncated package.xml: unclosed tag named', async () => {
+    const xml = packageXml(fixture()).slice(0, 900);
+    expect(await codeOf(buildScanIndex(await tmp('t.cab', buildScanCab([], { xml }))))).toMatch(/E_XML: malformed XML: (unclosed tag|the document ends inside markup)/);
+  });
+
+  it('truncated cabinet: clean error', async () => {
+    const full = buildScanCab(fixture());
+    expect(await codeOf(buildScanIndex(await tmp('t.cab', full.subarray(0, full.length - 200))))).toMatch(/truncated|runs past|ends at/);
+  });
+
+  it('not a scan cabinet, wrong root, bad RevisionId, duplicate revision', async () => {
+    expect(await codeOf(buildScanIndex(await tmp('x.cab', buildScanCab2([], 0).subarray(0, 10))))).not.toBe('no error');
+    const other = buildScanCab([], { xml: '<Something/>' });
+    expect(await codeOf(buildScanIndex(await tmp('r.cab', other)))).toMatch(/E_SCANCAB: package.xml root is <Something>/);
+    const bad = packageXml(fixture()).replace('RevisionId="10"', 'RevisionId="ten"');
+    expect(await codeOf(buildScanIndex(await tmp('b.cab', buildScanCab([], { xml: bad }))))).toMatch(/RevisionId "ten" is not a number/);
+    const dup = packageXml(fixture()).replace('RevisionId="11"', 'RevisionId="10"');
+    expect(await codeOf(buildScanIndex(await tmp('d.cab', buildScanCab([], { xml: dup }))))).toMatch(/RevisionId 10 appears twice/);
+  });
+
+  it('bundle cycle and a hundred thousand tiny updates: correct answer in bounded time', async () => {
+    const many: FixtureUpdate[] = [];
+    for (let i = 0; i < 100_000; i++) many.push({ rev: 100 + i, id: gid(100 + i), bundle: true, bundledBy: [100 + ((i + 1) % 100_000)], supersededBy: [100 + ((i + 7) % 100_000)] });
+    const xml = packageXml(many);
+    const t = Date.now();
+    const ix = await buildScanIndex(await tmp('m.cab', buildScanCab([], { xml })));
+    expect(ix.updates.length).toBe(100_000);
+    const q = new ScanQuery(ix);
+    // one bundle ring through every revision: each contains all the others, once
+    expect(q.bundledRevisions(ix.updates[0]!).length).toBe(99_999);
+    expect(q.supersedingChain(ix.updates[0]!).length).toBe(99_999);
+    expect(Date.now() - t).toBeLessThan(60_000);
+  });
+
+  it('CLI: one error line naming the file, exit code for bad input, no stack', async () => {
+    const f = await tmp('bad.cab', buildScanCab([], { xml: '<!DOCTYPE x><x/>' }));
+    const r = await runCli('scancab', f, '--no-cache');
+    expect(r.code).not.toBe(0);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(/bad\.cab.*document type declarations are not allowed/);
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+  });
+
+  void ScanCabError;
+});
+
+describe('msu scancab', () => {
+  it('--kb, --json and --rules', async () => {
+    const f = await tmp('WSUSSCAN.cab', buildScanCab(fixture()));
+    const cache = path.join(path.dirname(f), 'cache');
+    const r = await runCli('scancab', f, '--cache-dir', cache, '--kb', '1001', '--superseded');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('KB1001  ' + gid(10));
+    expect(r.stdout).toContain('superseded by: KB1002');
+    expect(r.stdout).toContain(`file: a.msu  1 bytes  sha1 ${createHash('sha1').update('a').digest('hex')}  http://127.0.0.1/a.msu`);
+    const j = await runCli('scancab', f, '--cache-dir', cache, '--json');
+    const doc = JSON.parse(j.stdout);
+    expect(doc.updates.map((u: { kb: string }) => u.kb)).toEqual(['1003', '2001']);
+    expect(j.stdout).not.toContain(os.tmpdir());
+    const rulesFile = path.join(path.dirname(f), 'rules.json');
+    await writeFile(rulesFile, JSON.stringify({ defaultAllow: false, allow: ['KB2001'] }));
+    const rr = await runCli('scancab', f, '--cache-dir', cache, '--rules', rulesFile, '--json');
+    const sel = JSON.parse(rr.stdout).updates.map((u: { kb: string; rules: { selected: boolean; reason: string } }) => `${u.kb} ${u.rules.selected} ${u.rules.reason}`);
+    expect(sel).toContain('2001 true allow KB2001');
+    expect(sel).toContain('1001 false superseded by KB1002 (revision 11)');
+  });
+});
