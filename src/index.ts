@@ -18,6 +18,7 @@ export * from './plan/plan-check.js';
 export { resolvePlanInputs, verifyPlanInput, copyPlanInput, type ResolvedPlanInput } from './plan/plan-inputs.js';
 export * from './verify/index.js';
 export * from './wim/index.js';
+export * from './iso/index.js';
 export * from './vm/index.js';
 export * from './delta/index.js';
 export * from './pe/index.js';

@@ -1,4 +1,4 @@
-import type { CixBasis, CixFile, CixHash, ContainerIndex } from './cix.js';
+import type { CixBasis, CixFile, CixHash, ContainerIndex } from './container-index.js';
 
 /**
  * What it takes to rebuild every File of a ContainerIndex (formats.md §3.3-3.4): which Sources are

@@ -1,11 +1,11 @@
 import { createHash } from 'node:crypto';
 import { catalogHasDigest, readCatalog, type Catalog } from '../cbs/catalog.js';
-import { parseContainerIndex, type ContainerIndex } from '../cbs/cix.js';
+import { parseContainerIndex, type ContainerIndex } from '../cbs/container-index.js';
 import { FILEHASHES_NAME, parseFileHashes } from '../cbs/filehashes.js';
 import { parseComponentManifest, type ComponentManifest } from '../cbs/manifest.js';
 import { baseManifestFromWcp, decodeDcmManifest, isDcmManifest } from '../delta/index.js';
 import { MsuError } from '../errors.js';
-import { applyForCheck, checkContainerIndex, deltaPrecheck, type Rebuilt } from './cix.js';
+import { applyForCheck, checkContainerIndex, deltaPrecheck, type Rebuilt } from './index-check.js';
 import { digestHex, nodeHash } from './digest.js';
 import { REASON_TEXT, type CheckList } from './model.js';
 

@@ -4,7 +4,7 @@ import { FormatError, IoError, MsuError, TruncatedError, UnsupportedError, Usage
 import { runTool, ToolRunError, tailLines } from '../util/exec.js';
 import { StagedDir } from '../util/fsout.js';
 import { listFiles } from '../util/walk.js';
-import { wimSplit } from './wimlib.js';
+import { wimSplit } from '../wim/wimlib.js';
 
 /**
  * ISO 9660 images through xorriso (Debian package `xorriso`): list, extract, read the
