@@ -1,3 +1,4 @@
+import { byCode as cmpStr } from '../util/compare.js';
 import type { CixBasis, CixFile, CixHash, ContainerIndex } from './container-index.js';
 
 /**
@@ -346,7 +347,6 @@ function externalBases(
   return { externalBases: out, externalBasisCount: count };
 }
 
-const cmpStr = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 
 function sortRecord<T>(r: Record<string, T>, cmp: (a: string, b: string) => number = cmpStr): Record<string, T> {
   const out: Record<string, T> = {};

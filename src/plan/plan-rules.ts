@@ -4,7 +4,7 @@
  * the checkpoint table, and the parent comparisons. docs/plan.md describes each rule.
  */
 import { compareVersions, parseVersion } from '../cbs/version.js';
-import { byCode } from '../util/json.js';
+import { byCode } from '../util/compare.js';
 
 export const DU_DOC = 'learn.microsoft.com "Update Windows installation media with Dynamic Update"';
 export const CHECKPOINT_DOC = 'learn.microsoft.com "Checkpoint cumulative updates"';

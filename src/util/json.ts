@@ -38,7 +38,5 @@ export async function readJsonFile(file: string, code: string, what = ''): Promi
   }
 }
 
-/** Stable string order (code units): the order canonicalJson gives keys, used for every sorted list in output. */
-export function byCode(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
-}
+/** Stable string order (code units), used for every sorted list in output; defined in src/util/compare.ts. */
+export { byCode } from './compare.js';

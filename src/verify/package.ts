@@ -1,3 +1,4 @@
+import { byCode as cmp } from '../util/compare.js';
 import { createHash } from 'node:crypto';
 import { catalogHasDigest, readCatalog, type Catalog } from '../cbs/catalog.js';
 import { parseContainerIndex, type ContainerIndex } from '../cbs/container-index.js';
@@ -51,7 +52,6 @@ export async function baseManifestFromFiles<F extends { readonly name: string }>
 }
 
 export const normName = (n: string): string => n.replace(/\//g, '\\').toLowerCase();
-const cmp = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 
 export interface PackageStats {
   catalogs: number;
