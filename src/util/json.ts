@@ -37,6 +37,3 @@ export async function readJsonFile(file: string, code: string, what = ''): Promi
     throw new FormatError(code, `${what ? `${what} is ` : ''}not valid JSON: ${(e as Error).message}`, { file });
   }
 }
-
-/** Stable string order (code units), used for every sorted list in output; defined in src/util/compare.ts. */
-export { byCode } from './compare.js';
