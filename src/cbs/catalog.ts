@@ -3,7 +3,7 @@ import * as pkijs from 'pkijs';
 import { FormatError } from '../errors.js';
 
 /**
- * Security catalogs (`.cat`, formats.md §8): a PKCS#7 SignedData whose content is a Certificate Trust
+ * Security catalogs (`.cat`, docs/cbs.md): a PKCS#7 SignedData whose content is a Certificate Trust
  * List (szOID_CTL). Each CTL entry is one catalog member: a tag (the member's digest, usually written as
  * UTF-16 hex text) and attributes: SPC_INDIRECT_DATA (digest algorithm + digest of the file),
  * CAT_MEMBERINFO, and CAT_NAMEVALUE pairs such as File or OSAttr.

@@ -1,7 +1,8 @@
-import type { CixBasis, CixFile, CixHash, ContainerIndex } from './cix.js';
+import { byCode as cmpStr } from '../util/compare.js';
+import type { CixBasis, CixFile, CixHash, ContainerIndex } from './container-index.js';
 
 /**
- * What it takes to rebuild every File of a ContainerIndex (formats.md §3.3-3.4): which Sources are
+ * What it takes to rebuild every File of a ContainerIndex (docs/cbs.md, "ContainerIndex"): which Sources are
  * RAW, which deltas are baseless, which chain onto other Files (and how deep), and which need a basis
  * from outside the container (the target image's WinSxS, a checkpoint). Works on the parsed cix alone
  * (plus the PSF size when known), so the caller may read the cix from a file, a CAB or an MSU.
@@ -346,7 +347,6 @@ function externalBases(
   return { externalBases: out, externalBasisCount: count };
 }
 
-const cmpStr = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 
 function sortRecord<T>(r: Record<string, T>, cmp: (a: string, b: string) => number = cmpStr): Record<string, T> {
   const out: Record<string, T> = {};

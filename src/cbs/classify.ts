@@ -49,7 +49,7 @@ const isRollupFix = (f: PackageFacts): boolean => /^Package_for_RollupFix$/i.tes
 
 /**
  * The table. Order matters: hotpatch first (it must be refused before anything treats it as an LCU),
- * checkpoint before plain LCU. Sources: formats.md §1.2 and §5 (package names, releaseType values),
+ * checkpoint before plain LCU. Sources: docs/cbs.md (package names, releaseType values),
  * W10UI behaviour (SSU first, `findstr Baseline update.mum`, HotpatchCompDB refusal).
  */
 export const CLASS_RULES: readonly ClassRule[] = [
@@ -131,7 +131,7 @@ export interface Supersedence {
 type Ident = Pick<AssemblyIdentity, 'name' | 'publicKeyToken' | 'processorArchitecture' | 'language' | 'version'>;
 
 /**
- * CBS-style supersedence (formats.md §5): `a` supersedes `b` when both have the same name,
+ * CBS-style supersedence (docs/cbs.md): `a` supersedes `b` when both have the same name,
  * public key token, architecture and language, and `a` has the higher version.
  */
 export function supersedes(a: MumPackage | Ident, b: MumPackage | Ident): Supersedence {

@@ -112,3 +112,6 @@ export function rootAssemblyIdentity(root: XmlElement, file: string | undefined,
   }
   return identityFromElement(el, { file, where: 'assembly/assemblyIdentity' });
 }
+
+/** A Windows processor architecture as images and packages name it (processorArchitecture, the WIM's ARCH). */
+export type WindowsArch = 'x86' | 'amd64' | 'arm64' | 'arm' | 'ia64' | 'unknown';

@@ -16,7 +16,7 @@ export * from './mum.js';
 export * from './ses.js';
 export * from './pkgprops.js';
 export * from './classify.js';
-export * from './cix.js';
+export * from './container-index.js';
 export * from './chains.js';
 export * from './catalog.js';
 export * from './catalog-writer.js';

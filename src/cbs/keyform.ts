@@ -4,7 +4,7 @@ import { isNeutralLanguage } from './identity.js';
 /**
  * WinSxS component keys ("keyforms"): the folder name `arch_name_pkt_version_culture_hash`
  * under %windir%\WinSxS and the key of COMPONENTS\DerivedData\Components. The 64-bit hash
- * is computed over the identity attributes (formats.md §6.2, checked against real folder names).
+ * is computed over the identity attributes (docs/cbs.md, "Keyform"; checked against real folder names).
  */
 
 const MASK64 = 0xffffffffffffffffn;

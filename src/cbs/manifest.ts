@@ -4,7 +4,7 @@ import { identityFromElement, rootAssemblyIdentity, type AssemblyIdentity } from
 import { keyform } from './keyform.js';
 import { detectCompressedManifest } from './winsxs-compressed.js';
 
-/** A component manifest (asm.v3 `assembly` describing one WinSxS component), formats.md §6.1. */
+/** A component manifest (asm.v3 `assembly` describing one WinSxS component) (docs/cbs.md). */
 export interface ComponentManifest {
   identity: AssemblyIdentity;
   /** WinSxS folder name computed from the identity. */

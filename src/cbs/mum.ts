@@ -3,7 +3,7 @@ import { attr, child, childrenNamed, parseXml, type XmlElement } from '../util/x
 import { formatPackageId, identityFromElement, rootAssemblyIdentity, type AssemblyIdentity } from './identity.js';
 import { ownAttrs } from './manifest.js';
 
-/** A package manifest (`update.mum`, `Package_*.mum`), formats.md §5. Enumerated values are kept as open strings. */
+/** A package manifest (`update.mum`, `Package_*.mum`) (docs/cbs.md). Enumerated values are kept as open strings. */
 export interface MumPackage {
   identity: AssemblyIdentity;
   /** `Name~PKT~arch~lang~version`. */

@@ -3,7 +3,7 @@ import { decodeText } from '../util/xml.js';
 
 /**
  * `<KB>-pkgProperties.txt` inside an MSU: one `Key="Value"` per line, usually UTF-16LE
- * (formats.md §1.1). Key spelling and case vary between packages, so lookups are by a
+ * (docs/cbs.md, "MSU members"). Key spelling and case vary between packages, so lookups are by a
  * normalised key (lowercase, single spaces). Informational only.
  */
 export interface PkgProperty {

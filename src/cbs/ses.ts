@@ -4,7 +4,7 @@ import { parsePackageId, type AssemblyIdentity } from './identity.js';
 import { ownAttrs } from './manifest.js';
 
 /**
- * `update.ses`: the servicing session a package asks for (formats.md §7). Evidence is thin, so
+ * `update.ses`: the servicing session a package asks for (docs/cbs.md). Evidence is thin, so
  * every attribute is kept; only `Tasks@operationMode` and `package@id/@targetState` are interpreted.
  */
 export interface UpdateSession {

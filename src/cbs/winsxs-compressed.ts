@@ -1,5 +1,5 @@
 /**
- * WinSxS stores most component manifests compressed (formats.md §6.3). The first four bytes
+ * WinSxS stores most component manifests compressed (docs/cbs.md, "Compressed manifests"). The first four bytes
  * say how: `DC` + a kind letter + 0x01. Manifests inside update packages are plain XML; these
  * forms only appear when reading a target image's WinSxS.
  */

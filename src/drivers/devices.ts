@@ -1,7 +1,7 @@
 /**
  * QEMU PCI devices and the Windows hardware IDs they expose.
  *
- * Sources (see shared/docs/vm-notes.md beside the repository, section "virtio-snd" and "Modern-only virtio devices"):
+ * Sources (docs/drivers.md, "QEMU devices and the IDs they expose"):
  * - A modern virtio-pci device has device ID 0x1040 + virtio device ID, revision 1
  *   (`hw/virtio/virtio-pci.c`: PCI_DEVICE_ID_VIRTIO_10_BASE + id, pci_config_set_revision(config, 1)),
  *   and QEMU's default subsystem 1af4:1100. virtio-sound-pci measured on QEMU 10.0.2: 1af4:1059,
@@ -10,7 +10,7 @@
  *   and subsystem 1af4:<virtio device id>: "transitional ones on the root bus show legacy IDs
  *   (1005/1003 with subsystem 0004/0003)".
  * - Class codes below were read from QEMU 7.2 with `query-pci` on a q35 machine (this project,
- *   2026-11), except virtio-sound (vm-notes, QEMU 10.0.2) and vhost-vsock/vhost-user-fs (QEMU
+ *   2026-11), except virtio-sound (QEMU 10.0.2) and vhost-vsock/vhost-user-fs (QEMU
  *   source: PCI_CLASS_COMMUNICATION_OTHER, PCI_CLASS_STORAGE_OTHER), which need host back-ends.
  * - Device IDs of the virtio device types: Linux include/uapi/linux/virtio_ids.h.
  * - QEMU makes a transitional device modern-only with `disable-legacy=on`, and by default

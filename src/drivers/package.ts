@@ -7,7 +7,7 @@ import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { ioError, MsuError, UsageError } from '../errors.js';
 import { listFiles } from '../util/walk.js';
-import type { WindowsArch } from '../wim/types.js';
+import type { WindowsArch } from '../cbs/identity.js';
 import { allExposedIds, findQemuDevice, QEMU_DEVICES, qemuDeviceIds, type ExposedIds, type QemuDevice } from './devices.js';
 import { matchHardwareIds, normalizeHardwareId, parsePciId, type HardwareIdMatch, type PciId } from './hwid.js';
 import { catalogFor, InfError, infArchs, MAX_INF_BYTES, modelArchs, parseInf, type Inf, type InfArch, type InfDdInstall, type InfModel, type InfSourceFile } from './inf.js';

@@ -12,7 +12,7 @@
 import { createHash, type Hash } from 'node:crypto';
 import { open, readFile, rm, stat, utimes } from 'node:fs/promises';
 import path from 'node:path';
-import type { CixFile, CixHash, ContainerIndex } from '../cbs/cix.js';
+import type { CixFile, CixHash, ContainerIndex } from '../cbs/container-index.js';
 import { applyDelta } from '../delta/index.js';
 import { decodeCompressApiContainer, isCompressApiContainer } from '../delta/compress-api.js';
 import { FormatError, ioError, MismatchError, MsuError, UnsupportedError } from '../errors.js';

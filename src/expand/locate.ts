@@ -10,7 +10,7 @@
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { Cabinet, type CabEntry } from '../cab/cabinet.js';
-import type { ContainerIndex } from '../cbs/cix.js';
+import type { ContainerIndex } from '../cbs/container-index.js';
 import { FormatError, ioError, UnsupportedError } from '../errors.js';
 import { classifyMember, detectContainer, loadContainerIndex, openMemberCab } from '../msu/index.js';
 import { FileSource, SliceSource, type ByteSource } from '../util/source.js';

@@ -2,151 +2,17 @@ import path from 'node:path';
 import { Cabinet, type CabEntry } from '../cab/cabinet.js';
 import { cfhdrNEXT_CABINET, cfhdrPREV_CABINET } from '../cab/types.js';
 import { FormatError, MsuError } from '../errors.js';
-import { parseMum, type MumPackage } from '../cbs/mum.js';
-import { classifyPackage } from '../cbs/classify.js';
 import { parsePkgProperties } from '../cbs/pkgprops.js';
 import { BufferSource, FileSource, type ByteSource } from '../util/source.js';
 export { detectContainer, openMemberCab } from './container.js';
 import { classifyMember, kbFromName, PACKAGE_ROLES, type MemberRole } from './members.js';
 import { detectContainer, openMemberCab } from './container.js';
 
-export const INSPECT_SCHEMA = 'msu-toolkit/inspect@1';
-
-/** wim-package: a CBS package stored in a WIM/ESD (update.mum at the image root). */
-export type ContainerKind = 'cab-msu' | 'wim-msu' | 'cab' | 'wim-package';
-
-export interface InspectMember {
-  name: string;
-  size: number;
-  role: MemberRole;
-  /** Compression of the folder holding the member (`None`, `MSZIP`, `LZX:21`), for cabinets. */
-  compression?: string;
-}
-
-export interface PackageParent {
-  identity: string;
-  buildCompare?: string;
-  serviceCompare?: string;
-  revisionCompare?: string;
-  distributionCompare?: string;
-  disposition?: string;
-  integrate?: string;
-}
-
-export interface PackageSummary {
-  /** Member of the bundle this package came from (`.` for a bare cab). */
-  member: string;
-  identity: string;
-  name: string;
-  version: string;
-  arch: string;
-  language: string;
-  kb?: string;
-  releaseType?: string;
-  restart?: string;
-  class: string;
-  classReason: string;
-  psfx?: { packageFormat?: string; psfxVersion?: string; deltaFormat?: string; version?: string };
-  psfName?: string;
-  appliesTo: PackageParent[];
-  /** Express/PSF payload: a cix index inside, or a psf beside it. */
-  express: boolean;
-  counts: { files: number; mum: number; manifests: number; catalogs: number; cix: number; other: number };
-  compression: string[];
-  /** Why details are missing (e.g. update.mum not found), if any. */
-  note?: string;
-}
-
-export interface InspectReport {
-  schema: typeof INSPECT_SCHEMA;
-  file: string;
-  size: number;
-  container: ContainerKind;
-  kb?: string;
-  members: InspectMember[];
-  packages: PackageSummary[];
-  ssu: { present: boolean; members: string[] };
-  psf: string[];
-  properties?: Record<string, string>;
-  warnings: string[];
-}
-
-export function countKinds(entries: { name: string }[]): PackageSummary['counts'] {
-  const c = { files: entries.length, mum: 0, manifests: 0, catalogs: 0, cix: 0, other: 0 };
-  for (const e of entries) {
-    const n = e.name.toLowerCase();
-    if (n.endsWith('.mum')) c.mum++;
-    else if (n.endsWith('.manifest')) c.manifests++;
-    else if (n.endsWith('.cat')) c.catalogs++;
-    else if (n.endsWith('.cix.xml')) c.cix++;
-    else c.other++;
-  }
-  return c;
-}
-
-/** The package manifest of a CBS cab: update.mum, else the only top-level .mum. */
-export function findPackageMum(entries: CabEntry[]): CabEntry | undefined {
-  const top = entries.filter((e) => !/[\\/]/.test(e.name));
-  return top.find((e) => e.name.toLowerCase() === 'update.mum') ?? (top.filter((e) => e.name.toLowerCase().endsWith('.mum')).length === 1 ? top.find((e) => e.name.toLowerCase().endsWith('.mum')) : undefined);
-}
-
-export function summarizeMum(mum: MumPackage, member: string): Omit<PackageSummary, 'express' | 'counts' | 'compression'> {
-  const pkg = mum.package;
-  const cls = classifyPackage(mum, { memberName: member });
-  const ci = pkg?.customInformation;
-  const s: Omit<PackageSummary, 'express' | 'counts' | 'compression'> = {
-    member,
-    identity: mum.packageId,
-    name: mum.identity.name,
-    version: mum.identity.version,
-    arch: mum.identity.processorArchitecture,
-    language: mum.identity.language || 'neutral',
-    class: cls.class,
-    classReason: cls.reason,
-    appliesTo: (pkg?.parents ?? []).map((p) => ({
-      identity: [p.identity.name, p.identity.publicKeyToken, p.identity.processorArchitecture, p.identity.language === 'neutral' ? '' : p.identity.language, p.identity.version].join('~'),
-      ...(p.buildCompare ? { buildCompare: p.buildCompare } : {}),
-      ...(p.serviceCompare ? { serviceCompare: p.serviceCompare } : {}),
-      ...(p.revisionCompare ? { revisionCompare: p.revisionCompare } : {}),
-      ...(p.distributionCompare ? { distributionCompare: p.distributionCompare } : {}),
-      ...(p.disposition ? { disposition: p.disposition } : {}),
-      ...(p.integrate ? { integrate: p.integrate } : {}),
-    })),
-  };
-  const kb = pkg?.identifier && /^kb\d+$/i.test(pkg.identifier) ? pkg.identifier.toUpperCase() : kbFromName(mum.identity.name) ?? kbFromName(member);
-  if (kb) s.kb = kb;
-  if (pkg?.releaseType) s.releaseType = pkg.releaseType;
-  if (pkg?.restart) s.restart = pkg.restart;
-  if (pkg?.psfName) s.psfName = pkg.psfName;
-  if (ci) {
-    // <customInformation> is common (plain KB packages carry one too): only its PSFX fields make a psfx entry
-    const psfx: NonNullable<PackageSummary['psfx']> = {};
-    if (ci.PackageFormat) psfx.packageFormat = ci.PackageFormat;
-    if (ci.PSFXVersion) psfx.psfxVersion = ci.PSFXVersion;
-    if (ci.PSFXDeltaFormat) psfx.deltaFormat = ci.PSFXDeltaFormat;
-    if (ci.Version) psfx.version = ci.Version;
-    if (Object.keys(psfx).length > 0) s.psfx = psfx;
-  }
-  return s;
-}
-
-/** Summarise a CBS package cabinet (the payload of an MSU, or a bare .cab). */
-export async function summarizePackageCab(cab: Cabinet, member: string, psfBeside: boolean): Promise<PackageSummary> {
-  const counts = countKinds(cab.entries);
-  const compression = [...new Set(cab.folders.map((f) => f.compression.label))].sort();
-  const hasCix = counts.cix > 0;
-  const mumEntry = findPackageMum(cab.entries);
-  if (!mumEntry) {
-    return {
-      member, identity: '', name: '', version: '', arch: '', language: '', class: 'unknown', classReason: 'no update.mum',
-      appliesTo: [], express: hasCix || psfBeside, counts, compression,
-      note: 'no update.mum (or single top-level .mum) in this cabinet: not a CBS package',
-    };
-  }
-  const mum = parseMum(await cab.readFile(mumEntry), `${cab.name}!${mumEntry.name}`);
-  const s = summarizeMum(mum, member);
-  return { ...s, express: hasCix || psfBeside || Boolean(s.psfName) || s.psfx?.packageFormat === 'PSFX', counts, compression };
-}
+export {
+  INSPECT_SCHEMA, countKinds, findPackageMum, summarizeMum, summarizePackageCab,
+  type ContainerKind, type InspectMember, type InspectReport, type PackageParent, type PackageSummary,
+} from './summary.js';
+import { INSPECT_SCHEMA, findPackageMum, summarizeMum, summarizePackageCab, type InspectMember, type InspectReport, type PackageSummary } from './summary.js';
 
 /**
  * What is in an MSU or CAB package, from headers and a few small members only

@@ -1,6 +1,6 @@
 /**
  * Roles of the members of an MSU bundle, decided by one table of name patterns
- * (formats.md §1.2-1.3), matched case-insensitively on the member's base name.
+ * (docs/cbs.md, "MSU members"), matched case-insensitively on the member's base name.
  * The first matching rule wins, so specific patterns come before general ones.
  */
 export type MemberRole =

@@ -11,7 +11,7 @@ import { wimExtract } from '../wim/wimlib.js';
 import { classifyMember, kbFromName, PACKAGE_ROLES } from './members.js';
 import {
   INSPECT_SCHEMA, countKinds, summarizeMum, summarizePackageCab, type InspectMember, type InspectReport, type PackageSummary,
-} from './inspect.js';
+} from './summary.js';
 
 /**
  * WIM-based MSU (Windows 11 build 25336+): the outer container is a WIM whose single

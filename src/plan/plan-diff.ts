@@ -1,6 +1,6 @@
 import { FormatError } from '../errors.js';
 import { parsePackageId, versionlessKey } from '../cbs/identity.js';
-import { byCode } from './plan-rules.js';
+import { byCode } from '../util/compare.js';
 import { type Plan, type PlanSkip, type PlanStep } from './plan-types.js';
 import { compareVersions } from '../cbs/version.js';
 

@@ -4,7 +4,7 @@
  * the checkpoint table, and the parent comparisons. docs/plan.md describes each rule.
  */
 import { compareVersions, parseVersion } from '../cbs/version.js';
-import { byCode } from '../util/json.js';
+import { byCode } from '../util/compare.js';
 
 export const DU_DOC = 'learn.microsoft.com "Update Windows installation media with Dynamic Update"';
 export const CHECKPOINT_DOC = 'learn.microsoft.com "Checkpoint cumulative updates"';
@@ -64,7 +64,7 @@ export const UNSUPPORTED_CLASSES: Record<string, string> = {
 /**
  * Known checkpoint cumulative updates. An LCU for `build` whose revision (UBR) is above `ubr`
  * carries deltas against the checkpoint's binaries, so the checkpoint must be installed first
- * unless the image is already at `ubr` or later (formats.md §1.2; W10UI hard-codes the same KB).
+ * unless the image is already at `ubr` or later (docs/cbs.md, "MSU members").
  */
 export interface Checkpoint {
   build: number;

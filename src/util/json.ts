@@ -37,8 +37,3 @@ export async function readJsonFile(file: string, code: string, what = ''): Promi
     throw new FormatError(code, `${what ? `${what} is ` : ''}not valid JSON: ${(e as Error).message}`, { file });
   }
 }
-
-/** Stable string order (code units): the order canonicalJson gives keys, used for every sorted list in output. */
-export function byCode(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
-}

@@ -1,3 +1,4 @@
+import { byCode } from './compare.js';
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { ioError } from '../errors.js';
@@ -38,5 +39,5 @@ export async function listFiles(root: string, display: string, opts: ListFilesOp
     }
   };
   await walk('', 0);
-  return out.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  return out.sort(byCode);
 }

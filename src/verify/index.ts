@@ -1,3 +1,4 @@
+import { byCode as cmp } from '../util/compare.js';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -43,7 +44,6 @@ interface Run {
   notes: string[];
 }
 
-const cmp = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 
 /** Verify a .cab, a cabinet-based .msu, a WIM-based .msu, or a CBS package stored in a WIM/ESD. */
 export async function verifyPackage(file: string, opts: VerifyOptions = {}): Promise<VerifyReport> {

@@ -3,6 +3,7 @@
  * could not be made says why (a fixed reason code plus words), so "nothing mismatched" is never
  * confused with "everything was checked".
  */
+import { byCode as cmp } from '../util/compare.js';
 export const VERIFY_SCHEMA = 'msu-toolkit/verify@2';
 
 export type VerifyOutcome = 'verified' | 'mismatch' | 'not-checked';
@@ -118,7 +119,6 @@ export function overallOutcome(c: OutcomeCounts): VerifyOutcome {
   return c.mismatch > 0 ? 'mismatch' : c.notChecked > 0 ? 'not-checked' : 'verified';
 }
 
-const cmp = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 
 export function compareChecks(a: VerifyCheck, b: VerifyCheck): number {
   return cmp(a.package, b.package) || cmp(a.file, b.file) || cmp(a.check, b.check) || cmp(a.outcome, b.outcome) || cmp(a.detail, b.detail);

@@ -1,11 +1,12 @@
+import { byCode as cmp } from '../util/compare.js';
 import { createHash } from 'node:crypto';
 import { catalogHasDigest, readCatalog, type Catalog } from '../cbs/catalog.js';
-import { parseContainerIndex, type ContainerIndex } from '../cbs/cix.js';
+import { parseContainerIndex, type ContainerIndex } from '../cbs/container-index.js';
 import { FILEHASHES_NAME, parseFileHashes } from '../cbs/filehashes.js';
 import { parseComponentManifest, type ComponentManifest } from '../cbs/manifest.js';
 import { baseManifestFromWcp, decodeDcmManifest, isDcmManifest } from '../delta/index.js';
 import { MsuError } from '../errors.js';
-import { applyForCheck, checkContainerIndex, deltaPrecheck, type Rebuilt } from './cix.js';
+import { applyForCheck, checkContainerIndex, deltaPrecheck, type Rebuilt } from './index-check.js';
 import { digestHex, nodeHash } from './digest.js';
 import { REASON_TEXT, type CheckList } from './model.js';
 
@@ -51,7 +52,6 @@ export async function baseManifestFromFiles<F extends { readonly name: string }>
 }
 
 export const normName = (n: string): string => n.replace(/\//g, '\\').toLowerCase();
-const cmp = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 
 export interface PackageStats {
   catalogs: number;

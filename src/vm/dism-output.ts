@@ -212,3 +212,19 @@ export function assertMatchesPlan(...args: Parameters<typeof compareWithPlan>): 
   const list = diffs.map((d) => `${d.image}: ${d.kind} ${d.item} (${d.detail})`).join('; ');
   throw new MismatchError('E_PLAN_RESULT', `the serviced image does not match the plan: ${diffs.length} difference(s): ${list}`);
 }
+
+/** A step that ended with an exit code the worker accepts but that still deserves a look. */
+export interface DismStepWarning {
+  step: string;
+  exitCode: number;
+  meaning: string;
+}
+
+export interface DismRunReport {
+  packages: Record<string, DismPackage[]>;
+  drivers: Record<string, DismDriver[]>;
+  notApplicable: string[];
+  differences: PlanDifference[];
+  /** Steps that succeeded with a documented non-fatal code (0x800F0806, 0x8007007E). */
+  warnings?: DismStepWarning[];
+}

@@ -18,40 +18,18 @@ import { type Plan } from '../plan/plan-types.js';
 import { readPlanFile } from '../plan/plan-check.js';
 import { copyPlanInput, resolvePlanInputs, verifyPlanInput, type ResolvedPlanInput } from '../plan/plan-inputs.js';
 import { canonicalJson } from '../util/json.js';
-import { writeFileAtomic } from '../util/fsout.js';
 import { runTool } from '../util/exec.js';
 import { wimUpdate, type WimUpdateCommand } from '../wim/wimlib.js';
-import { isoList } from '../wim/iso.js';
+import { isoList } from '../iso/iso.js';
 import { DEFAULT_LABELS, generateDismWorker, MEDIA_DIR, servicedImages, STATUS_FILES, WARNING_CODES, type DismImageLayout, type DismWorkerFile } from './guest/dism-worker.js';
-import { assertMatchesPlan, compareWithPlan, parseDismDrivers, parseDismPackages, type DismDriver, type DismPackage, type PlanDifference } from './dism-output.js';
+import { assertMatchesPlan, compareWithPlan, parseDismDrivers, parseDismPackages, type DismDriver, type DismPackage, type DismRunReport, type DismStepWarning, type PlanDifference } from './dism-output.js';
+export type { DismRunReport, DismStepWarning } from './dism-output.js';
 import { validateRunSpec, type RunSpec } from './spec.js';
 import type { RunResult } from './runner.js';
 import { writeRunReport, type RunReport } from './report.js';
-import { qemuArgs } from './qemu-args.js';
-import { OVMF_CANDIDATES } from './features.js';
 import { copyOutStatusDisk, createStatusDisk } from './status-disk.js';
-
-export interface HostArtifact {
-  /** Relative to the run directory. */
-  path: string;
-  kind: 'guest-file' | 'inputs-tree' | 'inputs-iso' | 'boot-iso' | 'disk' | 'spec' | 'argv' | 'manifest' | 'params';
-  description: string;
-}
-
-/** A host step as data: what runs (or, in a dry run, would run) and why. */
-export interface HostCommand {
-  tool: string;
-  args: string[];
-  why: string;
-}
-
-export interface PreparedRun {
-  runDir: string;
-  spec: RunSpec;
-  artifacts: HostArtifact[];
-  commands: HostCommand[];
-  dryRun: boolean;
-}
+import { dryRunArgv, writeArtifact, type HostArtifact, type HostCommand, type PreparedRun } from './prepared-run.js';
+export { dryRunArgv, writeArtifact, type HostArtifact, type HostCommand, type PreparedRun } from './prepared-run.js';
 
 export interface PrepareDismOptions {
   /** The Windows installation ISO (its sources\install.wim is what gets serviced). */
@@ -298,18 +276,6 @@ function describeImage(im: DismImageLayout, all: DismImageLayout[]): Record<stri
   return out;
 }
 
-/** Write one file of a run directory (atomically, parents created) and record it. */
-export async function writeArtifact(runDir: string, artifacts: HostArtifact[], rel: string, content: string | Uint8Array, kind: HostArtifact['kind'], description: string): Promise<void> {
-  const file = path.join(runDir, ...rel.split('/'));
-  try {
-    await mkdir(path.dirname(file), { recursive: true });
-  } catch (err) {
-    throw ioError(err, file, 'create the directory for');
-  }
-  await writeFileAtomic(file, content);
-  artifacts.push({ path: rel, kind, description });
-}
-
 async function makeWritable(dir: string): Promise<void> {
   // osirrox copies the ISO's read-only permissions; wimlib must rewrite boot.wim
   const walk = async (p: string): Promise<void> => {
@@ -324,36 +290,6 @@ async function makeWritable(dir: string): Promise<void> {
   }
 }
 
-/** The argv a run would use, for --dry-run: no probing, TCG, Debian's plain OVMF paths. */
-export function dryRunArgv(spec: RunSpec, runDir: string): string[] {
-  return [
-    'qemu-system-x86_64',
-    ...qemuArgs(spec, {
-      accel: 'tcg',
-      qemuVersion: '7.2.0',
-      devices: new Set(),
-      ovmf: spec.vm.firmware.type === 'ovmf' && spec.vm.firmware.secureBoot ? { ...OVMF_CANDIDATES.secureBoot } : { ...OVMF_CANDIDATES.plain },
-      runDir,
-      qmpSocket: path.join(runDir, 'qmp.sock'),
-    }),
-  ];
-}
-
-/** A step that ended with an exit code the worker accepts but that still deserves a look. */
-export interface DismStepWarning {
-  step: string;
-  exitCode: number;
-  meaning: string;
-}
-
-export interface DismRunReport {
-  packages: Record<string, DismPackage[]>;
-  drivers: Record<string, DismDriver[]>;
-  notApplicable: string[];
-  differences: PlanDifference[];
-  /** Steps that succeeded with a documented non-fatal code (0x800F0806, 0x8007007E). */
-  warnings?: DismStepWarning[];
-}
 
 /**
  * Read what the worker left on the status disk (the runner copies it to `<runDir>/status`)

@@ -12,7 +12,7 @@ import { FormatError, ioError } from '../errors.js';
 import type { Plan } from '../plan/plan-types.js';
 import { checkPlan } from '../plan/plan-check.js';
 import type { RunEvent, RunResult } from './runner.js';
-import type { DismRunReport } from './dism.js';
+import type { DismRunReport } from './dism-output.js';
 import { dismLayout, servicedImages } from './guest/dism-worker.js';
 import { canonicalJson, readJsonFile } from '../util/json.js';
 import { writeFileAtomic } from '../util/fsout.js';

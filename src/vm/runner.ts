@@ -20,8 +20,9 @@
  *   result.json      RunResult (carries `durationMs`; written atomically)
  * Durations appear only in events.jsonl and result.json.
  */
+import { writeThroughTemp } from '../util/tool-output.js';
 import { existsSync, rmSync } from 'node:fs';
-import { copyFile, mkdtemp, rename, rm } from 'node:fs/promises';
+import { copyFile, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -574,12 +575,7 @@ export async function compactImage(src: string, dst: string, opts: CompactOption
   const args = ['convert', '-O', 'qcow2'];
   if (opts.compress) args.push('-c');
   // never a half-written image under the final name
-  const tmp = path.join(path.dirname(path.resolve(dst)), `.${path.basename(dst)}.msu-tmp-${process.pid}`);
-  try {
+  await writeThroughTemp(dst, async (tmp) => {
     await runTool('qemu-img', [...args, src, tmp], { file: src });
-    await rename(tmp, dst);
-  } catch (err) {
-    await rm(tmp, { force: true });
-    throw err instanceof MsuError ? err : ioError(err, dst, 'write');
-  }
+  });
 }

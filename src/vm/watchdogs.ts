@@ -51,7 +51,7 @@ export function checkWatchdogs(c: WatchClock, t: number, to: Timeouts, w: WatchC
     const last = w.lastStep ? `${w.lastStep.id} ${w.lastStep.state}` : 'none';
     return { fire: 'heartbeat', message: `watchdog "heartbeat" fired: no protocol line from the guest for ${fmtSec((t - c.lastLife) / 1000)} in boot ${w.start} (timeouts.heartbeatSec = ${fmtSec(to.heartbeatSec)}); last step: ${last}` };
   }
-  // the guest said it finished but did not power off: press the button (known bug 4), then give up
+  // the guest said it finished but did not power off: press the button (docs/vm.md, "Boot loop and watchdogs"), then give up
   if (c.doneAt !== undefined && c.powerdownAt === undefined && t - c.doneAt > to.graceSec * 1000) {
     return { powerdown: `guest sent ${w.terminal} but did not power off within ${fmtSec(to.graceSec)}` };
   }

@@ -18,7 +18,7 @@ import { IoError, ioError, MsuError, UnsupportedError, UsageError } from '../err
 import { canonicalJson } from '../util/json.js';
 import { runTool, ToolRunError } from '../util/exec.js';
 import { encodeTaskXml, generateWuaRunner, GUEST_FILES, type WuaRunnerOptions } from './guest/wua-runner.js';
-import { dryRunArgv, writeArtifact, type HostArtifact, type HostCommand, type PreparedRun } from './dism.js';
+import { dryRunArgv, writeArtifact, type HostArtifact, type HostCommand, type PreparedRun } from './prepared-run.js';
 import { validateRunSpec } from './spec.js';
 import { compactImage, type RunResult } from './runner.js';
 import { writeRunReport, type RunReport } from './report.js';

@@ -1,3 +1,4 @@
+import { byCode } from '../util/compare.js';
 import { parseInf } from '../drivers/inf.js';
 import { accessSync, closeSync, constants as fsConstants, fstatSync, openSync, readSync, statSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -85,7 +86,7 @@ export interface ImageInventory {
 
 const byLower = (a: string, b: string): number => {
   const x = a.toLowerCase(), y = b.toLowerCase();
-  return x < y ? -1 : x > y ? 1 : a < b ? -1 : a > b ? 1 : 0;
+  return byCode(x, y) || byCode(a, b);
 };
 
 function highest(pkgs: InstalledPackage[], test: (name: string) => boolean): string | undefined {

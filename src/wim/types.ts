@@ -1,5 +1,6 @@
 /** Typed model of what `wimlib-imagex info --xml` tells about a WIM (contract shared by src/wim, drivers, plan). */
-export type WindowsArch = 'x86' | 'amd64' | 'arm64' | 'arm' | 'ia64' | 'unknown';
+import type { WindowsArch } from '../cbs/identity.js';
+export type { WindowsArch } from '../cbs/identity.js';
 
 export interface WimImage {
   index: number;

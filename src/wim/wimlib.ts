@@ -1,4 +1,5 @@
-import { lstat, readdir, rename, rm, stat } from 'node:fs/promises';
+import { lstat, readdir, stat } from 'node:fs/promises';
+import { writeThroughTemp } from '../util/tool-output.js';
 import path from 'node:path';
 import { FormatError, IoError, MsuError, TruncatedError, UsageError, ioError } from '../errors.js';
 import { runTool, ToolRunError, type RunToolOptions } from '../util/exec.js';
@@ -361,10 +362,6 @@ export async function wimVerify(file: string, opts: WimRunOptions = {}): Promise
 
 // ---------------------------------------------------------------- write
 
-function tempNameFor(target: string): string {
-  return path.join(path.dirname(target), `.msu-tmp-${process.pid}-${Date.now().toString(36)}-${path.basename(target)}`);
-}
-
 async function exists(p: string): Promise<boolean> {
   try {
     await lstat(p);
@@ -375,16 +372,7 @@ async function exists(p: string): Promise<boolean> {
 }
 
 /** Write a new WIM at `out` through a temp name in the same directory and a rename. */
-async function writeNew(out: string, write: (tmp: string) => Promise<void>): Promise<void> {
-  const tmp = tempNameFor(out);
-  try {
-    await write(tmp);
-    await rename(tmp, out);
-  } catch (err) {
-    await rm(tmp, { force: true });
-    throw err instanceof MsuError ? err : ioError(err, out, 'write');
-  }
-}
+const writeNew = writeThroughTemp;
 
 export interface WimCaptureOptions extends WimRunOptions {
   description?: string;

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { analyzeDeltas, CHAIN_LIST_MAX, describeProblem, splitCixName } from '../../src/cbs/chains.js';
-import { parseContainerIndex, type CixFile, type ContainerIndex } from '../../src/cbs/cix.js';
+import { parseContainerIndex, type CixFile, type ContainerIndex } from '../../src/cbs/container-index.js';
 import { canonicalJson } from '../../src/util/json.js';
 import { corpusPath, hasCorpus } from '../helpers/corpus.js';
 import { runCli } from '../helpers/cli.js';

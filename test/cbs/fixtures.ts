@@ -2,7 +2,7 @@
 
 export const W = 'publicKeyToken="31bf3856ad364e35"';
 
-/** A 24H2-style RollupFix update.mum, assembled from the shapes in formats.md §5. */
+/** A 24H2-style RollupFix update.mum, assembled from the shapes in docs/cbs.md. */
 export const ROLLUP_MUM = `\uFEFF<?xml version="1.0" encoding="utf-8" standalone="yes"?>
 <assembly xmlns="urn:schemas-microsoft-com:asm.v3" manifestVersion="1.0" description="Fix for KB5129195" displayName="default" company="Microsoft Corporation" copyright="Microsoft Corporation" supportInformation="http://support.microsoft.com/?kbid=5129195" creationTimeStamp="2026-05-01T10:00:00Z" lastUpdateTimeStamp="2026-05-01T10:00:00Z">
   <assemblyIdentity name="Package_for_RollupFix" version="26100.9457.1.12" language="neutral" processorArchitecture="amd64" ${W}/>
@@ -56,7 +56,7 @@ export function mumXml(name: string, version: string, packageAttrs = '', package
 </assembly>`;
 }
 
-/** update.ses as seen in Win7 SP1 offline-install write-ups (formats.md §7), plus a second phase. */
+/** update.ses as seen in Win7 SP1 offline-install write-ups (docs/cbs.md), plus a second phase. */
 export const UPDATE_SES = `<?xml version="1.0" encoding="utf-8"?>
 <Tasks operationMode="OfflineInstall" futureAttr="x">
   <Phase>
@@ -68,7 +68,7 @@ export const UPDATE_SES = `<?xml version="1.0" encoding="utf-8"?>
   </Phase>
 </Tasks>`;
 
-/** pkgProperties.txt text (fields from formats.md §1.1), CRLF lines. */
+/** pkgProperties.txt text (fields from docs/cbs.md), CRLF lines. */
 export const PKG_PROPERTIES = [
   'ApplicabilityInfo="Windows 10.0 Client SKUs"',
   'Applies to="Windows 10"',

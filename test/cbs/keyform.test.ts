@@ -8,7 +8,7 @@ import { canExtractCab, extractCab, noteCabSkip } from './cab-corpus.js';
 
 const W = '31bf3856ad364e35';
 
-describe('keyform hash (formats.md §6.2 vectors)', () => {
+describe('keyform hash (docs/cbs.md, "Keyform")', () => {
   const ssu: KeyformIdentity = { name: 'Microsoft-Windows-ServicingStack', version: '10.0.19041.1', processorArchitecture: 'amd64', language: 'neutral', publicKeyToken: W, versionScope: 'nonSxS' };
 
   it('ServicingStack 10.0.19041.1 amd64 nonSxS', () => {

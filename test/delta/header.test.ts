@@ -101,7 +101,7 @@ describe.skipIf(!hasCorpus)('parseDeltaHeader on real deltas', () => {
       const bytes = readFileSync(corpusPath('manifests', f));
       const h = parseDeltaHeader(bytes.subarray(4), f);
       expect(h.format).toBe('PA30');
-      // formats.md §6.3: DCM deltas carry no target hash (the S256H registry value checks them).
+      // docs/cbs.md, "Compressed manifests": DCM deltas carry no target hash (the S256H registry value checks them).
       expect(h.hashAlgId).toBe(0);
       expect(h.fileTypeName).toBe('RAW');
       expect(h.targetSize!).toBeGreaterThan(bytes.length);

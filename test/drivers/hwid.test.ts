@@ -109,7 +109,7 @@ describe('QEMU device table', () => {
       expect(allExposedIds(d).map((x) => x.transitional), name).toEqual([true, false]);
     }
     expect(qemuDeviceIds(findQemuDevice('virtio-blk-pci')!, { disableLegacy: true }).hardwareIds[0]).toBe('PCI\\VEN_1AF4&DEV_1042&SUBSYS_11001AF4&REV_01');
-    // No transitional sound device exists (vm-notes: no DEV_1018).
+    // No transitional sound device exists (docs/drivers.md: no DEV_1018).
     expect(allExposedIds(findQemuDevice('virtio-sound-pci')!)).toHaveLength(1);
     expect(QEMU_DEVICES.some((d) => allExposedIds(d).some((x) => x.identity.deviceId === 0x1018))).toBe(false);
   });

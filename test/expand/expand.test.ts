@@ -12,7 +12,7 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Cabinet } from '../../src/cab/cabinet.js';
 import { buildCabinet } from '../../src/cab/writer.js';
-import { parseContainerIndex } from '../../src/cbs/cix.js';
+import { parseContainerIndex } from '../../src/cbs/container-index.js';
 import { expandExpress, expandPackage } from '../../src/expand/index.js';
 import { FormatError, MismatchError, MsuError } from '../../src/errors.js';
 import { BufferSource, FileSource } from '../../src/util/source.js';

@@ -14,7 +14,7 @@ const BEHIND_COMMANDS: Record<string, string[]> = {
   'plan diff': ['diffPlans', 'formatPlanDiff', 'readPlanFile', 'comparePlanWithRun', 'formatPlanRunDiff', 'checkPlan'],
   verify: ['verifyPackage', 'formatVerifyReport', 'checkCatalogSignature', 'buildCatalog', 'verifyExitCode', 'parseFileHashes'],
   'image / wim / iso': ['imageInventory', 'wimInfo', 'wimExtract', 'wimUpdate'],
-  'extraction commit (extract, iso extract)': ['StagedDir', 'safeRelativePath', 'byteString', 'showPath'],
+  'extraction commit (extract, iso extract)': ['StagedDir', 'safeRelativePath'],
   driver: ['parseInf'],
   vm: ['runVm', 'validateRunSpec', 'qemuArgs', 'probeQemu', 'RunProgress', 'describeTimeouts', 'parseDuration', 'applyTimeoutOverrides'],
   'run dism / run wua / run report': ['prepareDismRun', 'checkDismReports', 'prepareWuaRun', 'buildRunReport', 'readRunReport', 'writeRunReport', 'loadRunDirReport', 'resolvePlanInputs', 'verifyPlanInput', 'copyPlanInput'],

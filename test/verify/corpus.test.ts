@@ -12,7 +12,7 @@ import { Cabinet } from '../../src/cab/cabinet.js';
 import { decodeFolder } from '../../src/cab/folder.js';
 import { buildCabinet } from '../../src/cab/writer.js';
 import { parseCatalog } from '../../src/cbs/catalog.js';
-import { parseContainerIndex } from '../../src/cbs/cix.js';
+import { parseContainerIndex } from '../../src/cbs/container-index.js';
 import { decodeDcmManifest, readDeltaHeader } from '../../src/delta/index.js';
 import { EXIT } from '../../src/errors.js';
 import { BufferSource } from '../../src/util/source.js';

@@ -7,7 +7,7 @@ import { buildCabinet } from '../../src/cab/writer.js';
 import { formatVerifyReport, verifyPackage, type VerifyCheck, type VerifyPackageSummary } from '../../src/verify/index.js';
 import { MsuError, ToolError } from '../../src/errors.js';
 import { pseudoRandom } from '../../src/msu/synthetic.js';
-import { loadContainerIndex } from '../../src/msu/cix.js';
+import { loadContainerIndex } from '../../src/msu/load-index.js';
 import { buildPlan } from '../../src/plan/plan.js';
 import { catalogOf } from '../helpers/catalog.js';
 import { runCli } from '../helpers/cli.js';

@@ -5,7 +5,7 @@ import { writeFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { wimInfo } from '../../src/wim/wimlib.js';
-import { isoList } from '../../src/wim/iso.js';
+import { isoList } from '../../src/iso/iso.js';
 
 describe('runTool', () => {
   it('a missing tool is E_TOOL_MISSING naming the Debian package', async () => {

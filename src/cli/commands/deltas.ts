@@ -6,7 +6,7 @@ import type { DeltaHeader } from '../../delta/header.js';
 import type { CliContext } from '../context.js';
 
 // Loaded when a command runs, not at CLI start (see inspect.ts).
-const msuCix = () => import('../../msu/cix.js');
+const msuCix = () => import('../../msu/load-index.js');
 const cbsChains = () => import('../../cbs/chains.js');
 const cbsDeltaHeader = () => import('../../delta/header.js');
 

@@ -1,11 +1,11 @@
 import type { Command } from 'commander';
-import type { IsoBootInfo } from '../../wim/index.js';
+import type { IsoBootInfo } from '../../iso/index.js';
 import { UsageError } from '../../errors.js';
 import type { CliContext } from '../context.js';
 import { shownPath } from '../paths.js';
 
 // Loaded when a command runs, not at CLI start (see inspect.ts).
-const wimIso = () => import('../../wim/iso.js');
+const wimIso = () => import('../../iso/iso.js');
 
 export function register(program: Command, ctx: CliContext): void {
   const iso = program.command('iso').description('ISO images (xorriso): list, extract, boot catalog, rebuild a BIOS+UEFI bootable ISO');

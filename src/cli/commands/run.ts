@@ -1,7 +1,7 @@
 import path from 'node:path';
 import type { Command } from 'commander';
 import { EXIT, MismatchError, MsuError, UsageError } from '../../errors.js';
-import type { PreparedRun } from '../../vm/dism.js';
+import type { PreparedRun } from '../../vm/prepared-run.js';
 import type { RunResult } from '../../vm/runner.js';
 import type { WuaFilter } from '../../vm/guest/wua-runner.js';
 import type { RunReport } from '../../vm/report.js';

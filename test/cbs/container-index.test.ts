@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FormatError, MsuError, UnsupportedError } from '../../src/errors.js';
-import { filetimeToIso, parseContainerIndex, type ContainerIndex } from '../../src/cbs/cix.js';
+import { filetimeToIso, parseContainerIndex, type ContainerIndex } from '../../src/cbs/container-index.js';
 import { parseDeltaHeader } from '../../src/delta/header.js';
 import { corpusPath, hasCorpus } from '../helpers/corpus.js';
 import { hasTool, skipNote } from '../helpers/tools.js';

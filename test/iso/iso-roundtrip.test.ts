@@ -9,12 +9,12 @@ import { existsSync } from 'node:fs';
 import { cp, mkdir, readFile, rm, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { hasGrub2BootInfo, isoBootInfo, isoExtract, isoList, isoRebuild, readBootInfoTable } from '../../src/wim/iso.js';
+import { hasGrub2BootInfo, isoBootInfo, isoExtract, isoList, isoRebuild, readBootInfoTable } from '../../src/iso/iso.js';
 import { runCli } from '../helpers/cli.js';
 import { bootInfoCheckImage } from '../helpers/cdboot.js';
 import { uniform } from '../helpers/rng.js';
 import { hasTool, skipNote } from '../helpers/tools.js';
-import { tempDir } from './fixture.js';
+import { tempDir } from '../wim/fixture.js';
 
 const HAVE = hasTool('xorriso');
 if (!HAVE) skipNote('ISO round-trip tests', 'xorriso');

@@ -2,7 +2,7 @@ import { FormatError, UnsupportedError } from '../errors.js';
 import { attr, child, childrenNamed, parseXml, type XmlElement } from '../util/xml.js';
 
 /**
- * ContainerIndex (`_manifest_.cix.xml`, `*.psf.cix.xml`, namespace urn:ContainerIndex; formats.md §3):
+ * ContainerIndex (`_manifest_.cix.xml`, `*.psf.cix.xml`, namespace urn:ContainerIndex; docs/cbs.md):
  * the list of target files a container (CAB, PSF, PSFX) rebuilds, each from one Delta/Source
  * (RAW bytes or a PA30/PA31/PA19 delta, addressed by PSF byte range or CAB member name) and an
  * optional Basis (another File, an external file known by length + hash, or a DeltaBasisSearch Location).

@@ -4,7 +4,8 @@ import { FormatError, IoError, MsuError, TruncatedError, UnsupportedError, Usage
 import { runTool, ToolRunError, tailLines } from '../util/exec.js';
 import { StagedDir } from '../util/fsout.js';
 import { listFiles } from '../util/walk.js';
-import { wimSplit } from './wimlib.js';
+import { tempNameBeside } from '../util/tool-output.js';
+import { wimSplit } from '../wim/wimlib.js';
 
 /**
  * ISO 9660 images through xorriso (Debian package `xorriso`): list, extract, read the
@@ -493,7 +494,7 @@ export async function isoRebuild(srcDir: string, outIso: string, opts: IsoRebuil
     throw new UsageError(`volume id must be 1 to 32 printable ASCII characters: ${JSON.stringify(opts.volid)}`, { file: outIso });
   }
   const epoch = await rebuildEpoch(srcDir);
-  const tmp = path.join(path.dirname(outIso), `.msu-tmp-${process.pid}-${path.basename(outIso)}`);
+  const tmp = tempNameBeside(outIso);
   const splitDir = path.join(path.dirname(outIso), `.msu-tmp-${process.pid}-swm`);
   const bootDir = path.join(path.dirname(outIso), `.msu-tmp-${process.pid}-boot`);
   try {

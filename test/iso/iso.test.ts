@@ -4,11 +4,11 @@ import { mkdir, readFile, readdir, rm, truncate, writeFile } from 'node:fs/promi
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FormatError, UsageError } from '../../src/errors.js';
-import { bootArgsFromMkisofs, isoBootInfo, isoExtract, isoList, isoRebuild, ISO_SINGLE_EXTENT_MAX, largeInstallWim, parseLsdl, shUnquote } from '../../src/wim/iso.js';
+import { bootArgsFromMkisofs, isoBootInfo, isoExtract, isoList, isoRebuild, ISO_SINGLE_EXTENT_MAX, largeInstallWim, parseLsdl, shUnquote } from '../../src/iso/iso.js';
 import { runCli } from '../helpers/cli.js';
 import { hasTool, skipNote } from '../helpers/tools.js';
 import { seededBytes } from '../helpers/rng.js';
-import { tempDir } from './fixture.js';
+import { tempDir } from '../wim/fixture.js';
 
 const HAVE = hasTool('xorriso');
 if (!HAVE) skipNote('ISO tests', 'xorriso');

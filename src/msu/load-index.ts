@@ -1,6 +1,6 @@
 import { Cabinet } from '../cab/cabinet.js';
 import { isCabinet } from '../cab/header.js';
-import { parseContainerIndex, type ContainerIndex } from '../cbs/cix.js';
+import { parseContainerIndex, type ContainerIndex } from '../cbs/container-index.js';
 import { FormatError } from '../errors.js';
 import { decodeText } from '../util/xml.js';
 import { mkdtemp, rm } from 'node:fs/promises';

@@ -1,4 +1,4 @@
-import type { CixFile, CixHash, ContainerIndex } from '../cbs/cix.js';
+import type { CixFile, CixHash, ContainerIndex } from '../cbs/container-index.js';
 import { applyDelta, readDeltaHeader } from '../delta/index.js';
 import { MsuError } from '../errors.js';
 import { REASON_TEXT, type CheckList, type NotCheckedReason } from './model.js';

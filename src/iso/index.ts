@@ -1,0 +1,23 @@
+/** ISO 9660 / El Torito media: list, extract and rebuild Windows installation ISOs (through xorriso). */
+export {
+  XORRISO,
+  isoList,
+  isoExtract,
+  isoBootInfo,
+  isoRebuild,
+  largeInstallWim,
+  ISO_SINGLE_EXTENT_MAX,
+  DEFAULT_SPLIT_MIB,
+  parseBootReport,
+  parseLsdl,
+  readBootInfoTable,
+  hasGrub2BootInfo,
+  rebuildEpoch,
+  type BootInfoTable,
+  type IsoEntry,
+  type ElToritoEntry,
+  type IsoBootInfo,
+  type IsoRebuildOptions,
+  type IsoRunOptions,
+  type IsoProgress,
+} from './iso.js';
