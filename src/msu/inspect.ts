@@ -84,6 +84,63 @@ export function countKinds(entries: { name: string }[]): PackageSummary['counts'
   return c;
 }
 
+/** ASCII bytes of the suffixes countKinds looks for. */
+const KIND_SUFFIXES: readonly [keyof PackageSummary['counts'], Uint8Array][] = [
+  ['mum', new TextEncoder().encode('.mum')],
+  ['manifests', new TextEncoder().encode('.manifest')],
+  ['catalogs', new TextEncoder().encode('.cat')],
+  ['cix', new TextEncoder().encode('.cix.xml')],
+];
+
+/** Whether `name` ends in `suffix` (lower-case ASCII), ignoring ASCII case. */
+function endsWithAscii(name: Uint8Array, suffix: Uint8Array): boolean {
+  if (name.length < suffix.length) return false;
+  for (let i = 1; i <= suffix.length; i++) {
+    const c = name[name.length - i]!;
+    if ((c >= 0x41 && c <= 0x5a ? c | 0x20 : c) !== suffix[suffix.length - i]!) return false;
+  }
+  return true;
+}
+
+/**
+ * countKinds over a cabinet's raw name bytes, making no string or object per member. When a
+ * name's last 9 bytes are ASCII they are the last characters of its decoded name in either
+ * encoding (UTF-8 decodes ASCII bytes to themselves, and escaped high bytes come before
+ * them), and no non-ASCII character lower-cases into these suffixes; other names take the
+ * string path.
+ */
+export function countKindsOf(cab: Cabinet): PackageSummary['counts'] {
+  const c = { files: cab.entryCount, mum: 0, manifests: 0, catalogs: 0, cix: 0, other: 0 };
+  next: for (let i = 0; i < cab.entryCount; i++) {
+    const raw = cab.nameBytesAt(i);
+    for (let p = Math.max(0, raw.length - 9); p < raw.length; p++) {
+      if (raw[p]! > 0x7f) {
+        const one = countKinds([cab.entry(i)]);
+        for (const k of ['mum', 'manifests', 'catalogs', 'cix', 'other'] as const) c[k] += one[k];
+        continue next;
+      }
+    }
+    let kind: keyof PackageSummary['counts'] = 'other';
+    for (const [k, suffix] of KIND_SUFFIXES) if (endsWithAscii(raw, suffix)) { kind = k; break; }
+    c[kind]++;
+  }
+  return c;
+}
+
+/** findPackageMum on a cabinet, making objects only for the members whose name ends in `.mum`. */
+export function findPackageMumOf(cab: Cabinet): CabEntry | undefined {
+  const mums: CabEntry[] = [];
+  const mum = KIND_SUFFIXES[0]![1];
+  for (let i = 0; i < cab.entryCount; i++) {
+    const raw = cab.nameBytesAt(i);
+    // a name with non-ASCII bytes near its end takes the string path
+    let ascii = true;
+    for (let p = Math.max(0, raw.length - 4); p < raw.length; p++) if (raw[p]! > 0x7f) ascii = false;
+    if (!ascii || endsWithAscii(raw, mum)) mums.push(cab.entry(i));
+  }
+  return findPackageMum(mums);
+}
+
 /** The package manifest of a CBS cab: update.mum, else the only top-level .mum. */
 export function findPackageMum(entries: CabEntry[]): CabEntry | undefined {
   const top = entries.filter((e) => !/[\\/]/.test(e.name));
@@ -132,10 +189,11 @@ export function summarizeMum(mum: MumPackage, member: string): Omit<PackageSumma
 
 /** Summarise a CBS package cabinet (the payload of an MSU, or a bare .cab). */
 export async function summarizePackageCab(cab: Cabinet, member: string, psfBeside: boolean): Promise<PackageSummary> {
-  const counts = countKinds(cab.entries);
+  // an LCU payload lists 20,000+ members: counted and searched over the raw CFFILE table
+  const counts = countKindsOf(cab);
   const compression = [...new Set(cab.folders.map((f) => f.compression.label))].sort();
   const hasCix = counts.cix > 0;
-  const mumEntry = findPackageMum(cab.entries);
+  const mumEntry = findPackageMumOf(cab);
   if (!mumEntry) {
     return {
       member, identity: '', name: '', version: '', arch: '', language: '', class: 'unknown', classReason: 'no update.mum',
