@@ -97,9 +97,14 @@ export class Cabinet {
     return this.all?.[i] ?? this.makeEntry(i);
   }
 
-  /** Raw szName bytes of member `i` (a view): for scans over thousands of names that need no strings. */
-  nameBytesAt(i: number): Uint8Array {
-    return this.rows.tables[this.rows.part[i]!]!.nameBytesAt(this.rows.row[i]!);
+  /**
+   * Member `i`'s raw szName bytes, handed to `fn` as `bytes[start, end)` (no view is made):
+   * for scans over thousands of names that need no strings.
+   */
+  scanName<T>(i: number, fn: (bytes: Uint8Array, start: number, end: number) => T): T {
+    const t = this.rows.tables[this.rows.part[i]!]!, row = this.rows.row[i]!;
+    const start = t.nameStart[row]!;
+    return fn(t.bytes, start, start + t.nameLength[row]!);
   }
 
   /** Whether member `i`'s name is UTF-8 (_A_NAME_IS_UTF) rather than code-page bytes. */

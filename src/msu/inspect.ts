@@ -92,14 +92,27 @@ const KIND_SUFFIXES: readonly [keyof PackageSummary['counts'], Uint8Array][] = [
   ['cix', new TextEncoder().encode('.cix.xml')],
 ];
 
-/** Whether `name` ends in `suffix` (lower-case ASCII), ignoring ASCII case. */
-function endsWithAscii(name: Uint8Array, suffix: Uint8Array): boolean {
-  if (name.length < suffix.length) return false;
+/** Whether `bytes[start, end)` ends in `suffix` (lower-case ASCII), ignoring ASCII case. */
+function endsWithAscii(bytes: Uint8Array, start: number, end: number, suffix: Uint8Array): boolean {
+  if (end - start < suffix.length) return false;
   for (let i = 1; i <= suffix.length; i++) {
-    const c = name[name.length - i]!;
+    const c = bytes[end - i]!;
     if ((c >= 0x41 && c <= 0x5a ? c | 0x20 : c) !== suffix[suffix.length - i]!) return false;
   }
   return true;
+}
+
+/** Whether `bytes[start, end)` has a byte over 0x7F in its last `n` bytes. */
+function highTail(bytes: Uint8Array, start: number, end: number, n: number): boolean {
+  for (let p = Math.max(start, end - n); p < end; p++) if (bytes[p]! > 0x7f) return true;
+  return false;
+}
+
+/** -1: not plain ASCII at the end (take the string path); else the index in KIND_SUFFIXES, or KIND_SUFFIXES.length for other. */
+function kindOfRaw(bytes: Uint8Array, start: number, end: number): number {
+  if (highTail(bytes, start, end, 9)) return -1;
+  for (let k = 0; k < KIND_SUFFIXES.length; k++) if (endsWithAscii(bytes, start, end, KIND_SUFFIXES[k]![1])) return k;
+  return KIND_SUFFIXES.length;
 }
 
 /**
@@ -111,33 +124,25 @@ function endsWithAscii(name: Uint8Array, suffix: Uint8Array): boolean {
  */
 export function countKindsOf(cab: Cabinet): PackageSummary['counts'] {
   const c = { files: cab.entryCount, mum: 0, manifests: 0, catalogs: 0, cix: 0, other: 0 };
-  next: for (let i = 0; i < cab.entryCount; i++) {
-    const raw = cab.nameBytesAt(i);
-    for (let p = Math.max(0, raw.length - 9); p < raw.length; p++) {
-      if (raw[p]! > 0x7f) {
-        const one = countKinds([cab.entry(i)]);
-        for (const k of ['mum', 'manifests', 'catalogs', 'cix', 'other'] as const) c[k] += one[k];
-        continue next;
-      }
-    }
-    let kind: keyof PackageSummary['counts'] = 'other';
-    for (const [k, suffix] of KIND_SUFFIXES) if (endsWithAscii(raw, suffix)) { kind = k; break; }
-    c[kind]++;
+  for (let i = 0; i < cab.entryCount; i++) {
+    const k = cab.scanName(i, kindOfRaw);
+    if (k < 0) {
+      const one = countKinds([cab.entry(i)]);
+      for (const key of ['mum', 'manifests', 'catalogs', 'cix', 'other'] as const) c[key] += one[key];
+    } else c[k < KIND_SUFFIXES.length ? KIND_SUFFIXES[k]![0] : 'other']++;
   }
   return c;
 }
 
-/** findPackageMum on a cabinet, making objects only for the members whose name ends in `.mum`. */
+/** Whether a name may be a .mum: it ends in `.mum`, or has non-ASCII bytes at its end (checked as a string). */
+function mayBeMum(bytes: Uint8Array, start: number, end: number): boolean {
+  return highTail(bytes, start, end, 4) || endsWithAscii(bytes, start, end, KIND_SUFFIXES[0]![1]);
+}
+
+/** findPackageMum on a cabinet, making objects only for the members that may be a .mum. */
 export function findPackageMumOf(cab: Cabinet): CabEntry | undefined {
   const mums: CabEntry[] = [];
-  const mum = KIND_SUFFIXES[0]![1];
-  for (let i = 0; i < cab.entryCount; i++) {
-    const raw = cab.nameBytesAt(i);
-    // a name with non-ASCII bytes near its end takes the string path
-    let ascii = true;
-    for (let p = Math.max(0, raw.length - 4); p < raw.length; p++) if (raw[p]! > 0x7f) ascii = false;
-    if (!ascii || endsWithAscii(raw, mum)) mums.push(cab.entry(i));
-  }
+  for (let i = 0; i < cab.entryCount; i++) if (cab.scanName(i, mayBeMum)) mums.push(cab.entry(i));
   return findPackageMum(mums);
 }
 
