@@ -2,9 +2,8 @@ import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { FormatError, ioError, MsuError } from '../errors.js';
 import { FileSource, type ByteSource } from '../util/source.js';
-import { byteString, safeRelativePath, showPath, StagedDir } from '../util/fsout.js';
 import { CabError, CFHEADER_FIXED, parseCfFolders, parseCfHeader, scanCfFiles, type CfFileTable } from './header.js';
-import { memberWriterFor, type OpenMember } from './member-writer.js';
+import type { OpenMember } from './member-writer.js';
 import { DecodeContext, decodeFolder, StoredFolderSource, type CabPart, type FolderSpan } from './folder.js';
 import {
   _A_NAME_IS_UTF, cfhdrNEXT_CABINET, cfhdrPREV_CABINET, ifoldCONTINUED_FROM_PREV, ifoldCONTINUED_PREV_AND_NEXT, ifoldCONTINUED_TO_NEXT,
@@ -311,6 +310,10 @@ export class Cabinet {
    */
   async extract(dest: string, opts: ExtractOptions = {}): Promise<ExtractResult> {
     const chosen = this.entries.filter((e) => (opts.filter ? opts.filter(e) : true));
+    // loaded here, not with the module: listing and inspecting a cabinet write nothing
+    const [{ byteString, safeRelativePath, showPath, StagedDir }, { memberWriterFor }] = await Promise.all([
+      import('../util/fsout.js'), import('./member-writer.js'),
+    ]);
     const staged = await StagedDir.create(dest, { overwrite: opts.overwrite });
     const result: ExtractResult = { files: [], bytes: 0 };
     try {
