@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildCabinet, layout } from '../dist/src/cab/writer.js';
+import { ensureBigMsu, manifest } from './lib/lcu.mjs';
 import { Cabinet } from '../dist/src/cab/cabinet.js';
 import { decodeFolder } from '../dist/src/cab/folder.js';
 import { measure, best, fmt } from './lib/measure.mjs';
@@ -16,39 +17,12 @@ const out = path.join(here, 'out');
 mkdirSync(out, { recursive: true });
 const msuBin = path.join(root, 'bin', 'msu.js');
 const corpusCab = path.resolve(root, '../shared/corpus/cab/Windows6.1-KB2883457-amd64.cab');
-const PKT = '31bf3856ad364e35';
 const results = {};
 
-function manifest(i) {
-  return Buffer.from(`<?xml version="1.0" encoding="utf-8" standalone="yes"?>
-<assembly xmlns="urn:schemas-microsoft-com:asm.v3" manifestVersion="1.0">
-  <assemblyIdentity name="Microsoft-Windows-Component-${i}" version="10.0.26100.2894" processorArchitecture="amd64" language="neutral" buildType="release" publicKeyToken="${PKT}" versionScope="nonSxS"/>
-${Array.from({ length: 8 }, (_, k) => `  <file name="c${i}_${k}.dll" destinationPath="$(runtime.system32)\\" sourceName="c${i}_${k}.dll"><asmv2:hash xmlns:asmv2="urn:schemas-microsoft-com:asm.v2"><dsig:DigestValue xmlns:dsig="http://www.w3.org/2000/09/xmldsig#">${randomBytes(32).toString('base64')}</dsig:DigestValue></asmv2:hash></file>`).join('\n')}
-</assembly>
-`);
-}
-
-// 1. A 1 GB-class MSU: stored outer cab; payload cab with 20,000 members (19,000 manifests
-//    in MSZIP folders of ~8,000 files as makecab splits them, 1,000 binaries stored).
+// 1. The 1 GB-class MSU of bench/lib/lcu.mjs: stored outer cab; payload cab with 20,001 members
+//    (19,000 manifests in MSZIP folders of ~8,000 files as makecab splits them, 1,000 binaries stored).
 const bigMsu = path.join(out, 'Windows10.0-KB5999999-x64.msu');
-if (!process.argv.includes('--extract-only') && !existsSync(bigMsu)) {
-  console.error('generating the 1 GB-class MSU (once; cached in bench/out)...');
-  const mum = Buffer.from(`<?xml version="1.0" encoding="UTF-8"?><assembly xmlns="urn:schemas-microsoft-com:asm.v3" manifestVersion="1.0"><assemblyIdentity name="Package_for_RollupFix" version="26100.2894.1.5" processorArchitecture="amd64" language="neutral" publicKeyToken="${PKT}"/><package identifier="KB5999999" releaseType="Security Update" restart="possible"><parent buildCompare="EQ" serviceCompare="GE" revisionCompare="GE" integrate="separate" disposition="detect"><assemblyIdentity name="Microsoft-Windows-Foundation-Package" version="10.0.26100.1" processorArchitecture="amd64" language="neutral" publicKeyToken="${PKT}"/></parent></package></assembly>`);
-  const manifests = [{ name: 'update.mum', data: mum }];
-  for (let i = 0; i < 19_000; i++) manifests.push({ name: `amd64_microsoft-windows-component-${i}_${PKT}_10.0.26100.2894_none_${i.toString(16).padStart(16, '0')}.manifest`, data: manifest(i) });
-  const folders = [];
-  for (let i = 0; i < manifests.length; i += 8000) folders.push({ compression: 'mszip', files: manifests.slice(i, i + 8000) });
-  const bins = [];
-  for (let i = 0; i < 1000; i++) bins.push({ name: `amd64_microsoft-windows-component-${i}_${PKT}_10.0.26100.2894_none_${i.toString(16).padStart(16, '0')}\\f\\c${i}.dll`, data: randomBytes(950 * 1024) });
-  folders.push({ compression: 'none', files: bins.slice(0, 500) }, { compression: 'none', files: bins.slice(500) });
-  const payload = buildCabinet({ folders, reserve: { header: 20 } });
-  const msu = buildCabinet({ folders: [{ compression: 'none', files: [
-    { name: 'WSUSSCAN.cab', data: buildCabinet({ folders: [{ compression: 'mszip', files: [{ name: 'package.xml', data: randomBytes(200_000) }] }] }) },
-    { name: 'Windows10.0-KB5999999-x64.cab', data: payload },
-    { name: 'Windows10.0-KB5999999-x64-pkgProperties.txt', data: Buffer.from('\ufeffKB Article Number="5999999"\r\n', 'utf16le') },
-  ] }] });
-  writeFileSync(bigMsu, msu);
-}
+if (!process.argv.includes('--extract-only')) ensureBigMsu(bigMsu);
 const extractOnly = process.argv.includes('--extract-only');
 if (!extractOnly) {
   const msuSize = statSync(bigMsu).size;

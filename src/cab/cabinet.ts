@@ -2,12 +2,11 @@ import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { FormatError, ioError, MsuError } from '../errors.js';
 import { FileSource, type ByteSource } from '../util/source.js';
-import { byteString, safeRelativePath, showPath, StagedDir } from '../util/fsout.js';
-import { CabError, CFHEADER_FIXED, parseCfFiles, parseCfFolders, parseCfHeader } from './header.js';
-import { memberWriterFor, type OpenMember } from './member-writer.js';
+import { CabError, CFHEADER_FIXED, parseCfFolders, parseCfHeader, scanCfFiles, type CfFileTable } from './header.js';
+import type { OpenMember } from './member-writer.js';
 import { DecodeContext, decodeFolder, StoredFolderSource, type CabPart, type FolderSpan } from './folder.js';
 import {
-  cfhdrNEXT_CABINET, cfhdrPREV_CABINET, ifoldCONTINUED_FROM_PREV, ifoldCONTINUED_PREV_AND_NEXT, ifoldCONTINUED_TO_NEXT,
+  _A_NAME_IS_UTF, cfhdrNEXT_CABINET, cfhdrPREV_CABINET, ifoldCONTINUED_FROM_PREV, ifoldCONTINUED_PREV_AND_NEXT, ifoldCONTINUED_TO_NEXT,
   type CfFile, type CfHeader,
 } from './types.js';
 
@@ -40,7 +39,7 @@ export interface ExtractResult {
  * Read the header region in one or two reads: CFHEADER + CFFOLDER table first,
  * then the CFFILE table, which ends before the first CFDATA block.
  */
-async function readPart(source: ByteSource): Promise<{ part: CabPart; files: CfFile[] }> {
+async function readPart(source: ByteSource): Promise<{ part: CabPart; files: CfFileTable }> {
   const name = source.name;
   const firstLen = Math.min(source.size, 64 * 1024);
   if (source.size < CFHEADER_FIXED) {
@@ -55,16 +54,70 @@ async function readPart(source: ByteSource): Promise<{ part: CabPart; files: CfF
   let end = firstData > header.coffFiles ? firstData : Math.min(header.cbCabinet, header.coffFiles + header.cFiles * 1040);
   end = Math.min(end, header.cbCabinet, header.coffFiles + header.cFiles * 1040);
   if (end > head.length) head = await source.read(0, end, 'CFFILE table');
-  const files = parseCfFiles(head.subarray(0, end), 0, header, folders.length, name);
+  const files = scanCfFiles(head.subarray(0, end), 0, header, folders.length, name);
   return { part: { source, header, folders }, files };
 }
 
+/**
+ * The members of a cabinet (set) as rows over the parts' CFFILE tables: row `i` is CFFILE
+ * `row[i]` of part `part[i]`, in set-wide folder `folder[i]`. Objects are made on demand.
+ */
+interface EntryRows {
+  tables: CfFileTable[];
+  part: Uint16Array;
+  row: Uint32Array;
+  folder: Uint32Array;
+}
+
 export class Cabinet {
+  private all: CabEntry[] | undefined;
   private constructor(
     readonly parts: CabPart[],
     readonly folders: FolderSpan[],
-    readonly entries: CabEntry[],
+    private readonly rows: EntryRows,
   ) {}
+
+  /** Every member, in CFFILE order (objects made on first use, then kept). */
+  get entries(): CabEntry[] {
+    if (this.all === undefined) {
+      const all: CabEntry[] = new Array(this.entryCount);
+      for (let i = 0; i < all.length; i++) all[i] = this.makeEntry(i);
+      this.all = all;
+    }
+    return this.all;
+  }
+
+  get entryCount(): number {
+    return this.rows.row.length;
+  }
+
+  /** Member `i` (0 ≤ i < entryCount) without making the others. */
+  entry(i: number): CabEntry {
+    return this.all?.[i] ?? this.makeEntry(i);
+  }
+
+  /**
+   * Member `i`'s raw szName bytes, handed to `fn` as `bytes[start, end)` (no view is made):
+   * for scans over thousands of names that need no strings.
+   */
+  scanName<T>(i: number, fn: (bytes: Uint8Array, start: number, end: number) => T): T {
+    const t = this.rows.tables[this.rows.part[i]!]!, row = this.rows.row[i]!;
+    const start = t.nameStart[row]!;
+    return fn(t.bytes, start, start + t.nameLength[row]!);
+  }
+
+  /** Whether member `i`'s name is UTF-8 (_A_NAME_IS_UTF) rather than code-page bytes. */
+  nameIsUtf8(i: number): boolean {
+    return (this.rows.tables[this.rows.part[i]!]!.attribs[this.rows.row[i]!]! & _A_NAME_IS_UTF) !== 0;
+  }
+
+  private makeEntry(i: number): CabEntry {
+    // a fresh object: set-wide index and folder go straight onto it
+    const e = this.rows.tables[this.rows.part[i]!]!.entry(this.rows.row[i]!) as CabEntry;
+    e.index = i;
+    e.folder = this.rows.folder[i]!;
+    return e;
+  }
 
   get name(): string {
     return this.parts[0]!.source.name;
@@ -90,11 +143,11 @@ export class Cabinet {
    * the whole set; a missing one is an error (E_CAB_SET_INCOMPLETE), never a partial listing.
    */
   static async openFile(file: string): Promise<Cabinet> {
-    const parts: { part: CabPart; files: CfFile[] }[] = [];
+    const parts: { part: CabPart; files: CfFileTable }[] = [];
     const dir = path.dirname(file);
     let listing: string[] | undefined;
     const seen = new Set<string>();
-    const load = async (p: string): Promise<{ part: CabPart; files: CfFile[] }> => {
+    const load = async (p: string): Promise<{ part: CabPart; files: CfFileTable }> => {
       if (seen.has(p) || seen.size >= MAX_SET_PARTS) throw new CabError('the cabinet set names a cabinet twice (a loop) or has too many parts', p);
       seen.add(p);
       const src = await FileSource.open(p);
@@ -145,42 +198,48 @@ export class Cabinet {
     }
   }
 
-  private static assemble(parts: { part: CabPart; files: CfFile[] }[]): Cabinet {
+  private static assemble(parts: { part: CabPart; files: CfFileTable }[]): Cabinet {
     const first = parts[0]!.part, last = parts[parts.length - 1]!.part;
     const incomplete = (msg: string, file: string): never => {
       throw new FormatError('E_CAB_SET_INCOMPLETE', `incomplete cabinet set: ${msg}`, { file });
     };
     if (first.header.flags & cfhdrPREV_CABINET) incomplete(`it continues a previous cabinet ${JSON.stringify(first.header.szCabinetPrev ?? '')}, which was not opened`, first.source.name);
-    if (parts[0]!.files.some((f) => f.iFolder === ifoldCONTINUED_FROM_PREV || f.iFolder === ifoldCONTINUED_PREV_AND_NEXT)) {
+    if (parts[0]!.files.iFolder.some((f) => f === ifoldCONTINUED_FROM_PREV || f === ifoldCONTINUED_PREV_AND_NEXT)) {
       incomplete('files continue from a previous cabinet, which was not opened', first.source.name);
     }
     if (last.header.flags & cfhdrNEXT_CABINET) incomplete(`it continues in the next cabinet ${JSON.stringify(last.header.szCabinetNext ?? '')}, which was not opened`, last.source.name);
-    if (parts[parts.length - 1]!.files.some((f) => f.iFolder === ifoldCONTINUED_TO_NEXT || f.iFolder === ifoldCONTINUED_PREV_AND_NEXT)) {
+    if (parts[parts.length - 1]!.files.iFolder.some((f) => f === ifoldCONTINUED_TO_NEXT || f === ifoldCONTINUED_PREV_AND_NEXT)) {
       incomplete('files continue in a next cabinet, which was not opened', last.source.name);
     }
     const spans: FolderSpan[] = [];
-    const entries: CabEntry[] = [];
+    const total = parts.reduce((n, p) => n + p.files.count, 0);
+    const rows: EntryRows = { tables: parts.map((p) => p.files), part: new Uint16Array(total), row: new Uint32Array(total), folder: new Uint32Array(total) };
+    let count = 0;
     // A folder spans cabinets when a file crosses the boundary (CONTINUED_TO_NEXT in
     // cabinet N, CONTINUED_FROM_PREV in N+1): the last CFFOLDER of N and the first of
     // N+1 are then one folder, and offsets are relative to its start.
     let continuing = false;
-    for (const { part, files } of parts) {
+    for (const [partIndex, { part, files }] of parts.entries()) {
       const base = continuing ? spans.length - 1 : spans.length;
       part.folders.forEach((f, i) => {
         if (i === 0 && continuing) spans[spans.length - 1]!.segments.push({ part, folder: f });
         else spans.push({ index: spans.length, compression: f.compression, segments: [{ part, folder: f }] });
       });
       continuing = false;
-      for (const f of files) {
-        if (f.iFolder === ifoldCONTINUED_PREV_AND_NEXT) continuing = true;
+      for (let i = 0; i < files.count; i++) {
+        const iFolder = files.iFolder[i]!;
+        if (iFolder === ifoldCONTINUED_PREV_AND_NEXT) continuing = true;
         // Listed in full by the cabinet the file starts in.
-        if (f.iFolder === ifoldCONTINUED_FROM_PREV || f.iFolder === ifoldCONTINUED_PREV_AND_NEXT) continue;
-        let local = f.iFolder;
-        if (f.iFolder === ifoldCONTINUED_TO_NEXT) {
+        if (iFolder === ifoldCONTINUED_FROM_PREV || iFolder === ifoldCONTINUED_PREV_AND_NEXT) continue;
+        let local = iFolder;
+        if (iFolder === ifoldCONTINUED_TO_NEXT) {
           local = part.folders.length - 1;
           continuing = true;
         }
-        entries.push({ ...f, index: entries.length, folder: base + local });
+        rows.part[count] = partIndex;
+        rows.row[count] = i;
+        rows.folder[count] = base + local;
+        count++;
       }
     }
     for (const s of spans) {
@@ -191,7 +250,9 @@ export class Cabinet {
         }
       }
     }
-    return new Cabinet(parts.map((p) => p.part), spans, entries);
+    return new Cabinet(parts.map((p) => p.part), spans, {
+      tables: rows.tables, part: rows.part.subarray(0, count), row: rows.row.subarray(0, count), folder: rows.folder.subarray(0, count),
+    });
   }
 
   async close(): Promise<void> {
@@ -297,6 +358,10 @@ export class Cabinet {
    */
   async extract(dest: string, opts: ExtractOptions = {}): Promise<ExtractResult> {
     const chosen = this.entries.filter((e) => (opts.filter ? opts.filter(e) : true));
+    // loaded here, not with the module: listing and inspecting a cabinet write nothing
+    const [{ byteString, safeRelativePath, showPath, StagedDir }, { memberWriterFor }] = await Promise.all([
+      import('../util/fsout.js'), import('./member-writer.js'),
+    ]);
     const staged = await StagedDir.create(dest, { overwrite: opts.overwrite });
     const result: ExtractResult = { files: [], bytes: 0 };
     try {

@@ -168,14 +168,86 @@ function escapeHigh(latin1: string): string {
   return latin1.replace(/[\x80-\xff]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
 }
 
-/** Parse the CFFILE table. `bytes` holds the cabinet from offset `base` on. */
-export function parseCfFiles(bytes: Uint8Array, base: number, h: CfHeader, folderCount: number, file?: string): CfFile[] {
+/**
+ * The CFFILE table as typed arrays over the raw header bytes: one row per CFFILE, names
+ * decoded only when asked. An LCU payload lists 20,000+ members and `msu inspect` needs
+ * only a few of them as objects; a table of numbers costs no garbage.
+ */
+export class CfFileTable {
+  readonly cbFile: Uint32Array;
+  readonly uoffFolderStart: Uint32Array;
+  readonly iFolder: Uint16Array;
+  readonly date: Uint16Array;
+  readonly time: Uint16Array;
+  readonly attribs: Uint16Array;
+  /** Offset of each szName in `bytes`, and its length without the NUL. */
+  readonly nameStart: Uint32Array;
+  readonly nameLength: Uint16Array;
+  private names: (string | undefined)[] | undefined;
+  private times: Map<number, string | null> | undefined;
+
+  constructor(readonly bytes: Uint8Array, readonly count: number) {
+    this.cbFile = new Uint32Array(count);
+    this.uoffFolderStart = new Uint32Array(count);
+    this.iFolder = new Uint16Array(count);
+    this.date = new Uint16Array(count);
+    this.time = new Uint16Array(count);
+    this.attribs = new Uint16Array(count);
+    this.nameStart = new Uint32Array(count);
+    this.nameLength = new Uint16Array(count);
+  }
+
+  /** The raw szName bytes of row `i` (a view, no copy). */
+  nameBytesAt(i: number): Uint8Array {
+    return this.bytes.subarray(this.nameStart[i]!, this.nameStart[i]! + this.nameLength[i]!);
+  }
+
+  /** True when row `i`'s name has bytes over 0x7F and no UTF-8 flag (its display form escapes them). */
+  private highLatin1(i: number): boolean {
+    if (this.attribs[i]! & _A_NAME_IS_UTF) return false;
+    const b = this.bytes;
+    for (let p = this.nameStart[i]!, end = p + this.nameLength[i]!; p < end; p++) if (b[p]! > 0x7f) return true;
+    return false;
+  }
+
+  /** Row `i`'s name as CfFile.name shows it (decoded once, then cached). */
+  nameAt(i: number): string {
+    const names = (this.names ??= new Array<string | undefined>(this.count));
+    let name = names[i];
+    if (name === undefined) {
+      const start = this.nameStart[i]!, end = start + this.nameLength[i]!;
+      if (this.attribs[i]! & _A_NAME_IS_UTF) name = utf8.decode(this.bytes.subarray(start, end));
+      else {
+        // Buffer's latin1 decoding of a range is several times faster than TextDecoder on a view
+        name = Buffer.from(this.bytes.buffer, this.bytes.byteOffset, this.bytes.byteLength).toString('latin1', start, end);
+        if (this.highLatin1(i)) name = escapeHigh(name);
+      }
+      names[i] = name;
+    }
+    return name;
+  }
+
+  /** Row `i` as a CfFile object. */
+  entry(i: number): CfFile {
+    const date = this.date[i]!, time = this.time[i]!;
+    const entry: CfFile = {
+      index: i, name: this.nameAt(i), cbFile: this.cbFile[i]!, uoffFolderStart: this.uoffFolderStart[i]!, iFolder: this.iFolder[i]!,
+      date, time, attribs: this.attribs[i]!, modified: cachedFatDateTime((this.times ??= new Map()), date, time),
+    };
+    // kept as bytes for the disk, as cabextract writes them
+    if (this.highLatin1(i)) entry.nameBytes = this.nameBytesAt(i).slice();
+    return entry;
+  }
+}
+
+/**
+ * Read and check the CFFILE table into a CfFileTable: every check parseCfFiles makes, in the
+ * same order, with no per-entry objects. `bytes` holds the cabinet from offset `base` on.
+ */
+export function scanCfFiles(bytes: Uint8Array, base: number, h: CfHeader, folderCount: number, file?: string): CfFileTable {
   const r = new ByteReader(bytes, base);
   r.seek(h.coffFiles - base, 'CFFILE table');
-  const files: CfFile[] = [];
-  const times = new Map<number, string | null>();
-  // Buffer's latin1 decoding of a range is several times faster than TextDecoder on a view
-  const asBuffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const t = new CfFileTable(bytes, h.cFiles);
   for (let i = 0; i < h.cFiles; i++) {
     // one bounds check for the fixed fields; labels are built only when something fails
     // (20,000 entries must not mean 140,000 label strings)
@@ -183,41 +255,46 @@ export function parseCfFiles(bytes: Uint8Array, base: number, h: CfHeader, folde
     const cbFile = r.u32();
     const uoffFolderStart = r.u32();
     const iFolder = r.u16();
-    const date = r.u16();
-    const time = r.u16();
-    const attribs = r.u16();
-    let raw: Uint8Array;
-    try {
-      raw = r.cstringBytes(1023, 'CFFILE.szName');
-    } catch (err) {
-      if (err instanceof Error) err.message = err.message.replace('CFFILE.szName', `CFFILE[${i}].szName`);
-      throw err;
-    }
-    // CB_MAX_FILENAME is 256 bytes with the NUL; cabextract refuses longer and empty names too
-    if (raw.length === 0 || raw.length > CB_MAX_FILENAME - 1) {
-      throw new CabError(`CFFILE ${i}: the name is ${raw.length === 0 ? 'empty' : `${raw.length} bytes long (at most ${CB_MAX_FILENAME - 1})`}`, file);
-    }
-    let name: string;
-    let nameBytes: Uint8Array | undefined;
-    if (attribs & _A_NAME_IS_UTF) name = utf8.decode(raw);
+    t.date[i] = r.u16();
+    t.time[i] = r.u16();
+    t.attribs[i] = r.u16();
+    // the NUL found in place; the reader's cstringBytes runs only to report what is wrong
+    const start = r.pos;
+    const nul = bytes.indexOf(0, start);
+    if (nul >= 0 && nul < Math.min(bytes.length, start + 1024)) r.seek(nul + 1);
     else {
-      name = asBuffer.toString('latin1', raw.byteOffset - bytes.byteOffset, raw.byteOffset - bytes.byteOffset + raw.length);
-      if (/[\x80-\xff]/.test(name)) {
-        // kept as bytes for the disk, as cabextract writes them
-        nameBytes = raw.slice();
-        name = escapeHigh(name);
+      try {
+        r.cstringBytes(1023, 'CFFILE.szName');
+      } catch (err) {
+        if (err instanceof Error) err.message = err.message.replace('CFFILE.szName', `CFFILE[${i}].szName`);
+        throw err;
       }
+    }
+    const length = nul - start;
+    t.cbFile[i] = cbFile;
+    t.uoffFolderStart[i] = uoffFolderStart;
+    t.iFolder[i] = iFolder;
+    t.nameStart[i] = start;
+    t.nameLength[i] = length;
+    // CB_MAX_FILENAME is 256 bytes with the NUL; cabextract refuses longer and empty names too
+    if (length === 0 || length > CB_MAX_FILENAME - 1) {
+      throw new CabError(`CFFILE ${i}: the name is ${length === 0 ? 'empty' : `${length} bytes long (at most ${CB_MAX_FILENAME - 1})`}`, file);
     }
     const special = iFolder >= ifoldCONTINUED_FROM_PREV && iFolder <= ifoldCONTINUED_PREV_AND_NEXT;
     if (!special && iFolder >= folderCount) {
-      throw new CabError(`CFFILE ${i} (${JSON.stringify(name)}) refers to folder ${iFolder}, but the cabinet has ${folderCount}`, file);
+      throw new CabError(`CFFILE ${i} (${JSON.stringify(t.nameAt(i))}) refers to folder ${iFolder}, but the cabinet has ${folderCount}`, file);
     }
     if (uoffFolderStart + cbFile > 0x7fffffff * 2) {
-      throw new CabError(`CFFILE ${i} (${JSON.stringify(name)}): offset ${uoffFolderStart} + size ${cbFile} is absurd`, file);
+      throw new CabError(`CFFILE ${i} (${JSON.stringify(t.nameAt(i))}): offset ${uoffFolderStart} + size ${cbFile} is absurd`, file);
     }
-    const entry: CfFile = { index: i, name, cbFile, uoffFolderStart, iFolder, date, time, attribs, modified: cachedFatDateTime(times, date, time) };
-    if (nameBytes) entry.nameBytes = nameBytes;
-    files.push(entry);
   }
+  return t;
+}
+
+/** Parse the CFFILE table into objects. `bytes` holds the cabinet from offset `base` on. */
+export function parseCfFiles(bytes: Uint8Array, base: number, h: CfHeader, folderCount: number, file?: string): CfFile[] {
+  const t = scanCfFiles(bytes, base, h, folderCount, file);
+  const files: CfFile[] = new Array(t.count);
+  for (let i = 0; i < t.count; i++) files[i] = t.entry(i);
   return files;
 }

@@ -78,6 +78,69 @@ export function countKinds(entries: { name: string }[]): PackageSummary['counts'
   return c;
 }
 
+/** ASCII bytes of the suffixes countKinds looks for. */
+const KIND_SUFFIXES: readonly [keyof PackageSummary['counts'], Uint8Array][] = [
+  ['mum', new TextEncoder().encode('.mum')],
+  ['manifests', new TextEncoder().encode('.manifest')],
+  ['catalogs', new TextEncoder().encode('.cat')],
+  ['cix', new TextEncoder().encode('.cix.xml')],
+];
+
+/** Whether `bytes[start, end)` ends in `suffix` (lower-case ASCII), ignoring ASCII case. */
+function endsWithAscii(bytes: Uint8Array, start: number, end: number, suffix: Uint8Array): boolean {
+  if (end - start < suffix.length) return false;
+  for (let i = 1; i <= suffix.length; i++) {
+    const c = bytes[end - i]!;
+    if ((c >= 0x41 && c <= 0x5a ? c | 0x20 : c) !== suffix[suffix.length - i]!) return false;
+  }
+  return true;
+}
+
+/** Whether `bytes[start, end)` has a byte over 0x7F in its last `n` bytes. */
+function highTail(bytes: Uint8Array, start: number, end: number, n: number): boolean {
+  for (let p = Math.max(start, end - n); p < end; p++) if (bytes[p]! > 0x7f) return true;
+  return false;
+}
+
+/** -1: not plain ASCII at the end (take the string path); else the index in KIND_SUFFIXES, or KIND_SUFFIXES.length for other. */
+function kindOfRaw(bytes: Uint8Array, start: number, end: number): number {
+  if (highTail(bytes, start, end, 9)) return -1;
+  for (let k = 0; k < KIND_SUFFIXES.length; k++) if (endsWithAscii(bytes, start, end, KIND_SUFFIXES[k]![1])) return k;
+  return KIND_SUFFIXES.length;
+}
+
+/**
+ * countKinds over a cabinet's raw name bytes, making no string or object per member. When a
+ * name's last 9 bytes are ASCII they are the last characters of its decoded name in either
+ * encoding (UTF-8 decodes ASCII bytes to themselves, and escaped high bytes come before
+ * them), and no non-ASCII character lower-cases into these suffixes; other names take the
+ * string path.
+ */
+export function countKindsOf(cab: Cabinet): PackageSummary['counts'] {
+  const c = { files: cab.entryCount, mum: 0, manifests: 0, catalogs: 0, cix: 0, other: 0 };
+  for (let i = 0; i < cab.entryCount; i++) {
+    const k = cab.scanName(i, kindOfRaw);
+    if (k < 0) {
+      const one = countKinds([cab.entry(i)]);
+      for (const key of ['mum', 'manifests', 'catalogs', 'cix', 'other'] as const) c[key] += one[key];
+    } else c[k < KIND_SUFFIXES.length ? KIND_SUFFIXES[k]![0] : 'other']++;
+  }
+  return c;
+}
+
+/** Whether a name may be a .mum: it ends in `.mum`, or has non-ASCII bytes at its end (checked as a string). */
+function mayBeMum(bytes: Uint8Array, start: number, end: number): boolean {
+  return highTail(bytes, start, end, 4) || endsWithAscii(bytes, start, end, KIND_SUFFIXES[0]![1]);
+}
+
+/** findPackageMum on a cabinet, making objects only for the members that may be a .mum. */
+export function findPackageMumOf(cab: Cabinet): CabEntry | undefined {
+  const mums: CabEntry[] = [];
+  for (let i = 0; i < cab.entryCount; i++) if (cab.scanName(i, mayBeMum)) mums.push(cab.entry(i));
+  return findPackageMum(mums);
+}
+
+
 /** The package manifest of a CBS cab: update.mum, else the only top-level .mum. */
 export function findPackageMum(entries: CabEntry[]): CabEntry | undefined {
   const top = entries.filter((e) => !/[\\/]/.test(e.name));
@@ -126,10 +189,11 @@ export function summarizeMum(mum: MumPackage, member: string): Omit<PackageSumma
 
 /** Summarise a CBS package cabinet (the payload of an MSU, or a bare .cab). */
 export async function summarizePackageCab(cab: Cabinet, member: string, psfBeside: boolean): Promise<PackageSummary> {
-  const counts = countKinds(cab.entries);
+  // an LCU payload lists 20,000+ members: counted and searched over the raw CFFILE table
+  const counts = countKindsOf(cab);
   const compression = [...new Set(cab.folders.map((f) => f.compression.label))].sort();
   const hasCix = counts.cix > 0;
-  const mumEntry = findPackageMum(cab.entries);
+  const mumEntry = findPackageMumOf(cab);
   if (!mumEntry) {
     return {
       member, identity: '', name: '', version: '', arch: '', language: '', class: 'unknown', classReason: 'no update.mum',
