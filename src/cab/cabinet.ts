@@ -304,40 +304,22 @@ export class Cabinet {
     onData: (e: CabEntry, chunk: Uint8Array, last: boolean) => void | Promise<void>,
     opts: { verifyChecksums?: boolean } = {},
   ): Promise<void> {
-    const byFolder = new Map<number, CabEntry[]>();
-    for (const e of chosen) {
-      const list = byFolder.get(e.folder) ?? [];
-      list.push(e);
-      byFolder.set(e.folder, list);
-    }
     const context = new DecodeContext();
-    for (const folderIndex of [...byFolder.keys()].sort((a, b) => a - b)) {
+    for (const [folderIndex, members] of membersByFolder(chosen)) {
       const span = this.folders[folderIndex];
       if (!span) throw new CabError(`a member refers to missing folder ${folderIndex}`, this.name);
-      const members = byFolder.get(folderIndex)!.sort((a, b) => a.uoffFolderStart - b.uoffFolderStart);
       for (const e of members) if (e.cbFile === 0) await onData(e, new Uint8Array(0), true);
-      const need = members.reduce((m, e) => Math.max(m, e.uoffFolderStart + e.cbFile), 0);
-      let next = 0;
-      const produced = need === 0 ? 0 : await decodeFolder(
+      const slicer = new FolderSlicer(members);
+      const produced = slicer.need === 0 ? 0 : await decodeFolder(
         span,
         async (block, at) => {
-          const blockEnd = at + block.length;
-          for (let i = next; i < members.length; i++) {
-            const e = members[i]!;
-            if (e.uoffFolderStart >= blockEnd) break;
-            const mEnd = e.uoffFolderStart + e.cbFile;
-            if (e.cbFile === 0 || mEnd <= at) continue;
-            const lo = Math.max(e.uoffFolderStart, at), hi = Math.min(mEnd, blockEnd);
-            await onData(e, block.subarray(lo - at, hi - at), hi === mEnd);
-          }
-          while (next < members.length && members[next]!.uoffFolderStart + members[next]!.cbFile <= blockEnd) next++;
+          const pieces: [CabEntry, Uint8Array, boolean][] = [];
+          slicer.slice(block, at, (e, piece, last) => pieces.push([e, piece, last]));
+          for (const [e, piece, last] of pieces) await onData(e, piece, last);
         },
-        { until: need, verify: opts.verifyChecksums, file: this.name, context },
+        { until: slicer.need, verify: opts.verifyChecksums ?? true, file: this.name, context },
       );
-      if (produced < need) {
-        const short = members.find((e) => e.uoffFolderStart + e.cbFile > produced)!;
-        throw new CabError(`member ${short.name} ends at ${short.uoffFolderStart + short.cbFile} but folder ${span.index} holds only ${produced} bytes`, this.name);
-      }
+      slicer.checkProduced(produced, span.index, this.name);
     }
   }
 
@@ -365,12 +347,6 @@ export class Cabinet {
     const staged = await StagedDir.create(dest, { overwrite: opts.overwrite });
     const result: ExtractResult = { files: [], bytes: 0 };
     try {
-      const byFolder = new Map<number, CabEntry[]>();
-      for (const e of chosen) {
-        const list = byFolder.get(e.folder) ?? [];
-        list.push(e);
-        byFolder.set(e.folder, list);
-      }
       // Resolve every output path first: a hostile name fails before anything is decoded.
       // Paths are byte strings (see byteString): a name without the UTF-8 flag goes to disk as its bytes.
       const paths = new Map<CabEntry, string>();
@@ -393,11 +369,10 @@ export class Cabinet {
       const writer = memberWriterFor(chosen.length, (p) => path.join(dest, showPath(p.slice(stagingLen))));
       const context = new DecodeContext();
       try {
-        for (const folderIndex of [...byFolder.keys()].sort((a, b) => a - b)) {
+        for (const [folderIndex, all] of membersByFolder(chosen)) {
           const span = this.folders[folderIndex]!;
-          const members = byFolder.get(folderIndex)!.filter((e) => paths.has(e)).sort((a, b) => a.uoffFolderStart - b.uoffFolderStart);
+          const members = all.filter((e) => paths.has(e));
           const open = new Map<CabEntry, OpenMember>();
-          const need = members.reduce((m, e) => Math.max(m, e.uoffFolderStart + e.cbFile), 0);
           const finished = (e: CabEntry): void => {
             done++;
             opts.onProgress?.(done, chosen.length, e.name);
@@ -406,38 +381,28 @@ export class Cabinet {
             writer.end(writer.begin(paths.get(e)!, 0, mtimeOf(e)));
             finished(e);
           }
-          let next = 0; // first member not finished
-          const produced = need === 0 ? 0 : await decodeFolder(
+          const slicer = new FolderSlicer(members);
+          const produced = slicer.need === 0 ? 0 : await decodeFolder(
             span,
             (block, at) => {
-              const blockEnd = at + block.length;
-              for (let i = next; i < members.length; i++) {
-                const e = members[i]!;
-                if (e.uoffFolderStart >= blockEnd) break;
-                const mEnd = e.uoffFolderStart + e.cbFile;
-                if (e.cbFile === 0 || mEnd <= at) continue;
-                const lo = Math.max(e.uoffFolderStart, at), hi = Math.min(mEnd, blockEnd);
+              slicer.slice(block, at, (e, piece, last) => {
                 let m = open.get(e);
                 if (m === undefined) {
                   m = writer.begin(paths.get(e)!, e.cbFile, mtimeOf(e));
                   open.set(e, m);
                 }
-                writer.data(m, block.subarray(lo - at, hi - at));
-                if (hi === mEnd) {
+                writer.data(m, piece);
+                if (last) {
                   writer.end(m);
                   open.delete(e);
                   finished(e);
                 }
-              }
-              while (next < members.length && members[next]!.uoffFolderStart + members[next]!.cbFile <= blockEnd) next++;
+              });
               return writer.backpressure();
             },
-            { until: need, verify: opts.verifyChecksums ?? true, file: this.name, context },
+            { until: slicer.need, verify: opts.verifyChecksums ?? true, file: this.name, context },
           );
-          if (produced < need) {
-            const short = members.find((e) => e.uoffFolderStart + e.cbFile > produced)!;
-            throw new CabError(`member ${short.name} ends at ${short.uoffFolderStart + short.cbFile} but folder ${span.index} holds only ${produced} bytes`, this.name);
-          }
+          slicer.checkProduced(produced, span.index, this.name);
           for (const e of members) {
             result.files.push({ name: e.name, size: e.cbFile });
             result.bytes += e.cbFile;
@@ -472,4 +437,53 @@ function mtimeOf(e: CabEntry): Date | undefined {
     mtimes.set(e.modified, t);
   }
   return t;
+}
+
+/** Chosen members grouped by folder: folders in order, members by their offset in the folder. */
+function membersByFolder(chosen: readonly CabEntry[]): [number, CabEntry[]][] {
+  const byFolder = new Map<number, CabEntry[]>();
+  for (const e of chosen) {
+    const list = byFolder.get(e.folder);
+    if (list) list.push(e);
+    else byFolder.set(e.folder, [e]);
+  }
+  return [...byFolder.entries()]
+    .sort((a, b) => a[0] - b[0])
+    .map(([f, list]) => [f, list.sort((a, b) => a.uoffFolderStart - b.uoffFolderStart)]);
+}
+
+/**
+ * One pass over a folder's decoded blocks, for several members at once: each block is cut
+ * into the pieces the members (sorted by offset) own. Empty members get no piece here.
+ */
+class FolderSlicer {
+  /** Uncompressed bytes of the folder the members need. */
+  readonly need: number;
+  /** First member not yet finished. */
+  private next = 0;
+
+  constructor(private readonly members: readonly CabEntry[]) {
+    this.need = members.reduce((m, e) => Math.max(m, e.uoffFolderStart + e.cbFile), 0);
+  }
+
+  slice(block: Uint8Array, at: number, piece: (e: CabEntry, bytes: Uint8Array, last: boolean) => void): void {
+    const blockEnd = at + block.length;
+    const members = this.members;
+    for (let i = this.next; i < members.length; i++) {
+      const e = members[i]!;
+      if (e.uoffFolderStart >= blockEnd) break;
+      const mEnd = e.uoffFolderStart + e.cbFile;
+      if (e.cbFile === 0 || mEnd <= at) continue;
+      const lo = Math.max(e.uoffFolderStart, at), hi = Math.min(mEnd, blockEnd);
+      piece(e, block.subarray(lo - at, hi - at), hi === mEnd);
+    }
+    while (this.next < members.length && members[this.next]!.uoffFolderStart + members[this.next]!.cbFile <= blockEnd) this.next++;
+  }
+
+  /** A folder that ends before its members do is damaged. */
+  checkProduced(produced: number, folder: number, file: string): void {
+    if (produced >= this.need) return;
+    const short = this.members.find((e) => e.uoffFolderStart + e.cbFile > produced)!;
+    throw new CabError(`member ${short.name} ends at ${short.uoffFolderStart + short.cbFile} but folder ${folder} holds only ${produced} bytes`, file);
+  }
 }
