@@ -26,14 +26,8 @@ export function defaultCacheDir(env: NodeJS.ProcessEnv = process.env): string {
   return path.join(base, 'msu-toolkit', 'scancab');
 }
 
-export interface ScanMeta {
-  indexVersion: number;
-  sha256: string;
-  packageId: string;
-  protocolVersion: string;
-  creationDate: string;
-  form: 'single' | 'multi';
-  cabinets: string[];
+/** The head of a cached index: the index's own fields without the per-update records. */
+export interface ScanMeta extends Omit<ScanIndex, 'updates' | 'fileLocations'> {
   revisions: number;
   /** Category UpdateId → title. */
   names: Record<string, string>;

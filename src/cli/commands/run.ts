@@ -6,6 +6,7 @@ import type { RunResult } from '../../vm/runner.js';
 import type { WuaFilter } from '../../vm/guest/wua-runner.js';
 import type { RunReport } from '../../vm/report.js';
 import type { CliContext } from '../context.js';
+import { shownPath } from '../paths.js';
 import { addRunConsoleOptions, timeoutOverrides, withVmConsole, type RunConsoleFlags } from '../vm-console.js';
 
 // Loaded when a command runs, not at CLI start (see inspect.ts).
@@ -108,7 +109,7 @@ export function register(program: Command, ctx: CliContext): void {
       }
       if (!opts.json) {
         ctx.print('the serviced images match the plan; output:');
-        for (const o of outputs) ctx.print(`  ${path.relative(process.cwd(), o)}`);
+        for (const o of outputs) ctx.print(`  ${shownPath(o)}`);
       }
     });
 
@@ -151,7 +152,7 @@ export function register(program: Command, ctx: CliContext): void {
       const done = await finishWuaRun(prepared.runDir, result, { ...(opts.output ? { output: opts.output } : {}), compress: opts.compress === true });
       const { report } = done;
       // shown relative to the working directory: no machine paths in the JSON
-      const output = done.output ? path.relative(process.cwd(), path.resolve(done.output)) : undefined;
+      const output = done.output ? shownPath(done.output) : undefined;
       if (opts.json) ctx.printJson({ ...summary(prepared, runDir), result, report, ...(output ? { output } : {}) });
       else {
         ctx.print(formatRunReport(report));
