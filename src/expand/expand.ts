@@ -64,6 +64,8 @@ export interface ExpandOptions {
   onProgress?: (doneBytes: number, totalBytes: number, name: string) => void;
   /** Reads a member of the cabinet holding the index, for Sources addressed by name (`type="CAB"` indexes). */
   readMember?: (name: string) => Promise<Uint8Array | undefined>;
+  /** Replace regular files of the same name already in the target (without it they are refused). */
+  overwrite?: boolean;
   /** Called with the staging directory and the report before the files are moved into place; a throw aborts. */
   beforeCommit?: (staged: StagedDir, report: ExpandReport) => Promise<void>;
 }
@@ -141,7 +143,7 @@ export async function expandExpress(
   // Names are checked (and clashes found, as Windows sees them) before anything is written.
   const seen = new Map<string, number>();
   const total = cix.files.reduce((n, f) => n + f.length, 0);
-  const staged = await StagedDir.create(dest);
+  const staged = await StagedDir.create(dest, { overwrite: opts.overwrite === true });
   const report: ExpandReport = { cix: cixOrigin, psf: psf?.name ?? null, files: cix.files.length, bytes: 0, expanded: [], notExpanded: [] };
   const outPath = new Map<number, string>();
   const skipped = new Set<number>();

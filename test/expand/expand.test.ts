@@ -237,6 +237,24 @@ describe.skipIf(!hasCorpus)('msu expand on a PSF built from real blobs', () => {
     expect(tree(out)).toEqual(['mine.txt']);
   });
 
+  it('a file already in the target is refused (exit 6, nothing written) unless --overwrite replaces it', async () => {
+    const entries = corpusEntries();
+    const { dir } = writeFolder(entries);
+    const out = fresh('out');
+    const first = outName(entries[0]!.name);
+    mkdirSync(path.dirname(path.join(out, first)), { recursive: true });
+    writeFileSync(path.join(out, first), 'user data');
+    const refused = await runCli('expand', dir, '-d', out, '--basis-dir', basisDir());
+    expect(refused.code).toBe(6);
+    expect(refused.stderr).toContain(first);
+    expect(tree(out)).toEqual([first]);
+    expect(readFileSync(path.join(out, first), 'utf8')).toBe('user data');
+    const replaced = await runCli('expand', dir, '-d', out, '--basis-dir', basisDir(), '--overwrite');
+    expect(replaced.code).toBe(0);
+    expect(sha256(readFileSync(path.join(out, first)))).toBe(sha256(entries[0]!.target));
+    expect(tree(out)).toEqual(entries.map((e) => outName(e.name)).sort());
+  });
+
   it('a PE-aware delta is listed as not expanded (exit 4); the others are written, the cabinet is not', async () => {
     const old = read('deltas', 'sources', 'advapi32_old.dll');
     const entries: Entry[] = [

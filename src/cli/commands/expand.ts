@@ -20,12 +20,14 @@ export function register(program: Command, ctx: CliContext): void {
     .requiredOption('-d, --dest <dir>', 'target directory (created if needed)')
     .option('--basis-dir <dir>', 'folder where Basis files the index knows only by length and hash are looked up')
     .option('--cab <out.cab>', 'also write the expanded package as this cabinet')
+    .option('--overwrite', 'replace regular files of the same name already in the target')
     .option('--json', 'print the report as canonical JSON')
-    .action(async (pkg: string, opts: { dest: string; basisDir?: string; cab?: string; json?: boolean }) => {
+    .action(async (pkg: string, opts: { dest: string; basisDir?: string; cab?: string; overwrite?: boolean; json?: boolean }) => {
       const { expandPackage } = await expandModule();
       const report = await expandPackage(pkg, opts.dest, {
         basisDir: opts.basisDir,
         cab: opts.cab,
+        overwrite: opts.overwrite === true,
         onProgress: (done, total, name) => ctx.progress(`expanding ${Math.floor((done / Math.max(total, 1)) * 100)}% ${name}`),
       });
       const out = { ...report, cix: shown(report.cix), psf: report.psf === null ? null : shown(report.psf), ...(report.cab ? { cab: { ...report.cab, file: path.basename(report.cab.file) } } : {}) };
