@@ -456,7 +456,7 @@ function membersByFolder(chosen: readonly CabEntry[]): [number, CabEntry[]][] {
  * One pass over a folder's decoded blocks, for several members at once: each block is cut
  * into the pieces the members (sorted by offset) own. Empty members get no piece here.
  */
-class FolderSlicer {
+export class FolderSlicer {
   /** Uncompressed bytes of the folder the members need. */
   readonly need: number;
   /** First member not yet finished. */

@@ -1,4 +1,4 @@
-import type { Cabinet, CabEntry } from '../cab/cabinet.js';
+import { FolderSlicer, type Cabinet, type CabEntry } from '../cab/cabinet.js';
 import { decodeFolder } from '../cab/folder.js';
 import { MsuError } from '../errors.js';
 import type { CheckList } from './model.js';
@@ -33,6 +33,8 @@ export async function scanCabinet(cab: Cabinet, list: CheckList, opts: { keep: b
     if (keep) kept += end;
     const buffers = new Map<CabEntry, Uint8Array>();
     if (keep) for (const e of members) buffers.set(e, new Uint8Array(e.cbFile));
+    const slicer = new FolderSlicer(members);
+    const filled = new Map<CabEntry, number>();
     let at = 0;
     let blocks = 0;
     const where = `${label}folder ${span.index}`;
@@ -43,10 +45,12 @@ export async function scanCabinet(cab: Cabinet, list: CheckList, opts: { keep: b
           at = pos + block.length;
           blocks++;
           if (!keep) return;
-          for (const e of members) {
-            const lo = Math.max(e.uoffFolderStart, pos), hi = Math.min(e.uoffFolderStart + e.cbFile, pos + block.length);
-            if (lo < hi) buffers.get(e)!.set(block.subarray(lo - pos, hi - pos), lo - e.uoffFolderStart);
-          }
+          // pieces of a member arrive in order: each goes where the previous one ended
+          slicer.slice(block, pos, (e, piece) => {
+            const to = filled.get(e) ?? 0;
+            buffers.get(e)!.set(piece, to);
+            filled.set(e, to + piece.length);
+          });
         },
         { verify: true, until: end, file: cab.name },
       );
