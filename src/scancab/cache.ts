@@ -160,33 +160,48 @@ class KeysFile {
     return b;
   }
 
+  /** After this many lookups the RevisionIds and offsets are read whole (a walk over many revisions). */
+  private static readonly PROBES = 256;
+  private probes = 0;
+  private whole?: { revs: Uint32Array; offsets: Float64Array };
+
+  private loaded(): { revs: Uint32Array; offsets: Float64Array } | undefined {
+    if (!this.whole && ++this.probes > KeysFile.PROBES) this.whole = this.all();
+    return this.whole;
+  }
+
   rev(i: number): number {
-    return this.read(this.L.revsAt + 4 * i, 4).readUInt32LE(0);
+    const w = this.loaded();
+    return w ? w.revs[i]! : this.read(this.L.revsAt + 4 * i, 4).readUInt32LE(0);
   }
 
   /** Start and end of line i. */
   line(i: number): [number, number] {
+    const w = this.loaded();
+    if (w) return [w.offsets[i]!, w.offsets[i + 1]!];
     const b = this.read(this.L.offsetsAt + 8 * i, 16);
     return [b.readDoubleLE(0), b.readDoubleLE(8)];
   }
 
   /** Every RevisionId and line offset (for reading the whole index). */
   all(): { revs: Uint32Array; offsets: Float64Array } {
+    if (this.whole) return this.whole;
     const { n, revsAt, offsetsAt } = this.L;
     const b = Buffer.alloc(offsetsAt + 8 * (n + 1) - revsAt);
     if (readSync(this.fd, b, 0, b.length, revsAt) !== b.length) throw new ScanCabError('the cached index is truncated');
     const revs = new Uint32Array(n), offsets = new Float64Array(n + 1);
     for (let i = 0; i < n; i++) revs[i] = b.readUInt32LE(4 * i);
     for (let i = 0; i <= n; i++) offsets[i] = b.readDoubleLE(offsetsAt - revsAt + 8 * i);
-    return { revs, offsets };
+    return (this.whole = { revs, offsets });
   }
 
   /** Index of `rev` among the sorted RevisionIds, or -1 (binary search on disk). */
   indexOf(rev: number): number {
+    const w = this.loaded();
     let lo = 0, hi = this.L.n - 1;
     while (lo <= hi) {
       const mid = (lo + hi) >>> 1;
-      const v = this.rev(mid);
+      const v = w ? w.revs[mid]! : this.read(this.L.revsAt + 4 * mid, 4).readUInt32LE(0);
       if (v === rev) return mid;
       if (v < rev) lo = mid + 1;
       else hi = mid - 1;
