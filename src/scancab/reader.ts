@@ -118,30 +118,31 @@ export async function walkScanCabinet(file: string, sink: ScanSink): Promise<voi
       sink.head({ packageId: x.packageId, protocolVersion: x.protocolVersion, creationDate: x.creationDate, form, cabinets: cabs.map((e) => e.name) });
     });
 
-    // one localized fragment per revision: the preferred language, else the first by name
+    // the title comes from the preferred language, else the first by name: a localized
+    // fragment is parsed only when its language beats every one seen before for its revision
+    // (one fragment a revision when, as in Microsoft's cabinets, there is one language)
     const titleLang = new Map<number, string>();
-    for (const e of cabs) {
-      await withInner(outer, e, async (cab) => {
-        for (const m of cab.entries) {
-          const f = fragmentOf(norm(m.name));
-          if (!f || f.kind !== 'localized' || !sink.has(f.rev)) continue;
-          const have = titleLang.get(f.rev);
-          if (have === undefined || (have !== TITLE_LANGUAGE && (f.lang === TITLE_LANGUAGE || f.lang < have))) titleLang.set(f.rev, f.lang);
-        }
-      });
-    }
+    const better = (lang: string, have: string | undefined) =>
+      have === undefined || (have !== TITLE_LANGUAGE && (lang === TITLE_LANGUAGE || lang < have));
     for (const ce of cabs) {
       await withInner(outer, ce, async (cab) => {
         const chosen: CabEntry[] = [];
         const kinds = new Map<CabEntry, NonNullable<ReturnType<typeof fragmentOf>>>();
+        const localized = new Map<number, CabEntry>();
         for (const e of cab.entries) {
           const f = fragmentOf(norm(e.name));
           if (!f || !sink.has(f.rev)) continue;
-          if (f.kind === 'localized' && f.lang !== titleLang.get(f.rev)) continue;
+          if (f.kind === 'localized') {
+            if (!better(f.lang, titleLang.get(f.rev))) continue;
+            const prev = localized.get(f.rev);
+            if (prev) kinds.delete(prev);
+            titleLang.set(f.rev, f.lang);
+            localized.set(f.rev, e);
+          }
           if (e.cbFile > MAX_FRAGMENT) throw new ScanCabError(`fragment ${e.name} is ${e.cbFile} bytes, more than a fragment can be`, display);
-          chosen.push(e);
           kinds.set(e, f);
         }
+        for (const e of cab.entries) if (kinds.has(e)) chosen.push(e);
         const pending = new Map<CabEntry, Uint8Array[]>();
         await cab.streamMembers(chosen, (e, chunk, last) => {
           // a fragment inside one block is parsed in place (synchronously, before the block is reused)
