@@ -5,9 +5,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { writeFileAtomic } from '../util/fsout.js';
 import type { ScanSource } from './query.js';
-import { writeScanLines, type BuiltIndex, type KeyTable } from './cache-writer.js';
+import type { BuiltIndex, KeyTable } from './cache-writer.js';
 import { ScanCabError } from './errors.js';
-import { buildScanIndex, sha256File } from './reader.js';
 import { INDEX_VERSION, type ScanIndex, type ScanUpdate } from './types.js';
 
 /**
@@ -329,6 +328,7 @@ async function openCached(dir: string, sha256: string): Promise<CachedSource | n
 
 /** Build the index of `file` into the cache directory: the lines while the cabinet is read, then keys.bin. */
 async function buildCached(file: string, dir: string, sha256: string): Promise<void> {
+  const { writeScanLines } = await import('./cache-writer.js');
   const built = await writeScanLines(file, dir, sha256, (h, revisions, names): ScanMeta => ({
     indexVersion: INDEX_VERSION, sha256, packageId: h.packageId, protocolVersion: h.protocolVersion,
     creationDate: h.creationDate, form: h.form, cabinets: h.cabinets, revisions, names,
@@ -349,6 +349,8 @@ async function writableDir(dir: string): Promise<boolean> {
 
 /** The SHA-256 of a file, remembered in the cache by path, size, mtime and inode. */
 async function cabinetHash(file: string, dir: string | null): Promise<string> {
+  // the cabinet reader is loaded only when a cabinet is hashed or read, not for a query on the cache
+  const sha256File = async (f: string) => (await import('./reader.js')).sha256File(f);
   if (!dir) return sha256File(file);
   let memo: string | null = null;
   try {
@@ -397,6 +399,7 @@ export async function openScanIndex(file: string, opts: LoadOptions = {}): Promi
     }
   }
   // no cache (or a read-only one): the whole index in memory
+  const { buildScanIndex } = await import('./reader.js');
   const ix = await buildScanIndex(file, sha256);
   const { MemorySource } = await import('./query.js');
   return { meta: metaOf(ix), source: new MemorySource(ix), fromCache: false, close: () => undefined };
