@@ -5,7 +5,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { buildScanIndex, loadScanIndex, openScanIndex, parseScanRules, applyRules, ScanQuery, selectUpdates, ScanCabError, INDEX_VERSION } from '../../src/scancab/index.js';
 import { MsuError } from '../../src/errors.js';
-import { buildScanCab, buildScanCab2, packageXml, type FixtureUpdate } from '../helpers/scancab-build.js';
+import { buildScanCab, buildScanCab2, fragments, packageXml, type FixtureUpdate } from '../helpers/scancab-build.js';
+import { buildCabinet, type CabWriteFile } from '../../src/cab/writer.js';
 import { runCli } from '../helpers/cli.js';
 
 const gid = (n: number) => `00000000-0000-4000-8000-${n.toString(16).padStart(12, '0')}`;
@@ -206,6 +207,24 @@ describe('hostile scan cabinets', () => {
     expect(c.supersedingChain(o.source.get(100)!).map((u) => u.revisionId)).toEqual(q.supersedingChain(ix.updates[0]!).map((u) => u.revisionId));
     o.close();
     expect(Date.now() - t).toBeLessThan(60_000);
+  });
+
+  it('titles across cabinets and languages; 60,000 fragments of revisions package.xml lacks are ignored', async () => {
+    const loc = (lang: string, rev: number) => ({ name: `localized\\${lang}\\${rev}`, data: new TextEncoder().encode(`<LocalizedProperties><Language>${lang}</Language><Title>${lang} ${rev}</Title></LocalizedProperties>`) });
+    const us: FixtureUpdate[] = [{ rev: 10, id: gid(10), kb: '1' }, { rev: 11, id: gid(11), kb: '2' }, { rev: 12, id: gid(12), kb: '3' }];
+    const [core10, ext10] = fragments(us[0]!), [core11, ext11] = fragments(us[1]!);
+    const strays = Array.from({ length: 60_000 }, (_x, i) => loc('de', 1000 + i));
+    const cab = (files: CabWriteFile[]) => buildCabinet({ folders: [{ compression: 'mszip', files }] });
+    const bytes = buildCabinet({ folders: [{ compression: 'none', files: [
+      { name: 'package.cab', data: cab([{ name: 'package.xml', data: new TextEncoder().encode(packageXml(us)) }]) },
+      // rev 10: de here, en in the next cabinet (en wins); rev 11: zz here, fr and pt next (fr, first by name, wins)
+      { name: 'package2.cab', data: cab([core10!, ext10!, loc('de', 10), loc('zz', 11), ...strays]) },
+      { name: 'package3.cab', data: cab([core11!, ext11!, loc('pt', 11), loc('en', 10), loc('fr', 11), loc('de', 12)]) },
+    ] }] });
+    const file = await tmp('langs.cab', bytes);
+    for (const ix of [await buildScanIndex(file), await loadScanIndex(file, { cacheDir: path.join(path.dirname(file), 'cache') })]) {
+      expect(ix.updates.map((u) => [u.revisionId, u.title, u.updateType])).toEqual([[10, 'en 10', 'Software'], [11, 'fr 11', 'Software'], [12, 'de 12', undefined]]);
+    }
   });
 
   it('CLI: one error line naming the file, exit code for bad input, no stack', async () => {
