@@ -215,7 +215,7 @@ class KeysFile {
     const keyAt = (i: number): [string, number] => {
       const e = this.read(at + ENTRY * i, ENTRY);
       const off = e.readUInt32LE(0), len = e.readUInt32LE(4), line = e.readUInt32LE(8);
-      if (len > 4096) throw new ScanCabError('the cached index is damaged');
+      if (len > 16 << 20) throw new ScanCabError('the cached index is damaged (a key longer than a fragment can be)');
       return [this.read(this.L.poolAt + off, len).toString('utf8', 0, len), line];
     };
     let lo = 0, hi = count;
