@@ -174,6 +174,11 @@ class KeysFile {
     return w ? w.revs[i]! : this.read(this.L.revsAt + 4 * i, 4).readUInt32LE(0);
   }
 
+  /** Where the last line ends: the size of the ndjson file. */
+  end(): number {
+    return this.read(this.L.offsetsAt + 8 * this.L.n, 8).readDoubleLE(0);
+  }
+
   /** Start and end of line i. */
   line(i: number): [number, number] {
     const w = this.loaded();
@@ -248,8 +253,13 @@ class CachedSource implements ScanSource {
   }
 
   private parse(text: string, i: number, rev: number): CachedRecord {
-    const rec = JSON.parse(text) as CachedRecord;
-    if (rec.revisionId !== rev) throw new ScanCabError(`the cached index is inconsistent at line ${i + 2}`);
+    let rec: CachedRecord;
+    try {
+      rec = JSON.parse(text) as CachedRecord;
+    } catch {
+      throw new ScanCabError(`the cached index is damaged at line ${i + 2}; remove it to rebuild`);
+    }
+    if (rec?.revisionId !== rev) throw new ScanCabError(`the cached index is inconsistent at line ${i + 2}`);
     for (const [id, url] of Object.entries(rec.urls)) this.urls.set(id, url);
     return rec;
   }
@@ -314,6 +324,8 @@ async function openCached(dir: string, sha256: string): Promise<CachedSource | n
     if (!keys) return null;
     fd = openSync(`${base}.ndjson`, 'r');
     const [headEnd] = keys.line(0);
+    // the lines end where keys.bin says (a truncated or replaced ndjson is rebuilt)
+    if (fstatSync(fd).size !== keys.end()) throw new Error('another size');
     const head = Buffer.alloc(Math.min(headEnd, 16 * 1024 * 1024));
     readSync(fd, head, 0, head.length, 0);
     const meta = JSON.parse(head.toString('utf8')) as ScanMeta;

@@ -122,6 +122,16 @@ describe('scan cabinet queries and rules', () => {
     expect(d.fromCache).toBe(false);
     expect(d.updates).toEqual(a.updates);
     expect((await loadScanIndex(file, { cacheDir })).fromCache).toBe(true);
+    // a truncated ndjson is rebuilt too; one damaged after it was opened is a clean error
+    const nd = path.join(cacheDir, `${sha}.ndjson`);
+    const lines = await readFile(nd);
+    await writeFile(nd, lines.subarray(0, lines.length - 10));
+    expect((await loadScanIndex(file, { cacheDir })).fromCache).toBe(false);
+    const open = await openScanIndex(file, { cacheDir });
+    expect(open.fromCache).toBe(true);
+    await writeFile(nd, Buffer.from(lines.toString('latin1').replace(/"revisionId":20,/, '"revisionId":2,'), 'latin1'));
+    expect(() => open.source.get(20)).toThrow(ScanCabError);
+    open.close();
   });
 
   it('the index built into the cache (compact, streamed) equals the in-memory build, in both forms', async () => {
