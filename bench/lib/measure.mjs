@@ -7,12 +7,13 @@ const GNU_TIME = existsSync('/usr/bin/time') ? '/usr/bin/time' : null;
 export function measure(cmd, args, opts = {}) {
   const t0 = process.hrtime.bigint();
   const r = GNU_TIME
-    ? spawnSync(GNU_TIME, ['-f', '@@RSS %M', cmd, ...args], { encoding: 'utf8', maxBuffer: 1 << 30, ...opts })
+    ? spawnSync(GNU_TIME, ['-f', '@@RSS %M @@CPU %U %S', cmd, ...args], { encoding: 'utf8', maxBuffer: 1 << 30, ...opts })
     : spawnSync(cmd, args, { encoding: 'utf8', maxBuffer: 1 << 30, ...opts });
   const ms = Number(process.hrtime.bigint() - t0) / 1e6;
   if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (${r.status}): ${r.stderr}`);
   const m = /@@RSS (\d+)/.exec(r.stderr ?? '');
-  return { ms, rssMB: m ? Number(m[1]) / 1024 : null, stdout: r.stdout };
+  const c = /@@CPU ([\d.]+) ([\d.]+)/.exec(r.stderr ?? '');
+  return { ms, rssMB: m ? Number(m[1]) / 1024 : null, cpuS: c ? Number(c[1]) + Number(c[2]) : null, stdout: r.stdout };
 }
 
 /** Median of n runs (first run warms the page cache). */

@@ -24,9 +24,7 @@ function walkFragment(bytes: Uint8Array, file: string, onOpen: (e: FragEvent) =>
     close: () => void path.pop(),
     text: onText ? (t) => onText(path, t) : undefined,
   }, file);
-  tok.push('<Fragment>');
-  tok.push(text);
-  tok.push('</Fragment>');
+  tok.push(`<Fragment>${text}</Fragment>`);
   tok.end();
 }
 

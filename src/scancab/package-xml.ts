@@ -10,10 +10,25 @@ export interface PackageXml {
   fileLocations: Record<string, string>;
 }
 
+/** Largest RevisionId / RevisionNumber accepted: the index keeps them in 32-bit arrays. */
+const MAX_ID = 0x7fffffff;
+
 const int = (s: string | undefined, what: string, file?: string): number => {
   if (s === undefined || !/^\d{1,10}$/.test(s)) throw new ScanCabError(`${what} ${JSON.stringify(s ?? null)} is not a number`, file);
-  return Number(s);
+  const n = Number(s);
+  if (n > MAX_ID) throw new ScanCabError(`${what} ${s} is out of range (at most ${MAX_ID})`, file);
+  return n;
 };
+
+/**
+ * Where the reader hands each Update and FileLocation as it is closed. The default
+ * collects them into the PackageXml that end() returns; the index builder passes
+ * its own, so that the updates of a 300,000-revision package are never all objects.
+ */
+export interface PackageXmlSink {
+  update(u: ScanUpdate): void;
+  fileLocation(id: string, url: string): void;
+}
 
 /**
  * The index `package.xml` (an OfflineSyncPackage) read as a stream: push decoded
@@ -27,13 +42,22 @@ export class PackageXmlReader {
   private orGroup: string[] | null = null;
   private readonly out: PackageXml = { packageId: '', protocolVersion: '', creationDate: '', updates: [], fileLocations: {} };
 
-  constructor(private readonly file?: string) {
+  private readonly sink: PackageXmlSink;
+
+  constructor(private readonly file?: string, sink?: PackageXmlSink) {
+    this.sink = sink ?? {
+      update: (u) => void this.out.updates.push(u),
+      fileLocation: (id, url) => void (this.out.fileLocations[id] = url),
+    };
     const h: XmlPullHandler = {
       open: (name, attrs) => this.open(name, attrs),
       close: (name) => this.close(name),
     };
     this.tok = new XmlPullTokenizer(h, file);
   }
+
+  /** Updates read so far (for messages). */
+  private count = 0;
 
   push(text: string): void {
     this.tok.push(text);
@@ -58,7 +82,7 @@ export class PackageXmlReader {
     if (depth === 2 && name === 'Update' && p[1] === 'Updates') {
       const updateId = (a.UpdateId ?? '').toLowerCase();
       if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(updateId)) {
-        throw new ScanCabError(`Update has no valid UpdateId (${JSON.stringify(a.UpdateId ?? null)})`, this.file, `Update #${this.out.updates.length + 1}`);
+        throw new ScanCabError(`Update has no valid UpdateId (${JSON.stringify(a.UpdateId ?? null)})`, this.file, `Update #${this.count + 1}`);
       }
       this.cur = {
         updateId,
@@ -74,7 +98,7 @@ export class PackageXmlReader {
     }
     if (depth === 2 && name === 'FileLocation' && p[1] === 'FileLocations') {
       if (!a.Id || a.Url === undefined) throw new ScanCabError('FileLocation without Id or Url', this.file);
-      this.out.fileLocations[a.Id] = a.Url;
+      this.sink.fileLocation(a.Id, a.Url);
       return;
     }
     const u = this.cur;
@@ -104,8 +128,10 @@ export class PackageXmlReader {
       if (this.orGroup.length) this.cur.prerequisites.push(this.orGroup);
       this.orGroup = null;
     } else if (depth === 2 && name === 'Update' && this.cur) {
-      this.out.updates.push(this.cur);
+      const u = this.cur;
       this.cur = null;
+      this.count++;
+      this.sink.update(u);
     }
   }
 }

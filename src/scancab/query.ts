@@ -131,6 +131,16 @@ export class ScanQuery {
     return out;
   }
 
+  /** The first revision of supersedingChain(u), found without walking the chain. */
+  nearestSuperseding(u: ScanUpdate): ScanUpdate | undefined {
+    for (const r of u.supersededBy) {
+      if (r === u.revisionId) continue;
+      const s = this.source.get(r);
+      if (s) return s;
+    }
+    return undefined;
+  }
+
   /** Whether a revision in this package supersedes it. */
   isSuperseded(u: ScanUpdate): boolean {
     return u.supersededBy.some((r) => r !== u.revisionId && this.source.get(r) !== undefined);

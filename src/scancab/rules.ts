@@ -82,7 +82,8 @@ export function decide(q: ScanQuery, rules: ScanRules, u: ScanUpdate): RuleDecis
   const a = hit(rules.allow);
   if (a) return { ...base, selected: true, reason: `allow ${a}` };
   if (!rules.includeSuperseded && q.isSuperseded(u)) {
-    const by = q.supersedingChain(u)[0]!;
+    // the nearest superseding revision (the chain's first), without walking the whole chain
+    const by = q.nearestSuperseding(u)!;
     return { ...base, selected: false, reason: `superseded by ${by.kb ? `KB${by.kb}` : by.updateId} (revision ${by.revisionId})` };
   }
   const any = (names: string[], wanted: string[]) => names.some((n) => wanted.some((w) => n.toLowerCase().includes(w.toLowerCase())));

@@ -54,4 +54,4 @@ export interface ScanIndex {
   fileLocations: Record<string, string>;
 }
 
-export const INDEX_VERSION = 1;
+export const INDEX_VERSION = 2;

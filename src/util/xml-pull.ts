@@ -80,22 +80,24 @@ export class XmlPullTokenizer {
 
   /** Index one past the end of the token starting at `i` ('<'), or -1 when not yet complete. */
   private tokenEnd(b: string, i: number): number {
-    if (b.startsWith('<!--', i)) {
-      const c = b.indexOf('-->', i + 4);
-      return c < 0 ? -1 : c + 3;
-    }
-    if (b.startsWith('<![CDATA[', i)) {
-      const c = b.indexOf(']]>', i + 9);
-      return c < 0 ? -1 : c + 3;
-    }
-    if (b.startsWith('<?', i)) {
+    const c1 = b.charCodeAt(i + 1);
+    if (c1 === 0x21 /* ! */) {
+      if (b.startsWith('<!--', i)) {
+        const c = b.indexOf('-->', i + 4);
+        return c < 0 ? -1 : c + 3;
+      }
+      if (b.startsWith('<![CDATA[', i)) {
+        const c = b.indexOf(']]>', i + 9);
+        return c < 0 ? -1 : c + 3;
+      }
+      if (b.length - i < 9 && ('<!DOCTYPE'.startsWith(b.slice(i).toUpperCase()) || '<![CDATA['.startsWith(b.slice(i)))) return -1;
+      if (/^<!(DOCTYPE|ENTITY)/i.test(b.slice(i, i + 9))) {
+        throw new XmlError('document type declarations are not allowed (entity expansion is never performed)', this.file);
+      }
+    } else if (c1 === 0x3f /* ? */) {
       const c = b.indexOf('?>', i + 2);
       return c < 0 ? -1 : c + 2;
-    }
-    if (b.length - i < 9 && '<!DOCTYPE'.startsWith(b.slice(i).toUpperCase())) return -1;
-    if (/^<!(DOCTYPE|ENTITY)/i.test(b.slice(i, i + 9))) {
-      throw new XmlError('document type declarations are not allowed (entity expansion is never performed)', this.file);
-    }
+    } else if (c1 !== c1) return -1; // '<' is the last character so far
     // a tag: '>' outside quotes
     let q = 0;
     for (let k = i + 1; k < b.length; k++) {
@@ -111,14 +113,15 @@ export class XmlPullTokenizer {
   }
 
   private token(t: string): void {
-    if (t.startsWith('<!--') || t.startsWith('<?')) return;
-    if (t.startsWith('<![CDATA[')) {
+    const c1 = t.charCodeAt(1);
+    if (c1 === 0x3f /* ? */ || t.startsWith('<!--')) return;
+    if (c1 === 0x21 /* ! */) {
+      if (!t.startsWith('<![CDATA[')) this.fail('unexpected markup declaration');
       if (!this.stack.length) this.fail('CDATA section outside the root element');
       this.handler.text?.(t.slice(9, -3));
       return;
     }
-    if (t.startsWith('<!')) this.fail('unexpected markup declaration');
-    if (t.startsWith('</')) {
+    if (c1 === 0x2f /* / */) {
       const name = t.slice(2, -1).trim();
       const open = this.stack.pop();
       if (open === undefined) this.fail(`closing tag '${name}' has no opening tag`);
@@ -126,34 +129,38 @@ export class XmlPullTokenizer {
       this.handler.close(localName(name));
       return;
     }
-    const self = t.endsWith('/>');
+    const self = t.charCodeAt(t.length - 2) === 0x2f;
     const body = t.slice(1, self ? -2 : -1);
-    const m = /^[A-Za-z_:][^\s/>]*/.exec(body);
-    if (!m) this.fail("'<' does not start a tag");
-    const name = m[0];
+    const end = body.length;
+    // the name: a letter, '_' or ':', then anything up to white space, '/' or '>'
+    const c0 = body.charCodeAt(0);
+    if (!((c0 >= 0x41 && c0 <= 0x5a) || (c0 >= 0x61 && c0 <= 0x7a) || c0 === 0x5f || c0 === 0x3a)) this.fail("'<' does not start a tag");
+    let pos = 1;
+    while (pos < end && !isSpace(body.charCodeAt(pos)) && body.charCodeAt(pos) !== 0x2f && body.charCodeAt(pos) !== 0x3e) pos++;
+    const name = body.slice(0, pos);
     if (this.stack.length === 0 && this.rootSeen) this.fail('a second root element');
     const attrs: Record<string, string> = {};
-    let pos = name.length;
     for (;;) {
       const ws = pos;
-      while (pos < body.length && /\s/.test(body[pos]!)) pos++;
-      if (pos >= body.length) break;
+      while (pos < end && isSpace(body.charCodeAt(pos))) pos++;
+      if (pos >= end) break;
       if (pos === ws) this.fail(`attributes of '${name}' must be separated by white space`);
       ATTR.lastIndex = pos;
       const a = ATTR.exec(body);
       if (!a) this.fail(`malformed attribute in '${name}'`);
+      pos = ATTR.lastIndex;
+      if (a[1]!.startsWith('xmlns')) continue;
       const key = localName(a[1]!);
-      if (a[1]!.startsWith('xmlns')) {
-        pos = ATTR.lastIndex;
-        continue;
-      }
       if (key in attrs) this.fail(`attribute '${a[1]}' is repeated in '${name}'`);
       attrs[key] = decodeEntities(a[2] ?? a[3] ?? '');
-      pos = ATTR.lastIndex;
     }
     this.rootSeen = true;
     if (!self) this.stack.push(name);
-    this.handler.open(localName(name), attrs, self);
-    if (self) this.handler.close(localName(name));
+    const local = localName(name);
+    this.handler.open(local, attrs, self);
+    if (self) this.handler.close(local);
   }
 }
+
+/** XML white space: space, tab, line feed, carriage return. */
+const isSpace = (c: number): boolean => c === 0x20 || c === 0x0a || c === 0x09 || c === 0x0d;

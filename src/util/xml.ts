@@ -39,14 +39,17 @@ export function decodeEntities(s: string): string {
 /** Decode XML/text bytes by BOM (UTF-8, UTF-16LE/BE); no BOM means UTF-8, or UTF-16LE when it looks like it. */
 export function decodeText(bytes: Uint8Array): string {
   const b0 = bytes[0], b1 = bytes[1];
-  if (b0 === 0xef && b1 === 0xbb && bytes[2] === 0xbf) return new TextDecoder('utf-8').decode(bytes.subarray(3));
+  if (b0 === 0xef && b1 === 0xbb && bytes[2] === 0xbf) return UTF8.decode(bytes.subarray(3));
   if (b0 === 0xff && b1 === 0xfe) return new TextDecoder('utf-16le').decode(bytes.subarray(2));
   if (b0 === 0xfe && b1 === 0xff) return new TextDecoder('utf-16be').decode(bytes.subarray(2));
   if (bytes.length >= 4 && b0 !== 0 && b1 === 0 && bytes[2] !== 0 && bytes[3] === 0) {
     return new TextDecoder('utf-16le').decode(bytes);
   }
-  return new TextDecoder('utf-8').decode(bytes);
+  return UTF8.decode(bytes);
 }
+
+/** One decoder for the common case (decodeText runs once per fragment of a scan cabinet, 900,000 times). */
+const UTF8 = new TextDecoder('utf-8');
 
 const parser = new XMLParser({
   preserveOrder: true,

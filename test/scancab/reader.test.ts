@@ -5,6 +5,7 @@ import os from 'node:os';
 import { Cabinet } from '../../src/cab/index.js';
 import { BufferSource } from '../../src/util/source.js';
 import { buildScanIndex } from '../../src/scancab/reader.js';
+import { loadScanIndex, openScanIndex } from '../../src/scancab/cache.js';
 import { corpusPath, hasCorpus } from '../helpers/corpus.js';
 
 /** package.xml and the fragment names of a scan cabinet, read with the Cabinet reader. */
@@ -80,6 +81,19 @@ describe.skipIf(!hasCorpus)('scan cabinet reader on the real WSUSSCAN cabinets',
       // bundle relations point at bundles of the same package
       const byRev = new Map(ix.updates.map((u) => [u.revisionId, u]));
       for (const u of ix.updates) for (const b of u.bundledBy) expect(byRev.get(b)?.isBundle).toBe(true);
+      // the index built straight into the cache (compact, streamed) holds the same, and its
+      // on-disk KB keys find every KB the package has
+      const cacheDir = await mkdtemp(path.join(os.tmpdir(), 'scancab-cache-'));
+      const cached = await loadScanIndex(file, { cacheDir });
+      expect(cached.updates).toEqual(ix.updates);
+      for (const [id, url] of Object.entries(cached.fileLocations)) expect(ix.fileLocations[id]).toBe(url);
+      expect(Object.keys(cached.fileLocations).length).toBe(new Set(ix.updates.flatMap((u) => u.payloadFiles)).size);
+      const o = await openScanIndex(file, { cacheDir });
+      expect(o.fromCache).toBe(true);
+      const kbs = [...new Set(ix.updates.flatMap((u) => (u.kb ? [u.kb] : [])))];
+      expect(kbs.length).toBeGreaterThan(0);
+      for (const kb of kbs) expect(o.source.byKb(kb).map((u) => u.revisionId)).toEqual(ix.updates.filter((u) => u.kb === kb).map((u) => u.revisionId));
+      o.close();
     });
   }
 

@@ -1,11 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
-import { mkdtemp, readdir, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { buildScanIndex, loadScanIndex, openScanIndex, parseScanRules, applyRules, ScanQuery, selectUpdates, ScanCabError } from '../../src/scancab/index.js';
+import { buildScanIndex, loadScanIndex, openScanIndex, parseScanRules, applyRules, ScanQuery, selectUpdates, ScanCabError, INDEX_VERSION } from '../../src/scancab/index.js';
 import { MsuError } from '../../src/errors.js';
-import { buildScanCab, buildScanCab2, packageXml, type FixtureUpdate } from '../helpers/scancab-build.js';
+import { buildScanCab, buildScanCab2, fragments, packageXml, type FixtureUpdate } from '../helpers/scancab-build.js';
+import { buildCabinet, type CabWriteFile } from '../../src/cab/writer.js';
 import { runCli } from '../helpers/cli.js';
 
 const gid = (n: number) => `00000000-0000-4000-8000-${n.toString(16).padStart(12, '0')}`;
@@ -96,7 +97,7 @@ describe('scan cabinet queries and rules', () => {
     const a = await loadScanIndex(file, { cacheDir });
     expect(a.fromCache).toBe(false);
     const sha = createHash('sha256').update(buildScanCab(fixture())).digest('hex');
-    expect((await readdir(cacheDir)).sort()).toEqual([`${sha}.kb.json`, `${sha}.keys.bin`, `${sha}.ndjson`, `${sha}.uids.json`, 'stat']);
+    expect((await readdir(cacheDir)).sort()).toEqual([`${sha}.keys.bin`, `${sha}.ndjson`, "stat"]);
     const b = await loadScanIndex(file, { cacheDir });
     expect(b.fromCache).toBe(true);
     expect(b.updates).toEqual(a.updates);
@@ -112,7 +113,51 @@ describe('scan cabinet queries and rules', () => {
     await writeFile(path.join(cacheDir, `${sha}.keys.bin`), new Uint8Array([5, 0, 0, 0, 1]));
     const c = await loadScanIndex(file, { cacheDir });
     expect(c.fromCache).toBe(false);
-    expect(c.updates).toEqual(a.updates);
+    expect(c.updates).toEqual(a.updates);    // a keys.bin of another index version (an older layout) is rebuilt, not misread
+    const keys = await readFile(path.join(cacheDir, `${sha}.keys.bin`));
+    expect(keys.toString('latin1', 0, 8)).toBe('MSUSCKEY');
+    keys.writeUInt32LE(INDEX_VERSION - 1, 8);
+    await writeFile(path.join(cacheDir, `${sha}.keys.bin`), keys);
+    const d = await loadScanIndex(file, { cacheDir });
+    expect(d.fromCache).toBe(false);
+    expect(d.updates).toEqual(a.updates);
+    expect((await loadScanIndex(file, { cacheDir })).fromCache).toBe(true);
+    // a truncated ndjson is rebuilt too; one damaged after it was opened is a clean error
+    const nd = path.join(cacheDir, `${sha}.ndjson`);
+    const lines = await readFile(nd);
+    await writeFile(nd, lines.subarray(0, lines.length - 10));
+    expect((await loadScanIndex(file, { cacheDir })).fromCache).toBe(false);
+    const open = await openScanIndex(file, { cacheDir });
+    expect(open.fromCache).toBe(true);
+    await writeFile(nd, Buffer.from(lines.toString('latin1').replace(/"revisionId":20,/, '"revisionId":2,'), 'latin1'));
+    expect(() => open.source.get(20)).toThrow(ScanCabError);
+    open.close();
+  });
+
+  it('the index built into the cache (compact, streamed) equals the in-memory build, in both forms', async () => {
+    for (const [name, bytes] of [['one.cab', buildScanCab(fixture())], ['two.cab', buildScanCab2(fixture(), 3)]] as const) {
+      const file = await tmp(name, bytes);
+      const cacheDir = path.join(path.dirname(file), 'cache');
+      const mem = await buildScanIndex(file);
+      const built = await loadScanIndex(file, { cacheDir, });
+      expect(built.fromCache).toBe(false);
+      expect(built.updates).toEqual(mem.updates);
+      expect(built.fileLocations).toEqual(mem.fileLocations);
+      expect({ ...built, updates: 0, fileLocations: 0, fromCache: 0 }).toEqual({ ...mem, updates: 0, fileLocations: 0, fromCache: 0 });
+      // every KB and UpdateId lookup on disk answers as the in-memory index does, and unknown keys find nothing
+      const o = await openScanIndex(file, { cacheDir });
+      const q = new ScanQuery(o.source), m = new ScanQuery(mem);
+      for (const u of mem.updates) {
+        if (u.kb) expect(o.source.byKb(u.kb).map((x) => x.revisionId)).toEqual(m.source.byKb(u.kb).map((x) => x.revisionId));
+        expect(q.byUpdate(u.updateId).map((x) => q.view(x))).toEqual(m.byUpdate(u.updateId).map((x) => m.view(x)));
+        expect(o.source.bundled(u.revisionId)).toEqual(m.source.bundled(u.revisionId));
+      }
+      for (const kb of ['0', '1000', '10010', '3003', '99999999']) expect(o.source.byKb(kb)).toEqual([]);
+      expect(o.source.byUpdateId(gid(99))).toEqual([]);
+      expect(o.source.get(13)).toBeUndefined();
+      expect(o.meta.names).toEqual({ [PRODUCT]: 'Windows 10', [CLASS_SEC]: 'Security Updates', [CLASS_CRIT]: 'Critical Updates' });
+      o.close();
+    }
   });
 });
 
@@ -157,13 +202,39 @@ describe('hostile scan cabinets', () => {
     for (let i = 0; i < 100_000; i++) many.push({ rev: 100 + i, id: gid(100 + i), bundle: true, bundledBy: [100 + ((i + 1) % 100_000)], supersededBy: [100 + ((i + 7) % 100_000)] });
     const xml = packageXml(many);
     const t = Date.now();
-    const ix = await buildScanIndex(await tmp('m.cab', buildScanCab([], { xml })));
+    const file = await tmp('m.cab', buildScanCab([], { xml }));
+    const ix = await buildScanIndex(file);
     expect(ix.updates.length).toBe(100_000);
     const q = new ScanQuery(ix);
     // one bundle ring through every revision: each contains all the others, once
     expect(q.bundledRevisions(ix.updates[0]!).length).toBe(99_999);
     expect(q.supersedingChain(ix.updates[0]!).length).toBe(99_999);
+    expect(Date.now() - t).toBeLessThan(60_000);    // the same through the cache, where every step is a lookup on disk
+    const o = await openScanIndex(file, { cacheDir: path.join(path.dirname(file), 'cache') });
+    expect(o.fromCache).toBe(false);
+    const c = new ScanQuery(o.source);
+    expect(c.bundledRevisions(o.source.get(100)!).length).toBe(99_999);
+    expect(c.supersedingChain(o.source.get(100)!).map((u) => u.revisionId)).toEqual(q.supersedingChain(ix.updates[0]!).map((u) => u.revisionId));
+    o.close();
     expect(Date.now() - t).toBeLessThan(60_000);
+  });
+
+  it('titles across cabinets and languages; 60,000 fragments of revisions package.xml lacks are ignored', async () => {
+    const loc = (lang: string, rev: number) => ({ name: `localized\\${lang}\\${rev}`, data: new TextEncoder().encode(`<LocalizedProperties><Language>${lang}</Language><Title>${lang} ${rev}</Title></LocalizedProperties>`) });
+    const us: FixtureUpdate[] = [{ rev: 10, id: gid(10), kb: '1' }, { rev: 11, id: gid(11), kb: '2' }, { rev: 12, id: gid(12), kb: '3' }];
+    const [core10, ext10] = fragments(us[0]!), [core11, ext11] = fragments(us[1]!);
+    const strays = Array.from({ length: 60_000 }, (_x, i) => loc('de', 1000 + i));
+    const cab = (files: CabWriteFile[]) => buildCabinet({ folders: [{ compression: 'mszip', files }] });
+    const bytes = buildCabinet({ folders: [{ compression: 'none', files: [
+      { name: 'package.cab', data: cab([{ name: 'package.xml', data: new TextEncoder().encode(packageXml(us)) }]) },
+      // rev 10: de here, en in the next cabinet (en wins); rev 11: zz here, fr and pt next (fr, first by name, wins)
+      { name: 'package2.cab', data: cab([core10!, ext10!, loc('de', 10), loc('zz', 11), ...strays]) },
+      { name: 'package3.cab', data: cab([core11!, ext11!, loc('pt', 11), loc('en', 10), loc('fr', 11), loc('de', 12)]) },
+    ] }] });
+    const file = await tmp('langs.cab', bytes);
+    for (const ix of [await buildScanIndex(file), await loadScanIndex(file, { cacheDir: path.join(path.dirname(file), 'cache') })]) {
+      expect(ix.updates.map((u) => [u.revisionId, u.title, u.updateType])).toEqual([[10, 'en 10', 'Software'], [11, 'fr 11', 'Software'], [12, 'de 12', undefined]]);
+    }
   });
 
   it('CLI: one error line naming the file, exit code for bad input, no stack', async () => {

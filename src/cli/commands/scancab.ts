@@ -3,8 +3,12 @@ import type { Command } from 'commander';
 import type { RuleDecision, UpdateView } from '../../scancab/index.js';
 import type { CliContext } from '../context.js';
 
-// Loaded when the command runs, not at CLI start (see inspect.ts).
-const scancabLib = () => import('../../scancab/index.js');
+// Loaded when the command runs, not at CLI start (see inspect.ts); only the modules a query on a
+// cached index needs (the cabinet reader is loaded by cache.ts when an index has to be built).
+const scancabLib = async () => {
+  const [cache, query, rules] = await Promise.all([import('../../scancab/cache.js'), import('../../scancab/query.js'), import('../../scancab/rules.js')]);
+  return { ...cache, ...query, ...rules };
+};
 const jsonLib = () => import('../../util/json.js');
 
 interface ScancabOpts {
@@ -46,7 +50,7 @@ export function register(program: Command, ctx: CliContext): void {
     .option('--json', 'print the result as JSON')
     .action(async (file: string, opts: ScancabOpts) => {
       const lib = await scancabLib();
-      let rules: import('../../scancab/index.js').ScanRules | undefined;
+      let rules: import('../../scancab/rules.js').ScanRules | undefined;
       if (opts.rules) {
         const { readJsonFile } = await jsonLib();
         rules = lib.parseScanRules(await readJsonFile(opts.rules, 'E_RULES', 'rules file'), opts.rules);
