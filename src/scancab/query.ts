@@ -22,8 +22,13 @@ export interface UpdateView {
   isBundle: boolean;
   products: string[];
   classifications: string[];
-  /** Revisions that supersede this one, transitively, nearest first (cycle-safe). */
+  /**
+   * Revisions that supersede this one, transitively, nearest first (cycle-safe); at most the
+   * view's chain limit of them (see ScanQuery.view).
+   */
   supersededBy: { revisionId: number; updateId: string; kb: string | null }[];
+  /** The chain goes on past the limit: supersededBy holds only its nearest revisions. */
+  supersededByTruncated: boolean;
   /** Revisions of this package bundled in this one. */
   bundles: number[];
   payload: PayloadFile[];
@@ -111,8 +116,11 @@ export class ScanQuery {
     return this.source.byUpdateId(id.toLowerCase());
   }
 
-  /** Superseding revisions, transitively, breadth first; a cycle ends the walk instead of looping. */
-  supersedingChain(u: ScanUpdate): ScanUpdate[] {
+  /**
+   * Superseding revisions, transitively, breadth first; a cycle ends the walk instead of looping.
+   * With a limit the walk stops after limit + 1 revisions, so a caller can tell a cut chain.
+   */
+  supersedingChain(u: ScanUpdate, limit = Infinity): ScanUpdate[] {
     const seen = new Set<number>([u.revisionId]);
     const out: ScanUpdate[] = [];
     let frontier = [...u.supersededBy];
@@ -124,6 +132,7 @@ export class ScanQuery {
         const s = this.source.get(r);
         if (!s) continue;
         out.push(s);
+        if (out.length > limit) return out;
         next.push(...s.supersededBy);
       }
       frontier = next;
@@ -181,7 +190,14 @@ export class ScanQuery {
     return [...out.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : a.sha1 < b.sha1 ? -1 : 1));
   }
 
-  view(u: ScanUpdate): UpdateView {
+  /**
+   * What `msu scancab` reports for one update. chainLimit bounds supersededBy: a listing of many
+   * updates whose chains run thousands long would otherwise grow with the square of the package.
+   */
+  view(u: ScanUpdate, chainLimit = Infinity): UpdateView {
+    const chain = this.supersedingChain(u, chainLimit);
+    const truncated = chain.length > chainLimit;
+    if (truncated) chain.length = chainLimit;
     return {
       updateId: u.updateId,
       revisionNumber: u.revisionNumber,
@@ -193,7 +209,8 @@ export class ScanQuery {
       isBundle: u.isBundle,
       products: this.categoryNames(u, 'Product'),
       classifications: this.categoryNames(u, 'UpdateClassification'),
-      supersededBy: this.supersedingChain(u).map((s) => ({ revisionId: s.revisionId, updateId: s.updateId, kb: s.kb ?? null })),
+      supersededBy: chain.map((s) => ({ revisionId: s.revisionId, updateId: s.updateId, kb: s.kb ?? null })),
+      supersededByTruncated: truncated,
       bundles: this.bundledRevisions(u),
       payload: this.payload(u),
     };

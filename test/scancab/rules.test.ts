@@ -269,4 +269,28 @@ describe('msu scancab', () => {
     expect(sel).toContain('2001 true allow KB2001');
     expect(sel).toContain('1001 false superseded by KB1002 (revision 11)');
   });
+
+  it('a listing shows the 20 nearest superseding revisions and says the chain goes on; --kb shows all', async () => {
+    // a straight chain of 30: revision 100 is superseded by 101, … by 129
+    const chain: FixtureUpdate[] = Array.from({ length: 30 }, (_x, i) => ({ rev: 100 + i, id: gid(100 + i), kb: String(5000 + i), ...(i < 29 ? { supersededBy: [101 + i] } : {}) }));
+    const f = await tmp('chain.cab', buildScanCab(chain));
+    const q = new ScanQuery(await buildScanIndex(f));
+    const first = q.byUpdate(gid(100))[0]!;
+    const cut = q.view(first, 20);
+    expect(cut.supersededBy.map((s) => s.revisionId)).toEqual(Array.from({ length: 20 }, (_x, i) => 101 + i));
+    expect(cut.supersededByTruncated).toBe(true);
+    expect(q.view(first, 29).supersededByTruncated).toBe(false);
+    expect(q.view(first).supersededBy).toHaveLength(29);
+    const cache = path.join(path.dirname(f), 'cache');
+    const list = JSON.parse((await runCli('scancab', f, '--cache-dir', cache, '--superseded', '--json')).stdout);
+    const v100 = list.updates.find((u: { revisionId: number }) => u.revisionId === 100);
+    expect(v100.supersededBy).toHaveLength(20);
+    expect(v100.supersededByTruncated).toBe(true);
+    const v120 = list.updates.find((u: { revisionId: number }) => u.revisionId === 120);
+    expect([v120.supersededBy.length, v120.supersededByTruncated]).toEqual([9, false]);
+    const one = JSON.parse((await runCli('scancab', f, '--cache-dir', cache, '--kb', '5000', '--superseded', '--json')).stdout);
+    expect([one.updates[0].supersededBy.length, one.updates[0].supersededByTruncated]).toEqual([29, false]);
+    const text = (await runCli('scancab', f, '--cache-dir', cache, '--superseded')).stdout;
+    expect(text).toContain('superseded by: … (the chain goes on');
+  });
 });

@@ -11,6 +11,9 @@ const scancabLib = async () => {
 };
 const jsonLib = () => import('../../util/json.js');
 
+/** Superseding revisions shown per update in a listing (not for --kb/--update). */
+const LISTING_CHAIN_LIMIT = 20;
+
 interface ScancabOpts {
   kb?: string;
   update?: string;
@@ -30,6 +33,7 @@ function formatView(v: UpdateView, decision?: RuleDecision): string[] {
   if (v.products.length) out.push(`  products: ${v.products.join(', ')}`);
   if (v.classifications.length) out.push(`  classification: ${v.classifications.join(', ')}`);
   for (const s of v.supersededBy) out.push(`  superseded by: ${s.kb ? `KB${s.kb} ` : ''}${s.updateId} (revision ${s.revisionId})`);
+  if (v.supersededByTruncated) out.push(`  superseded by: … (the chain goes on; query this update with --kb or --update for all of it)`);
   for (const f of v.payload) out.push(`  file: ${f.name}  ${f.size ?? '?'} bytes  sha1 ${f.sha1}  ${f.url ?? '(no URL)'}`);
   return out;
 }
@@ -65,7 +69,9 @@ export function register(program: Command, ctx: CliContext): void {
       });
       let views: { view: UpdateView; decision?: RuleDecision }[];
       try {
-        views = chosen.map((u) => ({ view: q.view(u), decision: rules ? lib.decide(q, rules, u) : undefined }));
+        // a KB or UpdateId names a few updates: their whole chains; a listing shows the nearest ones
+        const chainLimit = opts.kb || opts.update ? Infinity : LISTING_CHAIN_LIMIT;
+        views = chosen.map((u) => ({ view: q.view(u, chainLimit), decision: rules ? lib.decide(q, rules, u) : undefined }));
       } finally {
         opened.close();
       }
