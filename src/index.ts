@@ -459,3 +459,16 @@ export { XmlPullTokenizer, type XmlPullHandler } from './util/xml-pull.js';
 export { downloadAll, parseDownloadList, type DownloadItem, type DownloadOptions, type DownloadResult, type ManifestEntry } from './util/download.js';
 export { matchInput, judgeInput, type ScanInputFacts } from './plan/plan-scan.js';
 export { type PlanScanCab, type PlanInputScan } from './plan/plan-types.js';
+export {
+  selectOffline,
+  locatePayloads,
+  checkPayload,
+  stageOfflineTree,
+  offlineListing,
+  OFFLINE_LABEL,
+  type OfflineInputs,
+  type OfflineSelection,
+  type OfflinePayload,
+  type OfflineAllowed,
+  type OfflineParams,
+} from './vm/wua-offline.js';

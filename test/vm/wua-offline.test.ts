@@ -223,7 +223,7 @@ describe('the generated runner in offline mode', () => {
     const reg = await fn('Register-OfflineService');
     expect(reg.text).toContain('New-Object -ComObject Microsoft.Update.ServiceManager');
     expect(psMembers(reg)).toEqual(expect.arrayContaining(['AddScanPackageService', 'ServiceID']));
-    expect(reg.text).toContain('$sm.AddScanPackageService([string]$script:P.offline.serviceName, $cab, 0)');
+    expect(reg.text).toContain('$sm.AddScanPackageService([string]$script:P.offline.serviceName, $cab, 1)');
     const search = await fn('Search-Updates');
     expect(search.text).toContain('$searcher.ServerSelection = 3');
     expect(search.text).toContain('$searcher.ServiceID = (Register-OfflineService)');

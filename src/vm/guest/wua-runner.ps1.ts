@@ -29,6 +29,7 @@ $script:State = $null
 $script:Lock = $null
 $script:Heartbeat = $null
 $script:Finishing = $false
+$script:OfflineService = $null
 $script:OfflineServiceId = $null
 
 # ---------------------------------------------------------------- output channels
@@ -451,12 +452,15 @@ function Remove-OfflineService {
       }
     }
   } catch { Write-Log ('scan service cleanup: ' + $_.ToString()) }
+  $script:OfflineService = $null
   $script:OfflineServiceId = $null
 }
 
 function Register-OfflineService {
-  # IUpdateServiceManager.AddScanPackageService(name, path of the cabinet, flags 0): the cabinet is
-  # copied to the local disk first, so the service does not depend on the CD drive
+  # IUpdateServiceManager.AddScanPackageService(name, path of the cabinet, usoNonVolatileService = 1):
+  # without that flag the registration goes when the COM object is released (garbage collection
+  # could do that mid-round), so it is removed explicitly (Remove-OfflineService) instead. The
+  # cabinet is copied to the local disk first, so the service does not depend on the CD drive.
   if ($script:OfflineServiceId) { return $script:OfflineServiceId }
   $medium = Get-OfflineMedium
   if (-not $medium) { Fail 'offline-medium-missing' ('the offline medium (volume label ' + $script:P.offline.label + ') is not attached') }
@@ -467,7 +471,8 @@ function Register-OfflineService {
   Remove-OfflineService
   try {
     $sm = New-Object -ComObject Microsoft.Update.ServiceManager
-    $svc = $sm.AddScanPackageService([string]$script:P.offline.serviceName, $cab, 0)
+    $svc = $sm.AddScanPackageService([string]$script:P.offline.serviceName, $cab, 1)
+    $script:OfflineService = $svc
     $script:OfflineServiceId = [string]$svc.ServiceID
   } catch {
     Fail 'offline-scan-failed' ('AddScanPackageService refused the scan cabinet: ' + (Format-HResult $_) + ' ' + $_.Exception.Message)
