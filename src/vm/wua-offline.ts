@@ -28,7 +28,8 @@ export const OFFLINE_MEDIUM = { cab: 'wsusscn2.cab', payloads: 'payloads' } as c
 export interface OfflinePayload {
   name: string;
   sha1: string;
-  size: number;
+  /** From the cabinet's extended fragment; null when it does not say. */
+  size: number | null;
   /** The revision (UpdateId) whose PayloadFiles name it: CopyToCache goes to that update. */
   updateIds: string[];
 }
@@ -81,7 +82,7 @@ export async function selectOffline(inp: OfflineInputs): Promise<OfflineSelectio
             throw new UsageError(`payload file name ${JSON.stringify(p.name)} of update ${u.updateId} is not a plain file name`, { file: inp.scancab });
           }
           names.add(p.name);
-          const f = files.get(p.sha1) ?? { name: p.name, sha1: p.sha1, size: p.size ?? -1, updateIds: [] };
+          const f = files.get(p.sha1) ?? { name: p.name, sha1: p.sha1, size: p.size, updateIds: [] };
           if (!f.updateIds.includes(r.updateId)) f.updateIds.push(r.updateId);
           files.set(p.sha1, f);
         }
@@ -178,8 +179,8 @@ export async function locatePayloads(dir: string, files: OfflinePayload[]): Prom
 /** Check one payload's SHA-1 (and size when the cabinet gives it); MismatchError naming the file otherwise. */
 export async function checkPayload(file: string, f: OfflinePayload, shown = file): Promise<void> {
   const got = await sha1Of(file, shown);
-  if (got.sha1 !== f.sha1 || (f.size >= 0 && got.size !== f.size)) {
-    throw new MismatchError('E_PAYLOAD_SHA1', `payload ${f.name} has SHA-1 ${got.sha1} (${got.size} bytes); the scan cabinet says ${f.sha1}${f.size >= 0 ? ` (${f.size} bytes)` : ''}`, { file: shown });
+  if (got.sha1 !== f.sha1 || (f.size !== null && got.size !== f.size)) {
+    throw new MismatchError('E_PAYLOAD_SHA1', `payload ${f.name} has SHA-1 ${got.sha1} (${got.size} bytes); the scan cabinet says ${f.sha1}${f.size !== null ? ` (${f.size} bytes)` : ''}`, { file: shown });
   }
 }
 
@@ -218,6 +219,6 @@ export async function stageOfflineTree(tree: string, scancab: string, located: M
 export function offlineListing(sel: OfflineSelection): Array<{ path: string; sha1?: string; size?: number; updateIds?: string[] }> {
   return [
     { path: OFFLINE_MEDIUM.cab },
-    ...sel.files.map((f) => ({ path: `${OFFLINE_MEDIUM.payloads}/${f.name}`, sha1: f.sha1, ...(f.size >= 0 ? { size: f.size } : {}), updateIds: f.updateIds })),
+    ...sel.files.map((f) => ({ path: `${OFFLINE_MEDIUM.payloads}/${f.name}`, sha1: f.sha1, ...(f.size !== null ? { size: f.size } : {}), updateIds: f.updateIds })),
   ];
 }

@@ -238,12 +238,12 @@ export async function prepareWuaRun(image: string, opts: PrepareWuaOptions): Pro
   void _r;
   let runnerOpts: Omit<WuaRunnerOptions, 'runId'> = hostOpts;
   // offline: the rules' selection and every payload checked before anything else happens
+  if (offline && (hostOpts.include?.length || hostOpts.exclude?.length)) {
+    throw new UsageError('with --offline-scan the rules file selects the updates: --include and --exclude are not used with it');
+  }
   const sel = offline ? await selectOffline(offline) : undefined;
   let located: Map<string, string> | undefined;
   if (offline && sel) {
-    if (hostOpts.include?.length || hostOpts.exclude?.length) {
-      throw new UsageError('with --offline-scan the rules file selects the updates: --include and --exclude are not used with it');
-    }
     located = await locatePayloads(offline.updatesDir, sel.files);
     // a dry run checks in place; a real run checks each file as it is staged for the medium
     if (dryRun) for (const f of sel.files) await checkPayload(located.get(f.sha1)!, f);

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
+import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildPlan, formatPlanSummary } from '../../src/plan/plan.js';
@@ -188,6 +189,11 @@ describe('msu plan --scancab (CLI)', () => {
       const p = JSON.parse(await readFile(path.join(dir, 'plan.json'), 'utf8')) as Plan;
       expect(p.skipped.map((s) => s.reason).sort()).toEqual(['forbidden', 'superseded']);
       expect(p.inputs.filter((i) => i.scan).length).toBe(4);
+      // a second run reads the cached index (disk-backed source): the same plan bytes
+      const again = await runCli('plan', '--target-build', '10.0.19044.1288', '--arch', 'amd64', '--scancab', path.join(dir, 'scan/WSUSSCAN.cab'), '--rules', path.join(dir, 'rules.json'), '--json', '-o', path.join(dir, 'plan-again.json'), path.join(dir, 'u'));
+      expect(again.code).toBe(0);
+      expect(readdirSync(path.join(dir, 'cache', 'scancab')).some((f) => f.endsWith('.ndjson'))).toBe(true);
+      expect(await readFile(path.join(dir, 'plan-again.json'), 'utf8')).toBe(await readFile(path.join(dir, 'plan.json'), 'utf8'));
       const u = await runCli('plan', '--target-build', '10.0.19044.1288', '--arch', 'amd64', '--rules', path.join(dir, 'rules.json'), path.join(dir, 'u'));
       expect(u.code).toBe(2);
       expect(u.stderr).toContain('--rules needs --scancab');

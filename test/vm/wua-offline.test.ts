@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { prepareWuaRun, WUA_RUN_FILES } from '../../src/vm/wua.js';
 import { checkPayload, locatePayloads, offlineListing, OFFLINE_LABEL, selectOffline, stageOfflineTree, type OfflineInputs } from '../../src/vm/wua-offline.js';
 import { generateWuaRunner, wuaParams } from '../../src/vm/guest/wua-runner.js';
@@ -278,6 +278,14 @@ describe('the per-round report of an offline run', () => {
 });
 
 describe('msu run wua --offline-scan (CLI)', () => {
+  // the CLI caches scan indexes: keep the cache inside the test's directory
+  const prevCache = process.env.MSU_CACHE_DIR;
+  beforeAll(() => { process.env.MSU_CACHE_DIR = path.join(tmp, 'cache'); });
+  afterAll(() => {
+    if (prevCache === undefined) delete process.env.MSU_CACHE_DIR;
+    else process.env.MSU_CACHE_DIR = prevCache;
+  });
+
   it('--dry-run --json: the summary lists the medium; the files are checked', async () => {
     const runDir = path.join(tmp, 'cli-off');
     const r = await runCli('run', 'wua', image, '--offline-scan', cab, '--updates', updatesDir('cli'), '--rules', path.join(tmp, 'rules.json'), '--run-dir', runDir, '--dry-run', '--json');
@@ -288,6 +296,11 @@ describe('msu run wua --offline-scan (CLI)', () => {
     expect(out.artifacts.map((a) => a.path)).toContain('offline.json');
     const text = await runCli('run', 'wua', image, '--offline-scan', cab, '--updates', updatesDir('cli'), '--rules', path.join(tmp, 'rules.json'), '--run-dir', runDir, '--dry-run');
     expect(text.stdout).toContain('offline.json  offline medium MSUOFFLINE: the scan cabinet, the payloads, the updates the rules allow');
+    // that second run read the index from the cache the first one wrote: the same selection
+    expect(readdirSync(path.join(tmp, 'cache', 'scancab')).some((f) => f.endsWith('.ndjson'))).toBe(true);
+    const params = JSON.parse(readFileSync(path.join(runDir, 'guest', 'wua-params.json'), 'utf8')) as { offline: { allowed: { updateId: string }[]; payloads: object } };
+    expect(params.offline.allowed.map((a) => a.updateId)).toEqual([G(100), G(400)]);
+    expect(params.offline.payloads).toEqual({ [G(101)]: ['windows10.0-kb5000001-x64.cab'], [G(400)]: ['kb5000004.cab'] });
   });
 
   it('usage errors: the three options go together, no --include with them, rules selecting nothing', async () => {
