@@ -37,16 +37,29 @@ function roots(q: ScanQuery, u: ScanUpdate): ScanUpdate[] {
 
 const stem = (name: string): string => name.toLowerCase().replace(/_[0-9a-f]{40}(?=\.[a-z]+$)/, '');
 
+/** Payload file Id (base64 SHA-1) → the revisions that list it: one pass over the cabinet, reused for every input. */
+export function payloadOwners(q: ScanQuery): Map<string, ScanUpdate[]> {
+  const m = new Map<string, ScanUpdate[]>();
+  for (const u of q.source.all()) {
+    for (const id of u.payloadFiles) {
+      const l = m.get(id);
+      if (l) l.push(u);
+      else m.set(id, [u]);
+    }
+  }
+  return m;
+}
+
 /**
  * The cabinet's update for an input, or undefined. An exact payload match (a payload file whose
  * SHA-1 is the input's) wins over a KB match. Among several updates with the KB, those whose
  * payload names the input or one of its members are preferred, then those not superseded, then
  * the highest RevisionId, so the choice is stable.
  */
-export function matchInput(q: ScanQuery, f: ScanInputFacts): PlanInputScan | undefined {
+export function matchInput(q: ScanQuery, f: ScanInputFacts, owners: Map<string, ScanUpdate[]> = payloadOwners(q)): PlanInputScan | undefined {
   const id = Buffer.from(f.sha1, 'hex').toString('base64');
   const bySha = new Map<number, ScanUpdate>();
-  for (const u of q.source.all()) if (u.payloadFiles.includes(id)) for (const r of roots(q, u)) bySha.set(r.revisionId, r);
+  for (const u of owners.get(id) ?? []) for (const r of roots(q, u)) bySha.set(r.revisionId, r);
   let pool = [...bySha.values()];
   let matchedBy: PlanInputScan['matchedBy'] = 'sha1';
   if (pool.length === 0) {

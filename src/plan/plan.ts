@@ -11,7 +11,7 @@ import { parsePackageId, versionlessKey } from '../cbs/identity.js';
 import { supersedes } from '../cbs/classify.js';
 import { compareVersions, parseVersion } from '../cbs/version.js';
 import { hashFile, hashFileWithSha1, hashFolder, listFiles } from './plan-hash.js';
-import { judgeInput, matchInput } from './plan-scan.js';
+import { judgeInput, matchInput, payloadOwners } from './plan-scan.js';
 import { openScanIndex } from '../scancab/cache.js';
 import { ScanQuery } from '../scancab/query.js';
 import type { ScanRules } from '../scancab/rules.js';
@@ -504,12 +504,13 @@ export async function buildPlan(req: PlanRequest): Promise<Plan> {
   const driverInputs: DriverInput[] = [];
   const globalSkips: SkipRec[] = [];
   const bySha = new Map<string, PlanInput>();
-  let scan: { q: ScanQuery; rules?: ScanRules; close: () => void } | undefined;
+  let scan: { q: ScanQuery; owners: ReturnType<typeof payloadOwners>; rules?: ScanRules; close: () => void } | undefined;
   let scancab: PlanScanCab | undefined;
   if (req.scan) {
     req.onProgress?.({ phase: 'scancab', file: req.scan.file });
     const o = await openScanIndex(path.resolve(cwd, req.scan.file), req.scan.cacheDir === undefined ? {} : { cacheDir: req.scan.cacheDir });
-    scan = { q: new ScanQuery(o.source), close: o.close, ...(req.scan.rules ? { rules: req.scan.rules } : {}) };
+    const q = new ScanQuery(o.source);
+    scan = { q, owners: payloadOwners(q), close: o.close, ...(req.scan.rules ? { rules: req.scan.rules } : {}) };
     scancab = { sha256: o.meta.sha256, packageId: o.meta.packageId, creationDate: o.meta.creationDate };
     if (req.scan.rules) scancab.rules = { ...req.scan.rules };
   }
@@ -551,7 +552,7 @@ export async function buildPlan(req: PlanRequest): Promise<Plan> {
       input.packages.sort((a, b) => byCode(a.identity, b.identity) || byCode(a.member ?? '', b.member ?? ''));
       if (scan && h.sha1) {
         const kbs = [...new Set(pkgs.map((p) => (p.kb ?? '').replace(/^KB/i, '')).filter((k) => /^\d+$/.test(k)))].sort(byCode);
-        const m = matchInput(scan.q, { sha1: h.sha1, kbs, names: [path.basename(s.abs), ...pkgs.map((p) => path.basename(p.member))] });
+        const m = matchInput(scan.q, { sha1: h.sha1, kbs, names: [path.basename(s.abs), ...pkgs.map((p) => path.basename(p.member))] }, scan.owners);
         if (m) input.scan = m;
         const drop = scan.rules && !first ? judgeInput(scan.q, scan.rules, m, kbs) : undefined;
         if (drop) {

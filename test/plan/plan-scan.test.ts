@@ -99,6 +99,18 @@ describe('msu plan --scancab: matching inputs to updates', () => {
   });
 });
 
+describe('msu plan --scancab: hostile cabinets', () => {
+  it('a BundledBy cycle around the input\'s payload ends the walk (no match by SHA-1, no hang)', async () => {
+    const ups: FixtureUpdate[] = [
+      { rev: 700, id: G(700), kb: '5000006', bundledBy: [701], payload: [{ name: 'e.cab', sha1b64: b64(sha1(INPUTS['u/e.cab'])), size: 1, url: 'http://download.example/e.cab' }] },
+      { rev: 701, id: G(701), kb: '5000006', bundledBy: [700] },
+    ];
+    await writeFile(path.join(dir, 'scan/cycle.cab'), buildScanCab(ups));
+    const p = await buildPlan({ inputs: ['u/e.cab'], target: { build: '10.0.19044.1288', arch: 'amd64' }, cwd: dir, scan: { file: 'scan/cycle.cab', cacheDir: null } });
+    expect(input(p, 'u/e.cab').scan).toBeUndefined();
+  });
+});
+
 describe('msu plan --scancab --rules: dropping superseded and forbidden updates', () => {
   it('skips superseded and forbidden inputs with the reason, keeps the rest', async () => {
     const p = await plan({ defaultAllow: true, forbid: ['KB5000005'] });
