@@ -225,7 +225,7 @@ describe('msu plan --scancab (CLI)', () => {
   });
 });
 
-describe.skipIf(!hasCorpus)('msu plan --scancab on the real KB2999226 MSU and its own WSUSSCAN.cab', () => {
+describe.skipIf(!hasCorpus)('msu plan --scancab on the real KB2999226 MSU, its own WSUSSCAN.cab and the KB958830 one', () => {
   it('records the UpdateId of KB2999226 (found by KB; the payload is the MSU\'s inner cab)', async () => {
     const d = await tempDir('msu-plan-real-');
     try {
@@ -250,6 +250,15 @@ describe.skipIf(!hasCorpus)('msu plan --scancab on the real KB2999226 MSU and it
       });
       expect(q.skipped).toEqual([{ input: 'in1', reason: 'forbidden', detail: 'rules: KB2999226 38008afc-657d-488e-ac49-0e4e0a526ffc: forbid 38008afc-657d-488e-ac49-0e4e0a526ffc' }]);
       expect(q.images[0]!.steps).toEqual([]);
+      // the other real cabinet (KB958830 only) does not know KB2999226: recorded as unmatched, and
+      // with defaultAllow false the input is dropped for that reason
+      const r = await buildPlan({
+        inputs: ['Windows6.1-KB2999226-x64.msu'], target: { build: '6.1.7601.17514', arch: 'amd64' }, cwd: d,
+        scan: { file: corpusPath('wsusscan', 'WSUSSCAN.cab'), cacheDir: null, rules: parseScanRules({ defaultAllow: false, allow: ['KB958830'] }) },
+      });
+      expect(r.inputs[0]!.scan).toBeUndefined();
+      expect(r.scancab!.packageId).toBe('147e0297-e8ca-4075-ad9a-517c6a48a981');
+      expect(r.skipped).toEqual([{ input: 'in1', reason: 'forbidden', detail: 'rules: not in the scan cabinet and not allowed (defaultAllow is false)' }]);
     } finally {
       await removeDir(d);
     }
