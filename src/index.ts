@@ -457,3 +457,18 @@ export { parseScanRules, applyRules, type ScanRules, type RuleDecision } from '.
 export { downloadsFor, type ScanDownload } from './scancab/fetch-list.js';
 export { XmlPullTokenizer, type XmlPullHandler } from './util/xml-pull.js';
 export { downloadAll, parseDownloadList, type DownloadItem, type DownloadOptions, type DownloadResult, type ManifestEntry } from './util/download.js';
+export { matchInput, judgeInput, payloadOwners, type ScanInputFacts } from './plan/plan-scan.js';
+export { type PlanScanCab, type PlanInputScan } from './plan/plan-types.js';
+export {
+  selectOffline,
+  locatePayloads,
+  checkPayload,
+  stageOfflineTree,
+  offlineListing,
+  OFFLINE_LABEL,
+  type OfflineInputs,
+  type OfflineSelection,
+  type OfflinePayload,
+  type OfflineAllowed,
+  type OfflineParams,
+} from './vm/wua-offline.js';

@@ -34,6 +34,10 @@ export function unsafePlanPath(p: string): string | undefined {
 }
 
 const SHA256 = /^[0-9a-f]{64}$/;
+const SHA1 = /^[0-9a-f]{40}$/;
+const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+const KB = /^[0-9]{1,10}$/;
+const RULE_LISTS = ['allow', 'forbid', 'allowedSeverities', 'products', 'classifications'] as const;
 
 /** True when a JSON value nests deeper than `limit` (checked without recursion). */
 function tooDeep(v: unknown, limit: number): boolean {
@@ -81,6 +85,15 @@ export function checkPlan(v: unknown, file: string): Plan {
     if (paths.has(inp.path)) bad(`inputs[${k}] (${inp.id}): path ${show(inp.path)} is listed twice`);
     if (!SHA256.test(inp.sha256)) bad(`inputs[${k}] (${inp.id}): sha256 must be 64 lowercase hex digits`);
     if (!Number.isSafeInteger(inp.size) || inp.size < 0) bad(`inputs[${k}] (${inp.id}): size must be a whole number of bytes`);
+    if (inp.sha1 !== undefined && (!isStr(inp.sha1) || !SHA1.test(inp.sha1))) bad(`inputs[${k}] (${inp.id}): sha1 must be 40 lowercase hex digits`);
+    if (inp.scan !== undefined) {
+      const sc = inp.scan as unknown as Record<string, unknown> | null;
+      if (!sc || typeof sc !== 'object' || Array.isArray(sc)) bad(`inputs[${k}] (${inp.id}): scan must be an object`);
+      if (!isStr(sc!.updateId) || !GUID.test(sc!.updateId)) bad(`inputs[${k}] (${inp.id}): scan.updateId ${show(sc!.updateId)} is not a lowercase GUID`);
+      if (sc!.kb !== undefined && (!isStr(sc!.kb) || !KB.test(sc!.kb))) bad(`inputs[${k}] (${inp.id}): scan.kb ${show(sc!.kb)} is not a KB number (digits only)`);
+      if (!Number.isSafeInteger(sc!.revisionId) || (sc!.revisionId as number) < 0) bad(`inputs[${k}] (${inp.id}): scan.revisionId must be a whole number`);
+      if (sc!.matchedBy !== 'sha1' && sc!.matchedBy !== 'kb') bad(`inputs[${k}] (${inp.id}): scan.matchedBy must be sha1 or kb`);
+    }
     inp.packages.forEach((p, j) => {
       if (!p || typeof p !== 'object' || !isStr(p.identity)) bad(`inputs[${k}].packages[${j}] needs identity`);
     });
@@ -123,6 +136,19 @@ export function checkPlan(v: unknown, file: string): Plan {
       if (s!.reason !== undefined && !isStr(s!.reason)) bad(`${name} step ${n}: reason must be a string`);
     });
   });
+
+  if (o.scancab !== undefined) {
+    const c = o.scancab as Record<string, unknown> | null;
+    if (!c || typeof c !== 'object' || Array.isArray(c)) bad('"scancab" must be an object');
+    if (!isStr(c!.sha256) || !SHA256.test(c!.sha256)) bad('scancab.sha256 must be 64 lowercase hex digits');
+    if (!isStr(c!.packageId) || !isStr(c!.creationDate)) bad('scancab needs packageId and creationDate');
+    if (c!.rules !== undefined) {
+      const r = c!.rules as Record<string, unknown> | null;
+      if (!r || typeof r !== 'object' || Array.isArray(r)) bad('scancab.rules must be an object');
+      if (typeof r!.defaultAllow !== 'boolean' || typeof r!.includeSuperseded !== 'boolean') bad('scancab.rules needs defaultAllow and includeSuperseded (true or false)');
+      for (const l of RULE_LISTS) if (!isStrList(r![l])) bad(`scancab.rules.${l} must be a list of strings`);
+    }
+  }
 
   (o.skipped as unknown[]).forEach((x, k) => {
     const s = x as Record<string, unknown> | null;

@@ -21,6 +21,10 @@ export interface PlanDiff {
   versionBumps: Array<{ package: string; old: string[]; new: string[] }>;
   images: ImageDiff[];
   skipped: { added: SkipView[]; removed: SkipView[] };
+  /** Changes of the scan cabinet or rules (`msu plan --scancab`), as for the target; absent when none. */
+  scancab?: TargetChange[];
+  /** Inputs (by path) whose scan-cabinet update changed: `KB… <UpdateId> (matched by …)`; absent when none. */
+  updates?: Array<{ path: string; old?: string; new?: string }>;
 }
 
 export interface TargetChange {
@@ -162,7 +166,7 @@ function flatten(v: unknown, prefix: string, out: Flat, depth = 0): Flat {
   return out;
 }
 
-function diffTarget(a: Plan['target'], b: Plan['target']): TargetChange[] {
+function diffTarget(a: unknown, b: unknown): TargetChange[] {
   const fa = flatten(a, '', new Map()), fb = flatten(b, '', new Map());
   const out: TargetChange[] = [];
   for (const k of [...new Set([...fa.keys(), ...fb.keys()])].sort(byCode)) {
@@ -249,6 +253,21 @@ export function diffPlans(a: Plan, b: Plan): PlanDiff {
   }
   for (const l of [d.inputs.added, d.inputs.removed, d.inputs.changed]) l.sort((x, y) => byCode(x.path, y.path));
 
+  const sc = diffTarget(a.scancab ?? {}, b.scancab ?? {});
+  if (sc.length) d.scancab = sc;
+  const upd = (i: Plan['inputs'][number] | undefined): string | undefined =>
+    i?.scan ? `${i.scan.kb ? `KB${i.scan.kb} ` : ''}${i.scan.updateId} (matched by ${i.scan.matchedBy})` : undefined;
+  const updates: NonNullable<PlanDiff['updates']> = [];
+  for (const p of [...new Set([...ia.keys(), ...ib.keys()])].sort(byCode)) {
+    const x = upd(ia.get(p)), y = upd(ib.get(p));
+    if (x === y) continue;
+    const e: { path: string; old?: string; new?: string } = { path: p };
+    if (x !== undefined) e.old = x;
+    if (y !== undefined) e.new = y;
+    updates.push(e);
+  }
+  if (updates.length) d.updates = updates;
+
   const va = packageVersions(a), vb = packageVersions(b);
   for (const [k, x] of [...va].sort((p, q) => byCode(p[0], q[0]))) {
     const y = vb.get(k);
@@ -277,7 +296,8 @@ export function diffPlans(a: Plan, b: Plan): PlanDiff {
 
 export function isEmptyDiff(d: PlanDiff): boolean {
   return !d.tool && !d.target.length && !d.inputs.added.length && !d.inputs.removed.length && !d.inputs.changed.length
-    && !d.versionBumps.length && !d.images.length && !d.skipped.added.length && !d.skipped.removed.length;
+    && !d.versionBumps.length && !d.images.length && !d.skipped.added.length && !d.skipped.removed.length
+    && !d.scancab?.length && !d.updates?.length;
 }
 
 const code = (s: string): string => `\`${s.replace(/`/g, "'")}\``;
@@ -308,6 +328,11 @@ export function formatPlanDiff(d: PlanDiff): string {
     ...d.inputs.removed.map((i) => `- removed ${code(i.path)} (sha256 ${short(i.sha256)}…)`),
     ...d.inputs.changed.map((i) => `- **content changed** ${code(i.path)}: sha256 ${short(i.oldSha256)}… → ${short(i.newSha256)}…, ${i.oldSize} → ${i.newSize} bytes`),
   ]);
+  section('Scan cabinet', (d.scancab ?? []).map((c) => {
+    if (c.added || c.removed) return [`- ${code(c.field)}:`, ...(c.added ?? []).map((x) => `  - added ${code(x)}`), ...(c.removed ?? []).map((x) => `  - removed ${code(x)}`)].join('\n');
+    return `- ${code(c.field)}: ${c.old !== undefined ? code(c.old) : '(none)'} → ${c.new !== undefined ? code(c.new) : '(none)'}`;
+  }));
+  section('Updates', (d.updates ?? []).map((u) => `- ${code(u.path)}: ${u.old ?? '(none)'} → ${u.new ?? '(none)'}`));
   section('Package versions', d.versionBumps.map((v) => `- ${v.package}: ${v.old.join(', ')} → ${v.new.join(', ')}`));
   for (const img of d.images) {
     const lines: string[] = [];

@@ -13,6 +13,12 @@ export async function hashFile(abs: string, display: string, onProgress?: HashPr
   return digestFile(abs, display, onProgress);
 }
 
+/** SHA-256, SHA-1 and size in one pass (SHA-1 is what scan cabinets name payload files by). */
+export async function hashFileWithSha1(abs: string, display: string, onProgress?: HashProgress): Promise<{ sha256: string; sha1: string; size: number }> {
+  const r = await digestFile(abs, display, onProgress, undefined, true);
+  return { sha256: r.sha256, sha1: r.sha1!, size: r.size };
+}
+
 /**
  * Copy a file to `dest` (which must not exist) and hash it in the same streaming pass: the
  * digest is of exactly the bytes written, so a file replaced mid-copy cannot slip through.
@@ -21,7 +27,7 @@ export async function copyFileHashed(abs: string, display: string, dest: string,
   return digestFile(abs, display, onProgress, dest);
 }
 
-async function digestFile(abs: string, display: string, onProgress?: HashProgress, dest?: string): Promise<{ sha256: string; size: number }> {
+async function digestFile(abs: string, display: string, onProgress?: HashProgress, dest?: string, sha1 = false): Promise<{ sha256: string; size: number; sha1?: string }> {
   let total: number;
   try {
     total = (await stat(abs)).size;
@@ -35,10 +41,12 @@ async function digestFile(abs: string, display: string, onProgress?: HashProgres
     throw ioError(err, dest!, 'create');
   }
   const h = createHash('sha256');
+  const h1 = sha1 ? createHash('sha1') : undefined;
   let done = 0;
   try {
     for await (const chunk of createReadStream(abs, { highWaterMark: 1 << 20 })) {
       h.update(chunk as Buffer);
+      h1?.update(chunk as Buffer);
       done += (chunk as Buffer).length;
       if (out) {
         try {
@@ -54,7 +62,7 @@ async function digestFile(abs: string, display: string, onProgress?: HashProgres
   } finally {
     await out?.close();
   }
-  return { sha256: h.digest('hex'), size: done };
+  return h1 ? { sha256: h.digest('hex'), size: done, sha1: h1.digest('hex') } : { sha256: h.digest('hex'), size: done };
 }
 
 /** Every regular file under a folder (src/util/walk.ts), re-exported for the planner. */

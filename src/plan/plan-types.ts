@@ -15,6 +15,31 @@ export interface Plan {
   images: PlanImage[];
   /** Inputs (or packages inside them) not used, with why. Sorted by input then package. */
   skipped: PlanSkip[];
+  /** The offline-scan cabinet (and rules) the inputs were judged against (`msu plan --scancab`). */
+  scancab?: PlanScanCab;
+}
+
+export interface PlanScanCab {
+  /** SHA-256 of the scan cabinet (its path is not recorded: it need not lie below the plan). */
+  sha256: string;
+  packageId: string;
+  creationDate: string;
+  /** The rules as applied (parsed and normalised), absent for annotation only. */
+  rules?: {
+    defaultAllow: boolean; allow: string[]; forbid: string[]; allowedSeverities: string[];
+    includeSuperseded: boolean; products: string[]; classifications: string[];
+  };
+}
+
+/** The scan cabinet's update an input is. */
+export interface PlanInputScan {
+  /** UpdateId (GUID, lowercase) of the deployable update (the bundle when the payload sits in one). */
+  updateId: string;
+  revisionId: number;
+  /** KB number, digits only. */
+  kb?: string;
+  /** sha1: a payload file of the update has the input's SHA-1; kb: found by the KB of the input's packages. */
+  matchedBy: 'sha1' | 'kb';
 }
 
 export type PlanTarget =
@@ -56,7 +81,11 @@ export interface PlanInput {
   path: string;
   kind: 'msu' | 'cab' | 'driver-folder';
   sha256: string;
+  /** SHA-1 (hex), recorded with --scancab (scan cabinets name payload files by it). */
+  sha1?: string;
   size: number;
+  /** The scan cabinet's update this input is (with --scancab, when found). */
+  scan?: PlanInputScan;
   /** Packages found inside (identity strings), sorted. */
   packages: PlanPackage[];
 }
@@ -97,7 +126,7 @@ export interface PlanStep {
 export interface PlanSkip {
   input: string;
   item?: string;
-  reason: 'superseded' | 'not-applicable' | 'wrong-arch' | 'missing-checkpoint' | 'duplicate' | 'unsupported' | string;
+  reason: 'superseded' | 'not-applicable' | 'wrong-arch' | 'missing-checkpoint' | 'duplicate' | 'unsupported' | 'forbidden' | string;
   detail: string;
   /** Plan images the skip applies to (absent: the input/package is not used anywhere). */
   images?: string[];

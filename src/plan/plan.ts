@@ -10,14 +10,18 @@ import { VERSION } from '../version.js';
 import { parsePackageId, versionlessKey } from '../cbs/identity.js';
 import { supersedes } from '../cbs/classify.js';
 import { compareVersions, parseVersion } from '../cbs/version.js';
-import { hashFile, hashFolder, listFiles } from './plan-hash.js';
+import { hashFile, hashFileWithSha1, hashFolder, listFiles } from './plan-hash.js';
+import { judgeInput, matchInput, payloadOwners } from './plan-scan.js';
+import { openScanIndex } from '../scancab/cache.js';
+import { ScanQuery } from '../scancab/query.js';
+import type { ScanRules } from '../scancab/rules.js';
 import { unsafePlanPath } from './plan-check.js';
 import {
   archAccepts, baseBuild, buildAndUbr, byCode, byInputId, CHECKPOINT_DOC, checkParent, checkpointFor, isCheckpointPackage,
   normalizeArch, PHASES, phaseFor, UNSUPPORTED_CLASSES, type ImageRole, type ParentCheck, type PhaseName,
 } from './plan-rules.js';
 import {
-  PLAN_SCHEMA, type Plan, type PlanImage, type PlanInput, type PlanPackage, type PlanSkip, type PlanStep, type PlanTarget,
+  PLAN_SCHEMA, type Plan, type PlanImage, type PlanScanCab, type PlanInput, type PlanPackage, type PlanSkip, type PlanStep, type PlanTarget,
   type PlanTargetImage,
 } from './plan-types.js';
 
@@ -26,7 +30,7 @@ export type PlanRequestTarget =
   | { build: string; edition?: string; arch: string };
 
 export interface PlanProgress {
-  phase: 'hash' | 'inspect' | 'inventory' | 'drivers';
+  phase: 'hash' | 'inspect' | 'inventory' | 'drivers' | 'scancab';
   file: string;
   done?: number;
   total?: number;
@@ -45,6 +49,11 @@ export interface PlanRequest {
    * it, and every input must lie inside it (msu run resolves them there and refuses the rest).
    */
   planDir?: string;
+  /**
+   * An offline-scan cabinet to find each input's update in (recorded on the input), and the
+   * rules that drop superseded and forbidden ones (without rules: annotation only).
+   */
+  scan?: { file: string; rules?: ScanRules; cacheDir?: string | null };
   onProgress?: (p: PlanProgress) => void;
 }
 
@@ -495,39 +504,66 @@ export async function buildPlan(req: PlanRequest): Promise<Plan> {
   const driverInputs: DriverInput[] = [];
   const globalSkips: SkipRec[] = [];
   const bySha = new Map<string, PlanInput>();
-  let n = 0;
-  for (const s of sorted) {
-    const id = `in${++n}`;
-    const onHash = (file: string, done: number, total: number): void => req.onProgress?.({ phase: 'hash', file, done, total });
-    const h = s.kind === 'driver-folder' ? await hashFolder(s.abs, s.rel, onHash) : await hashFile(s.abs, s.rel, onHash);
-    const input: PlanInput = { id, path: s.rel, kind: s.kind, sha256: h.sha256, size: h.size, packages: [] };
-    inputs.push(input);
-    const first = bySha.get(`${s.kind}:${h.sha256}`);
-    if (first) {
-      globalSkips.push({ input: id, reason: 'duplicate', detail: `same content (sha256) as ${first.id} (${first.path})` });
-    } else bySha.set(`${s.kind}:${h.sha256}`, input);
-    if (s.kind === 'driver-folder') {
-      if (!first) driverInputs.push({ input, abs: s.abs });
-      continue;
+  let scan: { q: ScanQuery; owners: ReturnType<typeof payloadOwners>; rules?: ScanRules; close: () => void } | undefined;
+  let scancab: PlanScanCab | undefined;
+  if (req.scan) {
+    req.onProgress?.({ phase: 'scancab', file: req.scan.file });
+    const o = await openScanIndex(path.resolve(cwd, req.scan.file), req.scan.cacheDir === undefined ? {} : { cacheDir: req.scan.cacheDir });
+    const q = new ScanQuery(o.source);
+    scan = { q, owners: payloadOwners(q), close: o.close, ...(req.scan.rules ? { rules: req.scan.rules } : {}) };
+    scancab = { sha256: o.meta.sha256, packageId: o.meta.packageId, creationDate: o.meta.creationDate };
+    if (req.scan.rules) scancab.rules = { ...req.scan.rules };
+  }
+  try {
+    let n = 0;
+    for (const s of sorted) {
+      const id = `in${++n}`;
+      const onHash = (file: string, done: number, total: number): void => req.onProgress?.({ phase: 'hash', file, done, total });
+      const h: { sha256: string; size: number; sha1?: string } = s.kind === 'driver-folder'
+        ? await hashFolder(s.abs, s.rel, onHash)
+        : scan ? await hashFileWithSha1(s.abs, s.rel, onHash) : await hashFile(s.abs, s.rel, onHash);
+      const input: PlanInput = { id, path: s.rel, kind: s.kind, sha256: h.sha256, size: h.size, packages: [] };
+      if (h.sha1) input.sha1 = h.sha1;
+      inputs.push(input);
+      const first = bySha.get(`${s.kind}:${h.sha256}`);
+      if (first) {
+        globalSkips.push({ input: id, reason: 'duplicate', detail: `same content (sha256) as ${first.id} (${first.path})` });
+      } else bySha.set(`${s.kind}:${h.sha256}`, input);
+      if (s.kind === 'driver-folder') {
+        if (!first) driverInputs.push({ input, abs: s.abs });
+        continue;
+      }
+      req.onProgress?.({ phase: 'inspect', file: s.rel });
+      const report = await inspectFile(s.abs, { displayName: s.rel });
+      const pkgs = report.packages.filter((p) => p.identity !== '');
+      if (pkgs.length === 0) {
+        const note = report.packages.find((p) => p.note)?.note;
+        globalSkips.push({ input: id, reason: 'unsupported', detail: note ?? 'no CBS package found in the input' });
+      }
+      // A package cabinet or a package stored in a WIM/ESD is one bare package; the rest are bundles.
+      input.kind = report.container === 'cab' || report.container === 'wim-package' ? 'cab' : 'msu';
+      for (const p of pkgs) {
+        const cls = isCheckpointPackage(p.class, p.name, p.kb, p.version) ? 'checkpoint-lcu' : p.class;
+        const pp: PlanPackage = { identity: p.identity, class: cls };
+        if (p.kb) pp.kb = p.kb;
+        if (p.member !== '.') pp.member = p.member;
+        input.packages.push(pp);
+      }
+      input.packages.sort((a, b) => byCode(a.identity, b.identity) || byCode(a.member ?? '', b.member ?? ''));
+      if (scan && h.sha1) {
+        const kbs = [...new Set(pkgs.map((p) => (p.kb ?? '').replace(/^KB/i, '')).filter((k) => /^\d+$/.test(k)))].sort(byCode);
+        const m = matchInput(scan.q, { sha1: h.sha1, kbs, names: [path.basename(s.abs), ...pkgs.map((p) => path.basename(p.member))] }, scan.owners);
+        if (m) input.scan = m;
+        const drop = scan.rules && !first ? judgeInput(scan.q, scan.rules, m, kbs) : undefined;
+        if (drop) {
+          globalSkips.push({ input: id, ...drop });
+          continue;
+        }
+      }
+      if (!first) summaries.set(id, pkgs);
     }
-    req.onProgress?.({ phase: 'inspect', file: s.rel });
-    const report = await inspectFile(s.abs, { displayName: s.rel });
-    const pkgs = report.packages.filter((p) => p.identity !== '');
-    if (pkgs.length === 0) {
-      const note = report.packages.find((p) => p.note)?.note;
-      globalSkips.push({ input: id, reason: 'unsupported', detail: note ?? 'no CBS package found in the input' });
-    }
-    // A package cabinet or a package stored in a WIM/ESD is one bare package; the rest are bundles.
-    input.kind = report.container === 'cab' || report.container === 'wim-package' ? 'cab' : 'msu';
-    for (const p of pkgs) {
-      const cls = isCheckpointPackage(p.class, p.name, p.kb, p.version) ? 'checkpoint-lcu' : p.class;
-      const pp: PlanPackage = { identity: p.identity, class: cls };
-      if (p.kb) pp.kb = p.kb;
-      if (p.member !== '.') pp.member = p.member;
-      input.packages.push(pp);
-    }
-    input.packages.sort((a, b) => byCode(a.identity, b.identity) || byCode(a.member ?? '', b.member ?? ''));
-    if (!first) summaries.set(id, pkgs);
+  } finally {
+    scan?.close();
   }
 
   // Candidates: every package once (later copies are duplicates), supported classes only.
@@ -592,7 +628,9 @@ export async function buildPlan(req: PlanRequest): Promise<Plan> {
     skipRecs.push({ input: c.input.id, item: c.pkg.identity, reason: 'not-applicable', detail: `${c.cls} packages go into ${wants}, which this plan does not target` });
   }
 
-  return { schema: PLAN_SCHEMA, tool: { name: 'msu-toolkit', version: VERSION }, target, inputs, images, skipped: mergeSkips(skipRecs, timgs.map((t) => t.label)) };
+  const plan: Plan = { schema: PLAN_SCHEMA, tool: { name: 'msu-toolkit', version: VERSION }, target, inputs, images, skipped: mergeSkips(skipRecs, timgs.map((t) => t.label)) };
+  if (scancab) plan.scancab = scancab;
+  return plan;
 }
 
 /** One entry per (input, item, reason, detail), listing the images it applies to, in plan order. */
@@ -617,7 +655,11 @@ export function formatPlanSummary(plan: Plan): string {
   const t = plan.target;
   lines.push(t.kind === 'wim' ? `target: ${t.file} (images ${t.indexes.join(', ')})${t.bootWim ? `, ${t.bootWim.file}` : ''}${t.winre ? `, ${t.winre.file}` : ''}` : `target: build ${t.version} ${t.arch}${t.edition ? ` ${t.edition}` : ''}`);
   lines.push(`inputs: ${plan.inputs.length}`);
-  for (const i of plan.inputs) lines.push(`  ${i.id}  ${i.path}  ${i.packages.map((p) => `${p.class}${p.kb ? ` ${p.kb}` : ''}`).join(', ') || i.kind}`);
+  if (plan.scancab) lines.push(`scan cabinet: package ${plan.scancab.packageId} of ${plan.scancab.creationDate}${plan.scancab.rules ? ', rules applied' : ' (annotation only)'}`);
+  for (const i of plan.inputs) {
+    const upd = i.scan ? `  [${i.scan.kb ? `KB${i.scan.kb} ` : ''}${i.scan.updateId}, by ${i.scan.matchedBy}]` : '';
+    lines.push(`  ${i.id}  ${i.path}  ${i.packages.map((p) => `${p.class}${p.kb ? ` ${p.kb}` : ''}`).join(', ') || i.kind}${upd}`);
+  }
   for (const img of plan.images) {
     lines.push(`${img.image}: ${img.steps.length} step(s)`);
     for (const s of img.steps) {

@@ -169,7 +169,8 @@ export function formatRunReport(r: RunReport): string {
   }
   if (r.updates.length) {
     lines.push('updates:');
-    for (const u of r.updates) lines.push(`  round ${u.round}  ${u.outcome.padEnd(21)} ${u.kb.join(',') || '-'}  ${u.title}${u.hresult && u.hresult !== '0x00000000' ? `  ${u.hresult}` : ''}`);
+    // KB and UpdateId name the update (an offline-scan run is judged by them); the title is for people
+    for (const u of r.updates) lines.push(`  round ${u.round}  ${u.outcome.padEnd(21)} ${u.kb.join(',') || '-'}  ${u.updateId || '-'}  ${u.title}${u.hresult && u.hresult !== '0x00000000' ? `  ${u.hresult}` : ''}`);
   }
   const warnings = r.dism?.warnings ?? [];
   if (warnings.length) {

@@ -22,9 +22,15 @@ import { dryRunArgv, writeArtifact, type HostArtifact, type HostCommand, type Pr
 import { validateRunSpec } from './spec.js';
 import { compactImage, type RunResult } from './runner.js';
 import { writeRunReport, type RunReport } from './report.js';
+import { checkPayload, locatePayloads, OFFLINE_LABEL, offlineListing, selectOffline, stageOfflineTree, type OfflineInputs } from './wua-offline.js';
 
-export interface PrepareWuaOptions extends Omit<WuaRunnerOptions, 'runId'> {
+export interface PrepareWuaOptions extends Omit<WuaRunnerOptions, 'runId' | 'offline'> {
   runDir: string;
+  /**
+   * Offline scan: the rules select updates of the scan cabinet, DIR holds their payloads (checked
+   * by SHA-1 before anything boots), the guest searches the cabinet and installs from the medium.
+   */
+  offline?: OfflineInputs;
   dryRun?: boolean;
   /** Bus the image's Windows was installed with (virtio-blk needs viostor in the image). */
   bus?: 'ahci' | 'virtio-blk';
@@ -43,6 +49,10 @@ export const WUA_RUN_FILES = {
   spec: 'spec.json',
   /** What the host found in the image before injecting (WuaImageFacts); the cleanup reads it. */
   image: 'wua-image.json',
+  /** Offline scan: what the medium holds and which updates the rules allow. */
+  offline: 'offline.json',
+  offlineTree: 'offline-tree',
+  offlineIso: 'offline.iso',
 } as const;
 
 /** Guest paths (as libguestfs sees the Windows volume) the injection writes and the cleanup removes. */
@@ -224,8 +234,21 @@ export async function prepareWuaRun(image: string, opts: PrepareWuaOptions): Pro
   }
   if (!st.isFile()) throw new IoError('E_IO_NOT_FILE', 'the Audit Mode image is not a regular file', { file: image });
 
-  const { runDir: _r, dryRun, bus, netModel, secureBoot, memMiB, cpus, runId: givenId, ...runnerOpts } = opts;
+  const { runDir: _r, dryRun, bus, netModel, secureBoot, memMiB, cpus, runId: givenId, offline, ...hostOpts } = opts;
   void _r;
+  let runnerOpts: Omit<WuaRunnerOptions, 'runId'> = hostOpts;
+  // offline: the rules' selection and every payload checked before anything else happens
+  if (offline && (hostOpts.include?.length || hostOpts.exclude?.length)) {
+    throw new UsageError('with --offline-scan the rules file selects the updates: --include and --exclude are not used with it');
+  }
+  const sel = offline ? await selectOffline(offline) : undefined;
+  let located: Map<string, string> | undefined;
+  if (offline && sel) {
+    located = await locatePayloads(offline.updatesDir, sel.files);
+    // a dry run checks in place; a real run checks each file as it is staged for the medium
+    if (dryRun) for (const f of sel.files) await checkPayload(located.get(f.sha1)!, f);
+    runnerOpts = { ...hostOpts, offline: sel.params };
+  }
   const runId = givenId ?? 'wua-' + createHash('sha256').update(path.basename(image) + canonicalJson(runnerOpts)).digest('hex').slice(0, 12);
   // a real run reads the image first (read-only): refuse what would defeat the injection, learn its architecture
   const facts: WuaImageFacts | undefined = dryRun ? undefined : await inspectWuaImage(image);
@@ -247,8 +270,23 @@ export async function prepareWuaRun(image: string, opts: PrepareWuaOptions): Pro
     await writeArtifact(runDir, artifacts, `${G}/${name}`, content, name === GUEST_FILES.params ? 'params' : 'guest-file', description);
   }
 
+  if (sel) {
+    await writeArtifact(runDir, artifacts, WUA_RUN_FILES.offline, canonicalJson({
+      cabinet: sel.cabinet, label: OFFLINE_LABEL, allowed: sel.params.allowed, medium: offlineListing(sel),
+    }), 'manifest', `offline medium ${OFFLINE_LABEL}: the scan cabinet, the payloads, the updates the rules allow`);
+  }
+
   const work = at(WUA_RUN_FILES.work);
+  const offlineCommands: HostCommand[] = sel ? [
+    { tool: 'stage', args: [path.resolve(offline!.scancab), path.resolve(offline!.updatesDir), at(WUA_RUN_FILES.offlineTree)], why: `the scan cabinet and ${sel.files.length} payload file(s), each checked by SHA-1 as it is staged` },
+    {
+      tool: 'xorriso',
+      args: ['-as', 'mkisofs', '-iso-level', '3', '-J', '-joliet-long', '-r', '-V', OFFLINE_LABEL, '-o', at(WUA_RUN_FILES.offlineIso), at(WUA_RUN_FILES.offlineTree)],
+      why: `offline medium, volume label ${OFFLINE_LABEL} (the runner finds it by label)`,
+    },
+  ] : [];
   const commands: HostCommand[] = [
+    ...offlineCommands,
     { tool: 'qemu-img', args: ['create', '-f', 'qcow2', '-b', path.resolve(image), '-F', 'qcow2', work], why: 'overlay: the base image stays untouched' },
     {
       tool: 'virt-customize',
@@ -268,8 +306,9 @@ export async function prepareWuaRun(image: string, opts: PrepareWuaOptions): Pro
       firmware: { type: 'ovmf', secureBoot: secureBoot ?? false },
       // the overlay is created by the host commands above (injection must precede the boot)
       disks: [{ role: 'system', path: work, format: 'qcow2', bus: bus ?? 'ahci' }],
-      cdroms: [],
-      net: { mode: 'user', model: netModel ?? 'e1000e' },
+      cdroms: sel ? [{ role: 'inputs', path: at(WUA_RUN_FILES.offlineIso) }] : [],
+      // offline: no network at all, so nothing but the cabinet can answer
+      net: sel ? { mode: 'none' } : { mode: 'user', model: netModel ?? 'e1000e' },
       rebootPolicy: 'restart-process',
       statusDisk: { sizeMiB: 64, bus: 'ahci' },
     },
@@ -287,9 +326,15 @@ export async function prepareWuaRun(image: string, opts: PrepareWuaOptions): Pro
   if (facts) await writeArtifact(runDir, artifacts, WUA_RUN_FILES.image, canonicalJson(facts), 'manifest', 'what the image held before the injection (read-only inspection)');
   if (!dryRun) {
     for (const c of commands) {
-      if (c.tool === 'virt-customize') await guestTool(c.tool, c.args, image);
-      else await runTool(c.tool, c.args, { file: image });
+      if (c.tool === 'stage') await stageOfflineTree(c.args[2]!, offline!.scancab, located!, sel!.files);
+      else if (c.tool === 'virt-customize') await guestTool(c.tool, c.args, image);
+      else if (c.tool === 'xorriso') {
+        await runTool(c.tool, c.args, { file: offline!.scancab });
+        // the ISO holds the files now; the staging tree (hard links) is not needed
+        await rm(at(WUA_RUN_FILES.offlineTree), { recursive: true, force: true });
+      } else await runTool(c.tool, c.args, { file: image });
     }
+    if (sel) artifacts.push({ path: WUA_RUN_FILES.offlineIso, kind: 'inputs-iso', description: `offline medium (${OFFLINE_LABEL}): scan cabinet and payloads` });
     artifacts.push({ path: WUA_RUN_FILES.work, kind: 'disk', description: 'overlay with the runner injected' });
   }
   return { runDir, spec, artifacts, commands, dryRun: dryRun === true };

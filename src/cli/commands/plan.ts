@@ -11,6 +11,8 @@ const cbsPlan = () => import('../../plan/plan.js');
 const cbsPlanDiff = () => import('../../plan/plan-diff.js');
 const planCheck = () => import('../../plan/plan-check.js');
 const vmReport = () => import('../../vm/report.js');
+const scancabLib = () => import('../../scancab/index.js');
+const jsonLib = () => import('../../util/json.js');
 
 const collect = (v: string, prev: string[] = []): string[] => [...prev, v];
 
@@ -28,6 +30,8 @@ interface PlanOpts {
   arch?: string;
   edition?: string;
   drivers?: string[];
+  scancab?: string;
+  rules?: string;
   output?: string;
   json?: boolean;
 }
@@ -65,12 +69,24 @@ export function register(program: Command, ctx: CliContext): void {
     .option('--arch <arch>', 'architecture with --target-build (amd64, x86, arm64)')
     .option('--edition <edition>', 'edition with --target-build (recorded only)')
     .option('--drivers <dir>', 'driver package folder to add (repeatable)', collect)
+    .option('--scancab <file>', 'offline-scan cabinet (wsusscn2.cab, WSUSSCAN.cab): record each input\'s UpdateId and KB')
+    .option('--rules <file>', 'with --scancab: drop superseded and forbidden updates by this rules file (docs/scancab.md)')
     .option('-o, --output <file>', 'write the plan here (atomically) instead of printing it')
     .option('--json', 'print the plan JSON only, no summary')
     .action(async (inputs: string[], opts: PlanOpts) => {
       if (inputs.length === 0 && !(opts.drivers?.length)) throw new UsageError('give at least one update file, folder or --drivers folder');
+      if (opts.rules && !opts.scancab) throw new UsageError('--rules needs --scancab (the rules judge the updates of a scan cabinet)');
+      let scan: import('../../plan/plan.js').PlanRequest['scan'];
+      if (opts.scancab) {
+        scan = { file: opts.scancab };
+        if (opts.rules) {
+          const [{ parseScanRules }, { readJsonFile }] = await Promise.all([scancabLib(), jsonLib()]);
+          scan.rules = parseScanRules(await readJsonFile(opts.rules, 'E_RULES', 'rules file'), opts.rules);
+        }
+      }
       const { buildPlan, formatPlanSummary } = await cbsPlan();
       const p = await buildPlan({
+        ...(scan ? { scan } : {}),
         inputs, drivers: opts.drivers ?? [], target: targetOf(opts), cwd: process.cwd(),
         // plan paths are relative to the plan file's directory (msu run resolves them there)
         ...(opts.output ? { planDir: path.dirname(path.resolve(opts.output)) } : {}),

@@ -14,6 +14,8 @@ const vmDism = () => import('../../vm/dism.js');
 const vmWua = () => import('../../vm/wua.js');
 const vmRunner = () => import('../../vm/runner.js');
 const vmReport = () => import('../../vm/report.js');
+const scancabLib = () => import('../../scancab/index.js');
+const jsonLib = () => import('../../util/json.js');
 
 const collect = (v: string, prev: string[] = []): string[] => [...prev, v];
 
@@ -127,14 +129,27 @@ export function register(program: Command, ctx: CliContext): void {
     .option('--include <filter>', 'only these updates: KB1234567, title=REGEX, category=NAME, update=GUID (repeatable)', collect)
     .option('--exclude <filter>', 'never these updates (same forms as --include; repeatable)', collect)
     .option('--max-rounds <n>', 'install rounds (one per boot) before giving up', '8')
+    .option('--offline-scan <cab>', 'search this offline-scan cabinet (wsusscn2.cab) instead of Microsoft\'s servers; needs --updates and --rules; no network')
+    .option('--updates <dir>', 'with --offline-scan: the payloads msu fetch wrote (checked by SHA-1 before the VM starts)')
+    .option('--rules <file>', 'with --offline-scan: the rules file that selects the updates (docs/scancab.md)')
     .option('--arch <arch>', "the image's architecture for the unattend: amd64, x86 or arm64 (default: read from the image)")
     .option('--run-dir <dir>', 'run directory (default: ./msu-run-wua)')
     .option('--output <qcow2>', 'after a clean run, the updated image flattened into a standalone qcow2 (default: RUN-DIR/serviced.qcow2)')
     .option('--compress', 'compress the output qcow2 (qemu-img convert -c)')
     .option('--dry-run', 'write the generated files, spec and QEMU argv, start nothing')
     .option('--json', 'canonical JSON output'))
-    .action(async (image: string, opts: { criteria?: string; include?: string[]; exclude?: string[]; maxRounds: string; arch?: string; runDir?: string; output?: string; compress?: boolean; dryRun?: boolean; json?: boolean } & RunConsoleFlags) => {
+    .action(async (image: string, opts: { criteria?: string; include?: string[]; exclude?: string[]; maxRounds: string; arch?: string; runDir?: string; output?: string; compress?: boolean; dryRun?: boolean; json?: boolean; offlineScan?: string; updates?: string; rules?: string } & RunConsoleFlags) => {
       const runDir = opts.runDir ?? 'msu-run-wua';
+      const offlineGiven = [opts.offlineScan, opts.updates, opts.rules].filter((x) => x !== undefined).length;
+      if (offlineGiven > 0 && offlineGiven < 3) throw new UsageError('--offline-scan, --updates and --rules go together (the cabinet, the payloads msu fetch wrote, and the rules that select them)');
+      if (opts.offlineScan && (opts.include?.length || opts.exclude?.length)) {
+        throw new UsageError('with --offline-scan the rules file selects the updates: use its allow/forbid lists instead of --include/--exclude');
+      }
+      let offline: import('../../vm/wua-offline.js').OfflineInputs | undefined;
+      if (opts.offlineScan && opts.updates && opts.rules) {
+        const [{ parseScanRules }, { readJsonFile }] = await Promise.all([scancabLib(), jsonLib()]);
+        offline = { scancab: opts.offlineScan, updatesDir: opts.updates, rules: parseScanRules(await readJsonFile(opts.rules, 'E_RULES', 'rules file'), opts.rules) };
+      }
       const { prepareWuaRun, finishWuaRun } = await vmWua();
       const { formatRunReport } = await vmReport();
       const prepared = await prepareWuaRun(image, {
@@ -145,6 +160,7 @@ export function register(program: Command, ctx: CliContext): void {
         exclude: (opts.exclude ?? []).map(parseFilterArg),
         maxRounds: positiveInt(opts.maxRounds, '--max-rounds'),
         ...(opts.arch !== undefined ? { arch: wuaArch(opts.arch) } : {}),
+        ...(offline ? { offline } : {}),
       });
       if (opts.dryRun) return printDryRun(ctx, prepared, runDir, opts.json === true);
       const { result, interrupted } = await execute(ctx, prepared, opts.json === true, opts);

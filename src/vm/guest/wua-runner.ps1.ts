@@ -29,6 +29,8 @@ $script:State = $null
 $script:Lock = $null
 $script:Heartbeat = $null
 $script:Finishing = $false
+$script:OfflineService = $null
+$script:OfflineServiceId = $null
 
 # ---------------------------------------------------------------- output channels
 
@@ -218,6 +220,8 @@ function Complete-Run([bool]$Ok, [string]$Code, [string]$Message) {
       rounds = [int]$script:State.round; boots = [int]$script:State.boots; installed = $installed
     }
     if (-not $Ok) { $status.error = $Code + ': ' + $Message }
+    # the scan package service goes whatever the outcome
+    Remove-OfflineService
     $script:State.finished = $result
     Save-State
     Write-Status $status
@@ -243,6 +247,7 @@ function Fail([string]$Code, [string]$Message) {
 
 function Restart-ForNextRound([string]$Why) {
   Send-Event @{ type = 'log'; level = 'info'; text = ('reboot: ' + $Why) }
+  Remove-OfflineService
   Save-State
   Invoke-Shutdown '/r'
   exit 0
@@ -289,6 +294,12 @@ function Invoke-Preflight {
   $au = 'HKLM:\SOFTWARE\Policies\Microsoft\Windows\WindowsUpdate\AU'
   if (Test-Path -LiteralPath $au) {
     try { Set-ItemProperty -LiteralPath $au -Name 'UseWUServer' -Value 0 -Type DWord } catch { }
+  }
+  if ($null -ne $script:P.offline) {
+    # offline scan: no network is needed (or attached); the medium must be there instead
+    if (-not (Get-OfflineMedium)) { Fail 'offline-medium-missing' ('the offline medium (volume label ' + $script:P.offline.label + ') is not attached') }
+    Send-Step 'preflight' 'Preflight checks' 'ok'
+    return
   }
   $ok = $false
   for ($i = 1; $i -le [int]$script:P.dnsRetries; $i++) {
@@ -362,6 +373,10 @@ function Select-Updates($Updates) {
   $selected = @()
   $skipped = @()
   foreach ($u in $Updates) {
+    if ($null -ne $script:P.offline) {
+      if ((Test-OfflineAllowed $u) -and $selected.Count -lt [int]$script:P.updateLimit) { $selected += $u } else { $skipped += $u }
+      continue
+    }
     $in = $true
     if (@($script:P.include).Count -gt 0) {
       $in = $false
@@ -414,14 +429,118 @@ function Get-UpdateInfo($Update) {
   }
 }
 
+# ---------------------------------------------------------------- offline scan (wsusscn2.cab)
+
+function Get-OfflineMedium {
+  # The host's offline ISO, found by volume label (compared here, never put into a query)
+  try {
+    foreach ($v in @(Get-CimInstance -ClassName Win32_Volume -ErrorAction Stop)) {
+      if ($v.Label -eq $script:P.offline.label -and $v.DriveLetter) { return ($v.DriveLetter + '\') }
+    }
+  } catch { }
+  return $null
+}
+
+function Remove-OfflineService {
+  # Every scan package service this run registered (by its name), also one left by an earlier boot
+  if ($null -eq $script:P -or $null -eq $script:P.offline) { return }
+  try {
+    $sm = New-Object -ComObject Microsoft.Update.ServiceManager
+    foreach ($s in @($sm.Services | ForEach-Object { $_ })) {
+      if ($s.IsScanPackageService -and [string]$s.Name -eq [string]$script:P.offline.serviceName) {
+        try { $sm.RemoveService([string]$s.ServiceID) } catch { Write-Log ('could not remove scan service ' + $s.ServiceID) }
+      }
+    }
+  } catch { Write-Log ('scan service cleanup: ' + $_.ToString()) }
+  $script:OfflineService = $null
+  $script:OfflineServiceId = $null
+}
+
+function Register-OfflineService {
+  # IUpdateServiceManager.AddScanPackageService(name, path of the cabinet, usoNonVolatileService = 1):
+  # without that flag the registration goes when the COM object is released (garbage collection
+  # could do that mid-round), so it is removed explicitly (Remove-OfflineService) instead. The
+  # cabinet is copied to the local disk first, so the service does not depend on the CD drive.
+  if ($script:OfflineServiceId) { return $script:OfflineServiceId }
+  $medium = Get-OfflineMedium
+  if (-not $medium) { Fail 'offline-medium-missing' ('the offline medium (volume label ' + $script:P.offline.label + ') is not attached') }
+  $dir = Join-Path $Root 'offline'
+  if (-not (Test-Path -LiteralPath $dir)) { New-Item -ItemType Directory -Path $dir | Out-Null }
+  $cab = Join-Path $dir ([string]$script:P.offline.cab)
+  if (-not (Test-Path -LiteralPath $cab)) { Copy-Item -LiteralPath (Join-Path $medium ([string]$script:P.offline.cab)) -Destination $cab -Force }
+  Remove-OfflineService
+  try {
+    $sm = New-Object -ComObject Microsoft.Update.ServiceManager
+    $svc = $sm.AddScanPackageService([string]$script:P.offline.serviceName, $cab, 1)
+    $script:OfflineService = $svc
+    $script:OfflineServiceId = [string]$svc.ServiceID
+  } catch {
+    Fail 'offline-scan-failed' ('AddScanPackageService refused the scan cabinet: ' + (Format-HResult $_) + ' ' + $_.Exception.Message)
+  }
+  Send-Event @{ type = 'log'; level = 'info'; text = ('offline scan service ' + $script:OfflineServiceId + ' registered') }
+  return $script:OfflineServiceId
+}
+
+function Test-OfflineAllowed($Update) {
+  # The host's rules engine decided; the guest only compares UpdateIDs
+  $id = ([string]$Update.Identity.UpdateID).ToLowerInvariant()
+  foreach ($a in @($script:P.offline.allowed)) { if ([string]$a.updateId -eq $id) { return $true } }
+  return $false
+}
+
+function Get-OfflinePayloadNames([string]$UpdateId) {
+  $prop = $script:P.offline.payloads.PSObject.Properties[$UpdateId.ToLowerInvariant()]
+  if ($null -eq $prop) { return ,@() }
+  return ,@($prop.Value)
+}
+
+function Copy-OfflinePayloads($Updates) {
+  # IUpdate2.CopyToCache(IStringCollection of full paths), per bundled update (the payload belongs
+  # to the revisions a bundle contains), or on the update itself when it bundles nothing
+  $medium = Get-OfflineMedium
+  if (-not $medium) { Fail 'offline-medium-missing' ('the offline medium (volume label ' + $script:P.offline.label + ') is not attached') }
+  $base = Join-Path $medium ([string]$script:P.offline.payloadDir)
+  foreach ($u in $Updates) {
+    if ($u.IsDownloaded) { continue }
+    $targets = @()
+    if ($u.BundledUpdates.Count -gt 0) {
+      for ($i = 0; $i -lt $u.BundledUpdates.Count; $i++) { $targets += $u.BundledUpdates.Item($i) }
+    } else {
+      $targets += $u
+    }
+    foreach ($t in $targets) {
+      $names = Get-OfflinePayloadNames ([string]$t.Identity.UpdateID)
+      if ($names.Count -eq 0) { $names = Get-OfflinePayloadNames ([string]$u.Identity.UpdateID) }
+      if ($names.Count -eq 0) { Fail 'payload-missing' ('no payload file on the offline medium for ' + $t.Identity.UpdateID + ' (' + $u.Title + ')') }
+      $paths = New-Object -ComObject Microsoft.Update.StringColl
+      foreach ($n in $names) {
+        $full = Join-Path $base ([string]$n)
+        if (-not (Test-Path -LiteralPath $full)) { Fail 'payload-missing' ('payload ' + $n + ' of ' + $u.Title + ' is not on the offline medium') }
+        [void]$paths.Add($full)
+      }
+      try {
+        $t.CopyToCache($paths)
+      } catch {
+        Fail 'copy-to-cache-failed' ('IUpdate2.CopyToCache failed for ' + $t.Identity.UpdateID + ' (' + $u.Title + '): ' + (Format-HResult $_) + ' ' + $_.Exception.Message)
+      }
+    }
+  }
+}
+
 function Search-Updates($Session) {
   # "search failed" (an exception or a failing ResultCode) is not "none found"
   $lastError = ''
   for ($i = 1; $i -le [int]$script:P.searchRetries; $i++) {
     try {
       $searcher = $Session.CreateUpdateSearcher()
-      $searcher.ServerSelection = 2
-      $searcher.Online = $true
+      if ($null -ne $script:P.offline) {
+        # ssOthers (3) with the scan package service: the cabinet answers, not Microsoft's servers
+        $searcher.ServerSelection = 3
+        $searcher.ServiceID = (Register-OfflineService)
+      } else {
+        $searcher.ServerSelection = 2
+        $searcher.Online = $true
+      }
       $r = $searcher.Search([string]$script:P.criteria)
       if ($r.ResultCode -eq 2) { return @($r.Updates | ForEach-Object { $_ }) }
       $lastError = 'ResultCode ' + $r.ResultCode
@@ -463,8 +582,12 @@ function Invoke-Round([int]$Round) {
   foreach ($u in $selected) { if (-not $u.EulaAccepted) { $u.AcceptEula() } }
 
   Send-Step 'download' ('Download ' + $selected.Count + ' updates') 'running'
+  if ($null -ne $script:P.offline) {
+    # offline: the files come from the medium into the download cache; no downloader runs
+    Copy-OfflinePayloads $selected
+  }
   $pending = @($selected | Where-Object { -not $_.IsDownloaded })
-  for ($attempt = 1; $pending.Count -gt 0 -and $attempt -le [int]$script:P.downloadRetries; $attempt++) {
+  for ($attempt = 1; $null -eq $script:P.offline -and $pending.Count -gt 0 -and $attempt -le [int]$script:P.downloadRetries; $attempt++) {
     $coll = New-Object -ComObject Microsoft.Update.UpdateColl
     foreach ($u in $pending) { [void]$coll.Add($u) }
     try {
@@ -476,6 +599,9 @@ function Invoke-Round([int]$Round) {
     }
     $pending = @($selected | Where-Object { -not $_.IsDownloaded })
     if ($pending.Count -gt 0) { Start-Sleep -Seconds ([int]$script:P.retryDelaySec * $attempt) }
+  }
+  if ($pending.Count -gt 0 -and $null -ne $script:P.offline) {
+    Fail 'payload-missing' ('' + $pending.Count + ' updates are not in the download cache after CopyToCache: ' + (($pending | ForEach-Object { $_.Title + ' ' + $_.Identity.UpdateID }) -join '; '))
   }
   if ($pending.Count -gt 0) {
     Fail 'download-failed' ('' + $pending.Count + ' updates did not download: ' + (($pending | ForEach-Object { $_.Title }) -join '; '))

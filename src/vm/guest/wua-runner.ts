@@ -31,6 +31,26 @@ export interface WuaFilter {
   updateId?: string;
 }
 
+/** One update the rules allow, as the guest gets it. */
+export interface OfflineAllowed {
+  updateId: string;
+  kb: string | null;
+  title: string | null;
+  /** The rule that selected it (docs/scancab.md). */
+  reason: string;
+}
+
+/** What the host hands the guest runner (wua-params.json `offline`), all data. */
+export interface OfflineParams {
+  label: string;
+  cab: string;
+  payloadDir: string;
+  /** Sorted by UpdateId. */
+  allowed: OfflineAllowed[];
+  /** UpdateId (bundle or leaf) → the payload file names for IUpdate2::CopyToCache, sorted. */
+  payloads: Record<string, string[]>;
+}
+
 export interface WuaRunnerOptions {
   runId: string;
   /** IUpdateSearcher criteria. Default: software updates not installed and not hidden. */
@@ -76,6 +96,8 @@ export interface WuaRunnerOptions {
   kvp?: { hostSystemOSMajor: number; hostSystemOSMinor: number };
   /** Processor architecture for unattend components. */
   arch?: 'amd64' | 'x86' | 'arm64';
+  /** Offline scan (src/vm/wua-offline.ts): search the scan cabinet on the medium, install only these, from its files. */
+  offline?: OfflineParams;
 }
 
 export interface WuaRunnerFiles {
@@ -131,6 +153,26 @@ function checkFilter(f: WuaFilter, where: string): WuaFilter {
   return out;
 }
 
+const PLAIN_FILE = /^[^/\\:*?"<>|\u0000-\u001f]{1,255}$/;
+
+function checkOffline(o: OfflineParams, runId: string): Record<string, unknown> {
+  if (!/^[A-Z0-9_]{1,11}$/.test(o.label)) throw new UsageError(`offline medium label ${JSON.stringify(o.label)} must be 1-11 of A-Z 0-9 _`);
+  for (const n of [o.cab, o.payloadDir]) if (!PLAIN_FILE.test(n) || n === '.' || n === '..') throw new UsageError(`offline medium name ${JSON.stringify(n)} is not a plain file name`);
+  if (o.allowed.length === 0) throw new UsageError('the offline scan allows no update');
+  const allowed = o.allowed.map((a) => {
+    if (!GUID_RE.test(a.updateId)) throw new UsageError(`allowed update ${JSON.stringify(a.updateId)} is not an UpdateID GUID`);
+    if (a.kb !== null && !/^[0-9]{1,10}$/.test(a.kb)) throw new UsageError(`allowed update ${a.updateId}: KB ${JSON.stringify(a.kb)} is not digits`);
+    return { updateId: a.updateId.toLowerCase(), kb: a.kb, title: a.title, reason: a.reason };
+  });
+  const payloads: Record<string, string[]> = {};
+  for (const [id, names] of Object.entries(o.payloads)) {
+    if (!GUID_RE.test(id)) throw new UsageError(`payload owner ${JSON.stringify(id)} is not an UpdateID GUID`);
+    for (const n of names) if (!PLAIN_FILE.test(n) || n === '.' || n === '..') throw new UsageError(`payload file name ${JSON.stringify(n)} is not a plain file name`);
+    payloads[id.toLowerCase()] = [...names];
+  }
+  return { label: o.label, cab: o.cab, payloadDir: o.payloadDir, serviceName: `msu-toolkit offline scan ${runId}`, allowed, payloads };
+}
+
 /** The parameters the runner reads (every key present: the script runs under Set-StrictMode). */
 export function wuaParams(opts: WuaRunnerOptions): Record<string, unknown> {
   if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(opts.runId)) throw new UsageError(`run id ${JSON.stringify(opts.runId)} is not a plain id`);
@@ -179,6 +221,7 @@ export function wuaParams(opts: WuaRunnerOptions): Record<string, unknown> {
     taskName: `\\${TASK_FOLDER}\\${TASK_NAME}`,
     kvp,
     noShutdown: false,
+    offline: opts.offline ? checkOffline(opts.offline, opts.runId) : null,
   };
 }
 
@@ -291,6 +334,9 @@ export function wuaUnattendXml(arch: 'amd64' | 'x86' | 'arm64' = 'amd64'): strin
 
 export function generateWuaRunner(opts: WuaRunnerOptions): WuaRunnerFiles {
   const params = wuaParams(opts);
+  if (opts.offline && ((opts.include?.length ?? 0) > 0 || (opts.exclude?.length ?? 0) > 0)) {
+    throw new UsageError('with an offline scan the rules file selects the updates: --include and --exclude are not used with it');
+  }
   return {
     runnerPs1: WUA_RUNNER_PS1.replace(/\r?\n/g, '\r\n'),
     unattendXml: wuaUnattendXml(opts.arch ?? 'amd64'),
