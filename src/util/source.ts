@@ -14,6 +14,8 @@ export interface ByteSource {
   read(offset: number, length: number, what?: string): Promise<Uint8Array>;
   /** Count of bytes handed out so far (lets benchmarks and tests prove we read little). */
   readonly bytesRead: number;
+  /** True when read() hands out a fresh buffer the caller may change; otherwise it may be a view of shared bytes. */
+  readonly freshReads?: boolean;
   close(): Promise<void>;
 }
 
@@ -39,6 +41,7 @@ const readAsync = (fd: number, buf: Uint8Array, off: number, len: number, pos: n
 
 export class FileSource implements ByteSource {
   bytesRead = 0;
+  readonly freshReads = true;
   private fd: number | undefined;
   private constructor(readonly name: string, readonly size: number, fd: number) {
     this.fd = fd;
