@@ -4,6 +4,8 @@
 // `msu inspect` of 1-2 MB real packages against `node -e 0`. Build first (`npm run build`);
 // needs cabextract. `--no-big` skips the 937 MiB MSU (generated once, about 1 GB in bench/out).
 // The tools run interleaved, round after round, so all see the same machine load; medians.
+// `--baseline DIR` also runs DIR/bin/msu.js (another built checkout, e.g. the commit before a
+// change) in the same rounds, and prints its figures beside ours with the ratio.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -15,7 +17,8 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '..');
 const out = path.join(here, 'out');
 mkdirSync(out, { recursive: true });
-const msuBin = path.join(root, 'bin', 'msu.js');
+/** The bin the msu cases run (swapped for the baseline's by withBin). */
+const msuBinRef = { bin: path.join(root, 'bin', 'msu.js') };
 const corpus = path.resolve(root, '../shared/corpus');
 const ROUNDS = Number(process.env.ROUNDS ?? 7);
 // cabextract's output goes to tmpfs where there is one: the pipeline then costs it no disk time
@@ -49,18 +52,37 @@ function pipeline(msu) {
   return { ms: a.ms + b.ms, cpuMs: a.cpuMs + b.cpuMs, rssMB: Math.max(a.rssMB, b.rssMB) };
 }
 
+const bi = process.argv.indexOf('--baseline');
+const baseBin = bi > 0 ? path.join(path.resolve(process.argv[bi + 1]), 'bin', 'msu.js') : null;
+
 const cases = [
   ['node -e 0', () => run('node', ['-e', '0'])],
-  ['msu --version', () => run('node', [msuBin, '--version'])],
-  ['msu inspect LCU', () => run('node', [msuBin, 'inspect', '--json', lcu])],
+  ['msu --version', () => run('node', [msuBinRef.bin, '--version'])],
+  ['msu inspect LCU', () => run('node', [msuBinRef.bin, 'inspect', '--json', lcu])],
   ['cabextract pipeline LCU', () => pipeline(lcu)],
-  ...(big ? [['msu inspect 937', () => run('node', [msuBin, 'inspect', '--json', big])], ['cabextract pipeline 937', () => pipeline(big)]] : []),
+  ...(big ? [['msu inspect 937', () => run('node', [msuBinRef.bin, 'inspect', '--json', big])], ['cabextract pipeline 937', () => pipeline(big)]] : []),
   ...small.flatMap((f) => [
-    [`msu list ${path.basename(f)}`, () => run('node', [msuBin, 'list', f])],
-    [`msu inspect ${path.basename(f)}`, () => run('node', [msuBin, 'inspect', f])],
+    [`msu list ${path.basename(f)}`, () => run('node', [msuBinRef.bin, 'list', f])],
+    [`msu inspect ${path.basename(f)}`, () => run('node', [msuBinRef.bin, 'inspect', f])],
     [`cabextract -l ${path.basename(f)}`, () => run('cabextract', ['-l', f])],
   ]),
 ];
+if (baseBin) {
+  // the same msu command lines with the baseline's bin
+  for (const [k, fn] of [...cases]) {
+    if (!k.startsWith('msu ')) continue;
+    cases.push([`${k} (baseline)`, () => withBin(baseBin, fn)]);
+  }
+}
+function withBin(bin, fn) {
+  const saved = msuBinRef.bin;
+  msuBinRef.bin = bin;
+  try {
+    return fn();
+  } finally {
+    msuBinRef.bin = saved;
+  }
+}
 const runs = new Map(cases.map(([k]) => [k, []]));
 for (const [, fn] of cases) fn(); // warm the page cache
 for (let i = 0; i < ROUNDS; i++) for (const [k, fn] of cases) runs.get(k).push(fn());
@@ -83,4 +105,11 @@ if (big) {
 }
 if (small.length) console.log('1-2 MB real packages; target within 1.5x of node -e 0:');
 for (const f of small) for (const k of [`msu list ${path.basename(f)}`, `msu inspect ${path.basename(f)}`, `cabextract -l ${path.basename(f)}`]) line(k, k.startsWith('msu') ? vsNode(k) : '');
+if (baseBin) {
+  console.log(`baseline ${process.argv[bi + 1]} (same rounds):`);
+  for (const k of Object.keys(m).filter((x) => x.endsWith(' (baseline)'))) {
+    const ours = k.slice(0, -' (baseline)'.length);
+    line(k, `   ours is ${fmt(m[k].ms / m[ours].ms, 2)}x faster (CPU ${fmt(m[k].cpuMs / m[ours].cpuMs, 2)}x)`);
+  }
+}
 writeFileSync(path.join(out, 'inspect-results.json'), JSON.stringify({ rounds: ROUNDS, results: m }, null, 2));

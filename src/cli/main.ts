@@ -2,10 +2,11 @@ import type { Writable } from 'node:stream';
 import { Command, CommanderError } from 'commander';
 import { exitCodeFor, EXIT, ioError, MsuError } from '../errors.js';
 import { makeContext, type CliContext } from './context.js';
-import { commands } from './commands/index.js';
+import { commandsFor, type Register } from './commands/index.js';
 import { VERSION } from '../version.js';
 
-export function buildProgram(ctx: CliContext): Command {
+/** The program with the given commands registered (`commandsFor()`: all of them). */
+export function buildProgram(ctx: CliContext, commands: readonly Register[]): Command {
   const program = new Command();
   program
     .name('msu')
@@ -41,8 +42,8 @@ export async function main(
     ctx.stdoutClosed = true;
     if (err.code !== 'EPIPE') stdoutError ??= err;
   });
-  const program = buildProgram(ctx);
   try {
+    const program = buildProgram(ctx, await commandsFor(argv.slice(2)));
     await program.parseAsync(argv);
     // a failed write reports its error on a later tick: let it arrive before deciding the exit code
     await new Promise((resolve) => setImmediate(resolve));

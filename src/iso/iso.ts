@@ -1,10 +1,10 @@
-import { lstat, mkdir, open, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, open, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { FormatError, IoError, MsuError, TruncatedError, UnsupportedError, UsageError, ioError } from '../errors.js';
 import { runTool, ToolRunError, tailLines } from '../util/exec.js';
 import { StagedDir } from '../util/fsout.js';
 import { listFiles } from '../util/walk.js';
-import { tempNameBeside } from '../util/tool-output.js';
+import { writeThroughTemp } from '../util/tool-output.js';
 import { wimSplit } from '../wim/wimlib.js';
 
 /**
@@ -494,103 +494,101 @@ export async function isoRebuild(srcDir: string, outIso: string, opts: IsoRebuil
     throw new UsageError(`volume id must be 1 to 32 printable ASCII characters: ${JSON.stringify(opts.volid)}`, { file: outIso });
   }
   const epoch = await rebuildEpoch(srcDir);
-  const tmp = tempNameBeside(outIso);
   const splitDir = path.join(path.dirname(outIso), `.msu-tmp-${process.pid}-swm`);
   const bootDir = path.join(path.dirname(outIso), `.msu-tmp-${process.pid}-boot`);
   try {
-    let bootArgs: string[];
-    let volid = opts.volid;
-    // grafted files (`/iso/path=disk path`) and -hide options for boot images copied out of --like
-    const grafts: string[] = [];
-    const hidden: string[] = [];
-    if (opts.likeIso) {
-      const like = await isoBootInfo(opts.likeIso, opts);
-      if (like.entries.length === 0) throw new FormatError('E_ISO_NO_BOOT', 'has no El Torito boot catalog to copy', { file: opts.likeIso });
-      if (like.entries.some((e) => !e.path)) {
-        await mkdir(bootDir, { recursive: true });
-        const r = await replayBootArgs(like, opts.likeIso, srcDir, bootDir);
-        bootArgs = r.args;
-        grafts.push(...r.grafts);
-        hidden.push(...r.hide);
-      } else {
-        bootArgs = portableBootArgs(like.mkisofsBootArgs, opts.likeIso);
-        for (let i = 0; i < bootArgs.length - 1; i++) {
-          if ((bootArgs[i] === '-b' || bootArgs[i] === '-e') && bootArgs[i + 1]!.startsWith('/')) {
-            const rel = await findCaseInsensitive(srcDir, bootArgs[i + 1]!);
-            if (!rel) throw new UsageError(`boot image ${bootArgs[i + 1]} of the source ISO is not in the directory`, { file: srcDir });
-            bootArgs[i + 1] = rel;
+    // xorriso writes a temp name beside the ISO, renamed over it only on success
+    await writeThroughTemp(outIso, async (tmp) => {
+      let bootArgs: string[];
+      let volid = opts.volid;
+      // grafted files (`/iso/path=disk path`) and -hide options for boot images copied out of --like
+      const grafts: string[] = [];
+      const hidden: string[] = [];
+      if (opts.likeIso) {
+        const like = await isoBootInfo(opts.likeIso, opts);
+        if (like.entries.length === 0) throw new FormatError('E_ISO_NO_BOOT', 'has no El Torito boot catalog to copy', { file: opts.likeIso });
+        if (like.entries.some((e) => !e.path)) {
+          await mkdir(bootDir, { recursive: true });
+          const r = await replayBootArgs(like, opts.likeIso, srcDir, bootDir);
+          bootArgs = r.args;
+          grafts.push(...r.grafts);
+          hidden.push(...r.hide);
+        } else {
+          bootArgs = portableBootArgs(like.mkisofsBootArgs, opts.likeIso);
+          for (let i = 0; i < bootArgs.length - 1; i++) {
+            if ((bootArgs[i] === '-b' || bootArgs[i] === '-e') && bootArgs[i + 1]!.startsWith('/')) {
+              const rel = await findCaseInsensitive(srcDir, bootArgs[i + 1]!);
+              if (!rel) throw new UsageError(`boot image ${bootArgs[i + 1]} of the source ISO is not in the directory`, { file: srcDir });
+              bootArgs[i + 1] = rel;
+            }
           }
         }
+        volid ??= like.volumeId;
+      } else {
+        const bios = await findCaseInsensitive(srcDir, opts.biosBoot ?? 'boot/etfsboot.com');
+        const efi = await findCaseInsensitive(srcDir, opts.efiBoot ?? 'efi/microsoft/boot/efisys.bin');
+        if (!bios) throw new UsageError(`BIOS boot image ${opts.biosBoot ?? 'boot/etfsboot.com'} not found in the directory`, { file: srcDir });
+        if (!efi) throw new UsageError(`UEFI boot image ${opts.efiBoot ?? 'efi/microsoft/boot/efisys.bin'} not found in the directory`, { file: srcDir });
+        // A BIOS image taken from another ISO (GRUB eltorito.img, isolinux.bin) carries that ISO's
+        // boot info table; left as is, it points at the old block and the disc does not boot.
+        let infoFlags: string[] = [];
+        try {
+          // No-emulation BIOS images are small (etfsboot 4 KiB, isolinux and GRUB some 10s of KiB).
+          const biosSize = (await stat(path.join(srcDir, bios))).size;
+          if (biosSize <= 4 * 1024 * 1024) infoFlags = bootInfoFlags(await readRange(path.join(srcDir, bios), 0, biosSize));
+        } catch (err) {
+          throw ioError(err, path.join(srcDir, bios));
+        }
+        bootArgs = ['-b', bios, '-no-emul-boot', '-boot-load-size', '8', ...infoFlags, '-eltorito-alt-boot', '-e', efi, '-no-emul-boot'];
       }
-      volid ??= like.volumeId;
-    } else {
-      const bios = await findCaseInsensitive(srcDir, opts.biosBoot ?? 'boot/etfsboot.com');
-      const efi = await findCaseInsensitive(srcDir, opts.efiBoot ?? 'efi/microsoft/boot/efisys.bin');
-      if (!bios) throw new UsageError(`BIOS boot image ${opts.biosBoot ?? 'boot/etfsboot.com'} not found in the directory`, { file: srcDir });
-      if (!efi) throw new UsageError(`UEFI boot image ${opts.efiBoot ?? 'efi/microsoft/boot/efisys.bin'} not found in the directory`, { file: srcDir });
-      // A BIOS image taken from another ISO (GRUB eltorito.img, isolinux.bin) carries that ISO's
-      // boot info table; left as is, it points at the old block and the disc does not boot.
-      let infoFlags: string[] = [];
-      try {
-        // No-emulation BIOS images are small (etfsboot 4 KiB, isolinux and GRUB some 10s of KiB).
-        const biosSize = (await stat(path.join(srcDir, bios))).size;
-        if (biosSize <= 4 * 1024 * 1024) infoFlags = bootInfoFlags(await readRange(path.join(srcDir, bios), 0, biosSize));
-      } catch (err) {
-        throw ioError(err, path.join(srcDir, bios));
+      if (!bootArgs.includes('--boot-catalog-hide')) bootArgs.push('--boot-catalog-hide');
+      const catIdx = bootArgs.indexOf('-c');
+      if (catIdx >= 0) bootArgs.splice(catIdx, 2);
+      if (volid !== undefined && !/^[\x20-\x7e]{1,32}$/.test(volid)) {
+        throw new UsageError(`volume id must be 1 to 32 printable ASCII characters: ${JSON.stringify(volid)}`, { file: outIso });
       }
-      bootArgs = ['-b', bios, '-no-emul-boot', '-boot-load-size', '8', ...infoFlags, '-eltorito-alt-boot', '-e', efi, '-no-emul-boot'];
-    }
-    if (!bootArgs.includes('--boot-catalog-hide')) bootArgs.push('--boot-catalog-hide');
-    const catIdx = bootArgs.indexOf('-c');
-    if (catIdx >= 0) bootArgs.splice(catIdx, 2);
-    if (volid !== undefined && !/^[\x20-\x7e]{1,32}$/.test(volid)) {
-      throw new UsageError(`volume id must be 1 to 32 printable ASCII characters: ${JSON.stringify(volid)}`, { file: outIso });
-    }
 
-    // An extracted ISO may carry the old boot catalog as a file; the new one replaces it.
-    const exclude: string[] = [];
-    for (const name of await readdir(srcDir)) {
-      if (/^boot\.(catalog|cat)$/i.test(name)) exclude.push('-m', path.resolve(srcDir, name));
-    }
-    // install.wim over the limit: its split parts are grafted in its place
-    const wim = opts.splitWimMiB !== undefined ? await findCaseInsensitive(srcDir, 'sources/install.wim') : undefined;
-    if (wim && (await stat(path.join(srcDir, wim))).size > opts.splitWimMiB! * 1024 * 1024) {
-      await mkdir(splitDir, { recursive: true });
-      const parts = await wimSplit(path.join(srcDir, wim), path.join(splitDir, 'install.swm'), opts.splitWimMiB!, opts);
-      exclude.push('-m', path.resolve(srcDir, wim));
-      const limit = opts.splitWimMiB! * 1024 * 1024;
-      for (const p of parts) {
-        grafts.push(`/${path.posix.dirname(wim)}/${path.basename(p)}=${p}`);
-        const size = (await stat(p)).size;
-        // wimlib never splits one stored file: a file larger than the part size makes a larger part.
-        if (size > limit) opts.onWarning?.(`${path.posix.dirname(wim)}/${path.basename(p)} is ${size} bytes, over the ${opts.splitWimMiB} MiB part size: it holds a file that wimlib cannot split`);
+      // An extracted ISO may carry the old boot catalog as a file; the new one replaces it.
+      const exclude: string[] = [];
+      for (const name of await readdir(srcDir)) {
+        if (/^boot\.(catalog|cat)$/i.test(name)) exclude.push('-m', path.resolve(srcDir, name));
       }
-    }
-    // Reproducible by default: one date for the volume and every file and directory (the root
-    // directory would otherwise take the extraction folder's time), and SOURCE_DATE_EPOCH for
-    // whatever else xorriso derives from the clock.
-    const date = isoDate(epoch);
-    const args = [
-      '-as', 'mkisofs',
-      // Disk names are UTF-8 whatever the locale; Joliet gets them right as UTF-16.
-      '-input-charset', 'UTF-8',
-      '-iso-level', '3',
-      '-J', '-joliet-long',
-      `--modification-date=${date}`,
-      '--set_all_file_dates', date,
-      ...(volid !== undefined ? ['-V', volid] : []),
-      ...exclude,
-      ...hidden,
-      '-c', 'boot.catalog',
-      ...bootArgs,
-      '-o', tmp,
-      ...(grafts.length ? ['-graft-points', `/=${path.resolve(srcDir)}`, ...grafts] : [srcDir]),
-    ];
-    await xorriso(args, outIso, opts, { SOURCE_DATE_EPOCH: String(epoch) });
-    await rename(tmp, outIso);
-  } catch (err) {
-    await rm(tmp, { force: true }).catch(() => undefined);
-    throw err instanceof MsuError ? err : ioError(err, outIso, 'write');
+      // install.wim over the limit: its split parts are grafted in its place
+      const wim = opts.splitWimMiB !== undefined ? await findCaseInsensitive(srcDir, 'sources/install.wim') : undefined;
+      if (wim && (await stat(path.join(srcDir, wim))).size > opts.splitWimMiB! * 1024 * 1024) {
+        await mkdir(splitDir, { recursive: true });
+        const parts = await wimSplit(path.join(srcDir, wim), path.join(splitDir, 'install.swm'), opts.splitWimMiB!, opts);
+        exclude.push('-m', path.resolve(srcDir, wim));
+        const limit = opts.splitWimMiB! * 1024 * 1024;
+        for (const p of parts) {
+          grafts.push(`/${path.posix.dirname(wim)}/${path.basename(p)}=${p}`);
+          const size = (await stat(p)).size;
+          // wimlib never splits one stored file: a file larger than the part size makes a larger part.
+          if (size > limit) opts.onWarning?.(`${path.posix.dirname(wim)}/${path.basename(p)} is ${size} bytes, over the ${opts.splitWimMiB} MiB part size: it holds a file that wimlib cannot split`);
+        }
+      }
+      // Reproducible by default: one date for the volume and every file and directory (the root
+      // directory would otherwise take the extraction folder's time), and SOURCE_DATE_EPOCH for
+      // whatever else xorriso derives from the clock.
+      const date = isoDate(epoch);
+      const args = [
+        '-as', 'mkisofs',
+        // Disk names are UTF-8 whatever the locale; Joliet gets them right as UTF-16.
+        '-input-charset', 'UTF-8',
+        '-iso-level', '3',
+        '-J', '-joliet-long',
+        `--modification-date=${date}`,
+        '--set_all_file_dates', date,
+        ...(volid !== undefined ? ['-V', volid] : []),
+        ...exclude,
+        ...hidden,
+        '-c', 'boot.catalog',
+        ...bootArgs,
+        '-o', tmp,
+        ...(grafts.length ? ['-graft-points', `/=${path.resolve(srcDir)}`, ...grafts] : [srcDir]),
+      ];
+      await xorriso(args, outIso, opts, { SOURCE_DATE_EPOCH: String(epoch) });
+    });
   } finally {
     // an output directory that cannot hold files holds no split parts either: the error above says why
     await rm(splitDir, { recursive: true, force: true }).catch(() => undefined);

@@ -110,36 +110,29 @@ function kindOfRaw(bytes: Uint8Array, start: number, end: number): number {
 }
 
 /**
- * countKinds over a cabinet's raw name bytes, making no string or object per member. When a
- * name's last 9 bytes are ASCII they are the last characters of its decoded name in either
- * encoding (UTF-8 decodes ASCII bytes to themselves, and escaped high bytes come before
- * them), and no non-ASCII character lower-cases into these suffixes; other names take the
- * string path.
+ * countKinds and findPackageMum over a cabinet's raw name bytes, in one pass that makes no
+ * string or object per member. When a name's last 9 bytes are ASCII they are the last
+ * characters of its decoded name in either encoding (UTF-8 decodes ASCII bytes to themselves,
+ * and escaped high bytes come before them), and no non-ASCII character lower-cases into these
+ * suffixes; other names take the string path.
  */
-export function countKindsOf(cab: Cabinet): PackageSummary['counts'] {
+export function kindsOf(cab: Cabinet): { counts: PackageSummary['counts']; mum: CabEntry | undefined } {
   const c = { files: cab.entryCount, mum: 0, manifests: 0, catalogs: 0, cix: 0, other: 0 };
+  const mums: CabEntry[] = [];
   for (let i = 0; i < cab.entryCount; i++) {
     const k = cab.scanName(i, kindOfRaw);
     if (k < 0) {
-      const one = countKinds([cab.entry(i)]);
+      const e = cab.entry(i);
+      const one = countKinds([e]);
       for (const key of ['mum', 'manifests', 'catalogs', 'cix', 'other'] as const) c[key] += one[key];
-    } else c[k < KIND_SUFFIXES.length ? KIND_SUFFIXES[k]![0] : 'other']++;
+      if (one.mum) mums.push(e);
+    } else if (k < KIND_SUFFIXES.length) {
+      c[KIND_SUFFIXES[k]![0]]++;
+      if (k === 0) mums.push(cab.entry(i));
+    } else c.other++;
   }
-  return c;
+  return { counts: c, mum: findPackageMum(mums) };
 }
-
-/** Whether a name may be a .mum: it ends in `.mum`, or has non-ASCII bytes at its end (checked as a string). */
-function mayBeMum(bytes: Uint8Array, start: number, end: number): boolean {
-  return highTail(bytes, start, end, 4) || endsWithAscii(bytes, start, end, KIND_SUFFIXES[0]![1]);
-}
-
-/** findPackageMum on a cabinet, making objects only for the members that may be a .mum. */
-export function findPackageMumOf(cab: Cabinet): CabEntry | undefined {
-  const mums: CabEntry[] = [];
-  for (let i = 0; i < cab.entryCount; i++) if (cab.scanName(i, mayBeMum)) mums.push(cab.entry(i));
-  return findPackageMum(mums);
-}
-
 
 /** The package manifest of a CBS cab: update.mum, else the only top-level .mum. */
 export function findPackageMum(entries: CabEntry[]): CabEntry | undefined {
@@ -190,10 +183,9 @@ export function summarizeMum(mum: MumPackage, member: string): Omit<PackageSumma
 /** Summarise a CBS package cabinet (the payload of an MSU, or a bare .cab). */
 export async function summarizePackageCab(cab: Cabinet, member: string, psfBeside: boolean): Promise<PackageSummary> {
   // an LCU payload lists 20,000+ members: counted and searched over the raw CFFILE table
-  const counts = countKindsOf(cab);
+  const { counts, mum: mumEntry } = kindsOf(cab);
   const compression = [...new Set(cab.folders.map((f) => f.compression.label))].sort();
   const hasCix = counts.cix > 0;
-  const mumEntry = findPackageMumOf(cab);
   if (!mumEntry) {
     return {
       member, identity: '', name: '', version: '', arch: '', language: '', class: 'unknown', classReason: 'no update.mum',

@@ -1,4 +1,4 @@
-import { open, type FileHandle } from 'node:fs/promises';
+import { closeSync, fstatSync, openSync, read, readSync } from 'node:fs';
 import { ioError, TruncatedError } from '../errors.js';
 
 /**
@@ -14,6 +14,8 @@ export interface ByteSource {
   read(offset: number, length: number, what?: string): Promise<Uint8Array>;
   /** Count of bytes handed out so far (lets benchmarks and tests prove we read little). */
   readonly bytesRead: number;
+  /** True when read() hands out a fresh buffer the caller may change; otherwise it may be a view of shared bytes. */
+  readonly freshReads?: boolean;
   close(): Promise<void>;
 }
 
@@ -26,40 +28,65 @@ function checkRange(src: { name: string; size: number }, offset: number, length:
   }
 }
 
+/**
+ * Reads up to this size are made synchronously. From the page cache they take microseconds,
+ * less than a round trip through libuv's thread pool, and `inspect`/`list` (headers, CFFILE
+ * tables, CFDATA walks to update.mum) then never sit idle waiting for one. Larger reads (the
+ * read-ahead of an extraction, up to 4 MiB) stay asynchronous so decoding overlaps them.
+ */
+const SYNC_READ_MAX = 1 << 20;
+
+const readAsync = (fd: number, buf: Uint8Array, off: number, len: number, pos: number): Promise<number> =>
+  new Promise((resolve, reject) => read(fd, buf, off, len, pos, (err, n) => (err ? reject(err) : resolve(n))));
+
 export class FileSource implements ByteSource {
   bytesRead = 0;
-  private constructor(readonly name: string, readonly size: number, private readonly fh: FileHandle) {}
+  readonly freshReads = true;
+  private fd: number | undefined;
+  private constructor(readonly name: string, readonly size: number, fd: number) {
+    this.fd = fd;
+  }
 
+  /** Opens synchronously too: opening and fstat of a local file cost less than two thread-pool hops. */
   static async open(path: string, name = path): Promise<FileSource> {
-    let fh: FileHandle;
+    let fd: number | undefined;
     try {
-      fh = await open(path, 'r');
-      const st = await fh.stat();
-      if (st.isDirectory()) {
-        await fh.close();
-        throw Object.assign(new Error('is a directory'), { code: 'EISDIR' });
-      }
-      return new FileSource(name, st.size, fh);
+      fd = openSync(path, 'r');
+      const st = fstatSync(fd);
+      if (st.isDirectory()) throw Object.assign(new Error('is a directory'), { code: 'EISDIR' });
+      return new FileSource(name, st.size, fd);
     } catch (err) {
+      if (fd !== undefined) closeSync(fd);
       throw ioError(err, name, 'open');
     }
   }
 
   async read(offset: number, length: number, what = 'data'): Promise<Uint8Array> {
     checkRange(this, offset, length, what);
+    const fd = this.fd;
+    if (fd === undefined) throw ioError(Object.assign(new Error('file is closed'), { code: 'EBADF' }), this.name, 'read');
     const buf = Buffer.allocUnsafe(length);
     let done = 0;
-    while (done < length) {
-      const { bytesRead } = await this.fh.read(buf, done, length - done, offset + done);
-      if (bytesRead === 0) throw new TruncatedError(`file shrank while reading ${what}`, { file: this.name });
-      done += bytesRead;
+    try {
+      while (done < length) {
+        const n = length <= SYNC_READ_MAX
+          ? readSync(fd, buf, done, length - done, offset + done)
+          : await readAsync(fd, buf, done, length - done, offset + done);
+        if (n === 0) throw new TruncatedError(`file shrank while reading ${what}`, { file: this.name });
+        done += n;
+      }
+    } catch (err) {
+      if (err instanceof TruncatedError) throw err;
+      throw ioError(err, this.name, 'read');
     }
     this.bytesRead += length;
     return buf;
   }
 
   async close(): Promise<void> {
-    await this.fh.close();
+    const fd = this.fd;
+    this.fd = undefined;
+    if (fd !== undefined) closeSync(fd);
   }
 }
 

@@ -11,11 +11,13 @@ export interface ListFilesOptions {
   links?: boolean;
   /** Stop after this many files. */
   max?: number;
+  /** List folders too (not counted by `max`); symbolic links to folders are never walked. */
+  directories?: boolean;
 }
 
 /**
- * Every file under a folder as relative POSIX paths, sorted by code unit (stable across
- * file systems). Read errors name `display/relative path`.
+ * Every file (and with `directories`, every folder) under a folder as relative POSIX paths,
+ * sorted by code unit (stable across file systems). Read errors name `display/relative path`.
  */
 export async function listFiles(root: string, display: string, opts: ListFilesOptions = {}): Promise<string[]> {
   const out: string[] = [];
@@ -31,7 +33,10 @@ export async function listFiles(root: string, display: string, opts: ListFilesOp
     entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     for (const e of entries) {
       const r = rel ? `${rel}/${e.name}` : e.name;
-      if (e.isDirectory()) await walk(r, depth + 1);
+      if (e.isDirectory()) {
+        if (opts.directories === true) out.push(r);
+        await walk(r, depth + 1);
+      }
       else if (e.isFile() || (opts.links === true && e.isSymbolicLink())) {
         if (out.length >= max) return;
         out.push(r);

@@ -1,11 +1,31 @@
-import { decodeEntities, XmlError } from './xml.js';
+import { FormatError } from '../errors.js';
+
+export class XmlError extends FormatError {
+  constructor(message: string, file?: string, where?: string) {
+    super('E_XML', message, { file, where });
+  }
+}
+
+const PREDEFINED: Record<string, string> = { amp: '&', lt: '<', gt: '>', quot: '"', apos: "'" };
+
+export function decodeEntities(s: string): string {
+  if (!s.includes('&')) return s;
+  return s.replace(/&(#x[0-9a-fA-F]+|#[0-9]+|[A-Za-z]+);/g, (whole, ref: string) => {
+    if (ref[0] === '#') {
+      const cp = ref[1] === 'x' ? parseInt(ref.slice(2), 16) : parseInt(ref.slice(1), 10);
+      return cp > 0 && cp <= 0x10ffff ? String.fromCodePoint(cp) : whole;
+    }
+    return PREDEFINED[ref] ?? whole;
+  });
+}
+
 
 /**
- * Streaming pull tokenizer for XML too large to hold as one string (the index
- * package.xml of an offline-scan cabinet reaches hundreds of MB). Text is pushed
- * in chunks; complete tokens are handed to the handler as they appear. Same safety
- * rules as parseXml(): DTDs refused, only predefined and numeric references decoded,
- * namespace prefixes dropped. Nesting is checked; one token may not exceed
+ * The one XML tokenizer: parseXml() (src/util/xml.ts) builds its trees with it, and XML too
+ * large to hold as one string (the index package.xml of an offline-scan cabinet reaches
+ * hundreds of MB) is pushed through it in chunks; complete tokens are handed to the handler
+ * as they appear. Safety: DTDs refused, only predefined and numeric references decoded,
+ * namespace prefixes (and namespace declarations) dropped. Nesting is checked; one token may not exceed
  * `maxToken` characters, so memory stays bounded whatever the input.
  */
 export interface XmlPullHandler {
@@ -30,6 +50,11 @@ export class XmlPullTokenizer {
     private readonly handler: XmlPullHandler,
     private readonly file?: string,
     private readonly maxToken = 4 * 1024 * 1024,
+    /**
+     * Trim white space off each text run and attribute value before references are decoded (as
+     * parseXml's trees have it). Only for a document pushed whole: a streamed run may be split.
+     */
+    private readonly trim = false,
   ) {}
 
   private fail(msg: string): never {
@@ -75,7 +100,7 @@ export class XmlPullTokenizer {
       return;
     }
     // A text run split across chunks is delivered in pieces; the formats read here keep values in attributes.
-    this.handler.text?.(decodeEntities(t));
+    this.handler.text?.(decodeEntities(this.trim ? t.trim() : t));
   }
 
   /** Index one past the end of the token starting at `i` ('<'), or -1 when not yet complete. */
@@ -140,6 +165,7 @@ export class XmlPullTokenizer {
     const name = body.slice(0, pos);
     if (this.stack.length === 0 && this.rootSeen) this.fail('a second root element');
     const attrs: Record<string, string> = {};
+    const seen = new Set<string>();
     for (;;) {
       const ws = pos;
       while (pos < end && isSpace(body.charCodeAt(pos))) pos++;
@@ -148,11 +174,17 @@ export class XmlPullTokenizer {
       ATTR.lastIndex = pos;
       const a = ATTR.exec(body);
       if (!a) this.fail(`malformed attribute in '${name}'`);
+      const raw = a[1]!;
+      if (seen.has(raw)) this.fail(`attribute '${raw}' is repeated in '${name}'`);
+      seen.add(raw);
+      // namespace declarations are dropped with the prefixes, and so is a name with nothing after
+      // its prefix; two prefixed names with one local name: the later wins
+      const key = localName(raw);
+      if (key !== '' && raw !== 'xmlns' && !raw.startsWith('xmlns:')) {
+        const v = a[2] ?? a[3] ?? '';
+        attrs[key] = decodeEntities(this.trim ? v.trim() : v);
+      }
       pos = ATTR.lastIndex;
-      if (a[1]!.startsWith('xmlns')) continue;
-      const key = localName(a[1]!);
-      if (key in attrs) this.fail(`attribute '${a[1]}' is repeated in '${name}'`);
-      attrs[key] = decodeEntities(a[2] ?? a[3] ?? '');
     }
     this.rootSeen = true;
     if (!self) this.stack.push(name);

@@ -1,5 +1,6 @@
-import { XMLParser } from 'fast-xml-parser';
-import { FormatError } from '../errors.js';
+import { XmlPullTokenizer, XmlError } from './xml-pull.js';
+
+export { XmlError, decodeEntities } from './xml-pull.js';
 
 /**
  * One XML reader for every format (.mum, .manifest, cix, update.ses, unattend).
@@ -13,27 +14,8 @@ export interface XmlElement {
   name: string;
   attrs: Record<string, string>;
   children: XmlElement[];
-  /** Concatenated direct text content, trimmed. */
+  /** Its text runs (between child elements), each trimmed, concatenated. */
   text: string;
-}
-
-export class XmlError extends FormatError {
-  constructor(message: string, file?: string, where?: string) {
-    super('E_XML', message, { file, where });
-  }
-}
-
-const PREDEFINED: Record<string, string> = { amp: '&', lt: '<', gt: '>', quot: '"', apos: "'" };
-
-export function decodeEntities(s: string): string {
-  if (!s.includes('&')) return s;
-  return s.replace(/&(#x[0-9a-fA-F]+|#[0-9]+|[A-Za-z]+);/g, (whole, ref: string) => {
-    if (ref[0] === '#') {
-      const cp = ref[1] === 'x' ? parseInt(ref.slice(2), 16) : parseInt(ref.slice(1), 10);
-      return cp > 0 && cp <= 0x10ffff ? String.fromCodePoint(cp) : whole;
-    }
-    return PREDEFINED[ref] ?? whole;
-  });
 }
 
 /** Decode XML/text bytes by BOM (UTF-8, UTF-16LE/BE); no BOM means UTF-8, or UTF-16LE when it looks like it. */
@@ -50,43 +32,6 @@ export function decodeText(bytes: Uint8Array): string {
 
 /** One decoder for the common case (decodeText runs once per fragment of a scan cabinet, 900,000 times). */
 const UTF8 = new TextDecoder('utf-8');
-
-const parser = new XMLParser({
-  preserveOrder: true,
-  ignoreAttributes: false,
-  attributeNamePrefix: '',
-  removeNSPrefix: true,
-  processEntities: false,
-  htmlEntities: false,
-  parseAttributeValue: false,
-  parseTagValue: false,
-  trimValues: true,
-  ignoreDeclaration: true,
-  ignorePiTags: true,
-  commentPropName: false as unknown as string,
-});
-
-type Ordered = Record<string, unknown> & { ':@'?: Record<string, string> };
-
-function convert(node: Ordered): XmlElement | string | null {
-  const attrs: Record<string, string> = {};
-  for (const [k, v] of Object.entries(node[':@'] ?? {})) attrs[k] = decodeEntities(String(v));
-  for (const key of Object.keys(node)) {
-    if (key === ':@') continue;
-    if (key === '#text') return decodeEntities(String(node[key]));
-    const kids = (node[key] as Ordered[]) ?? [];
-    const el: XmlElement = { name: key, attrs, children: [], text: '' };
-    const texts: string[] = [];
-    for (const k of kids) {
-      const c = convert(k);
-      if (typeof c === 'string') texts.push(c);
-      else if (c) el.children.push(c);
-    }
-    el.text = texts.join('').trim();
-    return el;
-  }
-  return null;
-}
 
 const isSpace = (c: number): boolean => c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d;
 /** XML NameStartChar, ASCII part exact; every non-ASCII code unit is accepted (names in our formats are ASCII). */
@@ -230,15 +175,43 @@ export function parseXml(input: string | Uint8Array, file?: string): XmlElement 
   }
   const bad = checkWellFormed(text);
   if (bad) throw new XmlError(`malformed XML: ${bad.msg}`, file, `line ${bad.line}, column ${bad.col}`);
-  let tree: Ordered[];
-  try {
-    tree = parser.parse(text) as Ordered[];
-  } catch (err) {
-    throw new XmlError(`malformed XML: ${(err as Error).message}`, file);
-  }
-  const roots = tree.map(convert).filter((x): x is XmlElement => typeof x === 'object' && x !== null);
-  if (roots.length !== 1) throw new XmlError(`expected one root element, found ${roots.length}`, file);
-  return roots[0]!;
+  return buildTree(text, file);
+}
+
+/**
+ * The tree, built on the one tokenizer (src/util/xml-pull.ts). Attribute values are trimmed;
+ * an element's `text` is its text runs (character data between child elements, CDATA
+ * sections), each trimmed, joined.
+ */
+const MAX_DEPTH = 100;
+
+function buildTree(text: string, file?: string): XmlElement {
+  let root: XmlElement | undefined;
+  const open: XmlElement[] = [];
+  const texts: string[][] = [];
+  const tokenizer = new XmlPullTokenizer({
+    open(name, attrs) {
+      // the formats nest a dozen deep; consumers walk trees recursively
+      if (open.length >= MAX_DEPTH) throw new XmlError(`malformed XML: elements nest more than ${MAX_DEPTH} deep`, file);
+      const el: XmlElement = { name, attrs, children: [], text: '' };
+      const parent = open[open.length - 1];
+      if (parent) parent.children.push(el);
+      else root ??= el;
+      open.push(el);
+      texts.push([]);
+    },
+    close() {
+      const el = open.pop()!;
+      el.text = texts.pop()!.join('').trim();
+    },
+    text(t) {
+      if (t) texts[texts.length - 1]?.push(t);
+    },
+  }, file, Infinity, true);
+  tokenizer.push(text);
+  tokenizer.end();
+  if (!root) throw new XmlError('expected one root element, found 0', file);
+  return root;
 }
 
 export function child(el: XmlElement, name: string): XmlElement | undefined {

@@ -19,6 +19,7 @@ import { readPlanFile } from '../plan/plan-check.js';
 import { copyPlanInput, resolvePlanInputs, verifyPlanInput, type ResolvedPlanInput } from '../plan/plan-inputs.js';
 import { canonicalJson } from '../util/json.js';
 import { runTool } from '../util/exec.js';
+import { listFiles } from '../util/walk.js';
 import { wimUpdate, type WimUpdateCommand } from '../wim/wimlib.js';
 import { isoList } from '../iso/iso.js';
 import { DEFAULT_LABELS, generateDismWorker, MEDIA_DIR, servicedImages, STATUS_FILES, WARNING_CODES, type DismImageLayout, type DismWorkerFile } from './guest/dism-worker.js';
@@ -277,19 +278,17 @@ function describeImage(im: DismImageLayout, all: DismImageLayout[]): Record<stri
 }
 
 async function makeWritable(dir: string): Promise<void> {
-  // osirrox copies the ISO's read-only permissions; wimlib must rewrite boot.wim
-  const walk = async (p: string): Promise<void> => {
-    const st = await stat(p);
-    await chmod(p, st.isDirectory() ? 0o755 : 0o644);
-    if (st.isDirectory()) for (const n of await readdir(p)) await walk(path.join(p, n));
-  };
+  // osirrox copies the ISO's read-only permissions; wimlib must rewrite boot.wim. Symbolic
+  // links are neither followed nor changed (chmod would change what they point at).
+  const files = new Set(await listFiles(dir, dir));
+  const all = await listFiles(dir, dir, { directories: true });
   try {
-    await walk(dir);
+    await chmod(dir, 0o755);
+    for (const rel of all) await chmod(path.join(dir, rel), files.has(rel) ? 0o644 : 0o755);
   } catch (err) {
     throw ioError(err, dir, 'make writable');
   }
 }
-
 
 /**
  * Read what the worker left on the status disk (the runner copies it to `<runDir>/status`)

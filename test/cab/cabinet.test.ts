@@ -271,6 +271,32 @@ describe('nested cabinet inside a stored outer cabinet (MSU layout)', () => {
     const mid = await innerSrc.read(40_000, 70_000);
     expect(sha(mid)).toBe(sha(inner.subarray(40_000, 110_000)));
   });
+
+  // reads across blocks take one read of the outer bytes with the CFDATA headers squeezed out
+  for (const reserve of [0, 20]) {
+    it(`reads of any span across stored blocks give the member's bytes (CFDATA reserve ${reserve})`, async () => {
+      const data = seededBytes(400_000, 1010 + reserve);
+      const outer = buildCabinet({ folders: [{ compression: 'none', files: [{ name: 'pad.bin', data: seededBytes(1000, 1) }, { name: 'in.cab', data }] }], reserve: { data: reserve } });
+      const cab = await Cabinet.open(new BufferSource(outer, 'kb.msu'));
+      for (const [off, len] of [[0, 400_000], [31_000, 2_000], [100, 32_768 * 3], [32_767, 32_770], [50_000, 350_000], [399_999, 1], [0, 0], [12_345, 300_001]] as const) {
+        const src = cab.storedSource(cab.find('in.cab')!)!; // fresh: the block map is built by these reads
+        expect(sha(await src.read(off, len)), `${off}+${len}`).toBe(sha(data.subarray(off, off + len)));
+        expect(sha(await src.read(off, len)), `${off}+${len} again`).toBe(sha(data.subarray(off, off + len)));
+      }
+    });
+  }
+
+  it('a damaged CFDATA header inside a span is reported, not read past', async () => {
+    const data = seededBytes(200_000, 1012);
+    const outer = Buffer.from(buildCabinet({ folders: [{ compression: 'none', files: [{ name: 'in.cab', data }] }] }));
+    const cab = await Cabinet.open(new BufferSource(outer, 'kb.msu'));
+    const folderStart = cab.folders[0]!.segments[0]!.folder.coffCabStart;
+    const hdr2 = folderStart + 2 * (8 + 32_768);
+    outer.writeUInt16LE(1000, hdr2 + 4); // cbData of block 2 no longer equals its cbUncomp
+    const src = cab.storedSource(cab.find('in.cab')!)!;
+    expect(sha(await src.read(10, 60_000))).toBe(sha(data.subarray(10, 60_010))); // blocks 0 and 1 only
+    await expect(src.read(10, 100_000)).rejects.toThrow(/stored CFDATA 2 has cbData 1000 != cbUncomp 32768/);
+  });
 });
 
 describe('bad input', () => {

@@ -11,13 +11,16 @@ import type { Command, Option } from 'commander';
 import { describe, expect, it } from 'vitest';
 import { buildProgram } from '../../src/cli/main.js';
 import { makeContext } from '../../src/cli/context.js';
+import { commandsFor } from '../../src/cli/commands/index.js';
 import { EXIT } from '../../src/errors.js';
 
 const DOC = readFileSync(new URL('../../docs/cli.md', import.meta.url), 'utf8');
 
+const everyCommand = await commandsFor();
+
 function program(): Command {
   const sink = new Writable({ write: (_c, _e, cb) => cb() });
-  return buildProgram(makeContext(sink, sink));
+  return buildProgram(makeContext(sink, sink), everyCommand);
 }
 
 interface CommandEntry {

@@ -72,12 +72,12 @@ describe('CLI start-up loads only what the command needs', () => {
     expect(r.files).toContain('dist/src/cbs/catalog.js');
   });
 
-  it('msu --version loads the CLI shell and commander, no library code', () => {
+  it('msu --version loads the CLI shell and commander, no command module, no library code', () => {
     const r = run('--version');
     expect(r.code).toBe(0);
     expect(r.stdout).toBe(`${VERSION}\n`);
     expect(r.files).toContain('dist/src/cli/main.js');
-    expect(r.files).toContain('dist/src/cli/commands/inspect.js');
+    expect(under(r, 'dist/src/cli/commands/')).toEqual(['dist/src/cli/commands/index.js']);
     expect(r.packages).toEqual(['commander']);
     for (const dir of ['cab', 'cbs', 'msu', 'wim', 'vm', 'drivers']) expect(under(r, `dist/src/${dir}/`)).toEqual([]);
   });
@@ -106,6 +106,8 @@ describe('CLI start-up loads only what the command needs', () => {
       expect(r.stderr).toBe('');
       expect(r.code).toBe(0);
       check(r);
+      // only the command module that owns the command (src/cli/commands/index.ts)
+      expect(under(r, 'dist/src/cli/commands/')).toEqual(['dist/src/cli/commands/index.js', 'dist/src/cli/commands/inspect.js']);
       expect(r.files).toContain('dist/src/cab/cabinet.js');
       expect(r.packages).not.toContain('pkijs');
       expect(r.packages).not.toContain('asn1js');

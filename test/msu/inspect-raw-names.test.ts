@@ -1,4 +1,4 @@
-// countKindsOf/findPackageMumOf work on a cabinet's raw CFFILE name bytes; countKinds/
+// kindsOf works on a cabinet's raw CFFILE name bytes; countKinds/
 // findPackageMum on the decoded names are the oracle: both must agree on every name shape,
 // including names with bytes over 0x7F (flagged UTF-8 or not) and case variants.
 import { describe, expect, it } from 'vitest';
@@ -6,7 +6,7 @@ import { Cabinet } from '../../src/cab/cabinet.js';
 import { parseCfFiles, parseCfFolders, parseCfHeader } from '../../src/cab/header.js';
 import { buildCabinet } from '../../src/cab/writer.js';
 import { BufferSource } from '../../src/util/source.js';
-import { countKinds, countKindsOf, findPackageMum, findPackageMumOf } from '../../src/msu/summary.js';
+import { countKinds, findPackageMum, kindsOf } from '../../src/msu/summary.js';
 
 /** A stored cabinet of one-byte members with these names; `raw` patches bytes of a name after writing (and may set the UTF-8 flag). */
 function cabOf(names: string[], raw: { name: string; at: number; byte: number; utf8?: boolean }[] = []): Buffer {
@@ -23,8 +23,8 @@ function cabOf(names: string[], raw: { name: string; at: number; byte: number; u
 async function both(cab: Buffer): Promise<{ fast: ReturnType<typeof countKinds>; slow: ReturnType<typeof countKinds>; mumFast?: string; mumSlow?: string }> {
   const c = await Cabinet.open(new BufferSource(cab, 'n.cab'));
   // fast paths first, on a cabinet that has not made its entry objects yet
-  const fast = countKindsOf(c);
-  const mumFast = findPackageMumOf(c)?.name;
+  const { counts: fast, mum } = kindsOf(c);
+  const mumFast = mum?.name;
   return { fast, slow: countKinds(c.entries), mumFast, mumSlow: findPackageMum(c.entries)?.name };
 }
 

@@ -1,6 +1,6 @@
 /**
- * The one-pass well-formedness check that runs before fast-xml-parser (whose parser alone
- * accepts mismatched and unclosed tags). fast-xml-parser's own XMLValidator, which the check
+ * The one-pass well-formedness check that runs before parseXml builds its tree (the tree
+ * builder checks nesting only). fast-xml-parser's own XMLValidator, which the check
  * replaced for speed, is the oracle: on real manifests and thousands of mutations of them the
  * two must agree on accept/reject.
  */

@@ -1,0 +1,72 @@
+// FileSource reads small ranges synchronously and large ones through the thread pool
+// (src/util/source.ts): both paths must hand back the same bytes and the same errors.
+import { mkdtempSync, rmSync, truncateSync, writeFileSync, mkdirSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { IoError, TruncatedError } from '../../src/errors.js';
+import { FileSource } from '../../src/util/source.js';
+import { seededBytes } from '../helpers/rng.js';
+
+let tmp: string;
+const data = seededBytes(3 * 1024 * 1024 + 77, 14);
+
+beforeAll(() => {
+  tmp = mkdtempSync(path.join(os.tmpdir(), 'msu-source-'));
+});
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+describe('FileSource', () => {
+  it('returns the bytes at any offset, for small (sync) and large (async) reads alike', async () => {
+    const f = path.join(tmp, 'data.bin');
+    writeFileSync(f, data);
+    const src = await FileSource.open(f, 'data.bin');
+    try {
+      expect(src.size).toBe(data.length);
+      for (const [off, len] of [[0, 1], [12345, 4096], [1, 1 << 20], [100, (1 << 20) + 1], [7, 2 * 1024 * 1024 + 5], [data.length - 3, 3], [data.length, 0]] as const) {
+        expect(Buffer.from(await src.read(off, len)).equals(Buffer.from(data.subarray(off, off + len))), `${off}+${len}`).toBe(true);
+      }
+      expect(src.bytesRead).toBe(1 + 4096 + (1 << 20) + (1 << 20) + 1 + 2 * 1024 * 1024 + 5 + 3);
+    } finally {
+      await src.close();
+    }
+  });
+
+  it('a range past the end is a TruncatedError naming the file and what was read', async () => {
+    const f = path.join(tmp, 'short.bin');
+    writeFileSync(f, data.subarray(0, 100));
+    const src = await FileSource.open(f, 'short.bin');
+    await expect(src.read(90, 20, 'CFHEADER')).rejects.toThrow(TruncatedError);
+    await expect(src.read(90, 20, 'CFHEADER')).rejects.toMatchObject({ file: 'short.bin', message: expect.stringContaining('truncated CFHEADER: needs 20 bytes at offset 90, file has 100') });
+    await src.close();
+  });
+
+  it('a file that shrinks after opening is reported, by the sync and the async path', async () => {
+    for (const len of [1000, 2 * 1024 * 1024]) {
+      const f = path.join(tmp, `shrinks-${len}.bin`);
+      writeFileSync(f, data.subarray(0, len));
+      const src = await FileSource.open(f, 'shrinks.bin');
+      truncateSync(f, 10);
+      await expect(src.read(0, len, 'payload')).rejects.toMatchObject({ file: 'shrinks.bin', message: 'file shrank while reading payload' });
+      await src.close();
+    }
+  });
+
+  it('open errors are IoErrors naming the file: missing, a directory', async () => {
+    await expect(FileSource.open(path.join(tmp, 'nope.msu'), 'nope.msu')).rejects.toMatchObject({ code: 'E_IO_ENOENT', file: 'nope.msu' });
+    const d = path.join(tmp, 'dir.msu');
+    mkdirSync(d);
+    const err = await FileSource.open(d, 'dir.msu').catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(IoError);
+    expect(err).toMatchObject({ code: 'E_IO_EISDIR', file: 'dir.msu' });
+  });
+
+  it('reading after close is an IoError, and closing twice is harmless', async () => {
+    const f = path.join(tmp, 'closed.bin');
+    writeFileSync(f, data.subarray(0, 10));
+    const src = await FileSource.open(f, 'closed.bin');
+    await src.close();
+    await src.close();
+    await expect(src.read(0, 4)).rejects.toMatchObject({ code: 'E_IO_EBADF', file: 'closed.bin' });
+  });
+});
