@@ -27,9 +27,11 @@ const lcu = ensureLcuMsu(path.join(out, 'Windows10.0-KB5888888-x64.msu'));
 /** Wall time, user+system CPU and peak RSS of one command (GNU time); `ok` lists the exit codes that are not a failure. */
 function run(cmd, args, { ok = [0], timeout } = {}) {
   const t0 = process.hrtime.bigint();
-  const r = spawnSync('/usr/bin/time', ['-f', '@@%U %S %M', cmd, ...args], { encoding: 'utf8', maxBuffer: 1 << 30, timeout: timeout && timeout * 1000, killSignal: 'SIGKILL' });
+  // timeout(1) inside GNU time, so that the stopped process is the tool itself, not its wrapper
+  const argv = timeout ? ['timeout', '-s', 'KILL', String(timeout), cmd, ...args] : [cmd, ...args];
+  const r = spawnSync('/usr/bin/time', ['-f', '@@%U %S %M', ...argv], { encoding: 'utf8', maxBuffer: 1 << 30 });
   const ms = Number(process.hrtime.bigint() - t0) / 1e6;
-  if (r.error?.code === 'ETIMEDOUT' || r.signal) return { ms, cpuMs: NaN, rssMB: NaN, timedOut: true };
+  if (timeout && r.status === 137) return { ms, cpuMs: NaN, rssMB: NaN, timedOut: true };
   if (!ok.includes(r.status)) throw new Error(`${cmd} ${args.join(' ')} failed (${r.status}): ${r.stderr}`);
   const [u, s, rss] = /@@(\S+) (\S+) (\d+)/.exec(r.stderr).slice(1).map(Number);
   return { ms, cpuMs: (u + s) * 1000, rssMB: rss / 1024, stdout: r.stdout };
