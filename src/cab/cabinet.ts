@@ -347,28 +347,33 @@ export class Cabinet {
     const staged = await StagedDir.create(dest, { overwrite: opts.overwrite });
     const result: ExtractResult = { files: [], bytes: 0 };
     try {
-      // Resolve every output path first: a hostile name fails before anything is decoded.
-      // Paths are byte strings (see byteString): a name without the UTF-8 flag goes to disk as its bytes.
-      const paths = new Map<CabEntry, string>();
-      const seen = new Map<string, CabEntry>();
-      for (const e of chosen) {
-        const rel = e.nameBytes
-          ? safeRelativePath(Buffer.from(e.nameBytes).toString('latin1'), this.name, true)
-          : byteString(safeRelativePath(e.name, this.name));
-        const p = staged.pathForBytesSync(rel);
-        const key = e.nameBytes ? rel : showPath(rel).toLowerCase();
-        if (seen.has(key)) {
-          // Windows names are case-insensitive; the later entry wins, as with cabextract.
-          paths.delete(seen.get(key)!);
-        }
-        seen.set(key, e);
-        paths.set(e, p);
-      }
-      let done = 0;
       const stagingLen = staged.stagingBytes.length + 1;
+      // made first: a writer thread starts up while the paths are resolved
       const writer = memberWriterFor(chosen.length, (p) => path.join(dest, showPath(p.slice(stagingLen))));
+      const paths = new Map<CabEntry, string>();
+      let done = 0;
       const context = new DecodeContext();
       try {
+        // Resolve every output path first: a hostile name fails before anything is decoded.
+        // Paths are byte strings (see byteString): a name without the UTF-8 flag goes to disk as its bytes.
+        const seen = new Map<string, CabEntry>();
+        for (const e of chosen) {
+          let rel: string, key: string;
+          if (e.nameBytes) {
+            rel = key = safeRelativePath(Buffer.from(e.nameBytes).toString('latin1'), this.name, true);
+          } else {
+            const text = safeRelativePath(e.name, this.name);
+            rel = byteString(text);
+            key = text.toLowerCase();
+          }
+          const p = staged.pathForBytesSync(rel);
+          if (seen.has(key)) {
+            // Windows names are case-insensitive; the later entry wins, as with cabextract.
+            paths.delete(seen.get(key)!);
+          }
+          seen.set(key, e);
+          paths.set(e, p);
+        }
         for (const [folderIndex, all] of membersByFolder(chosen)) {
           const span = this.folders[folderIndex]!;
           const members = all.filter((e) => paths.has(e));

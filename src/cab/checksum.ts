@@ -8,9 +8,22 @@ export function csumCompute(data: Uint8Array, seed: number): number {
   const words = data.length >>> 2;
   // checked on every extraction by default: whole words at a time, aligned ones through an
   // Int32Array view (on a little-endian host), about three times the speed of byte loads
-  if (LITTLE_ENDIAN && (data.byteOffset & 3) === 0) {
-    const w = new Int32Array(data.buffer, data.byteOffset, words);
-    for (let i = 0; i < words; i++) csum ^= w[i]!;
+  if (LITTLE_ENDIAN && words >= 8) {
+    // XOR works lane by lane (byte i lands in lane i % 4), so words read from the aligned
+    // address before or after the data's start only need rotating into place: CFDATA blocks
+    // lie at any offset of a read buffer, and the view is much faster than DataView loads
+    const len = words << 2;
+    const head = (4 - (data.byteOffset & 3)) & 3;
+    const n = (len - head) >>> 2;
+    const w = new Int32Array(data.buffer, data.byteOffset + head, n);
+    let x = 0;
+    for (let i = 0; i < n; i++) x ^= w[i]!;
+    // bytes j of these words are data[head + j]: lane (head + j) % 4
+    if (head !== 0) x = (x << (8 * head)) | (x >>> (32 - 8 * head));
+    let lanes = 0;
+    for (let i = 0; i < head; i++) lanes ^= data[i]! << (8 * i);
+    for (let i = head + (n << 2); i < len; i++) lanes ^= data[i]! << (8 * (i & 3));
+    csum ^= x ^ lanes;
   } else {
     const v = new DataView(data.buffer, data.byteOffset, data.length);
     for (let i = 0, p = 0; i < words; i++, p += 4) csum ^= v.getInt32(p, true);

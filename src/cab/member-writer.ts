@@ -27,6 +27,8 @@ export interface OpenMember {
   chunks: Uint8Array[] | undefined;
   /** Large member: its descriptor (sync) or stream id (threaded), set at the first chunk. */
   fd: number | undefined;
+  /** Threaded writer: a large member the calling thread writes itself (`fd` is then a descriptor). */
+  local?: boolean;
 }
 
 export interface MemberWriter {
@@ -201,6 +203,18 @@ parentPort.on('message', (msg) => {
 const BATCH_BYTES = 2 << 20;
 const BATCH_OPS = 512;
 const MAX_BEHIND = 48 << 20;
+/**
+ * Batch buffers kept for reuse: as many as can be in flight, so that after the first round no
+ * fresh (zero-filled, page-faulting) 2 MiB buffer is made per batch.
+ */
+const SPARE_MAX = MAX_BEHIND / BATCH_BYTES + 2;
+/**
+ * When the worker is this far behind, the calling thread writes the next member itself instead
+ * of queueing it (and, for small members, instead of copying it into a batch): writing is then
+ * shared between the two threads instead of the decoder waiting for the writer. Creating 20,000
+ * files costs the worker more than inflating them costs the decoder (measured on tmpfs).
+ */
+const STEAL_BEHIND = 8 << 20;
 
 export class ThreadedMemberWriter implements MemberWriter {
   private readonly show: ShowPath;
@@ -218,6 +232,10 @@ export class ThreadedMemberWriter implements MemberWriter {
   private closed = false;
   /** Batch buffers the worker has finished with. */
   private readonly spare: ArrayBuffer[] = [];
+  /** Large members this thread is writing itself (see STEAL_BEHIND). */
+  private readonly local = new Set<OpenMember>();
+  /** Members written on the calling thread because the worker was behind. */
+  localWrites = 0;
 
   constructor(show: ShowPath = (p) => p) {
     this.show = show;
@@ -225,7 +243,7 @@ export class ThreadedMemberWriter implements MemberWriter {
       this.worker.on('message', (msg: { k: string; bytes?: number; buf?: ArrayBuffer; path?: string; code?: string; message?: string }) => {
         if (msg.k === 'done' || msg.k === 'error') {
           this.behind -= msg.bytes ?? 0;
-          if (msg.buf && msg.buf.byteLength === BATCH_BYTES && this.spare.length < 8) this.spare.push(msg.buf);
+          if (msg.buf && msg.buf.byteLength === BATCH_BYTES && this.spare.length < SPARE_MAX) this.spare.push(msg.buf);
           if (msg.k === 'error' && !this.error) {
             this.error = ioError(Object.assign(new Error(msg.message), { code: msg.code }), this.show(msg.path ?? ''), 'write');
           }
@@ -257,14 +275,52 @@ export class ThreadedMemberWriter implements MemberWriter {
   data(m: OpenMember, data: Uint8Array): void {
     if (m.chunks) return gather(m, data);
     if (m.fd === undefined) {
-      m.fd = this.nextId++;
-      this.op(OP_OPEN, m.fd, 0, 0, NaN, m.path);
+      if (this.behind >= STEAL_BEHIND) {
+        m.local = true;
+        this.localWrites++;
+        m.fd = this.here(m, () => openSync(fsPath(m.path), 'w'));
+        this.local.add(m);
+      } else {
+        m.fd = this.nextId++;
+        this.op(OP_OPEN, m.fd, 0, 0, NaN, m.path);
+      }
     }
+    if (m.local) return this.here(m, () => writeAll(m.fd!, data));
     const off = this.put(data);
     this.op(OP_WRITE, m.fd, off, data.length, NaN);
   }
 
+  /** Run a write of `m` on this thread, errors named by the member's final path. */
+  private here<T>(m: OpenMember, fn: () => T): T {
+    try {
+      return fn();
+    } catch (err) {
+      throw ioError(err, this.show(m.path), 'write');
+    }
+  }
+
   end(m: OpenMember): void {
+    if (m.local) {
+      this.local.delete(m);
+      const fd = m.fd!;
+      m.fd = undefined;
+      return this.here(m, () => closeWithTime(fd, m.mtime));
+    }
+    if (m.chunks && this.behind >= STEAL_BEHIND) {
+      const body = joined(m.chunks);
+      m.chunks = undefined;
+      this.localWrites++;
+      return this.here(m, () => {
+        const fd = openSync(fsPath(m.path), 'w');
+        try {
+          writeAll(fd, body);
+        } catch (e) {
+          closeSync(fd);
+          throw e;
+        }
+        closeWithTime(fd, m.mtime);
+      });
+    }
     const mtime = m.mtime ? m.mtime.getTime() : NaN;
     if (m.chunks) {
       const chunks = m.chunks;
@@ -345,6 +401,14 @@ export class ThreadedMemberWriter implements MemberWriter {
   async abandon(): Promise<void> {
     this.nOps = 0;
     this.paths = [];
+    for (const m of this.local) {
+      try {
+        if (m.fd !== undefined) closeSync(m.fd);
+      } catch {
+        // closing what is discarded anyway
+      }
+    }
+    this.local.clear();
     await this.close('abort');
   }
 

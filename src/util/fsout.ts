@@ -3,6 +3,8 @@ import { mkdir, mkdtemp, rename, rm, rmdir, writeFile, open } from 'node:fs/prom
 import path from 'node:path';
 import { FormatError, IoError, ioError } from '../errors.js';
 
+const NON_ASCII = /[^\u0000-\u007f]/;
+
 /** The longest file name component Linux file systems (and NTFS) accept, in bytes. */
 export const NAME_MAX = 255;
 
@@ -13,6 +15,8 @@ export const NAME_MAX = 255;
  * turns a byte string into the Buffer the fs functions take; `showPath` is for messages.
  */
 export function byteString(p: string): string {
+  // ASCII is its own byte string (most member names): no round trip through a Buffer
+  if (!NON_ASCII.test(p)) return p;
   return Buffer.from(p, 'utf8').toString('latin1');
 }
 export function fsPath(b: string): Buffer {

@@ -10,7 +10,8 @@ import { copyWimMsuMember } from '../msu/wim-msu.js';
 import { BufferSource, FileSource, SliceSource } from '../util/source.js';
 import { wimDirDetailed, wimReadFile, type WimStreamEntry } from '../wim/streams.js';
 import { wimExtract, wimVerify } from '../wim/wimlib.js';
-import { scanCabinet } from './cabinet.js';
+import { DEFAULT_KEEP_LIMITS, scanCabinet, type KeepLimits } from './cabinet.js';
+import { nodeHash } from './digest.js';
 import {
   CheckList, compareChecks, countOutcomes, overallOutcome, REASON_TEXT, VERIFY_SCHEMA,
   type VerifyCheck, type VerifyOutcome, type VerifyPackageSummary, type VerifyReport,
@@ -34,11 +35,17 @@ export interface VerifyOptions {
   tempRoot?: string;
   /** The base manifest DCM-compressed component manifests are deltas against (from wcp.dll). */
   baseManifest?: Uint8Array;
+  /**
+   * How much decoded member data is held in memory (defaults: DEFAULT_KEEP_LIMITS). Members over
+   * the limits are hashed while their folder is decoded, never decoded a second time per member.
+   */
+  keepLimits?: Partial<KeepLimits>;
 }
 
 interface Run {
   ctx: PackageContext & { notes: string[] };
   tempRoot: string;
+  limits: KeepLimits;
   checks: VerifyCheck[];
   packages: VerifyPackageSummary[];
   notes: string[];
@@ -50,7 +57,7 @@ export async function verifyPackage(file: string, opts: VerifyOptions = {}): Pro
   const name = opts.displayName ?? file;
   const run: Run = {
     ctx: { notes: [], ...(opts.baseManifest ? { baseManifest: opts.baseManifest } : {}) },
-    tempRoot: opts.tempRoot ?? os.tmpdir(), checks: [], packages: [], notes: [],
+    tempRoot: opts.tempRoot ?? os.tmpdir(), limits: { ...DEFAULT_KEEP_LIMITS, ...opts.keepLimits }, checks: [], packages: [], notes: [],
   };
   const src = await FileSource.open(file, name);
   try {
@@ -63,14 +70,22 @@ export async function verifyPackage(file: string, opts: VerifyOptions = {}): Pro
       if (findPackageMum(cab.entries) || bundleMembers.length === 0) {
         await verifyCabinet(cab, '.', run);
       } else {
-        // The outer cabinet's own CFDATA checksums first; its members are then read in place.
+        // The outer cabinet's own CFDATA checksums first, in the same pass keeping the inner
+        // cabinets of compressed folders (decoded once); those of stored folders are read in place.
         const outer = new CheckList('.');
-        await scanCabinet(cab, outer, { keep: false, label: path.basename(name) });
+        const bundle = new Set(bundleMembers);
+        const scan = await scanCabinet(cab, outer, {
+          keep: false, want: (e) => bundle.has(e) && cab.storedSource(e) === null, label: path.basename(name), limits: run.limits,
+        });
         run.checks.push(...outer.checks);
+        const open = async (e: CabEntry): Promise<Cabinet> => {
+          const bytes = scan.bytes.get(e);
+          return bytes ? openCabBytes(bytes, `${cab.name}!${e.name}`) : openMemberCab(cab, e);
+        };
         const sorted = [...bundleMembers].sort((a, b) => cmp(a.name, b.name));
-        await baseFromServicingStack(sorted.filter((e) => classifyMember(e.name).role === 'ssu').map((e) => ({ member: e.name, open: () => openMemberCab(cab, e) })), run);
+        await baseFromServicingStack(sorted.filter((e) => classifyMember(e.name).role === 'ssu').map((e) => ({ member: e.name, open: () => open(e) })), run);
         for (const e of sorted) {
-          await verifyCabinet(await openMemberCab(cab, e), e.name, run);
+          await verifyCabinet(await open(e), e.name, run);
         }
       }
     }
@@ -93,15 +108,33 @@ async function verifyFiles<F extends { readonly name: string }>(pkg: PackageFile
   run.packages.push({ member, container: pkg.container, ...stats, counts: countOutcomes(list.checks) });
 }
 
+/** A cabinet held in memory (a bundle member decoded by the outer scan). */
+async function openCabBytes(bytes: Uint8Array, where: string): Promise<Cabinet> {
+  try {
+    return await Cabinet.open(new BufferSource(bytes, where));
+  } catch (err) {
+    if (err instanceof MsuError) err.file ??= where;
+    throw err;
+  }
+}
+
 async function verifyCabinet(cab: Cabinet, member: string, run: Run): Promise<void> {
   const list = new CheckList(member);
-  const scan = await scanCabinet(cab, list, { keep: true });
+  const scan = await scanCabinet(cab, list, { keep: true, limits: run.limits });
   const pkg: PackageFiles<CabEntry> = {
     container: 'cabinet',
     files: cab.entries,
     read: async (e) => {
       if (scan.unreadable.has(e)) return undefined;
+      // a member of a folder over the keep limits that was only hashed, read whole after all
+      // (rare: a big delta or container-index source): one decode up to it
       return scan.bytes.get(e) ?? cab.readFile(e);
+    },
+    digest: (e, alg) => {
+      const d = scan.digests.get(e);
+      const a = nodeHash(alg);
+      if (!d || (a !== 'sha1' && a !== 'sha256')) return undefined;
+      return { size: d.size, hex: d[a] };
     },
   };
   await verifyFiles(pkg, member, list, run);

@@ -21,6 +21,11 @@ export interface PackageFiles<F extends { readonly name: string } = { readonly n
   files: readonly F[];
   /** The bytes, or undefined when they cannot be decoded (already reported as a mismatch). */
   read(f: F): Promise<Uint8Array | undefined>;
+  /**
+   * Size and digest (lowercase hex; `alg` as CBS spells it) when known without reading the bytes
+   * again, e.g. hashed while a big folder was decoded; undefined: the checks hash `read`'s bytes.
+   */
+  digest?(f: F, alg: string): { size: number; hex: string } | undefined;
 }
 
 export interface PackageContext {
@@ -75,6 +80,13 @@ export async function checkPackageFiles<F extends { readonly name: string }>(
     // Metadata is small and read more than once; payload is not kept.
     if (!b || b.length <= 1 << 20) cache.set(e, b);
     return b;
+  };
+  /** Size and digest of a member: from pkg.digest when it has them, else over the bytes. */
+  const hashOf = async (e: F, alg: string): Promise<{ size: number; hex: string } | undefined> => {
+    const known = pkg.digest?.(e, alg);
+    if (known) return known;
+    const b = await read(e);
+    return b ? { size: b.length, hex: digestHex(alg, b)! } : undefined;
   };
 
   // Catalogs: their signatures, then every .mum/.manifest/.cat against them.
@@ -194,16 +206,16 @@ export async function checkPackageFiles<F extends { readonly name: string }>(
         list.mismatch(h.name, 'filehashes', `${FILEHASHES_NAME} line ${h.line} lists it, the ${pkg.container} does not hold it`);
         continue;
       }
-      const b = await read(m);
+      const b = await hashOf(m, h.alg);
       if (!b) {
         list.notChecked(m.name, 'filehashes', 'data-unreadable');
         continue;
       }
-      if (b.length !== h.size) {
-        list.mismatch(m.name, 'filehashes', `size differs from ${FILEHASHES_NAME} line ${h.line}`, { expected: String(h.size), actual: String(b.length) });
+      if (b.size !== h.size) {
+        list.mismatch(m.name, 'filehashes', `size differs from ${FILEHASHES_NAME} line ${h.line}`, { expected: String(h.size), actual: String(b.size) });
         continue;
       }
-      list.compare(m.name, 'filehashes', h.digestHex, digestHex(h.alg, b)!, `${h.alg} of the member against ${FILEHASHES_NAME} line ${h.line}`);
+      list.compare(m.name, 'filehashes', h.digestHex, b.hex, `${h.alg} of the member against ${FILEHASHES_NAME} line ${h.line}`);
     }
   }
 
@@ -262,9 +274,9 @@ export async function checkPackageFiles<F extends { readonly name: string }>(
         continue;
       }
       if (member) {
-        const b = await read(member);
+        const b = await hashOf(member, f.hash.alg);
         if (!b) list.notChecked(path, 'payload-hash', 'data-unreadable');
-        else list.compare(path, 'payload-hash', f.hash.digestHex, digestHex(f.hash.alg, b)!, what);
+        else list.compare(path, 'payload-hash', f.hash.digestHex, b.hex, what);
         continue;
       }
       // PSFX layout: n\ holds a delta against nothing (the whole file), f\ a forward delta against the target image's file.

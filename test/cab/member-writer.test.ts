@@ -57,6 +57,42 @@ describe.each([['calling thread', () => new SyncMemberWriter()], ['writer thread
 });
 
 describe('ThreadedMemberWriter', () => {
+  it('when the worker is behind, the calling thread writes members itself, byte for byte with their times', async () => {
+    const dirs = [0, 1, 2].map((i) => mkdtempSync(path.join(root, `steal-${i}-`)));
+    const w = new ThreadedMemberWriter();
+    // about 42 MB queued without yielding: the worker cannot keep up, so some members are written here
+    const wants = dirs.map((d) => feed(w, d));
+    await w.finish();
+    expect(w.localWrites).toBeGreaterThan(0);
+    expect(w.localWrites).toBeLessThan(3 * 160);
+    for (const [i, want] of wants.entries()) {
+      expect(readdirSync(dirs[i]!).sort()).toEqual(Object.keys(want).sort());
+      for (const [name, data] of Object.entries(want)) {
+        expect(readFileSync(path.join(dirs[i]!, name)).equals(data), name).toBe(true);
+        expect(statSync(path.join(dirs[i]!, name)).mtime.toISOString()).toBe('2021-03-04T05:06:08.000Z');
+      }
+    }
+  });
+
+  it('a member written on the calling thread that cannot be created is an error naming its shown path', async () => {
+    const dir = mkdtempSync(path.join(root, 'steal-err-'));
+    const w = new ThreadedMemberWriter((p) => `shown:${path.basename(p)}`);
+    feed(w, dir);
+    feed(w, mkdtempSync(path.join(root, 'steal-err2-')));
+    // the worker is behind now: the next member is written here, into a directory that is not there
+    const m = w.begin(path.join(dir, 'missing', 'x.dll'), 10, undefined);
+    w.data(m, new Uint8Array(10));
+    expect(w.localWrites).toBeGreaterThan(0);
+    let thrown: unknown;
+    try {
+      w.end(m);
+    } catch (err) {
+      thrown = err;
+    }
+    expect(thrown).toMatchObject({ code: 'E_IO_ENOENT', file: 'shown:x.dll' });
+    await w.abandon();
+  });
+
   it('a writer thread that stops before it was told to fails finish()', async () => {
     const dir = mkdtempSync(path.join(root, 'dead-'));
     const w = new ThreadedMemberWriter();
