@@ -15,6 +15,11 @@ export interface CliContext {
   stdoutClosed: boolean;
   print(text: string): void;
   printJson(value: unknown): void;
+  /**
+   * Output given in pieces (e.g. src/util/json.ts canonicalJsonChunks), written as they come, in
+   * writes of a few hundred kilobytes, waiting for a slow reader (`| less`) instead of buffering.
+   */
+  printChunks(chunks: Iterable<string>): Promise<void>;
   /** Progress line on stderr, only when stderr is a TTY (never pollutes --json or pipes). */
   progress(text: string): void;
   /**
@@ -59,6 +64,31 @@ export function makeContext(stdout: Writable, stderr: Writable): CliContext {
       if (ctx.stdoutClosed) return;
       clear();
       stdout.write(text.endsWith('\n') ? text : text + '\n');
+    },
+    async printChunks(chunks) {
+      if (ctx.stdoutClosed) return;
+      clear();
+      let buf = '';
+      const flush = async (): Promise<void> => {
+        const more = stdout.write(buf);
+        buf = '';
+        if (more || ctx.stdoutClosed) return;
+        await new Promise<void>((resolve) => {
+          const done = (): void => {
+            stdout.off('drain', done);
+            stdout.off('error', done);
+            resolve();
+          };
+          stdout.on('drain', done);
+          stdout.on('error', done);
+        });
+      };
+      for (const c of chunks) {
+        if (ctx.stdoutClosed) return;
+        buf += c;
+        if (buf.length >= 1 << 18) await flush();
+      }
+      if (buf && !ctx.stdoutClosed) await flush();
     },
     printJson(value) {
       if (ctx.stdoutClosed) return;

@@ -9,6 +9,32 @@ export function canonicalJson(value: unknown): string {
   return JSON.stringify(sortKeys(value), null, 2) + '\n';
 }
 
+/**
+ * canonicalJson({ ...head, [key]: [...items] }) in pieces, one item at a time, so a listing of
+ * hundreds of thousands of entries is never one string. The pieces joined are byte for byte
+ * what canonicalJson gives.
+ */
+export function* canonicalJsonChunks(head: Record<string, unknown>, key: string, items: Iterable<unknown>): Generator<string> {
+  const keys = [...Object.keys(head).filter((k) => k !== key && head[k] !== undefined), key].sort();
+  const nest = (v: unknown, indent: string): string => (JSON.stringify(sortKeys(v), null, 2) ?? 'null').replace(/\n/g, `\n${indent}`);
+  yield '{\n';
+  for (let i = 0; i < keys.length; i++) {
+    const k = keys[i]!;
+    const end = i === keys.length - 1 ? '\n' : ',\n';
+    if (k !== key) {
+      yield `  ${JSON.stringify(k)}: ${nest(head[k], '  ')}${end}`;
+      continue;
+    }
+    let first = true;
+    for (const item of items) {
+      yield `${first ? `  ${JSON.stringify(k)}: [\n` : ',\n'}    ${nest(item, '    ')}`;
+      first = false;
+    }
+    yield `${first ? `  ${JSON.stringify(k)}: []` : '\n  ]'}${end}`;
+  }
+  yield '}\n';
+}
+
 function sortKeys(v: unknown): unknown {
   if (Array.isArray(v)) return v.map(sortKeys);
   if (v && typeof v === 'object' && !(v instanceof Uint8Array)) {

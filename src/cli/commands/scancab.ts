@@ -67,28 +67,32 @@ export function register(program: Command, ctx: CliContext): void {
         // the rules decide about superseded updates themselves
         superseded: opts.superseded || Boolean(rules),
       });
-      let views: { view: UpdateView; decision?: RuleDecision }[];
+      // Views are made and written one at a time: a listing of a full wsusscn2.cab has hundreds
+      // of thousands (the decisions, small, come first: the header counts them). A KB or
+      // UpdateId names a few updates: their whole chains; a listing shows the nearest ones.
+      const chainLimit = opts.kb || opts.update ? Infinity : LISTING_CHAIN_LIMIT;
       try {
-        // a KB or UpdateId names a few updates: their whole chains; a listing shows the nearest ones
-        const chainLimit = opts.kb || opts.update ? Infinity : LISTING_CHAIN_LIMIT;
-        views = chosen.map((u) => ({ view: q.view(u, chainLimit), decision: rules ? lib.decide(q, rules, u) : undefined }));
+        const decisions = rules ? chosen.map((u) => lib.decide(q, rules!, u)) : undefined;
+        const views = function* (): Generator<{ view: UpdateView; decision?: RuleDecision }> {
+          for (let i = 0; i < chosen.length; i++) yield { view: q.view(chosen[i]!, chainLimit), decision: decisions?.[i] };
+        };
+        if (opts.json) {
+          const { canonicalJsonChunks } = await jsonLib();
+          const head = { file: path.basename(file), sha256: ix.sha256, packageId: ix.packageId, form: ix.form, revisions: ix.revisions };
+          const items = function* () {
+            for (const { view, decision } of views()) yield decision ? { ...view, rules: { selected: decision.selected, reason: decision.reason } } : view;
+          };
+          await ctx.printChunks(canonicalJsonChunks(head, 'updates', items()));
+          return;
+        }
+        const text = function* (): Generator<string> {
+          yield `${path.basename(file)}: offline-scan package ${ix.packageId} (${ix.form === 'multi' ? `${ix.cabinets.length} cabinets` : 'one cabinet'}), ${ix.revisions} revisions; ${chosen.length} shown\n`;
+          if (decisions) yield `rules: ${decisions.filter((d) => d.selected).length} selected\n`;
+          for (const { view, decision } of views()) yield formatView(view, decision).join('\n') + '\n';
+        };
+        await ctx.printChunks(text());
       } finally {
         opened.close();
       }
-      if (opts.json) {
-        ctx.printJson({
-          file: path.basename(file),
-          sha256: ix.sha256,
-          packageId: ix.packageId,
-          form: ix.form,
-          revisions: ix.revisions,
-          updates: views.map(({ view, decision }) => (decision ? { ...view, rules: { selected: decision.selected, reason: decision.reason } } : view)),
-        });
-        return;
-      }
-      const lines = [`${path.basename(file)}: offline-scan package ${ix.packageId} (${ix.form === 'multi' ? `${ix.cabinets.length} cabinets` : 'one cabinet'}), ${ix.revisions} revisions; ${views.length} shown`];
-      if (rules) lines.push(`rules: ${views.filter((v) => v.decision?.selected).length} selected`);
-      for (const { view, decision } of views) lines.push(...formatView(view, decision));
-      ctx.print(lines.join('\n'));
     });
 }
