@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { expectGolden as expectGoldenFile } from '../helpers/golden.js';
 import os from 'node:os';
@@ -8,6 +9,19 @@ import { buildSyntheticMsu, SAMPLE_OPTIONS, type SyntheticMsuOptions } from '../
 /** Plan test inputs, built in code: small synthetic MSUs and bare CBS cabs. */
 
 export const PKT = '31bf3856ad364e35';
+
+/** A component manifest declaring one file by SHA-256, as Microsoft writes it. */
+export function componentManifest(file: string, data: Uint8Array, o: { name?: string; version?: string } = {}): string {
+  const h = createHash('sha256').update(data).digest('base64');
+  return `<?xml version="1.0" encoding="utf-8" standalone="yes"?>
+<assembly xmlns="urn:schemas-microsoft-com:asm.v3" manifestVersion="1.0">
+  <assemblyIdentity name="${o.name ?? 'X-Comp'}" version="${o.version ?? '10.0.19041.1'}" processorArchitecture="amd64" language="neutral" buildType="release" publicKeyToken="${PKT}" versionScope="nonSxS"/>
+  <file name="${file}" destinationPath="$(runtime.system32)\\" sourceName="${file}">
+    <asmv2:hash xmlns:asmv2="urn:schemas-microsoft-com:asm.v2" xmlns:dsig="http://www.w3.org/2000/09/xmldsig#"><dsig:Transforms><dsig:Transform Algorithm="urn:schemas-microsoft-com:HashTransforms.Identity"/></dsig:Transforms><dsig:DigestMethod Algorithm="http://www.w3.org/2000/09/xmldsig#sha256"/><dsig:DigestValue>${h}</dsig:DigestValue></asmv2:hash>
+  </file>
+</assembly>
+`;
+}
 
 /** Small synthetic MSU (same layout as the real ones, few manifests). */
 export function msu(o: Partial<SyntheticMsuOptions>): Uint8Array {

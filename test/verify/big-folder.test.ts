@@ -4,7 +4,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest
 import { Cabinet } from '../../src/cab/cabinet.js';
 import { buildCabinet } from '../../src/cab/writer.js';
 import { verifyPackage, type VerifyCheck } from '../../src/verify/index.js';
-import { packageMum, removeDir, tempDir, writeFiles } from '../plan/fixtures.js';
+import { componentManifest, packageMum, removeDir, tempDir, writeFiles } from '../plan/fixtures.js';
 
 /**
  * Folders over the keep limits: their members are hashed while the folder is decoded once,
@@ -22,18 +22,6 @@ afterEach(() => vi.restoreAllMocks());
 const COMPONENTS = 40;
 const TAMPERED = 17;
 
-function manifestFor(i: number, dll: Uint8Array): string {
-  const h = createHash('sha256').update(dll).digest('base64');
-  return `<?xml version="1.0" encoding="utf-8"?>
-<assembly xmlns="urn:schemas-microsoft-com:asm.v3" manifestVersion="1.0">
-  <assemblyIdentity name="X-Comp-${i}" version="10.0.19041.1" processorArchitecture="amd64" language="neutral" buildType="release" publicKeyToken="31bf3856ad364e35" versionScope="nonSxS"/>
-  <file name="c${i}.dll" destinationPath="$(runtime.system32)\\" sourceName="c${i}.dll">
-    <asmv2:hash xmlns:asmv2="urn:schemas-microsoft-com:asm.v2" xmlns:dsig="http://www.w3.org/2000/09/xmldsig#"><dsig:DigestMethod Algorithm="http://www.w3.org/2000/09/xmldsig#sha256"/><dsig:DigestValue>${h}</dsig:DigestValue></asmv2:hash>
-  </file>
-</assembly>
-`;
-}
-
 /** $filehashes$.dat (UTF-16LE): sha1 of every dll, as stored. */
 function fileHashes(dlls: { name: string; data: Uint8Array }[]): Uint8Array {
   const lines = ['[sha1]', ...dlls.map((d) => `${d.name}=${createHash('sha1').update(d.data).digest('hex')},${d.data.length.toString(16)}`)];
@@ -48,7 +36,7 @@ function packageCab(): Uint8Array {
   const declared: { name: string; data: Uint8Array }[] = [];
   for (let i = 0; i < COMPONENTS; i++) {
     const dll = new Uint8Array(5000 + i * 100).map((_, k) => (k * (i + 3) + (k >> 7)) & 0xff);
-    files.push({ name: `x_comp${i}.manifest`, data: enc.encode(manifestFor(i, dll)) });
+    files.push({ name: `x_comp${i}.manifest`, data: enc.encode(componentManifest(`c${i}.dll`, dll, { name: `X-Comp-${i}` })) });
     const shipped = i === TAMPERED ? dll.map((b, k) => (k === 4000 ? b ^ 0x40 : b)) : dll;
     dlls.push({ name: `x_comp${i}\\c${i}.dll`, data: shipped });
     declared.push({ name: `x_comp${i}\\c${i}.dll`, data: dll });

@@ -13,7 +13,7 @@ import { catalogOf } from '../helpers/catalog.js';
 import { runCli } from '../helpers/cli.js';
 import { hasTool, skipNote } from '../helpers/tools.js';
 import { captureWim, wimBytes, type TreeFiles } from '../helpers/wim-msu.js';
-import { packageMum, PKT, removeDir, tempDir } from '../plan/fixtures.js';
+import { componentManifest, packageMum, PKT, removeDir, tempDir } from '../plan/fixtures.js';
 
 const wimlib = hasTool('wimlib-imagex');
 if (!wimlib) skipNote('msu verify on WIM-based MSUs', 'wimlib-imagex');
@@ -35,16 +35,6 @@ const flipped = (b: Uint8Array, at: number): Uint8Array => {
   return c;
 };
 
-function componentManifest(dll: Uint8Array): string {
-  return `<?xml version="1.0" encoding="utf-8" standalone="yes"?>
-<assembly xmlns="urn:schemas-microsoft-com:asm.v3" manifestVersion="1.0">
-  <assemblyIdentity name="Microsoft-Windows-Test-Comp" version="10.0.26100.2000" processorArchitecture="amd64" language="neutral" buildType="release" publicKeyToken="${PKT}" versionScope="nonSxS"/>
-  <file name="test.dll" destinationPath="$(runtime.system32)\\" sourceName="test.dll">
-    <asmv2:hash xmlns:asmv2="urn:schemas-microsoft-com:asm.v2" xmlns:dsig="http://www.w3.org/2000/09/xmldsig#"><dsig:Transforms><dsig:Transform Algorithm="urn:schemas-microsoft-com:HashTransforms.Identity"/></dsig:Transforms><dsig:DigestMethod Algorithm="http://www.w3.org/2000/09/xmldsig#sha256"/><dsig:DigestValue>${sha256(dll).toString('base64')}</dsig:DigestValue></asmv2:hash>
-  </file>
-</assembly>
-`;
-}
 
 /** Container index: test.dll stored RAW in the package, big.dll a delta addressed by PSF byte range. */
 function cix(dll: Uint8Array): string {
@@ -80,7 +70,7 @@ interface Variant {
 async function buildWimMsu(dir: string, file: string, v: Variant = {}): Promise<string> {
   const dll = DLL_BYTES;
   const mum = packageMum({ name: 'Package_for_RollupFix', version: '10.0.26100.2000', kb: KB, releaseType: 'Security Update' });
-  const manifest = componentManifest(dll);
+  const manifest = componentManifest('test.dll', dll, { name: 'Microsoft-Windows-Test-Comp', version: '10.0.26100.2000' });
   const tree: TreeFiles = {
     'update.mum': mum,
     'update.cat': catalogOf({ 'update.mum': mum, [MANIFEST]: manifest }),

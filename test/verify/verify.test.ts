@@ -10,23 +10,11 @@ import { EXIT, MsuError } from '../../src/errors.js';
 import { corpusPath, hasCorpus } from '../helpers/corpus.js';
 import { runCli } from '../helpers/cli.js';
 import { buildDelta, PatchWriter } from '../helpers/pa30-build.js';
-import { bareCab, msu, packageMum, removeDir, tempDir, writeFiles } from '../plan/fixtures.js';
+import { bareCab, componentManifest, msu, packageMum, removeDir, tempDir, writeFiles } from '../plan/fixtures.js';
 
 const KB = () => corpusPath('cab', 'Windows6.1-KB2883457-amd64.cab');
 let dir: string;
 
-/** A component manifest declaring one file by SHA-256, as Microsoft writes it. */
-function componentManifest(file: string, data: Uint8Array): string {
-  const h = createHash('sha256').update(data).digest('base64');
-  return `<?xml version="1.0" encoding="utf-8"?>
-<assembly xmlns="urn:schemas-microsoft-com:asm.v3" manifestVersion="1.0">
-  <assemblyIdentity name="X-Comp" version="10.0.19041.1" processorArchitecture="amd64" language="neutral" buildType="release" publicKeyToken="31bf3856ad364e35" versionScope="nonSxS"/>
-  <file name="${file}" destinationPath="$(runtime.system32)\\" sourceName="${file}">
-    <asmv2:hash xmlns:asmv2="urn:schemas-microsoft-com:asm.v2" xmlns:dsig="http://www.w3.org/2000/09/xmldsig#"><dsig:Transforms><dsig:Transform Algorithm="urn:schemas-microsoft-com:HashTransforms.Identity"/></dsig:Transforms><dsig:DigestMethod Algorithm="http://www.w3.org/2000/09/xmldsig#sha256"/><dsig:DigestValue>${h}</dsig:DigestValue></asmv2:hash>
-  </file>
-</assembly>
-`;
-}
 
 /** Every member of the corpus cab, in order, as the writer wants them. */
 async function corpusMembers(): Promise<Array<{ name: string; data: Uint8Array }>> {
