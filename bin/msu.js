@@ -1,4 +1,6 @@
 #!/usr/bin/env node
-import { main } from '../dist/src/cli/main.js';
-
-process.exitCode = await main(process.argv);
+// CommonJS (bin/package.json), like dist/: no ES module loader at start-up.
+'use strict';
+require('../dist/src/cli/main.js').main(process.argv).then((code) => {
+  process.exitCode = code;
+});

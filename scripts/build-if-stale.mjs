@@ -3,9 +3,10 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 
-const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
-const marker = path.join(root, 'dist/src/index.js');
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const marker = path.join(root, 'dist/package.json');
 
 function newest(dir) {
   let t = 0;
@@ -16,7 +17,7 @@ function newest(dir) {
   return t;
 }
 
-const sources = Math.max(newest(path.join(root, 'src')), statSync(path.join(root, 'tsconfig.json')).mtimeMs);
-if (!existsSync(marker) || statSync(marker).mtimeMs < sources) {
-  execFileSync(process.execPath, [path.join(root, 'node_modules/typescript/bin/tsc'), '-p', path.join(root, 'tsconfig.json')], { stdio: 'inherit' });
-}
+const configs = ['tsconfig.json', 'tsconfig.build.json'].map((f) => statSync(path.join(root, f)).mtimeMs);
+const sources = Math.max(newest(path.join(root, 'src')), ...configs);
+const outputs = existsSync(marker) ? Math.min(statSync(marker).mtimeMs, statSync(path.join(root, 'dist/src/index.js')).mtimeMs) : 0;
+if (outputs < sources) execFileSync(process.execPath, [path.join(root, 'scripts/build.mjs')], { stdio: 'inherit' });

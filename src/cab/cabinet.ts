@@ -1,4 +1,4 @@
-import { readdir } from 'node:fs/promises';
+import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { FormatError, ioError, MsuError } from '../errors.js';
 import { FileSource, type ByteSource } from '../util/source.js';
@@ -164,7 +164,7 @@ export class Cabinet {
         throw new CabError(`${which} cabinet name ${JSON.stringify(name)} is not a plain file name`, from);
       }
       try {
-        listing ??= (await readdir(dir)).sort();
+        listing ??= (await fsp.readdir(dir)).sort();
       } catch (err) {
         throw ioError(err, dir, 'list');
       }

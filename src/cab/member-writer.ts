@@ -14,6 +14,7 @@ import { closeSync, futimesSync, openSync, writeSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import { IoError, ioError } from '../errors.js';
 import { fsPath } from '../util/fsout.js';
+import { runWriterThread, WRITER_OPS, type FromWriter, type ToWriter } from './member-writer-worker.js';
 
 /** Members up to this size are written in one piece; larger ones stream. */
 const SMALL = 64 << 10;
@@ -144,60 +145,10 @@ export class SyncMemberWriter implements MemberWriter {
  * paths of `file` and `open` rows joined with NUL (names never hold one), as byte strings. Flat arrays clone
  * in one copy; 20,000 small objects would not.
  */
-const OP_FILE = 0, OP_OPEN = 1, OP_WRITE = 2, OP_CLOSE = 3;
+const { file: OP_FILE, open: OP_OPEN, write: OP_WRITE, close: OP_CLOSE } = WRITER_OPS;
 
-/**
- * The worker, as source: an eval'd CommonJS script, so it runs the same from src/ under the
- * test runner and from dist/. It stops at the first error and reports it; on `abort` it
- * closes its descriptors (they belong to the process, not the thread) and leaves.
- */
-const WORKER_SOURCE = `
-const { parentPort } = require('node:worker_threads');
-const fs = require('node:fs');
-const fds = new Map();
-const names = new Map();
-let failed = false;
-function writeAll(fd, buf, off, len) { while (len > 0) { const n = fs.writeSync(fd, buf, off, len); off += n; len -= n; } }
-function done(fd, mtime) { try { if (mtime !== null) fs.futimesSync(fd, mtime / 1000, mtime / 1000); } catch {} fs.closeSync(fd); }
-parentPort.on('message', (msg) => {
-  if (msg.k === 'abort' || msg.k === 'end') {
-    for (const fd of fds.values()) { try { fs.closeSync(fd); } catch {} }
-    fds.clear();
-    parentPort.postMessage({ k: 'ended' });
-    parentPort.close();
-    return;
-  }
-  // the batch buffer goes back to the main thread for reuse
-  if (failed) return parentPort.postMessage({ k: 'done', bytes: msg.bytes, buf: msg.buf }, [msg.buf]);
-  const buf = new Uint8Array(msg.buf);
-  const ops = new Float64Array(msg.ops);
-  const paths = msg.paths.split('\0');
-  let p = 0;
-  let path = '';
-  try {
-    for (let i = 0; i < ops.length; i += 5) {
-      const kind = ops[i], id = ops[i + 1], off = ops[i + 2], len = ops[i + 3], mtime = Number.isNaN(ops[i + 4]) ? null : ops[i + 4];
-      path = kind === 0 || kind === 1 ? paths[p++] : names.get(id);
-      if (kind === 0) {
-        const fd = fs.openSync(Buffer.from(path, 'latin1'), 'w');
-        try { writeAll(fd, buf, off, len); } catch (e) { fs.closeSync(fd); throw e; }
-        done(fd, mtime);
-      } else if (kind === 1) {
-        fds.set(id, fs.openSync(Buffer.from(path, 'latin1'), 'w'));
-        names.set(id, path);
-      } else if (kind === 2) {
-        writeAll(fds.get(id), buf, off, len);
-      } else {
-        const fd = fds.get(id); fds.delete(id); names.delete(id); done(fd, mtime);
-      }
-    }
-    parentPort.postMessage({ k: 'done', bytes: msg.bytes, buf: msg.buf }, [msg.buf]);
-  } catch (e) {
-    failed = true;
-    parentPort.postMessage({ k: 'error', path, code: e.code, message: e.message, bytes: msg.bytes, buf: msg.buf }, [msg.buf]);
-  }
-});
-`;
+/** The worker's source: see src/cab/member-writer-worker.ts for why it is eval'd. */
+const WORKER_SOURCE = `(${runWriterThread.toString()})();`;
 
 /** Batch limits, and how far the worker may fall behind before the decoder waits. */
 const BATCH_BYTES = 2 << 20;
@@ -218,7 +169,7 @@ const STEAL_BEHIND = 8 << 20;
 
 export class ThreadedMemberWriter implements MemberWriter {
   private readonly show: ShowPath;
-  private readonly worker = new Worker(WORKER_SOURCE, { eval: true });
+  private readonly worker = new Worker(WORKER_SOURCE, { eval: true, workerData: WRITER_OPS });
   private buf = new Uint8Array(BATCH_BYTES);
   private used = 0;
   private ops = new Float64Array(BATCH_OPS * 5);
@@ -240,12 +191,12 @@ export class ThreadedMemberWriter implements MemberWriter {
   constructor(show: ShowPath = (p) => p) {
     this.show = show;
     this.ended = new Promise<void>((resolve) => {
-      this.worker.on('message', (msg: { k: string; bytes?: number; buf?: ArrayBuffer; path?: string; code?: string; message?: string }) => {
+      this.worker.on('message', (msg: FromWriter) => {
         if (msg.k === 'done' || msg.k === 'error') {
-          this.behind -= msg.bytes ?? 0;
-          if (msg.buf && msg.buf.byteLength === BATCH_BYTES && this.spare.length < SPARE_MAX) this.spare.push(msg.buf);
+          this.behind -= msg.bytes;
+          if (msg.buf.byteLength === BATCH_BYTES && this.spare.length < SPARE_MAX) this.spare.push(msg.buf);
           if (msg.k === 'error' && !this.error) {
-            this.error = ioError(Object.assign(new Error(msg.message), { code: msg.code }), this.show(msg.path ?? ''), 'write');
+            this.error = ioError(Object.assign(new Error(msg.message), { code: msg.code }), this.show(msg.path), 'write');
           }
           if (this.wake && (this.error || this.behind < MAX_BEHIND / 2)) {
             const w = this.wake;
@@ -373,7 +324,8 @@ export class ThreadedMemberWriter implements MemberWriter {
     const buf = this.buf.buffer as ArrayBuffer;
     const ops = this.ops.slice(0, this.nOps * 5).buffer;
     // the buffers move to the worker (no copy); a fresh data buffer takes its place
-    this.worker.postMessage({ k: 'batch', ops, paths: this.paths.join('\0'), buf, bytes }, [buf, ops]);
+    const batch: ToWriter = { k: 'batch', ops, paths: this.paths.join('\0'), buf, bytes };
+    this.worker.postMessage(batch, [buf, ops]);
     this.behind += bytes;
     this.nOps = 0;
     this.paths = [];
@@ -415,7 +367,7 @@ export class ThreadedMemberWriter implements MemberWriter {
   private async close(how: 'end' | 'abort'): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    this.worker.postMessage({ k: how });
+    this.worker.postMessage({ k: how } satisfies ToWriter);
     await this.ended;
     await this.worker.terminate();
   }

@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { promises as fsp } from 'node:fs';
 import { FormatError, ioError } from '../errors.js';
 
 /**
@@ -53,7 +53,7 @@ function sortKeys(v: unknown): unknown {
 export async function readJsonFile(file: string, code: string, what = ''): Promise<unknown> {
   let text: string;
   try {
-    text = await readFile(file, 'utf8');
+    text = await fsp.readFile(file, 'utf8');
   } catch (err) {
     throw ioError(err, file);
   }

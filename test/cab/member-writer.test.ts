@@ -93,6 +93,21 @@ describe('ThreadedMemberWriter', () => {
     await w.abandon();
   });
 
+  it('a member the writer thread cannot create is an error naming its shown path, and later members are not written', async () => {
+    const dir = mkdtempSync(path.join(root, 'worker-err-'));
+    const w = new ThreadedMemberWriter((p) => `shown:${path.basename(p)}`);
+    const when = new Date('2021-03-04T05:06:08Z');
+    for (const name of ['a', 'missing/b', 'c']) {
+      const m = w.begin(path.join(dir, name), 3, when);
+      w.data(m, Buffer.from('abc'));
+      w.end(m);
+    }
+    expect(w.localWrites).toBe(0); // all three went to the thread
+    await expect(w.finish()).rejects.toMatchObject({ code: 'E_IO_ENOENT', file: 'shown:b' });
+    // the thread stops at its first error: `a` came before it, `c` after
+    expect(readdirSync(dir)).toEqual(['a']);
+  });
+
   it('a writer thread that stops before it was told to fails finish()', async () => {
     const dir = mkdtempSync(path.join(root, 'dead-'));
     const w = new ThreadedMemberWriter();

@@ -1,12 +1,12 @@
 // Which modules a CLI command loads. Every `msu` call registers all commands, so a
 // command module that imported its library code statically would make every call
 // pay for pkijs, execa, the VM runner… These tests run the built CLI (bin/msu.js on
-// dist/) in a child process with a loader hook that logs every module it loads.
+// dist/, CommonJS) in a child process with a preload that logs every file it requires.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildSyntheticMsu, SAMPLE_OPTIONS } from '../../src/msu/synthetic.js';
 import { VERSION } from '../../src/version.js';
@@ -14,7 +14,7 @@ import { ensureBuilt, msuBin, repoRoot } from '../helpers/built-cli.js';
 
 const root = repoRoot;
 const bin = msuBin;
-const hook = pathToFileURL(path.join(root, 'test/helpers/load-recorder.mjs')).href;
+const hook = path.join(root, 'test/helpers/load-recorder.cjs');
 
 interface Run {
   code: number | null;
@@ -33,7 +33,7 @@ function run(...args: string[]): Run {
   const log = path.join(tmp, `loads-${runs++}.txt`);
   const env: NodeJS.ProcessEnv = { ...process.env, MSU_LOAD_LOG: log };
   delete env.NODE_OPTIONS; // the hook goes on the command line; nothing else may preload code
-  const r = spawnSync(process.execPath, ['--import', hook, bin, ...args], { cwd: tmp, env, encoding: 'utf8' });
+  const r = spawnSync(process.execPath, ['--require', hook, bin, ...args], { cwd: tmp, env, encoding: 'utf8' });
   const urls = existsSync(log) ? readFileSync(log, 'utf8').split('\n').filter(Boolean) : [];
   const files = new Set<string>();
   const packages = new Set<string>();
@@ -70,6 +70,14 @@ describe('CLI start-up loads only what the command needs', () => {
     expect(r.packages).toContain('pkijs');
     expect(r.packages).toContain('asn1js');
     expect(r.files).toContain('dist/src/cbs/catalog.js');
+  });
+
+  it('the recorder sees an ES module package required from CommonJS: msu wim info loads execa', () => {
+    // execa is ESM only; dist/ requires it (require(esm), Node >= 20.19). Control for the
+    // "does not load execa" checks below.
+    const r = run('wim', 'info', sample);
+    expect(r.packages).toContain('execa');
+    expect(r.files).toContain('dist/src/util/exec.js');
   });
 
   it('msu --version loads the CLI shell and commander, no command module, no library code', () => {

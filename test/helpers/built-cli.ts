@@ -1,6 +1,6 @@
 /**
  * The built CLI (bin/msu.js on dist/) for tests that need a real child process: signals,
- * process exit, load order. `ensureBuilt()` runs tsc only when dist is missing or older than
+ * process exit, load order. `ensureBuilt()` runs the build (scripts/build.mjs) only when dist is missing or older than
  * a source file. tsc emits even when some file has a type error (that is for
  * `tsc --noEmit` to report), so only a build that leaves dist stale fails.
  */
@@ -26,13 +26,14 @@ export function staleOutputs(): string[] {
     }
   };
   walk(path.join(repoRoot, 'src'));
+  if (!existsSync(path.join(repoRoot, 'dist/package.json'))) stale.push('dist/package.json (scripts/build.mjs)');
   return stale;
 }
 
 export function ensureBuilt(): void {
   if (staleOutputs().length === 0) return;
   try {
-    execFileSync(process.execPath, [path.join(repoRoot, 'node_modules/typescript/bin/tsc'), '-p', path.join(repoRoot, 'tsconfig.json')], { cwd: repoRoot, stdio: 'pipe' });
+    execFileSync(process.execPath, [path.join(repoRoot, 'scripts/build.mjs')], { cwd: repoRoot, stdio: 'pipe' });
   } catch (err) {
     const left = staleOutputs();
     if (left.length > 0) throw new Error(`build failed; dist is stale for ${left.slice(0, 5).join(', ')}: ${String((err as { stdout?: Buffer }).stdout ?? err)}`);
