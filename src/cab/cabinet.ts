@@ -294,6 +294,22 @@ export class Cabinet {
   }
 
   /**
+   * Several whole members, each folder decoded once: reading them one by one with readFile
+   * decodes a folder again from its start for each. All of them are held in memory at once.
+   */
+  async readFiles(chosen: CabEntry[], opts: { verifyChecksums?: boolean } = {}): Promise<Map<CabEntry, Uint8Array>> {
+    const out = new Map<CabEntry, Uint8Array>();
+    const filled = new Map<CabEntry, number>();
+    for (const e of chosen) out.set(e, new Uint8Array(e.cbFile));
+    await this.streamMembers([...out.keys()], (e, chunk) => {
+      const at = filled.get(e) ?? 0;
+      out.get(e)!.set(chunk, at);
+      filled.set(e, at + chunk.length);
+    }, opts);
+    return out;
+  }
+
+  /**
    * Stream the bytes of several members, decoding each folder once (reading
    * members one by one re-decodes a folder from its start each time). `onData`
    * gets each member's bytes in order, in pieces; `last` marks its final piece

@@ -14,9 +14,12 @@ export function detectContainer(head: Uint8Array): 'cab' | 'wim' | 'unknown' {
   return 'unknown';
 }
 
-/** Open a member cabinet: in place when its folder is stored, else decoded into memory. */
-export async function openMemberCab(outer: Cabinet, e: CabEntry): Promise<Cabinet> {
-  const src: ByteSource = outer.storedSource(e) ?? new BufferSource(await outer.readFile(e), `${outer.name}!${e.name}`);
+/**
+ * Open a member cabinet: in place when its folder is stored, else decoded into memory (or
+ * from `bytes`, the member already read).
+ */
+export async function openMemberCab(outer: Cabinet, e: CabEntry, bytes?: Uint8Array): Promise<Cabinet> {
+  const src: ByteSource = outer.storedSource(e) ?? new BufferSource(bytes ?? await outer.readFile(e), `${outer.name}!${e.name}`);
   try {
     return await Cabinet.open(src);
   } catch (err) {

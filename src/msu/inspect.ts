@@ -50,6 +50,23 @@ export async function inspectFile(file: string, opts: { displayName?: string } =
   }
 }
 
+/** Above this, the compressed members inspect reads are read one by one (less held at once). */
+const READ_TOGETHER_MAX = 64 << 20;
+
+/**
+ * The compressed members inspect reads (pkgProperties, package cabinets), in one decode of
+ * their folders: an MSU keeps them in one MSZIP folder, and reading each on its own would
+ * decode that folder again from its start.
+ */
+async function readTogether(cab: Cabinet): Promise<Map<CabEntry, Uint8Array>> {
+  const wanted = cab.entries.filter((e) => {
+    const role = classifyMember(e.name).role;
+    return (role === 'pkg-properties' || PACKAGE_ROLES.has(role)) && !cab.storedSource(e);
+  });
+  if (wanted.length < 2 || wanted.reduce((n, e) => n + e.cbFile, 0) > READ_TOGETHER_MAX) return new Map();
+  return cab.readFiles(wanted);
+}
+
 export async function inspectCabinet(cab: Cabinet, name: string, size: number): Promise<InspectReport> {
   const warnings: string[] = [];
   const members: InspectMember[] = cab.entries.map((e) => ({
@@ -69,11 +86,12 @@ export async function inspectCabinet(cab: Cabinet, name: string, size: number): 
     report.container = 'cab-msu';
     report.members = members;
     report.psf = members.filter((m) => m.role === 'psf').map((m) => m.name);
+    const read = await readTogether(cab);
     for (const e of cab.entries) {
       const role = classifyMember(e.name).role;
       if (role === 'pkg-properties') {
         try {
-          const props = parsePkgProperties(await cab.readFile(e), `${name}!${e.name}`);
+          const props = parsePkgProperties(read.get(e) ?? await cab.readFile(e), `${name}!${e.name}`);
           report.properties = Object.fromEntries(props.entries.map((p) => [p.key, p.value]));
         } catch (err) {
           if (!(err instanceof MsuError)) throw err;
@@ -81,7 +99,7 @@ export async function inspectCabinet(cab: Cabinet, name: string, size: number): 
         }
       }
       if (!PACKAGE_ROLES.has(role)) continue;
-      const inner = await openMemberCab(cab, e);
+      const inner = await openMemberCab(cab, e, read.get(e));
       const psfBeside = report.psf.some((p) => p.replace(/\.psf$/i, '').toLowerCase() === e.name.replace(/\.(cab|wim)$/i, '').toLowerCase());
       const summary = await summarizePackageCab(inner, e.name, psfBeside);
       if (role === 'ssu' || summary.class === 'ssu') report.ssu.members.push(e.name);
