@@ -1,32 +1,8 @@
 import type { Writable } from 'node:stream';
-import { Command, CommanderError } from 'commander';
 import { exitCodeFor, EXIT, ioError, MsuError } from '../errors.js';
-import { makeContext, type CliContext } from './context.js';
-import { commandsFor, type Register } from './commands/index.js';
-import { VERSION } from '../version.js';
-
-/** The program with the given commands registered (`commandsFor()`: all of them). */
-export function buildProgram(ctx: CliContext, commands: readonly Register[]): Command {
-  const program = new Command();
-  program
-    .name('msu')
-    .description('Offline servicing of Windows images from Linux: inspect, plan, verify and apply updates')
-    .version(VERSION, '-V, --version')
-    .option('--debug', 'print stack traces for errors')
-    .showHelpAfterError(false)
-    .configureOutput({
-      writeOut: (s) => ctx.stdout.write(s),
-      writeErr: (s) => ctx.stderr.write(s),
-      outputError: (s, write) => write(s.startsWith('error:') ? `msu: ${s}` : s),
-    })
-    .exitOverride();
-  program.hook('preAction', (cmd) => {
-    ctx.debug = Boolean(cmd.optsWithGlobals().debug);
-  });
-  for (const register of commands) register(program, ctx);
-  for (const sub of program.commands) sub.exitOverride();
-  return program;
-}
+import { makeContext } from './context.js';
+import { commandsFor } from './commands/index.js';
+import { runPlainLine } from './fast-path.js';
 
 /** Run the CLI; returns the process exit code. Never throws. */
 export async function main(
@@ -43,8 +19,12 @@ export async function main(
     if (err.code !== 'EPIPE') stdoutError ??= err;
   });
   try {
-    const program = buildProgram(ctx, await commandsFor(argv.slice(2)));
-    await program.parseAsync(argv);
+    const commands = await commandsFor(argv.slice(2));
+    // a plain line runs without commander (src/cli/fast-path.ts); commander parses the rest
+    if (!(await runPlainLine(argv.slice(2), commands, ctx))) {
+      const { buildProgram } = await import('./program.js');
+      await buildProgram(ctx, commands).parseAsync(argv);
+    }
     // a failed write reports its error on a later tick: let it arrive before deciding the exit code
     await new Promise((resolve) => setImmediate(resolve));
     if (stdoutError) {
@@ -54,7 +34,7 @@ export async function main(
     return ctx.exitCode;
   } catch (err) {
     ctx.clearProgress();
-    if (err instanceof CommanderError) {
+    if (isCommanderError(err)) {
       // --help and --version end up here with exit code 0
       return err.exitCode === 0 ? EXIT.ok : EXIT.usage;
     }
@@ -68,4 +48,10 @@ export async function main(
     }
     return exitCodeFor(err);
   }
+}
+
+/** commander's own errors (usage, --help, --version) carry its `commander.` codes. */
+function isCommanderError(err: unknown): err is { exitCode: number } {
+  const e = err as { code?: unknown; exitCode?: unknown } | null;
+  return err instanceof Error && typeof e?.code === 'string' && e.code.startsWith('commander.') && typeof e.exitCode === 'number';
 }

@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { Writable } from 'node:stream';
 import type { Command, Option } from 'commander';
 import { describe, expect, it } from 'vitest';
-import { buildProgram } from '../../src/cli/main.js';
+import { buildProgram } from '../../src/cli/program.js';
 import { makeContext } from '../../src/cli/context.js';
 import { commandsFor } from '../../src/cli/commands/index.js';
 import { EXIT } from '../../src/errors.js';

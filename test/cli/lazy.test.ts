@@ -125,6 +125,18 @@ describe('CLI start-up loads only what the command needs', () => {
       expect(r.files).not.toContain('dist/src/cbs/index.js');
     });
 
+    // a plain line is parsed without commander (src/cli/fast-path.ts)
+    it(`msu ${name} on a cabinet MSU does not load commander; with --help it does`, () => {
+      const r = run(...args());
+      expect(r.code).toBe(0);
+      expect(r.packages).not.toContain('commander');
+      expect(r.files).not.toContain('dist/src/cli/program.js');
+      const help = run(args()[0]!, '--help');
+      expect(help.code).toBe(0);
+      expect(help.stdout).toMatch(new RegExp(`^Usage: msu ${args()[0]} `));
+      expect(help.packages).toContain('commander');
+    });
+
     // src/msu/inspect.ts loads ./wim-msu.js (wimlib wrapper, execa) only for a WIM MSU
     it(`msu ${name} on a cabinet MSU does not load the WIM code or execa`, () => {
       const r = run(...args());
