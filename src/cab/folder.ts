@@ -23,6 +23,7 @@ export interface FolderSpan {
 
 export interface BlockDecoder {
   reset(): void;
+  /** One CFDATA block's bytes, valid until the next decodeBlock or reset call (decoders reuse their buffer). */
   decodeBlock(input: Uint8Array, outSize: number): Uint8Array;
 }
 

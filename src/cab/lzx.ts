@@ -106,6 +106,8 @@ export class LzxDecoder {
   private readonly pretreeTable = new Int32Array(tableSize(PRETREE_TB, PRETREE_NUM_ELEMENTS));
   private readonly codeCount = new Uint16Array(MAX_CODE_LENGTH + 1);
   private readonly nextCode = new Int32Array(MAX_CODE_LENGTH + 1);
+  /** The frame decodeBlock returns (E8 translation changes it, not the window). */
+  private readonly out = uninitialized(LZX_FRAME_SIZE);
   /** The last bytes of a frame's input followed by zeros, for the end of decodeSymbols. */
   private readonly tail = new Uint8Array(TAIL_SIZE);
 
@@ -171,7 +173,9 @@ export class LzxDecoder {
 
   /**
    * Decode one CFDATA block: `input` is its compressed payload (cbData bytes), `outSize` its cbUncomp
-   * (<= 32768). Returns exactly outSize bytes in a fresh Uint8Array that the caller owns.
+   * (<= 32768). Returns exactly outSize bytes, valid until the next decodeBlock or reset call (as
+   * MszipDecoder's): one buffer serves every frame, because on a fresh page the first write costs
+   * about as much as decoding into it (docs/performance.md).
    * After an LzxError the decoder refuses further frames until reset().
    */
   decodeBlock(input: Uint8Array, outSize: number): Uint8Array {
@@ -212,7 +216,7 @@ export class LzxDecoder {
       this.broken = e;
       throw e;
     }
-    const out = uninitialized(outSize);
+    const out = this.out.subarray(0, outSize);
     out.set(this.window.subarray(this.frameStart, frameEnd));
     if (this.e8TranslationSize !== 0) undoE8Translation(out, this.frameOffset, this.e8TranslationSize);
     this.frameOffset += outSize;

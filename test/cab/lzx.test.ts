@@ -35,7 +35,7 @@ function decodeChunks(windowBits: number, chunks: LzxChunk[], dec = new LzxDecod
     chunks.map((c) => {
       const out = dec.decodeBlock(c.bytes, c.cbUncomp);
       expect(out.length).toBe(c.cbUncomp);
-      return out;
+      return out.slice(); // the decoder reuses its output buffer
     }),
   );
 }
@@ -304,6 +304,18 @@ describe('LZX decoder round trips through the test encoder', () => {
       expect(Math.max(...sizes.slice(1))).toBeLessThan(64);
       expect(sizes[3]).toBeLessThan(10); // below the symbol loop's 10-byte slack: no byte of it is read in place
     }
+  });
+
+  it('one output buffer serves every frame: a frame stays valid until the next decodeBlock', () => {
+    const data = x86ish(70_000, 6);
+    const chunks = lzxEncode(data, { windowBits: 16, e8TranslationSize: 70_000 });
+    const dec = new LzxDecoder(16);
+    dec.reset();
+    const first = dec.decodeBlock(chunks[0]!.bytes, chunks[0]!.cbUncomp);
+    expect(sha256(first)).toBe(sha256(data.subarray(0, 32768)));
+    const second = dec.decodeBlock(chunks[1]!.bytes, chunks[1]!.cbUncomp);
+    expect(second.buffer).toBe(first.buffer);
+    expect(sha256(second)).toBe(sha256(data.subarray(32768, 65536)));
   });
 
   it('reset() starts a new folder: the same decoder gives the same bytes twice', () => {
