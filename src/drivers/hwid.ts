@@ -11,6 +11,7 @@
  * SUBSYS is the subsystem ID followed by the subsystem vendor ID (`SUBSYS_11001AF4`).
  * Comparison is case-insensitive.
  */
+import { byCode } from '../util/compare.js';
 
 export interface PciId {
   raw: string;
@@ -117,5 +118,5 @@ export function matchHardwareIds(deviceIds: string[], infIds: string[], opts: Ma
       out.push({ deviceId: d, infId: i, deviceIdKind, infIdKind, rank: base + pos });
     });
   });
-  return out.sort((a, b) => a.rank - b.rank || a.infId.localeCompare(b.infId));
+  return out.sort((a, b) => a.rank - b.rank || byCode(a.infId, b.infId));
 }

@@ -30,6 +30,7 @@ import type { RunResult } from './runner.js';
 import { writeRunReport, type RunReport } from './report.js';
 import { copyOutStatusDisk, createStatusDisk } from './status-disk.js';
 import { dryRunArgv, writeArtifact, type HostArtifact, type HostCommand, type PreparedRun } from './prepared-run.js';
+import { byCode } from '../util/compare.js';
 export { dryRunArgv, writeArtifact, type HostArtifact, type HostCommand, type PreparedRun } from './prepared-run.js';
 
 export interface PrepareDismOptions {
@@ -391,7 +392,7 @@ export async function collectDismOutputs(runDir: string, destDir: string): Promi
   const outs: string[] = [];
   for (const base of ['install', 'boot']) {
     const wim = files.find((f) => f.toLowerCase() === `${base}.wim`);
-    const parts = files.filter((f) => new RegExp(`^${base}[0-9]*\\.swm$`, 'i').test(f)).sort((a, b) => a.length - b.length || a.localeCompare(b));
+    const parts = files.filter((f) => new RegExp(`^${base}[0-9]*\\.swm$`, 'i').test(f)).sort((a, b) => a.length - b.length || byCode(a, b));
     const dest = path.join(destDir, `${base}.wim`);
     if (wim) {
       await cp(path.join(raw, wim), dest);

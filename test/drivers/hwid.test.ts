@@ -114,3 +114,17 @@ describe('QEMU device table', () => {
     expect(QEMU_DEVICES.some((d) => allExposedIds(d).some((x) => x.identity.deviceId === 0x1018))).toBe(false);
   });
 });
+
+describe('match order', () => {
+  test('equal ranks are ordered by code unit, not by the locale: PCI before pci', () => {
+    // ICU's collation puts lower case first; the order must not depend on LANG
+    const dev = ['PCI\\VEN_1AF4&DEV_1059'];
+    const inf = ['ACPI\\X', 'pci\\ven_1af4&dev_1059', 'PCI\\VEN_1AF4&DEV_1059'];
+    const m = matchHardwareIds(dev, inf, { deviceHardwareIdCount: 1, infHardwareIdCount: 1 });
+    expect(m.map((x) => [x.rank, x.infId])).toEqual([
+      [0x1000, 'PCI\\VEN_1AF4&DEV_1059'],
+      [0x1000, 'pci\\ven_1af4&dev_1059'],
+    ]);
+    expect('pci'.localeCompare('PCI')).toBeLessThan(0); // the order the old comparator gave
+  });
+});

@@ -124,3 +124,11 @@ describe('source layout', () => {
     expect(dyn.importedFiles.map((f) => f.fileName)).toEqual(['./x.js', './y.js']);
   });
 });
+
+describe('one comparator', () => {
+  it('no source file orders strings by locale (localeCompare, Intl.Collator): output would follow LANG', () => {
+    // src/util/compare.ts byCode is the one string comparator (code-unit order)
+    const offenders = sources().filter((f) => /\.localeCompare\(|Intl\.Collator/.test(readFileSync(path.join(SRC, f), 'utf8')));
+    expect(offenders).toEqual([]);
+  });
+});
