@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { lstat, mkdir, open, readFile, rename, rm, rmdir, stat } from 'node:fs/promises';
+import { link, lstat, mkdir, open, readFile, rename, rm, rmdir, stat } from 'node:fs/promises';
 import http from 'node:http';
 import https from 'node:https';
 import path from 'node:path';
@@ -78,6 +78,25 @@ async function isRegularOrAbsent(p: string): Promise<'file' | 'absent'> {
   }
 }
 
+/**
+ * Give the verified `part` its final name, unless a file took that name meanwhile (the check
+ * before the download is not enough: a rename would replace what the user put there). A hard
+ * link fails on an existing name; where the file system has none, a rename it is.
+ */
+async function commitNoClobber(part: string, dest: string): Promise<boolean> {
+  try {
+    await link(part, dest);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST') return false;
+    if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP' && code !== 'ENOSYS') throw err;
+    await rename(part, dest);
+    return true;
+  }
+  await rm(part, { force: true });
+  return true;
+}
+
 /** One HTTP GET from `offset`, appended to `part`. Resolves with the bytes now in `part`. */
 function getInto(url: string, part: string, offset: number, idleMs: number, onBytes: (n: number) => void, redirects = 5): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -146,7 +165,10 @@ async function fetchOne(dir: string, it: DownloadItem, o: Required<Omit<Download
         await rm(part, { force: true });
         throw new MismatchError('E_FETCH_SHA1', `${it.name}: downloaded ${got} bytes with SHA-1 ${sum}, expected ${it.sha1}; deleted`, { file: it.url });
       }
-      await rename(part, dest);
+      if (!(await commitNoClobber(part, dest))) {
+        await rm(part, { force: true });
+        return { name: it.name, sha1: it.sha1, status: 'failed', size: 0, error: `${it.name} appeared in the directory while it was downloading; left as it is` };
+      }
       return { name: it.name, sha1: it.sha1, status: 'downloaded', size: got };
     } catch (err) {
       lastErr = err instanceof MsuError ? err.describe() : String(err);

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, stat, symlink, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -15,7 +16,9 @@ const body = (name: string, n = 100_000) => {
   return b;
 };
 const sha1 = (b: Buffer) => createHash('sha1').update(b).digest('hex');
-const FILES: Record<string, Buffer> = { 'good.msu': body('g'), 'wrong.msu': body('w'), 'trunc.msu': body('t'), 'stall.msu': body('s'), 'resume.msu': body('r') };
+const FILES: Record<string, Buffer> = { 'good.msu': body('g'), 'wrong.msu': body('w'), 'trunc.msu': body('t'), 'stall.msu': body('s'), 'resume.msu': body('r'), 'race.msu': body('x') };
+/** Where the server puts a file of "the user's" while it serves race.msu. */
+let raceDest = '';
 
 let server: http.Server;
 let base = '';
@@ -28,6 +31,7 @@ beforeAll(async () => {
     (hits[name] ??= []).push({ range: req.headers.range });
     const data = FILES[name];
     if (!data) { res.writeHead(404).end(); return; }
+    if (name === 'race.msu' && raceDest) writeFileSync(raceDest, 'mine');
     if (name === 'wrong.msu') { res.writeHead(200, { 'Content-Length': data.length }).end(Buffer.from(data).fill(0, 0, 10)); return; }
     if (name === 'stall.msu') { res.writeHead(200, { 'Content-Length': data.length }); res.write(data.subarray(0, 1000)); return; } // never ends
     const m = /^bytes=(\d+)-$/.exec(req.headers.range ?? '');
@@ -93,6 +97,19 @@ describe('verified downloads from a local server', () => {
     expect(String(res.message ?? res[0]?.error)).toMatch(/already exists|not a regular file/);
     expect(await readFile(path.join(dir, 'good.msu'), 'utf8')).toBe('mine');
     expect(await readdir(outside)).toEqual([]);
+  });
+
+  it('a file the user puts there while it downloads is not replaced', async () => {
+    const dir = await tmpdir();
+    raceDest = path.join(dir, 'race.msu');
+    try {
+      const res = await downloadAll([item('race.msu')], dir);
+      expect(res[0]).toMatchObject({ status: 'failed', error: expect.stringMatching(/appeared .* while it was downloading; left as it is/) });
+      expect(await readFile(raceDest, 'utf8')).toBe('mine');
+      expect(await readdir(path.join(dir, '.msu-partial')).catch(() => [])).toEqual([]);
+    } finally {
+      raceDest = '';
+    }
   });
 
   it('download lists are untrusted', () => {
