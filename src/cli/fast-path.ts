@@ -102,15 +102,19 @@ class Recorder {
   }
 }
 
-// every other builder method a module might call marks the command as not modelled
-const recorderProxy = (r: Recorder): Command =>
+// every other builder method a module might call marks the command as not modelled; once
+// recording is over (an action that reaches for its command object, `cmd.opts()`), an unknown
+// property is undefined, as on any object, so such an action fails loudly instead of reading
+// the recorder's stand-ins
+const recorderProxy = (r: Recorder, recording: { done: boolean }): Command =>
   new Proxy(r, {
     get(target, prop, receiver) {
       if (prop in target) {
         const v = Reflect.get(target, prop, receiver) as unknown;
-        if (prop === 'command') return (...a: [string]) => recorderProxy(target.command(...a));
+        if (prop === 'command') return (...a: [string]) => recorderProxy(target.command(...a), recording);
         return typeof v === 'function' ? (...a: unknown[]) => (v.apply(target, a), receiver) : v;
       }
+      if (recording.done) return undefined;
       target.spec.unsupported = true;
       return () => receiver;
     },
@@ -178,8 +182,10 @@ export function parseLine(root: CommandSpec, args: readonly string[]): { action:
 /** The commands the given modules register, as the recorder saw them. */
 export function recordCommands(commands: readonly Register[], ctx: CliContext): CommandSpec {
   const root: CommandSpec = { name: 'msu', args: [], options: [], subcommands: [], unsupported: false };
-  const program = recorderProxy(new Recorder(root));
+  const recording = { done: false };
+  const program = recorderProxy(new Recorder(root), recording);
   for (const register of commands) register(program, ctx);
+  recording.done = true;
   return root;
 }
 

@@ -98,6 +98,31 @@ describe('the recorder', () => {
   });
 });
 
+describe('the recorder with made-up commands', () => {
+  const ctx = makeContext(sink(), sink());
+  it('a builder method it does not model sends the command to commander', () => {
+    const r = recordCommands([(program) => {
+      program.command('probe').argument('<x>').option('--json').addHelpText('after', 'more').action(() => undefined);
+    }], ctx);
+    expect(r.subcommands[0]!.unsupported).toBe(true);
+    expect(parseLine(r, ['probe', 'a'])).toBeUndefined();
+  });
+
+  it('an action that reaches for its command object fails loudly, never reads a stand-in', async () => {
+    let seen: unknown = 'not called';
+    const r = recordCommands([(program) => {
+      const c = program.command('probe').argument('<x>').option('--json');
+      c.action(() => {
+        seen = (c as unknown as { opts?: unknown }).opts;
+      });
+    }], ctx);
+    const line = parseLine(r, ['probe', 'a', '--json'])!;
+    expect(line.params).toEqual(['a', { json: true }]);
+    await line.action!(...line.params);
+    expect(seen).toBeUndefined();
+  });
+});
+
 describe('a line parsed without commander reaches the action as commander would pass it', () => {
   for (const { words, spec } of cases) {
     it(`msu ${words.join(' ')}`, async () => {
