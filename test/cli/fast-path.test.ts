@@ -16,6 +16,7 @@ import { buildProgram } from '../../src/cli/program.js';
 import { EXIT } from '../../src/errors.js';
 import { buildSyntheticMsu, SAMPLE_OPTIONS } from '../../src/msu/synthetic.js';
 import { runCli } from '../helpers/cli.js';
+import { rng } from '../helpers/rng.js';
 
 const sink = (): Writable => new Writable({ write: (_c, _e, cb) => cb() });
 const commands = await commandsFor();
@@ -139,6 +140,32 @@ describe('a line parsed without commander reaches the action as commander would 
       }
     });
   }
+});
+
+describe('random lines', () => {
+  it('4,000 seeded lines of command words, options, values and odd tokens: whatever is parsed here, commander parses the same', async () => {
+    // words from the real declarations plus tokens commander treats specially
+    const optionWords = [...new Set(cases.flatMap((c) => c.spec.options.flatMap((o) => [o.long, ...(o.short ? [o.short] : [])])))];
+    const vocab = [
+      ...new Set(cases.flatMap((c) => c.words)), ...optionWords, ...optionWords.map((o) => `${o}=v`),
+      'a.msu', 'b.cab', 'dir', '-', '--', '-x', '--nope', '--json=1', '', 'help', '-dX', '--dest=',
+    ];
+    const next = rng(14);
+    let parsed = 0;
+    for (let n = 0; n < 4000; n++) {
+      const c = cases[next(cases.length)]!;
+      const line = [...c.words];
+      const extra = next(7);
+      for (let k = 0; k < extra; k++) line.push(vocab[next(vocab.length)]!);
+      const ours = parseLine(root, line);
+      if (ours === undefined) continue;
+      parsed++;
+      const theirs = await commanderParams(line);
+      expect(theirs, JSON.stringify(line)).not.toBe('refused');
+      expect(ours.params, JSON.stringify(line)).toEqual(theirs);
+    }
+    expect(parsed).toBeGreaterThan(100);
+  });
 });
 
 describe('lines that commander refuses or treats specially are left to it', () => {
