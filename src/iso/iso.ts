@@ -199,17 +199,8 @@ export async function isoExtract(iso: string, destDir: string, opts: IsoRunOptio
     // xorriso refuses to extract into an existing directory root; give it a fresh one.
     const into = path.join(staged.staging, 'root');
     await xorriso(['-osirrox', 'on', '-indev', iso, '-extract', '/', into], iso, opts);
-    const files: string[] = [];
-    const walk = async (dir: string, rel: string): Promise<void> => {
-      for (const name of (await readdir(dir)).sort()) {
-        const abs = path.join(dir, name);
-        const r = rel ? `${rel}/${name}` : name;
-        const st = await lstat(abs);
-        if (st.isDirectory()) await walk(abs, r);
-        else files.push(r);
-      }
-    };
-    await walk(into, '');
+    // Rock Ridge images may hold symbolic links: listed, not followed
+    const files = await listFiles(into, destDir, { links: true });
     await staged.commit('root');
     return files;
   } catch (err) {

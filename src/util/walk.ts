@@ -3,8 +3,6 @@ import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { ioError } from '../errors.js';
 
-/** Deeper than this, a folder is not walked (a loop through a bind mount, or hostile input). */
-const MAX_DEPTH = 32;
 
 export interface ListFilesOptions {
   /** Count symbolic links as files (driver packages copied from Windows media may hold them). Default: no. */
@@ -22,20 +20,22 @@ export interface ListFilesOptions {
 export async function listFiles(root: string, display: string, opts: ListFilesOptions = {}): Promise<string[]> {
   const out: string[] = [];
   const max = opts.max ?? Infinity;
-  const walk = async (rel: string, depth: number): Promise<void> => {
-    if (depth > MAX_DEPTH) return;
+  // No depth limit: links are never walked, so only a bind-mount loop could recurse, and the
+  // path then outgrows PATH_MAX and readdir fails (ENAMETOOLONG, an IoError naming it)
+  const walk = async (rel: string): Promise<void> => {
+    if (out.length >= max) return;
     let entries;
     try {
       entries = await readdir(path.join(root, rel), { withFileTypes: true });
     } catch (err) {
       throw ioError(err, rel ? `${display}/${rel}` : display, 'read directory');
     }
-    entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    entries.sort((a, b) => byCode(a.name, b.name));
     for (const e of entries) {
       const r = rel ? `${rel}/${e.name}` : e.name;
       if (e.isDirectory()) {
         if (opts.directories === true) out.push(r);
-        await walk(r, depth + 1);
+        await walk(r);
       }
       else if (e.isFile() || (opts.links === true && e.isSymbolicLink())) {
         if (out.length >= max) return;
@@ -43,6 +43,6 @@ export async function listFiles(root: string, display: string, opts: ListFilesOp
       }
     }
   };
-  await walk('', 0);
+  await walk('');
   return out.sort(byCode);
 }

@@ -11,7 +11,7 @@
  * QEMU argv and the list of host commands are written into the run directory.
  */
 import { createHash } from 'node:crypto';
-import { cp, mkdir, readFile, readdir, rm, stat, chmod } from 'node:fs/promises';
+import { cp, mkdir, readFile, rm, stat, chmod } from 'node:fs/promises';
 import path from 'node:path';
 import { FormatError, IoError, MsuError, UsageError, ioError } from '../errors.js';
 import { type Plan } from '../plan/plan-types.js';
@@ -365,23 +365,14 @@ async function acceptedSteps(file: string): Promise<Array<{ step: string; exitCo
  */
 export async function dismLogFiles(runDir: string): Promise<string[]> {
   const root = path.join(runDir, 'status', STATUS_FILES.logs);
-  const out: string[] = [];
-  const walk = async (dir: string): Promise<void> => {
-    let names: string[];
-    try {
-      names = await readdir(dir);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
-      throw ioError(err, dir);
-    }
-    for (const n of names) {
-      const p = path.join(dir, n);
-      if ((await stat(p)).isDirectory()) await walk(p);
-      else out.push(path.relative(runDir, p).split(path.sep).join('/'));
-    }
-  };
-  await walk(root);
-  return out.sort();
+  try {
+    await stat(root);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return []; // the worker copied none
+    throw ioError(err, root);
+  }
+  const prefix = path.relative(runDir, root).split(path.sep).join('/');
+  return (await listFiles(root, root)).map((f) => `${prefix}/${f}`);
 }
 
 /** Copy the worker's output (install.wim / boot.wim, or .swm parts joined back) out of the output disk. */

@@ -1,9 +1,10 @@
-import { lstat, readdir, stat } from 'node:fs/promises';
+import { lstat, stat } from 'node:fs/promises';
 import { writeThroughTemp } from '../util/tool-output.js';
 import path from 'node:path';
 import { FormatError, IoError, MsuError, TruncatedError, UsageError, ioError } from '../errors.js';
 import { runTool, ToolRunError, type RunToolOptions } from '../util/exec.js';
 import { StagedDir } from '../util/fsout.js';
+import { listFiles } from '../util/walk.js';
 import { child, childrenNamed, parseXml, type XmlElement } from '../util/xml.js';
 import type { WimImage, WimInfo, WindowsArch } from './types.js';
 
@@ -310,17 +311,6 @@ export interface WimExtractResult {
   files: string[];
 }
 
-async function walkFiles(root: string): Promise<string[]> {
-  // Dirent types come from readdir itself (no stat per file); symlinks are not followed.
-  const out: string[] = [];
-  for (const d of await readdir(root, { recursive: true, withFileTypes: true })) {
-    if (!d.isFile()) continue;
-    const rel = path.relative(root, path.join(d.parentPath, d.name));
-    out.push(rel.split(path.sep).join('/'));
-  }
-  return out.sort();
-}
-
 /**
  * Extract `paths` (absolute image paths, globs allowed) of image `index` under `destDir`,
  * keeping the image's directory structure. Everything goes to a staging directory first and
@@ -344,7 +334,7 @@ export async function wimExtract(
     else if (!opts.strict) args.push('--nullglob');
     const r = await wimlib(args, file, opts);
     checkTree(r.stderr, file);
-    const files = await walkFiles(staged.staging);
+    const files = await listFiles(staged.staging, destDir);
     await staged.commit();
     return { files };
   } catch (err) {

@@ -33,6 +33,15 @@ describe('listFiles', () => {
     expect(await listFiles(tree, 'tree', { links: true })).toEqual(['B.txt', 'a/y', 'b/c/x.bin', 'link-dir', 'link-file', 'z.txt']);
   });
 
+  it('a deep tree is listed whole (real WIMs nest hundreds of folders deep), never cut short', async () => {
+    const deep = path.join(tmp, 'deep');
+    const levels = Array<string>(300).fill('d');
+    mkdirSync(path.join(deep, ...levels), { recursive: true });
+    writeFileSync(path.join(deep, ...levels, 'f'), 'f');
+    writeFileSync(path.join(deep, 'top'), 't');
+    expect(await listFiles(deep, 'deep')).toEqual([`${levels.join('/')}/f`, 'top']);
+  });
+
   it('a missing folder is an IoError naming it', async () => {
     await expect(listFiles(path.join(tmp, 'nope'), 'nope')).rejects.toMatchObject({ code: 'E_IO_ENOENT', file: 'nope' });
   });
