@@ -1,5 +1,5 @@
-import { closeSync, fstatSync, openSync, read, readSync } from 'node:fs';
-import { ioError, TruncatedError } from '../errors.js';
+import { closeSync, fstatSync, openSync, promises as fsp, read, readSync } from 'node:fs';
+import { FormatError, ioError, TruncatedError } from '../errors.js';
 
 /**
  * Random access to bytes that may be far larger than memory (a 1 GB MSU), or a
@@ -122,4 +122,22 @@ export class SliceSource implements ByteSource {
     return this.parent.read(this.offset + offset, length, what);
   }
   async close(): Promise<void> {}
+}
+
+/** Node's limit for one Buffer read whole: no file this project reads whole may be larger. */
+export const MAX_WHOLE_FILE = 2 ** 31 - 1;
+
+/**
+ * A file read whole (a delta, a base manifest, wcp.dll): a directory, a missing file or one over
+ * `limit` bytes is one error naming the file and `what` it was meant to be.
+ */
+export async function readWholeFile(file: string, what: string, limit = MAX_WHOLE_FILE): Promise<Uint8Array> {
+  try {
+    const st = await fsp.stat(file);
+    if (st.isDirectory()) throw Object.assign(new Error('is a directory'), { code: 'EISDIR' });
+    if (st.size > limit) throw new FormatError('E_TOO_LARGE', `file is ${st.size} bytes, more than any ${what} (limit ${limit})`, { file });
+    return await fsp.readFile(file);
+  } catch (err) {
+    throw ioError(err, file);
+  }
 }

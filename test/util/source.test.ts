@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { IoError, TruncatedError } from '../../src/errors.js';
-import { FileSource } from '../../src/util/source.js';
+import { FileSource, MAX_WHOLE_FILE, readWholeFile } from '../../src/util/source.js';
 import { seededBytes } from '../helpers/rng.js';
 
 let tmp: string;
@@ -68,5 +68,22 @@ describe('FileSource', () => {
     await src.close();
     await src.close();
     await expect(src.read(0, 4)).rejects.toMatchObject({ code: 'E_IO_EBADF', file: 'closed.bin' });
+  });
+});
+
+describe('readWholeFile', () => {
+  it('reads a file whole; a directory, a missing file or one over the limit is one error naming it', async () => {
+    const f = path.join(tmp, 'whole.bin');
+    writeFileSync(f, data.subarray(0, 1000));
+    expect(Buffer.from(await readWholeFile(f, 'delta'))).toEqual(data.subarray(0, 1000));
+    await expect(readWholeFile(f, 'delta', 999)).rejects.toMatchObject({ code: 'E_TOO_LARGE', file: f, message: expect.stringMatching(/1000 bytes, more than any delta \(limit 999\)/) });
+    await expect(readWholeFile(tmp, 'delta')).rejects.toMatchObject({ code: 'E_IO_EISDIR', file: tmp });
+    await expect(readWholeFile(path.join(tmp, 'nope'), 'delta')).rejects.toBeInstanceOf(IoError);
+    // the default limit is what one Buffer can hold: a sparse file just over it is refused unread
+    const big = path.join(tmp, 'sparse.bin');
+    writeFileSync(big, '');
+    truncateSync(big, MAX_WHOLE_FILE + 1);
+    await expect(readWholeFile(big, 'base manifest')).rejects.toMatchObject({ code: 'E_TOO_LARGE', file: big });
+    rmSync(big);
   });
 });

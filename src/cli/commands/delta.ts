@@ -1,25 +1,12 @@
-import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Command } from 'commander';
-import { FormatError, UsageError, ioError } from '../../errors.js';
+import { UsageError, ioError } from '../../errors.js';
 import { writeFileAtomic } from '../../util/fsout.js';
 import type { CliContext } from '../context.js';
 
 // Loaded when the command runs, not at CLI start (see inspect.ts).
+const readWholeFile = async (file: string, what: string) => (await import('../../util/source.js')).readWholeFile(file, what);
 const deltaLib = () => import('../../delta/index.js');
-
-const MAX_INPUT = 2 * 1024 * 1024 * 1024 - 1;
-
-async function readInput(file: string, what: string): Promise<Uint8Array> {
-  try {
-    const st = await stat(file);
-    if (st.isDirectory()) throw Object.assign(new Error('is a directory'), { code: 'EISDIR' });
-    if (st.size > MAX_INPUT) throw new FormatError('E_TOO_LARGE', `file is ${st.size} bytes, more than any ${what} (limit ${MAX_INPUT})`, { file });
-    return await readFile(file);
-  } catch (err) {
-    throw ioError(err, file);
-  }
-}
 
 interface ApplyOpts {
   source?: string;
@@ -33,10 +20,10 @@ interface ApplyOpts {
 /** The base manifest for DCM manifests: --base-manifest, --wcp, or MSU_BASE_MANIFEST; undefined when none is given. */
 export async function loadBaseManifest(opts: { baseManifest?: string; wcp?: string }): Promise<{ bytes: Uint8Array; from: string } | undefined> {
   if (opts.baseManifest !== undefined && opts.wcp !== undefined) throw new UsageError('give --base-manifest or --wcp, not both');
-  if (opts.baseManifest !== undefined) return { bytes: await readInput(opts.baseManifest, 'base manifest'), from: opts.baseManifest };
+  if (opts.baseManifest !== undefined) return { bytes: await readWholeFile(opts.baseManifest, 'base manifest'), from: opts.baseManifest };
   if (opts.wcp !== undefined) {
     const { baseManifestFromWcp } = await deltaLib();
-    const pe = await readInput(opts.wcp, 'wcp.dll');
+    const pe = await readWholeFile(opts.wcp, 'wcp.dll');
     try {
       return { bytes: baseManifestFromWcp(pe), from: opts.wcp };
     } catch (err) {
@@ -44,7 +31,7 @@ export async function loadBaseManifest(opts: { baseManifest?: string; wcp?: stri
     }
   }
   const env = process.env.MSU_BASE_MANIFEST;
-  if (env) return { bytes: await readInput(env, 'base manifest'), from: 'MSU_BASE_MANIFEST' };
+  if (env) return { bytes: await readWholeFile(env, 'base manifest'), from: 'MSU_BASE_MANIFEST' };
   return undefined;
 }
 
@@ -68,7 +55,7 @@ export function register(program: Command, ctx: CliContext): void {
     .option('--json', 'print what was done as canonical JSON')
     .action(async (deltaFile: string, opts: ApplyOpts) => {
       const lib = await deltaLib();
-      const bytes = await readInput(deltaFile, 'delta');
+      const bytes = await readWholeFile(deltaFile, 'delta');
       const wrapper = (() => {
         try {
           return lib.unwrapDelta(bytes).kind;
@@ -89,7 +76,7 @@ export function register(program: Command, ctx: CliContext): void {
           throw new UsageError('give --source or a base manifest (--base-manifest/--wcp), not both');
         }
         if (opts.source !== undefined) {
-          source = await readInput(opts.source, 'source');
+          source = await readWholeFile(opts.source, 'source');
           sourceName = opts.source;
         }
       }

@@ -1,27 +1,15 @@
-import { readFile, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import type { Command } from 'commander';
-import { EXIT, FormatError, ioError } from '../../errors.js';
+import { EXIT, ioError } from '../../errors.js';
 import type { DeltaReport } from '../../cbs/chains.js';
 import type { DeltaHeader } from '../../delta/header.js';
 import type { CliContext } from '../context.js';
 
 // Loaded when a command runs, not at CLI start (see inspect.ts).
+const readWholeFile = async (file: string, what: string) => (await import('../../util/source.js')).readWholeFile(file, what);
 const msuCix = () => import('../../msu/load-index.js');
 const cbsChains = () => import('../../cbs/chains.js');
 const cbsDeltaHeader = () => import('../../delta/header.js');
-
-const MAX_DELTA_BYTES = 2 * 1024 * 1024 * 1024 - 1;
-
-async function readInput(file: string, limit: number, what: string): Promise<Uint8Array> {
-  try {
-    const st = await stat(file);
-    if (st.isDirectory()) throw Object.assign(new Error('is a directory'), { code: 'EISDIR' });
-    if (st.size > limit) throw new FormatError('E_TOO_LARGE', `file is ${st.size} bytes, more than any ${what} (limit ${limit})`, { file });
-    return await readFile(file);
-  } catch (err) {
-    throw ioError(err, file);
-  }
-}
 
 export function register(program: Command, ctx: CliContext): void {
   program
@@ -57,7 +45,7 @@ export function register(program: Command, ctx: CliContext): void {
     .option('--json', 'print the header as canonical JSON')
     .action(async (file: string, opts: { json?: boolean }) => {
       const { parseDeltaHeader } = await cbsDeltaHeader();
-      const header = parseDeltaHeader(await readInput(file, MAX_DELTA_BYTES, 'delta'), file);
+      const header = parseDeltaHeader(await readWholeFile(file, 'delta'), file);
       if (opts.json) ctx.printJson(header);
       else ctx.print(describeHeader(header).join('\n'));
       if (header.crcOk === false) {
