@@ -1,6 +1,6 @@
 import path from 'node:path';
 import type { Command } from 'commander';
-import type { RuleDecision, UpdateView } from '../../scancab/index.js';
+import type { RuleDecision, UpdateFilter, UpdateView } from '../../scancab/index.js';
 import type { CliContext } from '../context.js';
 
 // Loaded when the command runs, not at CLI start (see inspect.ts); only the modules a query on a
@@ -14,12 +14,7 @@ const jsonLib = () => import('../../util/json.js');
 /** Superseding revisions shown per update in a listing (not for --kb/--update). */
 const LISTING_CHAIN_LIMIT = 20;
 
-interface ScancabOpts {
-  kb?: string;
-  update?: string;
-  product?: string;
-  classification?: string;
-  superseded?: boolean;
+interface ScancabOpts extends UpdateFilter {
   rules?: string;
   cacheDir?: string;
   cache: boolean;
