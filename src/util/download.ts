@@ -41,6 +41,12 @@ export interface DownloadResult {
   status: DownloadStatus;
   size: number;
   error?: string;
+  /**
+   * Why it failed: E_FETCH_SHA1 (the downloaded bytes were wrong, and deleted), E_FETCH_EXISTS
+   * (another file has its name in DIR, left as it is), or the code of the last transfer error
+   * (E_FETCH_HTTP, E_FETCH_TRUNCATED, E_FETCH_TIMEOUT, E_FETCH_NET, an I/O error's code).
+   */
+  code?: string;
 }
 
 export const MANIFEST = 'manifest.json';
@@ -93,7 +99,8 @@ async function commitNoClobber(part: string, dest: string): Promise<boolean> {
     await rename(part, dest);
     return true;
   }
-  await rm(part, { force: true });
+  // the file is in place; a partial file left behind is harmless
+  await rm(part, { force: true }).catch(() => undefined);
   return true;
 }
 
@@ -150,10 +157,11 @@ async function fetchOne(dir: string, it: DownloadItem, o: Required<Omit<Download
     const have = await sha1Of(dest);
     if (have === it.sha1) return { name: it.name, sha1: it.sha1, status: 'present', size: (await stat(dest)).size };
     // the user's own file: never replaced or removed
-    return { name: it.name, sha1: it.sha1, status: 'failed', size: 0, error: `${it.name} already exists with SHA-1 ${have}, not ${it.sha1}; left as it is` };
+    return { name: it.name, sha1: it.sha1, status: 'failed', size: 0, code: 'E_FETCH_EXISTS', error: `${it.name} already exists with SHA-1 ${have}, not ${it.sha1}; left as it is` };
   }
   const part = path.join(dir, PARTIAL, `${it.sha1}.part`);
   let lastErr = '';
+  let lastCode = 'E_FETCH';
   for (let attempt = 0; attempt <= o.retries; attempt++) {
     if ((await isRegularOrAbsent(part)) === 'absent') await (await open(part, 'w')).close();
     let offset = (await stat(part)).size;
@@ -167,15 +175,16 @@ async function fetchOne(dir: string, it: DownloadItem, o: Required<Omit<Download
       }
       if (!(await commitNoClobber(part, dest))) {
         await rm(part, { force: true });
-        return { name: it.name, sha1: it.sha1, status: 'failed', size: 0, error: `${it.name} appeared in the directory while it was downloading; left as it is` };
+        return { name: it.name, sha1: it.sha1, status: 'failed', size: 0, code: 'E_FETCH_EXISTS', error: `${it.name} appeared in the directory while it was downloading; left as it is` };
       }
       return { name: it.name, sha1: it.sha1, status: 'downloaded', size: got };
     } catch (err) {
       lastErr = err instanceof MsuError ? err.describe() : String(err);
+      lastCode = err instanceof MsuError ? err.code : 'E_FETCH';
       // wrong bytes were deleted above: the next attempt starts from zero
     }
   }
-  return { name: it.name, sha1: it.sha1, status: 'failed', size: 0, error: lastErr };
+  return { name: it.name, sha1: it.sha1, status: 'failed', size: 0, code: lastCode, error: lastErr };
 }
 
 export interface ManifestEntry {

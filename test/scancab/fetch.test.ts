@@ -59,7 +59,9 @@ describe('verified downloads from a local server', () => {
     const st = Object.fromEntries(res.map((r) => [r.name, r.status]));
     expect(st).toEqual({ 'good.msu': 'downloaded', 'wrong.msu': 'failed', 'trunc.msu': 'downloaded', 'stall.msu': 'failed' });
     expect(res.find((r) => r.name === 'wrong.msu')!.error).toMatch(/SHA-1 .* expected .*deleted/);
+    expect(res.find((r) => r.name === 'wrong.msu')!.code).toBe('E_FETCH_SHA1');
     expect(res.find((r) => r.name === 'stall.msu')!.error).toMatch(/no data for 300 ms/);
+    expect(res.find((r) => r.name === 'stall.msu')!.code).toBe('E_FETCH_TIMEOUT');
     expect(await readFile(path.join(dir, 'good.msu'))).toEqual(FILES['good.msu']);
     expect(await readFile(path.join(dir, 'trunc.msu'))).toEqual(FILES['trunc.msu']);
     // the truncated transfer was resumed with a Range request, not restarted
@@ -104,12 +106,29 @@ describe('verified downloads from a local server', () => {
     raceDest = path.join(dir, 'race.msu');
     try {
       const res = await downloadAll([item('race.msu')], dir);
-      expect(res[0]).toMatchObject({ status: 'failed', error: expect.stringMatching(/appeared .* while it was downloading; left as it is/) });
+      expect(res[0]).toMatchObject({ status: 'failed', code: 'E_FETCH_EXISTS', error: expect.stringMatching(/appeared .* while it was downloading; left as it is/) });
       expect(await readFile(raceDest, 'utf8')).toBe('mine');
       expect(await readdir(path.join(dir, '.msu-partial')).catch(() => [])).toEqual([]);
     } finally {
       raceDest = '';
     }
+  });
+
+  it('exit codes come from why a file failed: 1 for content that is not the declared one, 6 for a transfer that failed', async () => {
+    const dir = await tmpdir();
+    const list = path.join(dir, 'list.json');
+    const out = path.join(dir, 'out');
+    await mkdir(out);
+    await writeFile(path.join(out, 'good.msu'), 'mine');
+    await writeFile(list, JSON.stringify([item('good.msu')]));
+    const exists = await runCli('fetch', list, '-d', out, '--json');
+    expect(exists.code).toBe(1);
+    expect(JSON.parse(exists.stdout).files[0]).toMatchObject({ status: 'failed', code: 'E_FETCH_EXISTS' });
+    await writeFile(list, JSON.stringify([{ name: 'gone.msu', sha1: 'a'.repeat(40), url: `${base}/gone.msu` }]));
+    const gone = await runCli('fetch', list, '-d', out, '--json');
+    expect(gone.code).toBe(6);
+    expect(JSON.parse(gone.stdout).files[0]).toMatchObject({ status: 'failed', code: 'E_FETCH_HTTP', error: expect.stringMatching(/HTTP 404/) });
+    expect(await readFile(path.join(out, 'good.msu'), 'utf8')).toBe('mine');
   });
 
   it('download lists are untrusted', () => {

@@ -69,7 +69,8 @@ export function register(program: Command, ctx: CliContext): void {
         ctx.print(results.map((r) => `${r.status.padEnd(10)}  ${r.name}${r.error ? `: ${r.error}` : ''}`).join('\n') || '(nothing selected)');
       }
       if (failed.length) {
-        const sha = failed.some((f) => /E_FETCH_SHA1|SHA-1/.test(f.error ?? ''));
+        // content that is not what the cabinet or list declares (downloaded, or already in DIR)
+        const sha = failed.some((f) => f.code === 'E_FETCH_SHA1' || f.code === 'E_FETCH_EXISTS');
         const msg = `${failed.length} of ${results.length} files not fetched`;
         if (sha) throw new MismatchError('E_FETCH_SHA1', msg, { file: opts.dir });
         throw new IoError('E_FETCH', msg, { file: opts.dir });
