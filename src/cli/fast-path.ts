@@ -121,7 +121,7 @@ const recorderProxy = (r: Recorder, recording: { done: boolean }): Command =>
   }) as unknown as Command;
 
 /** What an action is called with, as commander would call it: the arguments, then the options. */
-export function parseLine(root: CommandSpec, args: readonly string[]): { action: CommandSpec['action']; params: unknown[] } | undefined {
+export function parseLine(root: CommandSpec, args: readonly string[]): { action: NonNullable<CommandSpec['action']>; params: unknown[] } | undefined {
   let cmd = root;
   let i = 0;
   // the command word, then subcommand words
@@ -204,6 +204,6 @@ export async function runPlainLine(args: readonly string[], commands: readonly R
   const line = parseLine(recordCommands(commands, ctx), args.slice(i));
   if (!line) return false;
   ctx.debug = debug;
-  await line.action!(...line.params);
+  await line.action(...line.params);
   return true;
 }

@@ -3,7 +3,6 @@ import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { ioError } from '../errors.js';
 
-
 export interface ListFilesOptions {
   /** Count symbolic links as files (driver packages copied from Windows media may hold them). Default: no. */
   links?: boolean;

@@ -119,7 +119,7 @@ describe('the recorder with made-up commands', () => {
     }], ctx);
     const line = parseLine(r, ['probe', 'a', '--json'])!;
     expect(line.params).toEqual(['a', { json: true }]);
-    await line.action!(...line.params);
+    await line.action(...line.params);
     expect(seen).toBeUndefined();
   });
 });
