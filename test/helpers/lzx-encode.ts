@@ -136,6 +136,11 @@ export interface LzxEncodeOptions {
   crossFrames?: boolean;
   /** Filled in by the encoder: how often an uncompressed block needed the 16-bit (whole word) padding. */
   stats?: { fullPads: number };
+  /**
+   * Make the longest code of each tree at least this long (see deepen), so that a decoder's path for codes
+   * longer than its primary table runs even on small data.
+   */
+  longestCode?: { main?: number; length?: number; pretree?: number };
 }
 export interface LzxChunk {
   bytes: Uint8Array;
@@ -291,16 +296,17 @@ export function lzxEncode(data: Uint8Array, opts: LzxEncodeOptions): LzxChunk[] 
     }
     // Keep the main tree complete (a lone symbol would get a single 1-bit code).
     if (mainFreq.filter((x) => x > 0).length < 2) (mainFreq[0]!++, mainFreq[1]!++);
-    const mainLens = huffmanLengths(mainFreq, 16);
-    const lengthLens = huffmanLengths(lengthFreq, 16);
+    const mainLens = deepen(huffmanLengths(mainFreq, 16), opts.longestCode?.main);
+    const lengthLens = deepen(huffmanLengths(lengthFreq, 16), opts.longestCode?.length);
     let alignedLens = huffmanLengths(alignedFreq, 7);
     if (alignedLens.filter((x) => x > 0).length < 2) alignedLens = new Uint8Array(8).fill(3);
 
     w.bits(aligned ? 2 : 1, 3).bits(block.size >>> 8, 16).bits(block.size & 0xff, 8);
     if (aligned) for (const l of alignedLens) w.bits(l, 3);
-    writeLengths(w, prevMain, mainLens, 0, 256);
-    writeLengths(w, prevMain, mainLens, 256, mainElements);
-    writeLengths(w, prevLength, lengthLens, 0, 249);
+    const pre = opts.longestCode?.pretree;
+    writeLengths(w, prevMain, mainLens, 0, 256, pre);
+    writeLengths(w, prevMain, mainLens, 256, mainElements, pre);
+    writeLengths(w, prevLength, lengthLens, 0, 249, pre);
     const mainCodes = canonicalCodes(mainLens);
     const lengthCodes = canonicalCodes(lengthLens);
     const alignedCodes = canonicalCodes(alignedLens);
@@ -346,7 +352,7 @@ export function lzxEncode(data: Uint8Array, opts: LzxEncodeOptions): LzxChunk[] 
  * Send lens[from..to) as pretree codes: deltas (prev - new) mod 17, code 17/18 for runs of zeros,
  * code 19 for runs of 4-5 equal lengths.
  */
-function writeLengths(w: LzxBitWriter, prev: Uint8Array, lens: Uint8Array, from: number, to: number): void {
+function writeLengths(w: LzxBitWriter, prev: Uint8Array, lens: Uint8Array, from: number, to: number, longest?: number): void {
   const codes: { code: number; extra?: number; extraBits?: number; delta?: number }[] = [];
   for (let i = from; i < to; ) {
     let run = 1;
@@ -378,6 +384,7 @@ function writeLengths(w: LzxBitWriter, prev: Uint8Array, lens: Uint8Array, from:
     freq[freq.findIndex((x) => x === 0)] = 1;
     preLens = huffmanLengths(freq, 15);
   }
+  preLens = deepen(preLens, longest);
   const preCodes = canonicalCodes(preLens);
   for (const l of preLens) w.bits(l, 4);
   for (const c of codes) {
@@ -385,6 +392,24 @@ function writeLengths(w: LzxBitWriter, prev: Uint8Array, lens: Uint8Array, from:
     if (c.extraBits) w.bits(c.extra!, c.extraBits);
     if (c.delta !== undefined) w.bits(preCodes[c.delta]!, preLens[c.delta]!);
   }
+}
+
+/**
+ * Lengthen the code of one used symbol to `target` bits while keeping the code complete: its leaf at depth L
+ * becomes a chain with unused symbols at depths L+1..target and itself at target (2^-L = sum of the new
+ * leaves). Leaves the lengths alone when the longest code is already that long or when fewer than target - L
+ * symbols are unused (a pretree often uses most of its 20).
+ */
+export function deepen(lens: Uint8Array, target: number | undefined): Uint8Array {
+  if (target === undefined) return lens;
+  let s = -1;
+  for (let i = 0; i < lens.length; i++) if (lens[i]! > 0 && (s < 0 || lens[i]! > lens[s]!)) s = i;
+  if (s < 0 || lens[s]! >= target) return lens;
+  if (lens.filter((l) => l === 0).length < target - lens[s]!) return lens;
+  const out = new Uint8Array(lens);
+  for (let depth = out[s]! + 1; depth <= target; depth++) out[out.indexOf(0)] = depth;
+  out[s] = target;
+  return out;
 }
 
 /**
