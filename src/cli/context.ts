@@ -1,10 +1,10 @@
-import type { Writable } from 'node:stream';
 import { canonicalJson } from '../util/json.js';
+import type { Output } from './stdio.js';
 
 /** What every command gets: where to print, and the global flags. Commands stay thin. */
 export interface CliContext {
-  stdout: Writable;
-  stderr: Writable;
+  stdout: Output;
+  stderr: Output;
   /** Global --debug: stack traces on errors. */
   debug: boolean;
   /** stderr is a terminal: progress is one live line there, not a line per event. */
@@ -34,9 +34,8 @@ export interface CliContext {
   warn(text: string): void;
 }
 
-export function makeContext(stdout: Writable, stderr: Writable): CliContext {
-  const tty = stderr as NodeJS.WriteStream;
-  const isTty = Boolean(tty.isTTY);
+export function makeContext(stdout: Output, stderr: Output): CliContext {
+  const isTty = Boolean(stderr.isTTY);
   let lastProgress = 0;
   // the one place that knows whether a live line is on screen: everything that prints clears it
   // first, so a progress line never runs into the output ("…k4_f99.txtextracted 600 file(s)")
@@ -48,7 +47,7 @@ export function makeContext(stdout: Writable, stderr: Writable): CliContext {
   };
   const show = (text: string): void => {
     // a line wider than the terminal wraps, and \r then only returns to its last row
-    const width = (tty.columns ?? 80) - 1;
+    const width = (stderr.columns ?? 80) - 1;
     const line = text.length > width ? text.slice(0, Math.max(0, width - 1)) + '…' : text;
     stderr.write(`\r\x1b[2K${line}`);
     shown = line.length > 0;

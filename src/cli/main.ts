@@ -1,22 +1,22 @@
-import type { Writable } from 'node:stream';
 import { exitCodeFor, EXIT, ioError, MsuError } from '../errors.js';
 import { makeContext } from './context.js';
 import { commandsFor } from './commands/index.js';
 import { runPlainLine } from './fast-path.js';
+import { type Output, standardOutput } from './stdio.js';
 
 /** Run the CLI; returns the process exit code. Never throws. */
 export async function main(
   argv: string[],
-  stdout: NodeJS.WritableStream & Writable = process.stdout,
-  stderr: NodeJS.WritableStream & Writable = process.stderr,
+  stdout: Output = standardOutput(1),
+  stderr: Output = standardOutput(2),
 ): Promise<number> {
   const ctx = makeContext(stdout, stderr);
   // A reader that stops early (`msu run dism --dry-run | head`) closes the pipe: EPIPE is its way of
   // saying "enough", not a failure, so output stops quietly; any other stdout error is an I/O error.
   let stdoutError: NodeJS.ErrnoException | undefined;
-  stdout.on('error', (err: NodeJS.ErrnoException) => {
+  stdout.on('error', (err?: NodeJS.ErrnoException) => {
     ctx.stdoutClosed = true;
-    if (err.code !== 'EPIPE') stdoutError ??= err;
+    if (err?.code !== 'EPIPE') stdoutError ??= err;
   });
   try {
     const commands = await commandsFor(argv.slice(2));
