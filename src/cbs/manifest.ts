@@ -1,5 +1,5 @@
 import { FormatError, UnsupportedError } from '../errors.js';
-import { attr, child, childrenNamed, descendants, parseXml, type XmlElement } from '../util/xml.js';
+import { attr, child, childrenNamed, descendants, ownAttrs, parseXml, type XmlElement } from '../util/xml.js';
 import { identityFromElement, rootAssemblyIdentity, type AssemblyIdentity } from './identity.js';
 import { keyform } from './keyform.js';
 import { detectCompressedManifest } from './winsxs-compressed.js';
@@ -80,17 +80,6 @@ export interface ManifestDependency {
   /** `install`, `prerequisite`… (open string). */
   dependencyType?: string;
   identity: AssemblyIdentity;
-}
-
-/** Attributes minus namespace declarations. */
-export function ownAttrs(el: XmlElement): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(el.attrs)) {
-    const l = k.toLowerCase();
-    if (l === 'xmlns' || l.startsWith('xmlns:')) continue;
-    out[k] = v;
-  }
-  return out;
 }
 
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;

@@ -1,7 +1,6 @@
 import { FormatError } from '../errors.js';
-import { attr, child, childrenNamed, parseXml, type XmlElement } from '../util/xml.js';
+import { attr, child, childrenNamed, ownAttrs, parseXml, type XmlElement } from '../util/xml.js';
 import { formatPackageId, identityFromElement, rootAssemblyIdentity, type AssemblyIdentity } from './identity.js';
-import { ownAttrs } from './manifest.js';
 
 /** A package manifest (`update.mum`, `Package_*.mum`) (docs/cbs.md). Enumerated values are kept as open strings. */
 export interface MumPackage {

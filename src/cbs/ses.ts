@@ -1,7 +1,6 @@
 import { FormatError } from '../errors.js';
-import { attr, childrenNamed, parseXml, type XmlElement } from '../util/xml.js';
+import { attr, childrenNamed, ownAttrs, parseXml, type XmlElement } from '../util/xml.js';
 import { parsePackageId, type AssemblyIdentity } from './identity.js';
-import { ownAttrs } from './manifest.js';
 
 /**
  * `update.ses`: the servicing session a package asks for (docs/cbs.md). Evidence is thin, so

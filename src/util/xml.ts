@@ -235,6 +235,17 @@ export function descendants(el: XmlElement, name: string): XmlElement[] {
   return out;
 }
 
+/** Attributes minus namespace declarations. */
+export function ownAttrs(el: XmlElement): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(el.attrs)) {
+    const l = k.toLowerCase();
+    if (l === 'xmlns' || l.startsWith('xmlns:')) continue;
+    out[k] = v;
+  }
+  return out;
+}
+
 /** Attribute lookup, case-insensitive as Windows tooling is (`processorArchitecture` vs `ProcessorArchitecture`). */
 export function attr(el: XmlElement, name: string): string | undefined {
   if (name in el.attrs) return el.attrs[name];
