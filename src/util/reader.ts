@@ -7,7 +7,11 @@ import { TruncatedError } from '../errors.js';
  */
 export class ByteReader {
   readonly bytes: Uint8Array;
-  private readonly view: DataView;
+  /**
+   * The bytes as a DataView, for a table read field by field in a hot loop: the caller checks a
+   * whole record with need() and skip()s it, then reads its fields at the old position.
+   */
+  readonly view: DataView;
   /** Offset of bytes[0] in the enclosing file, for error messages. */
   readonly base: number;
   pos = 0;
