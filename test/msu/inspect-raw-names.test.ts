@@ -39,6 +39,17 @@ describe('inspect over raw CFFILE names', () => {
     expect(r.mumFast).toBe(r.mumSlow);
   });
 
+  it('names whose last letter is m, t or l but whose suffix is none of ours, and high bytes before an ASCII end', async () => {
+    const r = await both(cabOf(['f.txt', 'g.com', 'h.xsl', 'i.dat', 'j.cix', 'k.xml.cat', 'lQ.dll', 'mQ.manifest', 'nQ.mum'], [
+      { name: 'lQ.dll', at: 1, byte: 0xe9 },
+      { name: 'mQ.manifest', at: 1, byte: 0xff },
+      { name: 'nQ.mum', at: 1, byte: 0xc3, utf8: true },
+    ]));
+    expect(r.fast).toEqual(r.slow);
+    expect(r.fast).toEqual({ files: 9, mum: 1, manifests: 1, catalogs: 1, cix: 0, other: 6 });
+    expect(r.mumFast).toBe(r.mumSlow);
+  });
+
   it('a single top-level .mum that is not update.mum is found; a control byte is not a dot', async () => {
     const r = await both(cabOf(['dir/a.mum', 'Package_1.mum', 'zQmum', 'pQmanifest'], [
       { name: 'zQmum', at: 1, byte: 0x0e }, { name: 'pQmanifest', at: 1, byte: 0x0e },
