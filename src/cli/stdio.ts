@@ -42,18 +42,23 @@ export class FdOutput extends EventEmitter implements Output {
       if ((err as NodeJS.ErrnoException).code === 'EAGAIN') {
         // someone sharing the descriptor made it non-blocking: hand the rest, in order, to Node's stream
         this.stream = this.nodeStream();
-        this.stream.on('error', (e) => this.emit('error', e));
+        this.stream.on('error', (e) => this.report(e));
         this.stream.on('drain', () => this.emit('drain'));
         return this.stream.write(buf);
       }
-      // as a stream reports it: an 'error' event on a later tick (src/cli/main.ts listens for EPIPE on
-      // stdout); a failed write to stderr, which nobody listens to, has nowhere to be reported
-      process.nextTick(() => {
-        if (this.listenerCount('error') > 0) this.emit('error', err);
-      });
+      // as a stream reports it: an 'error' event on a later tick
+      process.nextTick(() => this.report(err as Error));
       return false;
     }
     return true;
+  }
+
+  /**
+   * An 'error' event for whoever listens (src/cli/main.ts does on stdout, for EPIPE); a failed
+   * write to stderr, which nobody listens to, has nowhere to be reported and must not throw.
+   */
+  private report(err: Error | undefined): void {
+    if (this.listenerCount('error') > 0) this.emit('error', err);
   }
 }
 

@@ -83,6 +83,21 @@ describe('FdOutput', () => {
     expect(direct + rest).toBe('héllo world');
     expect(calls).toBe(2); // after EAGAIN every write goes to the stream
   });
+
+  it('after the hand-over, an error of Node stream reaches listeners, and throws nowhere without one', async () => {
+    const failing = (): PassThrough => new PassThrough({ write: (_c, _e, cb) => cb(errno('EPIPE')) });
+    const eagain = () => {
+      throw errno('EAGAIN');
+    };
+    const heard = new FdOutput(9, failing, eagain);
+    const seen: unknown[] = [];
+    heard.on('error', (e) => seen.push((e as NodeJS.ErrnoException).code));
+    heard.write('x');
+    const quiet = new FdOutput(9, failing, eagain);
+    quiet.write('x'); // an unhandled 'error' event here would fail the test run
+    await new Promise((r) => setImmediate(r));
+    expect(seen).toEqual(['EPIPE']);
+  });
 });
 
 describe('standard output and error of the built CLI', () => {
