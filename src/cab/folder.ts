@@ -57,18 +57,40 @@ export function makeDecoder(c: Compression): BlockDecoder {
  * Buffered sequential reads over a source: CFDATA walking without a syscall per
  * block. The read size starts small (a member near the folder start costs little)
  * and doubles while the walk goes on. With read-ahead, once the walk has gone past one
- * chunk, the next chunk is read while the current one is decoded.
+ * chunk, the next chunk is read while the current one is decoded; a request that straddles
+ * the two (a CFDATA block rarely ends where a chunk does) gets the current chunk's tail copied
+ * in front of the read-ahead bytes, into room left there for it.
+ *
+ * From a source with readInto, the buffers are recycled: the first write to a fresh page
+ * costs more than reading the bytes into it (about 14 µs a page on a VM measured in
+ * docs/performance.md), and an extraction would otherwise fault in its whole input. So a
+ * view get() returns stays valid until the second refill after it, no longer: decodeFolder
+ * holds a CFDATA header across the read of the block's data, and nothing across two blocks.
  */
 export class Chunked {
   private buf: Uint8Array = new Uint8Array(0);
   private bufStart = 0;
   private chunk = 64 * 1024;
+  /** A read of `len` bytes at `at`, into a buffer with HEADROOM bytes free before them. */
   private ahead: { at: number; len: number; data: Promise<Uint8Array | undefined> } | undefined;
+  /** The source reads into buffers given to it: this reader then recycles its own. */
+  private readonly readInto: boolean;
+  /** The buffer before `buf` (views of it may still be in use), whole. */
+  private prev: Uint8Array | undefined;
+  /** Recycled buffers, whole: views of them are over. */
+  private readonly free: Uint8Array[] = [];
+  /** For tests: buffers allocated so far, and requests the read-ahead served. */
+  allocated = 0;
+  aheadHits = 0;
+
   /** `readAhead`: for whole-folder work (extraction); a reader after one member must not read more than it needs. */
-  constructor(private readonly src: ByteSource, private readonly readAhead = false) {}
+  constructor(private readonly src: ByteSource, private readonly readAhead = false) {
+    this.readInto = src.readInto !== undefined;
+  }
 
   async get(offset: number, length: number, what: string): Promise<Uint8Array> {
-    if (offset >= this.bufStart && offset + length <= this.bufStart + this.buf.length) {
+    const bufEnd = this.bufStart + this.buf.length;
+    if (offset >= this.bufStart && offset + length <= bufEnd) {
       return this.buf.subarray(offset - this.bufStart, offset - this.bufStart + length);
     }
     const want = Math.min(Math.max(this.chunk, length), this.src.size - offset);
@@ -76,22 +98,68 @@ export class Chunked {
     let data: Uint8Array | undefined;
     const ahead = this.ahead;
     this.ahead = undefined;
-    // the read-ahead serves a request that starts where it starts and fits in it
-    if (ahead && ahead.at === offset && ahead.len >= length) data = await ahead.data;
-    if (data === undefined) data = await this.src.read(offset, want, what);
-    const sequential = this.buf.length > 0 && offset === this.bufStart + this.buf.length;
+    // the read-ahead serves a request that starts in the current chunk's last HEADROOM bytes
+    // (or right after it) and ends within what it read; any other is dropped with its buffer,
+    // which may still be being written
+    const walking = this.buf.length > 0 && offset >= this.bufStart && offset <= bufEnd;
+    if (ahead && walking && ahead.at === bufEnd && bufEnd - offset <= HEADROOM && offset + length <= ahead.at + ahead.len) {
+      const got = await ahead.data;
+      if (got !== undefined) {
+        const tail = bufEnd - offset;
+        got.set(this.buf.subarray(offset - this.bufStart), HEADROOM - tail);
+        data = got.subarray(HEADROOM - tail, HEADROOM + ahead.len);
+        this.aheadHits++;
+      }
+    }
+    if (data === undefined) data = await this.fill(offset, want, 0, what);
+    if (this.readInto) {
+      if (this.prev) this.free.push(this.prev);
+      this.prev = this.buf.length > 0 ? whole(this.buf) : undefined;
+      // two spare buffers are all a read-ahead needs; the small ones left from the growth go
+      if (this.free.length > 2) this.free.sort((a, b) => b.length - a.length).length = 2;
+    }
     this.buf = data;
     this.bufStart = offset;
     this.chunk = Math.min(this.chunk * 2, 4 << 20);
     const next = offset + data.length;
-    if (this.readAhead && sequential && next < this.src.size) {
+    // only into buffers of its own: the room in front is what joins a straddling request
+    if (this.readAhead && this.readInto && walking && next < this.src.size) {
       const len = Math.min(this.chunk, this.src.size - next);
       // a failed read-ahead is retried for real when (and if) the bytes are needed
-      this.ahead = { at: next, len, data: this.src.read(next, len, what).catch(() => undefined) };
+      this.ahead = { at: next, len, data: this.fill(next, len, HEADROOM, what).catch(() => undefined) };
     }
     return this.buf.subarray(0, length);
   }
+
+  /**
+   * `len` bytes at `offset`, in a recycled buffer when the source can read into one: the buffer
+   * returned holds `room` free bytes, then the bytes read.
+   */
+  private async fill(offset: number, len: number, room: number, what: string): Promise<Uint8Array> {
+    if (!this.readInto) return this.src.read(offset, len, what);
+    const need = room + len;
+    const i = this.free.findIndex((b) => b.length >= need);
+    let dest: Uint8Array;
+    if (i >= 0) dest = this.free.splice(i, 1)[0]!.subarray(0, need);
+    else {
+      // its own ArrayBuffer (Buffer.allocUnsafe may hand out a slice of a shared pool), not zeroed
+      dest = new Uint8Array(Buffer.allocUnsafeSlow(need).buffer, 0, need);
+      this.allocated++;
+    }
+    await this.src.readInto!(offset, dest.subarray(room), what);
+    return dest;
+  }
 }
+
+/**
+ * Room in front of a read-ahead for the tail of the chunk before it: more than any request
+ * decodeFolder makes that the chunk size does not cover (a CFDATA header and its reserve, then
+ * at most 64 KiB of data).
+ */
+const HEADROOM = 128 << 10;
+
+/** The whole of the buffer `view` starts (fill() makes each at offset 0 of its own ArrayBuffer). */
+const whole = (view: Uint8Array): Uint8Array => new Uint8Array(view.buffer, 0, view.buffer.byteLength);
 
 /** Decoders and readers shared by the folders of one extraction: one window allocation, reads that carry on across folders. */
 export class DecodeContext {

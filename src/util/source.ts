@@ -16,6 +16,12 @@ export interface ByteSource {
   readonly bytesRead: number;
   /** True when read() hands out a fresh buffer the caller may change; otherwise it may be a view of shared bytes. */
   readonly freshReads?: boolean;
+  /**
+   * Fill `dest` with the `dest.length` bytes at `offset`, errors as read(): for a reader that
+   * recycles its buffers. Only sources that read a file have it; where the bytes are already in
+   * memory, read() hands out views, which no copy beats.
+   */
+  readonly readInto?: (offset: number, dest: Uint8Array, what?: string) => Promise<void>;
   close(): Promise<void>;
 }
 
@@ -63,15 +69,22 @@ export class FileSource implements ByteSource {
 
   async read(offset: number, length: number, what = 'data'): Promise<Uint8Array> {
     checkRange(this, offset, length, what);
+    const buf = Buffer.allocUnsafe(length);
+    await this.readInto(offset, buf, what);
+    return buf;
+  }
+
+  readonly readInto = async (offset: number, dest: Uint8Array, what = 'data'): Promise<void> => {
+    const length = dest.length;
+    checkRange(this, offset, length, what);
     const fd = this.fd;
     if (fd === undefined) throw ioError(Object.assign(new Error('file is closed'), { code: 'EBADF' }), this.name, 'read');
-    const buf = Buffer.allocUnsafe(length);
     let done = 0;
     try {
       while (done < length) {
         const n = length <= SYNC_READ_MAX
-          ? readSync(fd, buf, done, length - done, offset + done)
-          : await readAsync(fd, buf, done, length - done, offset + done);
+          ? readSync(fd, dest, done, length - done, offset + done)
+          : await readAsync(fd, dest, done, length - done, offset + done);
         if (n === 0) throw new TruncatedError(`file shrank while reading ${what}`, { file: this.name });
         done += n;
       }
@@ -80,8 +93,7 @@ export class FileSource implements ByteSource {
       throw ioError(err, this.name, 'read');
     }
     this.bytesRead += length;
-    return buf;
-  }
+  };
 
   async close(): Promise<void> {
     const fd = this.fd;
@@ -120,6 +132,15 @@ export class SliceSource implements ByteSource {
   async read(offset: number, length: number, what = 'data'): Promise<Uint8Array> {
     checkRange(this, offset, length, what);
     return this.parent.read(this.offset + offset, length, what);
+  }
+
+  /** The parent's readInto, shifted; absent when the parent has none. */
+  get readInto(): ByteSource['readInto'] {
+    const into = this.parent.readInto;
+    return into && (async (offset: number, dest: Uint8Array, what = 'data') => {
+      checkRange(this, offset, dest.length, what);
+      return into(this.offset + offset, dest, what);
+    });
   }
   async close(): Promise<void> {}
 }
