@@ -1,5 +1,12 @@
-import zlib, { constants, inflateRawSync } from 'node:zlib';
+import type * as Zlib from 'node:zlib';
 import { FormatError } from '../errors.js';
+
+/**
+ * node:zlib, loaded with the first MSZIP decoder: it is the largest module a listing or an
+ * LZX-only cabinet would otherwise load at start-up (3-4 ms, with the stream modules it pulls in).
+ */
+let zlibModule: typeof Zlib | undefined;
+const zlib = (): typeof Zlib => (zlibModule ??= process.getBuiltinModule('node:zlib'));
 
 export class MszipError extends FormatError {
   constructor(message: string) {
@@ -26,7 +33,7 @@ interface InflateHandle {
 
 function openEngine(): { handle: InflateHandle; state: Uint32Array } | undefined {
   try {
-    const eng = new zlib.InflateRaw() as unknown as { _handle?: InflateHandle; _writeState?: Uint32Array };
+    const eng = new (zlib().InflateRaw)() as unknown as { _handle?: InflateHandle; _writeState?: Uint32Array };
     const handle = eng._handle;
     const state = eng._writeState;
     if (!handle || typeof handle.writeSync !== 'function' || typeof handle.reset !== 'function' || !(state instanceof Uint32Array) || state.length < 2) return undefined;
@@ -95,7 +102,7 @@ export class MszipDecoder {
     this.error = undefined;
     handle.reset();
     const limit = h + outSize + 1;
-    handle.writeSync(constants.Z_SYNC_FLUSH, inp, 0, n, this.out, 0, limit);
+    handle.writeSync(zlib().constants.Z_SYNC_FLUSH, inp, 0, n, this.out, 0, limit);
     if (this.error !== undefined) throw new MszipError(`corrupt MSZIP block: ${this.error}`);
     const produced = limit - state[0]!;
     if (produced > h + outSize) throw new MszipError('corrupt MSZIP block: expands past its declared size');
@@ -105,9 +112,9 @@ export class MszipDecoder {
 
   private inflatePublic(block: Uint8Array, outSize: number): Uint8Array {
     try {
-      return inflateRawSync(block.subarray(2), {
+      return zlib().inflateRawSync(block.subarray(2), {
         ...(this.historyLen > 0 ? { dictionary: this.history.subarray(0, this.historyLen) } : {}),
-        finishFlush: constants.Z_SYNC_FLUSH,
+        finishFlush: zlib().constants.Z_SYNC_FLUSH,
         maxOutputLength: outSize + 1,
       });
     } catch (err) {

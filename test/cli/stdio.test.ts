@@ -128,14 +128,29 @@ describe('standard output and error of the built CLI', () => {
     }
   });
 
-  it('`msu list` into a pipe prints its listing without loading Node net module', () => {
+  /** Node's internal modules loaded by an `msu` run whose stdout is a pipe, and its output. */
+  const modulesOf = (...args: string[]): { out: string; loaded: string[] } => {
     const report = path.join(tmp, 'modules.json');
     const preload = path.join(tmp, 'modules.cjs');
     writeFileSync(preload, `process.on('exit', () => require('fs').writeFileSync(${JSON.stringify(report)}, JSON.stringify(process.moduleLoadList)));`);
-    const out = execFileSync(process.execPath, ['-r', preload, msuBin, 'list', cab], { encoding: 'utf8' });
+    const out = execFileSync(process.execPath, ['-r', preload, msuBin, ...args], { encoding: 'utf8' });
+    return { out, loaded: JSON.parse(readFileSync(report, 'utf8')) as string[] };
+  };
+
+  it('`msu list` into a pipe prints its listing without loading Node net, tty or zlib modules', () => {
+    const { out, loaded } = modulesOf('list', cab);
     expect(out.split('\n').filter(Boolean).map((l) => l.trim().split(/\s+/).pop())).toEqual(['file-0.txt', 'file-1.txt', 'file-2.txt']);
-    const loaded = JSON.parse(readFileSync(report, 'utf8')) as string[];
     expect(loaded).toContain('NativeModule fs');
-    expect(loaded.filter((m) => m === 'NativeModule net' || m === 'NativeModule tty')).toEqual([]);
+    expect(loaded.filter((m) => m === 'NativeModule net' || m === 'NativeModule tty' || m === 'NativeModule zlib')).toEqual([]);
+  });
+
+  it('node:zlib is loaded by the first MSZIP block, not before', () => {
+    const mszip = path.join(tmp, 'mszip.cab');
+    writeFileSync(mszip, buildCabinet({ folders: [{ compression: 'mszip', files: [{ name: 'a.txt', data: Buffer.from('inflate me\n'.repeat(50)) }] }] }));
+    const dest = path.join(tmp, 'mszip-out');
+    expect(modulesOf('list', mszip).loaded).not.toContain('NativeModule zlib');
+    const { loaded } = modulesOf('extract', mszip, '-d', dest);
+    expect(readFileSync(path.join(dest, 'a.txt'), 'utf8')).toBe('inflate me\n'.repeat(50));
+    expect(loaded).toContain('NativeModule zlib');
   });
 });
