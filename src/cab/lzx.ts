@@ -108,6 +108,8 @@ export class LzxDecoder {
   private readonly nextCode = new Int32Array(MAX_CODE_LENGTH + 1);
   /** The frame decodeBlock returns (E8 translation changes it, not the window). */
   private readonly out = uninitialized(LZX_FRAME_SIZE);
+  /** `out` as a Buffer, made once, for undoE8Translation's byte search. */
+  private readonly outSearch = Buffer.from(this.out.buffer, this.out.byteOffset, this.out.length);
   /** The last bytes of a frame's input followed by zeros, for the end of decodeSymbols. */
   private readonly tail = new Uint8Array(TAIL_SIZE);
 
@@ -218,7 +220,7 @@ export class LzxDecoder {
     }
     const out = this.out.subarray(0, outSize);
     out.set(this.window.subarray(this.frameStart, frameEnd));
-    if (this.e8TranslationSize !== 0) undoE8Translation(out, this.frameOffset, this.e8TranslationSize);
+    if (this.e8TranslationSize !== 0) undoE8Translation(out, this.frameOffset, this.e8TranslationSize, this.outSearch);
     this.frameOffset += outSize;
     this.frameIndex++;
     this.finishFrame(frameEnd);
@@ -637,16 +639,20 @@ export class LzxDecoder {
  * Reverse the encoder's E8 call translation in one output frame (`frameOffset`: bytes of the folder before
  * it; frames past the first 2^30 bytes and frames of 10 bytes or less are left alone): each 0xE8 byte before the last 10 is
  * followed by an absolute 32-bit target that becomes relative again; translated or not, the 4 bytes after
- * an 0xE8 are skipped.
+ * an 0xE8 are skipped. `search` is a Buffer over the same bytes from frame[0] on (it may run on past the
+ * frame's end); the decoder passes one it made once, so that no call precedes the loop here: a call site
+ * that V8 has no feedback for when it optimizes the loop costs a deoptimization.
  */
-export function undoE8Translation(frame: Uint8Array, frameOffset: number, translationSize: number): void {
+export function undoE8Translation(
+  frame: Uint8Array, frameOffset: number, translationSize: number,
+  search: Buffer = Buffer.from(frame.buffer, frame.byteOffset, frame.length),
+): void {
   if (frameOffset >= E8_MAX_OFFSET || frame.length <= 10) return;
   const limit = frame.length - 10;
   // Buffer#indexOf is a native byte search: on real x86 code (an 0xE8 every few hundred bytes) several
   // times faster than Uint8Array#indexOf or a scan in JS.
-  const bytes = Buffer.from(frame.buffer, frame.byteOffset, frame.length);
-  let i = bytes.indexOf(0xe8);
-  while (i >= 0 && i < limit) {
+  let i = -5;
+  while ((i = search.indexOf(0xe8, i + 5)) >= 0 && i < limit) {
     const value = frame[i + 1]! | (frame[i + 2]! << 8) | (frame[i + 3]! << 16) | (frame[i + 4]! << 24);
     const current = frameOffset + i;
     if (value >= -current && value < translationSize) {
@@ -656,6 +662,5 @@ export function undoE8Translation(frame: Uint8Array, frameOffset: number, transl
       frame[i + 3] = rel >>> 16;
       frame[i + 4] = rel >>> 24;
     }
-    i = bytes.indexOf(0xe8, i + 5);
   }
 }
