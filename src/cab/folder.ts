@@ -380,9 +380,7 @@ export class StoredFolderSource implements ByteSource {
   }
 
   async read(offset: number, length: number, what = 'data'): Promise<Uint8Array> {
-    if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0 || offset + length > this.size) {
-      throw new CabError(`truncated ${what}: needs ${length} bytes at offset ${offset}, member has ${this.size}`, this.name);
-    }
+    this.checkRead(offset, length, what);
     const first = await this.locate(this.offset + offset);
     const inFirst = this.offset + offset - first.start;
     if (length > first.size - inFirst) {
@@ -390,16 +388,64 @@ export class StoredFolderSource implements ByteSource {
       if (out) return out;
     }
     const out = new Uint8Array(length);
+    await this.blockByBlock(offset, out, what, async (at, n) => this.part.source.read(at, n, what));
+    return out;
+  }
+
+  /**
+   * read() into the caller's buffer, when the cabinet's source has readInto (a reader that
+   * recycles its buffers, Chunked): the same span read, its CFDATA headers' worth of bytes past
+   * `dest` going to a small second buffer.
+   */
+  get readInto(): ByteSource['readInto'] {
+    const into = this.part.source.readInto;
+    return into && (async (offset: number, dest: Uint8Array, what = 'data') => {
+      this.checkRead(offset, dest.length, what);
+      const first = await this.locate(this.offset + offset);
+      const inFirst = this.offset + offset - first.start;
+      if (dest.length > first.size - inFirst && await this.spanInto(into, first, inFirst, dest, what)) return;
+      await this.blockByBlock(offset, dest, what, async (at, n, to) => {
+        await into(at, to, what);
+        return to;
+      });
+    });
+  }
+
+  private checkRead(offset: number, length: number, what: string): void {
+    if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0 || offset + length > this.size) {
+      throw new CabError(`truncated ${what}: needs ${length} bytes at offset ${offset}, member has ${this.size}`, this.name);
+    }
+  }
+
+  /** [offset, offset + out.length) block by block, each piece read by `piece` (which may fill `to` itself). */
+  private async blockByBlock(offset: number, out: Uint8Array, _what: string, piece: (at: number, n: number, to: Uint8Array) => Promise<Uint8Array>): Promise<void> {
     let done = 0;
-    while (done < length) {
+    while (done < out.length) {
       const at = this.offset + offset + done;
       const b = await this.locate(at);
       const inBlock = at - b.start;
-      const n = Math.min(length - done, b.size - inBlock);
-      out.set(await this.part.source.read(b.hdr + this.hdrSize + inBlock, n, what), done);
+      const n = Math.min(out.length - done, b.size - inBlock);
+      const to = out.subarray(done, done + n);
+      const got = await piece(b.hdr + this.hdrSize + inBlock, n, to);
+      if (got !== to) to.set(got);
       done += n;
     }
-    return out;
+  }
+
+  /**
+   * Where a read across blocks lies in the cabinet, when Microsoft's full blocks make that
+   * computable: `rawStart`, `rawLen` bytes holding `length` bytes of data and `more` CFDATA
+   * headers. Null when the blocks say otherwise (the caller then walks block by block).
+   */
+  private spanOf(first: { hdr: number; start: number; size: number }, inFirst: number, length: number): { k0: number; headLen: number; more: number; rawStart: number; rawLen: number } | null {
+    const full = CFDATA_MAX_UNCOMP;
+    const k0 = this.blocks.indexOf(first);
+    const headLen = first.size - inFirst;
+    const more = Math.ceil((length - headLen) / full);
+    const rawStart = first.hdr + this.hdrSize + inFirst;
+    const rawLen = length + more * this.hdrSize;
+    if (k0 < 0 || first.size !== full || k0 + more >= this.folder.cCFData || rawStart + rawLen > this.part.header.cbCabinet) return null;
+    return { k0, headLen, more, rawStart, rawLen };
   }
 
   /**
@@ -409,31 +455,54 @@ export class StoredFolderSource implements ByteSource {
    * folders have them; null when the bytes say otherwise (the caller then walks block by block).
    */
   private async readSpan(first: { hdr: number; start: number; size: number }, inFirst: number, length: number, what: string): Promise<Uint8Array | null> {
-    const full = CFDATA_MAX_UNCOMP;
-    const k0 = this.blocks.indexOf(first);
-    const headLen = first.size - inFirst;
-    const more = Math.ceil((length - headLen) / full);
-    const rawStart = first.hdr + this.hdrSize + inFirst;
-    const rawLen = length + more * this.hdrSize;
-    if (k0 < 0 || first.size !== full || k0 + more >= this.folder.cCFData || rawStart + rawLen > this.part.header.cbCabinet) return null;
-    const read = await this.part.source.read(rawStart, rawLen, what);
+    const span = this.spanOf(first, inFirst, length);
+    if (!span) return null;
+    const read = await this.part.source.read(span.rawStart, span.rawLen, what);
     const raw = this.part.source.freshReads ? read : Uint8Array.from(read); // squeezed in place below
-    let write = headLen, pos = headLen, start = first.start + first.size;
-    for (let j = 1; j <= more; j++) {
-      const hr = new ByteReader(raw.subarray(pos, pos + this.hdrSize), rawStart + pos);
+    return this.squeeze(span, raw, new Uint8Array(0), length) ? raw.subarray(0, length) : null;
+  }
+
+  /** readSpan into `dest`: the raw bytes past its end (the headers' worth) go to a small buffer. */
+  private async spanInto(into: NonNullable<ByteSource['readInto']>, first: { hdr: number; start: number; size: number }, inFirst: number, dest: Uint8Array, what: string): Promise<boolean> {
+    const span = this.spanOf(first, inFirst, dest.length);
+    if (!span) return false;
+    const extra = new Uint8Array(span.rawLen - dest.length);
+    await into(span.rawStart, dest, what);
+    await into(span.rawStart + dest.length, extra, what);
+    return this.squeeze(span, dest, extra, dest.length);
+  }
+
+  /**
+   * Squeeze the CFDATA headers out of a span's raw bytes, which lie in `head` and then `tail`:
+   * the data ends up in head[0, length). False when a header is not a full stored block's.
+   */
+  private squeeze(span: { k0: number; headLen: number; more: number; rawStart: number }, head: Uint8Array, tail: Uint8Array, length: number): boolean {
+    const full = CFDATA_MAX_UNCOMP;
+    const split = head.length;
+    // raw bytes [from, to) moved to head[at, …): the data only ever moves down
+    const move = (at: number, from: number, to: number): void => {
+      if (from < split) head.copyWithin(at, from, Math.min(to, split));
+      if (to > split) head.set(tail.subarray(Math.max(from, split) - split, to - split), at + Math.max(0, split - from));
+    };
+    const hb = new Uint8Array(this.hdrSize);
+    let write = span.headLen, pos = span.headLen, start = this.blocks[span.k0]!.start + full;
+    for (let j = 1; j <= span.more; j++) {
+      // the header, wherever it lies, before any data is moved over it
+      for (let i = 0; i < this.hdrSize; i++) hb[i] = pos + i < split ? head[pos + i]! : tail[pos + i - split]!;
+      const hr = new ByteReader(hb, span.rawStart + pos);
       hr.u32();
       const cbData = hr.u16(), cbUncomp = hr.u16();
-      const k = k0 + j;
+      const k = span.k0 + j;
       const isLast = k === this.folder.cCFData - 1;
-      if (cbData !== cbUncomp || !(cbUncomp === full || (isLast && cbUncomp > 0))) return null;
-      if (k === this.blocks.length) this.blocks.push({ hdr: rawStart + pos, start, size: cbUncomp });
+      if (cbData !== cbUncomp || !(cbUncomp === full || (isLast && cbUncomp > 0))) return false;
+      if (k === this.blocks.length) this.blocks.push({ hdr: span.rawStart + pos, start, size: cbUncomp });
       const n = Math.min(length - write, cbUncomp);
-      raw.copyWithin(write, pos + this.hdrSize, pos + this.hdrSize + n);
+      move(write, pos + this.hdrSize, pos + this.hdrSize + n);
       write += n;
       pos += this.hdrSize + cbUncomp;
       start += cbUncomp;
     }
-    return write === length ? raw.subarray(0, length) : null;
+    return write === length;
   }
 
   async close(): Promise<void> {}

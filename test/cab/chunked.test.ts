@@ -135,3 +135,54 @@ describe('extraction through recycled buffers', () => {
     }
   });
 });
+
+describe('StoredFolderSource.readInto: an inner cabinet read in place, into the caller buffer', () => {
+  for (const reserve of [0, 5]) {
+    it(`gives what read() gives, for spans in one block, across blocks, with a header split at the buffer end (CFDATA reserve ${reserve})`, async () => {
+      const payload = seededBytes(40 * 32768 + 1234, 4242 + reserve);
+      const bytes = buildCabinet({
+        folders: [{ compression: 'none', files: [{ name: 'head.txt', data: seededBytes(5000, 1) }, { name: 'inner.cab', data: payload }] }],
+        ...(reserve ? { reserve: { data: reserve } } : {}),
+      });
+      // read as from a file (readInto), counting the reads
+      const src = new CopyingSource(bytes, `stored-${reserve}.cab`);
+      const cab = await Cabinet.open(src);
+      try {
+        const entry = cab.entries.find((e) => e.name === 'inner.cab')!;
+        const inner = cab.storedSource(entry)!;
+        expect(inner.readInto).toBeTypeOf('function');
+        // the member starts 5000 bytes into the folder: spans start mid-block
+        const cases: [number, number][] = [[0, 0], [0, 10], [100, 32768], [0, payload.length], [payload.length - 5, 5], [27_768, 65_536 + 3]];
+        // a span whose end falls inside a CFDATA header: the header is split between the two buffers
+        const hdr = 8 + reserve, first = 32768 - 5000;
+        for (let d = 1; d < hdr; d++) cases.push([0, first + 32768 + hdr + d]);
+        let seed = 9;
+        for (let i = 0; i < 40; i++) {
+          seed = (seed * 1103515245 + 12345) >>> 0;
+          const o = seed % payload.length;
+          seed = (seed * 1103515245 + 12345) >>> 0;
+          cases.push([o, Math.min(payload.length - o, seed % 300_000)]);
+        }
+        for (const [o, l] of cases) {
+          const want = payload.subarray(o, o + l);
+          const dest = new Uint8Array(l).fill(0xee);
+          const before = src.targets.length;
+          await inner.readInto!(o, dest);
+          expect(Buffer.compare(dest, want), `readInto ${o}+${l}`).toBe(0);
+          // a span of full blocks is one read into the buffer and one of the headers' worth after it
+          if (o === 0 && l > first + 32768 && l < first + 2 * 32768) expect(src.targets.length - before, `reads for ${l}`).toBe(2);
+          expect(Buffer.compare(await inner.read(o, l), want), `read ${o}+${l}`).toBe(0);
+        }
+        await expect(inner.readInto!(payload.length - 2, new Uint8Array(3))).rejects.toThrow(/truncated/);
+      } finally {
+        await cab.close();
+      }
+    });
+  }
+
+  it('has none over a cabinet in memory', async () => {
+    const bytes = buildCabinet({ folders: [{ compression: 'none', files: [{ name: 'a', data: seededBytes(70_000, 3) }] }] });
+    const cab = await Cabinet.open(new BufferSource(bytes));
+    expect(cab.storedSource(cab.entries[0]!)!.readInto).toBeUndefined();
+  });
+});
