@@ -388,7 +388,7 @@ export class StoredFolderSource implements ByteSource {
       if (out) return out;
     }
     const out = new Uint8Array(length);
-    await this.blockByBlock(offset, out, what, async (at, n) => this.part.source.read(at, n, what));
+    await this.blockByBlock(offset, out, async (at, n) => this.part.source.read(at, n, what));
     return out;
   }
 
@@ -404,7 +404,7 @@ export class StoredFolderSource implements ByteSource {
       const first = await this.locate(this.offset + offset);
       const inFirst = this.offset + offset - first.start;
       if (dest.length > first.size - inFirst && await this.spanInto(into, first, inFirst, dest, what)) return;
-      await this.blockByBlock(offset, dest, what, async (at, n, to) => {
+      await this.blockByBlock(offset, dest, async (at, _n, to) => {
         await into(at, to, what);
         return to;
       });
@@ -418,7 +418,7 @@ export class StoredFolderSource implements ByteSource {
   }
 
   /** [offset, offset + out.length) block by block, each piece read by `piece` (which may fill `to` itself). */
-  private async blockByBlock(offset: number, out: Uint8Array, _what: string, piece: (at: number, n: number, to: Uint8Array) => Promise<Uint8Array>): Promise<void> {
+  private async blockByBlock(offset: number, out: Uint8Array, piece: (at: number, n: number, to: Uint8Array) => Promise<Uint8Array>): Promise<void> {
     let done = 0;
     while (done < out.length) {
       const at = this.offset + offset + done;
