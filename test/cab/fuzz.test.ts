@@ -106,6 +106,71 @@ describe('mutated cabinets', () => {
   }, 60_000);
 });
 
+/**
+ * The same, read from a file: the reader then recycles its buffers and reads ahead
+ * (FileSource.readInto), and an inner cabinet stored in an outer one is read in place
+ * (StoredFolderSource.readInto) with its CFDATA headers squeezed out.
+ */
+async function exerciseFile(bytes: Uint8Array, name: string, verify: boolean, inner?: string): Promise<string> {
+  const file = path.join(root, name);
+  writeFileSync(file, bytes);
+  const dest = mkdtempSync(path.join(root, 'x-'));
+  let cab: Cabinet | undefined;
+  try {
+    cab = await Cabinet.openFile(file);
+    const target = inner ? cab.find(inner) : undefined;
+    const src = target ? cab.storedSource(target) : null;
+    const what = src ? await Cabinet.open(src) : cab;
+    await what.extract(dest, { verifyChecksums: verify });
+    return 'ok';
+  } catch (e) {
+    if (!(e instanceof MsuError)) throw new Error(`${name}: ${(e as Error).stack}`);
+    expect(readdirSync(dest), `${name}: partial output after "${e.message}"`).toEqual([]);
+    return 'error';
+  } finally {
+    await cab?.close();
+    rmSync(dest, { recursive: true, force: true });
+    rmSync(file, { force: true });
+  }
+}
+
+describe('mutated cabinets read from files', () => {
+  const big = (seed: number) => buildCabinet({
+    folders: [
+      { compression: 'mszip', files: Array.from({ length: 40 }, (_, i) => ({ name: `m\\${i}.manifest`, data: text(i * 3) })) },
+      { compression: 'none', files: [{ name: 'bin\\a.dll', data: noise(300_000, seed) }] },
+    ],
+    reserve: { header: 20, folder: 4, data: 2 },
+  });
+
+  it('200 mutations of a cabinet on disk: success or one MsuError, nothing partial', async () => {
+    const good = big(77);
+    const rnd = rng(20261204);
+    const outcomes: Record<string, number> = {};
+    for (let i = 0; i < 200; i++) {
+      const o = await exerciseFile(mutate(good, rnd), `f${i}.cab`, i % 2 === 0);
+      outcomes[o] = (outcomes[o] ?? 0) + 1;
+    }
+    expect(outcomes.error).toBeGreaterThan(50);
+    expect(outcomes.ok).toBeGreaterThan(5);
+  }, 120_000);
+
+  it('200 mutations of an outer cabinet storing an inner one, the inner extracted in place', async () => {
+    const inner = big(78);
+    const outer = buildCabinet({ folders: [{ compression: 'none', files: [{ name: 'x.txt', data: noise(5000, 1) }, { name: 'inner.cab', data: inner }] }], reserve: { data: 3 } });
+    // unmutated, it extracts to the inner cabinet's members
+    expect(await exerciseFile(outer, 'outer-good.cab', true, 'inner.cab')).toBe('ok');
+    const rnd = rng(20261205);
+    const outcomes: Record<string, number> = {};
+    for (let i = 0; i < 200; i++) {
+      const o = await exerciseFile(mutate(outer, rnd), `o${i}.cab`, i % 2 === 0, 'inner.cab');
+      outcomes[o] = (outcomes[o] ?? 0) + 1;
+    }
+    expect(outcomes.error).toBeGreaterThan(30);
+    expect(outcomes.ok).toBeGreaterThan(5);
+  }, 120_000);
+});
+
 describe.skipIf(!hasCorpus)('mutated real LZX cabinet (KB2883457)', () => {
   it('300 mutations of Microsoft\'s LZX data: success or one MsuError', async () => {
     const good = readFileSync(corpusPath('cab', 'Windows6.1-KB2883457-amd64.cab'));
