@@ -2,8 +2,8 @@ import type * as Zlib from 'node:zlib';
 import { FormatError } from '../errors.js';
 
 /**
- * node:zlib, loaded with the first MSZIP decoder: it is the largest module a listing or an
- * LZX-only cabinet would otherwise load at start-up (3-4 ms, with the stream modules it pulls in).
+ * node:zlib, loaded with the first MSZIP decoder: a listing, or a cabinet that is stored or LZX,
+ * does not need it or the 20 stream modules it pulls in.
  */
 let zlibModule: typeof Zlib | undefined;
 const zlib = (): typeof Zlib => (zlibModule ??= process.getBuiltinModule('node:zlib'));
