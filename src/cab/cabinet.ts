@@ -96,14 +96,13 @@ export class Cabinet {
     return this.all?.[i] ?? this.makeEntry(i);
   }
 
-  /**
-   * Member `i`'s raw szName bytes, handed to `fn` as `bytes[start, end)` (no view is made):
-   * for scans over thousands of names that need no strings.
-   */
-  scanName<T>(i: number, fn: (bytes: Uint8Array, start: number, end: number) => T): T {
-    const t = this.rows.tables[this.rows.part[i]!]!, row = this.rows.row[i]!;
-    const start = t.nameStart[row]!;
-    return fn(t.bytes, start, start + t.nameLength[row]!);
+  /** CfFileTable.suffixIndex for every member, in entry order. */
+  suffixIndex(suffixes: readonly Uint8Array[]): Uint8Array {
+    const per = this.rows.tables.map((t) => t.suffixIndex(suffixes));
+    if (per.length === 1 && per[0]!.length === this.entryCount) return per[0]!;
+    const out = new Uint8Array(this.entryCount);
+    for (let i = 0; i < out.length; i++) out[i] = per[this.rows.part[i]!]![this.rows.row[i]!]!;
+    return out;
   }
 
   /** Whether member `i`'s name is UTF-8 (_A_NAME_IS_UTF) rather than code-page bytes. */

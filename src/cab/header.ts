@@ -227,6 +227,44 @@ export class CfFileTable {
     return name;
   }
 
+  /**
+   * For each row, the index of the first of `suffixes` (lower-case ASCII) its name ends with,
+   * ignoring ASCII case, or `suffixes.length` for none; NAME_TAIL_NOT_ASCII when a byte over 0x7F
+   * lies within the name's last (longest suffix) bytes, where only the decoded name can tell.
+   * One loop over the raw table with no call per row: an LCU's 22,000 names take a few ms in a
+   * fresh process, about half of what a callback per name costs before V8 optimizes it.
+   */
+  suffixIndex(suffixes: readonly Uint8Array[]): Uint8Array {
+    if (suffixes.length >= NAME_TAIL_NOT_ASCII) throw new RangeError('too many suffixes');
+    const out = new Uint8Array(this.count);
+    const bytes = this.bytes, starts = this.nameStart, lengths = this.nameLength;
+    const tail = suffixes.reduce((m, x) => Math.max(m, x.length), 0);
+    for (let i = 0; i < this.count; i++) {
+      const start = starts[i]!, end = start + lengths[i]!;
+      let k = 0;
+      for (let p = Math.max(start, end - tail); p < end; p++) {
+        if (bytes[p]! > 0x7f) {
+          k = NAME_TAIL_NOT_ASCII;
+          break;
+        }
+      }
+      if (k === 0) {
+        for (; k < suffixes.length; k++) {
+          const x = suffixes[k]!, n = x.length;
+          if (end - start < n) continue;
+          let j = 1;
+          for (; j <= n; j++) {
+            const c = bytes[end - j]!;
+            if ((c >= 0x41 && c <= 0x5a ? c | 0x20 : c) !== x[n - j]) break;
+          }
+          if (j > n) break;
+        }
+      }
+      out[i] = k;
+    }
+    return out;
+  }
+
   /** Row `i` as a CfFile object. */
   entry(i: number): CfFile {
     const date = this.date[i]!, time = this.time[i]!;
@@ -241,6 +279,9 @@ export class CfFileTable {
 }
 
 const TYPED_INDEX_OF = Uint8Array.prototype.indexOf;
+
+/** CfFileTable.suffixIndex for a name whose last bytes are not all ASCII. */
+export const NAME_TAIL_NOT_ASCII = 255;
 
 /**
  * Read and check the CFFILE table into a CfFileTable: every check parseCfFiles makes, in the

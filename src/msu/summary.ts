@@ -1,4 +1,5 @@
 import { type Cabinet, type CabEntry } from '../cab/cabinet.js';
+import { NAME_TAIL_NOT_ASCII } from '../cab/header.js';
 import { parseMum, type MumPackage } from '../cbs/mum.js';
 import { classifyPackage } from '../cbs/classify.js';
 import { kbFromName, type MemberRole } from './members.js';
@@ -86,28 +87,7 @@ const KIND_SUFFIXES: readonly [keyof PackageSummary['counts'], Uint8Array][] = [
   ['cix', new TextEncoder().encode('.cix.xml')],
 ];
 
-/** Whether `bytes[start, end)` ends in `suffix` (lower-case ASCII), ignoring ASCII case. */
-function endsWithAscii(bytes: Uint8Array, start: number, end: number, suffix: Uint8Array): boolean {
-  if (end - start < suffix.length) return false;
-  for (let i = 1; i <= suffix.length; i++) {
-    const c = bytes[end - i]!;
-    if ((c >= 0x41 && c <= 0x5a ? c | 0x20 : c) !== suffix[suffix.length - i]!) return false;
-  }
-  return true;
-}
-
-/** Whether `bytes[start, end)` has a byte over 0x7F in its last `n` bytes. */
-function highTail(bytes: Uint8Array, start: number, end: number, n: number): boolean {
-  for (let p = Math.max(start, end - n); p < end; p++) if (bytes[p]! > 0x7f) return true;
-  return false;
-}
-
-/** -1: not plain ASCII at the end (take the string path); else the index in KIND_SUFFIXES, or KIND_SUFFIXES.length for other. */
-function kindOfRaw(bytes: Uint8Array, start: number, end: number): number {
-  if (highTail(bytes, start, end, 9)) return -1;
-  for (let k = 0; k < KIND_SUFFIXES.length; k++) if (endsWithAscii(bytes, start, end, KIND_SUFFIXES[k]![1])) return k;
-  return KIND_SUFFIXES.length;
-}
+const KIND_BYTES = KIND_SUFFIXES.map(([, b]) => b);
 
 /**
  * countKinds and findPackageMum over a cabinet's raw name bytes, in one pass that makes no
@@ -119,9 +99,10 @@ function kindOfRaw(bytes: Uint8Array, start: number, end: number): number {
 export function kindsOf(cab: Cabinet): { counts: PackageSummary['counts']; mum: CabEntry | undefined } {
   const c = { files: cab.entryCount, mum: 0, manifests: 0, catalogs: 0, cix: 0, other: 0 };
   const mums: CabEntry[] = [];
-  for (let i = 0; i < cab.entryCount; i++) {
-    const k = cab.scanName(i, kindOfRaw);
-    if (k < 0) {
+  const kinds = cab.suffixIndex(KIND_BYTES);
+  for (let i = 0; i < kinds.length; i++) {
+    const k = kinds[i]!;
+    if (k === NAME_TAIL_NOT_ASCII) {
       const e = cab.entry(i);
       const one = countKinds([e]);
       for (const key of ['mum', 'manifests', 'catalogs', 'cix', 'other'] as const) c[key] += one[key];

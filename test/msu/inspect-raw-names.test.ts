@@ -4,7 +4,10 @@
 import { describe, expect, it } from 'vitest';
 import { Cabinet } from '../../src/cab/cabinet.js';
 import { parseCfFiles, parseCfFolders, parseCfHeader } from '../../src/cab/header.js';
-import { buildCabinet } from '../../src/cab/writer.js';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { buildCabinet, buildCabinetSet } from '../../src/cab/writer.js';
 import { BufferSource } from '../../src/util/source.js';
 import { countKinds, findPackageMum, kindsOf } from '../../src/msu/summary.js';
 
@@ -89,5 +92,28 @@ describe('inspect over raw CFFILE names', () => {
     expect(c.entries).toEqual(files.map((f, i) => ({ ...f, folder: i === 0 ? 0 : 1 })));
     expect(c.entries[0]!.modified).toBe('2021-02-03T04:05:06');
     expect(Buffer.from(await c.readFile(c.entry(1))).toString()).toBe('bbb');
+  });
+
+  it('a cabinet set: the members of every part, in set order, agree with the decoded names', async () => {
+    const names = ['set-1.cab', 'set-2.cab', 'set-3.cab', 'set-4.cab', 'set-5.cab', 'set-6.cab'];
+    const files = ['a.manifest', 'b.CAT', 'c.cix.xml', 'd.dll', 'update.mum', 'e.MANIFEST', 'f.mum', 'g.txt'].map((name, i) => ({ name, data: Buffer.alloc(9_000 + i, i) }));
+    // the second folder starts in a later part, whose CFFILE table lists only its files
+    const parts = buildCabinetSet({ folders: [{ compression: 'none', files: files.slice(0, 4) }, { compression: 'none', files: files.slice(4) }], cabinetDataSize: 20_000, names });
+    expect(parts.length).toBeGreaterThanOrEqual(3);
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'msu-kinds-set-'));
+    try {
+      parts.forEach((b, i) => writeFileSync(path.join(dir, names[i]!), b));
+      const c = await Cabinet.openFile(path.join(dir, names[0]!));
+      try {
+        const { counts, mum } = kindsOf(c);
+        expect(counts).toEqual({ files: 8, mum: 2, manifests: 2, catalogs: 1, cix: 1, other: 2 });
+        expect(counts).toEqual(countKinds(c.entries));
+        expect(mum?.name).toBe('update.mum');
+      } finally {
+        await c.close();
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
