@@ -381,33 +381,18 @@ export class StoredFolderSource implements ByteSource {
 
   async read(offset: number, length: number, what = 'data'): Promise<Uint8Array> {
     this.checkRead(offset, length, what);
-    const first = await this.locate(this.offset + offset);
-    const inFirst = this.offset + offset - first.start;
-    if (length > first.size - inFirst) {
-      const out = await this.readSpan(first, inFirst, length, what);
-      if (out) return out;
-    }
     const out = new Uint8Array(length);
-    await this.blockByBlock(offset, out, async (at, n) => this.part.source.read(at, n, what));
+    const parent = this.part.source;
+    await this.fill(offset, out, what, parent.readInto ?? (async (at, to, w) => to.set(await parent.read(at, to.length, w))));
     return out;
   }
 
-  /**
-   * read() into the caller's buffer, when the cabinet's source has readInto (a reader that
-   * recycles its buffers, Chunked): the same span read, its CFDATA headers' worth of bytes past
-   * `dest` going to a small second buffer.
-   */
+  /** read() into the caller's buffer (for Chunked, which then recycles its buffers), when the cabinet's source can. */
   get readInto(): ByteSource['readInto'] {
     const into = this.part.source.readInto;
     return into && (async (offset: number, dest: Uint8Array, what = 'data') => {
       this.checkRead(offset, dest.length, what);
-      const first = await this.locate(this.offset + offset);
-      const inFirst = this.offset + offset - first.start;
-      if (dest.length > first.size - inFirst && await this.spanInto(into, first, inFirst, dest, what)) return;
-      await this.blockByBlock(offset, dest, async (at, _n, to) => {
-        await into(at, to, what);
-        return to;
-      });
+      await this.fill(offset, dest, what, into);
     });
   }
 
@@ -417,17 +402,21 @@ export class StoredFolderSource implements ByteSource {
     }
   }
 
-  /** [offset, offset + out.length) block by block, each piece read by `piece` (which may fill `to` itself). */
-  private async blockByBlock(offset: number, out: Uint8Array, piece: (at: number, n: number, to: Uint8Array) => Promise<Uint8Array>): Promise<void> {
+  /**
+   * Fill `dest` with the member's bytes from `offset`, read from the cabinet by `into`: a span of
+   * full blocks in one piece (spanInto), else block by block.
+   */
+  private async fill(offset: number, dest: Uint8Array, what: string, into: NonNullable<ByteSource['readInto']>): Promise<void> {
+    const first = await this.locate(this.offset + offset);
+    const inFirst = this.offset + offset - first.start;
+    if (dest.length > first.size - inFirst && await this.spanInto(into, first, inFirst, dest, what)) return;
     let done = 0;
-    while (done < out.length) {
+    while (done < dest.length) {
       const at = this.offset + offset + done;
       const b = await this.locate(at);
       const inBlock = at - b.start;
-      const n = Math.min(out.length - done, b.size - inBlock);
-      const to = out.subarray(done, done + n);
-      const got = await piece(b.hdr + this.hdrSize + inBlock, n, to);
-      if (got !== to) to.set(got);
+      const n = Math.min(dest.length - done, b.size - inBlock);
+      await into(b.hdr + this.hdrSize + inBlock, dest.subarray(done, done + n), what);
       done += n;
     }
   }
@@ -450,19 +439,11 @@ export class StoredFolderSource implements ByteSource {
 
   /**
    * A read across blocks as one read of the cabinet bytes, the CFDATA headers then squeezed
-   * out in place: an LCU payload's CFFILE table is 2-3 MB of 32 KiB blocks, and fresh memory
-   * costs more to touch than the bytes cost to read. Expects full blocks as Microsoft's stored
-   * folders have them; null when the bytes say otherwise (the caller then walks block by block).
+   * out in place: an LCU payload's CFFILE table is 2-3 MB of 32 KiB blocks, read block by
+   * block it would be a hundred reads. The raw bytes past `dest` (the headers' worth) go to a
+   * small second buffer. Expects full blocks as Microsoft's stored folders have them; false
+   * when the bytes say otherwise (the caller then walks block by block).
    */
-  private async readSpan(first: { hdr: number; start: number; size: number }, inFirst: number, length: number, what: string): Promise<Uint8Array | null> {
-    const span = this.spanOf(first, inFirst, length);
-    if (!span) return null;
-    const read = await this.part.source.read(span.rawStart, span.rawLen, what);
-    const raw = this.part.source.freshReads ? read : Uint8Array.from(read); // squeezed in place below
-    return this.squeeze(span, raw, new Uint8Array(0), length) ? raw.subarray(0, length) : null;
-  }
-
-  /** readSpan into `dest`: the raw bytes past its end (the headers' worth) go to a small buffer. */
   private async spanInto(into: NonNullable<ByteSource['readInto']>, first: { hdr: number; start: number; size: number }, inFirst: number, dest: Uint8Array, what: string): Promise<boolean> {
     const span = this.spanOf(first, inFirst, dest.length);
     if (!span) return false;
