@@ -90,12 +90,13 @@ export interface StageOptions {
  * (cabinets, MSUs, WIMs, ISOs). Everything is written under a hidden temp dir inside `dest`;
  * commit() then
  *   1. checks every destination path first (one listing per target directory, then lstat of
- *      each name that is there): an existing directory is
- *      entered only when it is a real directory (a symlink is never followed), a path that
- *      exists as anything else is a conflict unless it is a regular file and `overwrite` is
- *      set. Conflicts are refused, naming the first few, before anything is moved;
- *   2. moves entries in: a subtree missing from the target moves with one rename, a file is
- *      hard-linked (which never replaces anything), a replaced file is first set aside;
+ *      each name that is there): an existing directory is entered only when it is a real
+ *      directory (a symlink is never followed), a path that exists as anything else is a
+ *      conflict unless it is a regular file and `overwrite` is set. Conflicts are refused,
+ *      naming the first few, before anything is moved;
+ *   2. moves entries in, each with one rename: a subtree missing from the target moves whole,
+ *      a replaced file is first set aside. The check and the moves are not one atomic step:
+ *      another process writing into the target meanwhile is not guarded against;
  *   3. on a failure while moving, undoes what it did: removes what it created, puts back what
  *      it set aside. Nothing the user had is removed.
  * abort() drops the staging dir and the target dir too when create() made it.
