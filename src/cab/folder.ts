@@ -4,7 +4,6 @@ import { ByteReader } from '../util/reader.js';
 import { cfdataChecksum } from './checksum.js';
 import { CabError } from './header.js';
 import { LzxDecoder } from './lzx.js';
-import { warmUpLzx } from './lzx-warmup.js';
 import { MszipDecoder } from './mszip.js';
 import { CFDATA_MAX_UNCOMP, type CfData, type CfFolder, type CfHeader, type Compression } from './types.js';
 
@@ -208,10 +207,6 @@ export async function decodeFolder(
 ): Promise<number> {
   const decoder = opts.context ? opts.context.decoder(span.compression) : makeDecoder(span.compression);
   decoder.reset();
-  if (span.compression.method === 'lzx') {
-    const blocks = span.segments.reduce((n, s) => n + s.folder.cCFData, 0);
-    warmUpLzx(Math.min(opts.until ?? Infinity, blocks * CFDATA_MAX_UNCOMP));
-  }
   let produced = 0;
   let carry: Uint8Array | null = null; // first half of a CFDATA block split across cabinets
   let blockNo = 0;

@@ -10,12 +10,14 @@
  * - uncompressed blocks realign with 1..16 bits of padding, store R0..R2 as bytes, pad odd data with a byte;
  * - every 32 KB of output ("frame", one CFDATA in a cabinet) the bitstream is realigned to 16 bits.
  *
- * Speed notes (measured on real Microsoft LZX:21 data; keep them true when editing): the symbol loop keeps
- * its state in locals and reads the input with no end-of-input test per refill while enough bytes remain
- * (see decodeSymbols); buffers whose every byte is written before it is read are not zero-filled; E8
- * translation finds 0xE8 bytes with Buffer#indexOf.
+ * Speed notes (measured on real Microsoft LZX:21 data; keep them true when editing): the symbol loop is
+ * WebAssembly (src/cab/lzx-symbols.c) working in place on the window and decode tables, which live in
+ * its memory; it reads the input with no end-of-input test per refill while enough bytes remain (see
+ * decodeSymbols); E8 translation finds 0xE8 bytes with Buffer#indexOf.
  */
 import { FormatError, UnsupportedError } from '../errors.js';
+import { LZX_WASM } from './lzx-wasm.js';
+import { instantiateWasm, layOutWasm, type WasmExports } from './wasm.js';
 
 export class LzxError extends FormatError {
   constructor(message: string) {
@@ -29,45 +31,13 @@ export const LZX_FRAME_SIZE = 32768;
 const BLOCKTYPE_VERBATIM = 1;
 const BLOCKTYPE_ALIGNED = 2;
 const BLOCKTYPE_UNCOMPRESSED = 3;
-const MIN_MATCH = 2;
 const NUM_CHARS = 256;
-const PRETREE_NUM_ELEMENTS = 20;
-const ALIGNED_NUM_ELEMENTS = 8;
-const NUM_PRIMARY_LENGTHS = 7;
-const NUM_SECONDARY_LENGTHS = 249;
-const MAX_CODE_LENGTH = 16;
 
 /** E8 translation only covers the first 2^30 bytes of a folder. */
 const E8_MAX_OFFSET = 0x40000000;
 
 /** Position slots per window size 2^15..2^21. */
 const POSITION_SLOTS: Record<number, number> = { 15: 30, 16: 32, 17: 34, 18: 36, 19: 38, 20: 42, 21: 50 };
-const MAX_POSITION_SLOTS = 50;
-
-/** Footer bits and base of each position slot: slots 0..3 have none, then pairs grow by one bit, capped at 17. */
-const FOOTER_BITS = new Uint8Array(MAX_POSITION_SLOTS);
-const POSITION_BASE = new Uint32Array(MAX_POSITION_SLOTS);
-for (let slot = 0, base = 0; slot < MAX_POSITION_SLOTS; slot++) {
-  const bits = slot < 4 ? 0 : Math.min((slot - 2) >> 1, 17);
-  FOOTER_BITS[slot] = bits;
-  POSITION_BASE[slot] = base;
-  base += 1 << bits;
-}
-
-/*
- * Decode tables. A primary table indexed by the next TB bits holds, per entry, (symbol << 5) | codeLength
- * for codes of at most TB bits. For longer codes the primary entry is (subtableOffset << 5) (low bits 0,
- * never 0 itself); the subtable is indexed by the following (16 - TB) bits. An entry of 0 is a code the
- * tree does not assign (an incomplete tree, or an empty one): hitting it is corrupt input.
- */
-const MAIN_TB = 11;
-const LENGTH_TB = 12;
-const PRETREE_TB = 8;
-const ALIGNED_TB = 7;
-
-function tableSize(tb: number, maxSymbols: number): number {
-  return (1 << tb) + maxSymbols * (1 << (MAX_CODE_LENGTH - tb));
-}
 
 /*
  * The symbol loop reads at most IN_SLACK input bytes per symbol: up to two 16-bit words before the main
@@ -83,6 +53,32 @@ function uninitialized(n: number): Uint8Array {
   return new Uint8Array(b.buffer, b.byteOffset, n);
 }
 
+/*
+ * The WebAssembly half of the decoder (src/cab/lzx-symbols.c): the symbol loop and the trees of a block
+ * header, with the decode tables and code lengths in its own data. After the module's data and stack
+ * (__heap_base) the decoder lays out the state block the two share (fields as in the C State), the frame's
+ * input (cbData is 16 bits), the tail and the window. One instance per decoder: decoders share nothing.
+ */
+const S_BITBUF = 0, S_BITSLEFT = 1, S_R0 = 2, S_R1 = 3, S_R2 = 4, S_W = 5, S_BLOCKEND = 6, S_HISTORYBASE = 7;
+const S_ALIGNED = 8, S_ERR = 9, S_ERR_A = 10, S_ERR_B = 11, S_WINDOW = 12, S_WINDOW_SIZE = 13, S_IN_POS = 14;
+const S_MAIN_ELEMENTS = 15, S_ERR_TREE = 16, S_FIELDS = 17;
+const ERR_MAIN_CODE = 1, ERR_LENGTH_CODE = 2, ERR_ALIGNED_CODE = 3, ERR_OFFSET = 4, ERR_MATCH_PAST_BLOCK = 5, ERR_INPUT_ENDS = 6;
+const ERR_OVERSUBSCRIBED = 7, ERR_PRETREE_CODE = 8, ERR_ZERO_RUN = 9, ERR_EQUAL_RUN = 10, ERR_RUN_DELTA = 11;
+/** State.errTree: 1 aligned offset, 2 main, 3 length; 4 more for that tree's pretree. */
+const TREE_NAMES = ['', 'aligned offset tree', 'main tree', 'length tree'];
+/** cbData is a 16-bit field; the zeros after a frame's input keep look-ahead reads defined. */
+const INPUT_SIZE = 65536 + 64;
+interface LzxWasm {
+  lzx_run_symbols(state: number, input: number, inPos: number, limit: number, inEnd: number, end: number): number;
+  lzx_read_trees(state: number, input: number, len: number, aligned: number): number;
+  lzx_reset(): void;
+}
+function lzxWasm(): LzxWasm & WasmExports {
+  const wasm = instantiateWasm<LzxWasm>(LZX_WASM);
+  if (!wasm) throw new UnsupportedError('E_LZX_WASM', 'LZX decoding needs WebAssembly, which this Node.js process lacks (was it started with --jitless?)');
+  return wasm;
+}
+
 const BLOCK_NAMES = ['invalid', 'verbatim', 'aligned offset', 'uncompressed'];
 
 export class LzxDecoder {
@@ -94,24 +90,18 @@ export class LzxDecoder {
    * `decoded`; the output is [frameStart, frameEnd) once decoded), and filling 2 MB per folder is measurable.
    */
   private readonly window: Uint8Array;
-  private readonly mainElements: number;
 
-  private readonly mainLengths: Uint8Array;
-  private readonly lengthLengths = new Uint8Array(NUM_SECONDARY_LENGTHS);
-  private readonly alignedLengths = new Uint8Array(ALIGNED_NUM_ELEMENTS);
-  private readonly pretreeLengths = new Uint8Array(PRETREE_NUM_ELEMENTS);
-  private readonly mainTable: Int32Array;
-  private readonly lengthTable = new Int32Array(tableSize(LENGTH_TB, NUM_SECONDARY_LENGTHS));
-  private readonly alignedTable = new Int32Array(tableSize(ALIGNED_TB, ALIGNED_NUM_ELEMENTS));
-  private readonly pretreeTable = new Int32Array(tableSize(PRETREE_TB, PRETREE_NUM_ELEMENTS));
-  private readonly codeCount = new Uint16Array(MAX_CODE_LENGTH + 1);
-  private readonly nextCode = new Int32Array(MAX_CODE_LENGTH + 1);
+  // the window, the state block and the input live in the WebAssembly instance's memory
+  private readonly wasm: LzxWasm & WasmExports;
+  private readonly state: Int32Array;
+  private readonly stateAddr: number;
+  private readonly inputArea: Uint8Array;
   /** The frame decodeBlock returns (E8 translation changes it, not the window). */
   private readonly out = uninitialized(LZX_FRAME_SIZE);
   /** `out` as a Buffer, made once, for undoE8Translation's byte search. */
   private readonly outSearch = Buffer.from(this.out.buffer, this.out.byteOffset, this.out.length);
   /** The last bytes of a frame's input followed by zeros, for the end of decodeSymbols. */
-  private readonly tail = new Uint8Array(TAIL_SIZE);
+  private readonly tail: Uint8Array;
 
   // Folder state.
   private R0 = 1;
@@ -147,10 +137,17 @@ export class LzxDecoder {
     }
     this.windowBits = windowBits;
     this.windowSize = 1 << windowBits;
-    this.window = uninitialized(this.windowSize + LZX_FRAME_SIZE + 512);
-    this.mainElements = NUM_CHARS + slots * 8;
-    this.mainLengths = new Uint8Array(this.mainElements);
-    this.mainTable = new Int32Array(tableSize(MAIN_TB, this.mainElements));
+    this.wasm = lzxWasm();
+    const [stateAddr, inputAddr, tailAddr, windowAddr] = layOutWasm(this.wasm, [S_FIELDS * 4, INPUT_SIZE, TAIL_SIZE, this.windowSize + LZX_FRAME_SIZE + 512]) as [number, number, number, number];
+    const buf = this.wasm.memory.buffer;
+    this.stateAddr = stateAddr;
+    this.state = new Int32Array(buf, stateAddr, S_FIELDS);
+    this.inputArea = new Uint8Array(buf, inputAddr, INPUT_SIZE);
+    this.tail = new Uint8Array(buf, tailAddr, TAIL_SIZE);
+    this.window = new Uint8Array(buf, windowAddr, this.windowSize + LZX_FRAME_SIZE + 512);
+    this.state[S_WINDOW] = windowAddr;
+    this.state[S_WINDOW_SIZE] = this.windowSize;
+    this.state[S_MAIN_ELEMENTS] = NUM_CHARS + slots * 8;
   }
 
   /** Start of a CFFOLDER: forget all state (window, trees, R0-R2, E8 header). */
@@ -168,8 +165,7 @@ export class LzxDecoder {
     this.frameIndex = 0;
     this.frameOffset = 0;
     this.broken = undefined;
-    this.mainLengths.fill(0);
-    this.lengthLengths.fill(0);
+    this.wasm.lzx_reset();
     // Stale history is unreachable (back-references are bounded by `decoded`), so the window is not cleared.
   }
 
@@ -185,8 +181,11 @@ export class LzxDecoder {
     if (!Number.isInteger(outSize) || outSize < 0 || outSize > LZX_FRAME_SIZE) {
       throw this.fail(`uncompressed size ${outSize} is outside 0..${LZX_FRAME_SIZE}`);
     }
-    // A plain Uint8Array view (callers often pass Buffers) keeps the symbol loop's reads monomorphic.
-    this.input = new Uint8Array(input.buffer, input.byteOffset, input.length);
+    if (input.length > INPUT_SIZE - 64) throw this.fail(`compressed frame of ${input.length} bytes is larger than a CFDATA block can be`);
+    // into the symbol loop's memory, followed by zeros (what the bit reader yields past the end)
+    this.inputArea.set(input);
+    this.inputArea.fill(0, input.length, input.length + 16);
+    this.input = this.inputArea.subarray(0, input.length);
     this.inPos = 0;
     this.bitbuf = 0;
     this.bitsLeft = 0;
@@ -274,19 +273,6 @@ export class LzxDecoder {
     return v;
   }
 
-  private readSymbol(table: Int32Array, tb: number, tree: string): number {
-    while (this.bitsLeft < MAX_CODE_LENGTH) this.refill();
-    let e = table[this.bitbuf >>> (32 - tb)]!;
-    if ((e & 31) === 0) {
-      if (e !== 0) e = table[(e >>> 5) + ((this.bitbuf >>> 16) & ((1 << (MAX_CODE_LENGTH - tb)) - 1))]!;
-      if (e === 0) throw this.fail(`invalid ${tree} Huffman code`);
-    }
-    const len = e & 31;
-    this.bitbuf <<= len;
-    this.bitsLeft -= len;
-    return e >>> 5;
-  }
-
   // ---- blocks and trees ----
 
   private readBlockHeader(): void {
@@ -307,87 +293,16 @@ export class LzxDecoder {
       this.startUncompressed();
       return;
     }
-    if (type === BLOCKTYPE_ALIGNED) {
-      for (let i = 0; i < ALIGNED_NUM_ELEMENTS; i++) this.alignedLengths[i] = this.readBits(3);
-      this.buildTable(this.alignedTable, ALIGNED_TB, this.alignedLengths, ALIGNED_NUM_ELEMENTS, 'aligned offset tree');
-    }
-    this.readLengths(this.mainLengths, 0, NUM_CHARS, 'main tree');
-    this.readLengths(this.mainLengths, NUM_CHARS, this.mainElements, 'main tree');
-    this.buildTable(this.mainTable, MAIN_TB, this.mainLengths, this.mainElements, 'main tree');
-    this.readLengths(this.lengthLengths, 0, NUM_SECONDARY_LENGTHS, 'length tree');
-    this.buildTable(this.lengthTable, LENGTH_TB, this.lengthLengths, NUM_SECONDARY_LENGTHS, 'length tree');
-  }
-
-  /** Code lengths lens[from..to) through a fresh pretree; values are deltas (mod 17) from the previous lengths. */
-  private readLengths(lens: Uint8Array, from: number, to: number, tree: string): void {
-    for (let i = 0; i < PRETREE_NUM_ELEMENTS; i++) this.pretreeLengths[i] = this.readBits(4);
-    this.buildTable(this.pretreeTable, PRETREE_TB, this.pretreeLengths, PRETREE_NUM_ELEMENTS, `${tree} pretree`);
-    let i = from;
-    while (i < to) {
-      const code = this.readSymbol(this.pretreeTable, PRETREE_TB, `${tree} pretree`);
-      if (code <= 16) {
-        lens[i] = (lens[i]! + 17 - code) % 17;
-        i++;
-      } else if (code === 17 || code === 18) {
-        const run = code === 17 ? 4 + this.readBits(4) : 20 + this.readBits(5);
-        if (i + run > to) throw this.fail(`${tree}: a run of ${run} zero lengths overruns the tree (${to - i} left)`);
-        lens.fill(0, i, i + run);
-        i += run;
-      } else {
-        const run = 4 + this.readBits(1);
-        if (i + run > to) throw this.fail(`${tree}: a run of ${run} equal lengths overruns the tree (${to - i} left)`);
-        const delta = this.readSymbol(this.pretreeTable, PRETREE_TB, `${tree} pretree`);
-        if (delta > 16) throw this.fail(`${tree}: pretree code ${delta} cannot follow a run code`);
-        lens.fill((lens[i]! + 17 - delta) % 17, i, i + run);
-        i += run;
-      }
-    }
-  }
-
-  /** Canonical Huffman decode table; over-subscribed code lengths are corrupt input, incomplete ones are allowed. */
-  private buildTable(table: Int32Array, tb: number, lens: Uint8Array, n: number, tree: string): void {
-    const count = this.codeCount;
-    const next = this.nextCode;
-    count.fill(0);
-    for (let s = 0; s < n; s++) count[lens[s]!]!++;
-    let left = 1;
-    for (let len = 1; len <= MAX_CODE_LENGTH; len++) {
-      left = left * 2 - count[len]!;
-      if (left < 0) throw this.fail(`${tree}: over-subscribed Huffman code lengths`);
-    }
-    let code = 0;
-    count[0] = 0;
-    for (let len = 1; len <= MAX_CODE_LENGTH; len++) {
-      code = (code + count[len - 1]!) << 1;
-      next[len] = code;
-    }
-    // Only the primary table and the subtables handed out below are ever read: clear just those.
-    table.fill(0, 0, 1 << tb);
-    const subBits = MAX_CODE_LENGTH - tb;
-    let subNext = 1 << tb;
-    for (let s = 0; s < n; s++) {
-      const len = lens[s]!;
-      if (len === 0) continue;
-      const c = next[len]!++;
-      const entry = (s << 5) | len;
-      let start: number;
-      if (len <= tb) {
-        start = c << (tb - len);
-      } else {
-        const prefix = c >>> (len - tb);
-        let p = table[prefix]!;
-        if (p === 0) {
-          p = subNext << 5;
-          table[prefix] = p;
-          table.fill(0, subNext, subNext + (1 << subBits));
-          subNext += 1 << subBits;
-        }
-        start = (p >>> 5) + ((c & ((1 << (len - tb)) - 1)) << (MAX_CODE_LENGTH - len));
-      }
-      // Usually a handful of entries: a loop is cheaper than a call to fill.
-      const stop = start + (1 << ((len <= tb ? tb : MAX_CODE_LENGTH) - len));
-      for (let k = start; k < stop; k++) table[k] = entry;
-    }
+    // the trees: in the WebAssembly half, from the bit reader's state
+    const st = this.state;
+    st[S_BITBUF] = this.bitbuf;
+    st[S_BITSLEFT] = this.bitsLeft;
+    st[S_IN_POS] = this.inPos;
+    const err = this.wasm.lzx_read_trees(this.stateAddr, this.input.byteOffset, this.input.length, type === BLOCKTYPE_ALIGNED ? 1 : 0);
+    this.bitbuf = st[S_BITBUF]!;
+    this.bitsLeft = st[S_BITSLEFT]!;
+    this.inPos = st[S_IN_POS]!;
+    if (err !== 0) throw this.fail(this.wasmError(err, 0));
   }
 
   private startUncompressed(): void {
@@ -466,172 +381,62 @@ export class LzxDecoder {
   }
 
   /**
-   * The hot loop: decode symbols into the window from `input` starting at `inPos` while the window position
-   * is below `end` and a symbol starts at or before `limit`; returns the new input position. `inEnd` is
-   * where the real input ends in `input` (bytes after it are zeros): a refill that started more than 2 bytes
-   * past it, visible as a position more than 4 bytes past it, means the compressed data ended early, which
-   * takes precedence over any error found after it (the bits it decoded were not real).
+   * The symbol loop (src/cab/lzx-symbols.c): decode symbols into the window from `input` (the frame's input
+   * or the tail, both in the loop's memory) starting at `inPos` while the window position is below `end` and
+   * a symbol starts at or before `limit`; returns the new input position. `inEnd` is where the real input
+   * ends in `input` (bytes after it are zeros): a refill that started more than 2 bytes past it, visible as a
+   * position more than 4 bytes past it, means the compressed data ended early, which takes precedence over
+   * any error found after it (the bits it decoded were not real).
    */
   private runSymbols(input: Uint8Array, inPos: number, limit: number, inEnd: number, end: number): number {
-    const win = this.window;
-    const ws = this.windowSize;
-    const mainTable = this.mainTable;
-    const lengthTable = this.lengthTable;
-    const alignedTable = this.alignedTable;
-    const aligned = this.blockType === BLOCKTYPE_ALIGNED;
-    let bitbuf = this.bitbuf;
-    let bitsLeft = this.bitsLeft;
-    let R0 = this.R0;
-    let R1 = this.R1;
-    let R2 = this.R2;
-    let w = this.windowPos;
-    const blockEnd = w + this.blockRemaining;
-    // Back-references may not reach before the folder's first byte.
-    const historyBase = this.decoded - w;
-    let bad = '';
+    const st = this.state;
+    const w = this.windowPos;
+    st[S_BITBUF] = this.bitbuf;
+    st[S_BITSLEFT] = this.bitsLeft;
+    st[S_R0] = this.R0;
+    st[S_R1] = this.R1;
+    st[S_R2] = this.R2;
+    st[S_W] = w;
+    st[S_BLOCKEND] = w + this.blockRemaining;
+    // back-references may not reach before the folder's first byte
+    st[S_HISTORYBASE] = this.decoded - w;
+    st[S_ALIGNED] = this.blockType === BLOCKTYPE_ALIGNED ? 1 : 0;
+    const next = this.wasm.lzx_run_symbols(this.stateAddr, input.byteOffset, inPos, limit, inEnd, end);
+    this.bitbuf = st[S_BITBUF]!;
+    this.bitsLeft = st[S_BITSLEFT]!;
+    this.R0 = st[S_R0]! >>> 0;
+    this.R1 = st[S_R1]! >>> 0;
+    this.R2 = st[S_R2]! >>> 0;
+    const w2 = st[S_W]!;
+    this.blockRemaining -= w2 - w;
+    this.decoded += w2 - w;
+    this.windowPos = w2;
+    const err = st[S_ERR]!;
+    if (err !== 0) throw this.fail(this.wasmError(err, w2 + st[S_HISTORYBASE]!));
+    return next;
+  }
 
-    // Refills add one 16-bit little-endian word below the bits left. At the top of the loop bitsLeft may be
-    // 0 (two words needed: a loop, because a separate rarely taken second refill costs a deoptimization the
-    // first time it runs); after any code of at most 16 bits at least 1 bit is left and one word is enough.
-    while (w < end && inPos <= limit) {
-      while (bitsLeft < 17) {
-        bitbuf |= (input[inPos]! | (input[inPos + 1]! << 8)) << (16 - bitsLeft);
-        inPos += 2;
-        bitsLeft += 16;
-      }
-      let e = mainTable[bitbuf >>> (32 - MAIN_TB)]!;
-      if ((e & 31) === 0) {
-        if (e !== 0) e = mainTable[(e >>> 5) + ((bitbuf >>> 16) & ((1 << (MAX_CODE_LENGTH - MAIN_TB)) - 1))]!;
-        if (e === 0) {
-          bad = 'invalid main tree Huffman code';
-          break;
-        }
-      }
-      let n = e & 31;
-      bitbuf <<= n;
-      bitsLeft -= n;
-      const sym = e >>> 5;
-      if (sym < NUM_CHARS) {
-        win[w++] = sym;
-        continue;
-      }
-
-      // Match: main element = 256 + positionSlot * 8 + lengthHeader.
-      const m = sym - NUM_CHARS;
-      let matchLength = m & 7;
-      if (matchLength === NUM_PRIMARY_LENGTHS) {
-        if (bitsLeft < 17) {
-          bitbuf |= (input[inPos]! | (input[inPos + 1]! << 8)) << (16 - bitsLeft);
-          inPos += 2;
-          bitsLeft += 16;
-        }
-        e = lengthTable[bitbuf >>> (32 - LENGTH_TB)]!;
-        if ((e & 31) === 0) {
-          if (e !== 0) e = lengthTable[(e >>> 5) + ((bitbuf >>> 16) & ((1 << (MAX_CODE_LENGTH - LENGTH_TB)) - 1))]!;
-          if (e === 0) {
-            bad = 'invalid length tree Huffman code';
-            break;
-          }
-        }
-        n = e & 31;
-        bitbuf <<= n;
-        bitsLeft -= n;
-        matchLength += e >>> 5;
-      }
-      matchLength += MIN_MATCH;
-
-      const slot = m >>> 3;
-      let offset: number;
-      if (slot === 0) {
-        offset = R0;
-      } else if (slot === 1) {
-        offset = R1;
-        R1 = R0;
-        R0 = offset;
-      } else if (slot === 2) {
-        offset = R2;
-        R2 = R0;
-        R0 = offset;
-      } else {
-        const footer = FOOTER_BITS[slot]!;
-        if (bitsLeft < 17) {
-          bitbuf |= (input[inPos]! | (input[inPos + 1]! << 8)) << (16 - bitsLeft);
-          inPos += 2;
-          bitsLeft += 16;
-        }
-        offset = POSITION_BASE[slot]! - 2;
-        if (aligned && footer >= 3) {
-          if (footer > 3) {
-            // At most 14 verbatim bits, so at least 3 are left before this refill.
-            const v = footer - 3;
-            offset += (bitbuf >>> (32 - v)) << 3;
-            bitbuf <<= v;
-            bitsLeft -= v;
-            if (bitsLeft < 17) {
-              bitbuf |= (input[inPos]! | (input[inPos + 1]! << 8)) << (16 - bitsLeft);
-              inPos += 2;
-              bitsLeft += 16;
-            }
-          }
-          e = alignedTable[bitbuf >>> (32 - ALIGNED_TB)]!;
-          if (e === 0) {
-            bad = 'invalid aligned offset tree Huffman code';
-            break;
-          }
-          n = e & 31;
-          bitbuf <<= n;
-          bitsLeft -= n;
-          offset += e >>> 5;
-        } else if (footer > 0) {
-          offset += bitbuf >>> (32 - footer);
-          bitbuf <<= footer;
-          bitsLeft -= footer;
-        }
-        R2 = R1;
-        R1 = R0;
-        R0 = offset;
-      }
-
-      if (offset < 1 || offset > w + historyBase || offset > ws) {
-        bad = `match offset ${offset} at folder position ${w + historyBase} reaches before the start of the data or beyond the window`;
-        break;
-      }
-      if (w + matchLength > blockEnd) {
-        bad = `match of ${matchLength} bytes at folder position ${w + historyBase} runs past the end of the ${BLOCK_NAMES[this.blockType]} block`;
-        break;
-      }
-      let src = w - offset;
-      if (src >= 0) {
-        if (matchLength > 32 && offset >= matchLength) {
-          win.copyWithin(w, src, src + matchLength);
-          w += matchLength;
-        } else {
-          // Forward byte copy: correct for overlapping (run-length) matches.
-          const stop = w + matchLength;
-          while (w < stop) win[w++] = win[src++]!;
-        }
-      } else {
-        // The source wraps around the ring: copy its tail, then continue from the ring start.
-        src += ws;
-        let k = Math.min(matchLength, ws - src);
-        matchLength -= k;
-        while (k-- > 0) win[w++] = win[src++]!;
-        src = 0;
-        while (matchLength-- > 0) win[w++] = win[src++]!;
-      }
+  /** The words for an error of the WebAssembly half; `at` is the folder position of a symbol loop error. */
+  private wasmError(err: number, at: number): string {
+    const st = this.state;
+    const t = st[S_ERR_TREE]!;
+    const tree = `${TREE_NAMES[t & 3]}${t & 4 ? ' pretree' : ''}`;
+    switch (err) {
+      case ERR_MAIN_CODE: return 'invalid main tree Huffman code';
+      case ERR_LENGTH_CODE: return 'invalid length tree Huffman code';
+      case ERR_ALIGNED_CODE: return 'invalid aligned offset tree Huffman code';
+      case ERR_OFFSET:
+        return `match offset ${st[S_ERR_A]! >>> 0} at folder position ${at} reaches before the start of the data or beyond the window`;
+      case ERR_MATCH_PAST_BLOCK:
+        return `match of ${st[S_ERR_B]!} bytes at folder position ${at} runs past the end of the ${BLOCK_NAMES[this.blockType]} block`;
+      case ERR_INPUT_ENDS: return `compressed data ends early (${this.input.length} bytes)`;
+      case ERR_OVERSUBSCRIBED: return `${tree}: over-subscribed Huffman code lengths`;
+      case ERR_PRETREE_CODE: return `invalid ${tree} Huffman code`;
+      case ERR_ZERO_RUN: return `${tree}: a run of ${st[S_ERR_A]!} zero lengths overruns the tree (${st[S_ERR_B]!} left)`;
+      case ERR_EQUAL_RUN: return `${tree}: a run of ${st[S_ERR_A]!} equal lengths overruns the tree (${st[S_ERR_B]!} left)`;
+      case ERR_RUN_DELTA: return `${tree}: pretree code ${st[S_ERR_B]!} cannot follow a run code`;
+      default: return `decoder error ${err}`;
     }
-    if (inPos > inEnd + 4) bad = `compressed data ends early (${this.input.length} bytes)`;
-
-    this.bitbuf = bitbuf;
-    this.bitsLeft = bitsLeft;
-    this.R0 = R0;
-    this.R1 = R1;
-    this.R2 = R2;
-    this.blockRemaining = blockEnd - w;
-    this.decoded += w - this.windowPos;
-    this.windowPos = w;
-    if (bad) throw this.fail(bad);
-    return inPos;
   }
 }
 

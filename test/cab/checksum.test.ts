@@ -11,6 +11,8 @@ import { buildCabinet } from '../../src/cab/writer.js';
 import { Cabinet } from '../../src/cab/cabinet.js';
 import { BufferSource } from '../../src/util/source.js';
 import { runCli } from '../helpers/cli.js';
+import { ensureBuilt, repoRoot } from '../helpers/built-cli.js';
+import { spawnSync } from 'node:child_process';
 
 const root = mkdtempSync(path.join(os.tmpdir(), 'msu-csum-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -48,9 +50,9 @@ describe('CFDATA checksums', () => {
 });
 
 describe('csumCompute', () => {
-  it('gives the same value at every alignment of the data (word view and unaligned path agree)', async () => {
-    const { csumCompute } = await import('../../src/cab/checksum.js');
-    const base = Buffer.alloc(70_003);
+  it('gives the same value at every alignment and length, through WebAssembly and through the JavaScript loop', async () => {
+    const { csumCompute, xorWords } = await import('../../src/cab/checksum.js');
+    const base = Buffer.alloc(140_003);
     for (let i = 0; i < base.length; i++) base[i] = (i * 2654435761) >>> 24;
     // reference: the CAB specification's loop, byte by byte
     const ref = (d: Uint8Array, seed: number): number => {
@@ -64,10 +66,26 @@ describe('csumCompute', () => {
       return (c ^ ul) >>> 0;
     };
     for (let off = 0; off < 4; off++) {
-      for (const len of [0, 1, 2, 3, 4, 5, 31, 32, 33, 34, 35, 36, 37, 38, 39, 1001, 32_767, 32_768, 70_000 - off]) {
+      // 1024 bytes and up go through WebAssembly, 65,536 bytes at a time
+      for (const len of [0, 1, 2, 3, 4, 5, 31, 32, 33, 34, 35, 36, 37, 38, 39, 1001, 1023, 1024, 1025, 1030, 32_767, 32_768, 65_536, 65_539, 70_000 - off, 131_075]) {
         const d = base.subarray(off, off + len);
         expect(csumCompute(d, 0xdeadbeef), `offset ${off}, length ${len}`).toBe(ref(d, 0xdeadbeef));
+        const words = len >>> 2;
+        expect(xorWords(d, words) >>> 0, `JavaScript loop, offset ${off}, length ${len}`).toBe(ref(d.subarray(0, words * 4), 0));
       }
     }
   });
+
+  it('is computed without WebAssembly too (node --jitless), with the same value', () => {
+    ensureBuilt();
+    const script = `const { csumCompute } = require(${JSON.stringify(path.join(repoRoot, 'dist/src/cab/checksum.js'))});
+      const d = Buffer.alloc(100_001); for (let i = 0; i < d.length; i++) d[i] = (i * 40503) >>> 7;
+      process.stdout.write(typeof WebAssembly + ' ' + csumCompute(d.subarray(1), 7));`;
+    const run = (flags: string[]) => spawnSync(process.execPath, [...flags, '-e', script], { encoding: 'utf8' });
+    const plain = run([]);
+    const jitless = run(['--jitless']);
+    expect(plain.stdout).toMatch(/^object \d+$/);
+    expect(jitless.stdout).toMatch(/^undefined \d+$/);
+    expect(jitless.stdout.split(' ')[1]).toBe(plain.stdout.split(' ')[1]);
+  }, 600_000);
 });

@@ -1,7 +1,7 @@
 /**
- * The data behind src/cab/lzx-warmup.ts and how it is encoded: about 37 KB chosen so that one decode takes
- * every branch of the LZX decoder except its error exits (test/cab/lzx-warmup.test.ts checks both the
- * branches and that the stream in src is exactly what lzxEncode makes of this data).
+ * About 37 KB of data and how to encode it so that one decode takes every branch of the LZX decoder except
+ * its error exits: verbatim, aligned-offset and uncompressed blocks, short, long and repeated matches, near
+ * and far offsets, matches across the ring start, E8 call sites (test/cab/lzx-wasm.test.ts decodes it).
  */
 import type { LzxEncodeOptions } from './lzx-encode.js';
 import { rng } from './rng.js';
@@ -34,7 +34,7 @@ function mixed(n: number, rnd: (n: number) => number): number[] {
   return d.slice(0, n);
 }
 
-export function lzxWarmupData(): { data: Uint8Array; options: LzxEncodeOptions } {
+export function lzxBranchData(): { data: Uint8Array; options: LzxEncodeOptions } {
   const rnd = rng(1);
   const a = mixed(3000, rnd);
   const b = mixed(3000, rnd);
