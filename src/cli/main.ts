@@ -1,8 +1,9 @@
 import { exitCodeFor, EXIT, ioError, MsuError } from '../errors.js';
 import { makeContext } from './context.js';
-import { commandsFor } from './commands/index.js';
+import { commandsFor, isVersionLine } from './commands/index.js';
 import { runPlainLine } from './fast-path.js';
 import { type Output, standardOutput } from './stdio.js';
+import { VERSION } from '../version.js';
 
 /** Run the CLI; returns the process exit code. Never throws. */
 export async function main(
@@ -19,6 +20,11 @@ export async function main(
     if (err?.code !== 'EPIPE') stdoutError ??= err;
   });
   try {
+    // what commander would print, without loading it (15 ms of a 75 ms start)
+    if (isVersionLine(argv.slice(2))) {
+      stdout.write(`${VERSION}\n`);
+      return EXIT.ok;
+    }
     const commands = await commandsFor(argv.slice(2));
     // a plain line runs without commander (src/cli/fast-path.ts); commander parses the rest
     if (!(await runPlainLine(argv.slice(2), commands, ctx))) {

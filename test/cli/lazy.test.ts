@@ -80,14 +80,23 @@ describe('CLI start-up loads only what the command needs', () => {
     expect(r.files).toContain('dist/src/util/exec.js');
   });
 
-  it('msu --version loads the CLI shell and commander, no command module, no library code', () => {
-    const r = run('--version');
+  for (const line of [['--version'], ['-V'], ['--debug', '--version']]) {
+    it(`msu ${line.join(' ')} prints the version from the CLI shell alone: no commander, no command module, no library code`, () => {
+      const r = run(...line);
+      expect(r.code).toBe(0);
+      expect(r.stdout).toBe(`${VERSION}\n`);
+      expect(r.stderr).toBe('');
+      expect(r.files).toContain('dist/src/cli/main.js');
+      expect(under(r, 'dist/src/cli/commands/')).toEqual(['dist/src/cli/commands/index.js']);
+      expect(r.packages).toEqual([]);
+      for (const dir of ['cab', 'cbs', 'msu', 'wim', 'vm', 'drivers']) expect(under(r, `dist/src/${dir}/`)).toEqual([]);
+    });
+  }
+
+  it('msu --version with a command or --help still goes to commander (it decides what those mean)', () => {
+    const r = run('--version', '--help');
     expect(r.code).toBe(0);
-    expect(r.stdout).toBe(`${VERSION}\n`);
-    expect(r.files).toContain('dist/src/cli/main.js');
-    expect(under(r, 'dist/src/cli/commands/')).toEqual(['dist/src/cli/commands/index.js']);
     expect(r.packages).toEqual(['commander']);
-    for (const dir of ['cab', 'cbs', 'msu', 'wim', 'vm', 'drivers']) expect(under(r, `dist/src/${dir}/`)).toEqual([]);
   });
 
   it('msu --help lists every command without loading library code', () => {

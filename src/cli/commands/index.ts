@@ -45,6 +45,11 @@ export async function commandsFor(args?: readonly string[]): Promise<Register[]>
   return Promise.all(mods.map(async (m) => (await m.load()).register));
 }
 
+/** `msu --version` (or -V), with nothing but global flags beside it: main prints the version without commander. */
+export function isVersionLine(args: readonly string[]): boolean {
+  return pick(args)?.length === 0;
+}
+
 function pick(args: readonly string[]): (typeof commandModules)[number][] | undefined {
   let version = false;
   for (const a of args) {
