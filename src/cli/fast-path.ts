@@ -8,9 +8,10 @@ import type { Register } from './commands/index.js';
  * 100 ms of Node and 30-100 ms of work (docs/performance.md). The command modules still
  * declare their commands once, through commander's builder methods; here a recorder stands in
  * for the program, and the line is parsed against what it recorded only when that is
- * unambiguous. Anything else (help, a version flag, an unknown or unusual option, a missing or
- * extra argument, `--`, a builder method the recorder does not know) returns false, and
- * commander parses the line, with its own messages. test/cli/fast-path.test.ts checks that
+ * unambiguous. Anything else (help, a version flag beside a command, an unknown or unusual
+ * option, a missing or extra argument, `--`, a builder method the recorder does not know)
+ * returns false, and commander parses the line, with its own messages (a version flag alone
+ * never gets here: src/cli/main.ts prints it). test/cli/fast-path.test.ts checks that
  * both give an action the same arguments.
  */
 
