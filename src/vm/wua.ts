@@ -146,10 +146,35 @@ export function checkWuaImage(facts: WuaImageFacts, file: string, wantArch?: 'am
 
 const HIBERNATED_RE = /hibernat|unclean file system|Metadata kept in Windows cache/i;
 
+/**
+ * libguestfs starts its appliance under KVM whenever /dev/kvm opens, and some hosts expose a KVM
+ * that cannot run it (a nested host refusing an MSR aborts qemu). The launch failing changes
+ * nothing on the image, so the tool runs once more under TCG, and so do the later ones.
+ */
+const LAUNCH_FAILED_RE = /guestfs_launch failed/;
+let applianceTcg = false;
+
+/** The environment of a libguestfs tool: the direct backend, TCG once KVM failed to launch the appliance. */
+export function guestEnv(env: NodeJS.ProcessEnv, tcg: boolean): Record<string, string> {
+  const out: Record<string, string> = { LIBGUESTFS_BACKEND: env.LIBGUESTFS_BACKEND ?? 'direct' };
+  const settings = (env.LIBGUESTFS_BACKEND_SETTINGS ?? '').split(':').filter(Boolean);
+  if (tcg && !settings.includes('force_tcg')) settings.push('force_tcg');
+  if (settings.length > 0) out.LIBGUESTFS_BACKEND_SETTINGS = settings.join(':');
+  return out;
+}
+
 /** Run a libguestfs tool; a hibernated NTFS volume becomes the one clear WuaImageError. */
 async function guestTool(tool: string, args: string[], file: string, input?: string): Promise<string> {
+  const run = (tcg: boolean) => runTool(tool, args, { file, ...(input !== undefined ? { input } : {}), env: guestEnv(process.env, tcg) });
   try {
-    const r = await runTool(tool, args, { file, ...(input !== undefined ? { input } : {}), env: { LIBGUESTFS_BACKEND: process.env.LIBGUESTFS_BACKEND ?? 'direct' } });
+    let r;
+    try {
+      r = await run(applianceTcg);
+    } catch (e) {
+      if (applianceTcg || !(e instanceof ToolRunError) || !LAUNCH_FAILED_RE.test(e.stderr)) throw e;
+      applianceTcg = true;
+      r = await run(true);
+    }
     return String(r.stdout);
   } catch (e) {
     if (e instanceof ToolRunError && HIBERNATED_RE.test(e.stderr)) {

@@ -7,6 +7,7 @@
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { guestEnv } from '../../src/vm/wua.js';
 import { emptyHive, hivexScript, type HiveValue } from './regf.js';
 
 /** A minimal PE32+ x86-64 console image: enough for `file` (and libguestfs) to name its architecture. */
@@ -92,7 +93,15 @@ export function buildFakeWindows(dir: string, disks: Record<string, FakeWindows>
     script.push('umount /');
     out[name] = path.join(dir, `${name}.qcow2`);
   });
-  execFileSync('guestfish', names.flatMap((n) => ['-a', path.join(dir, `${n}.raw`)]), { input: script.join('\n') + '\n', env: { ...process.env, LIBGUESTFS_BACKEND: 'direct' } });
+  // under TCG when KVM cannot launch libguestfs's appliance, as src/vm/wua.ts does
+  const guestfish = (tcg: boolean) =>
+    execFileSync('guestfish', names.flatMap((n) => ['-a', path.join(dir, `${n}.raw`)]), { input: script.join('\n') + '\n', env: { ...process.env, ...guestEnv(process.env, tcg) }, stdio: ['pipe', 'pipe', 'pipe'] });
+  try {
+    guestfish(false);
+  } catch (e) {
+    if (!/guestfs_launch failed/.test(String((e as { stderr?: Buffer }).stderr))) throw e;
+    guestfish(true);
+  }
   for (const n of names) execFileSync('qemu-img', ['convert', '-f', 'raw', '-O', 'qcow2', path.join(dir, `${n}.raw`), out[n]!]);
   return out;
 }
