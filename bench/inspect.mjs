@@ -6,6 +6,7 @@
 // The tools run interleaved, round after round, so all see the same machine load; medians.
 // `--baseline DIR` also runs DIR/bin/msu.js (another built checkout, e.g. the commit before a
 // change) in the same rounds, and prints its figures beside ours with the ratio.
+// `--without-code-cache` also runs our msu lines with MSU_CODE_CACHE=off (src/cli/code-cache.ts).
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -32,10 +33,13 @@ const small = [
 ].filter((f) => existsSync(f));
 if (small.length === 0) console.error('../shared/corpus not found: the 1-2 MB package figures are skipped');
 
+/** Extra environment of the msu runs (set by withEnv). */
+const envRef = { env: {} };
+
 /** Wall time, user+system CPU and peak RSS of one command (GNU time). */
 function run(cmd, args) {
   const t0 = process.hrtime.bigint();
-  const r = spawnSync('/usr/bin/time', ['-f', '@@%U %S %M', cmd, ...args], { encoding: 'utf8', maxBuffer: 1 << 28 });
+  const r = spawnSync('/usr/bin/time', ['-f', '@@%U %S %M', cmd, ...args], { encoding: 'utf8', maxBuffer: 1 << 28, env: { ...process.env, ...envRef.env } });
   const ms = Number(process.hrtime.bigint() - t0) / 1e6;
   if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (${r.status}): ${r.stderr}`);
   const [u, s, rss] = /@@(\S+) (\S+) (\d+)/.exec(r.stderr).slice(1).map(Number);
@@ -74,6 +78,22 @@ if (baseBin) {
     cases.push([`${k} (baseline)`, () => withBin(baseBin, fn)]);
   }
 }
+const withoutCache = process.argv.includes('--without-code-cache');
+if (withoutCache) {
+  for (const [k, fn] of [...cases]) {
+    if (!k.startsWith('msu ') || k.endsWith(' (baseline)')) continue;
+    cases.push([`${k} (no code cache)`, () => withEnv({ MSU_CODE_CACHE: 'off' }, fn)]);
+  }
+}
+function withEnv(env, fn) {
+  const saved = envRef.env;
+  envRef.env = env;
+  try {
+    return fn();
+  } finally {
+    envRef.env = saved;
+  }
+}
 function withBin(bin, fn) {
   const saved = msuBinRef.bin;
   msuBinRef.bin = bin;
@@ -110,6 +130,13 @@ if (baseBin) {
   for (const k of Object.keys(m).filter((x) => x.endsWith(' (baseline)'))) {
     const ours = k.slice(0, -' (baseline)'.length);
     line(k, `   ours is ${fmt(m[k].ms / m[ours].ms, 2)}x faster (CPU ${fmt(m[k].cpuMs / m[ours].cpuMs, 2)}x)`);
+  }
+}
+if (withoutCache) {
+  console.log('with MSU_CODE_CACHE=off (same rounds):');
+  for (const k of Object.keys(m).filter((x) => x.endsWith(' (no code cache)'))) {
+    const ours = k.slice(0, -' (no code cache)'.length);
+    line(k, `   the cache saves ${fmt(m[k].ms - m[ours].ms, 1)} ms (${fmt(m[k].ms / m[ours].ms, 2)}x)`);
   }
 }
 writeFileSync(path.join(out, 'inspect-results.json'), JSON.stringify({ rounds: ROUNDS, results: m }, null, 2));
