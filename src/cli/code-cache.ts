@@ -1,24 +1,38 @@
 /**
- * A V8 code cache for the CLI's own CommonJS modules (dist/src). Node 20 parses and compiles
- * every module from source on each start, and compiles each function again the first time it
- * runs: 8-10 ms of a 100 ms `msu inspect` (docs/performance.md). The build records what V8
- * compiled while running the common commands on a sample (scripts/code-cache.mjs) and keeps
- * one entry per module; bin/msu.js installs the hook before it loads anything else.
+ * How the CLI's own CommonJS modules (dist/src) load at start-up: from one bundle of module
+ * bodies where it can, else from a V8 code cache. Node 20 resolves, reads, parses and compiles
+ * each module on each start, and compiles each function again the first time it runs: for the
+ * 30-odd modules of `msu inspect` that is 15-20 ms of a 100 ms run (docs/performance.md).
+ * bin/msu.js installs this before it loads anything else; MSU_CODE_CACHE=off leaves Node to itself.
  *
- * An entry holds the module's source text beside V8's data and is used only when that text is
- * the module's text now: V8 compares only the length of the source. V8 refuses data from another
- * V8 version or other flags, or with a damaged header; it does not checksum the rest in release
- * builds, so an entry is trusted like the JavaScript beside it (the build writes both, each file
- * atomically). Whatever is refused or missing, the module compiles from source as without the
- * cache. No hash here: node:zlib or node:crypto would cost as much start-up as the cache saves.
+ * The bundle (dist/src/bundle.js, written by scripts/code-cache.mjs) holds the bodies of the
+ * modules the common commands load, each the module's text verbatim inside the CommonJS wrapper:
+ * one script with one cache entry. A bundled module requiring another by relative path gets it
+ * from the bundle without Node's resolution and file reads; everything else goes to Node. Each
+ * bundled module is a real Module in Node's module cache under its own file name, so it is one
+ * object however it is required. A module file that is newer than the bundle or has another size
+ * is loaded from the file (a build that skipped the bundle, an edit in dist); an npm install,
+ * which gives every file the same mtime, keeps the bundle in use. Stack traces of bundled
+ * modules point into the bundle; MSU_CODE_CACHE=off gives the modules' own files.
+ *
+ * The code cache: the build records what V8 compiled while running the common commands on a
+ * sample and keeps one entry per script (the bundle, and modules outside it). An entry holds the
+ * script's source text beside V8's data and is used only when that text is the script's text
+ * now: V8 compares only the length of the source. V8 refuses data from another V8 version or
+ * other flags, or with a damaged header; it does not checksum the rest in release builds, so an
+ * entry is trusted like the JavaScript beside it (the build writes both, each file atomically).
+ * Whatever is refused or missing, the script compiles from source as without the cache. No hash
+ * here: node:zlib or node:crypto would cost as much start-up as the cache saves.
  */
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, statSync } from 'node:fs';
 import Module from 'node:module';
 import path from 'node:path';
 import { Script } from 'node:vm';
 
 /** How the modules loaded since install() were compiled. */
 export interface CodeCacheStats {
+  /** Run from the bundle: neither read nor compiled on their own. */
+  bundled: number;
   /** Compiled from a cache entry V8 accepted. */
   hits: number;
   /** No entry, or an entry for other source text. */
@@ -29,9 +43,11 @@ export interface CodeCacheStats {
 
 export interface CodeCache {
   readonly stats: CodeCacheStats;
-  /** Record mode only: write an entry for every module compiled so far; returns how many. */
+  /** The exports of a module under the root (an absolute file name): from the bundle when it holds it, else through Node. */
+  load(filename: string): unknown;
+  /** Record mode only: write an entry for every script compiled so far; returns how many. */
   save(): Promise<number>;
-  /** Stop serving and recording: modules loaded later compile as Node compiles them. */
+  /** Stop serving and recording: modules loaded later load as Node loads them. */
   uninstall(): void;
 }
 
@@ -41,9 +57,11 @@ const HEADER = MAGIC.length + 4;
 
 type CompileFn = (this: NodeModule, content: string, filename: string) => unknown;
 interface ModuleInternals {
+  new (id: string, parent?: NodeModule): NodeModule;
   prototype: { _compile: CompileFn };
   wrap(code: string): string;
   _resolveFilename(request: string, parent: NodeModule, isMain: boolean, options?: { paths?: string[] }): string;
+  _nodeModulePaths(dir: string): string[];
   _cache: NodeJS.Require['cache'];
 }
 
@@ -64,16 +82,34 @@ export function decodeEntry(entry: Buffer, source: string): Buffer | null {
   return entry.subarray(end);
 }
 
+/** A module's body as the bundle holds it: the function Node would compile around the file's text. */
+export type ModuleBody = (exports: unknown, require: NodeJS.Require, module: NodeModule, filename: string, dirname: string) => unknown;
+/** The bundle's export: per module path under the root (`/`-separated), the file's size in bytes and the body. */
+export type BundleBodies = Map<string, [size: number, body: ModuleBody]>;
+
+/** The text of dist/src/bundle.js: each module's source (paths under the root, `/`-separated) wrapped as a body. */
+export function bundleText(modules: ReadonlyMap<string, string>): string {
+  const parts = ['// Generated by scripts/code-cache.mjs (src/cli/code-cache.ts): do not edit.', 'const bodies = new Map();'];
+  for (const rel of [...modules.keys()].sort()) {
+    const source = modules.get(rel)!;
+    parts.push(`bodies.set(${JSON.stringify(rel)}, [${Buffer.byteLength(source, 'utf8')}, function (exports, require, module, __filename, __dirname) {\n${source}\n}]);`);
+  }
+  parts.push('module.exports = bodies;', '');
+  return parts.join('\n');
+}
+
 /**
  * Serve (and with `record`, collect) cached code for the CommonJS modules under `root`, from
- * entries in `dir` laid out like `root` (`cli/main.js` → `cli/main.js.v8c`). Other modules
- * (node_modules, Node's own) are left to Node.
+ * entries in `dir` laid out like `root` (`cli/main.js` → `cli/main.js.v8c`), and with `bundle`
+ * (a module under `root`; a missing one is no bundle) run the modules it holds from it, for
+ * loads through `load()` and the bundled modules' own requires. Other modules (node_modules,
+ * Node's own) are left to Node.
  */
-export function installCodeCache(root: string, dir: string, opts: { record?: boolean } = {}): CodeCache {
+export function installCodeCache(root: string, dir: string, opts: { record?: boolean; bundle?: string } = {}): CodeCache {
   const M = Module as unknown as ModuleInternals;
   const original = M.prototype._compile;
   const under = path.resolve(root) + path.sep;
-  const stats: CodeCacheStats = { hits: 0, misses: 0, rejected: 0 };
+  const stats: CodeCacheStats = { bundled: 0, hits: 0, misses: 0, rejected: 0 };
   const recorded: { file: string; source: string; script: Script }[] = [];
   let active = true;
 
@@ -97,8 +133,64 @@ export function installCodeCache(root: string, dir: string, opts: { record?: boo
   };
   M.prototype._compile = compile;
 
+  let bodies: BundleBodies | undefined;
+  let bundleTime = 0;
+  if (opts.bundle) {
+    const st = statSync(opts.bundle, { throwIfNoEntry: false });
+    if (st) {
+      bundleTime = st.mtimeMs;
+      bodies = Module.createRequire(opts.bundle)(opts.bundle) as BundleBodies;
+    }
+  }
+
+  /** A module from the bundle, with `rel` its `/`-separated path under the root; undefined when the bundle cannot serve it. */
+  const fromBundle = (rel: string, parent: NodeModule | undefined): { exports: unknown } | undefined => {
+    const filename = under + (path.sep === '/' ? rel : rel.split('/').join(path.sep));
+    const known = M._cache[filename];
+    if (known) return known;
+    const entry = active ? bodies?.get(rel) : undefined;
+    if (!entry) return undefined;
+    const st = statSync(filename, { throwIfNoEntry: false });
+    if (!st || st.size !== entry[0] || st.mtimeMs > bundleTime) return undefined;
+    const mod = new M(filename, parent);
+    mod.filename = filename;
+    mod.paths = M._nodeModulePaths(path.dirname(filename));
+    // in the cache before the body runs, as Node does: a cycle gets the exports made so far
+    M._cache[filename] = mod;
+    try {
+      entry[1].call(mod.exports, mod.exports, bundledRequire(mod, rel), mod, filename, path.dirname(filename));
+    } catch (err) {
+      delete M._cache[filename];
+      throw err;
+    }
+    mod.loaded = true;
+    stats.bundled++;
+    return mod;
+  };
+
+  const bundledRequire = (mod: NodeModule, rel: string): NodeJS.Require => {
+    const req = requireFor(mod, M);
+    const dir = path.posix.dirname(rel);
+    const wrapped = ((id: string) => {
+      if (id.startsWith('./') || id.startsWith('../')) {
+        const hit = fromBundle(path.posix.join(dir, id), mod);
+        if (hit) return hit.exports;
+      }
+      return req(id);
+    }) as NodeJS.Require;
+    wrapped.resolve = req.resolve;
+    wrapped.main = req.main;
+    wrapped.cache = req.cache;
+    return wrapped;
+  };
+
   return {
     stats,
+    load(filename: string) {
+      const abs = path.resolve(filename);
+      const hit = abs.startsWith(under) ? fromBundle(abs.slice(under.length).split(path.sep).join('/'), undefined) : undefined;
+      return hit ? hit.exports : Module.createRequire(abs)(abs);
+    },
     async save() {
       const { writeFileAtomic } = await import('../util/fsout.js');
       for (const r of recorded) {

@@ -2,11 +2,11 @@
 // source they were recorded from, anything else compiles from source, and the build's cache
 // matches the build's JavaScript. The hook runs in child processes (it patches Node's loader).
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { decodeEntry, encodeEntry } from '../../src/cli/code-cache.js';
+import { bundleText, decodeEntry, encodeEntry } from '../../src/cli/code-cache.js';
 import { buildSyntheticMsu, SAMPLE_OPTIONS } from '../../src/msu/synthetic.js';
 import { ensureBuilt, msuBin, repoRoot } from '../helpers/built-cli.js';
 
@@ -50,7 +50,7 @@ describe('the hook in a process', () => {
       `(${record} ? c.save() : Promise.resolve(0)).then((n) => process.stdout.write(JSON.stringify({ out, saved: n, stats: c.stats })));`;
     const r = spawnSync(process.execPath, [...nodeFlags, '-e', script], { encoding: 'utf8' });
     expect(r.stderr).toBe('');
-    return JSON.parse(r.stdout) as { out: string; saved: number; stats: { hits: number; misses: number; rejected: number } };
+    return JSON.parse(r.stdout) as { out: string; saved: number; stats: { bundled: number; hits: number; misses: number; rejected: number } };
   };
 
   it('records, then serves every module; a module whose text changed (same length) compiles from its new text', () => {
@@ -61,14 +61,14 @@ describe('the hook in a process', () => {
     writeFileSync(path.join(root, 'lib/word.js'), `exports.word = () => 'AAAA';\n`);
 
     const first = runUnder(root, cacheDir, true);
-    expect(first).toEqual({ out: 'AAAA/', saved: 2, stats: { hits: 0, misses: 2, rejected: 0 } });
+    expect(first).toEqual({ out: 'AAAA/', saved: 2, stats: { bundled: 0, hits: 0, misses: 2, rejected: 0 } });
     expect(readFileSync(path.join(cacheDir, 'lib/word.js.v8c')).subarray(0, 8).toString('latin1')).toBe('MSUV8C2\0');
 
-    expect(runUnder(root, cacheDir, false)).toEqual({ out: 'AAAA/', saved: 0, stats: { hits: 2, misses: 0, rejected: 0 } });
+    expect(runUnder(root, cacheDir, false)).toEqual({ out: 'AAAA/', saved: 0, stats: { bundled: 0, hits: 2, misses: 0, rejected: 0 } });
 
     // V8 itself checks only the length of the source: without the text check this would print AAAA
     writeFileSync(path.join(root, 'lib/word.js'), `exports.word = () => 'BBBB';\n`);
-    expect(runUnder(root, cacheDir, false)).toEqual({ out: 'BBBB/', saved: 0, stats: { hits: 1, misses: 1, rejected: 0 } });
+    expect(runUnder(root, cacheDir, false)).toEqual({ out: 'BBBB/', saved: 0, stats: { bundled: 0, hits: 1, misses: 1, rejected: 0 } });
   });
 
   it('an entry V8 refuses (recorded under other V8 flags) is counted and the module compiles from source', () => {
@@ -77,12 +77,80 @@ describe('the hook in a process', () => {
     mkdirSync(root, { recursive: true });
     writeFileSync(path.join(root, 'main.js'), `module.exports = () => 'flags ' + [3, 1, 2].sort().join();\n`);
     runUnder(root, cacheDir, true, ['--no-lazy']);
-    expect(runUnder(root, cacheDir, false)).toEqual({ out: 'flags 1,2,3', saved: 0, stats: { hits: 0, misses: 0, rejected: 1 } });
+    expect(runUnder(root, cacheDir, false)).toEqual({ out: 'flags 1,2,3', saved: 0, stats: { bundled: 0, hits: 0, misses: 0, rejected: 1 } });
+  });
+});
+
+describe('the bundle', () => {
+  /** Loads root/main.js through the hook with root/bundle.js; returns what main() gives and the stats. */
+  const runBundled = (root: string) => {
+    const script =
+      `const c = require(${JSON.stringify(hookJs)}).installCodeCache(${JSON.stringify(root)}, ${JSON.stringify(path.join(root, '..', 'cache'))}, { bundle: ${JSON.stringify(path.join(root, 'bundle.js'))} });` +
+      `const out = c.load(${JSON.stringify(path.join(root, 'main.js'))})();` +
+      `process.stdout.write(JSON.stringify({ out, bundled: c.stats.bundled }));`;
+    const r = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8' });
+    expect(r.stderr).toBe('');
+    return JSON.parse(r.stdout) as { out: unknown; bundled: number };
+  };
+  const files: Record<string, string> = {
+    'main.js': `module.exports = () => { const w = require('./lib/word.js'); const o = require('./outside.js'); return [w.word(), o.word === w, require('node:path').sep]; };\n`,
+    'lib/word.js': `exports.word = () => 'AAAA';\n`,
+    // not in the bundle: Node loads it, and the module it requires is the bundled one
+    'outside.js': `module.exports = { word: require('./lib/word.js') };\n`,
+  };
+  const setUp = (name: string): string => {
+    const root = path.join(tmp, name, 'src');
+    mkdirSync(path.join(root, 'lib'), { recursive: true });
+    for (const [rel, text] of Object.entries(files)) writeFileSync(path.join(root, rel), text);
+    const bundled = new Map([['main.js', files['main.js']!], ['lib/word.js', files['lib/word.js']!]]);
+    writeFileSync(path.join(root, 'bundle.js'), bundleText(bundled));
+    return root;
+  };
+
+  it('runs the modules it holds, as the same module objects Node gives the modules outside it', () => {
+    const root = setUp('b1');
+    expect(runBundled(root)).toEqual({ out: ['AAAA', true, '/'], bundled: 2 });
+  });
+
+  it('a module file newer than the bundle, or of another size, is loaded from the file', () => {
+    const root = setUp('b2');
+    const word = path.join(root, 'lib/word.js');
+    const bundleMs = statSync(path.join(root, 'bundle.js')).mtimeMs;
+    // a second before: utimes rounds to whole microseconds
+    const earlier = new Date(bundleMs - 1000);
+    // same size, not newer: the bundle's body runs (the file is not read)
+    writeFileSync(word, `exports.word = () => 'BBBB';\n`);
+    utimesSync(word, earlier, earlier);
+    expect(runBundled(root)).toEqual({ out: ['AAAA', true, '/'], bundled: 2 });
+    // newer than the bundle
+    const later = new Date(bundleMs + 5000);
+    utimesSync(word, later, later);
+    expect(runBundled(root)).toEqual({ out: ['BBBB', true, '/'], bundled: 1 });
+    // another size, not newer
+    writeFileSync(word, `exports.word = () => 'CCCCC';\n`);
+    utimesSync(word, earlier, earlier);
+    expect(runBundled(root)).toEqual({ out: ['CCCCC', true, '/'], bundled: 1 });
+  });
+
+  it('a module that throws is not left in the module cache; no bundle file means no bundle', () => {
+    const root = setUp('b3');
+    const script =
+      `const p = require('path'); const root = ${JSON.stringify(root)};` +
+      `require('fs').writeFileSync(p.join(root, 'bad.js'), 'throw new Error(\\'bad\\');\\n');` +
+      `require('fs').writeFileSync(p.join(root, 'bundle.js'), require(${JSON.stringify(hookJs)}).bundleText(new Map([['bad.js', 'throw new Error(\\'bad\\');\\n']])));` +
+      `const c = require(${JSON.stringify(hookJs)}).installCodeCache(root, p.join(root, '..', 'cache'), { bundle: p.join(root, 'bundle.js') });` +
+      `let e1; try { c.load(p.join(root, 'bad.js')); } catch (e) { e1 = e.message; }` +
+      `const left = Object.keys(require.cache).includes(p.join(root, 'bad.js'));` +
+      `const d = require(${JSON.stringify(hookJs)}).installCodeCache(root, p.join(root, '..', 'cache2'), { bundle: p.join(root, 'none.js') });` +
+      `process.stdout.write(JSON.stringify({ e1, left, word: d.load(p.join(root, 'lib/word.js')).word(), bundled: d.stats.bundled }));`;
+    const r = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8' });
+    expect(r.stderr).toBe('');
+    expect(JSON.parse(r.stdout)).toEqual({ e1: 'bad', left: false, word: 'AAAA', bundled: 0 });
   });
 });
 
 describe('the build', () => {
-  it('writes a cache entry for each module `msu inspect` loads, made from the JavaScript now in dist', () => {
+  it('every dist module `msu inspect` runs comes from the bundle or a cache entry, each made from the JavaScript now in dist', () => {
     const log = path.join(tmp, 'loads.txt');
     const sample = path.join(tmp, 'Windows10.0-KB5099999-x64.msu');
     writeFileSync(sample, buildSyntheticMsu(SAMPLE_OPTIONS).msu);
@@ -92,17 +160,30 @@ describe('the build', () => {
     const distSrc = path.join(repoRoot, 'dist/src') + path.sep;
     const modules = readFileSync(log, 'utf8').split('\n').filter((f) => f.startsWith(distSrc));
     expect(modules).toContain(path.join(distSrc, 'cli/main.js'));
-    const stale = modules.filter((f) => {
-      const source = readFileSync(f, 'utf8');
-      // a module with import() is left to Node (src/cli/code-cache.ts)
-      if (source.includes('import(')) return false;
+    const bundleFile = path.join(distSrc, 'bundle.js');
+    const bundle = readFileSync(bundleFile, 'utf8');
+    const bundleTime = statSync(bundleFile).mtimeMs;
+    const entry = (f: string) => {
       try {
-        return decodeEntry(readFileSync(path.join(repoRoot, 'dist/code-cache', f.slice(distSrc.length) + '.v8c')), source) === null;
+        return decodeEntry(readFileSync(path.join(repoRoot, 'dist/code-cache', f.slice(distSrc.length) + '.v8c')), readFileSync(f, 'utf8'));
       } catch {
-        return true;
+        return null;
       }
-    });
-    expect(stale).toEqual([]);
+    };
+    const from = (f: string): string => {
+      const source = readFileSync(f, 'utf8');
+      const rel = f.slice(distSrc.length).split(path.sep).join('/');
+      const body = `bodies.set(${JSON.stringify(rel)}, [${Buffer.byteLength(source)}, function (exports, require, module, __filename, __dirname) {\n${source}\n}]);`;
+      if (bundle.includes(body) && statSync(f).mtimeMs <= bundleTime) return 'bundle';
+      // a module with import() is left to Node (src/cli/code-cache.ts)
+      if (f === bundleFile || f.endsWith(`${path.sep}code-cache.js`) || source.includes('import(')) return entry(f) ? 'cache' : 'node';
+      return entry(f) ? 'cache' : 'neither';
+    };
+    const origins = new Map(modules.map((f) => [f.slice(distSrc.length), from(f)]));
+    expect([...origins].filter(([, o]) => o === 'neither')).toEqual([]);
+    expect(origins.get(path.join('cli', 'main.js'))).toBe('bundle');
+    expect(origins.get(path.join('cab', 'cabinet.js'))).toBe('bundle');
+    expect(origins.get('bundle.js')).toBe('cache');
   });
 
   it('`msu inspect --json` prints the same bytes with the cache and with MSU_CODE_CACHE=off', () => {
