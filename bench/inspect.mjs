@@ -85,24 +85,18 @@ if (withoutCache) {
     cases.push([`${k} (no code cache)`, () => withEnv({ MSU_CODE_CACHE: 'off' }, fn)]);
   }
 }
-function withEnv(env, fn) {
-  const saved = envRef.env;
-  envRef.env = env;
+/** Runs fn with ref[key] set to value, then puts the old value back. */
+function withSet(ref, key, value, fn) {
+  const saved = ref[key];
+  ref[key] = value;
   try {
     return fn();
   } finally {
-    envRef.env = saved;
+    ref[key] = saved;
   }
 }
-function withBin(bin, fn) {
-  const saved = msuBinRef.bin;
-  msuBinRef.bin = bin;
-  try {
-    return fn();
-  } finally {
-    msuBinRef.bin = saved;
-  }
-}
+const withEnv = (env, fn) => withSet(envRef, 'env', env, fn);
+const withBin = (bin, fn) => withSet(msuBinRef, 'bin', bin, fn);
 const runs = new Map(cases.map(([k]) => [k, []]));
 for (const [, fn] of cases) fn(); // warm the page cache
 for (let i = 0; i < ROUNDS; i++) for (const [k, fn] of cases) runs.get(k).push(fn());
