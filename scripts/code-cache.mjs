@@ -76,7 +76,7 @@ if (mode === '--sample') {
   try {
     const { msu, kb } = step('--sample', dir);
     const loaded = step('--modules', msu, kb);
-    const { bundleText } = require('../dist/src/cli/code-cache.js');
+    const { bundleText, installCodeCache } = require('../dist/src/cli/code-cache.js');
     const modules = new Map();
     for (const rel of loaded) {
       if (rel === 'cli/code-cache.js') continue;
@@ -86,7 +86,6 @@ if (mode === '--sample') {
     writeFileSync(bundleFile, bundleText(modules));
 
     // installed first: a module loaded before the hook would be compiled without it and never recorded
-    const { installCodeCache } = require('../dist/src/cli/code-cache.js');
     const cache = installCodeCache(distSrc, cacheDir, { record: true, bundle: bundleFile });
     try {
       const { main } = cache.load(path.join(distSrc, 'cli/main.js'));

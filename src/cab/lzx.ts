@@ -42,10 +42,11 @@ const POSITION_SLOTS: Record<number, number> = { 15: 30, 16: 32, 17: 34, 18: 36,
 /*
  * The symbol loop reads at most IN_SLACK input bytes per symbol: up to two 16-bit words before the main
  * code, then at most one each before the length code, the position footer and the aligned offset code.
+ * It may start a symbol up to 4 bytes past the end of a frame's input (look-ahead the bit reader may
+ * legitimately take), so that many zeros follow the input in its memory.
  */
 const IN_SLACK = 10;
-/** Holds the < IN_SLACK bytes left at the end of a frame plus the zeros the loop may read after them. */
-const TAIL_SIZE = 32;
+const INPUT_PAD = 4 + IN_SLACK + 2;
 
 /** A plain Uint8Array with its own ArrayBuffer, not zero-filled: only for bytes written before they are read. */
 function uninitialized(n: number): Uint8Array {
@@ -57,7 +58,7 @@ function uninitialized(n: number): Uint8Array {
  * The WebAssembly half of the decoder (src/cab/lzx-symbols.c): the symbol loop and the trees of a block
  * header, with the decode tables and code lengths in its own data. After the module's data and stack
  * (__heap_base) the decoder lays out the state block the two share (fields as in the C State), the frame's
- * input (cbData is 16 bits), the tail and the window. One instance per decoder: decoders share nothing.
+ * input (cbData is 16 bits) and the window. One instance per decoder: decoders share nothing.
  */
 const S_BITBUF = 0, S_BITSLEFT = 1, S_R0 = 2, S_R1 = 3, S_R2 = 4, S_W = 5, S_BLOCKEND = 6, S_HISTORYBASE = 7;
 const S_ALIGNED = 8, S_ERR = 9, S_ERR_A = 10, S_ERR_B = 11, S_WINDOW = 12, S_WINDOW_SIZE = 13, S_IN_POS = 14;
@@ -66,8 +67,8 @@ const ERR_MAIN_CODE = 1, ERR_LENGTH_CODE = 2, ERR_ALIGNED_CODE = 3, ERR_OFFSET =
 const ERR_OVERSUBSCRIBED = 7, ERR_PRETREE_CODE = 8, ERR_ZERO_RUN = 9, ERR_EQUAL_RUN = 10, ERR_RUN_DELTA = 11;
 /** State.errTree: 1 aligned offset, 2 main, 3 length; 4 more for that tree's pretree. */
 const TREE_NAMES = ['', 'aligned offset tree', 'main tree', 'length tree'];
-/** cbData is a 16-bit field; the zeros after a frame's input keep look-ahead reads defined. */
-const INPUT_SIZE = 65536 + 64;
+/** cbData is a 16-bit field; INPUT_PAD zeros follow a frame's input. */
+const INPUT_SIZE = 65536 + INPUT_PAD;
 interface LzxWasm {
   lzx_run_symbols(state: number, input: number, inPos: number, limit: number, inEnd: number, end: number): number;
   lzx_read_trees(state: number, input: number, len: number, aligned: number): number;
@@ -100,8 +101,6 @@ export class LzxDecoder {
   private readonly out = uninitialized(LZX_FRAME_SIZE);
   /** `out` as a Buffer, made once, for undoE8Translation's byte search. */
   private readonly outSearch = Buffer.from(this.out.buffer, this.out.byteOffset, this.out.length);
-  /** The last bytes of a frame's input followed by zeros, for the end of decodeSymbols. */
-  private readonly tail: Uint8Array;
 
   // Folder state.
   private R0 = 1;
@@ -138,12 +137,11 @@ export class LzxDecoder {
     this.windowBits = windowBits;
     this.windowSize = 1 << windowBits;
     this.wasm = lzxWasm();
-    const [stateAddr, inputAddr, tailAddr, windowAddr] = layOutWasm(this.wasm, [S_FIELDS * 4, INPUT_SIZE, TAIL_SIZE, this.windowSize + LZX_FRAME_SIZE + 512]) as [number, number, number, number];
+    const [stateAddr, inputAddr, windowAddr] = layOutWasm(this.wasm, [S_FIELDS * 4, INPUT_SIZE, this.windowSize + LZX_FRAME_SIZE + 512]) as [number, number, number];
     const buf = this.wasm.memory.buffer;
     this.stateAddr = stateAddr;
     this.state = new Int32Array(buf, stateAddr, S_FIELDS);
     this.inputArea = new Uint8Array(buf, inputAddr, INPUT_SIZE);
-    this.tail = new Uint8Array(buf, tailAddr, TAIL_SIZE);
     this.window = new Uint8Array(buf, windowAddr, this.windowSize + LZX_FRAME_SIZE + 512);
     this.state[S_WINDOW] = windowAddr;
     this.state[S_WINDOW_SIZE] = this.windowSize;
@@ -181,10 +179,10 @@ export class LzxDecoder {
     if (!Number.isInteger(outSize) || outSize < 0 || outSize > LZX_FRAME_SIZE) {
       throw this.fail(`uncompressed size ${outSize} is outside 0..${LZX_FRAME_SIZE}`);
     }
-    if (input.length > INPUT_SIZE - 64) throw this.fail(`compressed frame of ${input.length} bytes is larger than a CFDATA block can be`);
+    if (input.length > INPUT_SIZE - INPUT_PAD) throw this.fail(`compressed frame of ${input.length} bytes is larger than a CFDATA block can be`);
     // into the symbol loop's memory, followed by zeros (what the bit reader yields past the end)
     this.inputArea.set(input);
-    this.inputArea.fill(0, input.length, input.length + 16);
+    this.inputArea.fill(0, input.length, input.length + INPUT_PAD);
     this.input = this.inputArea.subarray(0, input.length);
     this.inPos = 0;
     this.bitbuf = 0;
@@ -357,38 +355,26 @@ export class LzxDecoder {
    * Literals and matches of a verbatim or aligned-offset block until the frame or the block ends. A match may
    * run past the frame end (into the next frame's bytes) but never past the block end.
    *
-   * The symbol loop does not test for the end of its input on each refill, so it runs on the frame's input
-   * only while IN_SLACK bytes are left; the few bytes after that are copied into `tail` followed by zeros,
-   * which is exactly what the bit reader yields past the end of the input, and the same loop finishes on
-   * that copy. (A loop with an end-of-input test per refill was slower, and that test's rare branch, first
-   * taken in optimized code at the end of the first frame, cost a deoptimization in every process.)
+   * The symbol loop does not test for the end of its input on each refill: the zeros after the frame's
+   * input in its memory are exactly what the bit reader yields past the end. Up to two words of
+   * look-ahead past the end are legitimate (refills starting at most 2 bytes past it); a symbol starting
+   * further out can only be reached by reading beyond that, which runSymbols reports.
    */
   private decodeSymbols(frameEnd: number): void {
-    const input = this.input;
-    const inLen = input.length;
+    const inLen = this.input.length;
     const end = Math.min(frameEnd, this.windowPos + this.blockRemaining);
-    if (this.inPos + IN_SLACK <= inLen) {
-      this.inPos = this.runSymbols(input, this.inPos, inLen - IN_SLACK, inLen, end);
-      if (this.windowPos >= end) return;
-    }
-    const from = this.inPos;
-    const tail = this.tail;
-    tail.fill(0);
-    if (from < inLen) tail.set(input.subarray(from, inLen));
-    // Up to two words of look-ahead past the end are legitimate (refills starting at most 2 bytes past it);
-    // a symbol starting further out can only be reached by reading beyond that, which runSymbols reports.
-    this.inPos = from + this.runSymbols(tail, 0, inLen - from + 4, inLen - from, end);
+    this.inPos = this.runSymbols(this.inPos, inLen + 4, inLen, end);
   }
 
   /**
-   * The symbol loop (src/cab/lzx-symbols.c): decode symbols into the window from `input` (the frame's input
-   * or the tail, both in the loop's memory) starting at `inPos` while the window position is below `end` and
-   * a symbol starts at or before `limit`; returns the new input position. `inEnd` is where the real input
-   * ends in `input` (bytes after it are zeros): a refill that started more than 2 bytes past it, visible as a
+   * The symbol loop (src/cab/lzx-symbols.c): decode symbols into the window from the frame's input (in the
+   * loop's memory) starting at `inPos` while the window position is below `end` and a symbol starts at or
+   * before `limit`; returns the new input position. `inEnd` is where the real input ends (bytes after it
+   * are zeros): a refill that started more than 2 bytes past it, visible as a
    * position more than 4 bytes past it, means the compressed data ended early, which takes precedence over
    * any error found after it (the bits it decoded were not real).
    */
-  private runSymbols(input: Uint8Array, inPos: number, limit: number, inEnd: number, end: number): number {
+  private runSymbols(inPos: number, limit: number, inEnd: number, end: number): number {
     const st = this.state;
     const w = this.windowPos;
     st[S_BITBUF] = this.bitbuf;
@@ -401,7 +387,7 @@ export class LzxDecoder {
     // back-references may not reach before the folder's first byte
     st[S_HISTORYBASE] = this.decoded - w;
     st[S_ALIGNED] = this.blockType === BLOCKTYPE_ALIGNED ? 1 : 0;
-    const next = this.wasm.lzx_run_symbols(this.stateAddr, input.byteOffset, inPos, limit, inEnd, end);
+    const next = this.wasm.lzx_run_symbols(this.stateAddr, this.input.byteOffset, inPos, limit, inEnd, end);
     this.bitbuf = st[S_BITBUF]!;
     this.bitsLeft = st[S_BITSLEFT]!;
     this.R0 = st[S_R0]! >>> 0;

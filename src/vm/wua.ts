@@ -151,8 +151,12 @@ const HIBERNATED_RE = /hibernat|unclean file system|Metadata kept in Windows cac
  * that cannot run it (a nested host refusing an MSR aborts qemu). The launch failing changes
  * nothing on the image, so the tool runs once more under TCG, and so do the later ones.
  */
-const LAUNCH_FAILED_RE = /guestfs_launch failed/;
 let applianceTcg = false;
+
+/** Did a libguestfs tool fail because its appliance did not start (its stderr)? */
+export function applianceLaunchFailed(stderr: string): boolean {
+  return /guestfs_launch failed/.test(stderr);
+}
 
 /** The environment of a libguestfs tool: the direct backend, TCG once KVM failed to launch the appliance. */
 export function guestEnv(env: NodeJS.ProcessEnv, tcg: boolean): Record<string, string> {
@@ -171,7 +175,7 @@ async function guestTool(tool: string, args: string[], file: string, input?: str
     try {
       r = await run(applianceTcg);
     } catch (e) {
-      if (applianceTcg || !(e instanceof ToolRunError) || !LAUNCH_FAILED_RE.test(e.stderr)) throw e;
+      if (applianceTcg || !(e instanceof ToolRunError) || !applianceLaunchFailed(e.stderr)) throw e;
       applianceTcg = true;
       r = await run(true);
     }

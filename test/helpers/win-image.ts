@@ -7,7 +7,7 @@
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { guestEnv } from '../../src/vm/wua.js';
+import { applianceLaunchFailed, guestEnv } from '../../src/vm/wua.js';
 import { emptyHive, hivexScript, type HiveValue } from './regf.js';
 
 /** A minimal PE32+ x86-64 console image: enough for `file` (and libguestfs) to name its architecture. */
@@ -99,7 +99,7 @@ export function buildFakeWindows(dir: string, disks: Record<string, FakeWindows>
   try {
     guestfish(false);
   } catch (e) {
-    if (!/guestfs_launch failed/.test(String((e as { stderr?: Buffer }).stderr))) throw e;
+    if (!applianceLaunchFailed(String((e as { stderr?: Buffer }).stderr))) throw e;
     guestfish(true);
   }
   for (const n of names) execFileSync('qemu-img', ['convert', '-f', 'raw', '-O', 'qcow2', path.join(dir, `${n}.raw`), out[n]!]);
