@@ -40,6 +40,16 @@ export interface ExtractResult {
  * then the CFFILE table, which ends before the first CFDATA block.
  */
 async function readPart(source: ByteSource): Promise<{ part: CabPart; files: CfFileTable }> {
+  try {
+    return await readPartOf(source);
+  } catch (err) {
+    // the bounds-checked reader does not know the file: every header error names it here
+    if (err instanceof MsuError) err.inFile(source.name);
+    throw err;
+  }
+}
+
+async function readPartOf(source: ByteSource): Promise<{ part: CabPart; files: CfFileTable }> {
   const name = source.name;
   const firstLen = Math.min(source.size, 64 * 1024);
   if (source.size < CFHEADER_FIXED) {

@@ -38,7 +38,7 @@ export type NotCheckedReason =
   | 'basis-not-rebuilt'   // a chained delta whose Basis File could not be rebuilt
   | 'external-basis'      // a delta on a file of the target image
   | 'psf-not-read'        // a Source addressed by PSF byte range
-  | 'data-unreadable'     // the bytes could not be read (see the cabinet-data mismatch)
+  | 'data-unreadable'     // the bytes could not be read (see the cabinet-data check)
   | 'not-in-package'      // a file a component manifest declares that the package neither holds nor rebuilds
   | 'unsupported'         // a hash algorithm or format feature not implemented
   | 'nothing-declared';
@@ -52,7 +52,7 @@ export const REASON_TEXT: Record<NotCheckedReason, string> = {
   'basis-not-rebuilt': 'its Basis file could not be rebuilt',
   'external-basis': 'needs a basis file from the target image',
   'psf-not-read': 'source lies in the .psf, which is not read',
-  'data-unreadable': 'bytes unreadable (see the cabinet-data mismatch)',
+  'data-unreadable': 'bytes unreadable (see the cabinet-data check)',
   'not-in-package': 'the package neither holds nor rebuilds the file',
   unsupported: 'not supported',
   'nothing-declared': 'nothing in it declares a hash',

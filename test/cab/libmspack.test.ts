@@ -77,6 +77,8 @@ async function ours(file: string): Promise<Outcome> {
     cab = await Cabinet.openFile(file);
   } catch (e) {
     if (!(e instanceof MsuError)) throw e;
+    // the CLI prints `msu: FILE: problem`: a refusal always names the cabinet
+    expect(e.file, `${path.basename(file)}: ${e.message}`).toBe(file);
     return { kind: 'refused', code: e.code };
   }
   try {

@@ -46,6 +46,32 @@ describe.skipIf(!hasCorpus)('msu delta apply on real deltas', () => {
     expect(JSON.parse(r.stdout)).toMatchObject({ format: 'PA30', wrapper: 'none', targetSize: 65536, hashChecked: false, hashCheckSkipped: false });
   });
 
+  it('a delta without a hash: a warning says a wrong source goes unnoticed; --expect-sha256 catches it', async () => {
+    const where = readFileSync(D('sources', 'where.exe'));
+    const plain = await runCli('delta', 'apply', D('cmd__to__where__raw.pa30'), '--source', D('sources', 'notepad.exe'), '-o', out('wrong.exe'));
+    expect(plain.code).toBe(EXIT.ok);
+    expect(plain.stderr).toBe(`msu: warning: ${out('wrong.exe')}: the delta carries no target hash, so a wrong --source goes unnoticed; pass --expect-sha256 to check the result\n`);
+    const o = out('checked.exe');
+    const wrong = await runCli('delta', 'apply', D('cmd__to__where__raw.pa30'), '--source', D('sources', 'notepad.exe'), '-o', o, '--expect-sha256', sha256(where));
+    expect(wrong.code).toBe(EXIT.mismatch);
+    expect(wrong.stderr).toMatch(/^msu: .*cmd__to__where__raw\.pa30: target SHA-256 is [0-9a-f]{64}, --expect-sha256 says [0-9a-f]{64} \(wrong source, or a corrupt delta\); nothing written\n$/);
+    expect(existsSync(o)).toBe(false);
+    const right = await runCli('delta', 'apply', D('cmd__to__where__raw.pa30'), '--source', D('sources', 'cmd.exe'), '-o', o, '--expect-sha256', sha256(where).toUpperCase(), '--json');
+    expect(right.code).toBe(EXIT.ok);
+    expect(right.stderr).toBe('');
+    expect(JSON.parse(right.stdout)).toMatchObject({ hashChecked: false, sha256Checked: true });
+    expect(sha256(readFileSync(o))).toBe(sha256(where));
+    const bad = await runCli('delta', 'apply', D('cmd__to__where__raw.pa30'), '-o', o, '--expect-sha256', 'abc');
+    expect(bad.code).toBe(EXIT.usage);
+  });
+
+  it('--json shows paths named absolutely relative to the working directory', async () => {
+    const o = out('where3.exe');
+    const r = await runCli('delta', 'apply', D('cmd__to__where__raw.pa30'), '--source', D('sources', 'cmd.exe'), '-o', o, '--json');
+    const j = JSON.parse(r.stdout);
+    expect([j.delta, j.source, j.output]).toEqual([D('cmd__to__where__raw.pa30'), D('sources', 'cmd.exe'), o].map((p) => path.relative(process.cwd(), p)));
+  });
+
   it('a PE-aware delta exits 4 with one line, and writes nothing', async () => {
     const o = out('advapi32.dll');
     const r = await runCli('delta', 'apply', D('advapi32_pe.pa30'), '--source', D('sources', 'advapi32_old.dll'), '-o', o);

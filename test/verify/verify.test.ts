@@ -187,6 +187,27 @@ describe('verify: synthetic and bad input', () => {
     expect(cli.stdout.trimEnd().split('\n').pop()).toBe('verified 1, mismatch 0, not checked 1');
   });
 
+  it('a folder in a compression not implemented (Quantum) is a cabinet-data check not made, not a mismatch: exit 8', async () => {
+    const cab = buildCabinet({
+      folders: [
+        { compression: 'none', files: [{ name: 'a.txt', data: new TextEncoder().encode('first folder') }] },
+        { compression: 'none', files: [{ name: 'q.txt', data: new TextEncoder().encode('second folder') }] },
+      ],
+    });
+    // CFFOLDER 1's typeCompress (header of 36 bytes, CFFOLDERs of 8): Quantum, level 7, 2^21 window
+    new DataView(cab.buffer, cab.byteOffset).setUint16(36 + 8 + 6, 0x1572, true);
+    await writeFiles(dir, { 'qtm.cab': cab });
+    const r = await verifyPackage(path.join(dir, 'qtm.cab'));
+    expect(r.mismatches).toEqual([]);
+    expect(r.checks.filter((c) => c.check === 'cabinet-data').map((c) => [c.file, c.outcome, c.reason ?? '', c.detail])).toEqual([
+      ['[folder 0]', 'verified', '', '1 CFDATA block(s) decoded, checksums verified, 1 member(s)'],
+      ['[folder 1]', 'not-checked', 'unsupported', 'not checked: Quantum compression is not supported (no Windows update package uses it)'],
+    ]);
+    const cli = await runCli('verify', path.join(dir, 'qtm.cab'));
+    expect(cli.code).toBe(EXIT.unchecked);
+    expect(cli.stdout).toContain('NOT CHECKED (not supported): 1 check(s)\n    cabinet-data: [folder 1]\n');
+  });
+
   it('flipped compressed bytes are a cabinet-data mismatch naming the member, not an abort; a flipped stored payload byte a payload-hash mismatch', async () => {
     const dll = new Uint8Array(70000).map((_, i) => (i * 7) & 0xff);
     const man = componentManifest('t.dll', dll);

@@ -1,8 +1,10 @@
+import { createHash } from 'node:crypto';
 import path from 'node:path';
 import type { Command } from 'commander';
-import { UsageError, ioError } from '../../errors.js';
+import { MismatchError, UsageError, ioError } from '../../errors.js';
 import { writeFileAtomic } from '../../util/fsout.js';
 import type { CliContext } from '../context.js';
+import { shownPath } from '../paths.js';
 
 // Loaded when the command runs, not at CLI start (see inspect.ts).
 const readWholeFile = async (file: string, what: string) => (await import('../../util/source.js')).readWholeFile(file, what);
@@ -14,6 +16,7 @@ interface ApplyOpts {
   wcp?: string;
   output: string;
   hashCheck: boolean;
+  expectSha256?: string;
   json?: boolean;
 }
 
@@ -52,8 +55,11 @@ export function register(program: Command, ctx: CliContext): void {
     .option('--wcp <file>', 'for DCM manifests: wcp.dll of the same servicing build, to take the base manifest from')
     .requiredOption('-o, --output <file>', 'write the target here, atomically (required)')
     .option('--no-hash-check', 'do not check the target hash the delta carries (forensics only)')
+    .option('--expect-sha256 <hex>', 'also check the target against this SHA-256 (for deltas that carry no hash)')
     .option('--json', 'print what was done as canonical JSON')
     .action(async (deltaFile: string, opts: ApplyOpts) => {
+      const expected = opts.expectSha256?.toLowerCase();
+      if (expected !== undefined && !/^[0-9a-f]{64}$/.test(expected)) throw new UsageError(`--expect-sha256 takes 64 hex digits, not '${opts.expectSha256}'`);
       const lib = await deltaLib();
       const bytes = await readWholeFile(deltaFile, 'delta');
       const wrapper = (() => {
@@ -86,32 +92,44 @@ export function register(program: Command, ctx: CliContext): void {
       } catch (err) {
         throw ioError(err, deltaFile);
       }
+      if (expected !== undefined) {
+        const actual = createHash('sha256').update(result.target).digest('hex');
+        if (actual !== expected) {
+          throw new MismatchError('E_DELTA_EXPECTED_SHA256', `target SHA-256 is ${actual}, --expect-sha256 says ${expected} (wrong source, or a corrupt delta); nothing written`, { file: deltaFile });
+        }
+      }
       await writeFileAtomic(path.resolve(opts.output), result.target);
       const h = result.header;
       const hashState = h.hashAlgId === 0 ? 'none in the delta' : opts.hashCheck ? 'checked' : 'NOT checked (--no-hash-check)';
+      const unverified = expected === undefined && !result.hashChecked;
       if (opts.json) {
         ctx.printJson({
-          delta: deltaFile,
+          delta: shownPath(deltaFile),
           wrapper,
           format: h.format,
-          source: sourceName,
-          output: opts.output,
+          source: sourceName === null || sourceName === 'MSU_BASE_MANIFEST' ? sourceName : shownPath(sourceName),
+          output: shownPath(opts.output),
           targetSize: result.target.length,
           hashAlgorithm: h.hashAlgName,
           targetHash: h.targetHash,
           hashChecked: result.hashChecked,
           hashCheckSkipped: !opts.hashCheck && h.hashAlgId !== 0,
+          sha256Checked: expected !== undefined,
         });
-        return;
+      } else {
+        ctx.print(
+          [
+            `delta       ${deltaFile} (${h.format}${wrapper === 'none' ? '' : `, ${wrapper} wrapper`})`,
+            `source      ${sourceName ?? '(empty)'}`,
+            `target      ${opts.output}, ${result.target.length} bytes`,
+            `hash        ${h.hashAlgName}${h.targetHash ? ` ${h.targetHash}` : ''}: ${hashState}`,
+            ...(expected !== undefined ? [`sha256      ${expected}: checked (--expect-sha256)`] : []),
+          ].join('\n'),
+        );
       }
-      ctx.print(
-        [
-          `delta       ${deltaFile} (${h.format}${wrapper === 'none' ? '' : `, ${wrapper} wrapper`})`,
-          `source      ${sourceName ?? '(empty)'}`,
-          `target      ${opts.output}, ${result.target.length} bytes`,
-          `hash        ${h.hashAlgName}${h.targetHash ? ` ${h.targetHash}` : ''}: ${hashState}`,
-        ].join('\n'),
-      );
+      if (unverified && h.hashAlgId === 0) {
+        ctx.warn(`${opts.output}: the delta carries no target hash, so a wrong --source goes unnoticed; pass --expect-sha256 to check the result`);
+      }
       if (!opts.hashCheck && h.hashAlgId !== 0) ctx.warn(`${opts.output}: written without checking its ${h.hashAlgName} hash (--no-hash-check)`);
     });
 }
