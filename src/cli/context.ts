@@ -47,7 +47,8 @@ export function makeContext(stdout: Output, stderr: Output): CliContext {
   };
   const show = (text: string): void => {
     // a line wider than the terminal wraps, and \r then only returns to its last row
-    const width = (stderr.columns ?? 80) - 1;
+    // a pseudo-terminal not yet sized reports 0 columns: assume 80 rather than print only '…'
+    const width = (stderr.columns || 80) - 1;
     const line = text.length > width ? text.slice(0, Math.max(0, width - 1)) + '…' : text;
     stderr.write(`\r\x1b[2K${line}`);
     shown = line.length > 0;

@@ -19,11 +19,18 @@ export async function main(
     ctx.stdoutClosed = true;
     if (err?.code !== 'EPIPE') stdoutError ??= err;
   });
+  /** `code`, unless writing stdout failed: a failed write reports its error on a later tick. */
+  const unlessStdoutFailed = async (code: number): Promise<number> => {
+    await new Promise((resolve) => setImmediate(resolve));
+    if (!stdoutError) return code;
+    stderr.write(`msu: ${ioError(stdoutError, 'standard output', 'write').describe()}\n`);
+    return EXIT.io;
+  };
   try {
     // what commander would print, without loading it (15 ms of a 75 ms start)
     if (isVersionLine(argv.slice(2))) {
       stdout.write(`${VERSION}\n`);
-      return EXIT.ok;
+      return await unlessStdoutFailed(EXIT.ok);
     }
     const commands = await commandsFor(argv.slice(2));
     // a plain line runs without commander (src/cli/fast-path.ts); commander parses the rest
@@ -31,18 +38,12 @@ export async function main(
       const { buildProgram } = await import('./program.js');
       await buildProgram(ctx, commands).parseAsync(argv);
     }
-    // a failed write reports its error on a later tick: let it arrive before deciding the exit code
-    await new Promise((resolve) => setImmediate(resolve));
-    if (stdoutError) {
-      stderr.write(`msu: ${ioError(stdoutError, 'standard output', 'write').describe()}\n`);
-      return EXIT.io;
-    }
-    return ctx.exitCode;
+    return await unlessStdoutFailed(ctx.exitCode);
   } catch (err) {
     ctx.clearProgress();
     if (isCommanderError(err)) {
       // --help and --version end up here with exit code 0
-      return err.exitCode === 0 ? EXIT.ok : EXIT.usage;
+      return err.exitCode === 0 ? await unlessStdoutFailed(EXIT.ok) : EXIT.usage;
     }
     const debug = ctx.debug || argv.includes('--debug');
     if (err instanceof MsuError) {

@@ -22,6 +22,8 @@ export interface ScanRules {
 
 const KEYS = new Set(['defaultAllow', 'allow', 'forbid', 'allowedSeverities', 'includeSuperseded', 'products', 'classifications']);
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+/** MsrcSeverity values, and Unspecified for an update without one. */
+const SEVERITIES = ['Critical', 'Important', 'Moderate', 'Low', 'Unspecified'];
 
 /** Validate a parsed rules document (untrusted input). */
 export function parseScanRules(v: unknown, file?: string): ScanRules {
@@ -52,7 +54,12 @@ export function parseScanRules(v: unknown, file?: string): ScanRules {
     defaultAllow: bool('defaultAllow', false),
     allow: ids('allow'),
     forbid: ids('forbid'),
-    allowedSeverities: list('allowedSeverities'),
+    allowedSeverities: list('allowedSeverities').map((s) => {
+      // a misspelt severity would silently reject every update
+      const known = SEVERITIES.find((k) => k.toLowerCase() === s.trim().toLowerCase());
+      if (!known) throw new ScanRulesError(`allowedSeverities: ${JSON.stringify(s)} is not an MSRC severity (${SEVERITIES.join(', ')})`, file);
+      return known;
+    }),
     includeSuperseded: bool('includeSuperseded', false),
     products: list('products'),
     classifications: list('classifications'),

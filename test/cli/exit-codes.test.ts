@@ -88,6 +88,17 @@ describe('stdout closed by its reader (`msu … | head`)', () => {
     expect(code).toBe(6);
     expect(err.data).toBe('msu: standard output: cannot write: no space left on device\n');
   });
+
+  it('--version and help too: a version or help text that could not be written is exit 6', async () => {
+    for (const args of [['--version'], ['-V'], ['--help'], ['help', 'inspect'], ['list', '--help']]) {
+      const out = new ClosedPipe('ENOSPC'), err = new Sink();
+      const code = await main(['node', 'msu', ...args], out, err);
+      expect([args.join(' '), code, err.data]).toEqual([args.join(' '), 6, 'msu: standard output: cannot write: no space left on device\n']);
+    }
+    // and EPIPE stays quiet
+    const out = new ClosedPipe(), err = new Sink();
+    expect([await main(['node', 'msu', '--version'], out, err), err.data]).toEqual([0, '']);
+  });
 });
 
 const XORRISO = hasTool('xorriso');

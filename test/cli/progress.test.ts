@@ -40,6 +40,14 @@ describe('progress on a terminal', () => {
     ctx.clearProgress();
     expect(term.screen).toEqual([]);
   });
+
+  it('a terminal that reports 0 columns (a pseudo-terminal not yet sized) gets lines cut at 80, not only the ellipsis', () => {
+    const { term, ctx } = terminal(0);
+    ctx.progress('extracting 3/600 a.txt');
+    expect(term.screen).toEqual(['extracting 3/600 a.txt']);
+    ctx.event('x'.repeat(100));
+    expect(term.screen).toEqual(['x'.repeat(78) + '…']);
+  });
 });
 
 describe('progress without a terminal', () => {

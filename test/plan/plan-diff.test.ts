@@ -88,6 +88,12 @@ describe('msu plan diff (CLI)', () => {
   it('prints nothing and exits 0 for identical plans', async () => {
     const r = await runCli('plan', 'diff', path.join(root, 'old.json'), path.join(root, 'old.json'));
     expect([r.code, r.stdout, r.stderr]).toEqual([0, '', '']);
+    // with --json, stdout is a JSON document either way: the empty comparison
+    const j = await runCli('plan', 'diff', path.join(root, 'old.json'), path.join(root, 'old.json'), '--json');
+    expect(j.code).toBe(0);
+    const d = JSON.parse(j.stdout);
+    expect(isEmptyDiff(d)).toBe(true);
+    expect(d).toEqual(diffPlans(oldPlan, oldPlan));
   });
 
   it('prints the Markdown diff and exits 1 when they differ', async () => {

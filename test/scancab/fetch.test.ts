@@ -161,5 +161,11 @@ describe('verified downloads from a local server', () => {
     expect(r2.stderr).toMatch(/1 of 2 files not fetched/);
     const noRules = await runCli('fetch', cab, '-d', out);
     expect(noRules.code).toBe(2);
+    // the limits the messages state are the limits applied
+    for (const [opt, v] of [['--timeout', '0.5'], ['--timeout', '3601'], ['--timeout', 'x'], ['--jobs', '0'], ['--jobs', '65'], ['--jobs', '1.5']]) {
+      const u = await runCli('fetch', cab, '--rules', rules, '-d', out, opt!, v!);
+      expect([opt, v, u.code, u.stdout]).toEqual([opt, v, 2, '']);
+      expect(u.stderr).toMatch(opt === '--timeout' ? /--timeout must be a number of seconds from 1 to 3600/ : /--jobs must be a whole number from 1 to 64/);
+    }
   });
 });

@@ -89,6 +89,9 @@ describe('scan cabinet queries and rules', () => {
     expect(() => parseScanRules({ allow: ['KB12; rm -rf'] })).toThrow(/neither a KB number nor an UpdateId/);
     expect(() => parseScanRules({ includeSuperseded: 'yes' })).toThrow(/true or false/);
     expect(() => parseScanRules([])).toThrow(/JSON object/);
+    // a misspelt severity would reject every update: refused, and the known ones listed
+    expect(() => parseScanRules({ allowedSeverities: ['Huge'] }, 'r.json')).toThrow('allowedSeverities: "Huge" is not an MSRC severity (Critical, Important, Moderate, Low, Unspecified)');
+    expect(parseScanRules({ allowedSeverities: ['critical', ' Low '] }).allowedSeverities).toEqual(['Critical', 'Low']);
   });
 
   it('index cache: built once, keyed by SHA-256, read lazily by KB; a damaged cache is rebuilt', async () => {
@@ -268,6 +271,15 @@ describe('msu scancab', () => {
     const sel = JSON.parse(rr.stdout).updates.map((u: { kb: string; rules: { selected: boolean; reason: string } }) => `${u.kb} ${u.rules.selected} ${u.rules.reason}`);
     expect(sel).toContain('2001 true allow KB2001');
     expect(sel).toContain('1001 false superseded by KB1002 (revision 11)');
+    // KB with the prefix, any case, finds the same; a malformed --kb/--update is usage, not "0 shown"
+    expect((await runCli('scancab', f, '--cache-dir', cache, '--kb', 'kb1001', '--superseded')).stdout).toBe(r.stdout);
+    const bad = await runCli('scancab', f, '--cache-dir', cache, '--kb', 'abc');
+    expect([bad.code, bad.stdout, bad.stderr]).toEqual([2, '', "msu: --kb takes a KB number (5034441 or KB5034441), not 'abc'\n"]);
+    expect((await runCli('scancab', f, '--cache-dir', cache, '--update', 'nope')).code).toBe(2);
+    await writeFile(rulesFile, JSON.stringify({ defaultAllow: true, allowedSeverities: ['Huge'] }));
+    const sev = await runCli('scancab', f, '--cache-dir', cache, '--rules', rulesFile);
+    expect([sev.code, sev.stdout]).toEqual([2, '']);
+    expect(sev.stderr).toContain('is not an MSRC severity');
   });
 
   it('a listing shows the 20 nearest superseding revisions and says the chain goes on; --kb shows all', async () => {

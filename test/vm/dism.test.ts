@@ -310,8 +310,9 @@ describe('prepareDismRun (dry run) and msu run dism --dry-run', () => {
     const r = await runCli('run', 'dism', path.join(dir, 'plan.json'), '--iso', path.join(dir, 'Win.iso'), '--base-dir', dir, '--run-dir', runDir, '--dry-run', '--json');
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
-    const out = JSON.parse(r.stdout) as { id: string; dryRun: boolean; artifacts: Array<{ path: string }>; hostCommands: string[] };
+    const out = JSON.parse(r.stdout) as { id: string; dryRun: boolean; runDir: string; artifacts: Array<{ path: string }>; hostCommands: string[] };
     expect(out.dryRun).toBe(true);
+    expect(out.runDir).toBe(path.relative(process.cwd(), runDir));
     expect(out.id).toBe(dismRunId(plan));
     expect(out.artifacts).toHaveLength(9);
     expect(out.hostCommands).toContain('wimlib-imagex');

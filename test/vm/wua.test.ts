@@ -69,7 +69,8 @@ describe('msu run wua', () => {
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     const out = JSON.parse(r.stdout) as { kind: string; dryRun: boolean; runDir: string; hostCommands: string[] };
-    expect(out).toMatchObject({ kind: 'audit-wua', dryRun: true, runDir, hostCommands: ['qemu-img', 'virt-customize'] });
+    // named absolutely, shown relative to the working directory (docs/cli.md: no absolute paths in --json)
+    expect(out).toMatchObject({ kind: 'audit-wua', dryRun: true, runDir: path.relative(process.cwd(), runDir), hostCommands: ['qemu-img', 'virt-customize'] });
     const params = JSON.parse(readFileSync(path.join(runDir, 'guest', 'wua-params.json'), 'utf8')) as Record<string, unknown>;
     expect([params.maxRounds, params.criteria, params.exclude]).toEqual([3, 'IsInstalled=0', [{ title: 'Preview' }]]);
   });

@@ -32,7 +32,7 @@ export function register(program: Command, ctx: CliContext): void {
     .action(async (source: string, opts: FetchOpts) => {
       const jobs = Number(opts.jobs), timeout = Number(opts.timeout);
       if (!Number.isInteger(jobs) || jobs < 1 || jobs > 64) throw new UsageError('--jobs must be a whole number from 1 to 64');
-      if (!(timeout > 0 && timeout <= 3600)) throw new UsageError('--timeout must be a number of seconds from 1 to 3600');
+      if (!(timeout >= 1 && timeout <= 3600)) throw new UsageError('--timeout must be a number of seconds from 1 to 3600');
       const dl = await downloadLib();
       const { readJsonFile } = await jsonLib();
       let items: DownloadItem[];

@@ -107,7 +107,7 @@ export function register(program: Command, ctx: CliContext): void {
 
   plan
     .command('diff')
-    .description('compare two plans, or a plan with what a run installed (NEW = run directory or report.json): exit 0 and no output when they agree, exit 1 and a Markdown review when they differ')
+    .description('compare two plans, or a plan with what a run installed (NEW = run directory or report.json): exit 0 and no output when they agree, exit 1 and a Markdown review when they differ (--json: the comparison either way)')
     .argument('<old>', 'older plan.json')
     .argument('<new>', 'newer plan.json, or a run directory / report.json of msu run')
     .option('--json', 'print the differences as JSON')
@@ -120,17 +120,17 @@ export function register(program: Command, ctx: CliContext): void {
       const newer = await readPlanOrRunReport(newFile);
       if ('report' in newer) {
         const d = comparePlanWithRun(older, newer.report);
-        if (d.matches && !json) return;
         if (!d.matches) ctx.exitCode = EXIT.mismatch;
         if (json) ctx.printJson(d);
-        else ctx.stdout.write(formatPlanRunDiff(d));
+        else if (!d.matches) ctx.stdout.write(formatPlanRunDiff(d));
         return;
       }
       const d = diffPlans(older, newer.plan);
-      if (isEmptyDiff(d)) return;
-      ctx.exitCode = EXIT.mismatch;
-      // `plan` has its own --json, and commander gives it the flag wherever it is written.
+      const same = isEmptyDiff(d);
+      if (!same) ctx.exitCode = EXIT.mismatch;
+      // with --json, always a JSON document (scripts parse stdout); `plan` has its own --json,
+      // and commander gives it the flag wherever it is written
       if (json) ctx.printJson(d);
-      else ctx.stdout.write(formatPlanDiff(d));
+      else if (!same) ctx.stdout.write(formatPlanDiff(d));
     });
 }

@@ -42,7 +42,7 @@ function differenceError(n: number): MismatchError {
 
 /** What the commands print: paths as the user gave them or relative to the run directory. */
 function summary(p: PreparedRun, shownRunDir: string): Record<string, unknown> {
-  return { id: p.spec.id, kind: p.spec.kind, dryRun: p.dryRun, runDir: shownRunDir, artifacts: p.artifacts, hostCommands: p.commands.map((c) => c.tool) };
+  return { id: p.spec.id, kind: p.spec.kind, dryRun: p.dryRun, runDir: shownPath(shownRunDir), artifacts: p.artifacts, hostCommands: p.commands.map((c) => c.tool) };
 }
 
 function printDryRun(ctx: CliContext, p: PreparedRun, runDir: string, json: boolean): void {

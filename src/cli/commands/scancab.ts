@@ -1,6 +1,7 @@
 import path from 'node:path';
 import type { Command } from 'commander';
 import type { RuleDecision, UpdateFilter, UpdateView } from '../../scancab/index.js';
+import { UsageError } from '../../errors.js';
 import type { CliContext } from '../context.js';
 
 // Loaded when the command runs, not at CLI start (see inspect.ts); only the modules a query on a
@@ -48,6 +49,9 @@ export function register(program: Command, ctx: CliContext): void {
     .option('--no-cache', 'build the index without reading or writing the cache')
     .option('--json', 'print the result as JSON')
     .action(async (file: string, opts: ScancabOpts) => {
+      // a typo here would print an empty listing, as if the cabinet had no such update
+      if (opts.kb !== undefined && !/^(KB)?\d{1,10}$/i.test(opts.kb)) throw new UsageError(`--kb takes a KB number (5034441 or KB5034441), not '${opts.kb}'`);
+      if (opts.update !== undefined && !/^[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}$/i.test(opts.update)) throw new UsageError(`--update takes an UpdateId (a GUID), not '${opts.update}'`);
       const lib = await scancabLib();
       let rules: import('../../scancab/rules.js').ScanRules | undefined;
       if (opts.rules) {
