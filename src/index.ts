@@ -248,7 +248,7 @@ export {
   type SkipView,
 } from './plan/plan-diff.js';
 export { checkPlan, readPlanFile } from './plan/plan-check.js';
-export { verifyPackage, verifyExitCode, formatVerifyReport, type VerifyOptions } from './verify/index.js';
+export { verifyPackage, verifyExitCode, formatVerifyReport, type VerifyOptions, type VerifyProgress } from './verify/index.js';
 export {
   overallOutcome,
   VERIFY_SCHEMA,

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { writeFileAtomic } from '../util/fsout.js';
 import type { CoreFragment, ExtendedFragment, LocalizedFragment } from './fragments.js';
-import { walkScanCabinet, type ScanHead, type ScanSink } from './reader.js';
+import { walkScanCabinet, type ScanHead, type ScanProgress, type ScanSink } from './reader.js';
 import { type ScanCategory, type ScanUpdate } from './types.js';
 
 /**
@@ -205,9 +205,10 @@ export async function writeScanLines(
   dir: string,
   sha256: string,
   meta: (head: ScanHead, revisions: number, names: Record<string, string>) => object,
+  onProgress?: ScanProgress,
 ): Promise<BuiltIndex> {
   const sink = new CompactSink();
-  await walkScanCabinet(file, sink);
+  await walkScanCabinet(file, sink, onProgress);
   const n = sink.rev.length;
   // slots by RevisionId
   const order = new Uint32Array(n);

@@ -46,6 +46,8 @@ type CachedRecord = ScanUpdate & { urls: Record<string, string>; bundles: number
 export interface LoadOptions {
   /** Directory for cached indexes; null disables the cache. */
   cacheDir?: string | null;
+  /** Called while an index is built (not when it comes from the cache): inner cabinets read of all. */
+  onProgress?: (done: number, total: number, name: string) => void;
 }
 
 function metaOf(ix: ScanIndex): ScanMeta {
@@ -339,12 +341,12 @@ async function openCached(dir: string, sha256: string): Promise<CachedSource | n
 }
 
 /** Build the index of `file` into the cache directory: the lines while the cabinet is read, then keys.bin. */
-async function buildCached(file: string, dir: string, sha256: string): Promise<void> {
+async function buildCached(file: string, dir: string, sha256: string, onProgress: LoadOptions['onProgress']): Promise<void> {
   const { writeScanLines } = await import('./cache-writer.js');
   const built = await writeScanLines(file, dir, sha256, (h, revisions, names): ScanMeta => ({
     indexVersion: INDEX_VERSION, sha256, packageId: h.packageId, protocolVersion: h.protocolVersion,
     creationDate: h.creationDate, form: h.form, cabinets: h.cabinets, revisions, names,
-  }));
+  }), onProgress);
   // written last: its presence means the index is complete
   await writeFileAtomic(path.join(dir, `${sha256}.keys.bin`), encodeKeys(built));
 }
@@ -405,14 +407,14 @@ export async function openScanIndex(file: string, opts: LoadOptions = {}): Promi
     if (c) return { meta: c.meta, source: c, fromCache: true, close: () => c.close() };
     // built straight into the cache, with compact per-revision data (cache-writer.ts)
     if (await writableDir(dir)) {
-      await buildCached(file, dir, sha256);
+      await buildCached(file, dir, sha256, opts.onProgress);
       const b = await openCached(dir, sha256);
       if (b) return { meta: b.meta, source: b, fromCache: false, close: () => b.close() };
     }
   }
   // no cache (or a read-only one): the whole index in memory
   const { buildScanIndex } = await import('./reader.js');
-  const ix = await buildScanIndex(file, sha256);
+  const ix = await buildScanIndex(file, sha256, opts.onProgress);
   const { MemorySource } = await import('./query.js');
   return { meta: metaOf(ix), source: new MemorySource(ix), fromCache: false, close: () => undefined };
 }

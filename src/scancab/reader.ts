@@ -82,7 +82,10 @@ async function withInner<T>(outer: Cabinet, e: CabEntry, fn: (c: Cabinet) => Pro
  * (streamed, never held whole), then the per-revision fragments of every inner
  * cabinet, each folder decoded once.
  */
-export async function walkScanCabinet(file: string, sink: ScanSink): Promise<void> {
+/** Called before each inner cabinet is read: `done` of `total` (package.cab, then packageN.cab). */
+export type ScanProgress = (done: number, total: number, name: string) => void;
+
+export async function walkScanCabinet(file: string, sink: ScanSink, onProgress?: ScanProgress): Promise<void> {
   const display = path.basename(file);
   let outer: Cabinet;
   try {
@@ -98,6 +101,9 @@ export async function walkScanCabinet(file: string, sink: ScanSink): Promise<voi
     const index = cabs.find((e) => e.name.toLowerCase() === 'package.cab');
     if (!index) throw new ScanCabError('not an offline-scan cabinet: no package.cab inside', display);
     const form = cabs.length > 1 ? 'multi' : 'single';
+    // package.cab is read twice: for package.xml first, then for its fragments
+    const steps = cabs.length + 1;
+    onProgress?.(0, steps, index.name);
 
     // package.xml, streamed through the pull tokenizer
     await withInner(outer, index, async (main) => {
@@ -124,7 +130,8 @@ export async function walkScanCabinet(file: string, sink: ScanSink): Promise<voi
     const titleLang = new Map<number, string>();
     const better = (lang: string, have: string | undefined) =>
       have === undefined || (have !== TITLE_LANGUAGE && (lang === TITLE_LANGUAGE || lang < have));
-    for (const ce of cabs) {
+    for (const [i, ce] of cabs.entries()) {
+      onProgress?.(i + 1, steps, ce.name);
       await withInner(outer, ce, async (cab) => {
         const chosen: CabEntry[] = [];
         const kinds = new Map<CabEntry, NonNullable<ReturnType<typeof fragmentOf>>>();
@@ -175,7 +182,7 @@ export async function walkScanCabinet(file: string, sink: ScanSink): Promise<voi
  * Build the index of an offline-scan cabinet in memory (see walkScanCabinet).
  * `sha256` is the cabinet's hash when the caller already computed it.
  */
-export async function buildScanIndex(file: string, sha256?: string): Promise<ScanIndex> {
+export async function buildScanIndex(file: string, sha256?: string, onProgress?: ScanProgress): Promise<ScanIndex> {
   const hash = sha256 ?? (await sha256File(file));
   const byRev = new Map<number, ScanUpdate>();
   const fileLocations: Record<string, string> = {};
@@ -201,7 +208,7 @@ export async function buildScanIndex(file: string, sha256?: string): Promise<Sca
       u.title = l.title;
       if (l.description) u.description = l.description;
     },
-  });
+  }, onProgress);
   const h = head!;
   return {
     indexVersion: INDEX_VERSION,

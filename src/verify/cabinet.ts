@@ -49,6 +49,8 @@ export interface ScanOptions {
   want?: (e: CabEntry) => boolean;
   label?: string;
   limits?: KeepLimits;
+  /** Called as folders are decoded: uncompressed bytes done of those the members need. */
+  onBytes?: (done: number, total: number) => void;
 }
 
 /**
@@ -69,9 +71,12 @@ export async function scanCabinet(cab: Cabinet, list: CheckList, opts: ScanOptio
     if (l) l.push(e);
     else byFolder.set(e.folder, [e]);
   }
+  const folderEnd = (members: readonly CabEntry[]): number => members.reduce((m, e) => Math.max(m, e.uoffFolderStart + e.cbFile), 0);
+  const total = [...byFolder.values()].reduce((n, l) => n + folderEnd(l), 0);
+  let before = 0; // bytes of the folders already decoded
   for (const span of cab.folders) {
     const members = (byFolder.get(span.index) ?? []).sort((a, b) => a.uoffFolderStart - b.uoffFolderStart);
-    const end = members.reduce((m, e) => Math.max(m, e.uoffFolderStart + e.cbFile), 0);
+    const end = folderEnd(members);
     const whole = opts.keep && end <= limits.folderMax && kept + end <= limits.totalMax;
     if (whole) kept += end;
     const buffers = new Map<CabEntry, Uint8Array>();
@@ -100,6 +105,7 @@ export async function scanCabinet(cab: Cabinet, list: CheckList, opts: ScanOptio
         (block, pos) => {
           at = pos + block.length;
           blocks++;
+          opts.onBytes?.(before + Math.min(at, end), total);
           if (buffers.size === 0 && hashes.size === 0) return;
           // pieces of a member arrive in order: each goes where the previous one ended
           slicer.slice(block, pos, (e, piece) => {
@@ -143,6 +149,7 @@ export async function scanCabinet(cab: Cabinet, list: CheckList, opts: ScanOptio
       }
       finish();
     }
+    before += end;
   }
   return out;
 }

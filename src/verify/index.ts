@@ -40,6 +40,20 @@ export interface VerifyOptions {
    * the limits are hashed while their folder is decoded, never decoded a second time per member.
    */
   keepLimits?: Partial<KeepLimits>;
+  /** Called as the work goes on, for a progress line (each member's folders, then its checks). */
+  onProgress?: (p: VerifyProgress) => void;
+}
+
+/**
+ * Where verifyPackage is: `member` is the package member ('.' for the package itself);
+ * `decode` counts the uncompressed bytes of its cabinet folders (done of total); `check` is the
+ * hashing of the files it declares, `wim` a wimlib-imagex verify or extraction (both 0 of 0).
+ */
+export interface VerifyProgress {
+  member: string;
+  step: 'decode' | 'check' | 'wim';
+  done: number;
+  total: number;
 }
 
 interface Run {
@@ -49,6 +63,7 @@ interface Run {
   checks: VerifyCheck[];
   packages: VerifyPackageSummary[];
   notes: string[];
+  progress: (member: string, step: VerifyProgress['step'], done?: number, total?: number) => void;
 }
 
 
@@ -58,6 +73,7 @@ export async function verifyPackage(file: string, opts: VerifyOptions = {}): Pro
   const run: Run = {
     ctx: { notes: [], ...(opts.baseManifest ? { baseManifest: opts.baseManifest } : {}) },
     tempRoot: opts.tempRoot ?? os.tmpdir(), limits: { ...DEFAULT_KEEP_LIMITS, ...opts.keepLimits }, checks: [], packages: [], notes: [],
+    progress: (member, step, done = 0, total = 0) => opts.onProgress?.({ member, step, done, total }),
   };
   const src = await FileSource.open(file, name);
   try {
@@ -76,6 +92,7 @@ export async function verifyPackage(file: string, opts: VerifyOptions = {}): Pro
         const bundle = new Set(bundleMembers);
         const scan = await scanCabinet(cab, outer, {
           keep: false, want: (e) => bundle.has(e) && cab.storedSource(e) === null, label: path.basename(name), limits: run.limits,
+          onBytes: (done, total) => run.progress('.', 'decode', done, total),
         });
         run.checks.push(...outer.checks);
         const open = async (e: CabEntry): Promise<Cabinet> => {
@@ -103,6 +120,7 @@ export async function verifyPackage(file: string, opts: VerifyOptions = {}): Pro
 }
 
 async function verifyFiles<F extends { readonly name: string }>(pkg: PackageFiles<F>, member: string, list: CheckList, run: Run): Promise<void> {
+  run.progress(member, 'check');
   const stats = await checkPackageFiles(pkg, list, run.ctx);
   run.checks.push(...list.checks);
   run.packages.push({ member, container: pkg.container, ...stats, counts: countOutcomes(list.checks) });
@@ -120,7 +138,7 @@ async function openCabBytes(bytes: Uint8Array, where: string): Promise<Cabinet> 
 
 async function verifyCabinet(cab: Cabinet, member: string, run: Run): Promise<void> {
   const list = new CheckList(member);
-  const scan = await scanCabinet(cab, list, { keep: true, limits: run.limits });
+  const scan = await scanCabinet(cab, list, { keep: true, limits: run.limits, onBytes: (done, total) => run.progress(member, 'decode', done, total) });
   const pkg: PackageFiles<CabEntry> = {
     container: 'cabinet',
     files: cab.entries,
@@ -184,6 +202,7 @@ async function verifyWim(file: string, outer: FileSource, run: Run): Promise<voi
   const name = outer.name;
   const entries = (await wimDirDetailed(file, 1).catch(naming<WimStreamEntry[]>(name))).filter((e) => !e.isDirectory);
   const top = new CheckList('.');
+  run.progress('.', 'wim');
   const intact = await checkWimIntegrity(file, top, `[${path.basename(name)}]`);
   run.checks.push(...top.checks);
   if (!intact) return;
@@ -241,6 +260,7 @@ async function verifyWimImage(wim: string, where: string, member: string, contai
   const base = dir ?? await tempDir(run.tempRoot);
   try {
     const tree = path.join(base, 'tree');
+    run.progress(member, 'wim');
     const extracted = (await wimExtract(wim, 1, ['/'], tree, { noGlobs: true, strict: true }).catch(naming<{ files: string[] }>(where))).files;
     const pkg: PackageFiles<TreeFile> = {
       container,
@@ -270,6 +290,7 @@ async function verifyPayloadWim(file: string, outer: FileSource, e: WimStreamEnt
   try {
     const copy = await copyWimMsuMember(file, outer, e, dir).catch(naming<string>(where));
     const list = new CheckList(member);
+    run.progress(member, 'wim');
     const intact = await checkWimIntegrity(copy, list, '[WIM]');
     run.checks.push(...list.checks);
     if (intact) {

@@ -63,6 +63,22 @@ describe('scan cabinet queries and rules', () => {
     expect(selectUpdates(q, { kb: 'KB1001', superseded: true }).map((u) => u.revisionId)).toEqual([10]);
   });
 
+  it('building an index reports each inner cabinet as it is read, cached or not; a cached index reports nothing', async () => {
+    const f = await tmp('progress.cab', buildScanCab2(fixture(), 3));
+    const want = [[0, 5, 'package.cab'], [1, 5, 'package.cab'], [2, 5, 'package2.cab'], [3, 5, 'package3.cab'], [4, 5, 'package4.cab']];
+    const inMemory: unknown[] = [];
+    await openScanIndex(f, { cacheDir: null, onProgress: (...a) => inMemory.push(a) });
+    expect(inMemory).toEqual(want);
+    const cache = path.join(path.dirname(f), 'progress-cache');
+    const built: unknown[] = [];
+    (await openScanIndex(f, { cacheDir: cache, onProgress: (...a) => built.push(a) })).close();
+    expect(built).toEqual(want);
+    const again: unknown[] = [];
+    const o = await openScanIndex(f, { cacheDir: cache, onProgress: (...a) => again.push(a) });
+    expect([o.fromCache, again]).toEqual([true, []]);
+    o.close();
+  });
+
   it('rules: forbid beats allow, superseded dropped with the superseding KB, severity and default', async () => {
     const q = new ScanQuery(await buildScanIndex(await tmp('s.cab', buildScanCab(fixture()))));
     const rules = parseScanRules({ defaultAllow: true, allow: ['KB1001'], forbid: ['kb1003', gid(20)], allowedSeverities: ['Critical'] });

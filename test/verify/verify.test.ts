@@ -5,7 +5,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Cabinet } from '../../src/cab/cabinet.js';
 import { buildCabinet } from '../../src/cab/writer.js';
 import { parseCatalog } from '../../src/cbs/catalog.js';
-import { verifyExitCode, verifyPackage } from '../../src/verify/index.js';
+import { verifyExitCode, verifyPackage, type VerifyProgress } from '../../src/verify/index.js';
+import { main } from '../../src/cli/main.js';
+import { Terminal, TermStream } from '../helpers/terminal.js';
 import { EXIT, MsuError } from '../../src/errors.js';
 import { corpusPath, hasCorpus } from '../helpers/corpus.js';
 import { runCli } from '../helpers/cli.js';
@@ -147,6 +149,29 @@ describe('verify: synthetic and bad input', () => {
     expect([unsigned.outcome, unsigned.reason]).toEqual(['not-checked', 'catalog-unsigned']);
     // The outer MSU cabinet's own CFDATA checksums are checked too.
     expect(r.checks.filter((c) => c.check === 'cabinet-data' && c.package === '.').map((c) => c.outcome)).toEqual(['verified']);
+  });
+
+  it('reports progress: the outer cabinet, then each member decoded (bytes up to its total) and checked; the CLI shows it on a terminal', async () => {
+    await writeFiles(dir, { 'prog.msu': msu({ kb: 5099999, ubr: 4170 }) });
+    const seen: VerifyProgress[] = [];
+    await verifyPackage(path.join(dir, 'prog.msu'), { onProgress: (p) => seen.push(p) });
+    const steps = seen.map((p) => `${p.member} ${p.step}`).filter((x, i, a) => x !== a[i - 1]);
+    expect(steps).toEqual(['. decode', 'SSU-19041.4160-x64.cab decode', 'SSU-19041.4160-x64.cab check', 'Windows10.0-KB5099999-x64.cab decode', 'Windows10.0-KB5099999-x64.cab check']);
+    for (const member of ['.', 'SSU-19041.4160-x64.cab', 'Windows10.0-KB5099999-x64.cab']) {
+      const d = seen.filter((p) => p.member === member && p.step === 'decode');
+      expect(d.every((p, i) => p.total === d[0]!.total && p.done <= p.total && (i === 0 || p.done >= d[i - 1]!.done))).toBe(true);
+      expect(d.at(-1)!.done).toBe(d[0]!.total);
+    }
+    const term = new Terminal();
+    const out = new TermStream(term, true), err = new TermStream(term, true);
+    const code = await main(['node', 'msu', 'verify', path.join(dir, 'prog.msu')], out, err);
+    expect(code).toBe(EXIT.unchecked);
+    const drawn = err.chunks.join('');
+    expect(drawn).toContain('verifying prog.msu: decoding ');
+    expect(drawn).toContain('verifying Windows10.0-KB5099999-x64.cab: checking hashes');
+    // cleared before the report: nothing of it is left on screen
+    expect(term.screen.some((row) => row.startsWith('verifying'))).toBe(false);
+    expect(term.screen[0]).toBe('prog.msu: NOT CHECKED');
   });
 
   it('reports a catalog that is not PKCS#7, and the members it should have listed', async () => {

@@ -44,7 +44,10 @@ export function register(program: Command, ctx: CliContext): void {
         if (!opts.rules) throw new UsageError('a scan cabinet needs --rules to say which updates to fetch');
         const lib = await scancabLib();
         const rules = lib.parseScanRules(await readJsonFile(opts.rules, 'E_RULES', 'rules file'), opts.rules);
-        const opened = await lib.openScanIndex(source, { cacheDir: opts.cacheDir });
+        const opened = await lib.openScanIndex(source, {
+          cacheDir: opts.cacheDir,
+          onProgress: (done, total, name) => ctx.progress(`indexing ${path.basename(source)}: ${done}/${total} ${name}`),
+        });
         const q = new lib.ScanQuery(opened.source);
         let sel;
         try {

@@ -58,7 +58,10 @@ export function register(program: Command, ctx: CliContext): void {
         const { readJsonFile } = await jsonLib();
         rules = lib.parseScanRules(await readJsonFile(opts.rules, 'E_RULES', 'rules file'), opts.rules);
       }
-      const opened = await lib.openScanIndex(file, { cacheDir: opts.cache ? opts.cacheDir : null });
+      const opened = await lib.openScanIndex(file, {
+        cacheDir: opts.cache ? opts.cacheDir : null,
+        onProgress: (done, total, name) => ctx.progress(`indexing ${path.basename(file)}: ${done}/${total} ${name}`),
+      });
       const ix = opened.meta;
       const q = new lib.ScanQuery(opened.source);
       const chosen = lib.selectUpdates(q, {

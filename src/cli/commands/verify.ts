@@ -1,3 +1,4 @@
+import path from 'node:path';
 import type { Command } from 'commander';
 import type { CliContext } from '../context.js';
 import { loadBaseManifest } from './delta.js';
@@ -25,7 +26,19 @@ export function register(program: Command, ctx: CliContext): void {
       // The same resolution as msu cbs and msu delta apply (one helper).
       const base = await loadBaseManifest(opts);
       const { formatVerifyReport, verifyExitCode, verifyPackage } = await verifyLib();
-      const r = await verifyPackage(file, base ? { baseManifest: base.bytes } : {});
+      let shown = '';
+      const r = await verifyPackage(file, {
+        ...(base ? { baseManifest: base.bytes } : {}),
+        onProgress: ({ member, step, done, total }) => {
+          const what = step === 'decode' ? `decoding ${Math.floor((done / Math.max(total, 1)) * 100)}%` : step === 'check' ? 'checking hashes' : 'wimlib-imagex';
+          const text = `verifying ${member === '.' ? path.basename(file) : member}: ${what}`;
+          // a new member or step shows at once (progress() skips updates within 100 ms of the last)
+          const key = `${member}\0${step}`;
+          if (ctx.live && key !== shown) ctx.event(text);
+          else ctx.progress(text);
+          shown = key;
+        },
+      });
       ctx.exitCode = verifyExitCode(r, { allowUnchecked: opts.allowUnchecked });
       if (opts.json) ctx.printJson(r);
       else ctx.print(formatVerifyReport(r));
