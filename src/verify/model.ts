@@ -26,6 +26,7 @@ export type VerifyCheckKind =
   | 'cix-length'          // the rebuilt target's length against File@length
   | 'cix-basis'           // a copy entry's length and hash against its Basis File
   | 'manifest-file-hash'  // a component manifest's file hash against the cix hash of that file (same algorithm)
+  | 'undeclared'          // a member that nothing in the package declares a hash for
   | 'package';            // a package in which nothing declares a hash
 
 /** Why a check could not be made. */
@@ -41,6 +42,7 @@ export type NotCheckedReason =
   | 'data-unreadable'     // the bytes could not be read (see the cabinet-data check)
   | 'not-in-package'      // a file a component manifest declares that the package neither holds nor rebuilds
   | 'unsupported'         // a hash algorithm or format feature not implemented
+  | 'not-declared'        // a member no catalog, manifest, container index or $filehashes$.dat covers
   | 'nothing-declared';
 
 export const REASON_TEXT: Record<NotCheckedReason, string> = {
@@ -55,6 +57,7 @@ export const REASON_TEXT: Record<NotCheckedReason, string> = {
   'data-unreadable': 'bytes unreadable (see the cabinet-data check)',
   'not-in-package': 'the package neither holds nor rebuilds the file',
   unsupported: 'not supported',
+  'not-declared': 'no hash in the package covers this file',
   'nothing-declared': 'nothing in it declares a hash',
 };
 

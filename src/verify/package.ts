@@ -188,8 +188,12 @@ export async function checkPackageFiles<F extends { readonly name: string }>(
     }
   }
 
+  /** Members that declare hashes (checked through what they declare) or are deltas a check used. */
+  const declaring = new Set<string>();
+
   // $filehashes$.dat: every listed member, by size and hash as stored.
   const fh = byName.get(normName(FILEHASHES_NAME));
+  if (fh) declaring.add(normName(fh.name));
   if (fh) {
     const data = await read(fh);
     let parsed;
@@ -235,6 +239,7 @@ export async function checkPackageFiles<F extends { readonly name: string }>(
       list.mismatch(e.name, 'cix-unreadable', err.message);
       continue;
     }
+    declaring.add(normName(e.name));
     const got = await checkContainerIndex(cix, e.name, { container: pkg.container, member: (n) => byName.get(normName(n)), read }, list);
     for (const [name, r] of got) targets.set(normName(name), r);
   }
@@ -285,6 +290,7 @@ export async function checkPackageFiles<F extends { readonly name: string }>(
       const nullDelta = byName.get(normName(nPath));
       const nTarget = targets.get(normName(nPath));
       if (nullDelta || nTarget) {
+        declaring.add(normName(nPath));
         const d = nTarget ? nTarget.bytes : await read(nullDelta!);
         const r: Rebuilt = !d ? (nTarget && !nTarget.bytes ? nTarget : { reason: 'data-unreadable' })
           : (deltaPrecheck(d, nPath) ?? applyForCheck(d, null, undefined, nPath));
@@ -294,6 +300,7 @@ export async function checkPackageFiles<F extends { readonly name: string }>(
         continue;
       }
       if (byName.has(normName(`${dir}\\f\\${f.name}`)) || targets.has(normName(`${dir}\\f\\${f.name}`))) {
+        declaring.add(normName(`${dir}\\f\\${f.name}`));
         list.notChecked(path, 'payload-hash', 'external-basis', 'not checked: shipped as a forward delta (f\\) against the file of the target image');
         continue;
       }
@@ -301,6 +308,18 @@ export async function checkPackageFiles<F extends { readonly name: string }>(
     }
   }
 
-  if (list.checks.length === before) list.notChecked('.', 'package', 'nothing-declared', `not checked: nothing in this ${pkg.container} declares a hash (no catalog, .mum, manifest, container index or ${FILEHASHES_NAME})`);
+  if (list.checks.length === before) {
+    list.notChecked('.', 'package', 'nothing-declared', `not checked: nothing in this ${pkg.container} declares a hash (no catalog, .mum, manifest, container index or ${FILEHASHES_NAME})`);
+    return stats;
+  }
+  // Every member no check above covered: a file added to the package, or one whose declaring
+  // manifest was renamed or removed, must not pass unseen.
+  const covered = new Set<string>(declaring);
+  const prefix = list.pkg === '.' ? '' : `${list.pkg}!`;
+  for (const c of list.checks.slice(before)) covered.add(normName(c.file.startsWith(prefix) ? c.file.slice(prefix.length) : c.file));
+  for (const e of entries) {
+    if (covered.has(normName(e.name))) continue;
+    list.notChecked(e.name, 'undeclared', 'not-declared');
+  }
   return stats;
 }

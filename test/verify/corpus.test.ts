@@ -105,6 +105,18 @@ describe.skipIf(!hasCorpus)('verify: genuine corpus packages', () => {
     expect(cli.stdout.trimEnd().split('\n').pop()).toBe(`verified ${r.counts.verified}, mismatch 0, not checked 0`);
   });
 
+  it('WinPE-Scripting with a payload changed and its manifest renamed: not checked (exit 8), never OK', async () => {
+    const members = await membersOf(WINPE());
+    const man = members.find((m) => /972a08df0c5f8860\.manifest$/.test(m.name))!;
+    const mui = members.find((m) => m.name.startsWith(man.name.replace(/\.manifest$/, '\\')))!;
+    const files = members.map((m) => (m === man ? { ...m, name: m.name.replace(/\.manifest$/, '.manifesX') } : m === mui ? { ...m, data: Uint8Array.from(m.data, (b, i) => (i === 100 ? b ^ 1 : b)) } : m));
+    await writeFiles(dir, { 'renamed.cab': buildCabinet({ folders: [{ compression: 'mszip', files }] }) });
+    const r = await verifyPackage(path.join(dir, 'renamed.cab'));
+    expect(r.outcome).toBe('not-checked');
+    expect(r.checks.filter((c) => c.reason === 'not-declared').map((c) => c.file)).toEqual([man.name.replace(/\.manifest$/, '.manifesX'), mui.name]);
+    expect((await runCli('verify', path.join(dir, 'renamed.cab'))).code).toBe(EXIT.unchecked);
+  });
+
   it('OpenSSH FoD: its $filehashes$.dat agrees for every line; DCM manifests need the base manifest', async () => {
     const members = await membersOf(OPENSSH());
     const dat = members.find((m) => m.name === '$filehashes$.dat')!;

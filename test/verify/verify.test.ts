@@ -260,6 +260,30 @@ describe('verify: synthetic and bad input', () => {
     expect(p.mismatches[2]!.expected).toBe(createHash('sha256').update(dll).digest('hex'));
   });
 
+  it('a member no hash covers is not checked, never passed in silence: an added file, or a payload whose manifest was renamed or removed', async () => {
+    const dll = new Uint8Array(5000).map((_, i) => (i * 13) & 0xff);
+    const mum = { name: 'update.mum', data: new TextEncoder().encode(packageMum({ name: 'Package_for_X', version: '10.0.19041.1', kb: 'KB1' })) };
+    const man = { name: 'x_comp.manifest', data: new TextEncoder().encode(componentManifest('t.dll', dll)) };
+    const payload = { name: 'x_comp\\t.dll', data: dll };
+    const undeclared = async (name: string, files: { name: string; data: Uint8Array }[]) => {
+      await writeFiles(dir, { [name]: buildCabinet({ folders: [{ compression: 'mszip', files }] }) });
+      const r = await verifyPackage(path.join(dir, name));
+      return { outcome: r.outcome, files: r.checks.filter((c) => c.check === 'undeclared').map((c) => [c.file, c.outcome, c.reason]) };
+    };
+    // the whole package: every member is covered by some check
+    expect((await undeclared('whole.cab', [mum, man, payload])).files).toEqual([]);
+    expect(await undeclared('added.cab', [mum, man, payload, { name: 'evil.exe', data: new Uint8Array([0x4d, 0x5a]) }])).toEqual({
+      outcome: 'mismatch', // update.mum and the manifest are in no catalog (there is none)
+      files: [['evil.exe', 'not-checked', 'not-declared']],
+    });
+    const renamed = await undeclared('renamed.cab', [mum, { ...man, name: 'x_comp.manifesX' }, { ...payload, data: dll.map((b, i) => (i === 7 ? b ^ 1 : b)) }]);
+    expect(renamed.files).toEqual([['x_comp.manifesX', 'not-checked', 'not-declared'], ['x_comp\\t.dll', 'not-checked', 'not-declared']]);
+    expect((await undeclared('removed.cab', [mum, payload])).files).toEqual([['x_comp\\t.dll', 'not-checked', 'not-declared']]);
+    // the CLI lists them under their reason
+    const cli = await runCli('verify', path.join(dir, 'added.cab'));
+    expect(cli.stdout).toContain('  NOT CHECKED (no hash in the package covers this file): 1 check(s)\n    undeclared: evil.exe\n');
+  });
+
   it('a PSFX n\\ null delta is applied to nothing and its output checked against the manifest', async () => {
     const target = new TextEncoder().encode('the whole file, rebuilt from a delta against nothing');
     const delta = buildDelta({ targetSize: target.length, hashOf: { alg: 0x800c, target }, patch: new PatchWriter().literal(...target).finish() });
