@@ -323,6 +323,8 @@ export interface IsoRebuildOptions extends IsoRunOptions {
   splitWimMiB?: number;
   /** Told about problems that do not stop the rebuild (e.g. a split part over the part size). */
   onWarning?: (message: string) => void;
+  /** Replace an existing `outIso` (default: refuse it, before the build starts and again at the end). */
+  overwrite?: boolean;
 }
 
 /** ISO 9660 without UDF: files from 4 GiB on need several extents. */
@@ -484,6 +486,11 @@ export async function isoRebuild(srcDir: string, outIso: string, opts: IsoRebuil
   if (opts.volid !== undefined && !/^[\x20-\x7e]{1,32}$/.test(opts.volid)) {
     throw new UsageError(`volume id must be 1 to 32 printable ASCII characters: ${JSON.stringify(opts.volid)}`, { file: outIso });
   }
+  const noClobber = { replace: opts.overwrite === true, hint: 'pass --overwrite to replace it' };
+  // refused before minutes of work; the commit refuses a name taken meanwhile too
+  if (!noClobber.replace && (await lstat(outIso).then(() => true, () => false))) {
+    throw new IoError('E_TARGET_EXISTS', `already exists; nothing was written (${noClobber.hint})`, { file: outIso });
+  }
   const epoch = await rebuildEpoch(srcDir);
   const splitDir = path.join(path.dirname(outIso), `.msu-tmp-${process.pid}-swm`);
   const bootDir = path.join(path.dirname(outIso), `.msu-tmp-${process.pid}-boot`);
@@ -579,7 +586,7 @@ export async function isoRebuild(srcDir: string, outIso: string, opts: IsoRebuil
         ...(grafts.length ? ['-graft-points', `/=${path.resolve(srcDir)}`, ...grafts] : [srcDir]),
       ];
       await xorriso(args, outIso, opts, { SOURCE_DATE_EPOCH: String(epoch) });
-    });
+    }, noClobber);
   } finally {
     // an output directory that cannot hold files holds no split parts either: the error above says why
     await rm(splitDir, { recursive: true, force: true }).catch(() => undefined);

@@ -2,6 +2,7 @@ import { lstatSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync } fr
 import { mkdir, mkdtemp, rename, rm, rmdir, writeFile, open } from 'node:fs/promises';
 import path from 'node:path';
 import { FormatError, IoError, ioError } from '../errors.js';
+import { writeThroughTemp, type TempWriteOptions } from './tool-output.js';
 
 const NON_ASCII = /[^\u0000-\u007f]/;
 
@@ -65,16 +66,12 @@ export function resolveUnder(root: string, memberName: string, file?: string): s
   return target;
 }
 
-/** Write a file so that readers only ever see the complete result: temp name in the same directory, then rename. */
-export async function writeFileAtomic(dest: string, data: Uint8Array | string | Iterable<string>): Promise<void> {
-  const tmp = path.join(path.dirname(dest), `.msu-tmp-${process.pid}-${path.basename(dest)}`);
-  try {
-    await writeFile(tmp, data);
-    await rename(tmp, dest);
-  } catch (err) {
-    await rm(tmp, { force: true });
-    throw ioError(err, dest, 'write');
-  }
+/**
+ * Write a file so that readers only ever see the complete result: temp name in the same
+ * directory, then rename (or, with `replace: false`, a link that refuses an existing name).
+ */
+export async function writeFileAtomic(dest: string, data: Uint8Array | string | Iterable<string>, opts: TempWriteOptions = {}): Promise<void> {
+  await writeThroughTemp(dest, (tmp) => writeFile(tmp, data), opts);
 }
 
 /** How many conflicting paths an error names before it says "and N more". */

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
@@ -79,6 +79,23 @@ describe.skipIf(!hasCorpus)('msu delta apply on real deltas', () => {
     expect(r.stderr).toBe(`msu: ${D('advapi32_pe.pa30')}: unsupported: PE transforms (FileType AMD64, flags 0xe63e)\n`);
     expect(r.stdout).toBe('');
     expect(existsSync(o)).toBe(false);
+  });
+
+  it('an existing OUT is refused (the --source too) unless --overwrite; a symlink there is replaced, never followed', async () => {
+    const src = put('src-copy.exe', readFileSync(D('sources', 'cmd.exe')));
+    const r = await runCli('delta', 'apply', D('cmd__to__where__raw.pa30'), '--source', src, '-o', src);
+    expect([r.code, r.stdout, r.stderr]).toEqual([EXIT.io, '', `msu: ${src}: already exists; nothing was written (pass --overwrite to replace it)\n`]);
+    expect(sha256(readFileSync(src))).toBe(sha256(readFileSync(D('sources', 'cmd.exe'))));
+    const victim = put('victim.txt', 'keep me');
+    const link = out('link.exe');
+    symlinkSync(victim, link);
+    expect((await runCli('delta', 'apply', D('cmd__to__where__raw.pa30'), '--source', src, '-o', link)).code).toBe(EXIT.io);
+    const o = await runCli('delta', 'apply', D('cmd__to__where__raw.pa30'), '--source', src, '-o', link, '--overwrite');
+    expect(o.code).toBe(EXIT.ok);
+    expect(readFileSync(victim, 'utf8')).toBe('keep me');
+    expect(lstatSync(link).isFile()).toBe(true);
+    expect(sha256(readFileSync(link))).toBe(sha256(readFileSync(D('sources', 'where.exe'))));
+    expect(readdirSync(dir).filter((f) => f.startsWith('.msu-tmp'))).toEqual([]);
   });
 
   it('a hostile delta exits 3 and leaves an existing output file as it was', async () => {

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdir, readFile, readdir, rm, truncate, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -164,6 +164,15 @@ describe.skipIf(!HAVE)('ISO list / extract / boot info / rebuild', () => {
     expect(both.code).toBe(2);
     expect(both.stderr).toContain(`--like copies the boot setup of ${iso}; drop --efi-boot`);
     expect(existsSync(path.join(dir, 'y.iso'))).toBe(false);
+    // an OUT that exists is left alone unless --overwrite, refused before the build starts
+    const mine = path.join(dir, 'mine.iso');
+    writeFileSync(mine, 'USER ISO');
+    const kept = await runCli('iso', 'rebuild', path.join(dir, 'extracted'), mine, '--like', iso);
+    expect([kept.code, kept.stderr]).toEqual([6, `msu: ${mine}: already exists; nothing was written (pass --overwrite to replace it)\n`]);
+    expect(readFileSync(mine, 'utf8')).toBe('USER ISO');
+    const replaced = await runCli('iso', 'rebuild', path.join(dir, 'extracted'), mine, '--like', iso, '--overwrite');
+    expect(replaced.code).toBe(0);
+    expect(JSON.parse((await runCli('iso', 'info', mine, '--json')).stdout).volumeId).toBe('MSU_TEST_X64');
     const ex = await runCli('iso', 'extract', iso, path.join(dir, 'cli-extracted'), '--json');
     expect(ex.code).toBe(0);
     expect(JSON.parse(ex.stdout)).toEqual({ files: ['boot/etfsboot.com', 'efi/microsoft/boot/efisys.bin', 'setup.exe', 'sources/a long name with spaces and ünïcode.txt'] });

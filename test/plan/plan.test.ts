@@ -1,4 +1,4 @@
-import { copyFile, mkdir, readFile } from 'node:fs/promises';
+import { copyFile, mkdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import { corpusPath, hasCorpus } from '../helpers/corpus.js';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -311,6 +311,25 @@ describe('msu plan (CLI)', () => {
     const p = JSON.parse(await readFile(out, 'utf8')) as Plan;
     expect(p.schema).toBe('msu-toolkit/plan@1');
     expect(p.images[0]!.steps).toHaveLength(3);
+    // run again: an earlier plan is replaced without asking
+    expect((await runCli('plan', path.join(dir, 'updates/lcu-new.msu'), '--target-build', '10.0.19044.1288', '--arch', 'amd64', '-o', out)).code).toBe(0);
+  });
+
+  it('-o never replaces what is not a plan (an input named by mistake, a symlink) without --overwrite', async () => {
+    const input = path.join(dir, 'updates/lcu-new.msu');
+    const before = await readFile(input);
+    const r = await runCli('plan', input, '--target-build', '10.0.19044.1288', '--arch', 'amd64', '-o', input);
+    expect([r.code, r.stdout, r.stderr]).toEqual([6, '', `msu: ${input}: already exists; nothing was written (it is not a plan; pass --overwrite to replace it)\n`]);
+    expect(Buffer.compare(await readFile(input), before)).toBe(0);
+    const link = path.join(dir, 'link.json');
+    await symlink(path.join(dir, 'plan.json'), link);
+    expect((await runCli('plan', input, '--target-build', '10.0.19044.1288', '--arch', 'amd64', '-o', link)).code).toBe(6);
+    const note = path.join(dir, 'notes.json');
+    await writeFile(note, '{"mine": true}');
+    expect((await runCli('plan', input, '--target-build', '10.0.19044.1288', '--arch', 'amd64', '-o', note)).code).toBe(6);
+    expect(await readFile(note, 'utf8')).toBe('{"mine": true}');
+    expect((await runCli('plan', input, '--target-build', '10.0.19044.1288', '--arch', 'amd64', '-o', note, '--overwrite')).code).toBe(0);
+    expect(JSON.parse(await readFile(note, 'utf8')).schema).toBe('msu-toolkit/plan@1');
   });
 
   /** Run the CLI with the current directory at `cwd` (plans printed to stdout are relative to it). */

@@ -75,6 +75,17 @@ describe('msu run wua', () => {
     expect([params.maxRounds, params.criteria, params.exclude]).toEqual([3, 'IsInstalled=0', [{ title: 'Preview' }]]);
   });
 
+  it('an existing --output is refused before anything starts, unless --overwrite', async () => {
+    const mine = path.join(tmp, 'mine.qcow2');
+    writeFileSync(mine, 'my image');
+    const runDir = path.join(tmp, 'cli-out');
+    const r = await runCli('run', 'wua', image, '--output', mine, '--run-dir', runDir, '--dry-run');
+    expect([r.code, r.stderr]).toEqual([6, `msu: ${mine}: already exists; nothing was started (pass --overwrite to replace it)\n`]);
+    expect(existsSync(runDir)).toBe(false);
+    expect((await runCli('run', 'wua', image, '--output', mine, '--overwrite', '--run-dir', runDir, '--dry-run')).code).toBe(0);
+    expect(readFileSync(mine, 'utf8')).toBe('my image');
+  });
+
   it('--arch sets the unattend architecture; an unknown one is a usage error', async () => {
     const runDir = path.join(tmp, 'cli-arch');
     const r = await runCli('run', 'wua', image, '--arch', 'arm64', '--run-dir', runDir, '--dry-run');

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import path from 'node:path';
 import type { Command } from 'commander';
-import { MismatchError, UsageError, ioError } from '../../errors.js';
+import { MismatchError, MsuError, UsageError, ioError } from '../../errors.js';
 import { writeFileAtomic } from '../../util/fsout.js';
 import type { CliContext } from '../context.js';
 import { shownPath } from '../paths.js';
@@ -17,6 +17,7 @@ interface ApplyOpts {
   output: string;
   hashCheck: boolean;
   expectSha256?: string;
+  overwrite?: boolean;
   json?: boolean;
 }
 
@@ -55,6 +56,7 @@ export function register(program: Command, ctx: CliContext): void {
     .option('--wcp <file>', 'for DCM manifests: wcp.dll of the same servicing build, to take the base manifest from')
     .requiredOption('-o, --output <file>', 'write the target here, atomically (required)')
     .option('--no-hash-check', 'do not check the target hash the delta carries (forensics only)')
+    .option('--overwrite', 'replace OUT when it exists (default: refuse)')
     .option('--expect-sha256 <hex>', 'also check the target against this SHA-256 (for deltas that carry no hash)')
     .option('--json', 'print what was done as canonical JSON')
     .action(async (deltaFile: string, opts: ApplyOpts) => {
@@ -98,7 +100,9 @@ export function register(program: Command, ctx: CliContext): void {
           throw new MismatchError('E_DELTA_EXPECTED_SHA256', `target SHA-256 is ${actual}, --expect-sha256 says ${expected} (wrong source, or a corrupt delta); nothing written`, { file: deltaFile });
         }
       }
-      await writeFileAtomic(path.resolve(opts.output), result.target);
+      await writeFileAtomic(path.resolve(opts.output), result.target, { replace: opts.overwrite === true, hint: 'pass --overwrite to replace it' }).catch((err) => {
+        throw err instanceof MsuError ? Object.assign(err, { file: opts.output }) : err;
+      });
       const h = result.header;
       const hashState = h.hashAlgId === 0 ? 'none in the delta' : opts.hashCheck ? 'checked' : 'NOT checked (--no-hash-check)';
       const unverified = expected === undefined && !result.hashChecked;

@@ -59,8 +59,9 @@ export function register(program: Command, ctx: CliContext): void {
     .option('--efi-boot <path>', 'UEFI boot image inside dir', 'efi/microsoft/boot/efisys.bin')
     .option('--like <iso>', 'copy the boot catalog setup of this ISO instead')
     .option('--split-wim [mib]', 'split sources/install.wim into install.swm parts of at most MIB MiB (default 3800) when larger, so no file needs UDF or a second extent')
+    .option('--overwrite', 'replace OUT when it exists (default: refuse)')
     .option('--json', 'print the boot info of the new ISO as canonical JSON')
-    .action(async (dir: string, out: string, opts: { volid?: string; biosBoot: string; efiBoot: string; like?: string; splitWim?: string | boolean; json?: boolean }, cmd: Command) => {
+    .action(async (dir: string, out: string, opts: { volid?: string; biosBoot: string; efiBoot: string; like?: string; splitWim?: string | boolean; overwrite?: boolean; json?: boolean }, cmd: Command) => {
       // --like takes the boot images from the other ISO's catalog; a boot path given as well would be ignored
       const given = ['biosBoot', 'efiBoot'].filter((k) => cmd.getOptionValueSource(k) === 'cli');
       if (opts.like !== undefined && given.length) throw new UsageError(`--like copies the boot setup of ${opts.like}; drop ${given.map((k) => (k === 'biosBoot' ? '--bios-boot' : '--efi-boot')).join(' and ')}`);
@@ -81,6 +82,7 @@ export function register(program: Command, ctx: CliContext): void {
         ...(splitWimMiB !== undefined ? { splitWimMiB } : {}),
         onProgress: progress,
         onWarning: (m) => ctx.warn(`${out}: ${m}`),
+        overwrite: opts.overwrite === true,
       });
       if (opts.json) return ctx.printJson({ ...info, file: shownPath(info.file) });
       ctx.print(describeBoot(info).join('\n'));

@@ -1,7 +1,9 @@
+import { lstat, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Command } from 'commander';
 import type { PlanRequestTarget } from '../../plan/plan.js';
-import { EXIT, UsageError } from '../../errors.js';
+import { EXIT, MsuError, UsageError } from '../../errors.js';
+import { PLAN_SCHEMA } from '../../plan/plan-types.js';
 import { canonicalJson } from '../../util/json.js';
 import { writeFileAtomic } from '../../util/fsout.js';
 import type { CliContext } from '../context.js';
@@ -33,6 +35,7 @@ interface PlanOpts {
   scancab?: string;
   rules?: string;
   output?: string;
+  overwrite?: boolean;
   json?: boolean;
 }
 
@@ -56,6 +59,20 @@ function targetOf(o: PlanOpts): PlanRequestTarget {
   throw new UsageError('say what to plan for: --wim install.wim or --target-build 10.0.19044.1288 --arch amd64');
 }
 
+/** Whether `file` is a regular file (not a link) holding a plan: -o may replace it without --overwrite. */
+async function isPlanFile(file: string): Promise<boolean> {
+  try {
+    const st = await lstat(file);
+    if (!st.isFile() || st.size > PLAN_FILE_MAX) return false;
+    const v = JSON.parse(await readFile(file, 'utf8')) as { schema?: unknown } | null;
+    return v?.schema === PLAN_SCHEMA;
+  } catch {
+    return false;
+  }
+}
+/** Larger than any plan msu writes: not read to find out. */
+const PLAN_FILE_MAX = 64 << 20;
+
 export function register(program: Command, ctx: CliContext): void {
   const plan = program
     .command('plan')
@@ -71,7 +88,8 @@ export function register(program: Command, ctx: CliContext): void {
     .option('--drivers <dir>', 'driver package folder to add (repeatable)', collect)
     .option('--scancab <file>', 'offline-scan cabinet (wsusscn2.cab, WSUSSCAN.cab): record each input\'s UpdateId and KB')
     .option('--rules <file>', 'with --scancab: drop superseded and forbidden updates by this rules file (docs/scancab.md)')
-    .option('-o, --output <file>', 'write the plan here (atomically) instead of printing it')
+    .option('-o, --output <file>', 'write the plan here (atomically) instead of printing it; replaces an earlier plan, nothing else')
+    .option('--overwrite', 'with -o: replace the file even when it is not a plan')
     .option('--json', 'print the plan JSON only, no summary')
     .action(async (inputs: string[], opts: PlanOpts) => {
       if (inputs.length === 0 && !(opts.drivers?.length)) throw new UsageError('give at least one update file, folder or --drivers folder');
@@ -94,7 +112,11 @@ export function register(program: Command, ctx: CliContext): void {
       });
       const text = canonicalJson(p);
       if (opts.output) {
-        await writeFileAtomic(path.resolve(opts.output), text);
+        // regenerating plan.json is the everyday case; anything else (an input named by mistake) stays
+        const replace = opts.overwrite === true || (await isPlanFile(opts.output));
+        await writeFileAtomic(path.resolve(opts.output), text, { replace, hint: 'it is not a plan; pass --overwrite to replace it' }).catch((err) => {
+          throw err instanceof MsuError ? Object.assign(err, { file: opts.output }) : err;
+        });
         if (!opts.json) ctx.print(`${formatPlanSummary(p)}plan written to ${opts.output}`);
       } else if (opts.json) {
         ctx.printJson(p);

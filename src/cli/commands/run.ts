@@ -1,6 +1,7 @@
+import { lstat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Command } from 'commander';
-import { EXIT, MismatchError, MsuError, UsageError } from '../../errors.js';
+import { EXIT, IoError, MismatchError, MsuError, UsageError } from '../../errors.js';
 import type { PreparedRun } from '../../vm/prepared-run.js';
 import type { RunResult } from '../../vm/runner.js';
 import type { WuaFilter } from '../../vm/guest/wua-runner.js';
@@ -135,11 +136,16 @@ export function register(program: Command, ctx: CliContext): void {
     .option('--arch <arch>', "the image's architecture for the unattend: amd64, x86 or arm64 (default: read from the image)")
     .option('--run-dir <dir>', 'run directory (default: ./msu-run-wua)')
     .option('--output <qcow2>', 'after a clean run, the updated image flattened into a standalone qcow2 (default: RUN-DIR/serviced.qcow2)')
+    .option('--overwrite', 'replace the --output file when it exists (default: refuse before the run starts)')
     .option('--compress', 'compress the output qcow2 (qemu-img convert -c)')
     .option('--dry-run', 'write the generated files, spec and QEMU argv, start nothing')
     .option('--json', 'canonical JSON output'))
-    .action(async (image: string, opts: { criteria?: string; include?: string[]; exclude?: string[]; maxRounds: string; arch?: string; runDir?: string; output?: string; compress?: boolean; dryRun?: boolean; json?: boolean; offlineScan?: string; updates?: string; rules?: string } & RunConsoleFlags) => {
+    .action(async (image: string, opts: { criteria?: string; include?: string[]; exclude?: string[]; maxRounds: string; arch?: string; runDir?: string; output?: string; overwrite?: boolean; compress?: boolean; dryRun?: boolean; json?: boolean; offlineScan?: string; updates?: string; rules?: string } & RunConsoleFlags) => {
       const runDir = opts.runDir ?? 'msu-run-wua';
+      // found out now, not after hours of Windows Update: a file the user has is not replaced unasked
+      if (opts.output !== undefined && !opts.overwrite && (await lstat(opts.output).then(() => true, () => false))) {
+        throw new IoError('E_TARGET_EXISTS', 'already exists; nothing was started (pass --overwrite to replace it)', { file: opts.output });
+      }
       const offlineGiven = [opts.offlineScan, opts.updates, opts.rules].filter((x) => x !== undefined).length;
       if (offlineGiven > 0 && offlineGiven < 3) throw new UsageError('--offline-scan, --updates and --rules go together (the cabinet, the payloads msu fetch wrote, and the rules that select them)');
       if (opts.offlineScan && (opts.include?.length || opts.exclude?.length)) {
