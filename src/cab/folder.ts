@@ -1,4 +1,4 @@
-import { UnsupportedError } from '../errors.js';
+import { MsuError, UnsupportedError } from '../errors.js';
 import type { ByteSource } from '../util/source.js';
 import { ByteReader } from '../util/reader.js';
 import { cfdataChecksum } from './checksum.js';
@@ -44,6 +44,8 @@ export function makeDecoder(c: Compression): BlockDecoder {
     case 'mszip':
       return new MszipDecoder();
     case 'lzx':
+      // CFFOLDER.typeCompress carries the window; the format defines 15..21, anything else is damage
+      if (c.windowBits < 15 || c.windowBits > 21) throw new CabError(`CFFOLDER.typeCompress 0x${c.raw.toString(16)}: an LZX window of 2^${c.windowBits} bytes is outside the format's 2^15..2^21`);
       return new LzxDecoder(c.windowBits);
     case 'quantum':
       throw new UnsupportedError('E_CAB_QUANTUM', 'Quantum compression is not supported (no Windows update package uses it)');
@@ -205,7 +207,13 @@ export async function decodeFolder(
   onBlock: (out: Uint8Array, at: number) => void | Promise<void>,
   opts: DecodeOptions = {},
 ): Promise<number> {
-  const decoder = opts.context ? opts.context.decoder(span.compression) : makeDecoder(span.compression);
+  let decoder: BlockDecoder;
+  try {
+    decoder = opts.context ? opts.context.decoder(span.compression) : makeDecoder(span.compression);
+  } catch (err) {
+    if (err instanceof MsuError) err.inFile(opts.file ?? span.segments[0]!.part.source.name);
+    throw err;
+  }
   decoder.reset();
   let produced = 0;
   let carry: Uint8Array | null = null; // first half of a CFDATA block split across cabinets

@@ -311,6 +311,10 @@ export function scanCfFiles(bytes: Uint8Array, base: number, h: CfHeader, folder
     const nul = TYPED_INDEX_OF.call(bytes, 0, start);
     if (nul >= 0 && nul < Math.min(bytes.length, start + 1024)) r.seek(nul + 1);
     else {
+      // no NUL where a name may end: over-long (the format's limit), not cut short, when that many bytes are there
+      if (bytes.length - start >= CB_MAX_FILENAME && !bytes.subarray(start, start + CB_MAX_FILENAME).includes(0)) {
+        throw new CabError(`CFFILE ${i}: the name is longer than ${CB_MAX_FILENAME - 1} bytes (no NUL in its first ${CB_MAX_FILENAME})`, file, `offset ${start}`);
+      }
       try {
         r.cstringBytes(1023, 'CFFILE.szName');
       } catch (err) {

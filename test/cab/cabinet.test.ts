@@ -8,7 +8,8 @@ import { Cabinet } from '../../src/cab/cabinet.js';
 import { buildCabinet, buildCabinetSet, type CabWriteFile } from '../../src/cab/writer.js';
 import { csumCompute } from '../../src/cab/checksum.js';
 import { BufferSource } from '../../src/util/source.js';
-import { MsuError } from '../../src/errors.js';
+import { EXIT, exitCodeFor, MsuError } from '../../src/errors.js';
+import { CabError } from '../../src/cab/header.js';
 import { hasTool, skipNote } from '../helpers/tools.js';
 import { seededBytes } from '../helpers/rng.js';
 
@@ -244,6 +245,31 @@ describe('member names', () => {
     const err = await Cabinet.open(new BufferSource(bad, 'nonul.cab')).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(MsuError);
     expect((err as MsuError).message).toMatch(/CFFILE\[1\]\.szName/);
+    expect((err as MsuError).file).toBe('nonul.cab');
+  });
+
+  it('a name that runs on past the 255 bytes the format allows is called over-long, not truncated', async () => {
+    const long = 'n'.repeat(200);
+    const good = Buffer.from(buildCabinet({ folders: [{ compression: 'none', files: [{ name: long, data: Buffer.alloc(600, 0x42) }] }] }));
+    // the NUL after the name overwritten, and CFFOLDER.cCFData 0 so that the CFFILE table may reach
+    // the data: the name then runs on through the CFDATA header (its csum made NUL-free) into the data
+    const bad = Buffer.from(good);
+    bad[bad.indexOf(long) + long.length] = 0x6e;
+    bad.fill(0x11, bad.readUInt32LE(36), bad.readUInt32LE(36) + 4);
+    bad.writeUInt16LE(0, 36 + 4);
+    const err = await Cabinet.open(new BufferSource(bad, 'long.cab')).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(CabError);
+    expect((err as MsuError).describe()).toMatch(/^long\.cab: CFFILE 0: the name is longer than 255 bytes \(no NUL in its first 256\) \(offset \d+\)$/);
+  });
+
+  it('a folder whose LZX window is outside 2^15..2^21 is damage (exit 3) naming the cabinet, not an unsupported feature', async () => {
+    const cab = Buffer.from(buildCabinet({ folders: [{ compression: 'mszip', files: [{ name: 'a.txt', data: Buffer.from('hello') }] }] }));
+    cab.writeUInt16LE(0x0703, 36 + 6); // CFFOLDER 0 typeCompress: LZX, 2^7
+    const c = await Cabinet.open(new BufferSource(cab, 'w7.cab'));
+    const err = await c.readFile(c.entries[0]!).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(CabError);
+    expect(exitCodeFor(err)).toBe(EXIT.input);
+    expect((err as MsuError).describe()).toBe("w7.cab: CFFOLDER.typeCompress 0x703: an LZX window of 2^7 bytes is outside the format's 2^15..2^21");
   });
 });
 
