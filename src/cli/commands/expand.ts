@@ -15,7 +15,7 @@ function shown(s: string): string {
 export function register(program: Command, ctx: CliContext): void {
   program
     .command('expand')
-    .description('rebuild the files of an express package (.psf + express.psf.cix.xml): RAW ranges, PA30/PA31 deltas, copies; every hash checked, all or nothing')
+    .description('rebuild the files of an express package (.psf + express.psf.cix.xml): RAW ranges, PA30/PA31 deltas, copies; every hash checked; damaged input writes nothing, files the delta engine cannot build yet are listed (non-zero exit) and the rest written')
     .argument('<package>', 'a folder holding the .psf and its cix, the cix itself, a cabinet, or a cabinet- or WIM-based .msu')
     .requiredOption('-d, --dest <dir>', 'target directory (created if needed)')
     .option('--basis-dir <dir>', 'folder where Basis files the index knows only by length and hash are looked up')
