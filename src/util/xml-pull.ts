@@ -8,14 +8,28 @@ export class XmlError extends FormatError {
 
 const PREDEFINED: Record<string, string> = { amp: '&', lt: '<', gt: '>', quot: '"', apos: "'" };
 
+/** XML 1.0 Char: what a character reference may name (no NUL, no lone surrogate, no U+FFFE/U+FFFF). */
+export function isXmlChar(cp: number): boolean {
+  return cp === 0x9 || cp === 0xa || cp === 0xd || (cp >= 0x20 && cp <= 0xd7ff) || (cp >= 0xe000 && cp <= 0xfffd) || (cp >= 0x10000 && cp <= 0x10ffff);
+}
+
+/** The text a reference (`amp`, `#38`, `#x26`) stands for; null when it names nothing (no DTD: only the five predefined). */
+export function resolveReference(ref: string): string | null {
+  if (ref[0] !== '#') return PREDEFINED[ref] ?? null;
+  const digits = ref[1] === 'x' ? ref.slice(2) : ref.slice(1);
+  // more digits than any code point has: not one (and parseInt would lose precision)
+  if (digits.length === 0 || digits.length > 8) return null;
+  const cp = ref[1] === 'x' ? parseInt(digits, 16) : parseInt(digits, 10);
+  return isXmlChar(cp) ? String.fromCodePoint(cp) : null;
+}
+
+/** Decode the references of a text or attribute value; a reference to nothing is an XmlError. */
 export function decodeEntities(s: string): string {
   if (!s.includes('&')) return s;
-  return s.replace(/&(#x[0-9a-fA-F]+|#[0-9]+|[A-Za-z]+);/g, (whole, ref: string) => {
-    if (ref[0] === '#') {
-      const cp = ref[1] === 'x' ? parseInt(ref.slice(2), 16) : parseInt(ref.slice(1), 10);
-      return cp > 0 && cp <= 0x10ffff ? String.fromCodePoint(cp) : whole;
-    }
-    return PREDEFINED[ref] ?? whole;
+  return s.replace(/&(#x[0-9a-fA-F]+|#[0-9]+|[A-Za-z_][A-Za-z0-9._-]*);/g, (whole, ref: string) => {
+    const r = resolveReference(ref);
+    if (r === null) throw new XmlError(`reference ${whole} names no character or predefined entity (no DTD is read)`);
+    return r;
   });
 }
 
@@ -24,7 +38,7 @@ export function decodeEntities(s: string): string {
  * The one XML tokenizer: parseXml() (src/util/xml.ts) builds its trees with it, and XML too
  * large to hold as one string (the index package.xml of an offline-scan cabinet reaches
  * hundreds of MB) is pushed through it in chunks; complete tokens are handed to the handler
- * as they appear. Safety: DTDs refused, only predefined and numeric references decoded,
+ * as they appear. Safety: DTDs refused, only predefined and numeric references decoded (any other is an error),
  * namespace prefixes (and namespace declarations) dropped. Nesting is checked; one token may not exceed
  * `maxToken` characters, so memory stays bounded whatever the input.
  */

@@ -1,4 +1,4 @@
-import { XmlPullTokenizer, XmlError } from './xml-pull.js';
+import { XmlPullTokenizer, XmlError, resolveReference } from './xml-pull.js';
 
 export { XmlError, decodeEntities } from './xml-pull.js';
 
@@ -37,7 +37,7 @@ const isSpace = (c: number): boolean => c === 0x20 || c === 0x09 || c === 0x0a |
 /** XML NameStartChar, ASCII part exact; every non-ASCII code unit is accepted (names in our formats are ASCII). */
 const isNameStart = (c: number): boolean => (c >= 0x61 && c <= 0x7a) || (c >= 0x41 && c <= 0x5a) || c === 0x5f || c === 0x3a || c >= 0x80;
 const isNameChar = (c: number): boolean => isNameStart(c) || (c >= 0x30 && c <= 0x39) || c === 0x2d || c === 0x2e;
-const REFERENCE = /^&(?:#[0-9]+|#x[0-9a-fA-F]+|[A-Za-z_][A-Za-z0-9._-]*);/;
+const REFERENCE = /^&(#[0-9]+|#x[0-9a-fA-F]+|[A-Za-z_][A-Za-z0-9._-]*);/;
 
 /**
  * Well-formedness in one pass over the text (the parser itself is lenient: it accepts
@@ -70,7 +70,8 @@ export function checkWellFormed(text: string): { msg: string; line: number; col:
   const refsOk = (from: number, to: number): number => {
     if (amp !== -1 && amp < from) amp = text.indexOf('&', from);
     while (amp >= 0 && amp < to) {
-      if (!REFERENCE.test(text.slice(amp, Math.min(amp + 40, to)))) return amp;
+      const m = REFERENCE.exec(text.slice(amp, Math.min(amp + 40, to)));
+      if (!m || resolveReference(m[1]!) === null) return amp;
       amp = text.indexOf('&', amp + 1);
     }
     return -1;

@@ -143,9 +143,8 @@ describe('parseContainerIndex (hand-made)', () => {
 <Container name="&c;" type="PSF" xmlns="urn:ContainerIndex"><Files/></Container>`;
     const e = expectCixError(bomb, undefined, /document type declarations are not allowed/);
     expect(e).toBeInstanceOf(FormatError);
-    // Undeclared entities stay as written: never looked up, never expanded.
-    const c = parseContainerIndex(cix('<File id="1" name="&c;" length="1"/>'));
-    expect(c.files[0]!.name).toBe('&c;');
+    // An undeclared entity is never looked up: the document is malformed.
+    expect(() => parseContainerIndex(cix('<File id="1" name="&c;" length="1"/>'))).toThrow(/^malformed XML: '&' does not start a valid reference/);
   });
 
   it('reports malformed XML with the file name', () => {

@@ -194,6 +194,10 @@ describe('hostile scan cabinets', () => {
   it('entity expansion attempt: DTD refused', async () => {
     const xml = '<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "aaaa"><!ENTITY b "&a;&a;&a;">]><OfflineSyncPackage>&b;</OfflineSyncPackage>';
     expect(await codeOf(buildScanIndex(await tmp('e.cab', buildScanCab([], { xml }))))).toMatch(/E_XML: document type declarations are not allowed/);
+    // without a DTD nothing is declared: a reference to an entity is malformed, not kept as text
+    const undeclared = packageXml(fixture()).replace('<Updates>', '<Updates><!-- x --><Update RevisionId="999" UpdateId="&ext;"/>');
+    expect(undeclared).toContain('&ext;');
+    expect(await codeOf(buildScanIndex(await tmp('u.cab', buildScanCab([], { xml: undeclared }))))).toMatch(/E_XML: reference &ext; names no character or predefined entity/);
   });
 
   it('truncated package.xml: unclosed tag named', async () => {

@@ -52,14 +52,30 @@ describe('parseXml: the tree', () => {
     // two prefixed attributes with one local name: the later wins
     ['<a x:k="1" y:k="2"/>', el('a', { k: '2' })],
     ['<a b:="1" c="2"/>', el('a', { c: '2' })],
-    // text runs trimmed one by one, then joined; references decoded in text and attributes, unknown ones kept
-    ['<a k="a&#10;b&amp;&quot;" q=\'s\'>\n  one <b>1</b>\n  two &lt;&unknown;\n</a>', el('a', { k: 'a\nb&"', q: 's' }, [el('b', {}, [], '1')], 'onetwo <&unknown;')],
+    // text runs trimmed one by one, then joined; references decoded in text and attributes
+    ['<a k="a&#10;b&amp;&quot;" q=\'s\'>\n  one <b>1</b>\n  two &lt;&#x1F600;\n</a>', el('a', { k: 'a\nb&"', q: 's' }, [el('b', {}, [], '1')], 'onetwo <\u{1F600}')],
     ['<a><![CDATA[ <x> & ]]></a>', el('a', {}, [], '<x> &')],
     // white space is trimmed before references are decoded: a space written as a reference stays
     ['<a k=" v " r="&#32;w&#x20;">&#32;x<b/>&#32;y </a>', el('a', { k: 'v', r: ' w ' }, [el('b')], 'x y')],
   ])('%j', (text, tree) => {
     expect(parseXml(text)).toEqual(tree);
     expect(parseXml(new TextEncoder().encode(text))).toEqual(tree);
+  });
+
+  it.each([
+    ['<a>&unknown;</a>', 1, 4],
+    ['<a k="&nope;"/>', 1, 7],
+    ['<a>&#0;</a>', 1, 4],
+    ['<a>&#xD800;</a>', 1, 4],
+    ['<a>&#xFFFE;</a>', 1, 4],
+    ['<a>&#99999999999;</a>', 1, 4],
+  ])('%j: a reference to nothing (no DTD: only the five predefined entities and legal characters) is malformed', (text, line, col) => {
+    expect(() => parseXml(text, 'r.xml')).toThrow(`malformed XML: '&' does not start a valid reference`);
+    try {
+      parseXml(text, 'r.xml');
+    } catch (e) {
+      expect([(e as XmlError).file, (e as XmlError).where]).toEqual(['r.xml', `line ${line}, column ${col}`]);
+    }
   });
 
   it('UTF-16 with a byte order mark', () => {
