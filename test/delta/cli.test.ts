@@ -137,6 +137,16 @@ describe.skipIf(!hasCorpus)('msu delta apply on real deltas', () => {
     expect(r.code).toBe(EXIT.ok);
     expect(r.stdout).toContain(`keyform     ${CORE.replace(/\.manifest$/, '')}\n`);
     expect(r.stdout.split('\n')[0]).toBe(`stored      DCM-compressed, decoded with the base manifest from ${corpusPath('manifests', 'base_manifest.bin')}`);
+    // a base manifest of something else: the error says which base was used, not only the manifest
+    const notBase = D('sources', 'where.exe');
+    const wrong = await runCli('cbs', dcm, '--base-manifest', notBase);
+    expect(wrong.code).toBe(EXIT.input);
+    expect(wrong.stderr).toContain(`(decoded against the base manifest from ${notBase}: is it the one of this manifest's servicing build?)`);
+    const empty = put('empty-base.bin', '');
+    const applied = await runCli('delta', 'apply', dcm, '--base-manifest', empty, '-o', out('never.xml'));
+    expect(applied.code).toBe(EXIT.input);
+    expect(applied.stderr).toContain(`(decoded against the base manifest from ${empty}: is it the one of this manifest's servicing build?)`);
+    expect(existsSync(out('never.xml'))).toBe(false);
     const wcpNoBase = put('other.dll', buildPe([{ type: 16, name: 1, lang: 0, data: Buffer.from('v') }]));
     const bad = await runCli('cbs', dcm, '--wcp', wcpNoBase);
     expect(bad.code).toBe(EXIT.input);

@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { FormatError, UsageError, ioError } from '../../errors.js';
 import type { CbsFile, CbsFileKind } from '../../cbs/index.js';
 import type { CliContext } from '../context.js';
-import { loadBaseManifest, NEEDS_BASE_MANIFEST } from './delta.js';
+import { blameBase, loadBaseManifest, NEEDS_BASE_MANIFEST } from './delta.js';
 
 // Loaded when the command runs, not at CLI start (see inspect.ts).
 const cbsLib = () => import('../../cbs/index.js');
@@ -45,14 +45,19 @@ export function register(program: Command, ctx: CliContext): void {
         try {
           bytes = delta.decodeDcmManifest(bytes, base.bytes);
         } catch (err) {
-          throw ioError(err, file);
+          throw blameBase(ioError(err, file), base.from);
         }
         decodedFrom = base.from;
       } else if (opts.baseManifest !== undefined || opts.wcp !== undefined) {
         await loadBaseManifest(opts); // still reports an unreadable or wrong base file
       }
       const lib = await cbsLib();
-      const parsed = lib.parseCbsFile(bytes, file, kind);
+      let parsed;
+      try {
+        parsed = lib.parseCbsFile(bytes, file, kind);
+      } catch (err) {
+        throw decodedFrom !== undefined ? blameBase(ioError(err, file), decodedFrom) : err;
+      }
       if (opts.json) {
         ctx.printJson(parsed);
         return;

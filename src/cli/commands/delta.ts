@@ -39,6 +39,15 @@ export async function loadBaseManifest(opts: { baseManifest?: string; wcp?: stri
   return undefined;
 }
 
+/**
+ * A DCM manifest that does not decode, or decodes to something that is not a manifest, was most
+ * likely given the base manifest of another servicing build: say which base was used.
+ */
+export function blameBase(err: MsuError, from: string): MsuError {
+  if (err.kind === 'input') err.message += ` (decoded against the base manifest from ${from}: is it the one of this manifest's servicing build?)`;
+  return err;
+}
+
 export const NEEDS_BASE_MANIFEST =
   'a DCM manifest is a delta against the base manifest in wcp.dll of the same servicing build: pass --base-manifest FILE, --wcp wcp.dll, or set MSU_BASE_MANIFEST';
 
@@ -92,7 +101,8 @@ export function register(program: Command, ctx: CliContext): void {
       try {
         result = lib.applyDelta(bytes, source, { checkHash: opts.hashCheck });
       } catch (err) {
-        throw ioError(err, deltaFile);
+        const e = ioError(err, deltaFile);
+        throw wrapper === 'dcm' && sourceName !== null ? blameBase(e, sourceName) : e;
       }
       if (expected !== undefined) {
         const actual = createHash('sha256').update(result.target).digest('hex');
