@@ -102,6 +102,8 @@ export function mapWimlibError(err: unknown, file: string, op: string): unknown 
   if (code === ERR_UNEXPECTED_END_OF_FILE) return new TruncatedError(`WIM is truncated: ${msg} (wimlib error ${code})`, ctx);
   if (CORRUPT_CODES.has(code)) return new FormatError('E_WIM_CORRUPT', `invalid WIM: ${msg} (wimlib error ${code})`, ctx);
   if (code === ERR_INVALID_IMAGE) return new UsageError(`no such image in this WIM: ${msg}`, ctx);
+  // a later part of a split WIM (install2.swm) named where the set is read from its first part
+  if (/not the first part of the split WIM/i.test(err.stderr)) return new UsageError('is not the first part of a split WIM: name the first part (e.g. install.swm, not install2.swm)', ctx);
   if (code === ERR_PATH_DOES_NOT_EXIST) return new MsuError('E_WIM_NO_PATH', `${msg} (wimlib error ${code})`, ctx, 'input');
   if (code === ERR_OPEN) return new IoError('E_IO_OPEN', `cannot open: ${msg}`, ctx);
   return new ToolRunError('E_TOOL_FAILED', `${WIMLIB} ${op} failed: ${msg} (exit code ${code})`, WIMLIB, code, err.stderr, file);

@@ -212,6 +212,21 @@ describe.skipIf(!HAVE)('bad WIMs give one typed error naming the file', () => {
     await expect(wimInfo(path.join(dir, 'absent.wim'))).rejects.toMatchObject({ code: 'E_IO_ENOENT' });
   });
 
+  it('a later part of a split WIM is a usage error that says to name the first part, not a tool failure', async () => {
+    const src = path.join(dir, 'split-src');
+    await mkdir(src);
+    // stored uncompressed, so that parts of 1 MiB make two
+    await writeFile(path.join(src, 'b.bin'), Buffer.from(Array.from({ length: 1_500_000 }, (_, i) => (i * 2654435761) >>> 24)));
+    const { wimCapture } = await import('../../src/wim/wimlib.js');
+    const whole = path.join(dir, 'whole.wim');
+    await wimCapture(src, whole, 's', { compress: 'none' });
+    const { execFileSync } = await import('node:child_process');
+    execFileSync('wimlib-imagex', ['split', whole, path.join(dir, 'part.swm'), '1']);
+    const e = await wimDir(path.join(dir, 'part2.swm'), 1).catch((x: unknown) => x);
+    expect(e).toBeInstanceOf(UsageError);
+    expect((e as MsuError).describe()).toBe(`${path.join(dir, 'part2.swm')}: is not the first part of a split WIM: name the first part (e.g. install.swm, not install2.swm)`);
+  });
+
   const cases: Array<[string, string, RegExp]> = [
     ['corrupted_file_1.wim', 'E_WIM_CORRUPT', /SHA-1 message digest .* did not match .*wimlib error 28/],
     ['corrupted_file_2.wim', 'E_WIM_CORRUPT', /invalid compressed data .*wimlib error 2\)/],
