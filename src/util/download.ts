@@ -263,7 +263,11 @@ export function parseDownloadList(v: unknown, file?: string): DownloadItem[] {
     if (!o || typeof o !== 'object' || typeof o.name !== 'string' || typeof o.sha1 !== 'string' || typeof o.url !== 'string') {
       throw new UsageError(`entry ${i} needs string name, sha1 and url`, { file });
     }
-    const size = typeof o.size === 'number' && Number.isSafeInteger(o.size) && o.size >= 0 ? o.size : null;
+    // optional, but when given it must be a size: a wrong one would silently be ignored
+    if (o.size !== undefined && o.size !== null && !(typeof o.size === 'number' && Number.isSafeInteger(o.size) && o.size >= 0)) {
+      throw new UsageError(`entry ${i}: size must be a whole number of bytes, not ${JSON.stringify(o.size)}`, { file });
+    }
+    const size = typeof o.size === 'number' ? o.size : null;
     return { name: o.name, sha1: o.sha1.toLowerCase(), url: o.url, size };
   });
   validateItems(items, file);

@@ -58,7 +58,8 @@ export async function readJsonFile(file: string, code: string, what = ''): Promi
     throw ioError(err, file);
   }
   try {
-    return JSON.parse(text) as unknown;
+    // a UTF-8 byte order mark, as Windows editors write one, is not part of the JSON
+    return JSON.parse(text.charCodeAt(0) === 0xfeff ? text.slice(1) : text) as unknown;
   } catch (e) {
     throw new FormatError(code, `${what ? `${what} is ` : ''}not valid JSON: ${(e as Error).message}`, { file });
   }

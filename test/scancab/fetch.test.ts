@@ -134,6 +134,8 @@ describe('verified downloads from a local server', () => {
   it('download lists are untrusted', () => {
     expect(() => parseDownloadList([{ name: '../x', sha1: 'a'.repeat(40), url: 'http://h/x' }])).toThrow(/not a plain file name/);
     expect(() => parseDownloadList([{ name: 'x', sha1: 'nothex', url: 'http://h/x' }])).toThrow(/40 hex digits/);
+    expect(() => parseDownloadList([{ name: 'x', sha1: 'a'.repeat(40), url: 'http://h/x', size: 1e300 }], 'l.json')).toThrow('entry 0: size must be a whole number of bytes, not 1e+300');
+    expect(parseDownloadList([{ name: 'x', sha1: 'a'.repeat(40), url: 'http://h/x', size: 5 }])[0]!.size).toBe(5);
     expect(() => parseDownloadList([{ name: 'x', sha1: 'a'.repeat(40), url: 'file:///etc/passwd' }])).toThrow(/only http and https/);
     expect(() => parseDownloadList({})).toThrow(/array/);
   });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { canonicalJson, canonicalJsonChunks } from '../../src/util/json.js';
+import { canonicalJson, canonicalJsonChunks, readJsonFile } from '../../src/util/json.js';
 import { rng } from '../helpers/rng.js';
 
 // Values of every JSON shape, nested, with keys in random order and strings that need escaping.
@@ -41,5 +41,22 @@ describe('canonicalJsonChunks', () => {
     expect(made).toBe(0);
     it.next();
     expect(made).toBe(1);
+  });
+});
+
+describe('readJsonFile', () => {
+  it('reads a file with a UTF-8 byte order mark (as Windows editors write it); bad JSON names the file', async () => {
+    const { mkdtemp, writeFile, rm } = await import('node:fs/promises');
+    const os = await import('node:os');
+    const path = await import('node:path');
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'msu-json-'));
+    try {
+      await writeFile(path.join(dir, 'bom.json'), '\ufeff{"a": [1, "é"]}');
+      expect(await readJsonFile(path.join(dir, 'bom.json'), 'E_T')).toEqual({ a: [1, 'é'] });
+      await writeFile(path.join(dir, 'bad.json'), '\ufeff\ufeff{}');
+      await expect(readJsonFile(path.join(dir, 'bad.json'), 'E_T', 'plan file')).rejects.toMatchObject({ code: 'E_T', file: path.join(dir, 'bad.json') });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
