@@ -2,9 +2,8 @@ import { lstat, mkdir, open, readdir, rm, stat, writeFile } from 'node:fs/promis
 import path from 'node:path';
 import { FormatError, IoError, MsuError, TruncatedError, UnsupportedError, UsageError, ioError } from '../errors.js';
 import { runTool, ToolRunError, tailLines } from '../util/exec.js';
-import { StagedDir } from '../util/fsout.js';
+import { StagedDir, writeThroughTemp } from '../util/fsout.js';
 import { listFiles } from '../util/walk.js';
-import { writeThroughTemp } from '../util/tool-output.js';
 import { wimSplit } from '../wim/wimlib.js';
 
 /**

@@ -20,7 +20,7 @@
  *   result.json      RunResult (carries `durationMs`; written atomically)
  * Durations appear only in events.jsonl and result.json.
  */
-import { writeThroughTemp } from '../util/tool-output.js';
+import { writeThroughTemp } from '../util/fsout.js';
 import { existsSync, rmSync } from 'node:fs';
 import { copyFile, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';

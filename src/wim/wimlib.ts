@@ -1,9 +1,8 @@
 import { lstat, stat } from 'node:fs/promises';
-import { writeThroughTemp } from '../util/tool-output.js';
 import path from 'node:path';
 import { FormatError, IoError, MsuError, TruncatedError, UsageError, ioError } from '../errors.js';
 import { runTool, ToolRunError, type RunToolOptions } from '../util/exec.js';
-import { StagedDir } from '../util/fsout.js';
+import { StagedDir, writeThroughTemp } from '../util/fsout.js';
 import { listFiles } from '../util/walk.js';
 import { child, childrenNamed, parseXml, type XmlElement } from '../util/xml.js';
 import type { WimImage, WimInfo, WindowsArch } from './types.js';

@@ -3,7 +3,6 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import type { PlanRequestTarget } from '../../plan/plan.js';
 import { EXIT, MsuError, UsageError } from '../../errors.js';
-import { PLAN_SCHEMA } from '../../plan/plan-types.js';
 import { canonicalJson } from '../../util/json.js';
 import { writeFileAtomic } from '../../util/fsout.js';
 import type { CliContext } from '../context.js';
@@ -65,7 +64,7 @@ async function isPlanFile(file: string): Promise<boolean> {
     const st = await lstat(file);
     if (!st.isFile() || st.size > PLAN_FILE_MAX) return false;
     const v = JSON.parse(await readFile(file, 'utf8')) as { schema?: unknown } | null;
-    return v?.schema === PLAN_SCHEMA;
+    return v?.schema === (await import('../../plan/plan-types.js')).PLAN_SCHEMA;
   } catch {
     return false;
   }
