@@ -1,6 +1,8 @@
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { FormatError, ioError, MsuError } from '../errors.js';
+import { byCode } from '../util/compare.js';
+import { showName } from '../util/display.js';
 import { FileSource, type ByteSource } from '../util/source.js';
 import { CabError, CFHEADER_FIXED, parseCfFolders, parseCfHeader, scanCfFiles, type CfFileTable } from './header.js';
 import type { OpenMember } from './member-writer.js';
@@ -31,8 +33,16 @@ export interface ExtractOptions {
 }
 
 export interface ExtractResult {
+  /** The members written, sorted by name. */
   files: { name: string; size: number }[];
   bytes: number;
+  /**
+   * Paths more than one chosen member maps to (the same name, byte for byte, once `\` is `/`):
+   * the last of them is written, as cabextract does. `name` is that member's name, `count` how
+   * many members share the path; sorted by name, empty when there are none. Names differing only
+   * in case are different files on Linux: both are written, and are not listed here.
+   */
+  duplicates: { name: string; count: number }[];
 }
 
 /**
@@ -360,6 +370,39 @@ export class Cabinet {
   }
 
   /**
+   * The output path of each member to write, keyed by path (`rel` gives a member's checked
+   * relative path as a byte string). Members that map to the same path: the last one is kept,
+   * as cabextract writes them in order and the last one stays, and the path is reported in
+   * `duplicates`. A path that one member needs as a directory (`x\y`) while another is a file
+   * there (`x`) is bad input (E_NAME_CONFLICT), whichever comes first: no order of writing
+   * gives both.
+   */
+  private outputPaths(chosen: CabEntry[], rel: (e: CabEntry) => string): { rels: Map<string, CabEntry>; duplicates: ExtractResult['duplicates'] } {
+    const rels = new Map<string, CabEntry>();
+    const counts = new Map<string, number>();
+    for (const e of chosen) {
+      const r = rel(e);
+      if (rels.has(r)) counts.set(r, (counts.get(r) ?? 1) + 1);
+      rels.set(r, e);
+    }
+    for (const [r, e] of rels) {
+      for (let i = r.indexOf('/'); i !== -1; i = r.indexOf('/', i + 1)) {
+        const file = rels.get(r.slice(0, i));
+        if (file !== undefined) {
+          throw new FormatError(
+            'E_NAME_CONFLICT',
+            `member ${showName(e.name)} needs ${showName(file.name)} to be a directory, but member ${showName(file.name)} is a file`,
+            { file: this.name },
+          );
+        }
+      }
+    }
+    const duplicates = [...counts].map(([r, count]) => ({ name: rels.get(r)!.name, count }));
+    duplicates.sort((a, b) => byCode(a.name, b.name));
+    return { rels, duplicates };
+  }
+
+  /**
    * Extract members under `dest`. All output goes to a staging directory inside
    * `dest` and is moved into place only when every member succeeded.
    */
@@ -369,43 +412,31 @@ export class Cabinet {
     const [{ byteString, safeRelativePath, showPath, StagedDir }, { memberWriterFor }] = await Promise.all([
       import('../util/fsout.js'), import('./member-writer.js'),
     ]);
+    // Resolve every output path before anything is created: a hostile name, or two names that
+    // need one path to be both a file and a directory, fail here with nothing written.
+    // Paths are byte strings (see byteString): a name without the UTF-8 flag goes to disk as its bytes.
+    const { rels, duplicates } = this.outputPaths(chosen, (e) => (e.nameBytes
+      ? safeRelativePath(Buffer.from(e.nameBytes).toString('latin1'), this.name, true)
+      : byteString(safeRelativePath(e.name, this.name))));
     const staged = await StagedDir.create(dest, { overwrite: opts.overwrite });
-    const result: ExtractResult = { files: [], bytes: 0 };
+    const result: ExtractResult = { files: [], bytes: 0, duplicates };
     try {
       const stagingLen = staged.stagingBytes.length + 1;
-      // made first: a writer thread starts up while the paths are resolved
-      const writer = memberWriterFor(chosen.length, (p) => path.join(dest, showPath(p.slice(stagingLen))));
+      const total = rels.size;
+      // made first: a writer thread starts up while the staging directories are made
+      const writer = memberWriterFor(total, (p) => path.join(dest, showPath(p.slice(stagingLen))));
       const paths = new Map<CabEntry, string>();
       let done = 0;
       const context = new DecodeContext();
       try {
-        // Resolve every output path first: a hostile name fails before anything is decoded.
-        // Paths are byte strings (see byteString): a name without the UTF-8 flag goes to disk as its bytes.
-        const seen = new Map<string, CabEntry>();
-        for (const e of chosen) {
-          let rel: string, key: string;
-          if (e.nameBytes) {
-            rel = key = safeRelativePath(Buffer.from(e.nameBytes).toString('latin1'), this.name, true);
-          } else {
-            const text = safeRelativePath(e.name, this.name);
-            rel = byteString(text);
-            key = text.toLowerCase();
-          }
-          const p = staged.pathForBytesSync(rel);
-          if (seen.has(key)) {
-            // Windows names are case-insensitive; the later entry wins, as with cabextract.
-            paths.delete(seen.get(key)!);
-          }
-          seen.set(key, e);
-          paths.set(e, p);
-        }
+        for (const [rel, e] of rels) paths.set(e, staged.pathForBytesSync(rel));
         for (const [folderIndex, all] of membersByFolder(chosen)) {
           const span = this.folders[folderIndex]!;
           const members = all.filter((e) => paths.has(e));
           const open = new Map<CabEntry, OpenMember>();
           const finished = (e: CabEntry): void => {
             done++;
-            opts.onProgress?.(done, chosen.length, e.name);
+            opts.onProgress?.(done, total, e.name);
           };
           for (const e of members) if (e.cbFile === 0) {
             writer.end(writer.begin(paths.get(e)!, 0, mtimeOf(e)));

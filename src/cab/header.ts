@@ -1,4 +1,5 @@
 import { FormatError, UnsupportedError } from '../errors.js';
+import { showName } from '../util/display.js';
 import { ByteReader } from '../util/reader.js';
 import {
   CAB_SIGNATURE, cfhdrNEXT_CABINET, cfhdrPREV_CABINET, cfhdrRESERVE_PRESENT, MAX_CAB_SIZE,
@@ -334,10 +335,10 @@ export function scanCfFiles(bytes: Uint8Array, base: number, h: CfHeader, folder
     }
     const special = iFolder >= ifoldCONTINUED_FROM_PREV && iFolder <= ifoldCONTINUED_PREV_AND_NEXT;
     if (!special && iFolder >= folderCount) {
-      throw new CabError(`CFFILE ${i} (${JSON.stringify(t.nameAt(i))}) refers to folder ${iFolder}, but the cabinet has ${folderCount}`, file);
+      throw new CabError(`CFFILE ${i} ("${showName(t.nameAt(i))}") refers to folder ${iFolder}, but the cabinet has ${folderCount}`, file);
     }
     if (uoffFolderStart + cbFile > 0x7fffffff * 2) {
-      throw new CabError(`CFFILE ${i} (${JSON.stringify(t.nameAt(i))}): offset ${uoffFolderStart} + size ${cbFile} is absurd`, file);
+      throw new CabError(`CFFILE ${i} ("${showName(t.nameAt(i))}"): offset ${uoffFolderStart} + size ${cbFile} is absurd`, file);
     }
   }
   return t;

@@ -3,6 +3,7 @@ import { makeContext } from './context.js';
 import { commandsFor, isVersionLine } from './commands/index.js';
 import { runPlainLine } from './fast-path.js';
 import { type Output, standardOutput } from './stdio.js';
+import { showName } from '../util/display.js';
 import { VERSION } from '../version.js';
 
 /** Run the CLI; returns the process exit code. Never throws. */
@@ -47,6 +48,8 @@ export async function main(
     }
     const debug = ctx.debug || argv.includes('--debug');
     if (err instanceof MsuError) {
+      // a file named after a member (`outer.msu!inner.cab`) is shown as member names are listed
+      if (err.file !== undefined) err.file = showName(err.file);
       stderr.write(`msu: ${err.describe()}\n`);
       if (debug && err.stack) stderr.write(err.stack + '\n');
     } else {

@@ -120,7 +120,8 @@ export async function extractCabinet(
     const { wimExtract } = await import('../wim/wimlib.js');
     await wimExtract(file, 1, chosen.map((m) => `/${m.name}`), dest, { noGlobs: true, strict: true, overwrite: opts.overwrite });
     chosen.forEach((m, i) => opts.onProgress?.(i + 1, chosen.length, m.name));
-    return { files: chosen.map((m) => ({ name: m.name, size: m.size })), bytes: chosen.reduce((n, m) => n + m.size, 0) };
+    // paths of one image tree: no two members share one
+    return { files: chosen.map((m) => ({ name: m.name, size: m.size })), bytes: chosen.reduce((n, m) => n + m.size, 0), duplicates: [] };
   }
   const { cab, close } = await openCabinet(file, opts.inner);
   try {

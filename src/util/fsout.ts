@@ -2,6 +2,7 @@ import { lstatSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync } fr
 import { link, mkdir, mkdtemp, rename, rm, rmdir, unlink, writeFile, open } from 'node:fs/promises';
 import path from 'node:path';
 import { FormatError, IoError, ioError, MsuError } from '../errors.js';
+import { showByteName, showName } from './display.js';
 
 const NON_ASCII = /[^\u0000-\u007f]/;
 
@@ -36,7 +37,8 @@ export function showPath(b: string): string {
  */
 export function safeRelativePath(memberName: string, file?: string, oneBytePerChar = false): string {
   const bad = (why: string): never => {
-    throw new FormatError('E_UNSAFE_NAME', `member name ${JSON.stringify(memberName)} ${why}`, { file });
+    // shown as listed (src/util/display.ts): a hostile name prints no escape sequence and no line break
+    throw new FormatError('E_UNSAFE_NAME', `member name "${oneBytePerChar ? showByteName(memberName) : showName(memberName)}" ${why}`, { file });
   };
   if (memberName.length === 0) bad('is empty');
   if (/[\u0000-\u001f]/.test(memberName)) bad('contains control characters');
@@ -60,7 +62,7 @@ export function resolveUnder(root: string, memberName: string, file?: string): s
   const absRoot = path.resolve(root);
   const target = path.resolve(absRoot, rel);
   if (target !== absRoot && !target.startsWith(absRoot + path.sep)) {
-    throw new FormatError('E_UNSAFE_NAME', `member name ${JSON.stringify(memberName)} escapes the target directory`, { file });
+    throw new FormatError('E_UNSAFE_NAME', `member name "${showName(memberName)}" escapes the target directory`, { file });
   }
   return target;
 }

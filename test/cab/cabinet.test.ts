@@ -191,14 +191,30 @@ describe.each([['on the calling thread', 10], ['on the writer thread', 400]] as 
     expect((await readdir(dir)).sort()).toEqual(['d0', 'd1', 'd2', 'd3', 'd4', 'd5', 'd6']);
   });
 
-  it('a member that cannot be written (a file where the cabinet also needs a folder) fails naming its final path, and leaves nothing', async () => {
-    const input = [...many(), { name: 'x', data: Buffer.from('file x') }, { name: 'x\\y', data: Buffer.from('file y') }];
-    const cab = await Cabinet.open(new BufferSource(buildCabinet({ folders: [{ compression: 'mszip', files: input }] }), 'clash.cab'));
-    const dir = await mkdtemp(path.join(tmp, 'clash-'));
-    const err = await cab.extract(dir).catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(MsuError);
-    expect((err as MsuError).describe()).toBe(`${path.join(dir, 'x')}: cannot write: is a directory`);
-    expect(await readdir(dir)).toEqual([]);
+  it('a member that needs another member to be a directory is bad input, refused before anything is written, in either order', async () => {
+    for (const clash of [[{ name: 'x', data: Buffer.from('file x') }, { name: 'x\\y', data: Buffer.from('file y') }], [{ name: 'x\\y', data: Buffer.from('file y') }, { name: 'x', data: Buffer.from('file x') }]]) {
+      const input = [...many(), ...clash];
+      const cab = await Cabinet.open(new BufferSource(buildCabinet({ folders: [{ compression: 'mszip', files: input }] }), 'clash.cab'));
+      const dir = await mkdtemp(path.join(tmp, 'clash-'));
+      const err = await cab.extract(dir).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(MsuError);
+      expect((err as MsuError).code).toBe('E_NAME_CONFLICT');
+      expect((err as MsuError).describe()).toBe('clash.cab: member x\\y needs x to be a directory, but member x is a file');
+      expect(await readdir(dir)).toEqual([]);
+    }
+  });
+
+  it('members of one path: the last one is written and the path is reported in duplicates', async () => {
+    const input = [...many(), { name: 'd0\\m0.manifest', data: Buffer.from('again') }, { name: 'd0/m0.manifest', data: Buffer.from('last') }];
+    const cab = await Cabinet.open(new BufferSource(buildCabinet({ folders: [{ compression: 'mszip', files: input }] }), 'dup.cab'));
+    const dir = await mkdtemp(path.join(tmp, 'dup-'));
+    const seen: [number, number][] = [];
+    const r = await cab.extract(dir, { onProgress: (done, total) => seen.push([done, total]) });
+    expect(r.duplicates).toEqual([{ name: 'd0/m0.manifest', count: 3 }]);
+    expect(r.files).toHaveLength(n);
+    expect(r.files.find((f) => f.name === 'd0/m0.manifest')).toEqual({ name: 'd0/m0.manifest', size: 4 });
+    expect(await readFile(path.join(dir, 'd0', 'm0.manifest'), 'utf8')).toBe('last');
+    expect(seen.at(-1)).toEqual([n, n]); // the total counts what is written
   });
 });
 

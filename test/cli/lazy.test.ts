@@ -108,7 +108,7 @@ describe('CLI start-up loads only what the command needs', () => {
     expect(r.packages).toEqual(['commander']);
     // the start-up bundle (src/cli/code-cache.ts) is loaded by every command; what counts is which modules run
     expect(r.files.filter((f) => f.startsWith('dist/src/') && !f.startsWith('dist/src/cli/') && f !== 'dist/src/bundle.js')).toEqual(
-      ['dist/src/errors.js', 'dist/src/util/fsout.js', 'dist/src/util/json.js', 'dist/src/version.js'],
+      ['dist/src/errors.js', 'dist/src/util/display.js', 'dist/src/util/fsout.js', 'dist/src/util/json.js', 'dist/src/version.js'],
     );
   });
 

@@ -2,6 +2,7 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import type { InspectReport, PackageSummary } from '../../msu/inspect.js';
 import type { CliContext } from '../context.js';
+import { showName } from '../../util/display.js';
 
 // Library code is imported when a command runs, not when the CLI starts: every
 // `msu` call registers all commands, and `inspect`/`list`/`extract` are timed
@@ -50,7 +51,8 @@ export function formatInspect(r: InspectReport): string {
   }
   for (const p of r.packages) lines.push(...describePackage(p));
   for (const w of r.warnings) lines.push(`warning: ${w}`);
-  return lines.join('\n');
+  // member names, identities and warnings come from the file: no line may carry a control character
+  return lines.map(showName).join('\n');
 }
 
 export function register(program: Command, ctx: CliContext): void {
@@ -76,7 +78,7 @@ export function register(program: Command, ctx: CliContext): void {
       const { listCabinet } = await msuExtract();
       const members = await listCabinet(file, opts.inner);
       if (opts.json) ctx.printJson({ file: path.basename(file), inner: opts.inner ?? null, members });
-      else ctx.print(members.map((m) => `${String(m.size).padStart(12)}  ${m.modified ?? '-'.padEnd(19)}  ${m.compression.padEnd(7)}  ${m.name}`).join('\n') || '(empty)');
+      else ctx.print(members.map((m) => `${String(m.size).padStart(12)}  ${m.modified ?? '-'.padEnd(19)}  ${m.compression.padEnd(7)}  ${showName(m.name)}`).join('\n') || '(empty)');
     });
 
   program
@@ -93,9 +95,12 @@ export function register(program: Command, ctx: CliContext): void {
       const { extractCabinet } = await msuExtract();
       const res = await extractCabinet(file, opts.dest, {
         inner: opts.inner, members, verify: opts.checksum, overwrite: opts.overwrite,
-        onProgress: (done, total, name) => ctx.progress(`extracting ${done}/${total} ${name}`),
+        onProgress: (done, total, name) => ctx.progress(`extracting ${done}/${total} ${showName(name)}`),
       });
-      if (opts.json) ctx.printJson({ file: path.basename(file), files: res.files, bytes: res.bytes });
+      for (const d of res.duplicates) {
+        ctx.warn(`${showName(opts.inner ? `${file}!${opts.inner}` : file)}: ${d.count} members are named ${showName(d.name)}; the last one is written`);
+      }
+      if (opts.json) ctx.printJson({ file: path.basename(file), files: res.files, bytes: res.bytes, duplicates: res.duplicates });
       else ctx.print(`extracted ${res.files.length} file(s), ${human(res.bytes)} into ${opts.dest}`);
     });
 }

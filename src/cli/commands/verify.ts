@@ -1,6 +1,7 @@
 import path from 'node:path';
 import type { Command } from 'commander';
 import type { CliContext } from '../context.js';
+import { showName } from '../../util/display.js';
 import { loadBaseManifest } from './delta.js';
 
 // Loaded when the command runs, not at CLI start (see inspect.ts).
@@ -31,7 +32,7 @@ export function register(program: Command, ctx: CliContext): void {
         ...(base ? { baseManifest: base.bytes } : {}),
         onProgress: ({ member, step, done, total }) => {
           const what = step === 'decode' ? `decoding ${Math.floor((done / Math.max(total, 1)) * 100)}%` : step === 'check' ? 'checking hashes' : 'wimlib-imagex';
-          const text = `verifying ${member === '.' ? path.basename(file) : member}: ${what}`;
+          const text = `verifying ${showName(member === '.' ? path.basename(file) : member)}: ${what}`;
           // a new member or step shows at once (progress() skips updates within 100 ms of the last)
           const key = `${member}\0${step}`;
           if (ctx.live && key !== shown) ctx.event(text);
@@ -41,6 +42,7 @@ export function register(program: Command, ctx: CliContext): void {
       });
       ctx.exitCode = verifyExitCode(r, { allowUnchecked: opts.allowUnchecked });
       if (opts.json) ctx.printJson(r);
-      else ctx.print(formatVerifyReport(r));
+      // member names come from the package: no line may carry a control character (src/util/display.ts)
+      else ctx.print(formatVerifyReport(r).split('\n').map(showName).join('\n'));
     });
 }
