@@ -13,7 +13,7 @@ import { Cabinet, type CabEntry } from '../cab/cabinet.js';
 import type { ContainerIndex } from '../cbs/container-index.js';
 import { FormatError, ioError, UnsupportedError } from '../errors.js';
 import { classifyMember, detectContainer, loadContainerIndex, openMemberCab } from '../msu/index.js';
-import { FileSource, SliceSource, type ByteSource } from '../util/source.js';
+import { FileSource, readWholeFile, SliceSource, type ByteSource } from '../util/source.js';
 import { listFiles } from '../util/walk.js';
 
 /** One member of the package besides the `.psf` and its cix (what a repacked cabinet carries along). */
@@ -104,25 +104,13 @@ async function fromFolder(dir: string): Promise<ExpressPackage> {
   const readMember = async (name: string): Promise<Uint8Array | undefined> => {
     const f = byLower.get(name.replace(/\\/g, '/').toLowerCase());
     if (f === undefined) return undefined;
-    const { readFile } = await import('node:fs/promises');
-    try {
-      return new Uint8Array(await readFile(path.join(dir, f)));
-    } catch (err) {
-      throw ioError(err, path.join(dir, f));
-    }
+    return readWholeFile(path.join(dir, f), 'member');
   };
   const members: PackageMember[] = files
     .filter((f) => f !== psfName && f !== cixes[0] && !blobs.has(f.toLowerCase()))
     .map((f) => ({
       name: f.split('/').join('\\'),
-      read: async () => {
-        const { readFile } = await import('node:fs/promises');
-        try {
-          return new Uint8Array(await readFile(path.join(dir, f)));
-        } catch (err) {
-          throw ioError(err, path.join(dir, f));
-        }
-      },
+      read: () => readWholeFile(path.join(dir, f), 'member'),
     }));
   return { cixOrigin: loaded.origin, cix: loaded.cix, psf, readMember, members, close: async () => psf?.close() };
 }

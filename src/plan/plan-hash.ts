@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { mkdir, open, stat, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
+import { openInput } from '../util/source.js';
 import { listFiles } from '../util/walk.js';
 import { ioError } from '../errors.js';
 
@@ -28,9 +28,11 @@ export async function copyFileHashed(abs: string, display: string, dest: string,
 }
 
 async function digestFile(abs: string, display: string, onProgress?: HashProgress, dest?: string, sha1 = false): Promise<{ sha256: string; size: number; sha1?: string }> {
+  // opened first: a FIFO or a device is refused before anything is created at `dest`
+  let input: FileHandle;
   let total: number;
   try {
-    total = (await stat(abs)).size;
+    ({ fh: input, size: total } = await openInput(abs));
   } catch (err) {
     throw ioError(err, display);
   }
@@ -38,13 +40,14 @@ async function digestFile(abs: string, display: string, onProgress?: HashProgres
   try {
     out = dest === undefined ? undefined : await open(dest, 'wx');
   } catch (err) {
+    await input.close();
     throw ioError(err, dest!, 'create');
   }
   const h = createHash('sha256');
   const h1 = sha1 ? createHash('sha1') : undefined;
   let done = 0;
   try {
-    for await (const chunk of createReadStream(abs, { highWaterMark: 1 << 20 })) {
+    for await (const chunk of input.createReadStream({ highWaterMark: 1 << 20, autoClose: false })) {
       h.update(chunk as Buffer);
       h1?.update(chunk as Buffer);
       done += (chunk as Buffer).length;
@@ -61,6 +64,7 @@ async function digestFile(abs: string, display: string, onProgress?: HashProgres
     throw ioError(err, display);
   } finally {
     await out?.close();
+    await input.close();
   }
   return h1 ? { sha256: h.digest('hex'), size: done, sha1: h1.digest('hex') } : { sha256: h.digest('hex'), size: done };
 }

@@ -1,9 +1,8 @@
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import path from 'node:path';
 import { Cabinet, type CabEntry } from '../cab/index.js';
 import { ioError, MsuError } from '../errors.js';
-import { BufferSource } from '../util/source.js';
+import { BufferSource, inputChunks } from '../util/source.js';
 import { ScanCabError } from './errors.js';
 import { parseCoreFragment, parseExtendedFragment, parseLocalizedFragment, type CoreFragment, type ExtendedFragment, type LocalizedFragment } from './fragments.js';
 import { PackageXmlReader, type PackageXmlSink } from './package-xml.js';
@@ -17,7 +16,7 @@ const TITLE_LANGUAGE = 'en';
 export async function sha256File(file: string): Promise<string> {
   const h = createHash('sha256');
   try {
-    for await (const chunk of createReadStream(file)) h.update(chunk as Buffer);
+    for await (const chunk of inputChunks(file)) h.update(chunk);
   } catch (err) {
     throw ioError(err, file);
   }

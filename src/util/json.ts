@@ -1,5 +1,4 @@
-import { promises as fsp } from 'node:fs';
-import { FormatError, ioError } from '../errors.js';
+import { FormatError } from '../errors.js';
 
 /**
  * Canonical JSON: object keys sorted, two-space indent, trailing newline.
@@ -49,14 +48,15 @@ function sortKeys(v: unknown): unknown {
   return v;
 }
 
-/** Read and parse a JSON file; an I/O error or invalid JSON names the file (`code` for the latter, `what` in its message). */
+/**
+ * Read and parse a JSON file; an I/O error (a FIFO or a device is refused: readWholeFile) or
+ * invalid JSON names the file (`code` for the latter, `what` in its message).
+ */
 export async function readJsonFile(file: string, code: string, what = ''): Promise<unknown> {
-  let text: string;
-  try {
-    text = await fsp.readFile(file, 'utf8');
-  } catch (err) {
-    throw ioError(err, file);
-  }
+  // loaded here only: canonicalJson is on every command's path, reading a JSON file is not
+  const { readWholeFile } = await import('./source.js');
+  const bytes = await readWholeFile(file, what || 'JSON file');
+  const text = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8');
   try {
     // a UTF-8 byte order mark, as Windows editors write one, is not part of the JSON
     return JSON.parse(text.charCodeAt(0) === 0xfeff ? text.slice(1) : text) as unknown;

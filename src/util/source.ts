@@ -1,5 +1,64 @@
-import { closeSync, fstatSync, openSync, promises as fsp, read, readSync } from 'node:fs';
-import { FormatError, ioError, TruncatedError } from '../errors.js';
+import { closeSync, constants as fsConstants, fstatSync, openSync, promises as fsp, read, readSync, statSync, type Stats } from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
+import { FormatError, IoError, ioError, TruncatedError } from '../errors.js';
+
+/**
+ * Flags every input file is opened with. O_NONBLOCK: opening a FIFO would otherwise wait for a
+ * writer, forever, before any check could refuse it; on a regular file it changes nothing.
+ */
+const INPUT_FLAGS = fsConstants.O_RDONLY | (fsConstants.O_NONBLOCK ?? 0);
+
+/** A directory keeps its own message; a FIFO, socket or device is not a file this project reads. */
+function requireRegular(st: Pick<Stats, 'isDirectory' | 'isFile'>): void {
+  if (st.isDirectory()) throw Object.assign(new Error('is a directory'), { code: 'EISDIR' });
+  if (!st.isFile()) throw new IoError('E_IO_NOT_FILE', 'not a regular file');
+}
+
+/**
+ * Opens a file the user named for reading, never blocking: the path is stat'ed first (a socket
+ * or a device is refused without being opened), then opened with O_NONBLOCK and the descriptor
+ * itself fstat'ed, so a path swapped in between is refused too. Symbolic links are followed.
+ * Errors are raw (an fs error, or an IoError without a file): callers name the file with ioError().
+ */
+export function openInputSync(path: string): { fd: number; size: number } {
+  requireRegular(statSync(path));
+  const fd = openSync(path, INPUT_FLAGS);
+  try {
+    const st = fstatSync(fd);
+    requireRegular(st);
+    return { fd, size: st.size };
+  } catch (err) {
+    closeSync(fd);
+    throw err;
+  }
+}
+
+/** openInputSync() through the promise API: for files read whole or streamed. */
+export async function openInput(path: string): Promise<{ fh: FileHandle; size: number }> {
+  requireRegular(await fsp.stat(path));
+  const fh = await fsp.open(path, INPUT_FLAGS);
+  try {
+    const st = await fh.stat();
+    requireRegular(st);
+    return { fh, size: st.size };
+  } catch (err) {
+    await fh.close();
+    throw err;
+  }
+}
+
+/**
+ * The bytes of a file the user named, in chunks of up to `chunkSize` (update files of several
+ * GB are hashed or copied this way), opened as openInput() does. Errors are raw, as there.
+ */
+export async function* inputChunks(path: string, chunkSize = 1 << 16): AsyncGenerator<Buffer> {
+  const { fh } = await openInput(path);
+  try {
+    for await (const chunk of fh.createReadStream({ highWaterMark: chunkSize, autoClose: false })) yield chunk as Buffer;
+  } finally {
+    await fh.close();
+  }
+}
 
 /**
  * Random access to bytes that may be far larger than memory (a 1 GB MSU), or a
@@ -53,18 +112,18 @@ export class FileSource implements ByteSource {
     this.fd = fd;
   }
 
-  /** Opens synchronously too: opening and fstat of a local file cost less than two thread-pool hops. */
+  /**
+   * Opens synchronously too: opening and fstat of a local file cost less than two thread-pool
+   * hops. Anything but a regular file (a FIFO, a device) is refused before a read (openInputSync).
+   */
   static async open(path: string, name = path): Promise<FileSource> {
-    let fd: number | undefined;
+    let opened: { fd: number; size: number };
     try {
-      fd = openSync(path, 'r');
-      const st = fstatSync(fd);
-      if (st.isDirectory()) throw Object.assign(new Error('is a directory'), { code: 'EISDIR' });
-      return new FileSource(name, st.size, fd);
+      opened = openInputSync(path);
     } catch (err) {
-      if (fd !== undefined) closeSync(fd);
       throw ioError(err, name, 'open');
     }
+    return new FileSource(name, opened.size, opened.fd);
   }
 
   async read(offset: number, length: number, what = 'data'): Promise<Uint8Array> {
@@ -149,16 +208,20 @@ export class SliceSource implements ByteSource {
 export const MAX_WHOLE_FILE = 2 ** 31 - 1;
 
 /**
- * A file read whole (a delta, a base manifest, wcp.dll): a directory, a missing file or one over
- * `limit` bytes is one error naming the file and `what` it was meant to be.
+ * A file read whole (a delta, a base manifest, wcp.dll, a JSON file): a directory, anything else
+ * not a regular file (openInput), a missing file or one over `limit` bytes is one error naming
+ * the file and `what` it was meant to be.
  */
 export async function readWholeFile(file: string, what: string, limit = MAX_WHOLE_FILE): Promise<Uint8Array> {
+  let fh: FileHandle | undefined;
   try {
-    const st = await fsp.stat(file);
-    if (st.isDirectory()) throw Object.assign(new Error('is a directory'), { code: 'EISDIR' });
-    if (st.size > limit) throw new FormatError('E_TOO_LARGE', `file is ${st.size} bytes, more than any ${what} (limit ${limit})`, { file });
-    return await fsp.readFile(file);
+    const opened = await openInput(file);
+    fh = opened.fh;
+    if (opened.size > limit) throw new FormatError('E_TOO_LARGE', `file is ${opened.size} bytes, more than any ${what} (limit ${limit})`, { file });
+    return await fh.readFile();
   } catch (err) {
     throw ioError(err, file);
+  } finally {
+    await fh?.close();
   }
 }

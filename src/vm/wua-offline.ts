@@ -7,14 +7,14 @@
  * the UpdateIds the host allowed, from these files (IUpdate2::CopyToCache), never downloading.
  */
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { copyFile, link, lstat, mkdir, readFile, rm } from 'node:fs/promises';
+import { copyFile, link, lstat, mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { IoError, ioError, MismatchError, UsageError } from '../errors.js';
+import { IoError, ioError, MismatchError, type MsuError, UsageError } from '../errors.js';
 import { openScanIndex } from '../scancab/cache.js';
 import { ScanQuery } from '../scancab/query.js';
 import { applyRules, type ScanRules } from '../scancab/rules.js';
 import { byCode } from '../util/compare.js';
+import { inputChunks, readWholeFile } from '../util/source.js';
 import type { OfflineAllowed, OfflineParams } from './guest/wua-runner.js';
 
 export type { OfflineAllowed, OfflineParams };
@@ -111,9 +111,9 @@ async function sha1Of(file: string, shown: string): Promise<{ sha1: string; size
   const h = createHash('sha1');
   let size = 0;
   try {
-    for await (const c of createReadStream(file, { highWaterMark: 1 << 20 })) {
-      h.update(c as Buffer);
-      size += (c as Buffer).length;
+    for await (const c of inputChunks(file, 1 << 20)) {
+      h.update(c);
+      size += c.length;
     }
   } catch (err) {
     throw ioError(err, shown);
@@ -126,10 +126,10 @@ async function manifestNames(dir: string): Promise<Map<string, string>> {
   const file = path.join(dir, 'manifest.json');
   let text: string;
   try {
-    text = await readFile(file, 'utf8');
+    text = Buffer.from(await readWholeFile(file, 'fetch manifest')).toString('utf8');
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return new Map();
-    throw ioError(err, file);
+    if ((err as MsuError).code === 'E_IO_ENOENT') return new Map();
+    throw err;
   }
   let v: unknown;
   try {

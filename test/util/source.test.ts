@@ -1,11 +1,13 @@
 // FileSource reads small ranges synchronously and large ones through the thread pool
 // (src/util/source.ts): both paths must hand back the same bytes and the same errors.
-import { mkdtempSync, rmSync, truncateSync, writeFileSync, mkdirSync } from 'node:fs';
+import { closeSync, mkdtempSync, readFileSync, rmSync, symlinkSync, truncateSync, writeFileSync, mkdirSync } from 'node:fs';
+import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { IoError, TruncatedError } from '../../src/errors.js';
-import { FileSource, MAX_WHOLE_FILE, readWholeFile } from '../../src/util/source.js';
+import { FileSource, inputChunks, MAX_WHOLE_FILE, openInput, openInputSync, readWholeFile } from '../../src/util/source.js';
+import { fifoWithWaker } from '../helpers/fifo.js';
 import { seededBytes } from '../helpers/rng.js';
 
 let tmp: string;
@@ -86,4 +88,68 @@ describe('readWholeFile', () => {
     await expect(readWholeFile(big, 'base manifest')).rejects.toMatchObject({ code: 'E_TOO_LARGE', file: big });
     rmSync(big);
   });
+});
+
+describe('input files that are not regular files', () => {
+  // Opening a FIFO without O_NONBLOCK waits for a writer: the waker (test/helpers/fifo.ts) turns
+  // that hang into a failed assertion; each test's short timeout catches the rest.
+  let fifo: string;
+  let waker: { stop(): void };
+  beforeAll(() => {
+    fifo = path.join(tmp, 'pipe');
+    waker = fifoWithWaker(fifo);
+  });
+  afterAll(() => waker.stop());
+  const refused = (file: string) => ({ code: 'E_IO_NOT_FILE', file, message: 'not a regular file' });
+  const chunksOf = async (file: string): Promise<Buffer> => {
+    const parts: Buffer[] = [];
+    for await (const c of inputChunks(file, 1000)) parts.push(c);
+    return Buffer.concat(parts);
+  };
+
+  it('a FIFO: FileSource.open, readWholeFile and inputChunks refuse it, naming the file as given', async () => {
+    await expect(FileSource.open(fifo, 'pipe.msu')).rejects.toMatchObject(refused('pipe.msu'));
+    await expect(FileSource.open(fifo)).rejects.toBeInstanceOf(IoError);
+    await expect(readWholeFile(fifo, 'delta')).rejects.toMatchObject(refused(fifo));
+    await expect(chunksOf(fifo)).rejects.toMatchObject({ code: 'E_IO_NOT_FILE' });
+    expect(() => openInputSync(fifo)).toThrow('not a regular file');
+    await expect(openInput(fifo)).rejects.toMatchObject({ code: 'E_IO_NOT_FILE' });
+  }, 5000);
+
+  it('a symbolic link to a FIFO, a character device and a socket are refused too', async () => {
+    const link = path.join(tmp, 'link-to-pipe');
+    symlinkSync(fifo, link);
+    await expect(FileSource.open(link)).rejects.toMatchObject(refused(link));
+    await expect(FileSource.open('/dev/null')).rejects.toMatchObject(refused('/dev/null'));
+    await expect(readWholeFile('/dev/zero', 'base manifest')).rejects.toMatchObject(refused('/dev/zero'));
+    const sock = path.join(tmp, 'sock');
+    const server = createServer();
+    await new Promise<void>((resolve) => server.listen(sock, resolve));
+    try {
+      await expect(FileSource.open(sock)).rejects.toMatchObject(refused(sock));
+      await expect(readWholeFile(sock, 'delta')).rejects.toMatchObject(refused(sock));
+    } finally {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+  }, 5000);
+
+  it('a regular file, directly or through a symbolic link, reads as before; a directory keeps its message', async () => {
+    const f = path.join(tmp, 'regular.bin');
+    writeFileSync(f, data.subarray(0, 5000));
+    const link = path.join(tmp, 'link-to-regular');
+    symlinkSync(f, link);
+    const src = await FileSource.open(link, 'shown');
+    try {
+      expect(src.size).toBe(5000);
+      expect(Buffer.from(await src.read(10, 20))).toEqual(Buffer.from(data.subarray(10, 30)));
+    } finally {
+      await src.close();
+    }
+    expect(Buffer.from(await readWholeFile(link, 'delta'))).toEqual(readFileSync(f));
+    expect(await chunksOf(link)).toEqual(readFileSync(f));
+    const { fd, size } = openInputSync(f);
+    closeSync(fd);
+    expect(size).toBe(5000);
+    await expect(FileSource.open(tmp, 'dir')).rejects.toMatchObject({ code: 'E_IO_EISDIR', file: 'dir', message: 'cannot open: is a directory' });
+  }, 5000);
 });

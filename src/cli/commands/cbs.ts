@@ -1,4 +1,3 @@
-import { readFile, stat } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { FormatError, UsageError, ioError } from '../../errors.js';
 import type { CbsFile, CbsFileKind } from '../../cbs/index.js';
@@ -8,6 +7,7 @@ import { blameBase, loadBaseManifest, NEEDS_BASE_MANIFEST } from './delta.js';
 // Loaded when the command runs, not at CLI start (see inspect.ts).
 const cbsLib = () => import('../../cbs/index.js');
 const deltaLib = () => import('../../delta/index.js');
+const sourceLib = () => import('../../util/source.js');
 type CbsLib = Awaited<ReturnType<typeof cbsLib>>;
 
 // A 24H2 LCU update.mum is a few MB; anything far larger is not a CBS text file.
@@ -28,13 +28,17 @@ export function register(program: Command, ctx: CliContext): void {
         throw new UsageError(`--kind must be one of mum, manifest, ses, pkgprops (got ${JSON.stringify(kind)})`);
       }
       let bytes: Uint8Array;
+      const { openInput } = await sourceLib();
+      let fh: Awaited<ReturnType<typeof openInput>>['fh'] | undefined;
       try {
-        const st = await stat(file);
-        if (st.isDirectory()) throw Object.assign(new Error('is a directory'), { code: 'EISDIR' });
-        if (st.size > MAX_BYTES) throw new FormatError('E_CBS_TOO_LARGE', `file is ${st.size} bytes; CBS text files are far smaller (limit ${MAX_BYTES})`, { file });
-        bytes = await readFile(file);
+        const opened = await openInput(file);
+        fh = opened.fh;
+        if (opened.size > MAX_BYTES) throw new FormatError('E_CBS_TOO_LARGE', `file is ${opened.size} bytes; CBS text files are far smaller (limit ${MAX_BYTES})`, { file });
+        bytes = await fh.readFile();
       } catch (err) {
         throw ioError(err, file);
+      } finally {
+        await fh?.close();
       }
       let decodedFrom: string | undefined;
       const delta = await deltaLib();
