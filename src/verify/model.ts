@@ -26,6 +26,7 @@ export type VerifyCheckKind =
   | 'cix-length'          // the rebuilt target's length against File@length
   | 'cix-basis'           // a copy entry's length and hash against its Basis File
   | 'manifest-file-hash'  // a component manifest's file hash against the cix hash of that file (same algorithm)
+  | 'mum-components'      // each component a .mum installs has its manifest in the package
   | 'undeclared'          // a member that nothing in the package declares a hash for
   | 'package';            // a package in which nothing declares a hash
 

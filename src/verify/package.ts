@@ -3,7 +3,9 @@ import { createHash } from 'node:crypto';
 import { catalogHasDigest, readCatalog, type Catalog } from '../cbs/catalog.js';
 import { parseContainerIndex, type ContainerIndex } from '../cbs/container-index.js';
 import { FILEHASHES_NAME, parseFileHashes } from '../cbs/filehashes.js';
+import { keyform } from '../cbs/keyform.js';
 import { parseComponentManifest, type ComponentManifest } from '../cbs/manifest.js';
+import { parseMum, type MumPackage } from '../cbs/mum.js';
 import { baseManifestFromWcp, decodeDcmManifest, isDcmManifest } from '../delta/index.js';
 import { MsuError } from '../errors.js';
 import { applyForCheck, checkContainerIndex, deltaPrecheck, type Rebuilt } from './index-check.js';
@@ -185,6 +187,27 @@ export async function checkPackageFiles<F extends { readonly name: string }>(
       const sha256 = createHash('sha256').update(data).digest('hex');
       const sha1 = createHash('sha1').update(data).digest('hex');
       list.mismatch(e.name, 'catalog-member', `neither its SHA-256 ${sha256} nor its SHA-1 ${sha1} is listed in the package's ${catalogs.length} catalog(s)`, { actual: sha256 });
+    }
+  }
+
+  // Each component a .mum installs has its manifest in the package (`<keyform>.manifest`): a
+  // package whose manifest and payload were both taken out leaves no other trace.
+  for (const e of entries.filter((x) => /\.mum$/i.test(x.name) && !/[\\/]/.test(x.name))) {
+    const data = await read(e);
+    if (!data) continue; // reported as data-unreadable by the catalog check
+    let mum: MumPackage;
+    try {
+      mum = parseMum(data, e.name);
+    } catch (err) {
+      if (!(err instanceof MsuError) || err.kind === 'io') throw err;
+      list.notChecked(e.name, 'mum-components', 'unsupported', `not checked: the .mum does not parse here, so its components are not known: ${err.message}`);
+      continue;
+    }
+    for (const u of mum.package?.updates ?? []) {
+      if (u.kind !== 'component' || !u.identity) continue;
+      const name = `${keyform(u.identity)}.manifest`;
+      // not proof of tampering (a component may be delivered otherwise), but nothing of it is checked
+      if (!byName.has(normName(name))) list.notChecked(name, 'mum-components', 'not-in-package', `not checked: ${e.name} installs this component; the ${pkg.container} does not hold its manifest`);
     }
   }
 

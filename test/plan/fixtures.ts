@@ -28,8 +28,13 @@ export function msu(o: Partial<SyntheticMsuOptions>): Uint8Array {
   return buildSyntheticMsu({ ...SAMPLE_OPTIONS, manifests: 3, binaries: 1, binarySize: 256, ...o }).msu;
 }
 
-export function packageMum(o: { name: string; version: string; arch?: string; releaseType?: string; kb?: string; parent?: { name: string; version: string; build?: string; service?: string } }): string {
+/**
+ * A package .mum. `component`: the component its one update installs (default `NAME-main` at the
+ * package's version); null for none.
+ */
+export function packageMum(o: { name: string; version: string; arch?: string; releaseType?: string; kb?: string; parent?: { name: string; version: string; build?: string; service?: string }; component?: { name: string; version: string } | null }): string {
   const arch = o.arch ?? 'amd64';
+  const comp = o.component === undefined ? { name: `${o.name}-main`, version: o.version } : o.component;
   const parent = o.parent
     ? `<parent buildCompare="${o.parent.build ?? 'EQ'}" serviceCompare="${o.parent.service ?? 'GE'}" integrate="separate" disposition="detect"><assemblyIdentity name="${o.parent.name}" version="${o.parent.version}" processorArchitecture="${arch}" language="neutral" publicKeyToken="${PKT}"/></parent>`
     : '';
@@ -37,7 +42,7 @@ export function packageMum(o: { name: string; version: string; arch?: string; re
 <assembly xmlns="urn:schemas-microsoft-com:asm.v3" manifestVersion="1.0">
   <assemblyIdentity name="${o.name}" version="${o.version}" processorArchitecture="${arch}" language="neutral" publicKeyToken="${PKT}"/>
   <package identifier="${o.kb ?? 'KB5000001'}" releaseType="${o.releaseType ?? 'Update'}">${parent}
-    <update name="main"><component><assemblyIdentity name="${o.name}-main" version="${o.version}" processorArchitecture="${arch}" language="neutral" publicKeyToken="${PKT}" versionScope="nonSxS"/></component></update>
+    ${comp ? `<update name="main"><component><assemblyIdentity name="${comp.name}" version="${comp.version}" processorArchitecture="${arch}" language="neutral" publicKeyToken="${PKT}" versionScope="nonSxS"/></component></update>` : ''}
   </package>
 </assembly>
 `;

@@ -13,6 +13,8 @@ import { decodeFolder } from '../../src/cab/folder.js';
 import { buildCabinet } from '../../src/cab/writer.js';
 import { parseCatalog } from '../../src/cbs/catalog.js';
 import { parseContainerIndex } from '../../src/cbs/container-index.js';
+import { keyform } from '../../src/cbs/keyform.js';
+import { parseMum } from '../../src/cbs/mum.js';
 import { decodeDcmManifest, readDeltaHeader } from '../../src/delta/index.js';
 import { EXIT } from '../../src/errors.js';
 import { BufferSource } from '../../src/util/source.js';
@@ -115,6 +117,21 @@ describe.skipIf(!hasCorpus)('verify: genuine corpus packages', () => {
     expect(r.outcome).toBe('not-checked');
     expect(r.checks.filter((c) => c.reason === 'not-declared').map((c) => c.file)).toEqual([man.name.replace(/\.manifest$/, '.manifesX'), mui.name]);
     expect((await runCli('verify', path.join(dir, 'renamed.cab'))).code).toBe(EXIT.unchecked);
+  });
+
+  it('WinPE-Scripting with a component taken out whole (manifest and files): the .mum still names it, so not checked, never OK', async () => {
+    const members = await membersOf(WINPE());
+    const all = await verifyPackage(WINPE());
+    expect(all.checks.filter((c) => c.check === 'mum-components')).toEqual([]);
+    const mum = parseMum(members.find((m) => m.name === 'update.mum')!.data, 'update.mum');
+    const comp = mum.package!.updates.find((u) => u.kind === 'component')!.identity!;
+    const folder = keyform(comp);
+    const kept = members.filter((m) => m.name.toLowerCase() !== `${folder}.manifest` && !m.name.toLowerCase().startsWith(`${folder}\\`));
+    expect(members.length - kept.length).toBeGreaterThanOrEqual(1);
+    await writeFiles(dir, { 'gone.cab': buildCabinet({ folders: [{ compression: 'mszip', files: kept }] }) });
+    const r = await verifyPackage(path.join(dir, 'gone.cab'));
+    expect(r.outcome).toBe('not-checked');
+    expect(r.checks.filter((c) => c.check === 'mum-components').map((c) => [c.file, c.outcome, c.reason])).toEqual([[`${folder}.manifest`, 'not-checked', 'not-in-package']]);
   });
 
   it('OpenSSH FoD: its $filehashes$.dat agrees for every line; DCM manifests need the base manifest', async () => {

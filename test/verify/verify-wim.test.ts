@@ -14,6 +14,7 @@ import { runCli } from '../helpers/cli.js';
 import { hasTool, skipNote } from '../helpers/tools.js';
 import { captureWim, wimBytes, type TreeFiles } from '../helpers/wim-msu.js';
 import { componentManifest, packageMum, PKT, removeDir, tempDir } from '../plan/fixtures.js';
+import { keyform } from '../../src/cbs/keyform.js';
 
 const wimlib = hasTool('wimlib-imagex');
 if (!wimlib) skipNote('msu verify on WIM-based MSUs', 'wimlib-imagex');
@@ -22,7 +23,8 @@ const KB = 'KB5099999';
 const PAYLOAD = `Windows11.0-${KB}-x64.wim`;
 const PSF = `Windows11.0-${KB}-x64.psf`;
 const SSU = 'SSU-26100.1000-x64.cab';
-const COMP = `amd64_microsoft-windows-test-comp_${PKT}_10.0.26100.2000_none_0123456789abcdef`;
+// the component update.mum installs: its folder name is the keyform of its identity, as in real packages
+const COMP = keyform({ name: 'Microsoft-Windows-Test-Comp', version: '10.0.26100.2000', processorArchitecture: 'amd64', language: 'neutral', publicKeyToken: PKT, versionScope: 'nonSxS' });
 const MANIFEST = `${COMP}.manifest`;
 const DLL = `${COMP}\\test.dll`;
 
@@ -69,7 +71,7 @@ interface Variant {
 /** A WIM MSU: payload .wim (update.mum, a component manifest, its file, a catalog, a cix), a .psf, an SSU cab. */
 async function buildWimMsu(dir: string, file: string, v: Variant = {}): Promise<string> {
   const dll = DLL_BYTES;
-  const mum = packageMum({ name: 'Package_for_RollupFix', version: '10.0.26100.2000', kb: KB, releaseType: 'Security Update' });
+  const mum = packageMum({ name: 'Package_for_RollupFix', version: '10.0.26100.2000', kb: KB, releaseType: 'Security Update', component: { name: 'Microsoft-Windows-Test-Comp', version: '10.0.26100.2000' } });
   const manifest = componentManifest('test.dll', dll, { name: 'Microsoft-Windows-Test-Comp', version: '10.0.26100.2000' });
   const tree: TreeFiles = {
     'update.mum': mum,
@@ -78,7 +80,7 @@ async function buildWimMsu(dir: string, file: string, v: Variant = {}): Promise<
     [DLL]: v.tamperDll ? flipped(dll, 100) : dll,
     'express.psf.cix.xml': cix(dll),
   };
-  const ssuMum = packageMum({ name: 'Package_for_ServicingStack', version: '10.0.26100.1000', kb: 'KB5099998' });
+  const ssuMum = packageMum({ name: 'Package_for_ServicingStack', version: '10.0.26100.1000', kb: 'KB5099998', component: null });
   const out = path.join(dir, file);
   await captureWim(out, {
     [PAYLOAD]: v.payload ?? await wimBytes(dir, tree, { compress: 'LZX' }),
