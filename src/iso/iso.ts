@@ -2,7 +2,7 @@ import { lstat, mkdir, open, readdir, rm, stat, writeFile } from 'node:fs/promis
 import path from 'node:path';
 import { FormatError, IoError, MsuError, TruncatedError, UnsupportedError, UsageError, ioError } from '../errors.js';
 import { runTool, ToolRunError, tailLines } from '../util/exec.js';
-import { StagedDir, writeThroughTemp } from '../util/fsout.js';
+import { refuseTakenOutput, StagedDir, writeThroughTemp } from '../util/fsout.js';
 import { listFiles } from '../util/walk.js';
 import { wimSplit } from '../wim/wimlib.js';
 
@@ -487,9 +487,7 @@ export async function isoRebuild(srcDir: string, outIso: string, opts: IsoRebuil
   }
   const noClobber = { replace: opts.overwrite === true, hint: 'pass --overwrite to replace it' };
   // refused before minutes of work; the commit refuses a name taken meanwhile too
-  if (!noClobber.replace && (await lstat(outIso).then(() => true, () => false))) {
-    throw new IoError('E_TARGET_EXISTS', `already exists; nothing was written (${noClobber.hint})`, { file: outIso });
-  }
+  await refuseTakenOutput(outIso, noClobber);
   const epoch = await rebuildEpoch(srcDir);
   const splitDir = path.join(path.dirname(outIso), `.msu-tmp-${process.pid}-swm`);
   const bootDir = path.join(path.dirname(outIso), `.msu-tmp-${process.pid}-boot`);

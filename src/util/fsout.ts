@@ -1,5 +1,5 @@
 import { lstatSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync } from 'node:fs';
-import { link, mkdir, mkdtemp, rename, rm, rmdir, unlink, writeFile, open } from 'node:fs/promises';
+import { link, lstat, mkdir, mkdtemp, rename, rm, rmdir, unlink, writeFile, open } from 'node:fs/promises';
 import path from 'node:path';
 import { FormatError, IoError, ioError, MsuError } from '../errors.js';
 import { showByteName, showName } from './display.js';
@@ -76,6 +76,24 @@ export function tempNameBeside(dest: string): string {
   return path.join(path.dirname(path.resolve(dest)), `.msu-tmp-${process.pid}-${path.basename(dest)}`);
 }
 
+/** Whether anything is at `p`: a file, a directory, a symbolic link (even a dangling one). */
+export async function pathTaken(p: string): Promise<boolean> {
+  return lstat(p).then(() => true, () => false);
+}
+
+/** The one error for an output path the user already has. */
+function targetExists(dest: string, hint: string | undefined, nothing = 'nothing was written'): IoError {
+  return new IoError('E_TARGET_EXISTS', `already exists; ${nothing}${hint ? ` (${hint})` : ''}`, { file: dest });
+}
+
+/**
+ * Refuse an output path that is taken before long work starts (an ISO build, a VM run), unless
+ * `replace`; the commit (writeThroughTemp with `replace: false`) refuses a name taken meanwhile.
+ */
+export async function refuseTakenOutput(dest: string, opts: TempWriteOptions & { nothing?: string } = {}): Promise<void> {
+  if (!(opts.replace ?? true) && (await pathTaken(dest))) throw targetExists(dest, opts.hint, opts.nothing);
+}
+
 export interface TempWriteOptions {
   /**
    * Whether an existing `dest` may be replaced (default true). With false, anything already at
@@ -99,7 +117,7 @@ export async function writeThroughTemp(dest: string, write: (tmp: string) => Pro
         await link(tmp, dest);
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-        throw new IoError('E_TARGET_EXISTS', `already exists; nothing was written${opts.hint ? ` (${opts.hint})` : ''}`, { file: dest });
+        throw targetExists(dest, opts.hint);
       }
       await unlink(tmp);
     }

@@ -1,8 +1,8 @@
-import { lstat, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { FormatError, IoError, MsuError, TruncatedError, UsageError, ioError } from '../errors.js';
 import { runTool, ToolRunError, type RunToolOptions } from '../util/exec.js';
-import { StagedDir, writeThroughTemp } from '../util/fsout.js';
+import { pathTaken, StagedDir, writeThroughTemp } from '../util/fsout.js';
 import { listFiles } from '../util/walk.js';
 import { child, childrenNamed, parseXml, type XmlElement } from '../util/xml.js';
 import type { WimImage, WimInfo, WindowsArch } from './types.js';
@@ -353,14 +353,7 @@ export async function wimVerify(file: string, opts: WimRunOptions = {}): Promise
 
 // ---------------------------------------------------------------- write
 
-async function exists(p: string): Promise<boolean> {
-  try {
-    await lstat(p);
-    return true;
-  } catch {
-    return false;
-  }
-}
+const exists = pathTaken;
 
 /** Write a new WIM at `out` through a temp name in the same directory and a rename. */
 const writeNew = writeThroughTemp;

@@ -1,5 +1,4 @@
 import { createHash } from 'node:crypto';
-import path from 'node:path';
 import type { Command } from 'commander';
 import { MismatchError, MsuError, UsageError, ioError } from '../../errors.js';
 import { writeFileAtomic } from '../../util/fsout.js';
@@ -110,9 +109,8 @@ export function register(program: Command, ctx: CliContext): void {
           throw new MismatchError('E_DELTA_EXPECTED_SHA256', `target SHA-256 is ${actual}, --expect-sha256 says ${expected} (wrong source, or a corrupt delta); nothing written`, { file: deltaFile });
         }
       }
-      await writeFileAtomic(path.resolve(opts.output), result.target, { replace: opts.overwrite === true, hint: 'pass --overwrite to replace it' }).catch((err) => {
-        throw err instanceof MsuError ? Object.assign(err, { file: opts.output }) : err;
-      });
+      // named as given: its errors name the file as the user did (the temp name beside it is resolved)
+      await writeFileAtomic(opts.output, result.target, { replace: opts.overwrite === true, hint: 'pass --overwrite to replace it' });
       const h = result.header;
       const hashState = h.hashAlgId === 0 ? 'none in the delta' : opts.hashCheck ? 'checked' : 'NOT checked (--no-hash-check)';
       const unverified = expected === undefined && !result.hashChecked;

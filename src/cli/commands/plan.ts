@@ -2,7 +2,7 @@ import { lstat, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Command } from 'commander';
 import type { PlanRequestTarget } from '../../plan/plan.js';
-import { EXIT, MsuError, UsageError } from '../../errors.js';
+import { EXIT, UsageError } from '../../errors.js';
 import { canonicalJson } from '../../util/json.js';
 import { writeFileAtomic } from '../../util/fsout.js';
 import type { CliContext } from '../context.js';
@@ -113,9 +113,7 @@ export function register(program: Command, ctx: CliContext): void {
       if (opts.output) {
         // regenerating plan.json is the everyday case; anything else (an input named by mistake) stays
         const replace = opts.overwrite === true || (await isPlanFile(opts.output));
-        await writeFileAtomic(path.resolve(opts.output), text, { replace, hint: 'it is not a plan; pass --overwrite to replace it' }).catch((err) => {
-          throw err instanceof MsuError ? Object.assign(err, { file: opts.output }) : err;
-        });
+        await writeFileAtomic(opts.output, text, { replace, hint: 'it is not a plan; pass --overwrite to replace it' });
         if (!opts.json) ctx.print(`${formatPlanSummary(p)}plan written to ${opts.output}`);
       } else if (opts.json) {
         ctx.printJson(p);

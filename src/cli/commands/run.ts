@@ -1,7 +1,6 @@
-import { lstat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Command } from 'commander';
-import { EXIT, IoError, MismatchError, MsuError, UsageError } from '../../errors.js';
+import { EXIT, MismatchError, MsuError, UsageError } from '../../errors.js';
 import type { PreparedRun } from '../../vm/prepared-run.js';
 import type { RunResult } from '../../vm/runner.js';
 import type { WuaFilter } from '../../vm/guest/wua-runner.js';
@@ -143,8 +142,9 @@ export function register(program: Command, ctx: CliContext): void {
     .action(async (image: string, opts: { criteria?: string; include?: string[]; exclude?: string[]; maxRounds: string; arch?: string; runDir?: string; output?: string; overwrite?: boolean; compress?: boolean; dryRun?: boolean; json?: boolean; offlineScan?: string; updates?: string; rules?: string } & RunConsoleFlags) => {
       const runDir = opts.runDir ?? 'msu-run-wua';
       // found out now, not after hours of Windows Update: a file the user has is not replaced unasked
-      if (opts.output !== undefined && !opts.overwrite && (await lstat(opts.output).then(() => true, () => false))) {
-        throw new IoError('E_TARGET_EXISTS', 'already exists; nothing was started (pass --overwrite to replace it)', { file: opts.output });
+      if (opts.output !== undefined) {
+        const { refuseTakenOutput } = await import('../../util/fsout.js');
+        await refuseTakenOutput(opts.output, { replace: opts.overwrite === true, hint: 'pass --overwrite to replace it', nothing: 'nothing was started' });
       }
       const offlineGiven = [opts.offlineScan, opts.updates, opts.rules].filter((x) => x !== undefined).length;
       if (offlineGiven > 0 && offlineGiven < 3) throw new UsageError('--offline-scan, --updates and --rules go together (the cabinet, the payloads msu fetch wrote, and the rules that select them)');
