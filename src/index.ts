@@ -71,12 +71,13 @@ export {
 export { loadContainerIndex, type LoadedIndex } from './msu/load-index.js';
 export { buildSyntheticMsu, SAMPLE_OPTIONS, type SyntheticMsuOptions } from './msu/synthetic.js';
 export { classifyMember, kbFromName, type MemberRole, PACKAGE_ROLES } from './msu/members.js';
-export { inspectFile, inspectCabinet } from './msu/inspect.js';
+export { inspectFile, inspectCabinet, type InspectOptions } from './msu/inspect.js';
 export {
   INSPECT_SCHEMA,
   type ContainerKind,
   type InspectMember,
   type InspectReport,
+  type MemberCopyProgress,
   type PackageParent,
   type PackageSummary,
 } from './msu/summary.js';

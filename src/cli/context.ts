@@ -1,5 +1,6 @@
 import { canonicalJson } from '../util/json.js';
 import type { Output } from './stdio.js';
+import { terminalText } from '../util/display.js';
 
 /** What every command gets: where to print, and the global flags. Commands stay thin. */
 export interface CliContext {
@@ -45,7 +46,8 @@ export function makeContext(stdout: Output, stderr: Output): CliContext {
     shown = false;
     stderr.write('\r\x1b[2K');
   };
-  const show = (text: string): void => {
+  const show = (raw: string): void => {
+    const text = terminalText(raw);
     // a line wider than the terminal wraps, and \r then only returns to its last row
     // a pseudo-terminal not yet sized reports 0 columns: assume 80 rather than print only '…'
     const width = (stderr.columns || 80) - 1;
@@ -63,7 +65,8 @@ export function makeContext(stdout: Output, stderr: Output): CliContext {
     print(text) {
       if (ctx.stdoutClosed) return;
       clear();
-      stdout.write(text.endsWith('\n') ? text : text + '\n');
+      const safe = terminalText(text);
+      stdout.write(safe.endsWith('\n') ? safe : safe + '\n');
     },
     async printChunks(chunks) {
       if (ctx.stdoutClosed) return;
@@ -85,7 +88,7 @@ export function makeContext(stdout: Output, stderr: Output): CliContext {
       };
       for (const c of chunks) {
         if (ctx.stdoutClosed) return;
-        buf += c;
+        buf += terminalText(c);
         if (buf.length >= 1 << 18) await flush();
       }
       if (buf && !ctx.stdoutClosed) await flush();
@@ -104,16 +107,16 @@ export function makeContext(stdout: Output, stderr: Output): CliContext {
     },
     event(text) {
       if (isTty) show(text);
-      else stderr.write(text + '\n');
+      else stderr.write(terminalText(text) + '\n');
     },
     clearProgress: clear,
     info(text) {
       clear();
-      stderr.write(`msu: ${text}\n`);
+      stderr.write(`msu: ${terminalText(text)}\n`);
     },
     warn(text) {
       clear();
-      stderr.write(`msu: warning: ${text}\n`);
+      stderr.write(`msu: warning: ${terminalText(text)}\n`);
     },
   };
   return ctx;

@@ -3,7 +3,7 @@ import { makeContext } from './context.js';
 import { commandsFor, isVersionLine } from './commands/index.js';
 import { runPlainLine } from './fast-path.js';
 import { type Output, standardOutput } from './stdio.js';
-import { showName } from '../util/display.js';
+import { showName, terminalText } from '../util/display.js';
 import { VERSION } from '../version.js';
 
 /** Run the CLI; returns the process exit code. Never throws. */
@@ -50,10 +50,10 @@ export async function main(
     if (err instanceof MsuError) {
       // a file named after a member (`outer.msu!inner.cab`) is shown as member names are listed
       if (err.file !== undefined) err.file = showName(err.file);
-      stderr.write(`msu: ${err.describe()}\n`);
+      stderr.write(`msu: ${terminalText(err.describe())}\n`);
       if (debug && err.stack) stderr.write(err.stack + '\n');
     } else {
-      stderr.write(`msu: internal error: ${(err as Error)?.message ?? String(err)} (please report; rerun with --debug for details)\n`);
+      stderr.write(`msu: internal error: ${terminalText((err as Error)?.message ?? String(err))} (please report; rerun with --debug for details)\n`);
       if (debug && (err as Error)?.stack) stderr.write((err as Error).stack + '\n');
     }
     return exitCodeFor(err);

@@ -2,6 +2,7 @@ import { Command } from 'commander';
 import type { CliContext } from './context.js';
 import type { Register } from './commands/index.js';
 import { VERSION } from '../version.js';
+import { terminalText } from '../util/display.js';
 
 /** The program with the given commands registered (`commandsFor()`: all of them). */
 export function buildProgram(ctx: CliContext, commands: readonly Register[]): Command {
@@ -14,7 +15,7 @@ export function buildProgram(ctx: CliContext, commands: readonly Register[]): Co
     .showHelpAfterError(false)
     .configureOutput({
       writeOut: (s) => ctx.stdout.write(s),
-      writeErr: (s) => ctx.stderr.write(s),
+      writeErr: (s) => ctx.stderr.write(terminalText(s)),
       outputError: (s, write) => write(s.startsWith('error:') ? `msu: ${s}` : s),
     })
     .exitOverride();

@@ -8,6 +8,7 @@ import { UnsupportedError } from '../errors.js';
 import { writeFileAtomic } from '../util/fsout.js';
 import { expandExpress, type ExpandOptions, type ExpandReport } from './expand.js';
 import { openExpressPackage } from './locate.js';
+import type { MemberCopyProgress } from '../msu/index.js';
 
 export * from './expand.js';
 export { openExpressPackage, type ExpressPackage, type PackageMember } from './locate.js';
@@ -15,6 +16,8 @@ export { openExpressPackage, type ExpressPackage, type PackageMember } from './l
 export interface ExpandPackageOptions extends Omit<ExpandOptions, 'beforeCommit'> {
   /** Also write the expanded package as this cabinet (MSZIP). */
   cab?: string;
+  /** Called while the payload `.wim` of a WIM-based MSU is copied for wimlib-imagex, before anything is expanded. */
+  onCopyProgress?: (p: MemberCopyProgress) => void;
 }
 
 export interface ExpandPackageReport extends ExpandReport {
@@ -33,7 +36,7 @@ function cabTime(time: string | undefined): string | undefined {
 
 /** Expand PACKAGE (folder, cix, cabinet, cabinet- or WIM-based MSU) into `dest`. */
 export async function expandPackage(file: string, dest: string, opts: ExpandPackageOptions = {}): Promise<ExpandPackageReport> {
-  const pkg = await openExpressPackage(file);
+  const pkg = await openExpressPackage(file, opts.onCopyProgress);
   try {
     if (opts.cab !== undefined && pkg.members === null) {
       throw new UnsupportedError('E_EXPAND_CAB', 'unsupported: --cab for this kind of package (its other members cannot be listed); expand to a folder instead', { file });

@@ -12,7 +12,7 @@ import path from 'node:path';
 import { Cabinet, type CabEntry } from '../cab/cabinet.js';
 import type { ContainerIndex } from '../cbs/container-index.js';
 import { FormatError, ioError, UnsupportedError } from '../errors.js';
-import { classifyMember, detectContainer, loadContainerIndex, openMemberCab } from '../msu/index.js';
+import { classifyMember, detectContainer, loadContainerIndex, openMemberCab, type MemberCopyProgress } from '../msu/index.js';
 import { FileSource, readWholeFile, SliceSource, type ByteSource } from '../util/source.js';
 import { listFiles } from '../util/walk.js';
 
@@ -159,8 +159,8 @@ async function fromCabinet(file: string): Promise<ExpressPackage> {
   }
 }
 
-async function fromWimMsu(file: string): Promise<ExpressPackage> {
-  const loaded = await loadContainerIndex(file);
+async function fromWimMsu(file: string, onCopyProgress?: (p: MemberCopyProgress) => void): Promise<ExpressPackage> {
+  const loaded = await loadContainerIndex(file, { onProgress: onCopyProgress });
   const { wimDirDetailed } = await import('../wim/streams.js');
   const entries = (await wimDirDetailed(file, 1)).filter((e) => !e.isDirectory).sort((a, b) => (a.path < b.path ? -1 : 1));
   const e = entries.find((x) => classifyMember(x.path.slice(1)).role === 'psf') ?? entries.find((x) => isPsfName(x.path));
@@ -173,8 +173,8 @@ async function fromWimMsu(file: string): Promise<ExpressPackage> {
   return { cixOrigin: loaded.origin, cix: loaded.cix, psf, members: null, close: () => outer.close() };
 }
 
-/** Open an express package in any of the forms above. */
-export async function openExpressPackage(file: string): Promise<ExpressPackage> {
+/** Open an express package in any of the forms above (`onCopyProgress`: see loadContainerIndex). */
+export async function openExpressPackage(file: string, onCopyProgress?: (p: MemberCopyProgress) => void): Promise<ExpressPackage> {
   let isDir: boolean;
   try {
     isDir = (await stat(file)).isDirectory();
@@ -190,7 +190,7 @@ export async function openExpressPackage(file: string): Promise<ExpressPackage> 
     await src.close();
   }
   if (kind === 'cab') return fromCabinet(file);
-  if (kind === 'wim') return fromWimMsu(file);
+  if (kind === 'wim') return fromWimMsu(file, onCopyProgress);
   // Otherwise it should be the cix XML itself, with the .psf beside it.
   const loaded = await loadContainerIndex(file);
   const psf = await siblingPsf(file, loaded.cix);

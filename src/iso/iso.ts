@@ -166,16 +166,56 @@ export function shUnquote(s: string): string {
   return out;
 }
 
+const BACKSLASH_CODES: Record<string, number> = { a: 7, b: 8, e: 27, f: 12, n: 10, r: 13, t: 9, v: 11, '\\': 92 };
+
+/**
+ * Undo `-backslash_codes encode_output` in a name: xorriso then writes control characters, bytes
+ * over 0x7E and the backslash as `\e`, `\n`, `\303`, `\\`…, so a name holding a line feed stays on
+ * its line. The bytes are the name's, read as UTF-8. Pure.
+ */
+export function decodeBackslashCodes(s: string): string {
+  if (!s.includes('\\')) return s;
+  const bytes: number[] = [];
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c !== 92 || i + 1 === s.length) {
+      // the output is ASCII once encoded; anything else is kept as its UTF-8 bytes
+      if (c < 0x80) bytes.push(c);
+      else bytes.push(...Buffer.from(s[i]!));
+      continue;
+    }
+    const next = s[i + 1]!;
+    const octal = /^[0-7]{3}/.exec(s.slice(i + 1, i + 4));
+    const hex = next === 'x' ? /^[0-9a-fA-F]{2}/.exec(s.slice(i + 2, i + 4)) : null;
+    if (octal) {
+      bytes.push(parseInt(octal[0], 8) & 0xff);
+      i += 3;
+    } else if (hex) {
+      bytes.push(parseInt(hex[0], 16));
+      i += 3;
+    } else if (next === 'c' && i + 2 < s.length) {
+      bytes.push(s.charCodeAt(i + 2) & 0x1f);
+      i += 2;
+    } else if (BACKSLASH_CODES[next] !== undefined) {
+      bytes.push(BACKSLASH_CODES[next]!);
+      i += 1;
+    } else {
+      bytes.push(c);
+    }
+  }
+  return Buffer.from(bytes).toString('utf8');
+}
+
 // `e` is the El Torito boot catalog when it is visible in the tree; `iso extract` writes it as a file.
 const LSDL = /^([-dlcbpse])[-rwxsStT]{9}\s+\d+\s+\S+\s+\S+\s+(\d+)\s+\w{3}\s+\d+\s+\S+\s+(.+)$/;
 
-/** Parse `-find / -exec lsdl` output. Pure. */
+/** Parse `-backslash_codes encode_output … -find / -exec lsdl` output. Pure. */
 export function parseLsdl(out: string): IsoEntry[] {
   const entries: IsoEntry[] = [];
   for (const line of out.split('\n')) {
     const m = LSDL.exec(line);
     if (!m) continue;
-    const p = shUnquote(m[3]!);
+    const p = decodeBackslashCodes(shUnquote(m[3]!));
     if (p === '/') continue;
     entries.push({ path: p, type: m[1] === 'd' ? 'dir' : m[1] === '-' || m[1] === 'e' ? 'file' : 'other', size: m[1] === 'd' ? 0 : Number(m[2]) });
   }
@@ -186,7 +226,8 @@ export function parseLsdl(out: string): IsoEntry[] {
 /** Every file and directory in the ISO (Joliet/Rock Ridge names when present), sorted by path. */
 export async function isoList(iso: string, opts: IsoRunOptions = {}): Promise<IsoEntry[]> {
   await requireFile(iso);
-  const r = await xorriso(['-indev', iso, '-find', '/', '-exec', 'lsdl'], iso, opts);
+  // encoded, a name with a line feed (Rock Ridge allows one) is still one line of the listing
+  const r = await xorriso(['-backslash_codes', 'encode_output', '-indev', iso, '-find', '/', '-exec', 'lsdl'], iso, opts);
   return parseLsdl(r.stdout);
 }
 

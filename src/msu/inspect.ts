@@ -7,18 +7,26 @@ import { BufferSource, FileSource, type ByteSource } from '../util/source.js';
 export { detectContainer, openMemberCab } from './container.js';
 import { classifyMember, kbFromName, PACKAGE_ROLES, type MemberRole } from './members.js';
 import { detectContainer, openMemberCab } from './container.js';
+import type { MemberCopyProgress } from './summary.js';
 
 export {
   INSPECT_SCHEMA, countKinds, findPackageMum, summarizeMum, summarizePackageCab,
-  type ContainerKind, type InspectMember, type InspectReport, type PackageParent, type PackageSummary,
+  type ContainerKind, type InspectMember, type MemberCopyProgress, type InspectReport, type PackageParent, type PackageSummary,
 } from './summary.js';
 import { INSPECT_SCHEMA, findPackageMum, summarizeMum, summarizePackageCab, type InspectMember, type InspectReport, type PackageSummary } from './summary.js';
+
+export interface InspectOptions {
+  /** The name the report and errors give the file (default: `file` as given). */
+  displayName?: string;
+  /** Called while the payload `.wim` of a WIM-based MSU is copied for wimlib-imagex (the only step that reads a large part of the file). */
+  onProgress?: (p: MemberCopyProgress) => void;
+}
 
 /**
  * What is in an MSU or CAB package, from headers and a few small members only
  * (update.mum, pkgProperties.txt); payload data is never decompressed.
  */
-export async function inspectFile(file: string, opts: { displayName?: string } = {}): Promise<InspectReport> {
+export async function inspectFile(file: string, opts: InspectOptions = {}): Promise<InspectReport> {
   const name = opts.displayName ?? file;
   const src = await FileSource.open(file, name);
   try {
@@ -28,7 +36,7 @@ export async function inspectFile(file: string, opts: { displayName?: string } =
       await src.close();
       // WIM MSUs need wimlib (execa); a cabinet MSU should not pay for loading that
       const { inspectWimMsu } = await import('./wim-msu.js');
-      return await inspectWimMsu(file, name, src.size);
+      return await inspectWimMsu(file, name, src.size, opts.onProgress);
     }
     if (kind !== 'cab') {
       throw new FormatError('E_NOT_PACKAGE', 'not an MSU or CAB package (no MSCF or MSWIM signature)', { file: name });

@@ -9,6 +9,7 @@ import path from 'node:path';
 import { BufferSource, FileSource, SliceSource } from '../util/source.js';
 import { classifyMember } from './members.js';
 import { detectContainer, openMemberCab } from './container.js';
+import type { MemberCopyProgress } from './summary.js';
 
 export interface LoadedIndex {
   cix: ContainerIndex;
@@ -23,12 +24,13 @@ const isCix = (name: string) => /(^|[\\/])(_manifest_\.cix\.xml|[^\\/]*\.psf\.ci
 /**
  * The ContainerIndex of a package: a cix XML file itself, the cix inside a CBS cabinet,
  * or the cix inside the payload cab of a cabinet-based MSU (with the size of the PSF
- * member beside it, so Source ranges can be checked).
+ * member beside it, so Source ranges can be checked). `onProgress` hears how far the copy of a
+ * WIM-based MSU's payload `.wim` for wimlib-imagex is.
  */
-export async function loadContainerIndex(file: string): Promise<LoadedIndex> {
+export async function loadContainerIndex(file: string, opts: { onProgress?: (p: MemberCopyProgress) => void } = {}): Promise<LoadedIndex> {
   const src = await FileSource.open(file);
   const head = await src.read(0, Math.min(src.size, 8));
-  if (detectContainer(head) === 'wim') return loadFromWimMsu(file, src);
+  if (detectContainer(head) === 'wim') return loadFromWimMsu(file, src, opts.onProgress);
   if (!isCabinet(head)) {
     const text = decodeText(await src.read(0, src.size));
     await src.close();
@@ -59,7 +61,7 @@ export async function loadContainerIndex(file: string): Promise<LoadedIndex> {
  * only from a file, so that member is copied to a private temp dir (in chunks, never held whole)
  * and removed afterwards. A payload `.cab` is opened in place. The `.psf` beside it gives the size.
  */
-async function loadFromWimMsu(file: string, src: FileSource): Promise<LoadedIndex> {
+async function loadFromWimMsu(file: string, src: FileSource, onProgress?: (p: MemberCopyProgress) => void): Promise<LoadedIndex> {
   const { wimDirDetailed, wimReadFile } = await import('../wim/streams.js');
   const { copyWimMsuMember } = await import('./wim-msu.js');
   let tmp: string | undefined;
@@ -84,7 +86,7 @@ async function loadFromWimMsu(file: string, src: FileSource): Promise<LoadedInde
       }
       if (!/\.wim$/i.test(name)) continue;
       tmp ??= await mkdtemp(path.join(os.tmpdir(), 'msu-cix-'));
-      const copy = await copyWimMsuMember(file, src, e, tmp);
+      const copy = await copyWimMsuMember(file, src, e, tmp, onProgress);
       const c = (await wimDirDetailed(copy, 1)).find((x) => !x.isDirectory && isCix(x.path.slice(1)));
       if (!c) continue;
       const origin = `${file}!${name}!${c.path.slice(1)}`;

@@ -8,6 +8,16 @@ import { kbFromName, type MemberRole } from './members.js';
 export const INSPECT_SCHEMA = 'msu-toolkit/inspect@1';
 
 /** wim-package: a CBS package stored in a WIM/ESD (update.mum at the image root). */
+/**
+ * The one slow step of reading a WIM-based MSU: wimlib-imagex reads a WIM only from a file, so
+ * the payload `.wim` member is copied to a temp file first (`done` of `total` bytes).
+ */
+export interface MemberCopyProgress {
+  member: string;
+  done: number;
+  total: number;
+}
+
 export type ContainerKind = 'cab-msu' | 'wim-msu' | 'cab' | 'wim-package';
 
 export interface InspectMember {

@@ -7,10 +7,10 @@ import { parseMum } from '../cbs/mum.js';
 import { parsePkgProperties } from '../cbs/pkgprops.js';
 import { BufferSource, FileSource, SliceSource, type ByteSource } from '../util/source.js';
 import { wimDirDetailed, wimReadFile, type WimStreamEntry } from '../wim/streams.js';
-import { wimExtract } from '../wim/wimlib.js';
+import { wimExtract, type WimProgress } from '../wim/wimlib.js';
 import { classifyMember, kbFromName, PACKAGE_ROLES } from './members.js';
 import {
-  INSPECT_SCHEMA, countKinds, summarizeMum, summarizePackageCab, type InspectMember, type InspectReport, type PackageSummary,
+  INSPECT_SCHEMA, countKinds, summarizeMum, summarizePackageCab, type InspectMember, type InspectReport, type MemberCopyProgress, type PackageSummary,
 } from './summary.js';
 
 /**
@@ -18,7 +18,7 @@ import {
  * image holds the members. Members stored uncompressed (as PSFX2MSU captures them)
  * are read in place; the LCU payload `.wim` is itself a WIM, read through wimlib.
  */
-export async function inspectWimMsu(file: string, name: string, size: number): Promise<InspectReport> {
+export async function inspectWimMsu(file: string, name: string, size: number, onProgress?: (p: MemberCopyProgress) => void): Promise<InspectReport> {
   const entries = (await wimDirDetailed(file, 1)).filter((e) => !e.isDirectory);
   const mumEntry = entries.find((e) => e.path.toLowerCase() === '/update.mum');
   if (mumEntry) return inspectWimPackage(file, name, size, entries, mumEntry);
@@ -45,7 +45,7 @@ export async function inspectWimMsu(file: string, name: string, size: number): P
       }
       if (!PACKAGE_ROLES.has(role)) continue;
       let summary: PackageSummary;
-      if (/\.wim$/i.test(member)) summary = await summarizeInnerWim(file, outer, e, member, report.psf.length > 0);
+      if (/\.wim$/i.test(member)) summary = await summarizeInnerWim(file, outer, e, member, report.psf.length > 0, onProgress);
       else {
         const cab = await Cabinet.open(await open(e));
         summary = await summarizePackageCab(cab, member, false);
@@ -81,10 +81,12 @@ async function inspectWimPackage(file: string, name: string, size: number, entri
 }
 
 /** The LCU payload WIM: wimlib needs a file, so the member is copied to a private temp dir, read, and removed. */
-async function summarizeInnerWim(file: string, outer: FileSource, e: WimStreamEntry, member: string, psfBeside: boolean): Promise<PackageSummary> {
+async function summarizeInnerWim(
+  file: string, outer: FileSource, e: WimStreamEntry, member: string, psfBeside: boolean, onProgress?: (p: MemberCopyProgress) => void,
+): Promise<PackageSummary> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'msu-inspect-'));
   try {
-    const tmp = await copyWimMsuMember(file, outer, e, dir);
+    const tmp = await copyWimMsuMember(file, outer, e, dir, onProgress);
     const files = (await wimDirDetailed(tmp, 1)).filter((f) => !f.isDirectory);
     const names = files.map((f) => ({ name: f.path.replace(/^\//, '') }));
     const mumPath = files.find((f) => f.path.toLowerCase() === '/update.mum')?.path;
@@ -108,15 +110,24 @@ const COPY_CHUNK = 8 << 20;
  * Copy one member of a WIM MSU (`file`, open as `outer`) to a new file in `dir`, for wimlib,
  * which reads a WIM only from a path. A member stored as-is is copied from `outer` in chunks
  * (a payload .wim can be gigabytes; it is never held in memory whole); a compressed one is
- * extracted by wimlib. Returns the path of the copy.
+ * extracted by wimlib. `onProgress` hears how far the copy is, from 0 to the member's size.
+ * Returns the path of the copy.
  */
-export async function copyWimMsuMember(file: string, outer: ByteSource, e: WimStreamEntry, dir: string): Promise<string> {
+export async function copyWimMsuMember(
+  file: string, outer: ByteSource, e: WimStreamEntry, dir: string, onProgress?: (p: MemberCopyProgress) => void,
+): Promise<string> {
+  const member = e.path.replace(/^\//, '');
+  const total = e.size;
+  onProgress?.({ member, done: 0, total });
   if (!e.storedInPlace) {
-    const r = await wimExtract(file, 1, [e.path], dir, { noGlobs: true, strict: true });
+    const r = await wimExtract(file, 1, [e.path], dir, {
+      noGlobs: true, strict: true,
+      ...(onProgress ? { onProgress: (p: WimProgress) => onProgress({ member, done: Math.min(total, Math.floor((total * p.percent) / 100)), total }) } : {}),
+    });
+    onProgress?.({ member, done: total, total });
     return path.join(dir, ...r.files[0]!.split('/'));
   }
   const dest = path.join(dir, 'member.bin');
-  const member = e.path.replace(/^\//, '');
   let fh;
   try {
     fh = await openFile(dest, 'wx');
@@ -135,6 +146,7 @@ export async function copyWimMsuMember(file: string, outer: ByteSource, e: WimSt
         }
         done += n;
       }
+      onProgress?.({ member, done: at + chunk.length, total });
     }
   } finally {
     await fh.close();

@@ -534,7 +534,11 @@ export async function buildPlan(req: PlanRequest): Promise<Plan> {
         continue;
       }
       req.onProgress?.({ phase: 'inspect', file: s.rel });
-      const report = await inspectFile(s.abs, { displayName: s.rel });
+      const report = await inspectFile(s.abs, {
+        displayName: s.rel,
+        // a WIM-based MSU's payload .wim is copied for wimlib-imagex: the one long step of inspecting
+        onProgress: (p) => req.onProgress?.({ phase: 'inspect', file: s.rel, done: p.done, total: p.total }),
+      });
       const pkgs = report.packages.filter((p) => p.identity !== '');
       if (pkgs.length === 0) {
         const note = report.packages.find((p) => p.note)?.note;

@@ -46,12 +46,13 @@ export interface VerifyOptions {
 
 /**
  * Where verifyPackage is: `member` is the package member ('.' for the package itself);
- * `decode` counts the uncompressed bytes of its cabinet folders (done of total); `check` is the
- * hashing of the files it declares, `wim` a wimlib-imagex verify or extraction (both 0 of 0).
+ * `decode` counts the uncompressed bytes of its cabinet folders (done of total); `copy` the bytes
+ * of a payload `.wim` copied to a temp file for wimlib-imagex; `check` is the hashing of the files
+ * it declares (0 of 0); `wim` a wimlib-imagex verify (0 of 0) or extraction (percent, of 100).
  */
 export interface VerifyProgress {
   member: string;
-  step: 'decode' | 'check' | 'wim';
+  step: 'decode' | 'copy' | 'check' | 'wim';
   done: number;
   total: number;
 }
@@ -261,7 +262,7 @@ async function verifyWimImage(wim: string, where: string, member: string, contai
   try {
     const tree = path.join(base, 'tree');
     run.progress(member, 'wim');
-    const extracted = (await wimExtract(wim, 1, ['/'], tree, { noGlobs: true, strict: true }).catch(naming<{ files: string[] }>(where))).files;
+    const extracted = (await wimExtract(wim, 1, ['/'], tree, { noGlobs: true, strict: true, onProgress: (p) => run.progress(member, 'wim', p.percent, 100) }).catch(naming<{ files: string[] }>(where))).files;
     const pkg: PackageFiles<TreeFile> = {
       container,
       files: extracted.map((rel) => ({ name: rel.split('/').join('\\'), path: path.join(tree, ...rel.split('/')) })),
@@ -288,7 +289,7 @@ async function verifyPayloadWim(file: string, outer: FileSource, e: WimStreamEnt
   const where = `${outer.name}!${member}`;
   const dir = await tempDir(run.tempRoot);
   try {
-    const copy = await copyWimMsuMember(file, outer, e, dir).catch(naming<string>(where));
+    const copy = await copyWimMsuMember(file, outer, e, dir, (p) => run.progress(member, 'copy', p.done, p.total)).catch(naming<string>(where));
     const list = new CheckList(member);
     run.progress(member, 'wim');
     const intact = await checkWimIntegrity(copy, list, '[WIM]');

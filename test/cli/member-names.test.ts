@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { buildCabinet, type CabWriteFile } from '../../src/cab/writer.js';
-import { showByteName, showName } from '../../src/util/display.js';
+import { showByteName, showName, terminalText } from '../../src/util/display.js';
 import { execFileSync } from 'node:child_process';
 import { runCli } from '../helpers/cli.js';
 import { snapshot } from '../helpers/snapshot.js';
@@ -48,6 +48,53 @@ describe('showName', () => {
     expect(showName('\x00\t\r\x7f\u0080\u009b\u009f')).toBe('\\x00\\x09\\x0d\\x7f\\x80\\x9b\\x9f');
     expect(showName('plain\\dir\\é ü\u00a0€.txt')).toBe('plain\\dir\\é ü\u00a0€.txt');
     expect(showByteName('a\x93\x1bb\xe9')).toBe('a\\x93\\x1bb\\xe9');
+  });
+});
+
+describe('terminalText', () => {
+  it('escapes every control but tab, line feed and the CR of a CRLF', () => {
+    expect(terminalText('plain\ttext\r\nnext line\n')).toBe('plain\ttext\r\nnext line\n');
+    expect(terminalText('a\x1b]0;title\x07b\rc\u009bd\x00\x7f')).toBe('a\\x1b]0;title\\x07b\\x0dc\\x9bd\\x00\\x7f');
+    expect(terminalText('end\r')).toBe('end\\x0d');
+  });
+});
+
+describe('names read from an index (cix XML) in msu deltas', () => {
+  // XML cannot hold ESC, but character references give a CR, a line feed, and C1 controls (U+009B is CSI)
+  const cix = `<Container name="t&#x9b;1m.psf" type="PSF" version="1" xmlns="urn:ContainerIndex"><DeltaBasisSearch><Location id="1" path="{windir}\\winsxs" flags="2000001"/></DeltaBasisSearch><Files>`
+    + `<File id="1" name="amd64_c&#13;over\\a.dll" length="10"><Delta><Source type="PA30" name="m1"/><Basis length="7"><Hash alg="SHA256" value="00"/></Basis></Delta></File>`
+    + `<File id="2" name="amd64_c&#13;over\\two&#10;lines.dll" length="10"><Delta><Source type="PA30" name="m2"/><Basis length="8"><Hash alg="SHA256" value="01"/></Basis></Delta></File>`
+    + `</Files></Container>`;
+
+  it('prints one line per Basis, the names escaped; --json keeps them', async () => {
+    const dir = path.join(root, `c${n++}`);
+    mkdirSync(dir);
+    const f = path.join(dir, 'express.psf.cix.xml');
+    writeFileSync(f, cix);
+    const r = await runCli('deltas', f);
+    expect(r.code).toBe(0);
+    expect(r.stdout).not.toMatch(CONTROL);
+    const lines = r.stdout.split('\n');
+    expect(lines[0]).toMatch(/^container {3}t\\x9b1m\.psf /);
+    expect(lines).toContain('  amd64_c\\x0dover');
+    expect(lines).toContain('    a.dll  [File 1]  7 bytes, SHA256 00');
+    expect(lines).toContain('    two\\x0alines.dll  [File 2]  8 bytes, SHA256 01');
+    const j = JSON.parse((await runCli('deltas', f, '--json')).stdout) as { container: { name: string }; externalBases: { component: string; subfolders: { needs: { fileName: string }[] }[] }[] };
+    expect(j.container.name).toBe('t\u009b1m.psf');
+    expect(j.externalBases.map((g) => g.component)).toEqual(['amd64_c\rover']);
+    expect(j.externalBases[0]!.subfolders.flatMap((s) => s.needs.map((x) => x.fileName))).toEqual(['a.dll', 'two\nlines.dll']);
+  });
+
+  it('an error quoting a value from the index shows it escaped, on one line', async () => {
+    const dir = path.join(root, `c${n++}`);
+    mkdirSync(dir);
+    const f = path.join(dir, 'express.psf.cix.xml');
+    writeFileSync(f, cix.replace('value="01"', 'value="01&#13;&#x9b;2J"'));
+    const r = await runCli('deltas', f);
+    expect(r.code).toBe(3);
+    expect(r.stderr).toContain('Hash@value is not a hex digest: "01\\x0d\\x9b2J"');
+    expect(r.stderr).not.toMatch(CONTROL);
+    expect(r.stderr.trimEnd().split('\n')).toHaveLength(1);
   });
 });
 

@@ -4,7 +4,7 @@ import { mkdir, readFile, readdir, rm, truncate, writeFile } from 'node:fs/promi
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FormatError, UsageError } from '../../src/errors.js';
-import { bootArgsFromMkisofs, isoBootInfo, isoExtract, isoList, isoRebuild, ISO_SINGLE_EXTENT_MAX, largeInstallWim, parseLsdl, shUnquote } from '../../src/iso/iso.js';
+import { bootArgsFromMkisofs, decodeBackslashCodes, isoBootInfo, isoExtract, isoList, isoRebuild, ISO_SINGLE_EXTENT_MAX, largeInstallWim, parseLsdl, shUnquote } from '../../src/iso/iso.js';
 import { runCli } from '../helpers/cli.js';
 import { hasTool, skipNote } from '../helpers/tools.js';
 import { seededBytes } from '../helpers/rng.js';
@@ -28,6 +28,12 @@ describe('xorriso output parsing (pure)', () => {
       { path: '/sources', type: 'dir', size: 0 },
       { path: '/sources/install.wim', type: 'file', size: 5000000000 },
     ]);
+  });
+  it('decodes the backslash codes of encode_output, bytes read as UTF-8', () => {
+    expect(decodeBackslashCodes('/plain name.txt')).toBe('/plain name.txt');
+    expect(decodeBackslashCodes('/a\\e[31mb\\ntwo\\\\x\\303\\274\\x41\\cC\\t')).toBe('/a\x1b[31mb\ntwo\\x\u00fcA\x03\t');
+    expect(parseLsdl("-rw-r--r--    1 0        0               3 Dec  5 12:14 '/two\\nlines'\n-rw-r--r--    1 0        0               1 Dec  5 12:14 '/it'\"'\"'s'"))
+      .toEqual([{ path: "/it's", type: 'file', size: 1 }, { path: '/two\nlines', type: 'file', size: 3 }]);
   });
   it('keeps only El Torito options from as_mkisofs', () => {
     expect(bootArgsFromMkisofs(["-V 'X'", "--modification-date='2026'", "-b '/boot/etfsboot.com'", '-no-emul-boot', '-boot-load-size 8', '-eltorito-alt-boot', "-e '/efi/x.bin'", '-no-emul-boot', '-boot-load-size 1']))
@@ -176,6 +182,21 @@ describe.skipIf(!HAVE)('ISO list / extract / boot info / rebuild', () => {
     const ex = await runCli('iso', 'extract', iso, path.join(dir, 'cli-extracted'), '--json');
     expect(ex.code).toBe(0);
     expect(JSON.parse(ex.stdout)).toEqual({ files: ['boot/etfsboot.com', 'efi/microsoft/boot/efisys.bin', 'setup.exe', 'sources/a long name with spaces and ünïcode.txt'] });
+  });
+
+  it('names with control characters (Rock Ridge) are listed whole: escaped in text, real in --json and by isoList', async () => {
+    const media = path.join(dir, 'ctl-media');
+    await mkdir(media, { recursive: true });
+    const names = ['a\x1b[31mb.txt', 'two\nlines.txt', 'back\\slash.txt', 'ünï.txt'];
+    for (const n of names) await writeFile(path.join(media, n), n);
+    const ctl = path.join(dir, 'ctl.iso');
+    execFileSync('xorriso', ['-as', 'mkisofs', '-R', '-o', ctl, media], { stdio: 'ignore' });
+    const want = names.map((n) => `/${n}`).sort();
+    expect((await isoList(ctl)).map((e) => e.path)).toEqual(want);
+    const text = await runCli('iso', 'list', ctl);
+    expect(text.code).toBe(0);
+    expect(text.stdout.split('\n').filter(Boolean).map((l) => l.slice(14))).toEqual(['/a\\x1b[31mb.txt', '/back\\slash.txt', '/two\\x0alines.txt', '/ünï.txt']);
+    expect(JSON.parse((await runCli('iso', 'list', ctl, '--json')).stdout).map((e: { path: string }) => e.path)).toEqual(want);
   });
 
   it('garbage input is a FormatError naming the file; missing boot files a UsageError; nothing partial is left', async () => {

@@ -156,6 +156,17 @@ describe('one plan validator for plan diff, run dism and plan diff PLAN RUNDIR',
     }
   });
 
+  it('what a plan file says reaches the terminal with its control characters escaped (its errors quote values as JSON)', async () => {
+    const OSC = '\x1b]0;owned\x07';
+    await writeFiles(root, {
+      'osc-skip.json': edited((p) => { p.skipped.push({ input: 'in1', reason: 'duplicate', detail: `same as${OSC} in2` }); }),
+    });
+    const d = await runCli('plan', 'diff', path.join(root, 'old.json'), path.join(root, 'osc-skip.json'));
+    expect(d.code).toBe(1);
+    expect(d.stdout).toContain('same as\\x1b]0;owned\\x07 in2');
+    expect(d.stdout).not.toMatch(/[\x00-\x08\x0b-\x1f\x7f]/);
+  });
+
   it('run dism --dry-run refuses the same plans with the same message before anything is written', async () => {
     await writeFiles(root, { 'Win.iso': 'iso' });
     for (const [name, , msg] of cases) {

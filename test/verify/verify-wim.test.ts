@@ -66,6 +66,8 @@ interface Variant {
   compress?: 'none' | 'LZX';
   /** Replace the payload .wim member with these bytes. */
   payload?: Uint8Array;
+  /** Add a file of this many bytes to the payload, stored uncompressed (a payload of several copy chunks). */
+  padding?: number;
 }
 
 /** A WIM MSU: payload .wim (update.mum, a component manifest, its file, a catalog, a cix), a .psf, an SSU cab. */
@@ -79,11 +81,12 @@ async function buildWimMsu(dir: string, file: string, v: Variant = {}): Promise<
     [MANIFEST]: v.tamperManifest ? manifest.replace('buildType="release"', 'buildType="rele4se"') : manifest,
     [DLL]: v.tamperDll ? flipped(dll, 100) : dll,
     'express.psf.cix.xml': cix(dll),
+    ...(v.padding ? { 'pad.bin': pseudoRandom('pad', v.padding) } : {}),
   };
   const ssuMum = packageMum({ name: 'Package_for_ServicingStack', version: '10.0.26100.1000', kb: 'KB5099998', component: null });
   const out = path.join(dir, file);
   await captureWim(out, {
-    [PAYLOAD]: v.payload ?? await wimBytes(dir, tree, { compress: 'LZX' }),
+    [PAYLOAD]: v.payload ?? await wimBytes(dir, tree, { compress: v.padding ? 'none' : 'LZX' }),
     [PSF]: pseudoRandom('psf', 4096),
     [SSU]: buildCabinet({ folders: [{ compression: 'mszip', files: [
       { name: 'update.mum', data: Buffer.from(ssuMum) },
@@ -237,6 +240,59 @@ describe('verify a WIM-based MSU without wimlib-imagex', () => {
     expect((err as ToolError).code).toBe('E_TOOL_MISSING');
     expect((err as ToolError).describe()).toBe('nowimlib.msu: wimlib-imagex is not installed (Debian/Ubuntu: apt-get install wimtools)');
     expect(await readdir(scratch)).toEqual([]);
+  });
+});
+
+describe.skipIf(!wimlib)('progress while the payload .wim is copied for wimlib-imagex', () => {
+  /** The copy's events: one member, from 0 to its size, never going back. */
+  const expectCopy = (seen: { member: string; done: number; total: number }[], size: number, atLeast: number): void => {
+    expect(seen.length).toBeGreaterThanOrEqual(atLeast);
+    expect(new Set(seen.map((p) => p.member))).toEqual(new Set([PAYLOAD]));
+    expect(seen.every((p, i) => p.total === size && p.done <= size && (i === 0 || p.done >= seen[i - 1]!.done))).toBe(true);
+    expect([seen[0]!.done, seen.at(-1)!.done]).toEqual([0, size]);
+  };
+
+  it('inspect, deltas, verify and plan report it from 0 to the member size; the CLI shows it on a terminal', async () => {
+    // 17 MiB stored in place: the copy goes in three 8 MiB chunks
+    const file = await buildWimMsu(dir, 'big.msu', { padding: 17 << 20 });
+    const { inspectFile } = await import('../../src/msu/inspect.js');
+    const { wimDirDetailed } = await import('../../src/wim/streams.js');
+    const size = (await wimDirDetailed(file, 1)).find((e) => e.path === `/${PAYLOAD}`)!.size;
+    expect(size).toBeGreaterThan(17 << 20);
+
+    const inspected: { member: string; done: number; total: number }[] = [];
+    expect((await inspectFile(file, { onProgress: (p) => inspected.push(p) })).kb).toBe(KB);
+    expectCopy(inspected, size, 4);
+    const loaded: typeof inspected = [];
+    expect((await loadContainerIndex(file, { onProgress: (p) => loaded.push(p) })).cix.files).toHaveLength(2);
+    expectCopy(loaded, size, 4);
+    const verified: typeof inspected = [];
+    await verifyPackage(file, { tempRoot: scratch, onProgress: (p) => p.step === 'copy' && verified.push(p) });
+    expectCopy(verified, size, 4);
+    const planned: typeof inspected = [];
+    await buildPlan({ inputs: ['big.msu'], drivers: [], target: { build: '10.0.26100.1800', arch: 'amd64' }, cwd: dir,
+      onProgress: (p) => p.phase === 'inspect' && p.total !== undefined && planned.push({ member: PAYLOAD, done: p.done!, total: p.total }) });
+    expectCopy(planned, size, 4);
+
+    const { main } = await import('../../src/cli/main.js');
+    const { Terminal, TermStream } = await import('../helpers/terminal.js');
+    for (const command of ['inspect', 'deltas']) {
+      const term = new Terminal();
+      const out = new TermStream(term, true), err = new TermStream(term, true);
+      expect(await main(['node', 'msu', command, file], out, err)).toBe(0);
+      expect(err.chunks.join('')).toContain(`copying ${PAYLOAD} for wimlib-imagex 0%`);
+      expect(term.screen.some((row) => row.startsWith('copying'))).toBe(false);
+    }
+  });
+
+  it('a payload the outer WIM stores compressed (extracted by wimlib-imagex) is reported from 0 to its size too', async () => {
+    const file = await buildWimMsu(dir, 'lzx-progress.msu', { compress: 'LZX' });
+    const { inspectFile } = await import('../../src/msu/inspect.js');
+    const { wimDirDetailed } = await import('../../src/wim/streams.js');
+    const size = (await wimDirDetailed(file, 1)).find((e) => e.path === `/${PAYLOAD}`)!.size;
+    const seen: { member: string; done: number; total: number }[] = [];
+    await inspectFile(file, { onProgress: (p) => seen.push(p) });
+    expectCopy(seen, size, 2);
   });
 });
 

@@ -4,6 +4,8 @@ import { EXIT, ioError } from '../../errors.js';
 import type { DeltaReport } from '../../cbs/chains.js';
 import type { DeltaHeader } from '../../delta/header.js';
 import type { CliContext } from '../context.js';
+import { showName } from '../../util/display.js';
+import { copyProgress } from './inspect.js';
 
 // Loaded when a command runs, not at CLI start (see inspect.ts).
 const readWholeFile = async (file: string, what: string) => (await import('../../util/source.js')).readWholeFile(file, what);
@@ -20,7 +22,7 @@ export function register(program: Command, ctx: CliContext): void {
     .option('--json', 'print the full report as canonical JSON')
     .action(async (file: string, opts: { psf?: string; json?: boolean }) => {
       const { loadContainerIndex } = await msuCix();
-      const loaded = await loadContainerIndex(file);
+      const loaded = await loadContainerIndex(file, { onProgress: copyProgress(ctx) });
       const cix = loaded.cix;
       let psfSize: number | undefined = loaded.psfSize;
       if (opts.psf !== undefined) {
@@ -58,7 +60,7 @@ export function register(program: Command, ctx: CliContext): void {
 function summarize(r: DeltaReport, describeProblem: Awaited<ReturnType<typeof cbsChains>>['describeProblem']): string[] {
   const c = r.container;
   const out: string[] = [];
-  out.push(`container   ${c.name || '-'} (${c.type || '?'}${c.version ? ` v${c.version}` : ''}${c.length !== undefined ? `, ${c.length} bytes` : ''})`);
+  out.push(`container   ${showName(c.name) || '-'} (${c.type || '?'}${c.version ? ` v${c.version}` : ''}${c.length !== undefined ? `, ${c.length} bytes` : ''})`);
   out.push(`files       ${r.fileCount}`);
   for (const [type, t] of Object.entries(r.sourceTypes)) {
     out.push(`  ${type.padEnd(8)} ${String(t.files).padStart(6)} files, ${t.targetBytes} bytes rebuilt${t.sourceBytes ? ` from ${t.sourceBytes} stored` : ''}`);
@@ -70,13 +72,13 @@ function summarize(r: DeltaReport, describeProblem: Awaited<ReturnType<typeof cb
   if (r.sharedRanges) out.push(`shared      ${r.sharedRanges} bytes of PSF streams used by more than one File`);
   out.push(`external    ${r.externalBasisCount} bases needed from the target image`);
   for (const g of r.externalBases) {
-    out.push(`  ${g.component || '(top level)'}`);
+    out.push(`  ${showName(g.component) || '(top level)'}`);
     for (const s of g.subfolders) {
       for (const n of s.needs) {
-        const what = [n.length !== undefined ? `${n.length} bytes` : '', n.hash ? `${n.hash.alg} ${n.hash.value}` : '', n.locPath ?? (n.loc !== undefined ? `loc ${n.loc}` : '')]
+        const what = [n.length !== undefined ? `${n.length} bytes` : '', n.hash ? `${n.hash.alg} ${n.hash.value}` : '', (n.locPath !== undefined ? showName(n.locPath) : undefined) ?? (n.loc !== undefined ? `loc ${n.loc}` : '')]
           .filter(Boolean)
           .join(', ');
-        out.push(`    ${s.subfolder ? `${s.subfolder}\\` : ''}${n.fileName}  [File ${n.file}]${what ? `  ${what}` : ''}`);
+        out.push(`    ${s.subfolder ? `${showName(s.subfolder)}\\` : ''}${showName(n.fileName)}  [File ${n.file}]${what ? `  ${what}` : ''}`);
       }
     }
   }

@@ -2,6 +2,8 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import { EXIT } from '../../errors.js';
 import type { CliContext } from '../context.js';
+import { percent, showName } from '../../util/display.js';
+import { copyProgress } from './inspect.js';
 
 // Loaded when the command runs, not at CLI start (see inspect.ts).
 const expandModule = () => import('../../expand/index.js');
@@ -28,13 +30,14 @@ export function register(program: Command, ctx: CliContext): void {
         basisDir: opts.basisDir,
         cab: opts.cab,
         overwrite: opts.overwrite === true,
-        onProgress: (done, total, name) => ctx.progress(`expanding ${Math.floor((done / Math.max(total, 1)) * 100)}% ${name}`),
+        onProgress: (done, total, name) => ctx.progress(`expanding ${percent(done, total)} ${showName(name)}`),
+        onCopyProgress: copyProgress(ctx),
       });
       const out = { ...report, cix: shown(report.cix), psf: report.psf === null ? null : shown(report.psf), ...(report.cab ? { cab: { ...report.cab, file: path.basename(report.cab.file) } } : {}) };
       if (opts.json) ctx.printJson(out);
       else {
         const lines = [`expanded ${report.expanded.length} of ${report.files} file(s), ${report.bytes} bytes into ${opts.dest}`];
-        for (const n of report.notExpanded) lines.push(`not expanded: ${n.name} (File ${n.id}): ${n.reason}`);
+        for (const n of report.notExpanded) lines.push(`not expanded: ${showName(n.name)} (File ${n.id}): ${n.reason}`);
         if (report.cab && 'members' in report.cab) lines.push(`wrote ${opts.cab} (${report.cab.members} members)`);
         if (report.cab && 'skipped' in report.cab) lines.push(`did not write ${opts.cab}: ${report.cab.skipped}`);
         ctx.print(lines.join('\n'));

@@ -1,8 +1,8 @@
 import path from 'node:path';
 import type { Command } from 'commander';
-import type { InspectReport, PackageSummary } from '../../msu/inspect.js';
+import type { InspectReport, MemberCopyProgress, PackageSummary } from '../../msu/inspect.js';
 import type { CliContext } from '../context.js';
-import { showName } from '../../util/display.js';
+import { percent, showName } from '../../util/display.js';
 
 // Library code is imported when a command runs, not when the CLI starts: every
 // `msu` call registers all commands, and `inspect`/`list`/`extract` are timed
@@ -55,6 +55,11 @@ export function formatInspect(r: InspectReport): string {
   return lines.map(showName).join('\n');
 }
 
+/** The progress line while a WIM-based MSU's payload .wim is copied for wimlib-imagex (inspect, deltas). */
+export function copyProgress(ctx: CliContext): (p: MemberCopyProgress) => void {
+  return (p) => ctx.progress(`copying ${showName(p.member)} for wimlib-imagex ${percent(p.done, p.total)}`);
+}
+
 export function register(program: Command, ctx: CliContext): void {
   program
     .command('inspect')
@@ -63,7 +68,7 @@ export function register(program: Command, ctx: CliContext): void {
     .option('--json', 'print the report as JSON (schema: docs/inspect-json.md)')
     .action(async (file: string, opts: { json?: boolean }) => {
       const { inspectFile } = await msuInspect();
-      const report = await inspectFile(file);
+      const report = await inspectFile(file, { onProgress: copyProgress(ctx) });
       if (opts.json) ctx.printJson(report);
       else ctx.print(formatInspect(report));
     });

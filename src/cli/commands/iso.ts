@@ -3,6 +3,7 @@ import type { IsoBootInfo } from '../../iso/index.js';
 import { UsageError } from '../../errors.js';
 import type { CliContext } from '../context.js';
 import { shownPath } from '../paths.js';
+import { showName } from '../../util/display.js';
 
 // Loaded when a command runs, not at CLI start (see inspect.ts).
 const wimIso = () => import('../../iso/iso.js');
@@ -20,7 +21,7 @@ export function register(program: Command, ctx: CliContext): void {
       const { isoList } = await wimIso();
       const entries = await isoList(file);
       if (opts.json) return ctx.printJson(entries);
-      ctx.print(entries.map((e) => (e.type === 'dir' ? `${'dir'.padStart(12)}  ${e.path}/` : `${String(e.size).padStart(12)}  ${e.path}`)).join('\n') || '(empty)');
+      ctx.print(entries.map((e) => (e.type === 'dir' ? `${'dir'.padStart(12)}  ${showName(e.path)}/` : `${String(e.size).padStart(12)}  ${showName(e.path)}`)).join('\n') || '(empty)');
     });
 
   iso

@@ -5,6 +5,7 @@ import type { PlanRequestTarget } from '../../plan/plan.js';
 import { EXIT, UsageError } from '../../errors.js';
 import { canonicalJson } from '../../util/json.js';
 import { writeFileAtomic } from '../../util/fsout.js';
+import { percent, terminalText } from '../../util/display.js';
 import type { CliContext } from '../context.js';
 
 // Loaded when a command runs, not at CLI start (see inspect.ts).
@@ -107,7 +108,7 @@ export function register(program: Command, ctx: CliContext): void {
         inputs, drivers: opts.drivers ?? [], target: targetOf(opts), cwd: process.cwd(),
         // plan paths are relative to the plan file's directory (msu run resolves them there)
         ...(opts.output ? { planDir: path.dirname(path.resolve(opts.output)) } : {}),
-        onProgress: (e) => ctx.progress(e.total ? `${e.phase} ${e.file} ${Math.floor((100 * (e.done ?? 0)) / e.total)}%` : `${e.phase} ${e.file}`),
+        onProgress: (e) => ctx.progress(e.total ? `${e.phase} ${e.file} ${percent(e.done ?? 0, e.total)}` : `${e.phase} ${e.file}`),
       });
       const text = canonicalJson(p);
       if (opts.output) {
@@ -119,7 +120,7 @@ export function register(program: Command, ctx: CliContext): void {
         ctx.printJson(p);
       } else {
         // stdout carries the plan alone (`msu plan … > plan.json` is valid JSON); the summary goes to stderr
-        ctx.stderr.write(formatPlanSummary(p));
+        ctx.stderr.write(terminalText(formatPlanSummary(p)));
         ctx.stdout.write(text);
       }
     });
@@ -141,7 +142,7 @@ export function register(program: Command, ctx: CliContext): void {
         const d = comparePlanWithRun(older, newer.report);
         if (!d.matches) ctx.exitCode = EXIT.mismatch;
         if (json) ctx.printJson(d);
-        else if (!d.matches) ctx.stdout.write(formatPlanRunDiff(d));
+        else if (!d.matches) ctx.print(formatPlanRunDiff(d));
         return;
       }
       const d = diffPlans(older, newer.plan);
@@ -150,6 +151,6 @@ export function register(program: Command, ctx: CliContext): void {
       // with --json, always a JSON document (scripts parse stdout); `plan` has its own --json,
       // and commander gives it the flag wherever it is written
       if (json) ctx.printJson(d);
-      else if (!same) ctx.stdout.write(formatPlanDiff(d));
+      else if (!same) ctx.print(formatPlanDiff(d));
     });
 }

@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import type { RuleDecision, UpdateFilter, UpdateView } from '../../scancab/index.js';
 import { UsageError } from '../../errors.js';
 import type { CliContext } from '../context.js';
+import { showName } from '../../util/display.js';
 
 // Loaded when the command runs, not at CLI start (see inspect.ts); only the modules a query on a
 // cached index needs (the cabinet reader is loaded by cache.ts when an index has to be built).
@@ -23,14 +24,14 @@ interface ScancabOpts extends UpdateFilter {
 }
 
 function formatView(v: UpdateView, decision?: RuleDecision): string[] {
-  const out = [`${v.kb ? `KB${v.kb}` : '(no KB)'}  ${v.updateId}  revision ${v.revisionId}  ${v.title ?? ''}`.trimEnd()];
+  const out = [`${v.kb ? `KB${v.kb}` : '(no KB)'}  ${v.updateId}  revision ${v.revisionId}  ${showName(v.title ?? '')}`.trimEnd()];
   if (decision) out.push(`  rules: ${decision.selected ? 'selected' : 'not selected'} (${decision.reason})`);
   out.push(`  type: ${v.updateType ?? '-'}${v.isBundle ? ' (bundle)' : ''}; severity: ${v.msrcSeverity ?? '-'}`);
   if (v.products.length) out.push(`  products: ${v.products.join(', ')}`);
   if (v.classifications.length) out.push(`  classification: ${v.classifications.join(', ')}`);
   for (const s of v.supersededBy) out.push(`  superseded by: ${s.kb ? `KB${s.kb} ` : ''}${s.updateId} (revision ${s.revisionId})`);
   if (v.supersededByTruncated) out.push(`  superseded by: … (the chain goes on; query this update with --kb or --update for all of it)`);
-  for (const f of v.payload) out.push(`  file: ${f.name}  ${f.size ?? '?'} bytes  sha1 ${f.sha1}  ${f.url ?? '(no URL)'}`);
+  for (const f of v.payload) out.push(`  file: ${showName(f.name)}  ${f.size ?? '?'} bytes  sha1 ${f.sha1}  ${f.url ? showName(f.url) : '(no URL)'}`);
   return out;
 }
 
@@ -60,7 +61,7 @@ export function register(program: Command, ctx: CliContext): void {
       }
       const opened = await lib.openScanIndex(file, {
         cacheDir: opts.cache ? opts.cacheDir : null,
-        onProgress: (done, total, name) => ctx.progress(`indexing ${path.basename(file)}: ${done}/${total} ${name}`),
+        onProgress: (done, total, name) => ctx.progress(`indexing ${path.basename(file)}: ${done}/${total} ${showName(name)}`),
       });
       const ix = opened.meta;
       const q = new lib.ScanQuery(opened.source);

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import type { Command } from 'commander';
 import type { CliContext } from '../context.js';
-import { showName } from '../../util/display.js';
+import { percent, showName } from '../../util/display.js';
 import { loadBaseManifest } from './delta.js';
 
 // Loaded when the command runs, not at CLI start (see inspect.ts).
@@ -31,7 +31,8 @@ export function register(program: Command, ctx: CliContext): void {
       const r = await verifyPackage(file, {
         ...(base ? { baseManifest: base.bytes } : {}),
         onProgress: ({ member, step, done, total }) => {
-          const what = step === 'decode' ? `decoding ${Math.floor((done / Math.max(total, 1)) * 100)}%` : step === 'check' ? 'checking hashes' : 'wimlib-imagex';
+          const pct = percent(done, total);
+          const what = step === 'decode' ? `decoding ${pct}` : step === 'copy' ? `copying for wimlib-imagex ${pct}` : step === 'check' ? 'checking hashes' : `wimlib-imagex${total ? ` ${pct}` : ''}`;
           const text = `verifying ${showName(member === '.' ? path.basename(file) : member)}: ${what}`;
           // a new member or step shows at once (progress() skips updates within 100 ms of the last)
           const key = `${member}\0${step}`;
