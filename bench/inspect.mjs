@@ -12,7 +12,7 @@ import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ensureBigMsu, ensureLcuMsu } from './lib/lcu.mjs';
-import { fmt } from './lib/measure.mjs';
+import { fmt, interleavedMedians } from './lib/measure.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '..');
@@ -97,11 +97,7 @@ function withSet(ref, key, value, fn) {
 }
 const withEnv = (env, fn) => withSet(envRef, 'env', env, fn);
 const withBin = (bin, fn) => withSet(msuBinRef, 'bin', bin, fn);
-const runs = new Map(cases.map(([k]) => [k, []]));
-for (const [, fn] of cases) fn(); // warm the page cache
-for (let i = 0; i < ROUNDS; i++) for (const [k, fn] of cases) runs.get(k).push(fn());
-const med = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-const m = Object.fromEntries([...runs].map(([k, rs]) => [k, { ms: med(rs.map((r) => r.ms)), cpuMs: med(rs.map((r) => r.cpuMs)), rssMB: med(rs.map((r) => r.rssMB)) }]));
+const m = interleavedMedians(cases, ROUNDS);
 
 const line = (k, extra = '') => console.log(`  ${k.padEnd(58)} ${fmt(m[k].ms, 0).padStart(6)} ms wall ${fmt(m[k].cpuMs, 0).padStart(6)} ms CPU ${fmt(m[k].rssMB, 0).padStart(4)} MB${extra}`);
 const node0 = m['node -e 0'];

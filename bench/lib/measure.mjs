@@ -25,3 +25,15 @@ export function best(n, fn) {
 }
 
 export const fmt = (x, d = 1) => (x === null || x === undefined ? 'n/a' : x.toFixed(d));
+
+/**
+ * Run `cases` ([name, fn] pairs, fn returning { ms, cpuMs, rssMB }) once to warm the page cache,
+ * then `rounds` times interleaved, so all see the same machine load; the median of each field.
+ */
+export function interleavedMedians(cases, rounds) {
+  const runs = new Map(cases.map(([k]) => [k, []]));
+  for (const [, fn] of cases) fn();
+  for (let i = 0; i < rounds; i++) for (const [k, fn] of cases) runs.get(k).push(fn());
+  const med = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+  return Object.fromEntries([...runs].map(([k, rs]) => [k, { ms: med(rs.map((r) => r.ms)), cpuMs: med(rs.map((r) => r.cpuMs)), rssMB: med(rs.map((r) => r.rssMB)) }]));
+}

@@ -58,12 +58,12 @@ export async function loadContainerIndex(file: string, opts: { onProgress?: (p: 
 
 /**
  * A WIM-based MSU: the cix sits in the payload `.wim` (a WIM inside the WIM), which wimlib reads
- * only from a file, so that member is copied to a private temp dir (in chunks, never held whole)
- * and removed afterwards. A payload `.cab` is opened in place. The `.psf` beside it gives the size.
+ * only from a file: what it needs of that member is copied to a private temp dir
+ * (src/msu/payload-wim.ts) and removed afterwards. A payload `.cab` is opened in place. The `.psf` beside it gives the size.
  */
 async function loadFromWimMsu(file: string, src: FileSource, onProgress?: (p: MemberCopyProgress) => void): Promise<LoadedIndex> {
   const { wimDirDetailed, wimReadFile } = await import('../wim/streams.js');
-  const { copyWimMsuMember } = await import('./wim-msu.js');
+  const { openPayloadWim } = await import('./payload-wim.js');
   let tmp: string | undefined;
   try {
     const members = (await wimDirDetailed(file, 1)).filter((e) => !e.isDirectory).sort((a, b) => (a.path < b.path ? -1 : 1));
@@ -86,11 +86,11 @@ async function loadFromWimMsu(file: string, src: FileSource, onProgress?: (p: Me
       }
       if (!/\.wim$/i.test(name)) continue;
       tmp ??= await mkdtemp(path.join(os.tmpdir(), 'msu-cix-'));
-      const copy = await copyWimMsuMember(file, src, e, tmp, onProgress);
-      const c = (await wimDirDetailed(copy, 1)).find((x) => !x.isDirectory && isCix(x.path.slice(1)));
+      const payload = await openPayloadWim(file, src, e, tmp, onProgress);
+      const c = payload.entries.find((x) => isCix(x.path.slice(1)));
       if (!c) continue;
       const origin = `${file}!${name}!${c.path.slice(1)}`;
-      return { cix: parseContainerIndex(await wimReadFile(copy, 1, c.path), origin), origin, ...extra };
+      return { cix: parseContainerIndex(await payload.read(c), origin), origin, ...extra };
     }
   } finally {
     await src.close();

@@ -1,14 +1,14 @@
-import { mkdtemp, open as openFile, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { Cabinet } from '../cab/cabinet.js';
-import { ioError, MsuError } from '../errors.js';
+import { MsuError } from '../errors.js';
 import { parseMum } from '../cbs/mum.js';
 import { parsePkgProperties } from '../cbs/pkgprops.js';
 import { BufferSource, FileSource, SliceSource, type ByteSource } from '../util/source.js';
 import { wimDirDetailed, wimReadFile, type WimStreamEntry } from '../wim/streams.js';
-import { wimExtract, type WimProgress } from '../wim/wimlib.js';
 import { classifyMember, kbFromName, PACKAGE_ROLES } from './members.js';
+import { openPayloadWim } from './payload-wim.js';
 import {
   INSPECT_SCHEMA, countKinds, summarizeMum, summarizePackageCab, type InspectMember, type InspectReport, type MemberCopyProgress, type PackageSummary,
 } from './summary.js';
@@ -80,21 +80,21 @@ async function inspectWimPackage(file: string, name: string, size: number, entri
   };
 }
 
-/** The LCU payload WIM: wimlib needs a file, so the member is copied to a private temp dir, read, and removed. */
+/** The LCU payload WIM, read through wimlib from a private temp dir (src/msu/payload-wim.ts), removed afterwards. */
 async function summarizeInnerWim(
   file: string, outer: FileSource, e: WimStreamEntry, member: string, psfBeside: boolean, onProgress?: (p: MemberCopyProgress) => void,
 ): Promise<PackageSummary> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'msu-inspect-'));
   try {
-    const tmp = await copyWimMsuMember(file, outer, e, dir, onProgress);
-    const files = (await wimDirDetailed(tmp, 1)).filter((f) => !f.isDirectory);
+    const payload = await openPayloadWim(file, outer, e, dir, onProgress);
+    const files = payload.entries;
     const names = files.map((f) => ({ name: f.path.replace(/^\//, '') }));
-    const mumPath = files.find((f) => f.path.toLowerCase() === '/update.mum')?.path;
+    const mumFile = files.find((f) => f.path.toLowerCase() === '/update.mum');
     const counts = countKinds(names);
-    if (!mumPath) {
+    if (!mumFile) {
       return { member, identity: '', name: '', version: '', arch: '', language: '', class: 'unknown', classReason: 'no update.mum', appliesTo: [], express: psfBeside, counts, compression: ['WIM'], note: 'no update.mum in the payload WIM' };
     }
-    const mum = parseMum(await wimReadFile(tmp, 1, mumPath), `${outer.name}!${member}!update.mum`);
+    const mum = parseMum(await payload.read(mumFile), `${outer.name}!${member}!update.mum`);
     return { ...summarizeMum(mum, member), express: psfBeside || counts.cix > 0, counts, compression: ['WIM'] };
   } catch (err) {
     if (err instanceof MsuError) err.file = `${outer.name}!${member}`;
@@ -102,54 +102,4 @@ async function summarizeInnerWim(
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
-}
-
-const COPY_CHUNK = 8 << 20;
-
-/**
- * Copy one member of a WIM MSU (`file`, open as `outer`) to a new file in `dir`, for wimlib,
- * which reads a WIM only from a path. A member stored as-is is copied from `outer` in chunks
- * (a payload .wim can be gigabytes; it is never held in memory whole); a compressed one is
- * extracted by wimlib. `onProgress` hears how far the copy is, from 0 to the member's size.
- * Returns the path of the copy.
- */
-export async function copyWimMsuMember(
-  file: string, outer: ByteSource, e: WimStreamEntry, dir: string, onProgress?: (p: MemberCopyProgress) => void,
-): Promise<string> {
-  const member = e.path.replace(/^\//, '');
-  const total = e.size;
-  onProgress?.({ member, done: 0, total });
-  if (!e.storedInPlace) {
-    const r = await wimExtract(file, 1, [e.path], dir, {
-      noGlobs: true, strict: true,
-      ...(onProgress ? { onProgress: (p: WimProgress) => onProgress({ member, done: Math.min(total, Math.floor((total * p.percent) / 100)), total }) } : {}),
-    });
-    onProgress?.({ member, done: total, total });
-    return path.join(dir, ...r.files[0]!.split('/'));
-  }
-  const dest = path.join(dir, 'member.bin');
-  let fh;
-  try {
-    fh = await openFile(dest, 'wx');
-  } catch (err) {
-    throw ioError(err, dest, 'write the temp copy');
-  }
-  try {
-    for (let at = 0; at < e.size; at += COPY_CHUNK) {
-      const chunk = await outer.read(e.offset + at, Math.min(COPY_CHUNK, e.size - at), `member ${member}`);
-      for (let done = 0; done < chunk.length;) {
-        let n: number;
-        try {
-          n = (await fh.write(chunk, done, chunk.length - done, at + done)).bytesWritten;
-        } catch (err) {
-          throw ioError(err, dest, 'write the temp copy');
-        }
-        done += n;
-      }
-      onProgress?.({ member, done: at + chunk.length, total });
-    }
-  } finally {
-    await fh.close();
-  }
-  return dest;
 }

@@ -6,7 +6,7 @@ import { Cabinet, type CabEntry } from '../cab/cabinet.js';
 import { EXIT, FormatError, ioError, MsuError } from '../errors.js';
 import { detectContainer, findPackageMum, openMemberCab } from '../msu/inspect.js';
 import { classifyMember, PACKAGE_ROLES } from '../msu/members.js';
-import { copyWimMsuMember } from '../msu/wim-msu.js';
+import { copyWimMsuMember } from '../msu/payload-wim.js';
 import { BufferSource, FileSource, SliceSource } from '../util/source.js';
 import { wimDirDetailed, wimReadFile, type WimStreamEntry } from '../wim/streams.js';
 import { wimExtract, wimVerify } from '../wim/wimlib.js';

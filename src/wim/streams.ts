@@ -14,6 +14,11 @@ export interface WimStreamEntry {
   flags: string[];
   /** True when the bytes sit in the WIM file as-is, so they can be read in place. */
   storedInPlace: boolean;
+  /**
+   * For a stream inside a solid resource (`offset` is then 0): the resource's offset in the WIM
+   * file, and the stream's offset in the resource's uncompressed data.
+   */
+  solid?: { resource: number; at: number };
 }
 
 /** Parse `wimlib-imagex dir WIM N --detailed` output (pure). */
@@ -29,6 +34,8 @@ export function parseDirDetailed(text: string): WimStreamEntry[] {
     const flagsLine = /^Flags\s*=\s*(.*)$/m.exec(stream)?.[1] ?? '';
     const flags = flagsLine.trim().split(/\s+/).filter(Boolean);
     const size = num(/^Uncompressed size\s*=\s*(\d+)/m);
+    const solid = /^Solid resource\s*=\s*\d+\s*=>\s*\d+ bytes @ offset (\d+)/m.exec(stream);
+    const solidAt = /^Solid offset\s*=\s*(\d+)/m.exec(stream);
     const compressedSize = num(/^Compressed size\s*=\s*(\d+)/m);
     out.push({
       path: pathM[1]!,
@@ -38,6 +45,7 @@ export function parseDirDetailed(text: string): WimStreamEntry[] {
       offset: num(/^Offset in WIM\s*=\s*(\d+)/m),
       flags,
       storedInPlace: size === compressedSize && !flags.some((f) => /COMPRESSED|SOLID/.test(f)),
+      ...(solid && solidAt ? { solid: { resource: Number(solid[1]), at: Number(solidAt[1]) } } : {}),
     });
   }
   return out;

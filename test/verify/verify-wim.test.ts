@@ -70,12 +70,12 @@ interface Variant {
   padding?: number;
 }
 
-/** A WIM MSU: payload .wim (update.mum, a component manifest, its file, a catalog, a cix), a .psf, an SSU cab. */
-async function buildWimMsu(dir: string, file: string, v: Variant = {}): Promise<string> {
+/** The files of the payload .wim: update.mum, a component manifest, its file, a catalog, a cix. */
+async function payloadTree(v: Variant = {}): Promise<TreeFiles> {
   const dll = DLL_BYTES;
   const mum = packageMum({ name: 'Package_for_RollupFix', version: '10.0.26100.2000', kb: KB, releaseType: 'Security Update', component: { name: 'Microsoft-Windows-Test-Comp', version: '10.0.26100.2000' } });
   const manifest = componentManifest('test.dll', dll, { name: 'Microsoft-Windows-Test-Comp', version: '10.0.26100.2000' });
-  const tree: TreeFiles = {
+  return {
     'update.mum': mum,
     'update.cat': catalogOf({ 'update.mum': mum, [MANIFEST]: manifest }),
     [MANIFEST]: v.tamperManifest ? manifest.replace('buildType="release"', 'buildType="rele4se"') : manifest,
@@ -83,6 +83,11 @@ async function buildWimMsu(dir: string, file: string, v: Variant = {}): Promise<
     'express.psf.cix.xml': cix(dll),
     ...(v.padding ? { 'pad.bin': pseudoRandom('pad', v.padding) } : {}),
   };
+}
+
+/** A WIM MSU: the payload .wim (payloadTree), a .psf, an SSU cab. */
+async function buildWimMsu(dir: string, file: string, v: Variant = {}): Promise<string> {
+  const tree = await payloadTree(v);
   const ssuMum = packageMum({ name: 'Package_for_ServicingStack', version: '10.0.26100.1000', kb: 'KB5099998', component: null });
   const out = path.join(dir, file);
   await captureWim(out, {
@@ -243,36 +248,52 @@ describe('verify a WIM-based MSU without wimlib-imagex', () => {
   });
 });
 
-describe.skipIf(!wimlib)('progress while the payload .wim is copied for wimlib-imagex', () => {
-  /** The copy's events: one member, from 0 to its size, never going back. */
-  const expectCopy = (seen: { member: string; done: number; total: number }[], size: number, atLeast: number): void => {
-    expect(seen.length).toBeGreaterThanOrEqual(atLeast);
+describe.skipIf(!wimlib)('the payload .wim handed to wimlib-imagex: what is copied, with progress', () => {
+  type Copy = { member: string; done: number; total: number };
+  /**
+   * The copies reported: each a run of events for the payload from 0 to its total, never going
+   * back. Returns the totals, in order.
+   */
+  const copies = (seen: Copy[]): number[] => {
     expect(new Set(seen.map((p) => p.member))).toEqual(new Set([PAYLOAD]));
-    expect(seen.every((p, i) => p.total === size && p.done <= size && (i === 0 || p.done >= seen[i - 1]!.done))).toBe(true);
-    expect([seen[0]!.done, seen.at(-1)!.done]).toEqual([0, size]);
+    const totals: number[] = [];
+    seen.forEach((p, i) => {
+      expect(p.done).toBeLessThanOrEqual(p.total);
+      if (p.done === 0 && (i === 0 || seen[i - 1]!.done === seen[i - 1]!.total)) totals.push(p.total);
+      else expect([p.total, p.done >= seen[i - 1]!.done]).toEqual([totals.at(-1), true]);
+    });
+    expect(seen.at(-1)!.done).toBe(seen.at(-1)!.total);
+    return totals;
   };
+  const sum = (xs: number[]): number => xs.reduce((a, b) => a + b, 0);
+  const payloadSize = async (file: string): Promise<number> =>
+    (await (await import('../../src/wim/streams.js')).wimDirDetailed(file, 1)).find((e) => e.path === `/${PAYLOAD}`)!.size;
 
-  it('inspect, deltas, verify and plan report it from 0 to the member size; the CLI shows it on a terminal', async () => {
-    // 17 MiB stored in place: the copy goes in three 8 MiB chunks
+  it('inspect, deltas, expand and plan copy only the WIM structures and the files they read; verify copies it whole; all report progress', async () => {
+    // 17 MiB stored in place: the payload is far larger than what a listing needs
     const file = await buildWimMsu(dir, 'big.msu', { padding: 17 << 20 });
     const { inspectFile } = await import('../../src/msu/inspect.js');
-    const { wimDirDetailed } = await import('../../src/wim/streams.js');
-    const size = (await wimDirDetailed(file, 1)).find((e) => e.path === `/${PAYLOAD}`)!.size;
+    const size = await payloadSize(file);
     expect(size).toBeGreaterThan(17 << 20);
 
-    const inspected: { member: string; done: number; total: number }[] = [];
-    expect((await inspectFile(file, { onProgress: (p) => inspected.push(p) })).kb).toBe(KB);
-    expectCopy(inspected, size, 4);
-    const loaded: typeof inspected = [];
+    const inspected: Copy[] = [];
+    const report = await inspectFile(file, { onProgress: (p) => inspected.push(p) });
+    expect(report.packages.find((p) => p.member === PAYLOAD)).toMatchObject({ kb: KB, class: 'lcu', counts: { files: 6, mum: 1, manifests: 1, catalogs: 1, cix: 1, other: 2 } });
+    // the WIM structures, then the resource of update.mum
+    expect(copies(inspected)).toHaveLength(2);
+    expect(sum(copies(inspected))).toBeLessThan(64 << 10);
+    const loaded: Copy[] = [];
     expect((await loadContainerIndex(file, { onProgress: (p) => loaded.push(p) })).cix.files).toHaveLength(2);
-    expectCopy(loaded, size, 4);
-    const verified: typeof inspected = [];
-    await verifyPackage(file, { tempRoot: scratch, onProgress: (p) => p.step === 'copy' && verified.push(p) });
-    expectCopy(verified, size, 4);
-    const planned: typeof inspected = [];
+    expect(sum(copies(loaded))).toBeLessThan(64 << 10);
+    const planned: Copy[] = [];
     await buildPlan({ inputs: ['big.msu'], drivers: [], target: { build: '10.0.26100.1800', arch: 'amd64' }, cwd: dir,
       onProgress: (p) => p.phase === 'inspect' && p.total !== undefined && planned.push({ member: PAYLOAD, done: p.done!, total: p.total }) });
-    expectCopy(planned, size, 4);
+    expect(copies(planned)).toEqual(copies(inspected));
+    // verify checks every byte: the whole member, in 8 MiB chunks
+    const verified: Copy[] = [];
+    await verifyPackage(file, { tempRoot: scratch, onProgress: (p) => p.step === 'copy' && verified.push(p) });
+    expect(copies(verified)).toEqual([size]);
+    expect(verified.length).toBeGreaterThanOrEqual(4);
 
     const { main } = await import('../../src/cli/main.js');
     const { Terminal, TermStream } = await import('../helpers/terminal.js');
@@ -283,16 +304,52 @@ describe.skipIf(!wimlib)('progress while the payload .wim is copied for wimlib-i
       expect(err.chunks.join('')).toContain(`copying ${PAYLOAD} for wimlib-imagex 0%`);
       expect(term.screen.some((row) => row.startsWith('copying'))).toBe(false);
     }
+    // the same report as from a whole copy of the payload: the one a compressed outer WIM gives
+    const whole = await buildWimMsu(dir, 'big-lzx.msu', { padding: 17 << 20, compress: 'LZX' });
+    const wholeCopies: Copy[] = [];
+    const wholeReport = await inspectFile(whole, { onProgress: (p) => wholeCopies.push(p) });
+    expect(copies(wholeCopies)).toEqual([size]);
+    expect(wholeReport.packages).toEqual(report.packages);
   });
 
-  it('a payload the outer WIM stores compressed (extracted by wimlib-imagex) is reported from 0 to its size too', async () => {
-    const file = await buildWimMsu(dir, 'lzx-progress.msu', { compress: 'LZX' });
+  it('a solid payload (LZMS, as in an ESD): only the chunks holding the files read are copied', async () => {
+    const tree = await payloadTree();
+    // 1 MiB chunks: the padding fills several, and update.mum sits in one of them
+    const solid = await wimBytes(dir, { ...tree, 'pad.bin': pseudoRandom('pad', 3 << 20) }, { solid: true, solidChunkSize: 1 << 20 });
+    const file = await buildWimMsu(dir, 'solid.msu', { payload: solid });
     const { inspectFile } = await import('../../src/msu/inspect.js');
-    const { wimDirDetailed } = await import('../../src/wim/streams.js');
-    const size = (await wimDirDetailed(file, 1)).find((e) => e.path === `/${PAYLOAD}`)!.size;
-    const seen: { member: string; done: number; total: number }[] = [];
-    await inspectFile(file, { onProgress: (p) => seen.push(p) });
-    expectCopy(seen, size, 2);
+    const seen: Copy[] = [];
+    const r = await inspectFile(file, { onProgress: (p) => seen.push(p) });
+    expect(r.packages.find((p) => p.member === PAYLOAD)).toMatchObject({ kb: KB, class: 'lcu' });
+    expect(copies(seen)).toHaveLength(2);
+    expect(sum(copies(seen))).toBeLessThan(2 << 20);
+    const c = await loadContainerIndex(file);
+    expect(c.cix.files.map((f) => f.id)).toEqual([1, 2]);
+  });
+
+  it('a payload whose structures this view cannot use is copied whole, and wimlib-imagex judges it as before', async () => {
+    const { inspectFile } = await import('../../src/msu/inspect.js');
+    // not a WIM at all: the whole member is copied and wimlib says what is wrong with it
+    const notWim = await buildWimMsu(dir, 'notwim.msu', { payload: pseudoRandom('x', 300_000) });
+    const seen: Copy[] = [];
+    const err = await inspectFile(notWim, { onProgress: (p) => seen.push(p) }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(MsuError);
+    expect((err as MsuError).describe()).toContain(`notwim.msu!${PAYLOAD}`);
+    expect(copies(seen)).toEqual([300_000]);
+    // a WIM whose metadata resource was damaged after the blob table was written: the view
+    // opens, wimlib fails on it, and the whole copy gives wimlib's own verdict
+    const good = await wimBytes(dir, await payloadTree(), { compress: 'LZX' });
+    const { parseWimHeader, parseBlobTable, RESHDR_FLAG_METADATA } = await import('../../src/wim/header.js');
+    const h = parseWimHeader(good);
+    const meta = parseBlobTable(good.subarray(h.blobTable.offset, h.blobTable.offset + h.blobTable.size)).find((x) => x.flags & RESHDR_FLAG_METADATA)!;
+    const bad = Uint8Array.from(good);
+    for (let i = 0; i < Math.min(64, meta.size); i++) bad[meta.offset + i] ^= 0x5a;
+    const damaged = await buildWimMsu(dir, 'damaged.msu', { payload: bad });
+    const seen2: Copy[] = [];
+    const err2 = await inspectFile(damaged, { onProgress: (p) => seen2.push(p) }).catch((e: unknown) => e);
+    expect(err2).toBeInstanceOf(MsuError);
+    expect((err2 as MsuError).describe()).toContain(`damaged.msu!${PAYLOAD}`);
+    expect(copies(seen2).at(-1)).toBe(bad.length);
   });
 });
 
