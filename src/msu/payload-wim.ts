@@ -17,7 +17,6 @@ import {
   parseBlobTable, parseWimHeader, RESHDR_FLAG_COMPRESSED, RESHDR_FLAG_METADATA, RESHDR_FLAG_SOLID, SOLID_RESOURCE_MAGIC,
   WIM_HEADER_SIZE, type ResourceHeader,
 } from '../wim/header.js';
-import { readSolidResourceHeader } from '../wim/solid-resource.js';
 import { wimDirDetailed, wimReadFile, type WimStreamEntry } from '../wim/streams.js';
 import { wimExtract, type WimProgress } from '../wim/wimlib.js';
 import type { MemberCopyProgress } from './summary.js';
@@ -155,6 +154,8 @@ async function resourceRegions(src: ByteSource, base: number, x: WimStreamEntry,
     const chunkSize = head.u32('solid resource chunk size');
     const tableEnd = SOLID_HEADER_SIZE + 4 * Math.ceil(uncompressed / Math.max(chunkSize, 1));
     if (chunkSize === 0 || tableEnd > len) return [[resource, len]];
+    // loaded here: it brings the LZMS decoder, which no other payload needs
+    const { readSolidResourceHeader } = await import('../wim/solid-resource.js');
     const h = readSolidResourceHeader(await src.read(base + resource, tableEnd, 'solid resource chunk table'));
     const first = Math.floor(at / h.chunkSize), last = Math.floor((at + x.size - 1) / h.chunkSize);
     if (last >= h.chunkSizes.length) return [[resource, len]];

@@ -43,11 +43,19 @@ export interface WimHeader {
   integrity: ResourceHeader;
 }
 
+/** A u64 as two u32s (a blob table has thousands of entries: no BigInt per field); over 2^53 is damage. */
+function u64(r: ByteReader, what: string): number {
+  const lo = r.u32(what), hi = r.u32(what);
+  if (hi > 0x1fffff) throw new FormatError('E_WIM_HEADER', `${what} is absurdly large`, { where: `offset ${r.base + r.pos - 8}` });
+  return hi * 2 ** 32 + lo;
+}
+
 function resourceHeader(r: ByteReader, what: string): ResourceHeader {
-  const first = r.u64(`${what} size`);
-  const offset = r.u64n(`${what} offset`);
-  const originalSize = r.u64n(`${what} original size`);
-  return { size: Number(first & 0xffffffffffffffn), flags: Number(first >> 56n), offset, originalSize };
+  const lo = r.u32(`${what} size`), hi = r.u32(`${what} size`);
+  if ((hi & 0xffffff) > 0x1fffff) throw new FormatError('E_WIM_HEADER', `${what} size is absurdly large`, { where: `offset ${r.base + r.pos - 8}` });
+  const offset = u64(r, `${what} offset`);
+  const originalSize = u64(r, `${what} original size`);
+  return { size: (hi & 0xffffff) * 2 ** 32 + lo, flags: hi >>> 24, offset, originalSize };
 }
 
 /** Parse the header of a WIM (`MSWIM\0\0\0`, header size 208); `file` names it in errors. */

@@ -288,7 +288,7 @@ describe.skipIf(!hasQemu)('runVm: stop and kill', () => {
     expect(pids(c.events).every(processGone)).toBe(true);
   });
 
-  it('kill: QEMU and swtpm get SIGKILL at once; the run still ends as aborted with a result.json', { timeout: 30_000 }, async () => {
+  it('kill: QEMU gets SIGKILL at once, swtpm goes with it; the run still ends as aborted with a result.json', { timeout: 30_000 }, async () => {
     const c = setup(simpleBootSector([line({ type: 'boot', n: 1 })], 'hang'), { vm: hasSwtpm ? { tpm: {} } : {}, timeouts: { heartbeatSec: 20, graceSec: 20 } });
     const stop = new AbortController();
     const kill = new AbortController();
@@ -307,7 +307,15 @@ describe.skipIf(!hasQemu)('runVm: stop and kill', () => {
     expect(r.failure?.code, seen).toBe('aborted');
     expect(c.events.find((e) => e.type === 'qemu-exit'), seen).toMatchObject({ signal: 'SIGKILL' });
     expect(c.events.filter((e) => e.type === 'abort').map((e) => (e as { hard: boolean }).hard), seen).toEqual([false, true]);
-    if (hasSwtpm) expect(c.events.find((e) => e.type === 'swtpm-exit'), seen).toMatchObject({ signal: 'SIGKILL' });
+    if (hasSwtpm) {
+      // killed with QEMU, or gone on its own a moment before: the first Ctrl-C's quit, in the same
+      // tick, can close QEMU's TPM connection first, and swtpm ends (exit 0) when its client goes
+      const exit = c.events.find((e) => e.type === 'swtpm-exit') as { t: number; exitCode: number | null; signal: string | null } | undefined;
+      const hard = c.events.find((e) => e.type === 'abort' && (e as { hard: boolean }).hard) as { t: number };
+      expect(exit, seen).toBeDefined();
+      expect(exit!.signal === 'SIGKILL' || exit!.exitCode === 0, seen).toBe(true);
+      expect(exit!.t - hard.t, seen).toBeLessThan(1000);
+    }
     expect([...tpmPids(c.events), ...pids(c.events)].every(processGone)).toBe(true);
     expect(existsSync(path.join(c.runDir, 'result.json'))).toBe(true);
   });

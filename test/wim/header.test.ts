@@ -95,5 +95,13 @@ describe('bad headers and blob tables', () => {
     expect(() => parseWimHeader(header().subarray(0, 100))).toThrow(TruncatedError);
     expect(() => parseBlobTable(new Uint8Array(75))).toThrow('blob table of 75 bytes is not a whole number of 50-byte entries');
     expect(parseBlobTable(new Uint8Array(0))).toEqual([]);
+    // an offset past 2^53 is damage, not a number rounded to a wrong place
+    expect(() => parseWimHeader(header((b) => b.writeBigUInt64LE(1n << 60n, 56)))).toThrow('blob table offset is absurdly large');
+    const entry = Buffer.alloc(50);
+    entry.writeBigUInt64LE((0x04n << 56n) | (2n ** 48n - 1n), 0);
+    entry.writeBigUInt64LE(2n ** 53n - 1n, 8);
+    expect(parseBlobTable(entry)).toEqual([{ size: 2 ** 48 - 1, flags: 0x04, offset: 2 ** 53 - 1, originalSize: 0 }]);
+    entry.writeBigUInt64LE((0x04n << 56n) | (2n ** 54n), 0);
+    expect(() => parseBlobTable(entry)).toThrow('blob table entry 0 size is absurdly large');
   });
 });
