@@ -1,5 +1,7 @@
 import { Cabinet, type CabEntry, type ExtractResult } from '../cab/cabinet.js';
-import { FormatError, UsageError } from '../errors.js';
+import { FormatError, MsuError, UsageError } from '../errors.js';
+import type { WimStreamEntry } from '../wim/streams.js';
+import type { PayloadWim } from './payload-wim.js';
 import { BufferSource, FileSource, SliceSource, type ByteSource } from '../util/source.js';
 import { detectContainer, openMemberCab } from './container.js';
 
@@ -57,13 +59,45 @@ export async function openCabinet(file: string, inner?: string): Promise<{ cab: 
   return { cab, close: () => outer.close() };
 }
 
-/** The members of a WIM-based MSU (image 1 of the outer WIM), as `msu list` shows them. */
-async function listWimMsu(file: string): Promise<ListedMember[]> {
-  const { wimDirDetailed } = await import('../wim/streams.js');
-  return (await wimDirDetailed(file, 1))
+/** Files of a WIM image as `msu list` shows them, sorted by name. */
+function listedOf(entries: WimStreamEntry[]): ListedMember[] {
+  return entries
     .filter((e) => !e.isDirectory)
     .map((e) => ({ name: e.path.slice(1), size: e.size, modified: null, compression: e.storedInPlace ? 'None' : 'WIM', folder: 0 }))
     .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+}
+
+/** The members of a WIM-based MSU (image 1 of the outer WIM), as `msu list` shows them. */
+async function listWimMsu(file: string): Promise<ListedMember[]> {
+  const { wimDirDetailed } = await import('../wim/streams.js');
+  return listedOf(await wimDirDetailed(file, 1));
+}
+
+/**
+ * With `inner` naming the payload `.wim` (or an `.esd`) of a WIM-based MSU: run `work` on it,
+ * read through wimlib-imagex from a private temp dir (src/msu/payload-wim.ts) removed afterwards.
+ * Undefined when `file` is not a WIM MSU or `inner` is not such a member (a cabinet member).
+ */
+async function withInnerWim<T>(file: string, inner: string, work: (payload: PayloadWim) => Promise<T>): Promise<T | undefined> {
+  if (!/\.(wim|esd)$/i.test(inner) || (await containerOf(file)) !== 'wim') return undefined;
+  const { wimDirDetailed } = await import('../wim/streams.js');
+  const want = inner.replace(/\\/g, '/').toLowerCase();
+  const e = (await wimDirDetailed(file, 1)).find((x) => !x.isDirectory && x.path.slice(1).toLowerCase() === want);
+  if (!e) throw new UsageError(`no member named ${JSON.stringify(inner)}`, { file });
+  const [{ openPayloadWim }, { mkdtemp, rm }, os, path] = await Promise.all([
+    import('./payload-wim.js'), import('node:fs/promises'), import('node:os'), import('node:path'),
+  ]);
+  const outer = await FileSource.open(file);
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'msu-inner-wim-'));
+  try {
+    return await work(await openPayloadWim(file, outer, e, dir));
+  } catch (err) {
+    if (err instanceof MsuError && err.file?.startsWith(dir)) err.file = `${file}!${e.path.slice(1)}`;
+    throw err;
+  } finally {
+    await outer.close();
+    await rm(dir, { recursive: true, force: true });
+  }
 }
 
 async function containerOf(file: string): Promise<'cab' | 'wim' | 'unknown'> {
@@ -77,6 +111,8 @@ async function containerOf(file: string): Promise<'cab' | 'wim' | 'unknown'> {
 
 export async function listCabinet(file: string, inner?: string): Promise<ListedMember[]> {
   if (!inner && (await containerOf(file)) === 'wim') return listWimMsu(file);
+  const payload = inner ? await withInnerWim(file, inner, async (p) => listedOf(p.entries)) : undefined;
+  if (payload) return payload;
   const { cab, close } = await openCabinet(file, inner);
   try {
     return listOf(cab);
@@ -123,6 +159,17 @@ export async function extractCabinet(
     // paths of one image tree: no two members share one
     return { files: chosen.map((m) => ({ name: m.name, size: m.size })), bytes: chosen.reduce((n, m) => n + m.size, 0), duplicates: [] };
   }
+  const fromPayload = opts.inner ? await withInnerWim(file, opts.inner, async (p) => {
+    // files of the payload's image: wimlib extracts them (staged, all or nothing)
+    const match = memberMatcher(opts.members ?? []);
+    const chosen = p.entries.filter((x) => match({ name: x.path.slice(1) }));
+    if (chosen.length === 0) throw new UsageError(`no member matches ${(opts.members ?? []).map((m) => JSON.stringify(m)).join(', ')}`, { file });
+    await p.extract(chosen, dest, { overwrite: opts.overwrite });
+    const files = listedOf(chosen);
+    files.forEach((m, i) => opts.onProgress?.(i + 1, files.length, m.name));
+    return { files: files.map((m) => ({ name: m.name, size: m.size })), bytes: files.reduce((n, m) => n + m.size, 0), duplicates: [] };
+  }) : undefined;
+  if (fromPayload) return fromPayload;
   const { cab, close } = await openCabinet(file, opts.inner);
   try {
     const match = memberMatcher(opts.members ?? []);

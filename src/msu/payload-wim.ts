@@ -33,6 +33,19 @@ export interface PayloadWim {
   entries: WimStreamEntry[];
   /** The bytes of one of `entries` (wimlib checks them against the blob's SHA-1). */
   read(entry: WimStreamEntry): Promise<Uint8Array>;
+  /** Extract some of `entries` under `destDir` with their paths (wimExtract: staged, all or nothing). */
+  extract(files: WimStreamEntry[], destDir: string, opts?: { overwrite?: boolean }): Promise<void>;
+}
+
+/** What a PayloadWim does, given a way to make `files` readable in a WIM file wimlib can open. */
+function payloadOver(entries: WimStreamEntry[], using: <T>(files: WimStreamEntry[], work: (wim: string) => Promise<T>) => Promise<T>): PayloadWim {
+  return {
+    entries,
+    read: (x) => using([x], (wim) => wimReadFile(wim, 1, x.path)),
+    extract: async (files, destDir, opts = {}) => {
+      await using(files, (wim) => wimExtract(wim, 1, files.map((f) => f.path), destDir, { noGlobs: true, strict: true, overwrite: opts.overwrite }));
+    },
+  };
 }
 
 /** Copy [from, from+length) of `src` to `fh` at `at`, in chunks (never the whole range in memory). */
@@ -90,10 +103,9 @@ export async function copyWimMsuMember(file: string, outer: ByteSource, e: WimSt
 }
 
 /** The payload copied whole: what every reader of it did before the sparse view. */
-async function wholePayload(file: string, outer: ByteSource, e: WimStreamEntry, dir: string, onProgress: OnCopy): Promise<PayloadWim> {
+async function wholePayload(file: string, outer: ByteSource, e: WimStreamEntry, dir: string, onProgress: OnCopy): Promise<{ path: string; entries: WimStreamEntry[] }> {
   const copy = await copyWimMsuMember(file, outer, e, dir, onProgress);
-  const entries = (await wimDirDetailed(copy, 1)).filter((x) => !x.isDirectory);
-  return { entries, read: (x) => wimReadFile(copy, 1, x.path) };
+  return { path: copy, entries: (await wimDirDetailed(copy, 1)).filter((x) => !x.isDirectory) };
 }
 
 /**
@@ -180,14 +192,17 @@ async function resourceRegions(src: ByteSource, base: number, x: WimStreamEntry,
  */
 export async function openPayloadWim(file: string, outer: ByteSource, e: WimStreamEntry, dir: string, onProgress?: OnCopy): Promise<PayloadWim> {
   const skeleton = e.storedInPlace ? await skeletonRegions(outer, e.offset, e.size) : null;
-  if (!skeleton) return wholePayload(file, outer, e, dir, onProgress);
+  if (!skeleton) {
+    const whole = await wholePayload(file, outer, e, dir, onProgress);
+    return payloadOver(whole.entries, (_files, work) => work(whole.path));
+  }
   const member = e.path.replace(/^\//, '');
   const dest = path.join(dir, 'payload.wim');
   // regions copied so far, as `offset:length`
   const copied = new Set<string>();
   /** Copy the regions (offsets in the member) not copied yet into the sparse file, reporting their sum. */
   const fill = async (fh: FileHandle, regions: [number, number][]): Promise<void> => {
-    const todo = regions.filter(([at, len]) => !copied.has(`${at}:${len}`));
+    const todo = [...new Map(regions.map((r) => [`${r[0]}:${r[1]}`, r])).entries()].filter(([k]) => !copied.has(k)).map(([, r]) => r);
     const total = todo.reduce((n, [, len]) => n + len, 0);
     let done = 0;
     onProgress?.({ member, done, total });
@@ -205,16 +220,17 @@ export async function openPayloadWim(file: string, outer: ByteSource, e: WimStre
     }
     await fill(fh, skeleton.regions);
   });
-  let whole: PayloadWim | undefined;
+  let whole: string | undefined;
   /**
    * wimlib refused the view: the whole member decides (a damaged payload then fails as it always
    * did). A missing tool, an I/O error or a timeout is not the view's doing and is thrown as is.
+   * Returns the path of the whole copy.
    */
-  const fallBack = async (err: unknown): Promise<PayloadWim> => {
+  const fallBack = async (err: unknown): Promise<string> => {
     if (!(err instanceof MsuError) || !(err.kind === 'input' || err.code === 'E_TOOL_FAILED')) throw err;
-    if (!whole) {
+    if (whole === undefined) {
       await rm(dest, { force: true });
-      whole = await wholePayload(file, outer, e, dir, onProgress);
+      whole = (await wholePayload(file, outer, e, dir, onProgress)).path;
     }
     return whole;
   };
@@ -222,20 +238,25 @@ export async function openPayloadWim(file: string, outer: ByteSource, e: WimStre
   try {
     entries = (await wimDirDetailed(dest, 1)).filter((x) => !x.isDirectory);
   } catch (err) {
-    return fallBack(err);
+    const copy = await fallBack(err);
+    return payloadOver((await wimDirDetailed(copy, 1)).filter((x) => !x.isDirectory), (_files, work) => work(copy));
   }
-  const read = async (x: WimStreamEntry): Promise<Uint8Array> => {
-    if (whole) return whole.read(x);
-    if (x.size > 0) {
-      const regions = await resourceRegions(outer, e.offset, x, skeleton.resources);
-      if (!regions) return (await fallBack(new MsuError('E_WIM_VIEW', 'no resource for this stream in the blob table'))).read(x);
-      await withTempFile(dest, 'r+', (fh) => fill(fh, regions));
+  /** Copy in the resources of `files`, then run `work` on the view; on the whole copy if wimlib refuses it. */
+  const using = async <T>(files: WimStreamEntry[], work: (wim: string) => Promise<T>): Promise<T> => {
+    if (whole !== undefined) return work(whole);
+    const regions: [number, number][] = [];
+    for (const x of files) {
+      if (x.size === 0) continue;
+      const r = await resourceRegions(outer, e.offset, x, skeleton.resources);
+      if (!r) return work(await fallBack(new MsuError('E_WIM_VIEW', `no resource for ${x.path} in the blob table`)));
+      regions.push(...r);
     }
+    if (regions.length > 0) await withTempFile(dest, 'r+', (fh) => fill(fh, regions));
     try {
-      return await wimReadFile(dest, 1, x.path);
+      return await work(dest);
     } catch (err) {
-      return (await fallBack(err)).read(x);
+      return work(await fallBack(err));
     }
   };
-  return { entries, read };
+  return payloadOver(entries, using);
 }

@@ -12,7 +12,7 @@ import { buildCabinet } from '../../src/cab/writer.js';
 import { extractCabinet, listCabinet } from '../../src/msu/extract.js';
 import { runCli } from '../helpers/cli.js';
 import { hasTool, skipNote } from '../helpers/tools.js';
-import { captureWim } from '../helpers/wim-msu.js';
+import { captureWim, wimBytes } from '../helpers/wim-msu.js';
 
 const wimlib = hasTool('wimlib-imagex');
 if (!wimlib) skipNote('list/extract of WIM-based MSUs', 'wimlib-imagex');
@@ -65,5 +65,59 @@ describe.skipIf(!wimlib)('list and extract a WIM-based MSU', () => {
     const x = await runCli('extract', msu, '-d', path.join(dir, 'cli'), '*.psf');
     expect(x.code).toBe(0);
     expect(await readFile(path.join(dir, 'cli', 'Windows11.0-KB5099999-x64.psf'), 'utf8')).toBe('psf');
+  });
+});
+
+describe.skipIf(!wimlib)('list and extract the payload .wim of a WIM-based MSU (--inner)', () => {
+  let dir: string;
+  let msu: string;
+  const tree: Record<string, string | Uint8Array> = {
+    'update.mum': '<assembly manifestVersion="1.0"/>',
+    'amd64_a_31bf3856ad364e35_10.0.26100.1_none_1.manifest': 'manifest a',
+    'sub\\deep.txt': 'deep file',
+    'pad.bin': new Uint8Array(4 << 20).fill(3),
+  };
+  const leftovers = async (): Promise<string[]> => (await readdir(os.tmpdir())).filter((n) => n.startsWith('msu-inner-wim-'));
+  beforeAll(async () => {
+    dir = await mkdtemp(path.join(os.tmpdir(), 'msu-wiminner-'));
+    msu = path.join(dir, 'windows11.0-kb5099999-x64.msu');
+    await captureWim(msu, { 'Windows11.0-KB5099999-x64.wim': await wimBytes(dir, tree), 'Windows11.0-KB5099999-x64.psf': Buffer.from('psf') });
+  });
+  afterAll(async () => {
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it('lists the files of the payload image, and extracts the chosen ones byte for byte', async () => {
+    const before = await leftovers();
+    const listed = await listCabinet(msu, 'windows11.0-kb5099999-x64.WIM');
+    expect(listed.map((m) => [m.name, m.size])).toEqual([
+      ['amd64_a_31bf3856ad364e35_10.0.26100.1_none_1.manifest', 10], ['pad.bin', 4 << 20], ['sub/deep.txt', 9], ['update.mum', 33],
+    ]);
+    const out = path.join(dir, 'out');
+    const r = await extractCabinet(msu, out, { inner: 'Windows11.0-KB5099999-x64.wim', members: ['update.mum', 'sub\\*'] });
+    expect(r.files).toEqual([{ name: 'sub/deep.txt', size: 9 }, { name: 'update.mum', size: 33 }]);
+    expect(await readFile(path.join(out, 'update.mum'), 'utf8')).toBe(tree['update.mum']);
+    expect(await readFile(path.join(out, 'sub', 'deep.txt'), 'utf8')).toBe('deep file');
+    expect((await readdir(out)).sort()).toEqual(['sub', 'update.mum']);
+    expect(await leftovers()).toEqual(before);
+  });
+
+  it('CLI: list --inner --json; no match is a usage error writing nothing; a payload that is not a WIM is named in one line', async () => {
+    const l = await runCli('list', msu, '--inner', 'Windows11.0-KB5099999-x64.wim', '--json');
+    expect(l.code).toBe(0);
+    expect(JSON.parse(l.stdout)).toMatchObject({ inner: 'Windows11.0-KB5099999-x64.wim', members: [{ name: 'amd64_a_31bf3856ad364e35_10.0.26100.1_none_1.manifest' }, { name: 'pad.bin' }, { name: 'sub/deep.txt' }, { name: 'update.mum' }] });
+    const none = path.join(dir, 'none');
+    const x = await runCli('extract', msu, '--inner', 'Windows11.0-KB5099999-x64.wim', '*.exe', '-d', none);
+    expect([x.code, x.stderr]).toEqual([2, `msu: ${msu}: no member matches "*.exe"\n`]);
+    expect(existsSync(none)).toBe(false);
+    const missing = await runCli('list', msu, '--inner', 'nope.wim');
+    expect([missing.code, missing.stderr]).toEqual([2, `msu: ${msu}: no member named "nope.wim"\n`]);
+    // a member named .wim that holds no WIM
+    const fake = path.join(dir, 'fake.msu');
+    await captureWim(fake, { 'Windows11.0-KB5099999-x64.wim': Buffer.alloc(300_000, 7) });
+    const bad = await runCli('list', fake, '--inner', 'Windows11.0-KB5099999-x64.wim');
+    expect(bad.code).toBe(3);
+    expect(bad.stderr.startsWith(`msu: ${fake}!Windows11.0-KB5099999-x64.wim: `)).toBe(true);
+    expect(bad.stderr.trimEnd().split('\n')).toHaveLength(1);
   });
 });

@@ -77,7 +77,7 @@ export function register(program: Command, ctx: CliContext): void {
     .command('list')
     .description('list the members of a cabinet (.cab or cabinet-based .msu)')
     .argument('<file>', 'the cabinet')
-    .option('--inner <member>', 'list a cabinet inside it instead (e.g. the payload cab of an MSU)')
+    .option('--inner <member>', 'list a cabinet inside it instead (e.g. the payload cab of an MSU), or the payload .wim of a WIM-based MSU')
     .option('--json', 'print the listing as JSON')
     .action(async (file: string, opts: { inner?: string; json?: boolean }) => {
       const { listCabinet } = await msuExtract();
@@ -92,7 +92,7 @@ export function register(program: Command, ctx: CliContext): void {
     .argument('<file>', 'the cabinet (.cab or cabinet-based .msu)')
     .argument('[members...]', 'member names or globs (default: all)')
     .requiredOption('-d, --dest <dir>', 'target directory (created if needed)')
-    .option('--inner <member>', 'extract from a cabinet inside it (e.g. the payload cab of an MSU)')
+    .option('--inner <member>', 'extract from a cabinet inside it (e.g. the payload cab of an MSU), or from the payload .wim of a WIM-based MSU')
     .option('--no-checksum', 'skip the CFDATA checksum check (faster; corrupt data is then written)')
     .option('--overwrite', 'replace regular files of the same name already in the target')
     .option('--json', 'print what was extracted as JSON')
