@@ -1,5 +1,5 @@
 import { Cabinet, type CabEntry, type ExtractResult } from '../cab/cabinet.js';
-import { FormatError, MsuError, UsageError } from '../errors.js';
+import { FormatError, UsageError } from '../errors.js';
 import type { WimStreamEntry } from '../wim/streams.js';
 import type { PayloadWim } from './payload-wim.js';
 import { BufferSource, FileSource, SliceSource, type ByteSource } from '../util/source.js';
@@ -91,9 +91,6 @@ async function withInnerWim<T>(file: string, inner: string, work: (payload: Payl
   const dir = await mkdtemp(path.join(os.tmpdir(), 'msu-inner-wim-'));
   try {
     return await work(await openPayloadWim(file, outer, e, dir));
-  } catch (err) {
-    if (err instanceof MsuError && err.file?.startsWith(dir)) err.file = `${file}!${e.path.slice(1)}`;
-    throw err;
   } finally {
     await outer.close();
     await rm(dir, { recursive: true, force: true });

@@ -191,6 +191,16 @@ async function resourceRegions(src: ByteSource, base: number, x: WimStreamEntry,
  * the bytes it copies.
  */
 export async function openPayloadWim(file: string, outer: ByteSource, e: WimStreamEntry, dir: string, onProgress?: OnCopy): Promise<PayloadWim> {
+  // wimlib's errors name the temp copy: they are about the member, `MSU!payload.wim`
+  const named = <T>(p: Promise<T>): Promise<T> => p.catch((err: unknown) => {
+    if (err instanceof MsuError && err.file !== undefined && err.file.startsWith(dir)) err.file = `${outer.name}!${e.path.replace(/^\//, '')}`;
+    throw err;
+  });
+  const p = await named(openView(file, outer, e, dir, onProgress));
+  return { entries: p.entries, read: (x) => named(p.read(x)), extract: (files, destDir, opts) => named(p.extract(files, destDir, opts)) };
+}
+
+async function openView(file: string, outer: ByteSource, e: WimStreamEntry, dir: string, onProgress?: OnCopy): Promise<PayloadWim> {
   const skeleton = e.storedInPlace ? await skeletonRegions(outer, e.offset, e.size) : null;
   if (!skeleton) {
     const whole = await wholePayload(file, outer, e, dir, onProgress);
@@ -220,17 +230,17 @@ export async function openPayloadWim(file: string, outer: ByteSource, e: WimStre
     }
     await fill(fh, skeleton.regions);
   });
-  let whole: string | undefined;
+  let whole: { path: string; entries: WimStreamEntry[] } | undefined;
   /**
    * wimlib refused the view: the whole member decides (a damaged payload then fails as it always
    * did). A missing tool, an I/O error or a timeout is not the view's doing and is thrown as is.
    * Returns the path of the whole copy.
    */
-  const fallBack = async (err: unknown): Promise<string> => {
+  const fallBack = async (err: unknown): Promise<{ path: string; entries: WimStreamEntry[] }> => {
     if (!(err instanceof MsuError) || !(err.kind === 'input' || err.code === 'E_TOOL_FAILED')) throw err;
     if (whole === undefined) {
       await rm(dest, { force: true });
-      whole = (await wholePayload(file, outer, e, dir, onProgress)).path;
+      whole = await wholePayload(file, outer, e, dir, onProgress);
     }
     return whole;
   };
@@ -239,23 +249,23 @@ export async function openPayloadWim(file: string, outer: ByteSource, e: WimStre
     entries = (await wimDirDetailed(dest, 1)).filter((x) => !x.isDirectory);
   } catch (err) {
     const copy = await fallBack(err);
-    return payloadOver((await wimDirDetailed(copy, 1)).filter((x) => !x.isDirectory), (_files, work) => work(copy));
+    return payloadOver(copy.entries, (_files, work) => work(copy.path));
   }
   /** Copy in the resources of `files`, then run `work` on the view; on the whole copy if wimlib refuses it. */
   const using = async <T>(files: WimStreamEntry[], work: (wim: string) => Promise<T>): Promise<T> => {
-    if (whole !== undefined) return work(whole);
+    if (whole !== undefined) return work(whole.path);
     const regions: [number, number][] = [];
     for (const x of files) {
       if (x.size === 0) continue;
       const r = await resourceRegions(outer, e.offset, x, skeleton.resources);
-      if (!r) return work(await fallBack(new MsuError('E_WIM_VIEW', `no resource for ${x.path} in the blob table`)));
+      if (!r) return work((await fallBack(new MsuError('E_WIM_VIEW', `no resource for ${x.path} in the blob table`))).path);
       regions.push(...r);
     }
     if (regions.length > 0) await withTempFile(dest, 'r+', (fh) => fill(fh, regions));
     try {
       return await work(dest);
     } catch (err) {
-      return work(await fallBack(err));
+      return work((await fallBack(err)).path);
     }
   };
   return payloadOver(entries, using);

@@ -336,6 +336,10 @@ describe.skipIf(!wimlib)('the payload .wim handed to wimlib-imagex: what is copi
     expect(err).toBeInstanceOf(MsuError);
     expect((err as MsuError).describe()).toContain(`notwim.msu!${PAYLOAD}`);
     expect(copies(seen)).toEqual([300_000]);
+    // the error names the member, not the temp copy wimlib was given
+    const viaDeltas = await loadContainerIndex(notWim).catch((e: unknown) => e);
+    expect(viaDeltas).toBeInstanceOf(MsuError);
+    expect((viaDeltas as MsuError).file).toBe(`${notWim}!${PAYLOAD}`);
     // a WIM whose metadata resource was damaged after the blob table was written: the view
     // opens, wimlib fails on it, and the whole copy gives wimlib's own verdict
     const good = await wimBytes(dir, await payloadTree(), { compress: 'LZX' });
