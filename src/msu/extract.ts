@@ -31,9 +31,8 @@ export async function openCabinet(file: string, inner?: string): Promise<{ cab: 
     }
     // a cabinet member of a WIM MSU (the SSU): in place when stored uncompressed, as Microsoft stores them
     try {
-      const { wimDirDetailed, wimReadFile } = await import('../wim/streams.js');
-      const e = (await wimDirDetailed(file, 1)).find((x) => !x.isDirectory && x.path.slice(1).toLowerCase() === inner.replace(/\\/g, '/').toLowerCase());
-      if (!e) throw new UsageError(`no member named ${JSON.stringify(inner)}`, { file });
+      const { wimReadFile } = await import('../wim/streams.js');
+      const e = await wimMsuMember(file, inner);
       const name = `${file}!${e.path.slice(1)}`;
       const memberSrc: ByteSource = e.storedInPlace ? new SliceSource(src, e.offset, e.size, name) : new BufferSource(await wimReadFile(file, 1, e.path), name);
       const cab = await Cabinet.open(memberSrc);
@@ -59,6 +58,15 @@ export async function openCabinet(file: string, inner?: string): Promise<{ cab: 
   return { cab, close: () => outer.close() };
 }
 
+/** The member `inner` of the WIM-based MSU `file` (a file of its image; any case, `\\` or `/`). */
+async function wimMsuMember(file: string, inner: string): Promise<WimStreamEntry> {
+  const { wimDirDetailed } = await import('../wim/streams.js');
+  const want = inner.replace(/\\/g, '/').toLowerCase();
+  const e = (await wimDirDetailed(file, 1)).find((x) => !x.isDirectory && x.path.slice(1).toLowerCase() === want);
+  if (!e) throw new UsageError(`no member named ${JSON.stringify(inner)}`, { file });
+  return e;
+}
+
 /** Files of a WIM image as `msu list` shows them, sorted by name. */
 function listedOf(entries: WimStreamEntry[]): ListedMember[] {
   return entries
@@ -80,10 +88,7 @@ async function listWimMsu(file: string): Promise<ListedMember[]> {
  */
 async function withInnerWim<T>(file: string, inner: string, work: (payload: PayloadWim) => Promise<T>): Promise<T | undefined> {
   if (!/\.(wim|esd)$/i.test(inner) || (await containerOf(file)) !== 'wim') return undefined;
-  const { wimDirDetailed } = await import('../wim/streams.js');
-  const want = inner.replace(/\\/g, '/').toLowerCase();
-  const e = (await wimDirDetailed(file, 1)).find((x) => !x.isDirectory && x.path.slice(1).toLowerCase() === want);
-  if (!e) throw new UsageError(`no member named ${JSON.stringify(inner)}`, { file });
+  const e = await wimMsuMember(file, inner);
   const [{ openPayloadWim }, { mkdtemp, rm }, os, path] = await Promise.all([
     import('./payload-wim.js'), import('node:fs/promises'), import('node:os'), import('node:path'),
   ]);
@@ -132,6 +137,24 @@ export function memberMatcher(patterns: string[]): (e: { name: string }) => bool
   };
 }
 
+/**
+ * Extract the files of a WIM image (`entries`) that `opts.members` chooses, with `write` (wimlib:
+ * staged, all or nothing); no file chosen is a usage error.
+ */
+async function extractWimFiles(
+  file: string, entries: WimStreamEntry[], opts: { members?: string[]; onProgress?: (done: number, total: number, name: string) => void },
+  write: (chosen: WimStreamEntry[]) => Promise<void>,
+): Promise<ExtractResult> {
+  const match = memberMatcher(opts.members ?? []);
+  const chosen = entries.filter((x) => !x.isDirectory && match({ name: x.path.slice(1) }));
+  if (chosen.length === 0) throw new UsageError(`no member matches ${(opts.members ?? []).map((m) => JSON.stringify(m)).join(', ')}`, { file });
+  await write(chosen);
+  const files = listedOf(chosen);
+  files.forEach((m, i) => opts.onProgress?.(i + 1, files.length, m.name));
+  // paths of one image tree: no two members share one
+  return { files: files.map((m) => ({ name: m.name, size: m.size })), bytes: files.reduce((n, m) => n + m.size, 0), duplicates: [] };
+}
+
 export async function extractCabinet(
   file: string,
   dest: string,
@@ -146,26 +169,16 @@ export async function extractCabinet(
   } = {},
 ): Promise<ExtractResult> {
   if (!opts.inner && (await containerOf(file)) === 'wim') {
-    // a WIM MSU's members are files of its image: wimlib extracts them (atomically, into a staging dir)
-    const match = memberMatcher(opts.members ?? []);
-    const chosen = (await listWimMsu(file)).filter(match);
-    if (chosen.length === 0) throw new UsageError(`no member matches ${(opts.members ?? []).map((m) => JSON.stringify(m)).join(', ')}`, { file });
-    const { wimExtract } = await import('../wim/wimlib.js');
-    await wimExtract(file, 1, chosen.map((m) => `/${m.name}`), dest, { noGlobs: true, strict: true, overwrite: opts.overwrite });
-    chosen.forEach((m, i) => opts.onProgress?.(i + 1, chosen.length, m.name));
-    // paths of one image tree: no two members share one
-    return { files: chosen.map((m) => ({ name: m.name, size: m.size })), bytes: chosen.reduce((n, m) => n + m.size, 0), duplicates: [] };
+    // a WIM MSU's members are files of its image
+    const [{ wimDirDetailed }, { wimExtract }] = await Promise.all([import('../wim/streams.js'), import('../wim/wimlib.js')]);
+    return extractWimFiles(file, await wimDirDetailed(file, 1), opts, async (chosen) => {
+      await wimExtract(file, 1, chosen.map((x) => x.path), dest, { noGlobs: true, strict: true, overwrite: opts.overwrite });
+    });
   }
-  const fromPayload = opts.inner ? await withInnerWim(file, opts.inner, async (p) => {
-    // files of the payload's image: wimlib extracts them (staged, all or nothing)
-    const match = memberMatcher(opts.members ?? []);
-    const chosen = p.entries.filter((x) => match({ name: x.path.slice(1) }));
-    if (chosen.length === 0) throw new UsageError(`no member matches ${(opts.members ?? []).map((m) => JSON.stringify(m)).join(', ')}`, { file });
-    await p.extract(chosen, dest, { overwrite: opts.overwrite });
-    const files = listedOf(chosen);
-    files.forEach((m, i) => opts.onProgress?.(i + 1, files.length, m.name));
-    return { files: files.map((m) => ({ name: m.name, size: m.size })), bytes: files.reduce((n, m) => n + m.size, 0), duplicates: [] };
-  }) : undefined;
+  // the files of its payload .wim, through the view that copies only what they need
+  const fromPayload = opts.inner
+    ? await withInnerWim(file, opts.inner, (p) => extractWimFiles(file, p.entries, opts, (chosen) => p.extract(chosen, dest, { overwrite: opts.overwrite })))
+    : undefined;
   if (fromPayload) return fromPayload;
   const { cab, close } = await openCabinet(file, opts.inner);
   try {

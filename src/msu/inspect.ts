@@ -18,7 +18,7 @@ import { INSPECT_SCHEMA, findPackageMum, summarizeMum, summarizePackageCab, type
 export interface InspectOptions {
   /** The name the report and errors give the file (default: `file` as given). */
   displayName?: string;
-  /** Called while the payload `.wim` of a WIM-based MSU is copied for wimlib-imagex (the only step that reads a large part of the file). */
+  /** Called while (part of) the payload `.wim` of a WIM-based MSU is copied to a temp file for wimlib-imagex. */
   onProgress?: (p: MemberCopyProgress) => void;
 }
 

@@ -7,10 +7,10 @@ import { kbFromName, type MemberRole } from './members.js';
 /** The inspect report's model and the per-package summary, shared by cabinet and WIM MSUs. */
 export const INSPECT_SCHEMA = 'msu-toolkit/inspect@1';
 
-/** wim-package: a CBS package stored in a WIM/ESD (update.mum at the image root). */
 /**
- * The one slow step of reading a WIM-based MSU: wimlib-imagex reads a WIM only from a file, so
- * the payload `.wim` member is copied to a temp file first (`done` of `total` bytes).
+ * Copying (part of) a WIM-based MSU's payload `.wim` to a temp file, which wimlib-imagex needs:
+ * `done` of `total` bytes of one copy (src/msu/payload-wim.ts: the WIM's structures, then the
+ * resources of the files read; the whole member where that view does not apply).
  */
 export interface MemberCopyProgress {
   member: string;
@@ -18,6 +18,7 @@ export interface MemberCopyProgress {
   total: number;
 }
 
+/** wim-package: a CBS package stored in a WIM/ESD (update.mum at the image root). */
 export type ContainerKind = 'cab-msu' | 'wim-msu' | 'cab' | 'wim-package';
 
 export interface InspectMember {

@@ -2,7 +2,6 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { Cabinet } from '../cab/cabinet.js';
-import { MsuError } from '../errors.js';
 import { parseMum } from '../cbs/mum.js';
 import { parsePkgProperties } from '../cbs/pkgprops.js';
 import { BufferSource, FileSource, SliceSource, type ByteSource } from '../util/source.js';
@@ -96,9 +95,6 @@ async function summarizeInnerWim(
     }
     const mum = parseMum(await payload.read(mumFile), `${outer.name}!${member}!update.mum`);
     return { ...summarizeMum(mum, member), express: psfBeside || counts.cix > 0, counts, compression: ['WIM'] };
-  } catch (err) {
-    if (err instanceof MsuError) err.file = `${outer.name}!${member}`;
-    throw err;
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

@@ -14,7 +14,6 @@ const MSWIM = [0x4d, 0x53, 0x57, 0x49, 0x4d, 0, 0, 0];
 /** RESHDR flags. */
 export const RESHDR_FLAG_METADATA = 0x02;
 export const RESHDR_FLAG_COMPRESSED = 0x04;
-export const RESHDR_FLAG_SPANNED = 0x08;
 export const RESHDR_FLAG_SOLID = 0x10;
 /** The original-size value that marks a blob-table entry as a solid resource itself (not a blob inside one). */
 export const SOLID_RESOURCE_MAGIC = 2 ** 32;

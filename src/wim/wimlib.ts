@@ -353,8 +353,6 @@ export async function wimVerify(file: string, opts: WimRunOptions = {}): Promise
 
 // ---------------------------------------------------------------- write
 
-const exists = pathTaken;
-
 /** Write a new WIM at `out` through a temp name in the same directory and a rename. */
 const writeNew = writeThroughTemp;
 
@@ -392,7 +390,7 @@ export async function wimCapture(dir: string, out: string, name: string, opts: W
     await wimlib(['append', dir, out, ...named, ...tail, '--rebuild'], out, opts);
     return;
   }
-  if (await exists(out)) throw new IoError('E_IO_EXISTS', 'already exists (use append to add an image)', { file: out });
+  if (await pathTaken(out)) throw new IoError('E_IO_EXISTS', 'already exists (use append to add an image)', { file: out });
   await writeNew(out, (tmp) => wimlib(['capture', dir, tmp, ...named, ...tail], out, opts).then(() => undefined));
 }
 
@@ -466,7 +464,7 @@ export async function wimExport(src: string, image: number | 'all', dest: string
   const tail: string[] = [];
   if (opts.compress) tail.push(`--compress=${opts.compress}`);
   if (opts.boot) tail.push('--boot');
-  if (await exists(dest)) {
+  if (await pathTaken(dest)) {
     await wimlib(['export', src, sel, dest, ...named, ...tail, '--rebuild'], src, opts);
     return;
   }
@@ -486,7 +484,7 @@ export async function wimSplit(file: string, first: string, partMiB: number, opt
   const ext = path.extname(first);
   const stem = path.basename(first, ext);
   const parts = [first];
-  for (let k = 2; await exists(path.join(dir, `${stem}${k}${ext}`)); k++) parts.push(path.join(dir, `${stem}${k}${ext}`));
+  for (let k = 2; await pathTaken(path.join(dir, `${stem}${k}${ext}`)); k++) parts.push(path.join(dir, `${stem}${k}${ext}`));
   return parts;
 }
 
