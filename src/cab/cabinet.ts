@@ -304,7 +304,7 @@ export class Cabinet {
         const lo = Math.max(start, at), hi = Math.min(end, at + block.length);
         if (lo < hi) out.set(block.subarray(lo - at, hi - at), lo - start);
       },
-      { until: end, verify: opts.verifyChecksums ?? true, file: this.name },
+      { from: start, until: end, verify: opts.verifyChecksums ?? true, file: this.name },
     );
     if (produced < end) {
       throw new CabError(`member ${entry.name} ends at ${end} but folder ${span.index} holds only ${produced} bytes`, this.name);
@@ -352,7 +352,7 @@ export class Cabinet {
           slicer.slice(block, at, (e, piece, last) => pieces.push([e, piece, last]));
           for (const [e, piece, last] of pieces) await onData(e, piece, last);
         },
-        { until: slicer.need, verify: opts.verifyChecksums ?? true, file: this.name, context },
+        { from: slicer.from, until: slicer.need, verify: opts.verifyChecksums ?? true, file: this.name, context },
       );
       slicer.checkProduced(produced, span.index, this.name);
     }
@@ -461,7 +461,7 @@ export class Cabinet {
               });
               return writer.backpressure();
             },
-            { until: slicer.need, verify: opts.verifyChecksums ?? true, file: this.name, context },
+            { from: slicer.from, until: slicer.need, verify: opts.verifyChecksums ?? true, file: this.name, context },
           );
           slicer.checkProduced(produced, span.index, this.name);
           for (const e of members) {
@@ -520,11 +520,14 @@ function membersByFolder(chosen: readonly CabEntry[]): [number, CabEntry[]][] {
 export class FolderSlicer {
   /** Uncompressed bytes of the folder the members need. */
   readonly need: number;
+  /** Where the first member with bytes starts: the folder before it is decoded but not read. */
+  readonly from: number;
   /** First member not yet finished. */
   private next = 0;
 
   constructor(private readonly members: readonly CabEntry[]) {
     this.need = members.reduce((m, e) => Math.max(m, e.uoffFolderStart + e.cbFile), 0);
+    this.from = members.reduce((m, e) => (e.cbFile > 0 ? Math.min(m, e.uoffFolderStart) : m), this.need);
   }
 
   slice(block: Uint8Array, at: number, piece: (e: CabEntry, bytes: Uint8Array, last: boolean) => void): void {

@@ -25,6 +25,11 @@ export interface BlockDecoder {
   reset(): void;
   /** One CFDATA block's bytes, valid until the next decodeBlock or reset call (decoders reuse their buffer). */
   decodeBlock(input: Uint8Array, outSize: number): Uint8Array;
+  /**
+   * A block nobody reads: checked and decoded as far as the blocks after it need (the same
+   * errors as decodeBlock), its bytes not produced.
+   */
+  skipBlock(input: Uint8Array, outSize: number): void;
 }
 
 class StoredDecoder implements BlockDecoder {
@@ -34,6 +39,9 @@ class StoredDecoder implements BlockDecoder {
       throw new CabError(`stored block holds ${input.length} bytes but CFDATA.cbUncomp says ${outSize}`);
     }
     return input;
+  }
+  skipBlock(input: Uint8Array, outSize: number): void {
+    this.decodeBlock(input, outSize);
   }
 }
 
@@ -192,6 +200,12 @@ export interface DecodeOptions {
   verify?: boolean;
   /** Stop once this many uncompressed bytes of the folder are produced. */
   until?: number;
+  /**
+   * No bytes before this folder offset are wanted: blocks that end at or before it are decoded
+   * (the blocks after them depend on them) but not handed to onBlock, which skips the decoder's
+   * copy out and, in LZX, the E8 translation of those frames.
+   */
+  from?: number;
   /** Name for error messages. */
   file?: string;
   /** Share decoders and read buffers with other folders of the same extraction. */
@@ -200,7 +214,8 @@ export interface DecodeOptions {
 
 /**
  * Decode a folder block by block, calling `onBlock(bytes, uncompressedOffset)`.
- * The bytes are only valid during the call. Returns the uncompressed size produced.
+ * The bytes are only valid during the call. Returns the uncompressed size decoded (blocks
+ * skipped for `from` included).
  */
 export async function decodeFolder(
   span: FolderSpan,
@@ -215,6 +230,7 @@ export async function decodeFolder(
     throw err;
   }
   decoder.reset();
+  const from = opts.from ?? 0;
   let produced = 0;
   let carry: Uint8Array | null = null; // first half of a CFDATA block split across cabinets
   let blockNo = 0;
@@ -252,9 +268,11 @@ export async function decodeFolder(
         data = concat(carry, data);
         carry = null;
       }
-      let out: Uint8Array;
+      const skip = produced + blk.cbUncomp <= from;
+      let out: Uint8Array | undefined;
       try {
-        out = decoder.decodeBlock(data, blk.cbUncomp);
+        if (skip) decoder.skipBlock(data, blk.cbUncomp);
+        else out = decoder.decodeBlock(data, blk.cbUncomp);
       } catch (err) {
         if (err instanceof CabError || (err as { code?: string }).code?.startsWith('E_')) {
           const e = err as CabError;
@@ -263,8 +281,8 @@ export async function decodeFolder(
         }
         throw err;
       }
-      await onBlock(out, produced);
-      produced += out.length;
+      if (out) await onBlock(out, produced);
+      produced += blk.cbUncomp;
       if (opts.until !== undefined && produced >= opts.until) return produced;
     }
   }

@@ -205,8 +205,39 @@ int32_t lzx_run_symbols(State *s, uint32_t input, int32_t inPos, int32_t limit, 
     }
     int32_t src = w - (int32_t)offset;
     if (src >= 0) {
-      if (matchLength > 32 && (int32_t)offset >= matchLength) {
-        __builtin_memcpy(win + w, win + src, (uint32_t)matchLength);
+      if ((int32_t)offset >= 8) {
+        /*
+         * Words instead of bytes: with the source at least 8 bytes back, each word read is final
+         * (it lies below what this copy writes, or was written by an earlier step). The last word
+         * ends exactly at the match's end, overlapping the one before it: nothing past the match
+         * is written, as the ring's bytes there are still history one window back.
+         */
+        uint8_t *d = win + w;
+        const uint8_t *sp = win + src;
+        uint8_t *const stop = d + matchLength;
+        if (matchLength >= 8) {
+          uint64_t v;
+          do {
+            __builtin_memcpy(&v, sp, 8);
+            __builtin_memcpy(d, &v, 8);
+            d += 8;
+            sp += 8;
+          } while (d < stop - 8);
+          __builtin_memcpy(&v, stop - 8 - offset, 8);
+          __builtin_memcpy(stop - 8, &v, 8);
+        } else if (matchLength >= 4) {
+          uint32_t v, u;
+          __builtin_memcpy(&v, sp, 4);
+          __builtin_memcpy(&u, stop - 4 - offset, 4);
+          __builtin_memcpy(d, &v, 4);
+          __builtin_memcpy(stop - 4, &u, 4);
+        } else {
+          uint16_t v, u;
+          __builtin_memcpy(&v, sp, 2);
+          __builtin_memcpy(&u, stop - 2 - offset, 2);
+          __builtin_memcpy(d, &v, 2);
+          __builtin_memcpy(stop - 2, &u, 2);
+        }
         w += matchLength;
       } else {
         /* forward byte copy: correct for overlapping (run-length) matches */

@@ -175,6 +175,24 @@ export class LzxDecoder {
    * After an LzxError the decoder refuses further frames until reset().
    */
   decodeBlock(input: Uint8Array, outSize: number): Uint8Array {
+    const frameEnd = this.decodeFrame(input, outSize);
+    const out = this.out.subarray(0, outSize);
+    out.set(this.window.subarray(this.frameStart, frameEnd));
+    if (this.e8TranslationSize !== 0) undoE8Translation(out, this.frameOffset, this.e8TranslationSize, this.outSearch);
+    this.finishFrame(outSize, frameEnd);
+    return out;
+  }
+
+  /**
+   * Decode one CFDATA block into the window only, as decodeBlock does, for a frame whose bytes
+   * nobody reads: neither copied out nor E8-translated (which changes the output, not the window).
+   */
+  skipBlock(input: Uint8Array, outSize: number): void {
+    this.finishFrame(outSize, this.decodeFrame(input, outSize));
+  }
+
+  /** The symbols of one frame into the window; returns the window position where the frame ends. */
+  private decodeFrame(input: Uint8Array, outSize: number): number {
     if (this.broken) throw new LzxError(`LZX frame ${this.frameIndex}: decoder stopped after an earlier error (${this.broken.message})`);
     if (!Number.isInteger(outSize) || outSize < 0 || outSize > LZX_FRAME_SIZE) {
       throw this.fail(`uncompressed size ${outSize} is outside 0..${LZX_FRAME_SIZE}`);
@@ -215,13 +233,7 @@ export class LzxDecoder {
       this.broken = e;
       throw e;
     }
-    const out = this.out.subarray(0, outSize);
-    out.set(this.window.subarray(this.frameStart, frameEnd));
-    if (this.e8TranslationSize !== 0) undoE8Translation(out, this.frameOffset, this.e8TranslationSize, this.outSearch);
-    this.frameOffset += outSize;
-    this.frameIndex++;
-    this.finishFrame(frameEnd);
-    return out;
+    return frameEnd;
   }
 
   /**
@@ -229,7 +241,9 @@ export class LzxDecoder {
    * so later back-references (which wrap modulo windowSize) see them, and positions are rebased once the
    * next frame starts past the end of the ring.
    */
-  private finishFrame(frameEnd: number): void {
+  private finishFrame(outSize: number, frameEnd: number): void {
+    this.frameOffset += outSize;
+    this.frameIndex++;
     const ws = this.windowSize;
     if (this.windowPos > ws) this.window.copyWithin(0, ws, this.windowPos);
     this.frameStart = frameEnd;

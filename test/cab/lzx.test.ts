@@ -3,9 +3,11 @@ import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
+import { Cabinet } from '../../src/cab/cabinet.js';
 import { LzxDecoder, LzxError, undoE8Translation } from '../../src/cab/lzx.js';
 import { MsuError, UnsupportedError } from '../../src/errors.js';
+import { BufferSource } from '../../src/util/source.js';
 import { walkCab } from '../helpers/cab-walk.js';
 import { corpusPath, hasCorpus } from '../helpers/corpus.js';
 import {
@@ -306,6 +308,59 @@ describe('LZX decoder round trips through the test encoder', () => {
     }
   });
 
+  it('matches at every offset from 1 to 40 and lengths 2 to 257 (the match copy by words, bytes below 8)', () => {
+    // Random bytes with planted repeats: at each spot the next `len` bytes repeat from `off` back
+    // (overlapping when off < len), then a random byte ends the match.
+    const r = rng(77);
+    const lengths = [2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 23, 24, 25, 100, 257];
+    const parts: number[] = [];
+    for (let i = 0; i < 64; i++) parts.push(r() & 0xff);
+    for (let off = 1; off <= 40; off++) {
+      for (const len of lengths) {
+        for (let k = 0; k < len; k++) parts.push(parts[parts.length - off]!);
+        for (let k = 0; k < 3; k++) parts.push(r() & 0xff);
+      }
+    }
+    const data = Uint8Array.from(parts);
+    for (const type of ['verbatim', 'aligned'] as const) {
+      const chunks = roundTrip(data, { windowBits: 17, blocks: [{ type, size: data.length }] });
+      // the planted repeats were coded as matches, not literals
+      expect(chunks.reduce((a, c) => a + c.bytes.length, 0)).toBeLessThan(data.length / 4);
+    }
+  });
+
+  it('a match right after another reaches the ring bytes just past it (offsets of a window less 3..15)', () => {
+    // Window 2^15: the second 32 KiB reuse the ring. At each spot a match 50 back ends, and the
+    // next bytes repeat from one window less k back: exactly the ring bytes following the first
+    // match. A copy that wrote past a match's end would have spoilt them.
+    const ws = 1 << 15;
+    const data = randomBytes(2 * ws, 91);
+    for (let k = 3; k <= 15; k++) {
+      const p = ws + 1000 + k * 600;
+      for (let i = 0; i < 20; i++) data[p + i] = data[p + i - 50]!;
+      for (let i = 20; i < 40; i++) data[p + i] = data[p + i - (ws - k)]!;
+    }
+    for (const type of ['verbatim', 'aligned'] as const) roundTrip(data, { windowBits: 15, blocks: [{ type, size: data.length }] });
+  });
+
+  it('skipBlock decodes a frame into the window only: the frames after skipped ones are the same as with decodeBlock', () => {
+    const data = x86ish(5 * FRAME + 700, 12);
+    const chunks = lzxEncode(data, { windowBits: 16, e8TranslationSize: 3_000_000, blocks: [{ type: 'aligned', size: data.length }] });
+    expect(chunks).toHaveLength(6);
+    const dec = new LzxDecoder(16);
+    for (let skipped = 0; skipped < chunks.length; skipped++) {
+      dec.reset();
+      for (const c of chunks.slice(0, skipped)) dec.skipBlock(c.bytes, c.cbUncomp);
+      const rest = concat(chunks.slice(skipped).map((c) => dec.decodeBlock(c.bytes, c.cbUncomp).slice()));
+      // E8 translation depends on each frame's folder offset: skipped frames still count
+      expect(sha256(rest)).toBe(sha256(data.subarray(skipped * FRAME)));
+    }
+    // and it checks what it decodes
+    dec.reset();
+    expect(() => dec.skipBlock(chunks[0]!.bytes.subarray(0, 40), FRAME)).toThrow(LzxError);
+    expect(() => dec.skipBlock(chunks[0]!.bytes, FRAME)).toThrow(/decoder stopped after an earlier error \(LZX frame 0: compressed data ends early/);
+  });
+
   it('one output buffer serves every frame: a frame stays valid until the next decodeBlock', () => {
     const data = x86ish(70_000, 6);
     const chunks = lzxEncode(data, { windowBits: 16, e8TranslationSize: 70_000 });
@@ -324,6 +379,40 @@ describe('LZX decoder round trips through the test encoder', () => {
     const dec = new LzxDecoder(16);
     expect(sha256(decodeChunks(16, chunks, dec))).toBe(sha256(data));
     expect(sha256(decodeChunks(16, chunks, dec))).toBe(sha256(data));
+  });
+});
+
+describe('members read from the middle of an LZX folder', () => {
+  it('the frames before the first wanted byte go into the window only, and the members come out the same', async () => {
+    const data = x86ish(6 * FRAME + 300, 31);
+    const chunks = lzxEncode(data, { windowBits: 16, e8TranslationSize: 2_000_000, blocks: [{ type: 'aligned', size: data.length }] });
+    expect(chunks).toHaveLength(7);
+    const members = [{ name: 'a', size: 3 * FRAME + 5 }, { name: 'b', size: 2 * FRAME }, { name: 'c', size: FRAME + 295 }];
+    const cab = await Cabinet.open(new BufferSource(buildLzxCab(16, chunks, members), 'mid.cab'));
+    const member = (name: string) => cab.find(name)!;
+    const bytesOf = (name: string) => data.subarray(member(name).uoffFolderStart, member(name).uoffFolderStart + member(name).cbFile);
+    const decoded = vi.spyOn(LzxDecoder.prototype, 'decodeBlock');
+    const skipped = vi.spyOn(LzxDecoder.prototype, 'skipBlock');
+    const calls = () => {
+      const n = [skipped.mock.calls.length, decoded.mock.calls.length];
+      skipped.mockClear();
+      decoded.mockClear();
+      return n;
+    };
+    try {
+      // b is in frames 3-5
+      expect(sha256(await cab.readFile(member('b')))).toBe(sha256(bytesOf('b')));
+      expect(calls()).toEqual([3, 3]);
+      const both = await cab.readFiles([member('c'), member('b')]);
+      expect([sha256(both.get(member('b'))!), sha256(both.get(member('c'))!)]).toEqual([sha256(bytesOf('b')), sha256(bytesOf('c'))]);
+      expect(calls()).toEqual([3, 4]);
+      // a starts the folder: nothing to skip
+      expect(sha256(await cab.readFile(member('a')))).toBe(sha256(bytesOf('a')));
+      expect(calls()).toEqual([0, 4]);
+    } finally {
+      decoded.mockRestore();
+      skipped.mockRestore();
+    }
   });
 });
 
