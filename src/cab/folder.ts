@@ -27,9 +27,10 @@ export interface BlockDecoder {
   decodeBlock(input: Uint8Array, outSize: number): Uint8Array;
   /**
    * A block nobody reads: checked and decoded as far as the blocks after it need (the same
-   * errors as decodeBlock), its bytes not produced.
+   * errors as decodeBlock), its bytes not produced. A decoder that can save nothing this way
+   * leaves it out, and decodeBlock serves.
    */
-  skipBlock(input: Uint8Array, outSize: number): void;
+  skipBlock?(input: Uint8Array, outSize: number): void;
 }
 
 class StoredDecoder implements BlockDecoder {
@@ -39,9 +40,6 @@ class StoredDecoder implements BlockDecoder {
       throw new CabError(`stored block holds ${input.length} bytes but CFDATA.cbUncomp says ${outSize}`);
     }
     return input;
-  }
-  skipBlock(input: Uint8Array, outSize: number): void {
-    this.decodeBlock(input, outSize);
   }
 }
 
@@ -271,7 +269,7 @@ export async function decodeFolder(
       const skip = produced + blk.cbUncomp <= from;
       let out: Uint8Array | undefined;
       try {
-        if (skip) decoder.skipBlock(data, blk.cbUncomp);
+        if (skip && decoder.skipBlock) decoder.skipBlock(data, blk.cbUncomp);
         else out = decoder.decodeBlock(data, blk.cbUncomp);
       } catch (err) {
         if (err instanceof CabError || (err as { code?: string }).code?.startsWith('E_')) {
@@ -281,7 +279,7 @@ export async function decodeFolder(
         }
         throw err;
       }
-      if (out) await onBlock(out, produced);
+      if (out && !skip) await onBlock(out, produced);
       produced += blk.cbUncomp;
       if (opts.until !== undefined && produced >= opts.until) return produced;
     }

@@ -82,11 +82,6 @@ export class MszipDecoder {
     return out;
   }
 
-  /** A block nobody reads: inflated all the same, as the next block's history. */
-  skipBlock(input: Uint8Array, outSize: number): void {
-    this.decodeBlock(input, outSize);
-  }
-
   private inflateWithEngine(block: Uint8Array, outSize: number): Uint8Array {
     const { handle, state } = this.engine!;
     const h = this.historyLen;
