@@ -224,9 +224,11 @@ export class LzxDecoder {
         if (this.blockType === BLOCKTYPE_UNCOMPRESSED) this.copyUncompressed(frameEnd);
         else this.decodeSymbols(frameEnd);
       }
-      const consumedBits = this.inPos * 8 - this.bitsLeft;
-      if (consumedBits > input.length * 8) {
-        throw this.fail(`compressed data ends early: the frame needs ${Math.ceil(consumedBits / 8)} bytes, ${input.length} given`);
+      // whole 16-bit words: a word's second byte holds its first bits, so a word the frame has only
+      // the first byte of was read as zeros where its bits were needed
+      const needed = this.inPos - 2 * (this.bitsLeft >> 4);
+      if (needed > input.length) {
+        throw this.fail(`compressed data ends early: the frame needs ${needed} bytes, ${input.length} given`);
       }
     } catch (err) {
       const e = err instanceof LzxError ? err : this.fail(`internal decoder error: ${(err as Error)?.message ?? String(err)}`);
