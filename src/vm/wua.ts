@@ -20,6 +20,7 @@ import { runTool, ToolRunError } from '../util/exec.js';
 import { encodeTaskXml, generateWuaRunner, GUEST_FILES, type WuaRunnerOptions } from './guest/wua-runner.js';
 import { dryRunArgv, writeArtifact, type HostArtifact, type HostCommand, type PreparedRun } from './prepared-run.js';
 import { validateRunSpec } from './spec.js';
+import { probeAccel, type AccelProbe } from './features.js';
 import { compactImage, type RunResult } from './runner.js';
 import { writeRunReport, type RunReport } from './report.js';
 import { checkPayload, locatePayloads, OFFLINE_LABEL, offlineListing, selectOffline, stageOfflineTree, type OfflineInputs } from './wua-offline.js';
@@ -148,10 +149,20 @@ const HIBERNATED_RE = /hibernat|unclean file system|Metadata kept in Windows cac
 
 /**
  * libguestfs starts its appliance under KVM whenever /dev/kvm opens, and some hosts expose a KVM
- * that cannot run it (a nested host refusing an MSR aborts qemu). The launch failing changes
- * nothing on the image, so the tool runs once more under TCG, and so do the later ones.
+ * that cannot run it: qemu aborts (a nested host refusing an MSR), or the guest spins where KVM
+ * reports an internal error, and libguestfs waits 20 minutes for an appliance that never comes.
+ * So before the first tool the accelerator is probed as for the VM itself (probeAccel, once per
+ * process), and a KVM that does not run a test guest means TCG for the appliance. A launch that
+ * fails all the same changes nothing on the image: the tool runs once more under TCG, and so do
+ * the later ones.
  */
-let applianceTcg = false;
+let applianceTcg: Promise<boolean> | undefined;
+
+/** Whether the libguestfs appliance runs under TCG in this process: the first call probes (`probe`). */
+export function applianceNeedsTcg(probe: () => Promise<AccelProbe> = probeAccel): Promise<boolean> {
+  applianceTcg ??= probe().then((p) => p.accel === 'tcg');
+  return applianceTcg;
+}
 
 /** Did a libguestfs tool fail because its appliance did not start (its stderr)? */
 export function applianceLaunchFailed(stderr: string): boolean {
@@ -171,12 +182,13 @@ export function guestEnv(env: NodeJS.ProcessEnv, tcg: boolean): Record<string, s
 async function guestTool(tool: string, args: string[], file: string, input?: string): Promise<string> {
   const run = (tcg: boolean) => runTool(tool, args, { file, ...(input !== undefined ? { input } : {}), env: guestEnv(process.env, tcg) });
   try {
+    const tcg = await applianceNeedsTcg();
     let r;
     try {
-      r = await run(applianceTcg);
+      r = await run(tcg);
     } catch (e) {
-      if (applianceTcg || !(e instanceof ToolRunError) || !applianceLaunchFailed(e.stderr)) throw e;
-      applianceTcg = true;
+      if (tcg || !(e instanceof ToolRunError) || !applianceLaunchFailed(e.stderr)) throw e;
+      applianceTcg = Promise.resolve(true);
       r = await run(true);
     }
     return String(r.stdout);

@@ -65,7 +65,8 @@ function hive(dir: string, name: string, keys: Record<string, Record<string, Hiv
  * Build raw disk images (one per entry, `sizeMiB` each) in one libguestfs session, then
  * convert each to qcow2 beside it. Returns the qcow2 paths.
  */
-export function buildFakeWindows(dir: string, disks: Record<string, FakeWindows>, sizeMiB = 64): Record<string, string> {
+export function buildFakeWindows(dir: string, disks: Record<string, FakeWindows>, opts: { sizeMiB?: number; tcg?: boolean } = {}): Record<string, string> {
+  const sizeMiB = opts.sizeMiB ?? 64;
   const names = Object.keys(disks);
   const script: string[] = ['run'];
   const out: Record<string, string> = {};
@@ -93,13 +94,13 @@ export function buildFakeWindows(dir: string, disks: Record<string, FakeWindows>
     script.push('umount /');
     out[name] = path.join(dir, `${name}.qcow2`);
   });
-  // under TCG when KVM cannot launch libguestfs's appliance, as src/vm/wua.ts does
+  // under TCG where KVM does not run libguestfs's appliance (opts.tcg from applianceNeedsTcg), as src/vm/wua.ts does
   const guestfish = (tcg: boolean) =>
     execFileSync('guestfish', names.flatMap((n) => ['-a', path.join(dir, `${n}.raw`)]), { input: script.join('\n') + '\n', env: { ...process.env, ...guestEnv(process.env, tcg) }, stdio: ['pipe', 'pipe', 'pipe'] });
   try {
-    guestfish(false);
+    guestfish(opts.tcg ?? false);
   } catch (e) {
-    if (!applianceLaunchFailed(String((e as { stderr?: Buffer }).stderr))) throw e;
+    if (opts.tcg || !applianceLaunchFailed(String((e as { stderr?: Buffer }).stderr))) throw e;
     guestfish(true);
   }
   for (const n of names) execFileSync('qemu-img', ['convert', '-f', 'raw', '-O', 'qcow2', path.join(dir, `${n}.raw`), out[n]!]);

@@ -8,7 +8,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { finishWuaRun, prepareWuaRun, WUA_RUN_FILES, WuaImageError } from '../../src/vm/wua.js';
+import { applianceNeedsTcg, finishWuaRun, prepareWuaRun, WUA_RUN_FILES, WuaImageError } from '../../src/vm/wua.js';
 import type { RunResult } from '../../src/vm/runner.js';
 import { hasTool, skipNote } from '../helpers/tools.js';
 import { buildFakeWindows, hiveValue, ntfsCat, ntfsLs, toRaw } from '../helpers/win-image.js';
@@ -35,7 +35,7 @@ describe.runIf(ready)('msu run wua: the real offline injection and the image the
   const dir = mkdtempSync(path.join(os.tmpdir(), 'msu-wua-inject-'));
   let images: Record<string, string> = {};
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
-  beforeAll(() => {
+  beforeAll(async () => {
     images = buildFakeWindows(dir, {
       audit: { files: { 'Windows/Panther/unattend.xml': USER_UNATTEND } },
       // hibernated (Fast Startup), an answer file in Panther\Unattend, and Setup!UnattendFile
@@ -43,7 +43,7 @@ describe.runIf(ready)('msu run wua: the real offline injection and the image the
         files: { 'hiberfil.sys': Buffer.concat([Buffer.from('HIBR'), Buffer.alloc(4092)]), 'Windows/Panther/Unattend/Unattend.xml': USER_UNATTEND },
         system: { Setup: { UnattendFile: { sz: 'C:\\answers\\autounattend.xml' } } },
       },
-    });
+    }, { tcg: await applianceNeedsTcg() });
   }, SLOW.timeout);
 
   it('refuses an image whose answer files would win or whose NTFS is hibernated, naming every problem, and writes no overlay', SLOW, async () => {

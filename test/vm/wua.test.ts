@@ -1,16 +1,16 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
-import { chmodSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
-import { checkWuaImage, cleanupScript, finishWuaRun, guestEnv, injectionArgs, inspectWuaImage, parseInspection, prepareWuaRun, WUA_RUN_FILES, WuaImageError } from '../../src/vm/wua.js';
+import { applianceNeedsTcg, checkWuaImage, cleanupScript, finishWuaRun, guestEnv, injectionArgs, inspectWuaImage, parseInspection, prepareWuaRun, WUA_RUN_FILES, WuaImageError } from '../../src/vm/wua.js';
 import { runVm, type RunResult } from '../../src/vm/runner.js';
 import { validateRunSpec } from '../../src/vm/spec.js';
 import { formatGuestLine } from '../../src/vm/protocol.js';
 import { parseFilterArg } from '../../src/cli/commands/run.js';
 import { runCli } from '../helpers/cli.js';
 import { bootDisk, roundsBootSector, simpleBootSector } from '../helpers/bootsector.js';
+import { fakeGuestfs } from '../helpers/fake-guestfs.js';
 import { hasTool, skipNote } from '../helpers/tools.js';
 
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'msu-wua-test-'));
@@ -215,54 +215,28 @@ describe('the image checks and the cleanup, as data (the real libguestfs runs ar
 });
 
 describe('libguestfs under a KVM that cannot launch its appliance', () => {
-  // stand-ins for guestfish and hivexget on PATH: guestfish logs its backend settings and fails
-  // the way libguestfs does when qemu aborts under KVM, unless told to use TCG
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'msu-guestfs-'));
-  const log = path.join(dir, 'log');
-  const mode = path.join(dir, 'mode');
-  afterAll(() => rmSync(dir, { recursive: true, force: true }));
-  const script = (name: string, body: string) => {
-    writeFileSync(path.join(dir, name), `#!/bin/sh\n${body}\n`);
-    chmodSync(path.join(dir, name), 0o755);
-  };
-  script('guestfish', [
-    'cat >/dev/null',
-    `echo "$LIBGUESTFS_BACKEND $LIBGUESTFS_BACKEND_SETTINGS" >> ${log}`,
-    `if [ "$(cat ${mode})" = other ]; then echo "guestfish: no such file: disk.img" >&2; exit 1; fi`,
-    'case ":$LIBGUESTFS_BACKEND_SETTINGS:" in *:force_tcg:*) ;; *) echo "libguestfs: error: /usr/bin/qemu-system-x86_64 killed by signal 6 (Aborted)." >&2; echo "libguestfs: error: guestfs_launch failed." >&2; exit 1;; esac',
-    'printf "@@msu-arch@@\\nx86_64\\n@@msu-panther@@\\n@@msu-hiberfil@@\\n@@msu-end@@\\n"',
-  ].join('\n'));
-  script('hivexget', 'exit 1');
-  const withFakes = async <T>(fn: () => Promise<T>): Promise<T> => {
-    const saved = { PATH: process.env.PATH, B: process.env.LIBGUESTFS_BACKEND, S: process.env.LIBGUESTFS_BACKEND_SETTINGS };
-    process.env.PATH = `${dir}:${saved.PATH}`;
-    delete process.env.LIBGUESTFS_BACKEND;
-    delete process.env.LIBGUESTFS_BACKEND_SETTINGS;
-    try {
-      return await fn();
-    } finally {
-      process.env.PATH = saved.PATH;
-      if (saved.B !== undefined) process.env.LIBGUESTFS_BACKEND = saved.B;
-      if (saved.S !== undefined) process.env.LIBGUESTFS_BACKEND_SETTINGS = saved.S;
-    }
-  };
-  const runs = (): string[] => readFileSync(log, 'utf8').split('\n').filter(Boolean).map((l) => l.trim());
+  const fake = fakeGuestfs();
+  afterAll(() => fake.remove());
+  // a KVM that runs probeAccel's test guest but not the appliance (test/vm/wua-appliance.test.ts: one that fails the probe)
+  beforeAll(async () => {
+    expect(await applianceNeedsTcg(async () => ({ accel: 'kvm' }))).toBe(false);
+  });
 
   it('another failure is reported as it is, with no second run', async () => {
-    writeFileSync(mode, 'other');
-    writeFileSync(log, '');
-    await expect(withFakes(() => inspectWuaImage(path.join(dir, 'disk.img')))).rejects.toMatchObject({ message: expect.stringContaining('no such file: disk.img') });
-    expect(runs()).toEqual(['direct']);
+    fake.setMode('other');
+    fake.clear();
+    await expect(fake.with(() => inspectWuaImage(path.join(fake.dir, 'disk.img')))).rejects.toMatchObject({ message: expect.stringContaining('no such file: disk.img') });
+    expect(fake.runs()).toEqual(['direct']);
   });
 
   it('a failed launch is run once more under TCG, and later runs go straight to TCG', async () => {
-    writeFileSync(mode, 'launch');
-    writeFileSync(log, '');
-    const facts = await withFakes(() => inspectWuaImage(path.join(dir, 'disk.img')));
+    fake.setMode('launch');
+    fake.clear();
+    const facts = await fake.with(() => inspectWuaImage(path.join(fake.dir, 'disk.img')));
     expect(facts).toEqual({ arch: 'amd64', hibernated: false, pantherUnattend: [] });
-    expect(runs()).toEqual(['direct', 'direct force_tcg']);
-    await withFakes(() => inspectWuaImage(path.join(dir, 'disk.img')));
-    expect(runs()).toEqual(['direct', 'direct force_tcg', 'direct force_tcg']);
+    expect(fake.runs()).toEqual(['direct', 'direct force_tcg']);
+    await fake.with(() => inspectWuaImage(path.join(fake.dir, 'disk.img')));
+    expect(fake.runs()).toEqual(['direct', 'direct force_tcg', 'direct force_tcg']);
   });
 
   it("keeps the user's backend and settings", () => {
