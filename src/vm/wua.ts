@@ -158,8 +158,12 @@ const HIBERNATED_RE = /hibernat|unclean file system|Metadata kept in Windows cac
  */
 let applianceTcg: Promise<boolean> | undefined;
 
-/** Whether the libguestfs appliance runs under TCG in this process: the first call probes (`probe`). */
-export function applianceNeedsTcg(probe: () => Promise<AccelProbe> = probeAccel): Promise<boolean> {
+/**
+ * Whether the libguestfs appliance runs under TCG in this process: the first call probes
+ * (`probe`), unless the user's LIBGUESTFS_BACKEND_SETTINGS already say force_tcg.
+ */
+export function applianceNeedsTcg(probe: () => Promise<AccelProbe> = probeAccel, env: NodeJS.ProcessEnv = process.env): Promise<boolean> {
+  if ((env.LIBGUESTFS_BACKEND_SETTINGS ?? '').split(':').includes('force_tcg')) return Promise.resolve(true);
   applianceTcg ??= probe().then((p) => p.accel === 'tcg');
   return applianceTcg;
 }

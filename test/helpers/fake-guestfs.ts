@@ -10,7 +10,7 @@ import path from 'node:path';
  */
 export interface FakeGuestfs {
   setMode(mode: 'launch' | 'other'): void;
-  /** The runs so far ("direct", "direct force_tcg"), and a fresh log. */
+  /** The backend and settings of each run since the last clear() ("direct", "direct force_tcg"). */
   runs(): string[];
   clear(): void;
   /** `fn` with the stand-ins first on PATH and no LIBGUESTFS_* settings of the caller's. */

@@ -222,6 +222,13 @@ describe('libguestfs under a KVM that cannot launch its appliance', () => {
     expect(await applianceNeedsTcg(async () => ({ accel: 'kvm' }))).toBe(false);
   });
 
+  it('a user who forces TCG is not probed for KVM (this process took KVM above)', async () => {
+    const probe = async (): Promise<never> => {
+      throw new Error('probed');
+    };
+    expect(await applianceNeedsTcg(probe, { LIBGUESTFS_BACKEND_SETTINGS: 'network_bridge=br0:force_tcg' })).toBe(true);
+  });
+
   it('another failure is reported as it is, with no second run', async () => {
     fake.setMode('other');
     fake.clear();
