@@ -1,6 +1,7 @@
 // Compiles the C halves of the cabinet code to WebAssembly and writes each, base64, into a
 // TypeScript module beside it (committed: the build and a fresh clone need no C toolchain):
-// src/cab/lzx-symbols.c → src/cab/lzx-wasm.ts, src/cab/checksum.c → src/cab/checksum-wasm.ts.
+// src/cab/lzx-symbols.c → src/cab/lzx-wasm.ts, src/cab/checksum.c → src/cab/checksum-wasm.ts,
+// src/cab/cffile.c → src/cab/cffile-wasm.ts.
 // Needs clang and wasm-ld (Debian: clang, lld). `--check` writes nothing and exits 1 when a
 // committed module differs from what its C source compiles to (test/cab/wasm-build.test.ts runs
 // it where the toolchain is present).
@@ -16,6 +17,7 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 export const WASM_MODULES = [
   { source: 'src/cab/lzx-symbols.c', target: 'src/cab/lzx-wasm.ts', name: 'LZX_WASM', doc: 'The WebAssembly half of the LZX decoder (src/cab/lzx.ts), base64.', stack: 16384 },
   { source: 'src/cab/checksum.c', target: 'src/cab/checksum-wasm.ts', name: 'CHECKSUM_WASM', doc: 'The word loop of the cabinet checksum (src/cab/checksum.ts), base64.', stack: 1024 },
+  { source: 'src/cab/cffile.c', target: 'src/cab/cffile-wasm.ts', name: 'CFFILE_WASM', doc: 'The CFFILE table scan and name-suffix classing (src/cab/cffile-scan.ts), base64.', stack: 4096 },
 ];
 
 export function compileWasm(mod) {

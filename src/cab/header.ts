@@ -187,15 +187,20 @@ export class CfFileTable {
   private names: (string | undefined)[] | undefined;
   private times: Map<number, string | null> | undefined;
 
-  constructor(readonly bytes: Uint8Array, readonly count: number) {
-    this.cbFile = new Uint32Array(count);
-    this.uoffFolderStart = new Uint32Array(count);
-    this.iFolder = new Uint16Array(count);
-    this.date = new Uint16Array(count);
-    this.time = new Uint16Array(count);
-    this.attribs = new Uint16Array(count);
-    this.nameStart = new Uint32Array(count);
-    this.nameLength = new Uint16Array(count);
+  /** Rows in `arrays` when given (each `count` long), else zeroed arrays to fill. */
+  constructor(
+    readonly bytes: Uint8Array,
+    readonly count: number,
+    arrays?: Pick<CfFileTable, 'cbFile' | 'uoffFolderStart' | 'iFolder' | 'date' | 'time' | 'attribs' | 'nameStart' | 'nameLength'>,
+  ) {
+    this.cbFile = arrays?.cbFile ?? new Uint32Array(count);
+    this.uoffFolderStart = arrays?.uoffFolderStart ?? new Uint32Array(count);
+    this.iFolder = arrays?.iFolder ?? new Uint16Array(count);
+    this.date = arrays?.date ?? new Uint16Array(count);
+    this.time = arrays?.time ?? new Uint16Array(count);
+    this.attribs = arrays?.attribs ?? new Uint16Array(count);
+    this.nameStart = arrays?.nameStart ?? new Uint32Array(count);
+    this.nameLength = arrays?.nameLength ?? new Uint16Array(count);
   }
 
   /** The raw szName bytes of row `i` (a view, no copy). */

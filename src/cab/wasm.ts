@@ -1,7 +1,8 @@
 /**
  * Instances of the cabinet code's WebAssembly halves (src/cab/lzx-symbols.c, src/cab/checksum.c,
- * built by scripts/build-wasm.mjs into base64 constants). Each module is compiled once per process;
- * each caller gets its own instance and lays out its data after the module's stack (__heap_base).
+ * src/cab/cffile.c, built by scripts/build-wasm.mjs into base64 constants). Each module is compiled
+ * once per process; each caller gets its own instance and lays out its data after the module's
+ * stack (__heap_base).
  */
 
 // Node's type definitions leave WebAssembly to the DOM library; this much is used.

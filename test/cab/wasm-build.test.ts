@@ -1,4 +1,4 @@
-// The committed WebAssembly modules (src/cab/lzx-wasm.ts, src/cab/checksum-wasm.ts) are what their
+// The committed WebAssembly modules (src/cab/lzx-wasm.ts, checksum-wasm.ts, cffile-wasm.ts) are what their
 // C sources compile to (scripts/build-wasm.mjs --check), where this machine has the compiler they
 // name; elsewhere one SKIPPED line says why.
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { repoRoot } from '../helpers/built-cli.js';
 import { hasTool, skipNote } from '../helpers/tools.js';
 
-const modules = ['src/cab/lzx-wasm.ts', 'src/cab/checksum-wasm.ts'];
+const modules = ['src/cab/lzx-wasm.ts', 'src/cab/checksum-wasm.ts', 'src/cab/cffile-wasm.ts'];
 const compilers = modules.map((m) => /^\/\/ Compiler: (.*)$/m.exec(readFileSync(path.join(repoRoot, m), 'utf8'))?.[1]);
 const tools = hasTool('clang') && hasTool('wasm-ld');
 const local = tools ? execFileSync('clang', ['--version'], { encoding: 'utf8' }).split('\n')[0]!.trim() : undefined;
