@@ -2,14 +2,14 @@
  * The CFFILE table of a cabinet, read. A large one goes through WebAssembly (src/cab/cffile.c):
  * its bytes are read into the module's memory and its rows land there as typed arrays, which
  * the table keeps. That is only the fast path: small tables, a table the module refuses, and
- * any process without WebAssembly go through scanCfFiles (header.ts), which makes the same
- * checks and words the error.
+ * any process without WebAssembly (or its memory) go through scanCfFiles (header.ts), which
+ * makes the same checks and words the error.
  */
 import { CFFILE_WASM } from './cffile-wasm.js';
 import { CfFileTable, NAME_TAIL_NOT_ASCII, scanCfFiles } from './header.js';
 import type { CfHeader } from './types.js';
 import type { ByteSource } from '../util/source.js';
-import { instantiateWasm, layOutWasm, type WasmExports } from './wasm.js';
+import { instantiateWasm, type WasmExports } from './wasm.js';
 
 interface CfFileWasm {
   scan_cffiles(b: number, len: number, pos: number, count: number, folderCount: number, rows: number): number;
@@ -33,13 +33,14 @@ export const WASM_MIN_FILES = 2048;
  * read straight into a module's memory and scanned there, where the process has WebAssembly.
  */
 export async function readCfFiles(source: ByteSource, head: Uint8Array, end: number, h: CfHeader, folderCount: number, minFiles = WASM_MIN_FILES): Promise<CfFileTable> {
-  const wasm = h.cFiles >= minFiles && end > 0 && h.coffFiles <= end ? instantiateWasm<CfFileWasm>(CFFILE_WASM) : null;
-  if (!wasm) {
+  const n = h.cFiles;
+  const inst = n >= minFiles && end > 0 && h.coffFiles <= end ? instantiateWasm<CfFileWasm>(CFFILE_WASM, [end, n * ROW_BYTES, SUFFIX_AREA, n]) : null;
+  if (!inst || 'unavailable' in inst) {
     const bytes = end > head.length ? await source.read(0, end, 'CFFILE table') : head;
     return scanCfFiles(bytes.subarray(0, end), 0, h, folderCount, source.name);
   }
-  const n = h.cFiles;
-  const [b, rows, suffixes, out] = layOutWasm(wasm, [end, n * ROW_BYTES, SUFFIX_AREA, n]) as [number, number, number, number];
+  const wasm = inst.exports;
+  const [b, rows, suffixes, out] = inst.addrs as [number, number, number, number];
   const mem = wasm.memory.buffer;
   const bytes = new Uint8Array(mem, b, end);
   // read in place: no second copy of an LCU's 2.6 MB of names

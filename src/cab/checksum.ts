@@ -4,7 +4,7 @@
  * first one highest. A CFDATA.csum covers cbData, cbUncomp, abReserve and the data.
  */
 import { CHECKSUM_WASM } from './checksum-wasm.js';
-import { instantiateWasm, layOutWasm, type WasmExports } from './wasm.js';
+import { instantiateWasm, type WasmExports } from './wasm.js';
 
 export function csumCompute(data: Uint8Array, seed: number): number {
   const words = data.length >>> 2;
@@ -33,9 +33,8 @@ let wasm: { exports: CsumWasm & WasmExports; addr: number; area: Uint8Array } | 
 /** XOR of the first `words` little-endian words of `data` through WebAssembly; null without it. */
 function xorWordsWasm(data: Uint8Array, words: number): number | null {
   if (wasm === undefined) {
-    const exports = instantiateWasm<CsumWasm>(CHECKSUM_WASM);
-    const addr = exports ? layOutWasm(exports, [PIECE])[0]! : 0;
-    wasm = exports && { exports, addr, area: new Uint8Array(exports.memory.buffer, addr, PIECE) };
+    const inst = instantiateWasm<CsumWasm>(CHECKSUM_WASM, [PIECE]);
+    wasm = 'unavailable' in inst ? null : { exports: inst.exports, addr: inst.addrs[0]!, area: new Uint8Array(inst.exports.memory.buffer, inst.addrs[0]!, PIECE) };
   }
   if (!wasm) return null;
   let x = 0;

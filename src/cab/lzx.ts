@@ -17,7 +17,7 @@
  */
 import { FormatError, UnsupportedError } from '../errors.js';
 import { LZX_WASM } from './lzx-wasm.js';
-import { instantiateWasm, layOutWasm, type WasmExports } from './wasm.js';
+import { instantiateWasm, type WasmExports } from './wasm.js';
 
 export class LzxError extends FormatError {
   constructor(message: string) {
@@ -73,11 +73,6 @@ interface LzxWasm {
   lzx_run_symbols(state: number, input: number, inPos: number, limit: number, inEnd: number, end: number): number;
   lzx_read_trees(state: number, input: number, len: number, aligned: number): number;
   lzx_reset(): void;
-}
-function lzxWasm(): LzxWasm & WasmExports {
-  const wasm = instantiateWasm<LzxWasm>(LZX_WASM);
-  if (!wasm) throw new UnsupportedError('E_LZX_WASM', 'LZX decoding needs WebAssembly, which this Node.js process lacks (was it started with --jitless?)');
-  return wasm;
 }
 
 const BLOCK_NAMES = ['invalid', 'verbatim', 'aligned offset', 'uncompressed'];
@@ -136,8 +131,10 @@ export class LzxDecoder {
     }
     this.windowBits = windowBits;
     this.windowSize = 1 << windowBits;
-    this.wasm = lzxWasm();
-    const [stateAddr, inputAddr, windowAddr] = layOutWasm(this.wasm, [S_FIELDS * 4, INPUT_SIZE, this.windowSize + LZX_FRAME_SIZE + 512]) as [number, number, number];
+    const inst = instantiateWasm<LzxWasm>(LZX_WASM, [S_FIELDS * 4, INPUT_SIZE, this.windowSize + LZX_FRAME_SIZE + 512]);
+    if ('unavailable' in inst) throw new UnsupportedError('E_LZX_WASM', `LZX decoding needs WebAssembly, ${inst.unavailable}`);
+    this.wasm = inst.exports;
+    const [stateAddr, inputAddr, windowAddr] = inst.addrs as [number, number, number];
     const buf = this.wasm.memory.buffer;
     this.stateAddr = stateAddr;
     this.state = new Int32Array(buf, stateAddr, S_FIELDS);

@@ -23,12 +23,35 @@ declare const WebAssembly: {
 const WASM_PAGE = 65536;
 const compiled = new Map<string, object>();
 
-/** A new instance of the module in `base64`, or null when this process has no WebAssembly (node --jitless). */
-export function instantiateWasm<E>(base64: string): (E & WasmExports) | null {
-  if (typeof WebAssembly === 'undefined') return null;
-  let mod = compiled.get(base64);
-  if (!mod) compiled.set(base64, (mod = new WebAssembly.Module(Buffer.from(base64, 'base64'))));
-  return new WebAssembly.Instance(mod, {}).exports as E & WasmExports;
+/** An instance and where its areas start (`addrs[i]` for area i). */
+export interface WasmInstance<E> {
+  exports: E & WasmExports;
+  addrs: number[];
+}
+
+/** Why there is no instance: the end of a sentence that starts "… needs WebAssembly, ". */
+export interface WasmUnavailable {
+  unavailable: string;
+}
+
+/**
+ * A new instance of the module in `base64` with areas of the given sizes laid out after its
+ * stack, or why there is none: the process has no WebAssembly (node --jitless), or cannot have
+ * the memory (V8 reserves gigabytes of address space for each instance's memory, which a limit
+ * such as `ulimit -v` refuses). Callers with a JavaScript path take it then.
+ */
+export function instantiateWasm<E>(base64: string, sizes: readonly number[]): WasmInstance<E> | WasmUnavailable {
+  if (typeof WebAssembly === 'undefined') return { unavailable: 'which this Node.js process lacks (was it started with --jitless?)' };
+  try {
+    let mod = compiled.get(base64);
+    if (!mod) compiled.set(base64, (mod = new WebAssembly.Module(Buffer.from(base64, 'base64'))));
+    const exports = new WebAssembly.Instance(mod, {}).exports as E & WasmExports;
+    return { exports, addrs: layOutWasm(exports, sizes) };
+  } catch (err) {
+    // V8 throws RangeError when it cannot reserve or grow the memory
+    if (!(err instanceof RangeError)) throw err;
+    return { unavailable: `but this process cannot allocate its memory (is its address space limited, as by ulimit -v?): ${err.message}` };
+  }
 }
 
 /**
@@ -36,7 +59,7 @@ export function instantiateWasm<E>(base64: string): (E & WasmExports) | null {
  * to hold them (growing detaches views of the old buffer, so views are made after this). Returns
  * each area's address.
  */
-export function layOutWasm(exports: WasmExports, sizes: readonly number[]): number[] {
+function layOutWasm(exports: WasmExports, sizes: readonly number[]): number[] {
   let at = (exports.__heap_base.value + 63) & ~63;
   const addrs = sizes.map((bytes) => {
     const p = at;
