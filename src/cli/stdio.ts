@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import { fstatSync, writeSync } from 'node:fs';
+import { fstatSync, statSync, writeSync } from 'node:fs';
 
 /**
  * Where the CLI writes: Node's process.stdout/stderr, a stream a test passes in, or an FdOutput.
@@ -64,17 +64,27 @@ export class FdOutput extends EventEmitter implements Output {
 
 /**
  * The process's stdout (fd 1) or stderr (fd 2): an FdOutput for a pipe, a socket (what a parent
- * process's spawn() gives as a pipe) or a file; Node's own stream for anything else (a terminal,
- * whose width and live line need it; /dev/null and other devices).
+ * process's spawn() gives as a pipe), a file or /dev/null (where scripts and benchmarks send what
+ * they do not read); Node's own stream for anything else (a terminal, whose width and live line
+ * need it; other devices).
  */
 export function standardOutput(fd: 1 | 2): Output {
   const node = (): Output => (fd === 1 ? process.stdout : process.stderr);
   let direct = false;
   try {
     const st = fstatSync(fd);
-    direct = st.isFIFO() || st.isSocket() || st.isFile();
+    direct = st.isFIFO() || st.isSocket() || st.isFile() || (st.isCharacterDevice() && isDevNull(st.rdev));
   } catch {
     // a closed descriptor: Node's stream knows how to report that
   }
   return direct ? new FdOutput(fd, node) : node();
+}
+
+/** Whether a character device is /dev/null (the same device number), without Node's tty module. */
+function isDevNull(rdev: number): boolean {
+  try {
+    return statSync('/dev/null').rdev === rdev;
+  } catch {
+    return false;
+  }
 }

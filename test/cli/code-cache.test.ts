@@ -6,7 +6,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, utimesSync, wri
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { bundleText, decodeEntry, encodeEntry } from '../../src/cli/code-cache.js';
+import { bundleBody, bundleText, decodeEntry, encodeEntry } from '../../src/cli/code-cache.js';
 import { buildSyntheticMsu, SAMPLE_OPTIONS } from '../../src/msu/synthetic.js';
 import { ensureBuilt, msuBin, repoRoot } from '../helpers/built-cli.js';
 
@@ -112,6 +112,21 @@ describe('the bundle', () => {
     expect(runBundled(root)).toEqual({ out: ['AAAA', true, '/'], bundled: 2 });
   });
 
+  it('is ASCII, and a module with other characters (strings, templates, regexps, identifiers, comments) gives the same from it', () => {
+    const root = path.join(tmp, 'b-ascii', 'src');
+    mkdirSync(root, { recursive: true });
+    // the module's size is its UTF-8 byte length, as the bundle records it
+    const text = `// ≤ 5 µs → fine…\nconst µ = 'a→b';\nmodule.exports = () => [µ, \`x \${µ.length} ∅\`, /^[≤→]+$/.test('→≤'), /\\u2192/u.test('→'), 'é'.normalize('NFD').length, '😀'.length];\n`;
+    writeFileSync(path.join(root, 'main.js'), text);
+    const bundle = bundleText(new Map([['main.js', text]]));
+    expect(/^[\x00-\x7f]*$/.test(bundle)).toBe(true);
+    expect(bundle).toContain(`[${Buffer.byteLength(text, 'utf8')}, function`);
+    writeFileSync(path.join(root, 'bundle.js'), bundle);
+    const direct = spawnSync(process.execPath, ['-e', `process.stdout.write(JSON.stringify(require(${JSON.stringify(path.join(root, 'main.js'))})()))`], { encoding: 'utf8' });
+    expect(JSON.parse(direct.stdout)).toEqual(['a→b', 'x 3 ∅', true, true, 2, 2]);
+    expect(runBundled(root)).toEqual({ out: JSON.parse(direct.stdout), bundled: 1 });
+  });
+
   it('a module file newer than the bundle, or of another size, is loaded from the file', () => {
     const root = setUp('b2');
     const word = path.join(root, 'lib/word.js');
@@ -173,8 +188,7 @@ describe('the build', () => {
     const from = (f: string): string => {
       const source = readFileSync(f, 'utf8');
       const rel = f.slice(distSrc.length).split(path.sep).join('/');
-      const body = `bodies.set(${JSON.stringify(rel)}, [${Buffer.byteLength(source)}, function (exports, require, module, __filename, __dirname) {\n${source}\n}]);`;
-      if (bundle.includes(body) && statSync(f).mtimeMs <= bundleTime) return 'bundle';
+      if (bundle.includes(bundleBody(rel, source)) && statSync(f).mtimeMs <= bundleTime) return 'bundle';
       // a module with import() is left to Node (src/cli/code-cache.ts)
       if (f === bundleFile || f.endsWith(`${path.sep}code-cache.js`) || source.includes('import(')) return entry(f) ? 'cache' : 'node';
       return entry(f) ? 'cache' : 'neither';

@@ -117,13 +117,18 @@ describe('standard output and error of the built CLI', () => {
     return r.output[3]!.toString();
   };
 
-  it('a pipe (a socket from spawn), a shell pipe or a file gets the descriptor writer; /dev/null gets Node stream', () => {
+  it('a pipe (a socket from spawn), a shell pipe, a file or /dev/null gets the descriptor writer; another device Node\'s stream', () => {
     const file = openSync(path.join(tmp, 'kind.txt'), 'w');
+    const zero = openSync('/dev/zero', 'w');
     try {
       // `node … | cat`: a FIFO, not a socket
       const fifo = spawnSync('sh', ['-c', `"${process.execPath}" -e "$PROBE" | cat`], { env: { ...process.env, PROBE: probe(1) }, stdio: ['ignore', 'pipe', 'pipe', 'pipe'] });
-      expect([kindOf(1, 'pipe'), kindOf(2, 'pipe'), fifo.output[3]!.toString(), kindOf(1, file), kindOf(1, 'ignore')]).toEqual(['fd', 'fd', 'fd', 'fd', 'node']);
+      // 'ignore' is /dev/null
+      expect([kindOf(1, 'pipe'), kindOf(2, 'pipe'), fifo.output[3]!.toString(), kindOf(1, file), kindOf(1, 'ignore'), kindOf(2, 'ignore')]).toEqual(['fd', 'fd', 'fd', 'fd', 'fd', 'fd']);
+      // a character device that is not /dev/null (a terminal is one too)
+      expect(kindOf(1, zero)).toBe('node');
     } finally {
+      closeSync(zero);
       closeSync(file);
     }
   });
