@@ -6,7 +6,7 @@
  * bin/msu.js installs this before it loads anything else; MSU_CODE_CACHE=off leaves Node to itself.
  *
  * The bundle (dist/src/bundle.js, written by scripts/code-cache.mjs) holds the bodies of the
- * modules the common commands load, each the module's text verbatim inside the CommonJS wrapper:
+ * modules the common commands load, each the module's text inside the CommonJS wrapper (in ASCII):
  * one script with one cache entry. A bundled module requiring another by relative path gets it
  * from the bundle without Node's resolution and file reads; everything else goes to Node. Each
  * bundled module is a real Module in Node's module cache under its own file name, so it is one
@@ -95,7 +95,9 @@ export type BundleBodies = Map<string, [size: number, body: ModuleBody]>;
  * costs 1-2 ms for each of the bundle and its cache entry otherwise (docs/performance.md).
  */
 export function bundleBody(rel: string, source: string): string {
-  const ascii = source.replace(/[^\x00-\x7f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  // an odd run of backslashes before such a character escaped it ('\→' is '→'): the escape replaces the last one
+  const ascii = source.replace(/(\\*)([^\x00-\x7f])/g, (_, slashes: string, c: string) =>
+    `${slashes.slice(0, slashes.length & ~1)}\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
   return `bodies.set(${JSON.stringify(rel)}, [${Buffer.byteLength(source, 'utf8')}, function (exports, require, module, __filename, __dirname) {\n${ascii}\n}]);`;
 }
 

@@ -116,14 +116,15 @@ describe('the bundle', () => {
     const root = path.join(tmp, 'b-ascii', 'src');
     mkdirSync(root, { recursive: true });
     // the module's size is its UTF-8 byte length, as the bundle records it
-    const text = `// ≤ 5 µs → fine…\nconst µ = 'a→b';\nmodule.exports = () => [µ, \`x \${µ.length} ∅\`, /^[≤→]+$/.test('→≤'), /\\u2192/u.test('→'), 'é'.normalize('NFD').length, '😀'.length];\n`;
+    // (in the module: '\→' is an escaped '→', '\\→' a backslash and '→')
+    const text = `// ≤ 5 µs → fine…\nconst µ = 'a→b';\nmodule.exports = () => [µ, \`x \${µ.length} ∅\`, /^[≤→]+$/.test('→≤'), /\\u2192/u.test('→'), 'é'.normalize('NFD').length, '😀'.length, '\\→', '\\\\→', /\\→/.test('→')];\n`;
     writeFileSync(path.join(root, 'main.js'), text);
     const bundle = bundleText(new Map([['main.js', text]]));
     expect(/^[\x00-\x7f]*$/.test(bundle)).toBe(true);
     expect(bundle).toContain(`[${Buffer.byteLength(text, 'utf8')}, function`);
     writeFileSync(path.join(root, 'bundle.js'), bundle);
     const direct = spawnSync(process.execPath, ['-e', `process.stdout.write(JSON.stringify(require(${JSON.stringify(path.join(root, 'main.js'))})()))`], { encoding: 'utf8' });
-    expect(JSON.parse(direct.stdout)).toEqual(['a→b', 'x 3 ∅', true, true, 2, 2]);
+    expect(JSON.parse(direct.stdout)).toEqual(['a→b', 'x 3 ∅', true, true, 2, 2, '→', '\\→', true]);
     expect(runBundled(root)).toEqual({ out: JSON.parse(direct.stdout), bundled: 1 });
   });
 
