@@ -95,8 +95,9 @@ export type BundleBodies = Map<string, [size: number, body: ModuleBody]>;
  * costs 1-2 ms for each of the bundle and its cache entry otherwise (docs/performance.md).
  */
 export function bundleBody(rel: string, source: string): string {
-  // an odd run of backslashes before such a character escaped it ('\→' is '→'): the escape replaces the last one
-  const ascii = source.replace(/(\\*)([^\x00-\x7f])/g, (_, slashes: string, c: string) =>
+  // an odd run of backslashes before such a character escaped it ('\→' is '→'): the escape replaces the last one.
+  // U+2028 and U+2029 end a line, a // comment included: they stay as they are.
+  const ascii = source.replace(/(\\*)([^\x00-\x7f\u2028\u2029])/g, (_, slashes: string, c: string) =>
     `${slashes.slice(0, slashes.length & ~1)}\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
   return `bodies.set(${JSON.stringify(rel)}, [${Buffer.byteLength(source, 'utf8')}, function (exports, require, module, __filename, __dirname) {\n${ascii}\n}]);`;
 }

@@ -126,6 +126,14 @@ describe('the bundle', () => {
     const direct = spawnSync(process.execPath, ['-e', `process.stdout.write(JSON.stringify(require(${JSON.stringify(path.join(root, 'main.js'))})()))`], { encoding: 'utf8' });
     expect(JSON.parse(direct.stdout)).toEqual(['a→b', 'x 3 ∅', true, true, 2, 2, '→', '\\→', true]);
     expect(runBundled(root)).toEqual({ out: JSON.parse(direct.stdout), bundled: 1 });
+
+    // U+2028 ends a // comment: what follows it on the line is code, in the bundle too
+    const root2 = path.join(tmp, 'b-ascii2', 'src');
+    mkdirSync(root2, { recursive: true });
+    const text2 = `// a line separator ends this comment:\u2028module.exports = () => 'after it';\n`;
+    writeFileSync(path.join(root2, 'main.js'), text2);
+    writeFileSync(path.join(root2, 'bundle.js'), bundleText(new Map([['main.js', text2]])));
+    expect(runBundled(root2)).toEqual({ out: 'after it', bundled: 1 });
   });
 
   it('a module file newer than the bundle, or of another size, is loaded from the file', () => {
