@@ -49,6 +49,12 @@ export interface XmlPullHandler {
 }
 
 const ATTR = /([^\s=/>]+)\s*=\s*(?:"([^"<]*)"|'([^'<]*)')/gy;
+/**
+ * The inside of a tag up to its '>': text without quotes or angle brackets, and quoted values
+ * without '<'. A regular expression, not a loop over characters: the tags are most of a
+ * document, and a fresh process runs such a loop in V8's interpreter (docs/performance.md).
+ */
+const TAG_BODY = /[^"'<>]*(?:(?:"[^"<]*"|'[^'<]*')[^"'<>]*)*/y;
 const localName = (n: string): string => {
   const c = n.indexOf(':');
   return c < 0 ? n : n.slice(c + 1);
@@ -137,17 +143,19 @@ export class XmlPullTokenizer {
       const c = b.indexOf('?>', i + 2);
       return c < 0 ? -1 : c + 2;
     } else if (c1 !== c1) return -1; // '<' is the last character so far
-    // a tag: '>' outside quotes
-    let q = 0;
-    for (let k = i + 1; k < b.length; k++) {
-      const c = b.charCodeAt(k);
-      if (q) {
-        if (c === q) q = 0;
-        else if (c === 0x3c) this.fail("'<' inside an attribute value");
-      } else if (c === 0x22 || c === 0x27) q = c;
-      else if (c === 0x3e) return k + 1;
-      else if (c === 0x3c) this.fail("'<' inside a tag");
-    }
+    // a tag: '>' outside quotes. TAG_BODY takes the text and the closed quoted values before it;
+    // where it stops is the '>', or what stopped it
+    TAG_BODY.lastIndex = i + 1;
+    TAG_BODY.test(b);
+    const k = TAG_BODY.lastIndex;
+    if (k >= b.length) return -1;
+    const c = b.charCodeAt(k);
+    if (c === 0x3e) return k + 1;
+    if (c === 0x3c) this.fail("'<' inside a tag");
+    // a quote not closed before a '<' or the end so far
+    const close = b.indexOf(c === 0x22 ? '"' : "'", k + 1);
+    const lt = b.indexOf('<', k + 1);
+    if (lt >= 0 && (close < 0 || lt < close)) this.fail("'<' inside an attribute value");
     return -1;
   }
 

@@ -37,6 +37,13 @@ describe('checkWellFormed', () => {
     ['hello', 'text before the root element'],
     ['', 'no root element'],
     ['<1a/>', "'<' does not start a tag"],
+    ['<-a/>', "'<' does not start a tag"],
+    ['<.a/>', "'<' does not start a tag"],
+    // names: after the first character, digits, '-', '.' and ':' too; any non-ASCII character
+    ['<a-b.c_d:e9 x-y.z="1" _q:r2="2"></a-b.c_d:e9>', null],
+    ['<\u00e9l\u00e9ment attr\u00ee="1"/>', null],
+    ['<a><b-c></b-d></a>', "expected closing tag 'b-c' instead of 'b-d'"],
+    ['<a 1x="1"/>', "invalid attribute name in 'a'"],
   ])('%j', (text, msg) => {
     const r = checkWellFormed(text);
     if (msg === null) expect(r).toBeNull();
