@@ -217,4 +217,4 @@ export class XmlPullTokenizer {
 }
 
 /** XML white space: space, tab, line feed, carriage return. */
-const isSpace = (c: number): boolean => c === 0x20 || c === 0x0a || c === 0x09 || c === 0x0d;
+export const isSpace = (c: number): boolean => c === 0x20 || c === 0x0a || c === 0x09 || c === 0x0d;

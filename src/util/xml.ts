@@ -1,4 +1,4 @@
-import { XmlPullTokenizer, XmlError, resolveReference } from './xml-pull.js';
+import { isSpace, XmlPullTokenizer, XmlError, resolveReference } from './xml-pull.js';
 
 export { XmlError, decodeEntities } from './xml-pull.js';
 
@@ -33,7 +33,6 @@ export function decodeText(bytes: Uint8Array): string {
 /** One decoder for the common case (decodeText runs once per fragment of a scan cabinet, 900,000 times). */
 const UTF8 = new TextDecoder('utf-8');
 
-const isSpace = (c: number): boolean => c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d;
 /**
  * An XML Name: NameStartChar, ASCII part exact, then NameChars; every non-ASCII code unit is
  * accepted (names in our formats are ASCII). A regular expression rather than a loop over
