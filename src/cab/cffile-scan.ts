@@ -36,17 +36,14 @@ export async function readCfFiles(source: ByteSource, head: Uint8Array, end: num
   const n = h.cFiles;
   const inst = n >= minFiles && end > 0 && h.coffFiles <= end ? instantiateWasm<CfFileWasm>(CFFILE_WASM, [end, n * ROW_BYTES, SUFFIX_AREA, n]) : null;
   if (!inst || 'unavailable' in inst) {
-    const bytes = end > head.length ? await source.read(0, end, 'CFFILE table') : head;
-    return scanCfFiles(bytes.subarray(0, end), 0, h, folderCount, source.name);
+    const bytes = end > head.length ? await fill(source, head, new Uint8Array(end)) : head.subarray(0, end);
+    return scanCfFiles(bytes, 0, h, folderCount, source.name);
   }
   const wasm = inst.exports;
   const [b, rows, suffixes, out] = inst.addrs as [number, number, number, number];
   const mem = wasm.memory.buffer;
-  const bytes = new Uint8Array(mem, b, end);
   // read in place: no second copy of an LCU's 2.6 MB of names
-  if (end <= head.length) bytes.set(head.subarray(0, end));
-  else if (source.readInto) await source.readInto(0, bytes, 'CFFILE table');
-  else bytes.set(await source.read(0, end, 'CFFILE table'));
+  const bytes = await fill(source, head, new Uint8Array(mem, b, end));
   // an entry the module refuses: the JavaScript scan finds it again and says what is wrong
   if (wasm.scan_cffiles(b, end, h.coffFiles, n, folderCount, rows) !== n) return scanCfFiles(bytes, 0, h, folderCount, source.name);
   const u32 = (k: number): Uint32Array => new Uint32Array(mem, rows + 4 * k * n, n);
@@ -54,6 +51,18 @@ export async function readCfFiles(source: ByteSource, head: Uint8Array, end: num
   return new WasmCfFileTable(bytes, n, {
     cbFile: u32(0), uoffFolderStart: u32(1), nameStart: u32(2), iFolder: u16(0), date: u16(1), time: u16(2), attribs: u16(3), nameLength: u16(4),
   }, { wasm, b, rows, suffixes, out });
+}
+
+/** `dest` filled with the bytes of `source` from 0: those `head` holds copied, only the rest read. */
+async function fill(source: ByteSource, head: Uint8Array, dest: Uint8Array): Promise<Uint8Array> {
+  const have = Math.min(head.length, dest.length);
+  dest.set(head.subarray(0, have));
+  if (have < dest.length) {
+    const rest = dest.subarray(have);
+    if (source.readInto) await source.readInto(have, rest, 'CFFILE table');
+    else rest.set(await source.read(have, rest.length, 'CFFILE table'));
+  }
+  return dest;
 }
 
 /** A table whose rows are in a module's memory, so suffixIndex runs there too. */
