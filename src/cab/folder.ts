@@ -3,7 +3,7 @@ import type { ByteSource } from '../util/source.js';
 import { ByteReader } from '../util/reader.js';
 import { cfdataChecksum } from './checksum.js';
 import { CabError } from './header.js';
-import { LzxDecoder } from './lzx.js';
+import { LZX_RUN_FRAMES, LzxDecoder } from './lzx.js';
 import { MszipDecoder } from './mszip.js';
 import { CFDATA_MAX_UNCOMP, type CfData, type CfFolder, type CfHeader, type Compression } from './types.js';
 
@@ -31,6 +31,15 @@ export interface BlockDecoder {
    * leaves it out, and decodeBlock serves.
    */
   skipBlock?(input: Uint8Array, outSize: number): void;
+  /**
+   * skipBlock for a run of blocks in one call, their raw CFDATA bytes placed in `runArea` (memory
+   * of the decoder's own): `entries` holds, per block, the offset of its data in runArea, cbData,
+   * cbUncomp and the csum to verify (0: none), which covers the `headerLen` bytes before the
+   * data. It says how many blocks it finished and what stopped it. A decoder that has it saves
+   * the per-block work of a long skip (LzxDecoder).
+   */
+  skipRun?(entries: Int32Array, n: number, headerLen: number): { done: number; error?: MsuError; badChecksum?: number };
+  readonly runArea?: Uint8Array;
 }
 
 class StoredDecoder implements BlockDecoder {
@@ -238,6 +247,12 @@ export async function decodeFolder(
     const rd = opts.context ? opts.context.reader(part) : new Chunked(part.source);
     let pos = folder.coffCabStart;
     for (let i = 0; i < folder.cCFData; i++, blockNo++) {
+      if (carry === null && produced < from && decoder.skipRun) {
+        const at = { i, blockNo, pos, produced };
+        await skipRuns(decoder as RunDecoder, part, folder, at, { from, until: opts.until, verify: opts.verify ?? false, file, folderIndex: span.index });
+        ({ i, blockNo, pos, produced } = at);
+        if (i === folder.cCFData) break;
+      }
       const where = `folder ${span.index}, CFDATA ${blockNo} at offset ${pos}`;
       if (pos + hdrSize > part.header.cbCabinet) throw new CabError(`truncated: CFDATA header runs past the cabinet end`, file, where);
       const hb = await rd.get(pos, hdrSize, 'CFDATA header');
@@ -287,6 +302,94 @@ export async function decodeFolder(
   if (carry) throw new CabError('folder ends in the middle of a CFDATA block split across cabinets (next cabinet missing?)', opts.file);
   return produced;
 }
+
+type RunDecoder = Required<Pick<BlockDecoder, 'skipRun' | 'runArea'>>;
+
+/** Where decodeFolder stands in a folder segment: block i of the segment (blockNo of the folder) at cabinet offset pos. */
+interface Cursor {
+  i: number;
+  blockNo: number;
+  pos: number;
+  produced: number;
+}
+
+/**
+ * The blocks nobody reads from the cursor on, decoded a run at a time by the decoder's skipRun:
+ * their raw bytes read straight into its memory, each run one call, where block by block each
+ * takes two reads, a checksum call and the decoder's frame work in a short-lived process
+ * (docs/performance.md). Moves the cursor past the blocks done; leaves to the block-by-block loop
+ * a block it does not take (one that is read, ends at `until`, is split across cabinets, or does
+ * not fit in the run area), and throws what that loop would have, in the same order.
+ */
+async function skipRuns(
+  decoder: RunDecoder, part: CabPart, folder: CfFolder, at: Cursor,
+  o: { from: number; until: number | undefined; verify: boolean; file: string; folderIndex: number },
+): Promise<void> {
+  const area = decoder.runArea;
+  const hdrSize = 8 + part.header.cbCFData;
+  const end = Math.min(part.header.cbCabinet, part.source.size);
+  const entries = new Int32Array(RUN_FRAMES * 4);
+  const where = (blockNo: number, pos: number): string => `folder ${o.folderIndex}, CFDATA ${blockNo} at offset ${pos}`;
+  // a member near the folder's start costs little: the reads grow as the skip goes on (from a
+  // size any one block fits in)
+  for (let want = 128 << 10; ; want = Math.min(want * 2, area.length)) {
+    const len = Math.min(want, area.length, end - at.pos);
+    if (at.i >= folder.cCFData || at.produced >= o.from || len < hdrSize) return;
+    const raw = area.subarray(0, len);
+    if (part.source.readInto) await part.source.readInto(at.pos, raw, 'CFDATA');
+    else raw.set(await part.source.read(at.pos, len, 'CFDATA'));
+    const dv = new DataView(raw.buffer, raw.byteOffset, len);
+    let n = 0, off = 0, produced = at.produced;
+    let pending: CabError | undefined;
+    while (at.i + n < folder.cCFData && n < RUN_FRAMES && off + hdrSize <= len) {
+      const pos = at.pos + off;
+      if (pos + hdrSize > part.header.cbCabinet) {
+        pending = new CabError(`truncated: CFDATA header runs past the cabinet end`, o.file, where(at.blockNo + n, pos));
+        break;
+      }
+      const csum = dv.getUint32(off, true), cbData = dv.getUint16(off + 4, true), cbUncomp = dv.getUint16(off + 6, true);
+      if (cbUncomp > CFDATA_MAX_UNCOMP) {
+        pending = new CabError(`CFDATA.cbUncomp ${cbUncomp} exceeds 32768`, o.file, where(at.blockNo + n, pos));
+        break;
+      }
+      if (pos + hdrSize + cbData > part.header.cbCabinet) {
+        pending = new CabError(`truncated: CFDATA block of ${cbData} bytes runs past the cabinet end`, o.file, where(at.blockNo + n, pos));
+        break;
+      }
+      const taken = cbUncomp !== 0 && produced + cbUncomp <= o.from && (o.until === undefined || produced + cbUncomp < o.until);
+      if (!taken || off + hdrSize + cbData > len) break;
+      const e = n * 4;
+      entries[e] = off + hdrSize;
+      entries[e + 1] = cbData;
+      entries[e + 2] = cbUncomp;
+      entries[e + 3] = o.verify ? csum : 0;
+      n++;
+      off += hdrSize + cbData;
+      produced += cbUncomp;
+    }
+    const run = n > 0 ? decoder.skipRun(entries, n, hdrSize - 4) : { done: 0 };
+    for (let k = 0; k < run.done; k++) {
+      at.i++;
+      at.blockNo++;
+      at.pos += hdrSize + entries[k * 4 + 1]!;
+      at.produced += entries[k * 4 + 2]!;
+    }
+    if (run.badChecksum !== undefined) {
+      const csum = entries[run.done * 4 + 3]! >>> 0;
+      throw new CabError(`checksum mismatch: CFDATA csum is 0x${csum.toString(16)}, computed 0x${run.badChecksum.toString(16)}`, o.file, where(at.blockNo, at.pos));
+    }
+    if (run.error) {
+      run.error.file ??= o.file;
+      run.error.where ??= where(at.blockNo, at.pos);
+      throw run.error;
+    }
+    if (pending) throw pending;
+    if (n === 0) return;
+  }
+}
+
+/** Blocks a skipRun call takes at most (LzxDecoder's frame table). */
+const RUN_FRAMES = LZX_RUN_FRAMES;
 
 function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
   const out = new Uint8Array(a.length + b.length);

@@ -1,11 +1,11 @@
 /*
- * The LZX decoder's per-symbol and per-block work, compiled to WebAssembly: the symbol loop
- * (literals and matches of a verbatim or aligned-offset block) and the trees of a block header
- * (pretree, code lengths, decode tables). src/cab/lzx.ts keeps the rest (frames, block types and
- * sizes, uncompressed blocks, E8) and the words of every error. As JavaScript this code ran
- * interpreted, then optimized and thrown away again as rare branches first appeared: 60 ms or more
- * for a few MB in a fresh process, where WebAssembly is compiled once before it runs
- * (docs/performance.md).
+ * The LZX decoder's frames, compiled to WebAssembly: the block headers and trees, uncompressed
+ * blocks, the symbol loop (literals and matches of a verbatim or aligned-offset block) and the
+ * window's ring, one CFDATA frame at a time or a run of them in one call, with the CFDATA
+ * checksums of the run. src/cab/lzx.ts keeps the E8 translation of the frames it hands out and
+ * the words of every error. As JavaScript the per-symbol work ran interpreted, then optimized and
+ * thrown away again as rare branches first appeared, and the frame loop around it cost more in a
+ * short-lived process than the decode of a frame does here (docs/performance.md).
  *
  * Build: node scripts/build-wasm.mjs (clang and wasm-ld; writes src/cab/lzx-wasm.ts). The state
  * block layout is mirrored by LzxDecoder. Each decoder has its own instance, so the tables and
@@ -56,6 +56,11 @@ static uint8_t pretreeLengths[PRETREE_NUM_ELEMENTS];
 #define ERR_ZERO_RUN 9
 #define ERR_EQUAL_RUN 10
 #define ERR_RUN_DELTA 11
+#define ERR_BLOCK_TYPE 12
+#define ERR_UNCOMPRESSED_HEADER 13
+#define ERR_UNCOMPRESSED_DATA 14
+#define ERR_FRAME_SHORT 15
+#define ERR_CHECKSUM 16
 
 /* Trees, in State.errTree: the tree a header error is in (+ TREE_PRETREE: its pretree). */
 #define TREE_ALIGNED 1
@@ -74,199 +79,55 @@ static const uint32_t POSITION_BASE[50] = {
   917504, 1048576, 1179648, 1310720, 1441792, 1572864, 1703936, 1835008, 1966080,
 };
 
-/* 32-bit fields shared with LzxDecoder (Int32Array view, index = field number). */
+/*
+ * A frame's input is copied to State.input and followed by INPUT_PAD zeros: the symbol loop reads
+ * at most IN_SLACK bytes per symbol (up to two 16-bit words before the main code, then at most
+ * one each before the length code, the position footer and the aligned offset code) with no
+ * end-of-input test per refill, and may start a symbol up to 4 bytes past the end of the input
+ * (look-ahead the bit reader may legitimately take). LzxDecoder lays out the same size.
+ */
+#define IN_SLACK 10
+#define INPUT_PAD (4 + IN_SLACK + 2)
+
+/* bytes of a folder counted past this are all alike to the bounds they are used for */
+#define FOLDER_POS_CAP 0x40000000u
+
+#define BLOCKTYPE_VERBATIM 1
+#define BLOCKTYPE_UNCOMPRESSED 3
+
+/* 32-bit fields shared with LzxDecoder (Int32Array view, index = field number): the folder's state. */
 typedef struct {
-  uint32_t bitbuf;      /* 0: bits left-aligned, most significant first */
-  int32_t bitsLeft;     /* 1 */
-  uint32_t R0, R1, R2;  /* 2-4 */
-  int32_t w;            /* 5: window position of the next byte */
-  int32_t blockEnd;     /* 6: window position where the block ends */
-  int32_t historyBase;  /* 7: folder position of window position 0 */
-  int32_t aligned;      /* 8: an aligned-offset block */
-  int32_t err;          /* 9: 0 or an ERR_ code */
-  int32_t errA;         /* 10: match offset, or run length */
-  int32_t errB;         /* 11: match length, lengths left, or pretree code */
-  uint32_t window;      /* 12: address of the window, set once */
-  uint32_t windowSize;  /* 13 */
-  int32_t inPos;        /* 14: block headers: input position */
-  int32_t mainElements; /* 15: set once */
-  int32_t errTree;      /* 16 */
+  uint32_t R0, R1, R2;    /* 0-2 */
+  int32_t w;              /* 3: window position of the next byte (linear in a frame: may pass windowSize) */
+  int32_t frameStart;     /* 4: window position of the current frame's first byte (< windowSize) */
+  uint32_t decoded;       /* 5: bytes decoded in this folder (capped at FOLDER_POS_CAP): bounds back-references */
+  int32_t blockType;      /* 6: 0 before the first block */
+  int32_t blockSize;      /* 7 */
+  int32_t blockRemaining; /* 8 */
+  int32_t pendingPad;     /* 9: an odd uncompressed block ended with its frame's input: skip its pad byte next frame */
+  int32_t headerRead;     /* 10: the folder's E8 header */
+  uint32_t e8Size;        /* 11: E8 translation size, 0 for none */
+  int32_t frameIndex;     /* 12: frames finished in this folder */
+  uint32_t frameOffset;   /* 13: folder offset of the current frame (capped at FOLDER_POS_CAP) */
+  int32_t err;            /* 14: 0 or an ERR_ code */
+  int32_t errA;           /* 15: match offset, run length, block type, byte offset, computed checksum, folder position */
+  int32_t errB;           /* 16: folder position, match length, lengths left, pretree code, byte offset */
+  int32_t errTree;        /* 17 */
+  uint32_t window;        /* 18: addresses and sizes, set once */
+  uint32_t windowSize;    /* 19 */
+  uint32_t input;         /* 20 */
+  uint32_t out;           /* 21 */
+  int32_t mainElements;   /* 22 */
+  int32_t fastMargin;     /* 23: fastSymbols runs while a symbol starts this many bytes (8 or more) before the input's end */
 } State;
 
-#define REFILL() \
-  do { \
-    bitbuf |= (uint32_t)(in[inPos] | (in[inPos + 1] << 8)) << (16 - bitsLeft); \
-    inPos += 2; \
-    bitsLeft += 16; \
-  } while (0)
-
-/*
- * Decode symbols into the window from the input at `input`, starting at byte inPos, while the
- * window position is below `end` and a symbol starts at or before `limit`; returns the new input
- * position. Bytes from `inEnd` on are zeros the caller placed: a refill that started more than 2
- * bytes past it (a position more than 4 past it) means the data ended early, which takes
- * precedence over any error found after it. The same contract as LzxDecoder's loop had.
- */
-__attribute__((export_name("lzx_run_symbols")))
-int32_t lzx_run_symbols(State *s, uint32_t input, int32_t inPos, int32_t limit, int32_t inEnd, int32_t end) {
-  const uint8_t *in = (const uint8_t *)(uintptr_t)input;
-  uint8_t *win = (uint8_t *)(uintptr_t)s->window;
-  const int32_t ws = (int32_t)s->windowSize;
-  const int aligned = s->aligned;
-  uint32_t bitbuf = s->bitbuf;
-  int32_t bitsLeft = s->bitsLeft;
-  uint32_t R0 = s->R0, R1 = s->R1, R2 = s->R2;
-  int32_t w = s->w;
-  const int32_t blockEnd = s->blockEnd;
-  const int32_t historyBase = s->historyBase;
-  int32_t err = 0, errA = 0, errB = 0;
-
-  while (w < end && inPos <= limit) {
-    /* bitsLeft may be 0 here: two words; after a code of at most 16 bits, one is enough */
-    while (bitsLeft < 17) REFILL();
-    int32_t e = mainTable[bitbuf >> (32 - MAIN_TB)];
-    if ((e & 31) == 0) {
-      if (e != 0) e = mainTable[(e >> 5) + ((bitbuf >> 16) & ((1 << (MAX_CODE_LENGTH - MAIN_TB)) - 1))];
-      if (e == 0) { err = ERR_MAIN_CODE; break; }
-    }
-    int32_t n = e & 31;
-    bitbuf <<= n;
-    bitsLeft -= n;
-    int32_t sym = e >> 5;
-    if (sym < NUM_CHARS) {
-      win[w++] = (uint8_t)sym;
-      continue;
-    }
-
-    /* main element = 256 + positionSlot * 8 + lengthHeader */
-    int32_t m = sym - NUM_CHARS;
-    int32_t matchLength = m & 7;
-    if (matchLength == NUM_PRIMARY_LENGTHS) {
-      if (bitsLeft < 17) REFILL();
-      e = lengthTable[bitbuf >> (32 - LENGTH_TB)];
-      if ((e & 31) == 0) {
-        if (e != 0) e = lengthTable[(e >> 5) + ((bitbuf >> 16) & ((1 << (MAX_CODE_LENGTH - LENGTH_TB)) - 1))];
-        if (e == 0) { err = ERR_LENGTH_CODE; break; }
-      }
-      n = e & 31;
-      bitbuf <<= n;
-      bitsLeft -= n;
-      matchLength += e >> 5;
-    }
-    matchLength += MIN_MATCH;
-
-    int32_t slot = m >> 3;
-    uint32_t offset;
-    if (slot == 0) {
-      offset = R0;
-    } else if (slot == 1) {
-      offset = R1;
-      R1 = R0;
-      R0 = offset;
-    } else if (slot == 2) {
-      offset = R2;
-      R2 = R0;
-      R0 = offset;
-    } else {
-      int32_t footer = FOOTER_BITS[slot];
-      if (bitsLeft < 17) REFILL();
-      offset = POSITION_BASE[slot] - 2;
-      if (aligned && footer >= 3) {
-        if (footer > 3) {
-          /* at most 14 verbatim bits, so at least 3 are left before this refill */
-          int32_t v = footer - 3;
-          offset += (bitbuf >> (32 - v)) << 3;
-          bitbuf <<= v;
-          bitsLeft -= v;
-          if (bitsLeft < 17) REFILL();
-        }
-        e = alignedTable[bitbuf >> (32 - ALIGNED_TB)];
-        if (e == 0) { err = ERR_ALIGNED_CODE; break; }
-        n = e & 31;
-        bitbuf <<= n;
-        bitsLeft -= n;
-        offset += (uint32_t)(e >> 5);
-      } else if (footer > 0) {
-        offset += bitbuf >> (32 - footer);
-        bitbuf <<= footer;
-        bitsLeft -= footer;
-      }
-      R2 = R1;
-      R1 = R0;
-      R0 = offset;
-    }
-
-    /* R0..R2 come from the input too (uncompressed blocks): compare as unsigned */
-    if (offset < 1 || offset > (uint32_t)(w + historyBase) || offset > (uint32_t)ws) {
-      err = ERR_OFFSET; errA = (int32_t)offset; break;
-    }
-    if (w + matchLength > blockEnd) {
-      err = ERR_MATCH_PAST_BLOCK; errB = matchLength; break;
-    }
-    int32_t src = w - (int32_t)offset;
-    if (src >= 0) {
-      if ((int32_t)offset >= 8) {
-        /*
-         * Words instead of bytes: with the source at least 8 bytes back, each word read is final
-         * (it lies below what this copy writes, or was written by an earlier step). The last word
-         * ends exactly at the match's end, overlapping the one before it: nothing past the match
-         * is written, as the ring's bytes there are still history one window back.
-         */
-        uint8_t *d = win + w;
-        const uint8_t *sp = win + src;
-        uint8_t *const stop = d + matchLength;
-        if (matchLength >= 8) {
-          uint64_t v;
-          do {
-            __builtin_memcpy(&v, sp, 8);
-            __builtin_memcpy(d, &v, 8);
-            d += 8;
-            sp += 8;
-          } while (d < stop - 8);
-          __builtin_memcpy(&v, stop - 8 - offset, 8);
-          __builtin_memcpy(stop - 8, &v, 8);
-        } else if (matchLength >= 4) {
-          uint32_t v, u;
-          __builtin_memcpy(&v, sp, 4);
-          __builtin_memcpy(&u, stop - 4 - offset, 4);
-          __builtin_memcpy(d, &v, 4);
-          __builtin_memcpy(stop - 4, &u, 4);
-        } else {
-          uint16_t v, u;
-          __builtin_memcpy(&v, sp, 2);
-          __builtin_memcpy(&u, stop - 2 - offset, 2);
-          __builtin_memcpy(d, &v, 2);
-          __builtin_memcpy(stop - 2, &u, 2);
-        }
-        w += matchLength;
-      } else {
-        /* forward byte copy: correct for overlapping (run-length) matches */
-        const int32_t stop = w + matchLength;
-        while (w < stop) win[w++] = win[src++];
-      }
-    } else {
-      /* the source wraps around the ring: its tail, then on from the ring start */
-      src += ws;
-      int32_t k = ws - src < matchLength ? ws - src : matchLength;
-      matchLength -= k;
-      while (k-- > 0) win[w++] = win[src++];
-      src = 0;
-      while (matchLength-- > 0) win[w++] = win[src++];
-    }
-  }
-  if (inPos > inEnd + 4) err = ERR_INPUT_ENDS;
-
-  s->bitbuf = bitbuf;
-  s->bitsLeft = bitsLeft;
-  s->R0 = R0;
-  s->R1 = R1;
-  s->R2 = R2;
-  s->w = w;
-  s->err = err;
-  s->errA = errA;
-  s->errB = errB;
-  return inPos;
-}
+/* One frame of a call: its input (anywhere in memory), cbData, cbUncomp, and the CFDATA checksum to verify (0: none). */
+typedef struct {
+  uint32_t input;
+  int32_t len;
+  int32_t outSize;
+  uint32_t csum;
+} Frame;
 
 /* ---- block headers: a bit reader that checks the end of its input (cold code) ---- */
 
@@ -432,26 +293,539 @@ static int readTrees(Bits *b, int aligned) {
   return buildTable(lengthTable, LENGTH_TB, lengthLengths, NUM_SECONDARY_LENGTHS);
 }
 
-/*
- * The trees of a verbatim or aligned-offset block, read from the `len` bytes of input at `input`
- * starting at State.inPos with State.bitbuf/bitsLeft (the block type and size already read).
- * Returns 0, or an ERR_ code with State.errTree (and errA, errB) saying where.
- */
-__attribute__((export_name("lzx_read_trees")))
-int32_t lzx_read_trees(State *s, uint32_t input, int32_t len, int32_t aligned) {
-  Bits b = { s, (const uint8_t *)(uintptr_t)input, len, s->inPos, s->bitbuf, s->bitsLeft };
-  s->errTree = 0;
-  int e = readTrees(&b, aligned);
-  s->inPos = b.pos;
-  s->bitbuf = b.bitbuf;
-  s->bitsLeft = b.bitsLeft;
-  s->err = e;
-  return e;
+/* ---- the symbol loop ---- */
+
+static inline uint32_t addCapped(uint32_t a, uint32_t n) {
+  return a + n < FOLDER_POS_CAP && a + n >= a ? a + n : FOLDER_POS_CAP;
 }
 
-/* Start of a folder: the previous lengths every block's deltas start from are zeros. */
+#define REFILL() \
+  do { \
+    bitbuf |= (uint32_t)(in[inPos] | (in[inPos + 1] << 8)) << (16 - bitsLeft); \
+    inPos += 2; \
+    bitsLeft += 16; \
+  } while (0)
+
+/*
+ * The ring the window's bytes live in is RING_SLACK bytes longer than the window (LzxDecoder lays
+ * out the same): a match copy writes whole 16-byte steps, up to 15 bytes past the match, and the
+ * ring bytes there hold data from more than a window back, which no match may reach.
+ */
+#define RING_SLACK 64
+
+/* A match of `len` bytes from `offset` back (checked: 1..windowSize) to window position w; returns the new w. */
+static inline __attribute__((always_inline)) int32_t copyMatch(uint8_t *win, int32_t w, uint32_t offset, int32_t len, int32_t ring) {
+  int32_t src = w - (int32_t)offset;
+  if (src >= 0 && (int32_t)offset >= 16) {
+    /*
+     * 16 bytes a step: with the source at least 16 back, each step reads bytes that lie below
+     * what it writes or were written by an earlier step. Most matches take one step.
+     */
+    uint8_t *d = win + w;
+    const uint8_t *sp = win + src;
+    uint8_t *const stop = d + len;
+    do {
+      uint64_t a, b;
+      __builtin_memcpy(&a, sp, 8);
+      __builtin_memcpy(&b, sp + 8, 8);
+      __builtin_memcpy(d, &a, 8);
+      __builtin_memcpy(d + 8, &b, 8);
+      d += 16;
+      sp += 16;
+    } while (d < stop);
+    return w + len;
+  }
+  if (src >= 0) {
+    /* forward byte copy: correct for overlapping (run-length) matches */
+    const int32_t stop = w + len;
+    while (w < stop) win[w++] = win[src++];
+    return w;
+  }
+  /* the source wraps around the ring: its tail, then on from the ring start */
+  src += ring;
+  int32_t k = ring - src < len ? ring - src : len;
+  len -= k;
+  while (k-- > 0) win[w++] = win[src++];
+  src = 0;
+  while (len-- > 0) win[w++] = win[src++];
+  return w;
+}
+
+/*
+ * Symbols into the window from the frame's input at b->pos while the window position is below
+ * `end`, in two loops, each a function of its own: V8 compiles a hot function again with its
+ * optimizing compiler in the background, and a process cannot exit while that runs, so each is
+ * kept small. `blockEnd` is where the block ends, `historyBase` the folder position of window
+ * position 0 (mod 2^32, as the comparisons are). R0..R2, the window position and the bit reader
+ * go in and out through `s` and `b`; an error comes back with errA and errB.
+ */
+
+/*
+ * While a symbol starts at least State.fastMargin (8) bytes before the input's end: a 64-bit bit
+ * buffer topped up at the start of each symbol to hold all its bits (at most 49, or 53 in an
+ * aligned block, which tops up once more). A symbol takes at most 53 bits, so every bit this loop
+ * consumes is input, never the zeros after it, and an error it finds is the one exactSymbols
+ * would. It hands over to exactSymbols' reader at a symbol's start.
+ */
+static __attribute__((noinline)) int fastSymbols(State *s, Bits *b, int32_t end, int32_t blockEnd, int32_t historyBase) {
+  const uint8_t *in = b->in;
+  int32_t inPos = b->pos;
+  const int32_t inEnd = b->len;
+  uint8_t *win = (uint8_t *)(uintptr_t)s->window;
+  const int32_t ws = (int32_t)s->windowSize, ring = ws + RING_SLACK;
+  const int aligned = s->blockType == BLOCKTYPE_ALIGNED;
+  uint32_t bitbuf = b->bitbuf;
+  int32_t bitsLeft = b->bitsLeft;
+  uint32_t R0 = s->R0, R1 = s->R1, R2 = s->R2;
+  int32_t w = s->w;
+  int32_t err = 0, errA = 0, errB = 0;
+
+  const int32_t stop = inEnd - s->fastMargin;
+  if (w < end && inPos <= stop) {
+    uint64_t bb = (uint64_t)bitbuf << 32;
+    int32_t bl = bitsLeft, ip = inPos;
+#define TOP_UP() \
+  do { \
+    bb |= (uint64_t)(in[ip] | in[ip + 1] << 8) << (48 - bl); \
+    ip += 2; \
+    bl += 16; \
+  } while (bl <= 48)
+    /* R0..R2 as an array: a repeated offset is one swap with R[0], whichever it is */
+    uint32_t R[3] = { R0, R1, R2 };
+    do {
+      if (bl <= 48) TOP_UP();
+      int32_t e = mainTable[bb >> (64 - MAIN_TB)];
+      if ((e & 31) == 0) {
+        if (e != 0) e = mainTable[(e >> 5) + ((bb >> 48) & ((1 << (MAX_CODE_LENGTH - MAIN_TB)) - 1))];
+        if (e == 0) { err = ERR_MAIN_CODE; break; }
+      }
+      int32_t n = e & 31;
+      bb <<= n;
+      bl -= n;
+      const int32_t sym = e >> 5;
+      if (sym < NUM_CHARS) {
+        win[w++] = (uint8_t)sym;
+        continue;
+      }
+      const int32_t m = sym - NUM_CHARS;
+      int32_t matchLength = m & 7;
+      if (matchLength == NUM_PRIMARY_LENGTHS) {
+        e = lengthTable[bb >> (64 - LENGTH_TB)];
+        if ((e & 31) == 0) {
+          if (e != 0) e = lengthTable[(e >> 5) + ((bb >> 48) & ((1 << (MAX_CODE_LENGTH - LENGTH_TB)) - 1))];
+          if (e == 0) { err = ERR_LENGTH_CODE; break; }
+        }
+        n = e & 31;
+        bb <<= n;
+        bl -= n;
+        matchLength += e >> 5;
+      }
+      matchLength += MIN_MATCH;
+      const int32_t slot = m >> 3;
+      uint32_t offset;
+      if (slot < 3) {
+        offset = R[slot];
+        R[slot] = R[0];
+        R[0] = offset;
+      } else {
+        const int32_t footer = FOOTER_BITS[slot];
+        offset = POSITION_BASE[slot] - 2;
+        if (aligned && footer >= 3) {
+          const int32_t v = footer - 3;
+          /* (bb >> 1) >> (63 - v): v may be 0 */
+          offset += (uint32_t)((bb >> 1) >> (63 - v)) << 3;
+          bb <<= v;
+          bl -= v;
+          if (bl < ALIGNED_TB) TOP_UP();
+          e = alignedTable[bb >> (64 - ALIGNED_TB)];
+          if (e == 0) { err = ERR_ALIGNED_CODE; break; }
+          n = e & 31;
+          bb <<= n;
+          bl -= n;
+          offset += (uint32_t)(e >> 5);
+        } else {
+          offset += (uint32_t)((bb >> 1) >> (63 - footer));
+          bb <<= footer;
+          bl -= footer;
+        }
+        R[2] = R[1];
+        R[1] = R[0];
+        R[0] = offset;
+      }
+      /* R0..R2 come from the input too (uncompressed blocks): compare as unsigned */
+      if (offset < 1 || offset > (uint32_t)(w + historyBase) || offset > (uint32_t)ws) {
+        err = ERR_OFFSET; errA = (int32_t)offset; break;
+      }
+      if (w + matchLength > blockEnd) {
+        err = ERR_MATCH_PAST_BLOCK; errB = matchLength; break;
+      }
+      w = copyMatch(win, w, offset, matchLength, ring);
+    } while (w < end && ip <= stop);
+#undef TOP_UP
+    R0 = R[0];
+    R1 = R[1];
+    R2 = R[2];
+    /* the 16-bit reader's state: the fewest words that hold the bits consumed */
+    inPos = ip - 2 * (bl >> 4);
+    bitsLeft = bl & 15;
+    bitbuf = bitsLeft ? (uint32_t)(bb >> 32) & ~(0xffffffffu >> bitsLeft) : 0;
+  }
+
+
+  b->pos = inPos;
+  b->bitbuf = bitbuf;
+  b->bitsLeft = bitsLeft;
+  s->R0 = R0;
+  s->R1 = R1;
+  s->R2 = R2;
+  s->w = w;
+  s->errA = errA;
+  s->errB = errB;
+  return err;
+}
+
+/*
+ * The reader the "ends early" contract is defined on: 16 bits at a time, with no end-of-input
+ * test per refill, as the zeros after the input are what it yields past the end. A refill that
+ * started more than 2 bytes past the end (a position more than 4 past it) means the data ended
+ * early, which takes precedence over any error found after it (the bits it decoded were not
+ * real). Its state after the refill at a symbol's start depends only on the bits consumed, which
+ * is how fastSymbols hands over to it.
+ */
+static __attribute__((noinline)) int exactSymbols(State *s, Bits *b, int32_t end, int32_t blockEnd, int32_t historyBase) {
+  const uint8_t *in = b->in;
+  int32_t inPos = b->pos;
+  const int32_t inEnd = b->len, limit = b->len + 4;
+  uint8_t *win = (uint8_t *)(uintptr_t)s->window;
+  const int32_t ws = (int32_t)s->windowSize, ring = ws + RING_SLACK;
+  const int aligned = s->blockType == BLOCKTYPE_ALIGNED;
+  uint32_t bitbuf = b->bitbuf;
+  int32_t bitsLeft = b->bitsLeft;
+  uint32_t R0 = s->R0, R1 = s->R1, R2 = s->R2;
+  int32_t w = s->w;
+  int32_t err = 0, errA = 0, errB = 0;
+
+  while (w < end && inPos <= limit) {
+    /* bitsLeft may be 0 here: two words; after a code of at most 16 bits, one is enough */
+    while (bitsLeft < 17) REFILL();
+    int32_t e = mainTable[bitbuf >> (32 - MAIN_TB)];
+    if ((e & 31) == 0) {
+      if (e != 0) e = mainTable[(e >> 5) + ((bitbuf >> 16) & ((1 << (MAX_CODE_LENGTH - MAIN_TB)) - 1))];
+      if (e == 0) { err = ERR_MAIN_CODE; break; }
+    }
+    int32_t n = e & 31;
+    bitbuf <<= n;
+    bitsLeft -= n;
+    int32_t sym = e >> 5;
+    if (sym < NUM_CHARS) {
+      win[w++] = (uint8_t)sym;
+      continue;
+    }
+
+    /* main element = 256 + positionSlot * 8 + lengthHeader */
+    int32_t m = sym - NUM_CHARS;
+    int32_t matchLength = m & 7;
+    if (matchLength == NUM_PRIMARY_LENGTHS) {
+      if (bitsLeft < 17) REFILL();
+      e = lengthTable[bitbuf >> (32 - LENGTH_TB)];
+      if ((e & 31) == 0) {
+        if (e != 0) e = lengthTable[(e >> 5) + ((bitbuf >> 16) & ((1 << (MAX_CODE_LENGTH - LENGTH_TB)) - 1))];
+        if (e == 0) { err = ERR_LENGTH_CODE; break; }
+      }
+      n = e & 31;
+      bitbuf <<= n;
+      bitsLeft -= n;
+      matchLength += e >> 5;
+    }
+    matchLength += MIN_MATCH;
+
+    int32_t slot = m >> 3;
+    uint32_t offset;
+    if (slot == 0) {
+      offset = R0;
+    } else if (slot == 1) {
+      offset = R1;
+      R1 = R0;
+      R0 = offset;
+    } else if (slot == 2) {
+      offset = R2;
+      R2 = R0;
+      R0 = offset;
+    } else {
+      int32_t footer = FOOTER_BITS[slot];
+      if (bitsLeft < 17) REFILL();
+      offset = POSITION_BASE[slot] - 2;
+      if (aligned && footer >= 3) {
+        if (footer > 3) {
+          /* at most 14 verbatim bits, so at least 3 are left before this refill */
+          int32_t v = footer - 3;
+          offset += (bitbuf >> (32 - v)) << 3;
+          bitbuf <<= v;
+          bitsLeft -= v;
+          if (bitsLeft < 17) REFILL();
+        }
+        e = alignedTable[bitbuf >> (32 - ALIGNED_TB)];
+        if (e == 0) { err = ERR_ALIGNED_CODE; break; }
+        n = e & 31;
+        bitbuf <<= n;
+        bitsLeft -= n;
+        offset += (uint32_t)(e >> 5);
+      } else if (footer > 0) {
+        offset += bitbuf >> (32 - footer);
+        bitbuf <<= footer;
+        bitsLeft -= footer;
+      }
+      R2 = R1;
+      R1 = R0;
+      R0 = offset;
+    }
+
+    /* R0..R2 come from the input too (uncompressed blocks): compare as unsigned */
+    if (offset < 1 || offset > (uint32_t)(w + historyBase) || offset > (uint32_t)ws) {
+      err = ERR_OFFSET; errA = (int32_t)offset; break;
+    }
+    if (w + matchLength > blockEnd) {
+      err = ERR_MATCH_PAST_BLOCK; errB = matchLength; break;
+    }
+    w = copyMatch(win, w, offset, matchLength, ring);
+  }
+  if (inPos > inEnd + 4) err = ERR_INPUT_ENDS;
+
+  b->pos = inPos;
+  b->bitbuf = bitbuf;
+  b->bitsLeft = bitsLeft;
+  s->R0 = R0;
+  s->R1 = R1;
+  s->R2 = R2;
+  s->w = w;
+  s->errA = errA;
+  s->errB = errB;
+  return err;
+}
+
+/* Symbols until the window position reaches `end` (the frame's or the block's end). */
+static inline int runSymbols(State *s, Bits *b, int32_t end) {
+  const int32_t w0 = s->w;
+  const int32_t blockEnd = w0 + s->blockRemaining;
+  const int32_t historyBase = (int32_t)(s->decoded - (uint32_t)w0);
+  int err = fastSymbols(s, b, end, blockEnd, historyBase);
+  if (!err) err = exactSymbols(s, b, end, blockEnd, historyBase);
+  s->blockRemaining -= s->w - w0;
+  s->decoded = addCapped(s->decoded, (uint32_t)(s->w - w0));
+  /* the folder position of the symbol that failed */
+  if (err == ERR_OFFSET) s->errB = s->w + historyBase;
+  else if (err == ERR_MATCH_PAST_BLOCK) s->errA = s->w + historyBase;
+  return err;
+}
+
+/* ---- frames ---- */
+
+static uint32_t load32(const uint8_t *p) {
+  uint32_t v;
+  __builtin_memcpy(&v, p, 4);
+  return v;
+}
+
+/* CSUMCompute of the CAB specification: XOR of little-endian u32 words, the 1-3 trailing bytes folded in with the first one highest. */
+static uint32_t csumCompute(const uint8_t *p, uint32_t n, uint32_t seed) {
+  const uint32_t words = n >> 2;
+  uint64_t x = 0;
+  uint32_t i = 0;
+  for (; i + 2 <= words; i += 2) {
+    uint64_t v;
+    __builtin_memcpy(&v, p + 4 * i, 8);
+    x ^= v;
+  }
+  uint32_t r = (uint32_t)x ^ (uint32_t)(x >> 32) ^ seed;
+  if (i < words) r ^= load32(p + 4 * i);
+  const uint8_t *t = p + 4 * words;
+  switch (n & 3) {
+    case 3: r ^= (uint32_t)t[0] << 16 | (uint32_t)t[1] << 8 | t[2]; break;
+    case 2: r ^= (uint32_t)t[0] << 8 | t[1]; break;
+    case 1: r ^= t[0]; break;
+  }
+  return r;
+}
+
+/* An uncompressed block's odd size is padded with a byte, which may be the next frame's first. */
+static void endUncompressed(State *s, Bits *b) {
+  if (s->blockSize & 1) {
+    if (b->pos < b->len) b->pos++;
+    else s->pendingPad = 1;
+  }
+}
+
+/* 1..16 bits of padding up to the next 16-bit boundary, then the byte stream: R0..R2 first. */
+static int startUncompressed(State *s, Bits *b) {
+  const int32_t partial = b->bitsLeft & 15;
+  if (partial != 0) {
+    b->bitbuf <<= partial;
+    b->bitsLeft -= partial;
+  } else {
+    int32_t v;
+    int e = readBits(b, 16, &v);
+    if (e) return e;
+  }
+  b->pos -= b->bitsLeft >> 3;
+  b->bitbuf = 0;
+  b->bitsLeft = 0;
+  const int32_t p = b->pos;
+  if (p + 12 > b->len) {
+    s->errA = p;
+    return ERR_UNCOMPRESSED_HEADER;
+  }
+  s->R0 = load32(b->in + p);
+  s->R1 = load32(b->in + p + 4);
+  s->R2 = load32(b->in + p + 8);
+  b->pos = p + 12;
+  if (s->blockSize == 0) endUncompressed(s, b);
+  return 0;
+}
+
+static int copyUncompressed(State *s, Bits *b, int32_t frameEnd) {
+  const int32_t n = s->blockRemaining < frameEnd - s->w ? s->blockRemaining : frameEnd - s->w;
+  if (b->pos + n > b->len) {
+    s->errA = n;
+    s->errB = b->pos;
+    return ERR_UNCOMPRESSED_DATA;
+  }
+  __builtin_memcpy((uint8_t *)(uintptr_t)s->window + s->w, b->in + b->pos, (uint32_t)n);
+  b->pos += n;
+  s->w += n;
+  s->decoded = addCapped(s->decoded, (uint32_t)n);
+  s->blockRemaining -= n;
+  if (s->blockRemaining == 0) endUncompressed(s, b);
+  return 0;
+}
+
+/* A 3-bit type and a 24-bit size, then the trees of a verbatim or aligned-offset block. */
+static int readBlockHeader(State *s, Bits *b) {
+  int32_t type, high, low;
+  int e;
+  /* coming back from byte mode: the bitstream resumes at the current byte */
+  if (s->blockType == BLOCKTYPE_UNCOMPRESSED) {
+    b->bitbuf = 0;
+    b->bitsLeft = 0;
+  }
+  if ((e = readBits(b, 3, &type)) || (e = readBits(b, 16, &high)) || (e = readBits(b, 8, &low))) return e;
+  if (type < BLOCKTYPE_VERBATIM || type > BLOCKTYPE_UNCOMPRESSED) {
+    s->errA = type;
+    return ERR_BLOCK_TYPE;
+  }
+  s->blockType = type;
+  s->blockSize = s->blockRemaining = (high << 8) | low;
+  if (type == BLOCKTYPE_UNCOMPRESSED) return startUncompressed(s, b);
+  s->errTree = 0;
+  return readTrees(b, type == BLOCKTYPE_ALIGNED);
+}
+
+/*
+ * One frame: `outSize` bytes into the window from [frameStart, frameStart + outSize), from the
+ * `len` bytes at `in` (INPUT_PAD zeros follow them). Every 32 KB of output the bitstream is
+ * realigned to 16 bits, so the bit reader starts empty. A match may run past the frame's end
+ * (into the next frame's bytes) but never past its block's end.
+ */
+static inline __attribute__((always_inline)) int decodeFrame(State *s, const uint8_t *in, int32_t len, int32_t outSize) {
+  Bits b = { s, in, len, 0, 0, 0 };
+  int e;
+  if (s->pendingPad) {
+    s->pendingPad = 0;
+    if (len > 0) b.pos = 1;
+  }
+  const int32_t frameEnd = s->frameStart + outSize;
+  if (!s->headerRead && outSize > 0) {
+    int32_t on, high, low;
+    if ((e = readBits(&b, 1, &on))) return e;
+    if (on) {
+      if ((e = readBits(&b, 16, &high)) || (e = readBits(&b, 16, &low))) return e;
+      s->e8Size = (uint32_t)high << 16 | (uint32_t)low;
+    }
+    s->headerRead = 1;
+  }
+  while (s->w < frameEnd) {
+    if (s->blockRemaining == 0 && (e = readBlockHeader(s, &b))) return e;
+    if (s->blockType == BLOCKTYPE_UNCOMPRESSED) {
+      if ((e = copyUncompressed(s, &b, frameEnd))) return e;
+    } else {
+      const int32_t blockEnd = s->w + s->blockRemaining;
+      if ((e = runSymbols(s, &b, frameEnd < blockEnd ? frameEnd : blockEnd))) return e;
+    }
+  }
+  /* whole 16-bit words: a word's second byte holds its first bits, so a word the frame has only
+     the first byte of was read as zeros where its bits were needed */
+  const int32_t needed = b.pos - 2 * (b.bitsLeft >> 4);
+  if (needed > len) {
+    s->errA = needed;
+    return ERR_FRAME_SHORT;
+  }
+  return 0;
+}
+
+/*
+ * The window is used linearly within a frame; bytes written past the ring's end are mirrored to
+ * its start so later back-references (which wrap modulo its size) see them, and positions are
+ * rebased once the next frame starts past its end.
+ */
+static void finishFrame(State *s, int32_t outSize) {
+  uint8_t *win = (uint8_t *)(uintptr_t)s->window;
+  const int32_t ring = (int32_t)s->windowSize + RING_SLACK;
+  s->frameOffset = addCapped(s->frameOffset, (uint32_t)outSize);
+  s->frameIndex++;
+  if (s->w > ring) __builtin_memmove(win, win + ring, (uint32_t)(s->w - ring));
+  s->frameStart += outSize;
+  if (s->frameStart >= ring) {
+    s->frameStart -= ring;
+    s->w -= ring;
+  }
+}
+
+/*
+ * Decode `n` frames in order. A frame's CFDATA checksum, when it has one to verify, covers the
+ * `headerLen` bytes before its input (cbData, cbUncomp, abReserve) and the input, and is checked
+ * before the frame is decoded. With `copyOut`, the last frame's bytes are copied to State.out
+ * before the ring moves on. Returns the number of frames finished; State.err says why it stopped
+ * short (with errA, errB and errTree; State.frameIndex is the frame that failed).
+ */
+__attribute__((export_name("lzx_frames")))
+int32_t lzx_frames(State *s, const Frame *frames, int32_t n, int32_t headerLen, int32_t copyOut) {
+  uint8_t *const input = (uint8_t *)(uintptr_t)s->input;
+  s->err = 0;
+  for (int32_t i = 0; i < n; i++) {
+    const Frame *f = &frames[i];
+    const uint8_t *src = (const uint8_t *)(uintptr_t)f->input;
+    if (f->csum != 0) {
+      const uint32_t sum = csumCompute(src - headerLen, (uint32_t)headerLen, csumCompute(src, (uint32_t)f->len, 0));
+      if (sum != f->csum) {
+        s->err = ERR_CHECKSUM;
+        s->errA = (int32_t)sum;
+        return i;
+      }
+    }
+    if (src != input) __builtin_memcpy(input, src, (uint32_t)f->len);
+    __builtin_memset(input + f->len, 0, INPUT_PAD);
+    const int e = decodeFrame(s, input, f->len, f->outSize);
+    if (e) {
+      s->err = e;
+      return i;
+    }
+    if (copyOut && i == n - 1) __builtin_memcpy((uint8_t *)(uintptr_t)s->out, (uint8_t *)(uintptr_t)s->window + s->frameStart, (uint32_t)f->outSize);
+    finishFrame(s, f->outSize);
+  }
+  return n;
+}
+
+/* Start of a folder: forget the window's contents, the block, R0..R2, the E8 header, and the code lengths (every block's deltas start from zeros). */
 __attribute__((export_name("lzx_reset")))
-void lzx_reset(void) {
+void lzx_reset(State *s) {
+  s->R0 = s->R1 = s->R2 = 1;
+  s->w = s->frameStart = 0;
+  s->decoded = 0;
+  s->blockType = s->blockSize = s->blockRemaining = 0;
+  s->pendingPad = s->headerRead = 0;
+  s->e8Size = 0;
+  s->frameIndex = 0;
+  s->frameOffset = 0;
+  s->err = s->errA = s->errB = s->errTree = 0;
   for (int i = 0; i < MAX_MAIN_ELEMENTS; i++) mainLengths[i] = 0;
   for (int i = 0; i < NUM_SECONDARY_LENGTHS; i++) lengthLengths[i] = 0;
 }

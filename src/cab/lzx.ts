@@ -10,10 +10,10 @@
  * - uncompressed blocks realign with 1..16 bits of padding, store R0..R2 as bytes, pad odd data with a byte;
  * - every 32 KB of output ("frame", one CFDATA in a cabinet) the bitstream is realigned to 16 bits.
  *
- * Speed notes (measured on real Microsoft LZX:21 data; keep them true when editing): the symbol loop is
+ * Speed notes (measured on real Microsoft LZX:21 data; keep them true when editing): the frames are
  * WebAssembly (src/cab/lzx-symbols.c) working in place on the window and decode tables, which live in
- * its memory; it reads the input with no end-of-input test per refill while enough bytes remain (see
- * decodeSymbols); E8 translation finds 0xE8 bytes with Buffer#indexOf.
+ * its memory; the symbol loop reads the input with no end-of-input test per refill; a run of frames
+ * nobody reads is one call (skipRun); E8 translation finds 0xE8 bytes with Buffer#indexOf.
  */
 import { FormatError, UnsupportedError } from '../errors.js';
 import { LZX_WASM } from './lzx-wasm.js';
@@ -28,9 +28,6 @@ export class LzxError extends FormatError {
 /** Output frame size: one CFDATA block decodes to at most this many bytes. */
 export const LZX_FRAME_SIZE = 32768;
 
-const BLOCKTYPE_VERBATIM = 1;
-const BLOCKTYPE_ALIGNED = 2;
-const BLOCKTYPE_UNCOMPRESSED = 3;
 const NUM_CHARS = 256;
 
 /** E8 translation only covers the first 2^30 bytes of a folder. */
@@ -40,89 +37,63 @@ const E8_MAX_OFFSET = 0x40000000;
 const POSITION_SLOTS: Record<number, number> = { 15: 30, 16: 32, 17: 34, 18: 36, 19: 38, 20: 42, 21: 50 };
 
 /*
- * The symbol loop reads at most IN_SLACK input bytes per symbol: up to two 16-bit words before the main
- * code, then at most one each before the length code, the position footer and the aligned offset code.
- * It may start a symbol up to 4 bytes past the end of a frame's input (look-ahead the bit reader may
- * legitimately take), so that many zeros follow the input in its memory.
+ * The decoder is WebAssembly (src/cab/lzx-symbols.c), with the decode tables and code lengths in
+ * its own data. After the module's data and stack (__heap_base) the decoder lays out the state
+ * block the two share (fields as in the C State), a frame table, a frame's input (cbData is 16
+ * bits) followed by INPUT_PAD zeros, the frame handed out, the window, and the area for a run of
+ * raw CFDATA blocks. One instance per decoder: decoders share nothing.
  */
-const IN_SLACK = 10;
-const INPUT_PAD = 4 + IN_SLACK + 2;
-
-/** A plain Uint8Array with its own ArrayBuffer, not zero-filled: only for bytes written before they are read. */
-function uninitialized(n: number): Uint8Array {
-  const b = Buffer.allocUnsafeSlow(n);
-  return new Uint8Array(b.buffer, b.byteOffset, n);
-}
-
-/*
- * The WebAssembly half of the decoder (src/cab/lzx-symbols.c): the symbol loop and the trees of a block
- * header, with the decode tables and code lengths in its own data. After the module's data and stack
- * (__heap_base) the decoder lays out the state block the two share (fields as in the C State), the frame's
- * input (cbData is 16 bits) and the window. One instance per decoder: decoders share nothing.
- */
-const S_BITBUF = 0, S_BITSLEFT = 1, S_R0 = 2, S_R1 = 3, S_R2 = 4, S_W = 5, S_BLOCKEND = 6, S_HISTORYBASE = 7;
-const S_ALIGNED = 8, S_ERR = 9, S_ERR_A = 10, S_ERR_B = 11, S_WINDOW = 12, S_WINDOW_SIZE = 13, S_IN_POS = 14;
-const S_MAIN_ELEMENTS = 15, S_ERR_TREE = 16, S_FIELDS = 17;
+const S_BLOCK_TYPE = 6, S_E8_SIZE = 11, S_FRAME_INDEX = 12, S_FRAME_OFFSET = 13;
+const S_ERR = 14, S_ERR_A = 15, S_ERR_B = 16, S_ERR_TREE = 17, S_WINDOW = 18, S_WINDOW_SIZE = 19, S_INPUT = 20, S_OUT = 21;
+const S_MAIN_ELEMENTS = 22, S_FAST_MARGIN = 23, S_FIELDS = 24;
 const ERR_MAIN_CODE = 1, ERR_LENGTH_CODE = 2, ERR_ALIGNED_CODE = 3, ERR_OFFSET = 4, ERR_MATCH_PAST_BLOCK = 5, ERR_INPUT_ENDS = 6;
 const ERR_OVERSUBSCRIBED = 7, ERR_PRETREE_CODE = 8, ERR_ZERO_RUN = 9, ERR_EQUAL_RUN = 10, ERR_RUN_DELTA = 11;
+const ERR_BLOCK_TYPE = 12, ERR_UNCOMPRESSED_HEADER = 13, ERR_UNCOMPRESSED_DATA = 14, ERR_FRAME_SHORT = 15, ERR_CHECKSUM = 16;
 /** State.errTree: 1 aligned offset, 2 main, 3 length; 4 more for that tree's pretree. */
 const TREE_NAMES = ['', 'aligned offset tree', 'main tree', 'length tree'];
-/** cbData is a 16-bit field; INPUT_PAD zeros follow a frame's input. */
+/** As the C's: zeros after a frame's input for the symbol loop's look-ahead, and the ring's bytes past the window. */
+const INPUT_PAD = 16;
+const RING_SLACK = 64;
+/** cbData is a 16-bit field. */
 const INPUT_SIZE = 65536 + INPUT_PAD;
+/** Frames one skipRun call takes at most, and the bytes of raw CFDATA blocks its area holds. */
+export const LZX_RUN_FRAMES = 4096;
+export const LZX_RUN_BYTES = 1 << 20;
+/** A frame table entry: input address, cbData, cbUncomp, checksum to verify (0: none). */
+const FRAME_FIELDS = 4;
 interface LzxWasm {
-  lzx_run_symbols(state: number, input: number, inPos: number, limit: number, inEnd: number, end: number): number;
-  lzx_read_trees(state: number, input: number, len: number, aligned: number): number;
-  lzx_reset(): void;
+  lzx_frames(state: number, frames: number, n: number, headerLen: number, copyOut: number): number;
+  lzx_reset(state: number): void;
 }
 
 const BLOCK_NAMES = ['invalid', 'verbatim', 'aligned offset', 'uncompressed'];
 
+/** How a run of frames went (skipRun): frames finished, then what stopped it, if anything. */
+export interface LzxRun {
+  done: number;
+  /** The frame after the last one finished failed to decode (the decoder now refuses frames until reset()). */
+  error?: LzxError;
+  /** The frame after the last one finished has a CFDATA checksum other than its csum: this is the one computed. */
+  badChecksum?: number;
+}
+
 export class LzxDecoder {
   readonly windowBits: number;
-  private readonly windowSize: number;
-  /**
-   * The sliding window plus slack: a frame is decoded linearly and may run past windowSize (see finishFrame).
-   * Not zero-filled: a byte is only read after it was written in this folder (back-references are bounded by
-   * `decoded`; the output is [frameStart, frameEnd) once decoded), and filling 2 MB per folder is measurable.
-   */
-  private readonly window: Uint8Array;
-
-  // the window, the state block and the input live in the WebAssembly instance's memory
   private readonly wasm: LzxWasm & WasmExports;
   private readonly state: Int32Array;
   private readonly stateAddr: number;
+  private readonly frames: Int32Array;
+  private readonly framesAddr: number;
   private readonly inputArea: Uint8Array;
+  private readonly inputAddr: number;
   /** The frame decodeBlock returns (E8 translation changes it, not the window). */
-  private readonly out = uninitialized(LZX_FRAME_SIZE);
+  private readonly out: Uint8Array;
   /** `out` as a Buffer, made once, for undoE8Translation's byte search. */
-  private readonly outSearch = Buffer.from(this.out.buffer, this.out.byteOffset, this.out.length);
-
-  // Folder state.
-  private R0 = 1;
-  private R1 = 1;
-  private R2 = 1;
-  private headerRead = false;
-  private e8TranslationSize = 0;
-  private blockType = 0;
-  private blockSize = 0;
-  private blockRemaining = 0;
-  /** An odd-sized uncompressed block ended exactly at the end of a frame's input: skip its pad byte next frame. */
-  private pendingPad = false;
-  /** Linear window position of the next byte to decode (may exceed windowSize by less than a frame). */
-  private windowPos = 0;
-  /** Linear window position of the current frame's first byte (< windowSize). */
-  private frameStart = 0;
-  /** Bytes decoded in this folder so far (bounds back-references at the folder start). */
-  private decoded = 0;
-  private frameIndex = 0;
-  private frameOffset = 0;
+  private readonly outSearch: Buffer;
+  private readonly runAddr: number;
+  /** Memory of the decoder's own for the raw CFDATA blocks of a skipRun: reading them straight into it saves a copy. */
+  readonly runArea: Uint8Array;
   private broken: LzxError | undefined;
-
-  // Bit reader over the current frame's input.
-  private input: Uint8Array = new Uint8Array(0);
-  private inPos = 0;
-  private bitbuf = 0;
-  private bitsLeft = 0;
 
   constructor(windowBits: number) {
     const slots = POSITION_SLOTS[windowBits];
@@ -130,38 +101,41 @@ export class LzxDecoder {
       throw new UnsupportedError('E_LZX_WINDOW', `LZX window of 2^${windowBits} bytes is not supported (15..21 are valid)`);
     }
     this.windowBits = windowBits;
-    this.windowSize = 1 << windowBits;
-    const inst = instantiateWasm<LzxWasm>(LZX_WASM, [S_FIELDS * 4, INPUT_SIZE, this.windowSize + LZX_FRAME_SIZE + 512]);
+    const windowSize = 1 << windowBits;
+    // the window's ring, and past it the end of a frame decoded linearly (a match may run past the
+    // frame's end, and a match copy 15 bytes past the match)
+    const inst = instantiateWasm<LzxWasm>(LZX_WASM, [
+      S_FIELDS * 4, LZX_RUN_FRAMES * FRAME_FIELDS * 4, INPUT_SIZE, LZX_FRAME_SIZE, windowSize + RING_SLACK + LZX_FRAME_SIZE + 512, LZX_RUN_BYTES,
+    ]);
     if ('unavailable' in inst) throw new UnsupportedError('E_LZX_WASM', `LZX decoding needs WebAssembly, ${inst.unavailable}`);
     this.wasm = inst.exports;
-    const [stateAddr, inputAddr, windowAddr] = inst.addrs as [number, number, number];
+    const [stateAddr, framesAddr, inputAddr, outAddr, windowAddr, runAddr] = inst.addrs as [number, number, number, number, number, number];
     const buf = this.wasm.memory.buffer;
     this.stateAddr = stateAddr;
     this.state = new Int32Array(buf, stateAddr, S_FIELDS);
+    this.framesAddr = framesAddr;
+    this.frames = new Int32Array(buf, framesAddr, LZX_RUN_FRAMES * FRAME_FIELDS);
+    this.inputAddr = inputAddr;
     this.inputArea = new Uint8Array(buf, inputAddr, INPUT_SIZE);
-    this.window = new Uint8Array(buf, windowAddr, this.windowSize + LZX_FRAME_SIZE + 512);
+    this.out = new Uint8Array(buf, outAddr, LZX_FRAME_SIZE);
+    this.outSearch = Buffer.from(buf, outAddr, LZX_FRAME_SIZE);
+    this.runAddr = runAddr;
+    this.runArea = new Uint8Array(buf, runAddr, LZX_RUN_BYTES);
+    // the window is not cleared: a byte is only read after it was written in this folder
+    // (back-references are bounded by the bytes decoded), and filling 2 MB per folder is measurable
     this.state[S_WINDOW] = windowAddr;
-    this.state[S_WINDOW_SIZE] = this.windowSize;
+    this.state[S_WINDOW_SIZE] = windowSize;
+    this.state[S_INPUT] = inputAddr;
+    this.state[S_OUT] = outAddr;
     this.state[S_MAIN_ELEMENTS] = NUM_CHARS + slots * 8;
+    this.state[S_FAST_MARGIN] = 8;
+    this.reset();
   }
 
   /** Start of a CFFOLDER: forget all state (window, trees, R0-R2, E8 header). */
   reset(): void {
-    this.R0 = this.R1 = this.R2 = 1;
-    this.headerRead = false;
-    this.e8TranslationSize = 0;
-    this.blockType = 0;
-    this.blockSize = 0;
-    this.blockRemaining = 0;
-    this.pendingPad = false;
-    this.windowPos = 0;
-    this.frameStart = 0;
-    this.decoded = 0;
-    this.frameIndex = 0;
-    this.frameOffset = 0;
     this.broken = undefined;
-    this.wasm.lzx_reset();
-    // Stale history is unreachable (back-references are bounded by `decoded`), so the window is not cleared.
+    this.wasm.lzx_reset(this.stateAddr);
   }
 
   /**
@@ -172,11 +146,11 @@ export class LzxDecoder {
    * After an LzxError the decoder refuses further frames until reset().
    */
   decodeBlock(input: Uint8Array, outSize: number): Uint8Array {
-    const frameEnd = this.decodeFrame(input, outSize);
+    const frameOffset = this.state[S_FRAME_OFFSET]! >>> 0;
+    this.oneFrame(input, outSize, true);
     const out = this.out.subarray(0, outSize);
-    out.set(this.window.subarray(this.frameStart, frameEnd));
-    if (this.e8TranslationSize !== 0) undoE8Translation(out, this.frameOffset, this.e8TranslationSize, this.outSearch);
-    this.finishFrame(outSize, frameEnd);
+    const e8Size = this.state[S_E8_SIZE]! >>> 0;
+    if (e8Size !== 0) undoE8Translation(out, frameOffset, e8Size, this.outSearch);
     return out;
   }
 
@@ -185,239 +159,73 @@ export class LzxDecoder {
    * nobody reads: neither copied out nor E8-translated (which changes the output, not the window).
    */
   skipBlock(input: Uint8Array, outSize: number): void {
-    this.finishFrame(outSize, this.decodeFrame(input, outSize));
+    this.oneFrame(input, outSize, false);
   }
 
-  /** The symbols of one frame into the window; returns the window position where the frame ends. */
-  private decodeFrame(input: Uint8Array, outSize: number): number {
-    if (this.broken) throw new LzxError(`LZX frame ${this.frameIndex}: decoder stopped after an earlier error (${this.broken.message})`);
+  /**
+   * skipBlock for a run of frames in one call, their raw CFDATA blocks in runArea: `entries` holds
+   * four numbers per frame, the offset of its data in runArea, cbData, cbUncomp (1..32768, as
+   * the folder checked) and the csum to verify (0: none), which covers the `headerLen` bytes
+   * before the data. Stops at the first frame that fails, and says why.
+   */
+  skipRun(entries: Int32Array, n: number, headerLen: number): LzxRun {
+    if (this.broken) return { done: 0, error: this.fail(`decoder stopped after an earlier error (${this.broken.message})`) };
+    if (n > LZX_RUN_FRAMES) throw new RangeError(`a run of ${n} frames is more than ${LZX_RUN_FRAMES}`);
+    const t = this.frames;
+    for (let i = 0, k = 0; i < n; i++, k += FRAME_FIELDS) {
+      const at = entries[k]!, len = entries[k + 1]!;
+      if (at < headerLen || at + len > LZX_RUN_BYTES) throw new RangeError(`frame ${i} of a run lies outside the run area`);
+      t[k] = this.runAddr + at;
+      t[k + 1] = len;
+      t[k + 2] = entries[k + 2]!;
+      t[k + 3] = entries[k + 3]!;
+    }
+    const done = this.wasm.lzx_frames(this.stateAddr, this.framesAddr, n, headerLen, 0);
+    if (done === n) return { done };
+    const err = this.state[S_ERR]!;
+    if (err === ERR_CHECKSUM) return { done, badChecksum: this.state[S_ERR_A]! >>> 0 };
+    return { done, error: this.failed(err, entries[done * FRAME_FIELDS + 1]!) };
+  }
+
+  /**
+   * For tests: decode with the 16-bit reader alone, which the 64-bit one hands over to 8 bytes
+   * before a frame's input ends (src/cab/lzx-symbols.c), so the two can be compared.
+   */
+  exactReaderOnly(): void {
+    this.state[S_FAST_MARGIN] = INPUT_SIZE;
+  }
+
+  /** One frame from `input`, its bytes copied to `out` when asked. */
+  private oneFrame(input: Uint8Array, outSize: number, copyOut: boolean): void {
+    if (this.broken) throw this.fail(`decoder stopped after an earlier error (${this.broken.message})`);
     if (!Number.isInteger(outSize) || outSize < 0 || outSize > LZX_FRAME_SIZE) {
       throw this.fail(`uncompressed size ${outSize} is outside 0..${LZX_FRAME_SIZE}`);
     }
     if (input.length > INPUT_SIZE - INPUT_PAD) throw this.fail(`compressed frame of ${input.length} bytes is larger than a CFDATA block can be`);
-    // into the symbol loop's memory, followed by zeros (what the bit reader yields past the end)
     this.inputArea.set(input);
-    this.inputArea.fill(0, input.length, input.length + INPUT_PAD);
-    this.input = this.inputArea.subarray(0, input.length);
-    this.inPos = 0;
-    this.bitbuf = 0;
-    this.bitsLeft = 0;
-    if (this.pendingPad) {
-      this.pendingPad = false;
-      if (input.length > 0) this.inPos = 1;
-    }
-    const frameEnd = this.frameStart + outSize;
-    try {
-      if (!this.headerRead && outSize > 0) {
-        if (this.readBits(1)) {
-          const high = this.readBits(16);
-          const low = this.readBits(16);
-          this.e8TranslationSize = high * 65536 + low;
-        }
-        this.headerRead = true;
-      }
-      while (this.windowPos < frameEnd) {
-        if (this.blockRemaining === 0) this.readBlockHeader();
-        if (this.blockType === BLOCKTYPE_UNCOMPRESSED) this.copyUncompressed(frameEnd);
-        else this.decodeSymbols(frameEnd);
-      }
-      // whole 16-bit words: a word's second byte holds its first bits, so a word the frame has only
-      // the first byte of was read as zeros where its bits were needed
-      const needed = this.inPos - 2 * (this.bitsLeft >> 4);
-      if (needed > input.length) {
-        throw this.fail(`compressed data ends early: the frame needs ${needed} bytes, ${input.length} given`);
-      }
-    } catch (err) {
-      const e = err instanceof LzxError ? err : this.fail(`internal decoder error: ${(err as Error)?.message ?? String(err)}`);
-      this.broken = e;
-      throw e;
-    }
-    return frameEnd;
-  }
-
-  /**
-   * The window is used linearly within a frame; bytes written past windowSize are mirrored to the ring start
-   * so later back-references (which wrap modulo windowSize) see them, and positions are rebased once the
-   * next frame starts past the end of the ring.
-   */
-  private finishFrame(outSize: number, frameEnd: number): void {
-    this.frameOffset += outSize;
-    this.frameIndex++;
-    const ws = this.windowSize;
-    if (this.windowPos > ws) this.window.copyWithin(0, ws, this.windowPos);
-    this.frameStart = frameEnd;
-    if (this.frameStart >= ws) {
-      this.frameStart -= ws;
-      this.windowPos -= ws;
-    }
+    const t = this.frames;
+    t[0] = this.inputAddr;
+    t[1] = input.length;
+    t[2] = outSize;
+    t[3] = 0;
+    if (this.wasm.lzx_frames(this.stateAddr, this.framesAddr, 1, 0, copyOut ? 1 : 0) !== 1) throw this.failed(this.state[S_ERR]!, input.length);
   }
 
   private fail(what: string): LzxError {
-    return new LzxError(`LZX frame ${this.frameIndex}: ${what}`);
+    return new LzxError(`LZX frame ${this.state[S_FRAME_INDEX]!}: ${what}`);
   }
 
-  // ---- bit reader (cold paths; decodeSymbols keeps its own copy in locals) ----
-
-  private refill(): void {
-    const input = this.input;
-    const pos = this.inPos;
-    let word: number;
-    if (pos + 1 < input.length) {
-      word = input[pos]! | (input[pos + 1]! << 8);
-    } else {
-      // Past the end: zeros, but only a couple of words of look-ahead are legitimate.
-      if (pos > input.length + 2) throw this.fail(`compressed data ends early (${input.length} bytes)`);
-      word = pos < input.length ? input[pos]! : 0;
-    }
-    this.inPos = pos + 2;
-    this.bitbuf |= word << (16 - this.bitsLeft);
-    this.bitsLeft += 16;
+  /** The error of a frame of `len` input bytes that stopped with State.err `err`; the decoder is broken from now on. */
+  private failed(err: number, len: number): LzxError {
+    const e = this.fail(this.words(err, len));
+    this.broken = e;
+    return e;
   }
 
-  /** Read n (0..17) bits. */
-  private readBits(n: number): number {
-    if (n === 0) return 0;
-    while (this.bitsLeft < n) this.refill();
-    const v = this.bitbuf >>> (32 - n);
-    this.bitbuf <<= n;
-    this.bitsLeft -= n;
-    return v;
-  }
-
-  // ---- blocks and trees ----
-
-  private readBlockHeader(): void {
-    if (this.blockType === BLOCKTYPE_UNCOMPRESSED) {
-      // Coming back from byte mode: the bitstream resumes at the current byte.
-      this.bitbuf = 0;
-      this.bitsLeft = 0;
-    }
-    const type = this.readBits(3);
-    const size = (this.readBits(16) << 8) | this.readBits(8);
-    if (type !== BLOCKTYPE_VERBATIM && type !== BLOCKTYPE_ALIGNED && type !== BLOCKTYPE_UNCOMPRESSED) {
-      throw this.fail(`invalid block type ${type}`);
-    }
-    this.blockType = type;
-    this.blockSize = size;
-    this.blockRemaining = size;
-    if (type === BLOCKTYPE_UNCOMPRESSED) {
-      this.startUncompressed();
-      return;
-    }
-    // the trees: in the WebAssembly half, from the bit reader's state
+  /** The words for an error of the WebAssembly half. */
+  private words(err: number, len: number): string {
     const st = this.state;
-    st[S_BITBUF] = this.bitbuf;
-    st[S_BITSLEFT] = this.bitsLeft;
-    st[S_IN_POS] = this.inPos;
-    const err = this.wasm.lzx_read_trees(this.stateAddr, this.input.byteOffset, this.input.length, type === BLOCKTYPE_ALIGNED ? 1 : 0);
-    this.bitbuf = st[S_BITBUF]!;
-    this.bitsLeft = st[S_BITSLEFT]!;
-    this.inPos = st[S_IN_POS]!;
-    if (err !== 0) throw this.fail(this.wasmError(err, 0));
-  }
-
-  private startUncompressed(): void {
-    // 1..16 bits of padding up to the next 16-bit boundary, then the byte stream begins.
-    const partial = this.bitsLeft & 15;
-    if (partial !== 0) {
-      this.bitbuf <<= partial;
-      this.bitsLeft -= partial;
-    } else {
-      this.readBits(16);
-    }
-    this.inPos -= this.bitsLeft >>> 3;
-    this.bitbuf = 0;
-    this.bitsLeft = 0;
-    const input = this.input;
-    const p = this.inPos;
-    if (p + 12 > input.length) {
-      throw this.fail(`uncompressed block header truncated: R0..R2 need 12 bytes at offset ${p}, ${Math.max(0, input.length - p)} left`);
-    }
-    const dv = new DataView(input.buffer, input.byteOffset, input.byteLength);
-    this.R0 = dv.getUint32(p, true);
-    this.R1 = dv.getUint32(p + 4, true);
-    this.R2 = dv.getUint32(p + 8, true);
-    this.inPos = p + 12;
-    if (this.blockSize === 0) this.endUncompressed();
-  }
-
-  private copyUncompressed(frameEnd: number): void {
-    const n = Math.min(this.blockRemaining, frameEnd - this.windowPos);
-    const input = this.input;
-    if (this.inPos + n > input.length) {
-      throw this.fail(
-        `uncompressed block truncated: ${n} bytes needed at offset ${this.inPos}, ${Math.max(0, input.length - this.inPos)} left`,
-      );
-    }
-    this.window.set(input.subarray(this.inPos, this.inPos + n), this.windowPos);
-    this.inPos += n;
-    this.windowPos += n;
-    this.decoded += n;
-    this.blockRemaining -= n;
-    if (this.blockRemaining === 0) this.endUncompressed();
-  }
-
-  private endUncompressed(): void {
-    if (this.blockSize & 1) {
-      if (this.inPos < this.input.length) this.inPos++;
-      else this.pendingPad = true;
-    }
-  }
-
-  /**
-   * Literals and matches of a verbatim or aligned-offset block until the frame or the block ends. A match may
-   * run past the frame end (into the next frame's bytes) but never past the block end.
-   *
-   * The symbol loop does not test for the end of its input on each refill: the zeros after the frame's
-   * input in its memory are exactly what the bit reader yields past the end. Up to two words of
-   * look-ahead past the end are legitimate (refills starting at most 2 bytes past it); a symbol starting
-   * further out can only be reached by reading beyond that, which runSymbols reports.
-   */
-  private decodeSymbols(frameEnd: number): void {
-    const inLen = this.input.length;
-    const end = Math.min(frameEnd, this.windowPos + this.blockRemaining);
-    this.inPos = this.runSymbols(this.inPos, inLen + 4, inLen, end);
-  }
-
-  /**
-   * The symbol loop (src/cab/lzx-symbols.c): decode symbols into the window from the frame's input (in the
-   * loop's memory) starting at `inPos` while the window position is below `end` and a symbol starts at or
-   * before `limit`; returns the new input position. `inEnd` is where the real input ends (bytes after it
-   * are zeros): a refill that started more than 2 bytes past it, visible as a
-   * position more than 4 bytes past it, means the compressed data ended early, which takes precedence over
-   * any error found after it (the bits it decoded were not real).
-   */
-  private runSymbols(inPos: number, limit: number, inEnd: number, end: number): number {
-    const st = this.state;
-    const w = this.windowPos;
-    st[S_BITBUF] = this.bitbuf;
-    st[S_BITSLEFT] = this.bitsLeft;
-    st[S_R0] = this.R0;
-    st[S_R1] = this.R1;
-    st[S_R2] = this.R2;
-    st[S_W] = w;
-    st[S_BLOCKEND] = w + this.blockRemaining;
-    // back-references may not reach before the folder's first byte
-    st[S_HISTORYBASE] = this.decoded - w;
-    st[S_ALIGNED] = this.blockType === BLOCKTYPE_ALIGNED ? 1 : 0;
-    const next = this.wasm.lzx_run_symbols(this.stateAddr, this.input.byteOffset, inPos, limit, inEnd, end);
-    this.bitbuf = st[S_BITBUF]!;
-    this.bitsLeft = st[S_BITSLEFT]!;
-    this.R0 = st[S_R0]! >>> 0;
-    this.R1 = st[S_R1]! >>> 0;
-    this.R2 = st[S_R2]! >>> 0;
-    const w2 = st[S_W]!;
-    this.blockRemaining -= w2 - w;
-    this.decoded += w2 - w;
-    this.windowPos = w2;
-    const err = st[S_ERR]!;
-    if (err !== 0) throw this.fail(this.wasmError(err, w2 + st[S_HISTORYBASE]!));
-    return next;
-  }
-
-  /** The words for an error of the WebAssembly half; `at` is the folder position of a symbol loop error. */
-  private wasmError(err: number, at: number): string {
-    const st = this.state;
+    const a = st[S_ERR_A]!, b = st[S_ERR_B]!;
     const t = st[S_ERR_TREE]!;
     const tree = `${TREE_NAMES[t & 3]}${t & 4 ? ' pretree' : ''}`;
     switch (err) {
@@ -425,15 +233,19 @@ export class LzxDecoder {
       case ERR_LENGTH_CODE: return 'invalid length tree Huffman code';
       case ERR_ALIGNED_CODE: return 'invalid aligned offset tree Huffman code';
       case ERR_OFFSET:
-        return `match offset ${st[S_ERR_A]! >>> 0} at folder position ${at} reaches before the start of the data or beyond the window`;
+        return `match offset ${a >>> 0} at folder position ${b >>> 0} reaches before the start of the data or beyond the window`;
       case ERR_MATCH_PAST_BLOCK:
-        return `match of ${st[S_ERR_B]!} bytes at folder position ${at} runs past the end of the ${BLOCK_NAMES[this.blockType]} block`;
-      case ERR_INPUT_ENDS: return `compressed data ends early (${this.input.length} bytes)`;
+        return `match of ${b} bytes at folder position ${a >>> 0} runs past the end of the ${BLOCK_NAMES[st[S_BLOCK_TYPE]!]} block`;
+      case ERR_INPUT_ENDS: return `compressed data ends early (${len} bytes)`;
       case ERR_OVERSUBSCRIBED: return `${tree}: over-subscribed Huffman code lengths`;
       case ERR_PRETREE_CODE: return `invalid ${tree} Huffman code`;
-      case ERR_ZERO_RUN: return `${tree}: a run of ${st[S_ERR_A]!} zero lengths overruns the tree (${st[S_ERR_B]!} left)`;
-      case ERR_EQUAL_RUN: return `${tree}: a run of ${st[S_ERR_A]!} equal lengths overruns the tree (${st[S_ERR_B]!} left)`;
-      case ERR_RUN_DELTA: return `${tree}: pretree code ${st[S_ERR_B]!} cannot follow a run code`;
+      case ERR_ZERO_RUN: return `${tree}: a run of ${a} zero lengths overruns the tree (${b} left)`;
+      case ERR_EQUAL_RUN: return `${tree}: a run of ${a} equal lengths overruns the tree (${b} left)`;
+      case ERR_RUN_DELTA: return `${tree}: pretree code ${b} cannot follow a run code`;
+      case ERR_BLOCK_TYPE: return `invalid block type ${a}`;
+      case ERR_UNCOMPRESSED_HEADER: return `uncompressed block header truncated: R0..R2 need 12 bytes at offset ${a}, ${Math.max(0, len - a)} left`;
+      case ERR_UNCOMPRESSED_DATA: return `uncompressed block truncated: ${a} bytes needed at offset ${b}, ${Math.max(0, len - b)} left`;
+      case ERR_FRAME_SHORT: return `compressed data ends early: the frame needs ${a} bytes, ${len} given`;
       default: return `decoder error ${err}`;
     }
   }

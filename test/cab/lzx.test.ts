@@ -393,9 +393,12 @@ describe('members read from the middle of an LZX folder', () => {
     const bytesOf = (name: string) => data.subarray(member(name).uoffFolderStart, member(name).uoffFolderStart + member(name).cbFile);
     const decoded = vi.spyOn(LzxDecoder.prototype, 'decodeBlock');
     const skipped = vi.spyOn(LzxDecoder.prototype, 'skipBlock');
+    const runs = vi.spyOn(LzxDecoder.prototype, 'skipRun');
+    // frames skipped (one by one or in runs), frames decoded
     const calls = () => {
-      const n = [skipped.mock.calls.length, decoded.mock.calls.length];
+      const n = [skipped.mock.calls.length + runs.mock.results.reduce((sum, r) => sum + (r.value as { done: number }).done, 0), decoded.mock.calls.length];
       skipped.mockClear();
+      runs.mockClear();
       decoded.mockClear();
       return n;
     };
@@ -412,8 +415,222 @@ describe('members read from the middle of an LZX folder', () => {
     } finally {
       decoded.mockRestore();
       skipped.mockRestore();
+      runs.mockRestore();
     }
   });
+});
+
+describe('the 64-bit bit reader hands over to the 16-bit one exactly', () => {
+  /** Each frame's bytes, then the error that stopped the folder, if any. */
+  function decodeAllFrames(chunks: LzxChunk[], windowBits: number, exactOnly: boolean): string[] {
+    const dec = new LzxDecoder(windowBits);
+    if (exactOnly) dec.exactReaderOnly();
+    const out: string[] = [];
+    try {
+      for (const c of chunks) out.push(sha256(dec.decodeBlock(c.bytes, c.cbUncomp)));
+    } catch (err) {
+      if (!(err instanceof LzxError)) throw err;
+      out.push(err.message);
+    }
+    return out;
+  }
+
+  /** The frames with frame k's input replaced. */
+  const withFrame = (chunks: LzxChunk[], k: number, bytes: Uint8Array): LzxChunk[] =>
+    chunks.map((c, i) => (i === k ? { ...c, bytes } : c));
+
+  function compareDamaged(chunks: LzxChunk[], windowBits: number, seed: number): { same: number; errors: number } {
+    const r = rng(seed);
+    let same = 0, errors = 0;
+    const check = (cs: LzxChunk[]): void => {
+      const fast = decodeAllFrames(cs, windowBits, false);
+      expect(fast).toEqual(decodeAllFrames(cs, windowBits, true));
+      same++;
+      if (!/^[0-9a-f]{64}$/.test(fast[fast.length - 1]!)) errors++;
+    };
+    check(chunks);
+    for (const k of [0, 1, Math.floor(chunks.length / 2), chunks.length - 1]) {
+      const b = chunks[k]!.bytes;
+      // every cut of the last 40 bytes: where the 64-bit reader stops and the "ends early" rule applies
+      for (let cut = 1; cut <= Math.min(40, b.length); cut++) check(withFrame(chunks, k, b.subarray(0, b.length - cut)));
+      // extra bytes after the input, and flipped bits anywhere, more of them near the end
+      check(withFrame(chunks, k, Uint8Array.from([...b, 0xff, 0x00, 0x5a])));
+      for (let n = 0; n < 30; n++) {
+        const d = b.slice();
+        const at = n % 2 === 0 ? r() % d.length : Math.max(0, d.length - 1 - (r() % 24));
+        d[at] ^= 1 << r() % 8;
+        check(withFrame(chunks, k, d));
+      }
+    }
+    return { same, errors };
+  }
+
+  it('on encoder data: verbatim, aligned and uncompressed blocks, windows 2^15 to 2^21', () => {
+    for (const [windowBits, seed] of [[15, 3], [16, 4], [21, 5]] as const) {
+      const data = x86ish(5 * FRAME + 1234, seed);
+      const chunks = lzxEncode(data, {
+        windowBits, e8TranslationSize: 3_000_000,
+        blocks: [{ type: 'aligned', size: 2 * FRAME + 99 }, { type: 'uncompressed', size: 777 }, { type: 'verbatim', size: 3 * FRAME + 358 }],
+      });
+      const { same, errors } = compareDamaged(chunks, windowBits, seed);
+      expect(same).toBeGreaterThan(250);
+      expect(errors).toBeGreaterThan(100);
+    }
+  });
+
+  it('an aligned-offset match whose codes take 43 bits before the aligned code tops the 64-bit buffer up again', () => {
+    // window 2^16. Main tree: 'a' 'b' 'c' 1-, 2- and 3-bit codes; slot 30 with length header 7 a
+    // 16-bit code. Length tree: symbol 1 a 16-bit code. Aligned tree: symbol 7 the 7-bit code
+    // 1111111. So the match takes 16 + 16 + 11 verbatim bits, then 7 bits of aligned code: 53 in
+    // all, more than the 49 the buffer holds after a top-up that leaves it at 49, which one of 16
+    // bit alignments (the k leading 1-bit literals) gives.
+    const MATCH = 256 + 30 * 8 + 7;
+    const main = new Uint8Array(256 + 32 * 8);
+    main[0x61] = 1;
+    main[0x62] = 2;
+    main[0x63] = 3;
+    main[MATCH] = 16;
+    const lengths = new Uint8Array(249);
+    lengths[0] = 1;
+    lengths[1] = 16;
+    const alignedLens = [1, 2, 3, 4, 5, 6, 7, 7];
+    const mainCodes = canonicalCodes(main), lengthCodes = canonicalCodes(lengths), alignedCodes = canonicalCodes(Uint8Array.from(alignedLens));
+    const lit = (w: LzxBitWriter, i: number): void => void w.bits(mainCodes[0x61 + (i % 3)]!, main[0x61 + (i % 3)]!);
+    for (let k = 5; k < 21; k++) {
+      const tail = 100;
+      const size = FRAME + k + 10 + tail;
+      const w = new LzxBitWriter().bits(0, 1).bits(2, 3).bits(size >> 8, 16).bits(size & 0xff, 8);
+      for (const l of alignedLens) w.bits(l, 3);
+      writeFlatLengths(w, main, 0, 256);
+      writeFlatLengths(w, main, 256, main.length);
+      writeFlatLengths(w, lengths, 0, 249);
+      const want: number[] = [];
+      for (let i = 0; i < FRAME; i++) (lit(w, i), want.push(0x61 + (i % 3)));
+      const frame0 = Uint8Array.from(w.align().bytes);
+      const w1 = new LzxBitWriter();
+      for (let i = 0; i < k; i++) (lit(w1, 0), want.push(0x61));
+      // offset = POSITION_BASE[30] - 2 + (verbatim << 3) + aligned = 32766 + 0 + 7
+      w1.bits(mainCodes[MATCH]!, 16).bits(lengthCodes[1]!, 16).bits(0, 11).bits(alignedCodes[7]!, 7);
+      const at = want.length;
+      for (let i = 0; i < 10; i++) want.push(want[at + i - 32773]!);
+      for (let i = 0; i < tail; i++) (lit(w1, i + 1), want.push(0x61 + ((i + 1) % 3)));
+      const frame1 = Uint8Array.from(w1.align().bytes);
+      const chunks = [{ bytes: frame0, cbUncomp: FRAME }, { bytes: frame1, cbUncomp: size - FRAME }];
+      for (const exactOnly of [false, true]) {
+        const dec = new LzxDecoder(16);
+        if (exactOnly) dec.exactReaderOnly();
+        const got = concat(chunks.map((c) => dec.decodeBlock(c.bytes, c.cbUncomp).slice()));
+        expect(sha256(got), `k ${k}, 16-bit reader only: ${exactOnly}`).toBe(sha256(Uint8Array.from(want)));
+      }
+    }
+  });
+
+  it.runIf(hasCorpus)('on the LZX:21 data of a Microsoft cabinet', () => {
+    const frames = walkCab(readFileSync(corpusPath('cab', 'Windows6.1-KB2883457-amd64.cab'))).folders[0]!.data.slice(0, 6);
+    const { same, errors } = compareDamaged(frames.map((f) => ({ bytes: f.bytes, cbUncomp: f.cbUncomp })), 21, 6);
+    expect(same).toBeGreaterThan(250);
+    expect(errors).toBeGreaterThan(100);
+  });
+});
+
+describe('a run of skipped frames in one call (LzxDecoder.skipRun)', () => {
+  /** A member's bytes, or the error reading it gives, as one comparable string. */
+  async function outcome(cab: Uint8Array, name: string): Promise<string> {
+    try {
+      const c = await Cabinet.open(new BufferSource(cab, 'run.cab'));
+      const e = c.find(name);
+      if (!e) return 'no member';
+      return sha256(await c.readFile(e));
+    } catch (err) {
+      const e = err as MsuError;
+      if (!(e instanceof MsuError)) throw err;
+      return `${e.code} | ${e.message} | ${e.file} | ${e.where}`;
+    }
+  }
+
+  /** The same, with the folder decoded frame by frame (skipBlock), as before runs existed. */
+  async function frameByFrame(cab: Uint8Array, name: string): Promise<string> {
+    const proto = LzxDecoder.prototype as { skipRun?: unknown };
+    const skipRun = proto.skipRun;
+    proto.skipRun = undefined;
+    try {
+      return await outcome(cab, name);
+    } finally {
+      proto.skipRun = skipRun;
+    }
+  }
+
+  const data = x86ish(14 * FRAME + 700, 77);
+  const chunks = lzxEncode(data, {
+    windowBits: 15, e8TranslationSize: 1_000_000,
+    blocks: [{ type: 'aligned', size: 3 * FRAME + 11 }, { type: 'uncompressed', size: 5 * FRAME + 7 }, { type: 'verbatim', size: 6 * FRAME + 682 }],
+  });
+  const members = [{ name: 'a', size: 100 }, { name: 'b', size: 9 * FRAME }, { name: 'c', size: 5 * FRAME + 600 }];
+
+  it('is taken for the frames before a wanted member, and gives the same bytes', async () => {
+    const runs = vi.spyOn(LzxDecoder.prototype, 'skipRun');
+    try {
+      const cab = buildLzxCab(15, chunks, members, { checksums: true });
+      expect(await outcome(cab, 'c')).toBe(sha256(data.subarray(100 + 9 * FRAME)));
+      expect(runs.mock.results.reduce((sum, r) => sum + (r.value as { done: number }).done, 0)).toBe(9);
+    } finally {
+      runs.mockRestore();
+    }
+  });
+
+  it('a damaged block before a damaged header: the block\'s error comes first, as frame by frame', async () => {
+    const cab = buildLzxCab(15, chunks, members, { checksums: true });
+    const dv = new DataView(cab.buffer);
+    const blockAt = (k: number): number => {
+      let p = dv.getUint32(36, true);
+      for (let i = 0; i < k; i++) p += 8 + dv.getUint16(p + 4, true);
+      return p;
+    };
+    cab[blockAt(2) + 8 + 5]! ^= 0x10; // block 2's data: its checksum no longer matches
+    dv.setUint16(blockAt(3) + 6, 40000, true); // block 3's cbUncomp is impossible
+    const ours = await outcome(cab, 'c');
+    expect(ours).toMatch(/checksum mismatch.*CFDATA 2 at offset/);
+    expect(ours).toBe(await frameByFrame(cab, 'c'));
+    // and the header's error once block 2 is whole again
+    cab[blockAt(2) + 8 + 5]! ^= 0x10;
+    expect(await outcome(cab, 'c')).toMatch(/cbUncomp 40000 exceeds 32768.*CFDATA 3 at offset/);
+  });
+
+  for (const layout of [{ checksums: true }, { checksums: true, cbCFData: 5 }, { checksums: false, cbCFData: 2 }]) {
+    it(`gives the same bytes or the same error as frame by frame, on 300 damaged cabinets (${JSON.stringify(layout)})`, async () => {
+      const base = buildLzxCab(15, chunks, members, layout);
+      const dataStart = new DataView(base.buffer).getUint32(layout.cbCFData ? 40 : 36, true);
+      const r = rng(layout.cbCFData ?? 9);
+      const kinds = new Map<string, number>();
+      for (let k = 0; k < 300; k++) {
+        let cab = base.slice();
+        const what = k % 5;
+        if (what === 4) {
+          // cut inside the CFDATA blocks, the header saying so (cbCabinet)
+          cab = cab.subarray(0, dataStart + (r() % (cab.length - dataStart)));
+          new DataView(cab.buffer, cab.byteOffset).setUint32(8, cab.length, true);
+        } else {
+          // a CFDATA header field or a byte of the data
+          for (let n = 0; n <= what % 3; n++) {
+            const at = dataStart + (r() % (cab.length - dataStart));
+            cab[at] ^= 1 << r() % 8;
+          }
+        }
+        for (const name of ['b', 'c']) {
+          const ours = await outcome(cab, name);
+          expect(ours, `mutation ${k}, member ${name}`).toBe(await frameByFrame(cab, name));
+          const kind = ours.includes(' | ') ? ours.split(' | ')[1]!.replace(/\b(0x[0-9a-f]+|\d+)\b/g, '#') : 'bytes';
+          kinds.set(kind, (kinds.get(kind) ?? 0) + 1);
+        }
+      }
+      // the mutations reach the checks a run makes: cut blocks, then bad checksums where there are
+      // any (the header fields are covered too), else the decoder's errors
+      const seen = [...kinds.keys()].join('\n');
+      expect(seen).toMatch(/CFDATA block of # bytes runs past the cabinet end/);
+      expect(seen).toMatch(layout.checksums ? /checksum mismatch/ : /LZX frame/);
+      expect(kinds.get('bytes')).toBeGreaterThan(0);
+    });
+  }
 });
 
 describe('E8 translation rules', () => {

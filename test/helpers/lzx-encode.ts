@@ -4,6 +4,7 @@
  * independently structured (it emits what the spec describes; it does not share code with src/cab/lzx.ts).
  * Slow and simple on purpose: bit-by-bit writer, greedy hash-chain match finder.
  */
+import { cfdataChecksum } from '../../src/cab/checksum.js';
 
 export const FRAME = 32768;
 const POSITION_SLOTS: Record<number, number> = { 15: 30, 16: 32, 17: 34, 18: 36, 19: 38, 20: 42, 21: 50 };
@@ -413,11 +414,17 @@ export function deepen(lens: Uint8Array, target: number | undefined): Uint8Array
 }
 
 /**
- * Wrap LZX chunks in a one-folder cabinet (no checksums, no reserve) so an independent decoder such as
- * cabextract can check what the encoder emits. Members are consecutive slices of the folder's data.
+ * Wrap LZX chunks in a one-folder cabinet so an independent decoder such as cabextract can check
+ * what the encoder emits. Members are consecutive slices of the folder's data. By default no
+ * checksums and no reserve; `cbCFData` gives each CFDATA that many reserved bytes (0xa5), and
+ * `checksums` fills in each CFDATA.csum.
  */
-export function buildLzxCab(windowBits: number, chunks: LzxChunk[], members: { name: string; size: number }[]): Uint8Array {
+export function buildLzxCab(
+  windowBits: number, chunks: LzxChunk[], members: { name: string; size: number }[],
+  opts: { cbCFData?: number; checksums?: boolean } = {},
+): Uint8Array {
   const enc = new TextEncoder();
+  const reserve = opts.cbCFData ?? 0;
   const fileRecs: Uint8Array[] = [];
   let uoff = 0;
   for (const m of members) {
@@ -433,9 +440,10 @@ export function buildLzxCab(windowBits: number, chunks: LzxChunk[], members: { n
     uoff += m.size;
   }
   const filesLen = fileRecs.reduce((a, r) => a + r.length, 0);
-  const coffFiles = 36 + 8;
+  const folderAt = reserve > 0 ? 40 : 36;
+  const coffFiles = folderAt + 8;
   const coffCabStart = coffFiles + filesLen;
-  const dataLen = chunks.reduce((a, c) => a + 8 + c.bytes.length, 0);
+  const dataLen = chunks.reduce((a, c) => a + 8 + reserve + c.bytes.length, 0);
   const out = new Uint8Array(coffCabStart + dataLen);
   const dv = new DataView(out.buffer);
   out.set([0x4d, 0x53, 0x43, 0x46]);
@@ -445,16 +453,22 @@ export function buildLzxCab(windowBits: number, chunks: LzxChunk[], members: { n
   out[25] = 1;
   dv.setUint16(26, 1, true);
   dv.setUint16(28, members.length, true);
-  dv.setUint32(36, coffCabStart, true);
-  dv.setUint16(40, chunks.length, true);
-  dv.setUint16(42, 3 | (windowBits << 8), true);
+  if (reserve > 0) {
+    dv.setUint16(30, 4, true); // cfhdrRESERVE_PRESENT: cbCFHeader 0, cbCFFolder 0, cbCFData
+    out[39] = reserve;
+  }
+  dv.setUint32(folderAt, coffCabStart, true);
+  dv.setUint16(folderAt + 4, chunks.length, true);
+  dv.setUint16(folderAt + 6, 3 | (windowBits << 8), true);
   let p = coffFiles;
   for (const r of fileRecs) (out.set(r, p), (p += r.length));
   for (const c of chunks) {
     dv.setUint16(p + 4, c.bytes.length, true);
     dv.setUint16(p + 6, c.cbUncomp, true);
-    out.set(c.bytes, p + 8);
-    p += 8 + c.bytes.length;
+    out.fill(0xa5, p + 8, p + 8 + reserve);
+    out.set(c.bytes, p + 8 + reserve);
+    if (opts.checksums) dv.setUint32(p, cfdataChecksum(out.subarray(p + 4, p + 8 + reserve), c.bytes), true);
+    p += 8 + reserve + c.bytes.length;
   }
   return out;
 }
