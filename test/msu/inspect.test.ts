@@ -3,7 +3,7 @@ import { mkdtemp, rm, writeFile, mkdir, readdir } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { inspectFile } from '../../src/msu/inspect.js';
-import { classifyMember, kbFromName } from '../../src/msu/members.js';
+import { classifyMember, kbFromName, MEMBER_RULES, RULE_EXTENSIONS } from '../../src/msu/members.js';
 import { buildSyntheticMsu, SAMPLE_OPTIONS } from '../../src/msu/synthetic.js';
 import { buildCabinet } from '../../src/cab/writer.js';
 import { runCli } from '../helpers/cli.js';
@@ -33,7 +33,22 @@ describe('member classification', () => {
     ['Windows10.0-KB3157663-x64.xml', 'unattend'],
     ['Windows10.0-KB5000001-x64_uup.xml', 'uup-xml'],
     ['readme.txt', 'other'],
+    ['update.mum', 'other'],
+    ['x86_microsoft-windows-ucrt_31bf3856ad364e35_6.1.7601.23140_none_ae2d940390fbd253.manifest', 'other'],
+    ['WSUSSCAN.CAB', 'wsusscan'],
+    ['payload\\Windows10.0-KB5012170-x64.CAB', 'lcu-payload'],
   ])('%s is %s', (name, role) => expect(classifyMember(name).role).toBe(role));
+
+  it('every rule needs a name ending in one of RULE_EXTENSIONS (other names skip the rules)', () => {
+    for (const r of MEMBER_RULES) {
+      // the pattern's tail: \.ext$ or \.(alt|alt)$, each alternative ending in an extension
+      const tail = /\\\.(?:\(([^()]+)\)|([a-z0-9]+))\$$/.exec(r.pattern.source);
+      expect(tail, r.pattern.source).not.toBeNull();
+      const exts = (tail![1] ?? tail![2]!).split('|').map((alt) => alt.split('\\.').pop()!);
+      for (const ext of exts) expect(RULE_EXTENSIONS.has(ext), `${r.role}: .${ext}`).toBe(true);
+      expect(r.pattern.flags).toContain('i');
+    }
+  });
 
   it('finds KB numbers in names but not in longer digit runs', () => {
     expect(kbFromName('windows11.0-kb5043080-x64_abc.msu')).toBe('KB5043080');
