@@ -362,10 +362,10 @@ static inline __attribute__((always_inline)) int32_t copyMatch(uint8_t *win, int
 
 /*
  * While a symbol starts at least State.fastMargin (8) bytes before the input's end: a 64-bit bit
- * buffer topped up at the start of each symbol to hold all its bits (at most 49, or 53 in an
- * aligned block, which tops up once more). A symbol takes at most 53 bits, so every bit this loop
- * consumes is input, never the zeros after it, and an error it finds is the one exactSymbols
- * would. It hands over to exactSymbols' reader at a symbol's start.
+ * buffer, topped up (to 49 bits or more) when less than a main code is left, and after a match's
+ * main code when less than the rest of a match is. A symbol takes at most 53 bits, so every bit
+ * this loop consumes is input, never the zeros after it, and an error it finds is the one
+ * exactSymbols would. It hands over to exactSymbols' reader at a symbol's start.
  */
 static __attribute__((noinline)) int fastSymbols(State *s, Bits *b, int32_t end, int32_t blockEnd, int32_t historyBase) {
   const uint8_t *in = b->in;
@@ -393,7 +393,8 @@ static __attribute__((noinline)) int fastSymbols(State *s, Bits *b, int32_t end,
     /* R0..R2 as an array: a repeated offset is one swap with R[0], whichever it is */
     uint32_t R[3] = { R0, R1, R2 };
     do {
-      if (bl <= 48) TOP_UP();
+      /* a main code takes at most 16 bits; a match tops up again for the rest */
+      if (bl < 16) TOP_UP();
       int32_t e = mainTable[bb >> (64 - MAIN_TB)];
       if ((e & 31) == 0) {
         if (e != 0) e = mainTable[(e >> 5) + ((bb >> 48) & ((1 << (MAX_CODE_LENGTH - MAIN_TB)) - 1))];
@@ -407,6 +408,9 @@ static __attribute__((noinline)) int fastSymbols(State *s, Bits *b, int32_t end,
         win[w++] = (uint8_t)sym;
         continue;
       }
+      /* the rest of a match: a length code of at most 16 bits, then a footer of at most 17, or 14
+         verbatim bits and a 7-bit aligned code */
+      if (bl < 37) TOP_UP();
       const int32_t m = sym - NUM_CHARS;
       int32_t matchLength = m & 7;
       if (matchLength == NUM_PRIMARY_LENGTHS) {
@@ -436,7 +440,6 @@ static __attribute__((noinline)) int fastSymbols(State *s, Bits *b, int32_t end,
           offset += (uint32_t)((bb >> 1) >> (63 - v)) << 3;
           bb <<= v;
           bl -= v;
-          if (bl < ALIGNED_TB) TOP_UP();
           e = alignedTable[bb >> (64 - ALIGNED_TB)];
           if (e == 0) { err = ERR_ALIGNED_CODE; break; }
           n = e & 31;

@@ -478,12 +478,12 @@ describe('the 64-bit bit reader hands over to the 16-bit one exactly', () => {
     }
   });
 
-  it('an aligned-offset match whose codes take 43 bits before the aligned code tops the 64-bit buffer up again', () => {
+  it('an aligned-offset match of 53 bits, at every bit alignment, with the 16-bit reader and without', () => {
     // window 2^16. Main tree: 'a' 'b' 'c' 1-, 2- and 3-bit codes; slot 30 with length header 7 a
     // 16-bit code. Length tree: symbol 1 a 16-bit code. Aligned tree: symbol 7 the 7-bit code
     // 1111111. So the match takes 16 + 16 + 11 verbatim bits, then 7 bits of aligned code: 53 in
-    // all, more than the 49 the buffer holds after a top-up that leaves it at 49, which one of 16
-    // bit alignments (the k leading 1-bit literals) gives.
+    // all, more than one top-up of the 64-bit buffer guarantees (49), and the 16 bit alignments
+    // of the k leading 1-bit literals put every amount the buffer can hold at the match's start.
     const MATCH = 256 + 30 * 8 + 7;
     const main = new Uint8Array(256 + 32 * 8);
     main[0x61] = 1;
