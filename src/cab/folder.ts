@@ -328,7 +328,7 @@ async function skipRuns(
   const area = decoder.runArea;
   const hdrSize = 8 + part.header.cbCFData;
   const end = Math.min(part.header.cbCabinet, part.source.size);
-  const entries = new Int32Array(RUN_FRAMES * 4);
+  const entries = new Int32Array(LZX_RUN_FRAMES * 4);
   const where = (blockNo: number, pos: number): string => `folder ${o.folderIndex}, CFDATA ${blockNo} at offset ${pos}`;
   // a member near the folder's start costs little: the reads grow as the skip goes on (from a
   // size any one block fits in)
@@ -341,7 +341,7 @@ async function skipRuns(
     const dv = new DataView(raw.buffer, raw.byteOffset, len);
     let n = 0, off = 0, produced = at.produced;
     let pending: CabError | undefined;
-    while (at.i + n < folder.cCFData && n < RUN_FRAMES && off + hdrSize <= len) {
+    while (at.i + n < folder.cCFData && n < LZX_RUN_FRAMES && off + hdrSize <= len) {
       const pos = at.pos + off;
       if (pos + hdrSize > part.header.cbCabinet) {
         pending = new CabError(`truncated: CFDATA header runs past the cabinet end`, o.file, where(at.blockNo + n, pos));
@@ -387,9 +387,6 @@ async function skipRuns(
     if (n === 0) return;
   }
 }
-
-/** Blocks a skipRun call takes at most (LzxDecoder's frame table). */
-const RUN_FRAMES = LZX_RUN_FRAMES;
 
 function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
   const out = new Uint8Array(a.length + b.length);

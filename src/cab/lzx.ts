@@ -58,7 +58,7 @@ const RING_SLACK = 64;
 const INPUT_SIZE = 65536 + INPUT_PAD;
 /** Frames one skipRun call takes at most, and the bytes of raw CFDATA blocks its area holds. */
 export const LZX_RUN_FRAMES = 4096;
-export const LZX_RUN_BYTES = 1 << 20;
+const LZX_RUN_BYTES = 1 << 20;
 /** A frame table entry: input address, cbData, cbUncomp, checksum to verify (0: none). */
 const FRAME_FIELDS = 4;
 interface LzxWasm {
