@@ -299,13 +299,6 @@ static inline uint32_t addCapped(uint32_t a, uint32_t n) {
   return a + n < FOLDER_POS_CAP && a + n >= a ? a + n : FOLDER_POS_CAP;
 }
 
-#define REFILL() \
-  do { \
-    bitbuf |= (uint32_t)(in[inPos] | (in[inPos + 1] << 8)) << (16 - bitsLeft); \
-    inPos += 2; \
-    bitsLeft += 16; \
-  } while (0)
-
 /*
  * The ring the window's bytes live in is RING_SLACK bytes longer than the window (LzxDecoder lays
  * out the same): a match copy writes whole 16-byte steps, up to 15 bytes past the match, and the
@@ -353,234 +346,133 @@ static inline __attribute__((always_inline)) int32_t copyMatch(uint8_t *win, int
 
 /*
  * Symbols into the window from the frame's input at b->pos while the window position is below
- * `end`, in two loops, each a function of its own: V8 compiles a hot function again with its
- * optimizing compiler in the background, and a process cannot exit while that runs, so each is
- * kept small. `blockEnd` is where the block ends, `historyBase` the folder position of window
- * position 0 (mod 2^32, as the comparisons are). R0..R2, the window position and the bit reader
- * go in and out through `s` and `b`; an error comes back with errA and errB.
+ * `end` (`blockEnd` is where the block ends, `historyBase` the folder position of window position
+ * 0, mod 2^32 as the comparisons are), with one of two bit readers over a 64-bit buffer. R0..R2,
+ * the window position and the bit reader go in and out through `s` and `b`; an error comes back
+ * with errA and errB.
+ *
+ * - `fast`: while a symbol starts at least State.fastMargin (8) bytes before the input's end. It
+ *   tops up (to 49 bits or more) when less than a main code is left, and after a match's main
+ *   code when less than the rest of the match is. A symbol takes at most 53 bits, so every bit it
+ *   consumes is input, never the zeros after it, and an error it finds is the one the other
+ *   reader would. It stops at a symbol's start, leaving the fewest words that hold the bits
+ *   consumed.
+ * - the 16-bit reader the "ends early" contract is defined on: 16 bits at a time before the main
+ *   code (to 17 or more), the length code, the footer and the aligned code, with no end-of-input
+ *   test, as the zeros after the input are what it yields past the end. A refill that started
+ *   more than 2 bytes past the end (a position more than 4 past it) means the data ended early,
+ *   which takes precedence over any error found after it (the bits it decoded were not real).
+ *   Its state after the refill at a symbol's start depends only on the bits consumed, which is
+ *   how the fast reader hands over to it.
+ *
+ * Each reader is a function of its own (fastSymbols, exactSymbols): V8 compiles a hot function
+ * again with its optimizing compiler in the background, and a process cannot exit while that
+ * runs, so each is kept small.
  */
-
-/*
- * While a symbol starts at least State.fastMargin (8) bytes before the input's end: a 64-bit bit
- * buffer, topped up (to 49 bits or more) when less than a main code is left, and after a match's
- * main code when less than the rest of a match is. A symbol takes at most 53 bits, so every bit
- * this loop consumes is input, never the zeros after it, and an error it finds is the one
- * exactSymbols would. It hands over to exactSymbols' reader at a symbol's start.
- */
-static __attribute__((noinline)) int fastSymbols(State *s, Bits *b, int32_t end, int32_t blockEnd, int32_t historyBase) {
+static inline __attribute__((always_inline)) int symbols(State *s, Bits *b, int32_t end, int32_t blockEnd, int32_t historyBase, const int fast) {
   const uint8_t *in = b->in;
-  int32_t inPos = b->pos;
   const int32_t inEnd = b->len;
+  /* where the last symbol may start */
+  const int32_t limit = fast ? inEnd - s->fastMargin : inEnd + 4;
   uint8_t *win = (uint8_t *)(uintptr_t)s->window;
   const int32_t ws = (int32_t)s->windowSize, ring = ws + RING_SLACK;
   const int aligned = s->blockType == BLOCKTYPE_ALIGNED;
-  uint32_t bitbuf = b->bitbuf;
-  int32_t bitsLeft = b->bitsLeft;
-  uint32_t R0 = s->R0, R1 = s->R1, R2 = s->R2;
+  /* bits left-aligned, most significant first */
+  uint64_t bb = (uint64_t)b->bitbuf << 32;
+  int32_t bl = b->bitsLeft, ip = b->pos;
+  /* R0..R2 as an array: a repeated offset is one swap with R[0], whichever it is */
+  uint32_t R[3] = { s->R0, s->R1, s->R2 };
   int32_t w = s->w;
   int32_t err = 0, errA = 0, errB = 0;
-
-  const int32_t stop = inEnd - s->fastMargin;
-  if (w < end && inPos <= stop) {
-    uint64_t bb = (uint64_t)bitbuf << 32;
-    int32_t bl = bitsLeft, ip = inPos;
-#define TOP_UP() \
+#define WORD() \
   do { \
     bb |= (uint64_t)(in[ip] | in[ip + 1] << 8) << (48 - bl); \
     ip += 2; \
     bl += 16; \
-  } while (bl <= 48)
-    /* R0..R2 as an array: a repeated offset is one swap with R[0], whichever it is */
-    uint32_t R[3] = { R0, R1, R2 };
-    do {
-      /* a main code takes at most 16 bits; a match tops up again for the rest */
+  } while (0)
+#define TOP_UP() \
+  do WORD(); \
+  while (bl <= 48)
+  /* the 16-bit reader's refill before a code: at most 16 bits are read, and it keeps 17 */
+#define REFILL_16() \
+  do { \
+    if (!fast && bl < 17) WORD(); \
+  } while (0)
+
+  while (w < end && ip <= limit) {
+    if (fast) {
       if (bl < 16) TOP_UP();
-      int32_t e = mainTable[bb >> (64 - MAIN_TB)];
-      if ((e & 31) == 0) {
-        if (e != 0) e = mainTable[(e >> 5) + ((bb >> 48) & ((1 << (MAX_CODE_LENGTH - MAIN_TB)) - 1))];
-        if (e == 0) { err = ERR_MAIN_CODE; break; }
-      }
-      int32_t n = e & 31;
-      bb <<= n;
-      bl -= n;
-      const int32_t sym = e >> 5;
-      if (sym < NUM_CHARS) {
-        win[w++] = (uint8_t)sym;
-        continue;
-      }
-      /* the rest of a match: a length code of at most 16 bits, then a footer of at most 17, or 14
-         verbatim bits and a 7-bit aligned code */
-      if (bl < 37) TOP_UP();
-      const int32_t m = sym - NUM_CHARS;
-      int32_t matchLength = m & 7;
-      if (matchLength == NUM_PRIMARY_LENGTHS) {
-        e = lengthTable[bb >> (64 - LENGTH_TB)];
-        if ((e & 31) == 0) {
-          if (e != 0) e = lengthTable[(e >> 5) + ((bb >> 48) & ((1 << (MAX_CODE_LENGTH - LENGTH_TB)) - 1))];
-          if (e == 0) { err = ERR_LENGTH_CODE; break; }
-        }
-        n = e & 31;
-        bb <<= n;
-        bl -= n;
-        matchLength += e >> 5;
-      }
-      matchLength += MIN_MATCH;
-      const int32_t slot = m >> 3;
-      uint32_t offset;
-      if (slot < 3) {
-        offset = R[slot];
-        R[slot] = R[0];
-        R[0] = offset;
-      } else {
-        const int32_t footer = FOOTER_BITS[slot];
-        offset = POSITION_BASE[slot] - 2;
-        if (aligned && footer >= 3) {
-          const int32_t v = footer - 3;
-          /* (bb >> 1) >> (63 - v): v may be 0 */
-          offset += (uint32_t)((bb >> 1) >> (63 - v)) << 3;
-          bb <<= v;
-          bl -= v;
-          e = alignedTable[bb >> (64 - ALIGNED_TB)];
-          if (e == 0) { err = ERR_ALIGNED_CODE; break; }
-          n = e & 31;
-          bb <<= n;
-          bl -= n;
-          offset += (uint32_t)(e >> 5);
-        } else {
-          offset += (uint32_t)((bb >> 1) >> (63 - footer));
-          bb <<= footer;
-          bl -= footer;
-        }
-        R[2] = R[1];
-        R[1] = R[0];
-        R[0] = offset;
-      }
-      /* R0..R2 come from the input too (uncompressed blocks): compare as unsigned */
-      if (offset < 1 || offset > (uint32_t)(w + historyBase) || offset > (uint32_t)ws) {
-        err = ERR_OFFSET; errA = (int32_t)offset; break;
-      }
-      if (w + matchLength > blockEnd) {
-        err = ERR_MATCH_PAST_BLOCK; errB = matchLength; break;
-      }
-      w = copyMatch(win, w, offset, matchLength, ring);
-    } while (w < end && ip <= stop);
-#undef TOP_UP
-    R0 = R[0];
-    R1 = R[1];
-    R2 = R[2];
-    /* the 16-bit reader's state: the fewest words that hold the bits consumed */
-    inPos = ip - 2 * (bl >> 4);
-    bitsLeft = bl & 15;
-    bitbuf = bitsLeft ? (uint32_t)(bb >> 32) & ~(0xffffffffu >> bitsLeft) : 0;
-  }
-
-
-  b->pos = inPos;
-  b->bitbuf = bitbuf;
-  b->bitsLeft = bitsLeft;
-  s->R0 = R0;
-  s->R1 = R1;
-  s->R2 = R2;
-  s->w = w;
-  s->errA = errA;
-  s->errB = errB;
-  return err;
-}
-
-/*
- * The reader the "ends early" contract is defined on: 16 bits at a time, with no end-of-input
- * test per refill, as the zeros after the input are what it yields past the end. A refill that
- * started more than 2 bytes past the end (a position more than 4 past it) means the data ended
- * early, which takes precedence over any error found after it (the bits it decoded were not
- * real). Its state after the refill at a symbol's start depends only on the bits consumed, which
- * is how fastSymbols hands over to it.
- */
-static __attribute__((noinline)) int exactSymbols(State *s, Bits *b, int32_t end, int32_t blockEnd, int32_t historyBase) {
-  const uint8_t *in = b->in;
-  int32_t inPos = b->pos;
-  const int32_t inEnd = b->len, limit = b->len + 4;
-  uint8_t *win = (uint8_t *)(uintptr_t)s->window;
-  const int32_t ws = (int32_t)s->windowSize, ring = ws + RING_SLACK;
-  const int aligned = s->blockType == BLOCKTYPE_ALIGNED;
-  uint32_t bitbuf = b->bitbuf;
-  int32_t bitsLeft = b->bitsLeft;
-  uint32_t R0 = s->R0, R1 = s->R1, R2 = s->R2;
-  int32_t w = s->w;
-  int32_t err = 0, errA = 0, errB = 0;
-
-  while (w < end && inPos <= limit) {
-    /* bitsLeft may be 0 here: two words; after a code of at most 16 bits, one is enough */
-    while (bitsLeft < 17) REFILL();
-    int32_t e = mainTable[bitbuf >> (32 - MAIN_TB)];
+    } else {
+      /* bl may be 0 here: two words; after a code of at most 16 bits, one is enough */
+      while (bl < 17) WORD();
+    }
+    int32_t e = mainTable[bb >> (64 - MAIN_TB)];
     if ((e & 31) == 0) {
-      if (e != 0) e = mainTable[(e >> 5) + ((bitbuf >> 16) & ((1 << (MAX_CODE_LENGTH - MAIN_TB)) - 1))];
+      if (e != 0) e = mainTable[(e >> 5) + ((bb >> 48) & ((1 << (MAX_CODE_LENGTH - MAIN_TB)) - 1))];
       if (e == 0) { err = ERR_MAIN_CODE; break; }
     }
     int32_t n = e & 31;
-    bitbuf <<= n;
-    bitsLeft -= n;
-    int32_t sym = e >> 5;
+    bb <<= n;
+    bl -= n;
+    const int32_t sym = e >> 5;
     if (sym < NUM_CHARS) {
       win[w++] = (uint8_t)sym;
       continue;
     }
+    /* the rest of a match: a length code of at most 16 bits, then a footer of at most 17, or 14
+       verbatim bits and a 7-bit aligned code */
+    if (fast && bl < 37) TOP_UP();
 
     /* main element = 256 + positionSlot * 8 + lengthHeader */
-    int32_t m = sym - NUM_CHARS;
+    const int32_t m = sym - NUM_CHARS;
     int32_t matchLength = m & 7;
     if (matchLength == NUM_PRIMARY_LENGTHS) {
-      if (bitsLeft < 17) REFILL();
-      e = lengthTable[bitbuf >> (32 - LENGTH_TB)];
+      REFILL_16();
+      e = lengthTable[bb >> (64 - LENGTH_TB)];
       if ((e & 31) == 0) {
-        if (e != 0) e = lengthTable[(e >> 5) + ((bitbuf >> 16) & ((1 << (MAX_CODE_LENGTH - LENGTH_TB)) - 1))];
+        if (e != 0) e = lengthTable[(e >> 5) + ((bb >> 48) & ((1 << (MAX_CODE_LENGTH - LENGTH_TB)) - 1))];
         if (e == 0) { err = ERR_LENGTH_CODE; break; }
       }
       n = e & 31;
-      bitbuf <<= n;
-      bitsLeft -= n;
+      bb <<= n;
+      bl -= n;
       matchLength += e >> 5;
     }
     matchLength += MIN_MATCH;
 
-    int32_t slot = m >> 3;
+    const int32_t slot = m >> 3;
     uint32_t offset;
-    if (slot == 0) {
-      offset = R0;
-    } else if (slot == 1) {
-      offset = R1;
-      R1 = R0;
-      R0 = offset;
-    } else if (slot == 2) {
-      offset = R2;
-      R2 = R0;
-      R0 = offset;
+    if (slot < 3) {
+      offset = R[slot];
+      R[slot] = R[0];
+      R[0] = offset;
     } else {
-      int32_t footer = FOOTER_BITS[slot];
-      if (bitsLeft < 17) REFILL();
+      const int32_t footer = FOOTER_BITS[slot];
+      REFILL_16();
       offset = POSITION_BASE[slot] - 2;
       if (aligned && footer >= 3) {
         if (footer > 3) {
-          /* at most 14 verbatim bits, so at least 3 are left before this refill */
-          int32_t v = footer - 3;
-          offset += (bitbuf >> (32 - v)) << 3;
-          bitbuf <<= v;
-          bitsLeft -= v;
-          if (bitsLeft < 17) REFILL();
+          /* at most 14 verbatim bits; (bb >> 1) >> (63 - v) takes the top v */
+          const int32_t v = footer - 3;
+          offset += (uint32_t)((bb >> 1) >> (63 - v)) << 3;
+          bb <<= v;
+          bl -= v;
+          REFILL_16();
         }
-        e = alignedTable[bitbuf >> (32 - ALIGNED_TB)];
+        e = alignedTable[bb >> (64 - ALIGNED_TB)];
         if (e == 0) { err = ERR_ALIGNED_CODE; break; }
         n = e & 31;
-        bitbuf <<= n;
-        bitsLeft -= n;
+        bb <<= n;
+        bl -= n;
         offset += (uint32_t)(e >> 5);
-      } else if (footer > 0) {
-        offset += bitbuf >> (32 - footer);
-        bitbuf <<= footer;
-        bitsLeft -= footer;
+      } else {
+        offset += (uint32_t)((bb >> 1) >> (63 - footer));
+        bb <<= footer;
+        bl -= footer;
       }
-      R2 = R1;
-      R1 = R0;
-      R0 = offset;
+      R[2] = R[1];
+      R[1] = R[0];
+      R[0] = offset;
     }
 
     /* R0..R2 come from the input too (uncompressed blocks): compare as unsigned */
@@ -592,18 +484,36 @@ static __attribute__((noinline)) int exactSymbols(State *s, Bits *b, int32_t end
     }
     w = copyMatch(win, w, offset, matchLength, ring);
   }
-  if (inPos > inEnd + 4) err = ERR_INPUT_ENDS;
-
-  b->pos = inPos;
-  b->bitbuf = bitbuf;
-  b->bitsLeft = bitsLeft;
-  s->R0 = R0;
-  s->R1 = R1;
-  s->R2 = R2;
+#undef REFILL_16
+#undef TOP_UP
+#undef WORD
+  if (fast) {
+    /* the 16-bit reader's state: the fewest words that hold the bits consumed, none below them */
+    ip -= 2 * (bl >> 4);
+    bl &= 15;
+    bb = bl ? bb & ~(~(uint64_t)0 >> bl) : 0;
+  } else if (ip > inEnd + 4) {
+    err = ERR_INPUT_ENDS;
+  }
+  /* the 16-bit reader keeps at most 32 bits */
+  b->pos = ip;
+  b->bitsLeft = bl;
+  b->bitbuf = (uint32_t)(bb >> 32);
+  s->R0 = R[0];
+  s->R1 = R[1];
+  s->R2 = R[2];
   s->w = w;
   s->errA = errA;
   s->errB = errB;
   return err;
+}
+
+static __attribute__((noinline)) int fastSymbols(State *s, Bits *b, int32_t end, int32_t blockEnd, int32_t historyBase) {
+  return symbols(s, b, end, blockEnd, historyBase, 1);
+}
+
+static __attribute__((noinline)) int exactSymbols(State *s, Bits *b, int32_t end, int32_t blockEnd, int32_t historyBase) {
+  return symbols(s, b, end, blockEnd, historyBase, 0);
 }
 
 /* Symbols until the window position reaches `end` (the frame's or the block's end). */
