@@ -5,17 +5,14 @@
  * (docs/performance.md). src/cab/checksum.ts copies the data into memory, folds in the trailing
  * bytes, and keeps a JavaScript loop for processes without WebAssembly.
  *
+ * The loop itself is in src/cab/checksum.h, which src/cab/lzx-symbols.c shares.
+ *
  * Build: node scripts/build-wasm.mjs (clang and wasm-ld; writes src/cab/checksum-wasm.ts).
  */
-#include <stdint.h>
+#include "checksum.h"
 
 /* XOR of the `words` u32 words at `p` (4-byte aligned) with `seed`. */
 __attribute__((export_name("csum_words")))
 uint32_t csum_words(const uint32_t *p, uint32_t words, uint32_t seed) {
-  const uint64_t *q = (const uint64_t *)p;
-  uint64_t x = 0;
-  for (uint32_t i = 0, pairs = words >> 1; i < pairs; i++) x ^= q[i];
-  uint32_t r = (uint32_t)x ^ (uint32_t)(x >> 32) ^ seed;
-  if (words & 1) r ^= p[words - 1];
-  return r;
+  return csumWords((const uint8_t *)p, words, seed);
 }

@@ -12,6 +12,7 @@
  * lengths below are per decoder.
  */
 #include <stdint.h>
+#include "checksum.h"
 
 #define NUM_CHARS 256
 #define MIN_MATCH 2
@@ -537,27 +538,6 @@ static uint32_t load32(const uint8_t *p) {
   uint32_t v;
   __builtin_memcpy(&v, p, 4);
   return v;
-}
-
-/* CSUMCompute of the CAB specification: XOR of little-endian u32 words, the 1-3 trailing bytes folded in with the first one highest. */
-static uint32_t csumCompute(const uint8_t *p, uint32_t n, uint32_t seed) {
-  const uint32_t words = n >> 2;
-  uint64_t x = 0;
-  uint32_t i = 0;
-  for (; i + 2 <= words; i += 2) {
-    uint64_t v;
-    __builtin_memcpy(&v, p + 4 * i, 8);
-    x ^= v;
-  }
-  uint32_t r = (uint32_t)x ^ (uint32_t)(x >> 32) ^ seed;
-  if (i < words) r ^= load32(p + 4 * i);
-  const uint8_t *t = p + 4 * words;
-  switch (n & 3) {
-    case 3: r ^= (uint32_t)t[0] << 16 | (uint32_t)t[1] << 8 | t[2]; break;
-    case 2: r ^= (uint32_t)t[0] << 8 | t[1]; break;
-    case 1: r ^= t[0]; break;
-  }
-  return r;
 }
 
 /* An uncompressed block's odd size is padded with a byte, which may be the next frame's first. */
