@@ -3,7 +3,7 @@ import type { ByteSource } from '../util/source.js';
 import { ByteReader } from '../util/reader.js';
 import { cfdataChecksum } from './checksum.js';
 import { CabError } from './header.js';
-import { LZX_RUN_FRAMES, LzxDecoder } from './lzx.js';
+import { type FrameRun, LZX_RUN_FRAMES, LzxDecoder } from './lzx.js';
 import { MszipDecoder } from './mszip.js';
 import { CFDATA_MAX_UNCOMP, type CfData, type CfFolder, type CfHeader, type Compression } from './types.js';
 
@@ -38,7 +38,7 @@ export interface BlockDecoder {
    * data. It says how many blocks it finished and what stopped it. A decoder that has it saves
    * the per-block work of a long skip (LzxDecoder).
    */
-  skipRun?(entries: Int32Array, n: number, headerLen: number): { done: number; error?: MsuError; badChecksum?: number };
+  skipRun?(entries: Int32Array, n: number, headerLen: number): FrameRun;
   readonly runArea?: Uint8Array;
 }
 
@@ -253,22 +253,18 @@ export async function decodeFolder(
         ({ i, blockNo, pos, produced } = at);
         if (i === folder.cCFData) break;
       }
-      const where = `folder ${span.index}, CFDATA ${blockNo} at offset ${pos}`;
-      if (pos + hdrSize > part.header.cbCabinet) throw new CabError(`truncated: CFDATA header runs past the cabinet end`, file, where);
+      const where = cfdataWhere(span.index, blockNo, pos);
+      if (pos + hdrSize > part.header.cbCabinet) throw new CabError('truncated: CFDATA header runs past the cabinet end', file, where);
       const hb = await rd.get(pos, hdrSize, 'CFDATA header');
       const hr = new ByteReader(hb, pos);
       const blk: CfData = { csum: hr.u32(), cbData: hr.u16(), cbUncomp: hr.u16(), headerOffset: pos, dataOffset: pos + hdrSize };
-      if (blk.cbUncomp > CFDATA_MAX_UNCOMP) {
-        throw new CabError(`CFDATA.cbUncomp ${blk.cbUncomp} exceeds 32768`, file, where);
-      }
-      if (blk.dataOffset + blk.cbData > part.header.cbCabinet) {
-        throw new CabError(`truncated: CFDATA block of ${blk.cbData} bytes runs past the cabinet end`, file, where);
-      }
+      const fault = cfdataFault(blk, part.header.cbCabinet);
+      if (fault) throw new CabError(fault, file, where);
       let data = await rd.get(blk.dataOffset, blk.cbData, 'CFDATA');
       if (opts.verify && blk.csum !== 0) {
         const sum = cfdataChecksum(hb.subarray(4), data);
         if (sum !== blk.csum) {
-          throw new CabError(`checksum mismatch: CFDATA csum is 0x${blk.csum.toString(16)}, computed 0x${sum.toString(16)}`, file, where);
+          throw new CabError(checksumMismatch(blk.csum, sum), file, where);
         }
       }
       pos = blk.dataOffset + blk.cbData;
@@ -303,6 +299,18 @@ export async function decodeFolder(
   return produced;
 }
 
+/** Where a CFDATA block is, in an error message. */
+const cfdataWhere = (folderIndex: number, blockNo: number, pos: number): string => `folder ${folderIndex}, CFDATA ${blockNo} at offset ${pos}`;
+
+const checksumMismatch = (csum: number, computed: number): string => `checksum mismatch: CFDATA csum is 0x${csum.toString(16)}, computed 0x${computed.toString(16)}`;
+
+/** What is wrong with a CFDATA block's header fields in a cabinet of `cbCabinet` bytes, if anything. */
+function cfdataFault(blk: Pick<CfData, 'cbData' | 'cbUncomp' | 'dataOffset'>, cbCabinet: number): string | undefined {
+  if (blk.cbUncomp > CFDATA_MAX_UNCOMP) return `CFDATA.cbUncomp ${blk.cbUncomp} exceeds 32768`;
+  if (blk.dataOffset + blk.cbData > cbCabinet) return `truncated: CFDATA block of ${blk.cbData} bytes runs past the cabinet end`;
+  return undefined;
+}
+
 type RunDecoder = Required<Pick<BlockDecoder, 'skipRun' | 'runArea'>>;
 
 /** Where decodeFolder stands in a folder segment: block i of the segment (blockNo of the folder) at cabinet offset pos. */
@@ -329,7 +337,7 @@ async function skipRuns(
   const hdrSize = 8 + part.header.cbCFData;
   const end = Math.min(part.header.cbCabinet, part.source.size);
   const entries = new Int32Array(LZX_RUN_FRAMES * 4);
-  const where = (blockNo: number, pos: number): string => `folder ${o.folderIndex}, CFDATA ${blockNo} at offset ${pos}`;
+  const where = (blockNo: number, pos: number): string => cfdataWhere(o.folderIndex, blockNo, pos);
   // a member near the folder's start costs little: the reads grow as the skip goes on (from a
   // size any one block fits in)
   for (let want = 128 << 10; ; want = Math.min(want * 2, area.length)) {
@@ -343,17 +351,11 @@ async function skipRuns(
     let pending: CabError | undefined;
     while (at.i + n < folder.cCFData && n < LZX_RUN_FRAMES && off + hdrSize <= len) {
       const pos = at.pos + off;
-      if (pos + hdrSize > part.header.cbCabinet) {
-        pending = new CabError(`truncated: CFDATA header runs past the cabinet end`, o.file, where(at.blockNo + n, pos));
-        break;
-      }
       const csum = dv.getUint32(off, true), cbData = dv.getUint16(off + 4, true), cbUncomp = dv.getUint16(off + 6, true);
-      if (cbUncomp > CFDATA_MAX_UNCOMP) {
-        pending = new CabError(`CFDATA.cbUncomp ${cbUncomp} exceeds 32768`, o.file, where(at.blockNo + n, pos));
-        break;
-      }
-      if (pos + hdrSize + cbData > part.header.cbCabinet) {
-        pending = new CabError(`truncated: CFDATA block of ${cbData} bytes runs past the cabinet end`, o.file, where(at.blockNo + n, pos));
+      // (a header past the cabinet's end is past the bytes read: the block-by-block loop reports it)
+      const fault = cfdataFault({ cbData, cbUncomp, dataOffset: pos + hdrSize }, part.header.cbCabinet);
+      if (fault) {
+        pending = new CabError(fault, o.file, where(at.blockNo + n, pos));
         break;
       }
       const taken = cbUncomp !== 0 && produced + cbUncomp <= o.from && (o.until === undefined || produced + cbUncomp < o.until);
@@ -376,7 +378,7 @@ async function skipRuns(
     }
     if (run.badChecksum !== undefined) {
       const csum = entries[run.done * 4 + 3]! >>> 0;
-      throw new CabError(`checksum mismatch: CFDATA csum is 0x${csum.toString(16)}, computed 0x${run.badChecksum.toString(16)}`, o.file, where(at.blockNo, at.pos));
+      throw new CabError(checksumMismatch(csum, run.badChecksum), o.file, where(at.blockNo, at.pos));
     }
     if (run.error) {
       run.error.file ??= o.file;
@@ -491,7 +493,7 @@ export class StoredFolderSource implements ByteSource {
       if (csum !== 0) {
         const sum = cfdataChecksum(raw.subarray(4, this.hdrSize), raw.subarray(this.hdrSize));
         if (sum !== csum) {
-          throw new CabError(`checksum mismatch: CFDATA csum is 0x${csum.toString(16)}, computed 0x${sum.toString(16)}`, this.part.source.name, `folder ${this.folder.index}, CFDATA at offset ${b.hdr}`);
+          throw new CabError(checksumMismatch(csum, sum), this.part.source.name, `folder ${this.folder.index}, CFDATA at offset ${b.hdr}`);
         }
       }
       at = b.start + b.size;

@@ -69,7 +69,7 @@ interface LzxWasm {
 const BLOCK_NAMES = ['invalid', 'verbatim', 'aligned offset', 'uncompressed'];
 
 /** How a run of frames went (skipRun): frames finished, then what stopped it, if anything. */
-export interface LzxRun {
+export interface FrameRun {
   done: number;
   /** The frame after the last one finished failed to decode (the decoder now refuses frames until reset()). */
   error?: LzxError;
@@ -168,7 +168,7 @@ export class LzxDecoder {
    * the folder checked) and the csum to verify (0: none), which covers the `headerLen` bytes
    * before the data. Stops at the first frame that fails, and says why.
    */
-  skipRun(entries: Int32Array, n: number, headerLen: number): LzxRun {
+  skipRun(entries: Int32Array, n: number, headerLen: number): FrameRun {
     if (this.broken) return { done: 0, error: this.fail(`decoder stopped after an earlier error (${this.broken.message})`) };
     if (n > LZX_RUN_FRAMES) throw new RangeError(`a run of ${n} frames is more than ${LZX_RUN_FRAMES}`);
     const t = this.frames;
